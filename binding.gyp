@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "ringcast",
+      "sources": [
+        "native/src/ringcast.c",
+        "native/src/rc_os.c",
+        "native/binding/addon.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/include"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NAPI_CPP_EXCEPTIONS"
+      ],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "cflags_c": ["-std=gnu11"],
+      "cflags_cc": ["-O2", "-Wall", "-Wextra", "-std=c++17", "-fexceptions"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"]
+    }
+  ]
+}

@@ -1,0 +1,989 @@
+// SPDX-License-Identifier: MIT
+//
+// Thin node-addon-api binding over the C core. It owns mappings and
+// descriptors; every protocol decision lives in native/src. One crossing per
+// batch, never per message: reads fill a caller-supplied Float64Array of
+// (offset, length, flags, seq) quadruples.
+//
+// Lifetimes: a mapping is shared by its owner object and by the external
+// ArrayBuffer handed to JS for zero-copy views. It is unmapped when both are
+// gone (owner destroyed or collected AND the ArrayBuffer collected), so a
+// view kept past close() never points at unmapped memory.
+//
+// No static JS state: classes are defined per environment, so the addon is
+// safe to load in several worker threads at once.
+
+#include <napi.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <unistd.h>
+
+extern "C" {
+#include "rc_os.h"
+#include "ringcast.h"
+}
+
+namespace {
+
+constexpr int kMetaStride = 4;
+
+Napi::Error ErrnoError(Napi::Env env, const char *what, int negative_errno)
+{
+	std::string msg = std::string(what) + ": " + std::strerror(-negative_errno);
+	Napi::Error err = Napi::Error::New(env, msg);
+	err.Set("errno", Napi::Number::New(env, -negative_errno));
+	err.Set("code", Napi::String::New(env, "ERR_RINGCAST_SYSTEM"));
+	return err;
+}
+
+// A mapping shared between its owner and the ArrayBuffer that exposes it.
+struct SharedMapping {
+	rc_mapping map{};
+	std::atomic<int> refs{1};
+
+	void Release()
+	{
+		if (--refs == 0) {
+			rc_unmap(&map);
+			delete this;
+		}
+	}
+};
+
+Napi::ArrayBuffer ExposeMapping(Napi::Env env, SharedMapping *shared, size_t offset, size_t length)
+{
+	shared->refs++;
+	return Napi::ArrayBuffer::New(
+		env, static_cast<uint8_t *>(shared->map.addr) + offset, length,
+		[](Napi::Env, void *, SharedMapping *m) { m->Release(); }, shared);
+}
+
+void CloseFd(int &fd)
+{
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+}
+
+double *MetaArray(const Napi::Value &value, uint32_t *max_entries)
+{
+	Napi::Float64Array meta = value.As<Napi::Float64Array>();
+	*max_entries = static_cast<uint32_t>((meta.ElementLength() - 1) / kMetaStride);
+	return meta.Data();
+}
+
+void FillMeta(double *meta, const rc_entry *entries, int count)
+{
+	meta[0] = count;
+	for (int i = 0; i < count; i++) {
+		double *m = meta + 1 + i * kMetaStride;
+		m[0] = static_cast<double>(entries[i].offset);
+		m[1] = entries[i].length;
+		m[2] = entries[i].flags;
+		m[3] = static_cast<double>(entries[i].seq);
+	}
+}
+
+constexpr uint32_t kMaxBatch = 4096;
+
+// ---------------------------------------------------------------------------
+
+class Publisher : public Napi::ObjectWrap<Publisher> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(env, "Publisher", {
+			InstanceMethod<&Publisher::Attach>("attach"),
+			InstanceMethod<&Publisher::Detach>("detach"),
+			InstanceMethod<&Publisher::Evict>("evict"),
+			InstanceMethod<&Publisher::Offer>("offer"),
+			InstanceMethod<&Publisher::OfferBatch>("offerBatch"),
+			InstanceMethod<&Publisher::WritePart>("writePart"),
+			InstanceMethod<&Publisher::Claim>("claim"),
+			InstanceMethod<&Publisher::ClaimCommit>("claimCommit"),
+			InstanceMethod<&Publisher::ClaimAbort>("claimAbort"),
+			InstanceMethod<&Publisher::PrepareWait>("prepareWait"),
+			InstanceMethod<&Publisher::EndWait>("endWait"),
+			InstanceMethod<&Publisher::Refresh>("refresh"),
+			InstanceMethod<&Publisher::Stats>("stats"),
+			InstanceMethod<&Publisher::Close>("close"),
+			InstanceMethod<&Publisher::Destroy>("destroy"),
+			InstanceAccessor<&Publisher::RingFd>("ringFd"),
+			InstanceAccessor<&Publisher::DoorbellFd>("doorbellFd"),
+			InstanceAccessor<&Publisher::Data>("data"),
+			InstanceAccessor<&Publisher::MaxPayload>("maxPayload"),
+			InstanceAccessor<&Publisher::Capacity>("capacity"),
+		});
+	}
+
+	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo)
+	Publisher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Publisher>(info)
+	{
+		Napi::Env env = info.Env();
+		uint64_t capacity = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+		uint32_t max_payload = info[1].As<Napi::Number>().Uint32Value();
+		uint32_t policy = info[2].As<Napi::Number>().Uint32Value();
+		uint64_t bus_id = (static_cast<uint64_t>(info[3].As<Napi::Number>().Uint32Value()) << 32) |
+				  info[4].As<Napi::Number>().Uint32Value();
+		int r;
+
+		shared_ = new SharedMapping();
+		r = rc_ring_memfd_create(rc_ring_size(capacity), &ring_fd_, &ring_ro_fd_, &shared_->map);
+		if (r < 0) {
+			Cleanup();
+			throw ErrnoError(env, "ring memfd", r);
+		}
+		r = rc_ring_format(shared_->map.addr, capacity, max_payload, policy, bus_id,
+				   static_cast<uint32_t>(getpid()));
+		if (r == RC_OK)
+			r = rc_pub_init(&pub_, shared_->map.addr, shared_->map.size);
+		if (r != RC_OK) {
+			Cleanup();
+			Napi::Error err = Napi::RangeError::New(env, "invalid ring geometry");
+			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_INVALID_OPTION"));
+			throw err;
+		}
+		doorbell_fd_ = rc_eventfd_create();
+		if (doorbell_fd_ < 0) {
+			r = doorbell_fd_;
+			Cleanup();
+			throw ErrnoError(env, "eventfd", r);
+		}
+		for (auto &slot : slots_)
+			slot = SlotResources{};
+		live_ = true;
+	}
+
+	~Publisher() override { Cleanup(); }
+
+private:
+	struct SlotResources {
+		rc_mapping ack{};
+		int ack_fd = -1;
+		int doorbell_fd = -1;
+	};
+
+	void Cleanup()
+	{
+		for (auto &slot : slots_)
+			ReleaseSlot(slot);
+		CloseFd(ring_fd_);
+		CloseFd(ring_ro_fd_);
+		CloseFd(doorbell_fd_);
+		if (shared_)
+			shared_->Release();
+		shared_ = nullptr;
+		live_ = false;
+	}
+
+	void ReleaseSlot(SlotResources &slot)
+	{
+		rc_unmap(&slot.ack);
+		CloseFd(slot.ack_fd);
+		CloseFd(slot.doorbell_fd);
+	}
+
+	void Live(Napi::Env env)
+	{
+		if (!live_) {
+			Napi::Error err = Napi::Error::New(env, "publisher is destroyed");
+			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_CLOSED"));
+			throw err;
+		}
+	}
+
+	// attach(pid, uid) -> { slot, generation, ackFd, doorbellFd } or null when full.
+	// The ack page is formatted here, then mapped read-only: from now on it is
+	// the subscriber's memory and hostile input to us.
+	Napi::Value Attach(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Live(env);
+		uint32_t pid = info[0].As<Napi::Number>().Uint32Value();
+		uint32_t uid = info[1].As<Napi::Number>().Uint32Value();
+		int slot = rc_pub_free_slot(&pub_);
+		if (slot < 0)
+			return env.Null();
+		SlotResources &res = slots_[slot];
+		ReleaseSlot(res);
+		int r = rc_ack_memfd_create(RC_ACK_PAGE_SIZE, &res.ack_fd, &res.ack);
+		if (r >= 0) {
+			res.doorbell_fd = rc_eventfd_create();
+			r = res.doorbell_fd < 0 ? res.doorbell_fd : 0;
+		}
+		if (r < 0) {
+			ReleaseSlot(res);
+			throw ErrnoError(env, "ack page", r);
+		}
+		uint64_t generation = 0;
+		const rc_slot *mirror = reinterpret_cast<const rc_slot *>(
+			static_cast<uint8_t *>(shared_->map.addr) + RC_SLOT_TABLE_OFFSET + slot * RC_SLOT_SIZE);
+		rc_ack_page_format(res.ack.addr, &pub_, slot, mirror->generation + 1);
+		if ((r = rc_map_protect_readonly(&res.ack)) < 0) {
+			ReleaseSlot(res);
+			throw ErrnoError(env, "ack page protect", r);
+		}
+		rc_pub_attach(&pub_, slot, static_cast<const rc_ack_page *>(res.ack.addr), res.doorbell_fd,
+			      pid, uid, &generation);
+		Napi::Object out = Napi::Object::New(env);
+		out.Set("slot", slot);
+		out.Set("generation", static_cast<double>(generation));
+		out.Set("ackFd", res.ack_fd);
+		out.Set("doorbellFd", res.doorbell_fd);
+		return out;
+	}
+
+	Napi::Value Detach(const Napi::CallbackInfo &info)
+	{
+		uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+		uint32_t reason = info[1].As<Napi::Number>().Uint32Value();
+		if (!live_ || slot >= RC_MAX_SUBSCRIBERS)
+			return info.Env().Undefined();
+		rc_pub_detach(&pub_, slot, reason);
+		ReleaseSlot(slots_[slot]);
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Evict(const Napi::CallbackInfo &info)
+	{
+		uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+		uint32_t reason = info[1].As<Napi::Number>().Uint32Value();
+		if (live_ && slot < RC_MAX_SUBSCRIBERS)
+			rc_pub_evict(&pub_, slot, reason);
+		return info.Env().Undefined();
+	}
+
+	// offer(buf) -> true when the whole message was written and committed.
+	Napi::Value Offer(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Live(env);
+		Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
+		uint64_t len = buf.ByteLength();
+		if (rc_pub_message_span(&pub_, len) > pub_.capacity)
+			return Napi::Boolean::New(env, false);
+		if (pub_.tail + rc_pub_message_span(&pub_, len) > pub_.limit)
+			rc_pub_refresh(&pub_);
+		if (pub_.tail + rc_pub_message_span(&pub_, len) > pub_.limit && pub_.policy != RC_POLICY_DROP)
+			return Napi::Boolean::New(env, false);
+		uint64_t offset = 0;
+		int r = rc_pub_write(&pub_, buf.Data(), len, &offset);
+		if (r != RC_OK)
+			return StateError(env, r);
+		rc_pub_commit(&pub_);
+		return Napi::Boolean::New(env, true);
+	}
+
+	// offerBatch(bufs, start) -> index after the last message written; one commit.
+	// A message is written only whole, so a batch never leaves a fragment behind.
+	Napi::Value OfferBatch(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Live(env);
+		Napi::Array bufs = info[0].As<Napi::Array>();
+		uint32_t i = info[1].As<Napi::Number>().Uint32Value();
+		uint32_t n = bufs.Length();
+		for (; i < n; i++) {
+			Napi::Uint8Array buf = bufs.Get(i).As<Napi::Uint8Array>();
+			uint64_t len = buf.ByteLength();
+			uint64_t span = rc_pub_message_span(&pub_, len);
+			if (span > pub_.capacity / 2)
+				break; /* large messages go through writePart */
+			if (pub_.tail + span > pub_.limit) {
+				rc_pub_refresh(&pub_);
+				if (pub_.tail + span > pub_.limit && pub_.policy != RC_POLICY_DROP)
+					break;
+			}
+			uint64_t offset = 0;
+			int r = rc_pub_write(&pub_, buf.Data(), len, &offset);
+			if (r != RC_OK) {
+				rc_pub_commit(&pub_);
+				return StateError(env, r);
+			}
+		}
+		rc_pub_commit(&pub_);
+		return Napi::Number::New(env, i);
+	}
+
+	// writePart(buf, offset) -> new offset; commits what it wrote. Used for
+	// messages larger than the ring, which must flow as the readers drain.
+	Napi::Value WritePart(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Live(env);
+		Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
+		uint64_t offset = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+		int r = rc_pub_write(&pub_, buf.Data(), buf.ByteLength(), &offset);
+		rc_pub_commit(&pub_);
+		if (r != RC_OK && r != RC_EAGAIN)
+			return StateError(env, r);
+		return Napi::Number::New(env, static_cast<double>(offset));
+	}
+
+	// claim(len) -> offset of the payload in `data`, or a negative status.
+	Napi::Value Claim(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Live(env);
+		int status = RC_OK;
+		uint8_t *at = rc_pub_claim(&pub_, info[0].As<Napi::Number>().Uint32Value(), &status);
+		if (!at)
+			return Napi::Number::New(env, status);
+		return Napi::Number::New(env, static_cast<double>(at - pub_.data));
+	}
+
+	Napi::Value ClaimCommit(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		return Napi::Number::New(info.Env(), rc_pub_claim_commit(&pub_, info[0].As<Napi::Number>().Uint32Value()));
+	}
+
+	Napi::Value ClaimAbort(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		return Napi::Number::New(info.Env(), rc_pub_claim_abort(&pub_));
+	}
+
+	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+		return Napi::Boolean::New(info.Env(), rc_pub_prepare_wait(&pub_, len));
+	}
+
+	Napi::Value EndWait(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_pub_end_wait(&pub_);
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Refresh(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		uint64_t room = rc_pub_refresh(&pub_);
+		return Napi::Number::New(info.Env(), room == UINT64_MAX ? -1 : static_cast<double>(room));
+	}
+
+	Napi::Value Stats(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Live(env);
+		rc_pub_refresh(&pub_);
+		Napi::Object out = Napi::Object::New(env);
+		out.Set("head", static_cast<double>(pub_.head));
+		out.Set("messages", static_cast<double>(pub_.messages));
+		out.Set("doorbellsRung", static_cast<double>(pub_.doorbells_rung));
+		Napi::Array slots = Napi::Array::New(env);
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+			const rc_pub_slot &s = pub_.slots[i];
+			if (s.state == RC_SLOT_FREE)
+				continue;
+			const rc_slot *m = reinterpret_cast<const rc_slot *>(
+				static_cast<uint8_t *>(shared_->map.addr) + RC_SLOT_TABLE_OFFSET + i * RC_SLOT_SIZE);
+			Napi::Object o = Napi::Object::New(env);
+			o.Set("slot", i);
+			o.Set("state", s.state);
+			o.Set("reason", m->evict_reason);
+			o.Set("ack", static_cast<double>(s.acked));
+			o.Set("generation", static_cast<double>(s.generation));
+			o.Set("lostFrom", static_cast<double>(m->lost_from));
+			o.Set("lostTo", static_cast<double>(m->lost_to));
+			o.Set("evictions", m->evictions);
+			slots.Set(n++, o);
+		}
+		out.Set("slots", slots);
+		return out;
+	}
+
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_pub_close(&pub_);
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Destroy(const Napi::CallbackInfo &info)
+	{
+		Cleanup();
+		return info.Env().Undefined();
+	}
+
+	Napi::Value StateError(Napi::Env env, int status)
+	{
+		Napi::Error err = Napi::Error::New(env, std::string("publisher: ") + rc_status_name(status));
+		err.Set("code", Napi::String::New(env, status == RC_ESTATE ? "ERR_RINGCAST_STATE" : "ERR_RINGCAST_NATIVE"));
+		throw err;
+	}
+
+	Napi::Value RingFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), ring_ro_fd_); }
+	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
+	Napi::Value MaxPayload(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), pub_.max_payload); }
+	Napi::Value Capacity(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), static_cast<double>(pub_.capacity)); }
+
+	Napi::Value Data(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		return ExposeMapping(info.Env(), shared_, RC_DESC_SIZE, pub_.capacity);
+	}
+
+	rc_publisher pub_{};
+	SharedMapping *shared_ = nullptr;
+	SlotResources slots_[RC_MAX_SUBSCRIBERS];
+	int ring_fd_ = -1;
+	int ring_ro_fd_ = -1;
+	int doorbell_fd_ = -1;
+	bool live_ = false;
+};
+
+// ---------------------------------------------------------------------------
+
+class Subscriber : public Napi::ObjectWrap<Subscriber> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(env, "Subscriber", {
+			InstanceMethod<&Subscriber::Read>("read"),
+			InstanceMethod<&Subscriber::Poll>("poll"),
+			InstanceMethod<&Subscriber::Release>("release"),
+			InstanceMethod<&Subscriber::PrepareWait>("prepareWait"),
+			InstanceMethod<&Subscriber::EndWait>("endWait"),
+			InstanceMethod<&Subscriber::Available>("available"),
+			InstanceMethod<&Subscriber::Info>("info"),
+			InstanceMethod<&Subscriber::Destroy>("destroy"),
+			InstanceAccessor<&Subscriber::Data>("data"),
+		});
+	}
+
+	// new Subscriber(ringFd, ackFd, publisherDoorbellFd): takes ownership of
+	// the three descriptors, verifies them, maps them.
+	Subscriber(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Subscriber>(info)
+	{
+		Napi::Env env = info.Env();
+		ring_fd_ = info[0].As<Napi::Number>().Int32Value();
+		ack_fd_ = info[1].As<Napi::Number>().Int32Value();
+		pub_doorbell_fd_ = info[2].As<Napi::Number>().Int32Value();
+		try {
+			Open(env);
+		} catch (...) {
+			Cleanup();
+			throw;
+		}
+	}
+
+	~Subscriber() override { Cleanup(); }
+
+private:
+	void Open(Napi::Env env)
+	{
+		// The memfd's size is fixed by its seals (checked here), so mapping it
+		// whole cannot SIGBUS later; the core then checks the descriptor's
+		// own sizes against that mapping.
+		int r = rc_memfd_verify(ack_fd_, RC_ACK_PAGE_SIZE, 0);
+		if (r < 0)
+			throw Refused(env, "ack page descriptor", r);
+		off_t end = lseek(ring_fd_, 0, SEEK_END);
+		if (end < static_cast<off_t>(RC_DESC_SIZE + RC_MIN_CAPACITY) ||
+		    static_cast<uint64_t>(end) > rc_ring_size(RC_MAX_CAPACITY))
+			throw Refused(env, "ring descriptor", -EMSGSIZE);
+		r = rc_memfd_verify(ring_fd_, static_cast<uint64_t>(end), F_SEAL_GROW);
+		if (r < 0)
+			throw Refused(env, "ring descriptor", r);
+		shared_ = new SharedMapping();
+		if ((r = rc_map(ring_fd_, static_cast<uint64_t>(end), 0, &shared_->map)) < 0)
+			throw ErrnoError(env, "map ring", r);
+		if ((r = rc_map(ack_fd_, RC_ACK_PAGE_SIZE, 1, &ack_)) < 0)
+			throw ErrnoError(env, "map ack page", r);
+		r = rc_sub_init(&sub_, shared_->map.addr, shared_->map.size, ack_.addr, ack_.size, pub_doorbell_fd_);
+		if (r != RC_OK)
+			throw Refused(env, "ring layout", -EPROTO);
+		live_ = true;
+	}
+
+	Napi::Error Refused(Napi::Env env, const char *what, int negative_errno)
+	{
+		Napi::Error err = ErrnoError(env, what, negative_errno);
+		err.Set("code", Napi::String::New(env, "ERR_RINGCAST_BAD_REGION"));
+		return err;
+	}
+
+	void Cleanup()
+	{
+		live_ = false;
+		rc_unmap(&ack_);
+		if (shared_)
+			shared_->Release();
+		shared_ = nullptr;
+		CloseFd(ring_fd_);
+		CloseFd(ack_fd_);
+		CloseFd(pub_doorbell_fd_);
+	}
+
+	bool Dead(double *meta)
+	{
+		if (live_)
+			return false;
+		meta[0] = RC_ECLOSED;
+		return true;
+	}
+
+	// read(maxBytes, meta) -> Buffer holding the payloads (meta[0] = count),
+	// or null with meta[0] = 0 (nothing) or a negative status.
+	Napi::Value Read(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		uint32_t max_entries;
+		double *meta = MetaArray(info[1], &max_entries);
+		if (Dead(meta))
+			return env.Null();
+		uint64_t max_bytes = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+		uint64_t avail = rc_sub_available(&sub_);
+		if (avail == 0) {
+			// Still ask the core: it reports CLOSED / EVICTED / corruption.
+			int r = rc_sub_read(&sub_, nullptr, 0, entries_, 0);
+			meta[0] = r < 0 ? r : 0;
+			return env.Null();
+		}
+		if (max_bytes < sub_.max_payload)
+			max_bytes = sub_.max_payload;
+		uint64_t cap = avail < max_bytes ? avail : max_bytes;
+		if (max_entries > kMaxBatch)
+			max_entries = kMaxBatch;
+		Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, cap);
+		int r = rc_sub_read(&sub_, out.Data(), cap, entries_, max_entries);
+		if (r <= 0) {
+			meta[0] = r;
+			return env.Null();
+		}
+		FillMeta(meta, entries_, r);
+		return out;
+	}
+
+	// poll(meta) -> count of records described in meta (offsets into `data`),
+	// or a negative status. Nothing is acknowledged before release().
+	Napi::Value Poll(const Napi::CallbackInfo &info)
+	{
+		uint32_t max_entries;
+		double *meta = MetaArray(info[0], &max_entries);
+		if (Dead(meta))
+			return Napi::Number::New(info.Env(), RC_ECLOSED);
+		if (max_entries > kMaxBatch)
+			max_entries = kMaxBatch;
+		int r = rc_sub_poll(&sub_, entries_, max_entries);
+		if (r > 0)
+			FillMeta(meta, entries_, r);
+		else
+			meta[0] = r;
+		return Napi::Number::New(info.Env(), r);
+	}
+
+	Napi::Value Release(const Napi::CallbackInfo &info)
+	{
+		if (!live_)
+			return Napi::Number::New(info.Env(), RC_ECLOSED);
+		return Napi::Number::New(info.Env(), rc_sub_release(&sub_));
+	}
+
+	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
+	{
+		return Napi::Boolean::New(info.Env(), live_ && rc_sub_prepare_wait(&sub_));
+	}
+
+	Napi::Value EndWait(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_sub_end_wait(&sub_);
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Available(const Napi::CallbackInfo &info)
+	{
+		return Napi::Number::New(info.Env(), live_ ? static_cast<double>(rc_sub_available(&sub_)) : 0);
+	}
+
+	// info() -> what the subscriber knows of itself and of the ring.
+	Napi::Value Info(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Object out = Napi::Object::New(env);
+		if (!live_)
+			return out;
+		out.Set("slot", sub_.slot);
+		out.Set("generation", static_cast<double>(sub_.generation));
+		out.Set("position", static_cast<double>(sub_.pos));
+		out.Set("capacity", static_cast<double>(sub_.capacity));
+		out.Set("maxPayload", sub_.max_payload);
+		out.Set("lostFrom", static_cast<double>(sub_.lost_from));
+		out.Set("lostTo", static_cast<double>(sub_.lost_to));
+		out.Set("evictReason", __atomic_load_n(&sub_.slot_mirror->evict_reason, __ATOMIC_RELAXED));
+		out.Set("publisherState", __atomic_load_n(&sub_.desc->publisher_state, __ATOMIC_ACQUIRE));
+		out.Set("head", static_cast<double>(__atomic_load_n(&sub_.desc->head, __ATOMIC_ACQUIRE)));
+		out.Set("doorbellsRung", static_cast<double>(sub_.doorbells_rung));
+		return out;
+	}
+
+	Napi::Value Destroy(const Napi::CallbackInfo &info)
+	{
+		Cleanup();
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Data(const Napi::CallbackInfo &info)
+	{
+		if (!live_) {
+			Napi::Error err = Napi::Error::New(info.Env(), "subscriber is closed");
+			err.Set("code", Napi::String::New(info.Env(), "ERR_RINGCAST_CLOSED"));
+			throw err;
+		}
+		return ExposeMapping(info.Env(), shared_, RC_DESC_SIZE, sub_.capacity);
+	}
+
+	rc_subscriber sub_{};
+	rc_entry entries_[kMaxBatch];
+	SharedMapping *shared_ = nullptr;
+	rc_mapping ack_{};
+	int ring_fd_ = -1;
+	int ack_fd_ = -1;
+	int pub_doorbell_fd_ = -1;
+	bool live_ = false;
+};
+
+// ---------------------------------------------------------------------------
+
+// Watches a descriptor with libuv so waiting never blocks the event loop.
+// For eventfd doorbells it clears the counter before calling back.
+class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(env, "FdWatcher", {
+			InstanceMethod<&FdWatcher::Start>("start"),
+			InstanceMethod<&FdWatcher::Stop>("stop"),
+			InstanceMethod<&FdWatcher::Close>("close"),
+		});
+	}
+
+	// new FdWatcher(fd, isEventfd, callback)
+	FdWatcher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<FdWatcher>(info)
+	{
+		Napi::Env env = info.Env();
+		fd_ = info[0].As<Napi::Number>().Int32Value();
+		eventfd_ = info[1].As<Napi::Boolean>().Value();
+		callback_ = Napi::Persistent(info[2].As<Napi::Function>());
+		uv_loop_t *loop = nullptr;
+		if (napi_get_uv_event_loop(env, &loop) != napi_ok)
+			throw Napi::Error::New(env, "no event loop");
+		handle_ = new uv_poll_t;
+		if (uv_poll_init(loop, handle_, fd_) != 0) {
+			delete handle_;
+			handle_ = nullptr;
+			throw Napi::Error::New(env, "uv_poll_init failed");
+		}
+		handle_->data = this;
+	}
+
+	~FdWatcher() override { CloseHandle(); }
+
+private:
+	static void OnEvent(uv_poll_t *handle, int status, int)
+	{
+		FdWatcher *self = static_cast<FdWatcher *>(handle->data);
+		if (!self)
+			return;
+		if (self->eventfd_)
+			rc_eventfd_drain(self->fd_);
+		Napi::Env env = self->Env();
+		Napi::HandleScope scope(env);
+		try {
+			self->callback_.Call({ Napi::Number::New(env, status) });
+		} catch (const Napi::Error &e) {
+			// An exception thrown by the JS callback is not ours to swallow.
+			napi_fatal_exception(env, e.Value());
+		}
+	}
+
+	Napi::Value Start(const Napi::CallbackInfo &info)
+	{
+		if (handle_ && !active_) {
+			uv_poll_start(handle_, UV_READABLE | UV_DISCONNECT, OnEvent);
+			active_ = true;
+		}
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Stop(const Napi::CallbackInfo &info)
+	{
+		if (handle_ && active_) {
+			uv_poll_stop(handle_);
+			active_ = false;
+		}
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		CloseHandle();
+		callback_.Reset();
+		return info.Env().Undefined();
+	}
+
+	void CloseHandle()
+	{
+		if (!handle_)
+			return;
+		handle_->data = nullptr;
+		uv_poll_stop(handle_);
+		uv_close(reinterpret_cast<uv_handle_t *>(handle_),
+			 [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+		handle_ = nullptr;
+		active_ = false;
+	}
+
+	Napi::FunctionReference callback_;
+	uv_poll_t *handle_ = nullptr;
+	int fd_ = -1;
+	bool eventfd_ = false;
+	bool active_ = false;
+};
+
+// ---------------------------------------------------------------------------
+// Control-plane functions: thin wrappers over rc_os.
+
+Napi::Value UnixListen(const Napi::CallbackInfo &info)
+{
+	std::string path = info[0].As<Napi::String>().Utf8Value();
+	int fd = rc_unix_listen(path.c_str(), info[1].As<Napi::Number>().Int32Value());
+	if (fd < 0)
+		throw ErrnoError(info.Env(), ("listen " + path).c_str(), fd);
+	return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value UnixConnect(const Napi::CallbackInfo &info)
+{
+	std::string path = info[0].As<Napi::String>().Utf8Value();
+	int fd = rc_unix_connect(path.c_str());
+	if (fd < 0)
+		throw ErrnoError(info.Env(), ("connect " + path).c_str(), fd);
+	return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Object PeerObject(Napi::Env env, int fd, const rc_peer &peer)
+{
+	Napi::Object out = Napi::Object::New(env);
+	out.Set("fd", fd);
+	out.Set("pid", peer.pid);
+	out.Set("uid", peer.uid);
+	out.Set("gid", peer.gid);
+	return out;
+}
+
+Napi::Value UnixAccept(const Napi::CallbackInfo &info)
+{
+	rc_peer peer{};
+	int fd = rc_unix_accept(info[0].As<Napi::Number>().Int32Value(), &peer);
+	if (fd == -EAGAIN)
+		return info.Env().Null();
+	if (fd < 0)
+		throw ErrnoError(info.Env(), "accept", fd);
+	return PeerObject(info.Env(), fd, peer);
+}
+
+Napi::Value PeerCredentials(const Napi::CallbackInfo &info)
+{
+	rc_peer peer{};
+	int fd = info[0].As<Napi::Number>().Int32Value();
+	int r = rc_peer_credentials(fd, &peer);
+	if (r < 0)
+		throw ErrnoError(info.Env(), "SO_PEERCRED", r);
+	return PeerObject(info.Env(), fd, peer);
+}
+
+Napi::Value UnixSend(const Napi::CallbackInfo &info)
+{
+	int fd = info[0].As<Napi::Number>().Int32Value();
+	Napi::Uint8Array data = info[1].As<Napi::Uint8Array>();
+	Napi::Array fd_list = info[2].As<Napi::Array>();
+	int fds[RC_MAX_FDS_PER_MESSAGE];
+	int nfds = static_cast<int>(fd_list.Length());
+	if (nfds > RC_MAX_FDS_PER_MESSAGE)
+		throw Napi::RangeError::New(info.Env(), "too many descriptors");
+	for (int i = 0; i < nfds; i++)
+		fds[i] = fd_list.Get(i).As<Napi::Number>().Int32Value();
+	int r = rc_unix_send(fd, data.Data(), data.ByteLength(), fds, nfds);
+	if (r < 0)
+		throw ErrnoError(info.Env(), "send", r);
+	return info.Env().Undefined();
+}
+
+// unixRecv(fd, maxLength) -> { data, fds } | null (nothing pending).
+// data.length === 0 means the peer closed.
+Napi::Value UnixRecv(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = info[0].As<Napi::Number>().Int32Value();
+	uint32_t cap = info[1].As<Napi::Number>().Uint32Value();
+	int fds[RC_MAX_FDS_PER_MESSAGE];
+	int nfds = 0;
+	Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, cap ? cap : 1);
+	int r = rc_unix_recv(fd, buf.Data(), cap, fds, &nfds);
+	if (r == -EAGAIN)
+		return env.Null();
+	if (r == -ECONNRESET)
+		r = 0; /* a peer that died is a peer that closed */
+	if (r < 0) {
+		Napi::Error err = ErrnoError(env, "recv", r);
+		if (r == -EMSGSIZE)
+			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_MESSAGE_TOO_LONG"));
+		throw err;
+	}
+	Napi::Object out = Napi::Object::New(env);
+	out.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.Data(), static_cast<size_t>(r)));
+	Napi::Array list = Napi::Array::New(env, nfds);
+	for (int i = 0; i < nfds; i++)
+		list.Set(i, fds[i]);
+	out.Set("fds", list);
+	return out;
+}
+
+Napi::Value CloseFdJs(const Napi::CallbackInfo &info)
+{
+	int fd = info[0].As<Napi::Number>().Int32Value();
+	if (fd >= 0)
+		close(fd);
+	return info.Env().Undefined();
+}
+
+Napi::Value RingDoorbell(const Napi::CallbackInfo &info)
+{
+	rc_eventfd_ring(info[0].As<Napi::Number>().Int32Value());
+	return info.Env().Undefined();
+}
+
+// inspectRing(fd) -> a snapshot of a ring's descriptor and slot table, for
+// `ringcast stat`. The descriptor is verified like a subscriber would.
+Napi::Value InspectRing(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	int fd = info[0].As<Napi::Number>().Int32Value();
+	off_t end = lseek(fd, 0, SEEK_END);
+	if (end < static_cast<off_t>(RC_DESC_SIZE + RC_MIN_CAPACITY))
+		throw ErrnoError(env, "ring descriptor", -EMSGSIZE);
+	int r = rc_memfd_verify(fd, static_cast<uint64_t>(end), 0);
+	if (r < 0)
+		throw ErrnoError(env, "ring descriptor", r);
+	rc_mapping map{};
+	if ((r = rc_map(fd, RC_DESC_SIZE, 0, &map)) < 0)
+		throw ErrnoError(env, "map ring", r);
+	const rc_ring_desc *d = static_cast<const rc_ring_desc *>(map.addr);
+	Napi::Object out = Napi::Object::New(env);
+	bool valid = d->magic == RC_RING_MAGIC && d->layout_version == RC_LAYOUT_VERSION;
+	out.Set("valid", valid);
+	if (valid) {
+		out.Set("capacity", static_cast<double>(d->capacity));
+		out.Set("maxPayload", d->max_payload);
+		out.Set("policy", d->policy);
+		out.Set("head", static_cast<double>(__atomic_load_n(&d->head, __ATOMIC_ACQUIRE)));
+		out.Set("messages", static_cast<double>(__atomic_load_n(&d->messages, __ATOMIC_RELAXED)));
+		out.Set("publisherState", d->publisher_state);
+		out.Set("publisherPid", d->publisher_pid);
+		Napi::Array slots = Napi::Array::New(env);
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+			const rc_slot *s = reinterpret_cast<const rc_slot *>(
+				static_cast<const uint8_t *>(map.addr) + RC_SLOT_TABLE_OFFSET + i * RC_SLOT_SIZE);
+			uint32_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+			if (state == RC_SLOT_FREE)
+				continue;
+			Napi::Object o = Napi::Object::New(env);
+			o.Set("slot", i);
+			o.Set("state", state);
+			o.Set("reason", s->evict_reason);
+			o.Set("ack", static_cast<double>(s->ack));
+			o.Set("lostFrom", static_cast<double>(s->lost_from));
+			o.Set("lostTo", static_cast<double>(s->lost_to));
+			o.Set("evictions", s->evictions);
+			o.Set("pid", s->pid);
+			o.Set("uid", s->uid);
+			slots.Set(n++, o);
+		}
+		out.Set("slots", slots);
+	}
+	rc_unmap(&map);
+	return out;
+}
+
+Napi::Object Constants(Napi::Env env)
+{
+	Napi::Object c = Napi::Object::New(env);
+#define RC_EXPORT(name) c.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
+	RC_EXPORT(RC_LAYOUT_VERSION);
+	RC_EXPORT(RC_PAGE_SIZE);
+	RC_EXPORT(RC_CACHE_LINE);
+	RC_EXPORT(RC_MAX_SUBSCRIBERS);
+	RC_EXPORT(RC_SLOT_SIZE);
+	RC_EXPORT(RC_SLOT_TABLE_OFFSET);
+	RC_EXPORT(RC_DESC_SIZE);
+	RC_EXPORT(RC_ACK_PAGE_SIZE);
+	RC_EXPORT(RC_MIN_CAPACITY);
+	RC_EXPORT(RC_MAX_CAPACITY);
+	RC_EXPORT(RC_RECORD_ALIGN);
+	RC_EXPORT(RC_RECORD_HEADER_SIZE);
+	RC_EXPORT(RC_PUB_OPEN);
+	RC_EXPORT(RC_PUB_CLOSED);
+	RC_EXPORT(RC_POLICY_BLOCK);
+	RC_EXPORT(RC_POLICY_DROP);
+	RC_EXPORT(RC_SLOT_FREE);
+	RC_EXPORT(RC_SLOT_ACTIVE);
+	RC_EXPORT(RC_SLOT_LAGGING);
+	RC_EXPORT(RC_SLOT_EVICTED);
+	RC_EXPORT(RC_EVICT_NONE);
+	RC_EXPORT(RC_EVICT_SLOW);
+	RC_EXPORT(RC_EVICT_PROTOCOL);
+	RC_EXPORT(RC_EVICT_DEAD);
+	RC_EXPORT(RC_EVICT_CLOSED);
+	RC_EXPORT(RC_FRAG_FIRST);
+	RC_EXPORT(RC_FRAG_LAST);
+	RC_EXPORT(RC_OK);
+	RC_EXPORT(RC_EAGAIN);
+	RC_EXPORT(RC_EINVAL);
+	RC_EXPORT(RC_ECORRUPT);
+	RC_EXPORT(RC_ELAPPED);
+	RC_EXPORT(RC_EEVICTED);
+	RC_EXPORT(RC_ECLOSED);
+	RC_EXPORT(RC_ETOOBIG);
+	RC_EXPORT(RC_ESTATE);
+	RC_EXPORT(RC_ENOSLOT);
+	RC_EXPORT(RC_MAX_FDS_PER_MESSAGE);
+#undef RC_EXPORT
+	c.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
+	c.Set("MAX_BATCH", Napi::Number::New(env, kMaxBatch));
+	return c;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("constants", Constants(env));
+	exports.Set("Publisher", Publisher::Define(env));
+	exports.Set("Subscriber", Subscriber::Define(env));
+	exports.Set("FdWatcher", FdWatcher::Define(env));
+	exports.Set("unixListen", Napi::Function::New(env, UnixListen));
+	exports.Set("unixConnect", Napi::Function::New(env, UnixConnect));
+	exports.Set("unixAccept", Napi::Function::New(env, UnixAccept));
+	exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials));
+	exports.Set("unixSend", Napi::Function::New(env, UnixSend));
+	exports.Set("unixRecv", Napi::Function::New(env, UnixRecv));
+	exports.Set("closeFd", Napi::Function::New(env, CloseFdJs));
+	exports.Set("ringDoorbell", Napi::Function::New(env, RingDoorbell));
+	exports.Set("inspectRing", Napi::Function::New(env, InspectRing));
+	return exports;
+}
+
+} // namespace
+
+NODE_API_MODULE(ringcast, Init)

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringcast C core: the ring protocol over memory someone else mapped.
+ *
+ * No Node, no allocation, no threads. The publisher side owns a writable
+ * mapping of the ring and read-only views of each subscriber's ack page; the
+ * subscriber side owns a read-only mapping of the ring and a writable
+ * mapping of its own ack page. Region providers (memfd, ivshmem, Xen) only
+ * supply the pages; see rc_os.h for the memfd/eventfd/socket helpers.
+ *
+ * Shared pointers are named after the field they reach (desc, ack_page);
+ * private shadow copies carry no such marker (tail, acked).
+ */
+#ifndef RINGCAST_H
+#define RINGCAST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringcast_layout.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Errors are negative; 0 or a count is success. */
+enum rc_status {
+	RC_OK = 0,
+	RC_EAGAIN = -1,     /* nothing to read / no room to write now          */
+	RC_EINVAL = -2,     /* bad argument or a layout that fails validation  */
+	RC_ECORRUPT = -3,   /* a record header broke the rules                 */
+	RC_ELAPPED = -4,    /* the publisher overwrote what we had not read    */
+	RC_EEVICTED = -5,   /* our slot says EVICTED (or was reused)           */
+	RC_ECLOSED = -6,    /* the publisher closed and everything was read    */
+	RC_ETOOBIG = -7,    /* claim larger than one record                    */
+	RC_ESTATE = -8,     /* call not valid now (claim outstanding, ...)      */
+	RC_ENOSLOT = -9,    /* every subscriber slot is taken                  */
+};
+
+const char *rc_status_name(int status);
+
+/* Ring size in bytes for a data area of `capacity`. */
+static inline uint64_t rc_ring_size(uint64_t capacity) { return RC_DESC_SIZE + capacity; }
+
+/* Largest payload one record carries for this capacity: an eighth of the
+ * ring, so a fragmented message leaves room for others to interleave... and
+ * at most what fits the 32-bit length. */
+uint32_t rc_default_max_payload(uint64_t capacity);
+
+/* ------------------------------------------------------------------------ */
+/* publisher                                                                 */
+
+struct rc_pub_slot {
+	const struct rc_ack_page *ack_page; /* shared, hostile; NULL when FREE */
+	int doorbell_fd;                    /* eventfd to ring, or -1          */
+	uint32_t state;                     /* enum rc_slot_state (authoritative) */
+	uint32_t last_rung_sleep_seq;       /* ring at most once per sleep     */
+	uint64_t acked;                     /* last validated ack              */
+	uint64_t generation;
+	uint64_t blocked_since_ms;          /* 0 if not blocking the publisher */
+};
+
+struct rc_publisher {
+	uint8_t *ring;                  /* writable mapping: desc + data  */
+	struct rc_ring_desc *desc;
+	uint8_t *data;
+	uint64_t capacity;
+	uint64_t mask;
+	uint32_t max_payload;
+	uint32_t policy;
+	uint64_t tail;                  /* next position to write (>= head) */
+	uint64_t head;                  /* last published head              */
+	uint64_t limit;                 /* cached: may write below this     */
+	uint64_t next_seq;              /* sequence of the next message     */
+	uint64_t messages;              /* messages fully written           */
+	uint64_t claim_position;        /* UINT64_MAX when no claim is open */
+	uint32_t wait_id;               /* last value stored in publisher_waiting */
+	uint32_t attached;              /* slots not FREE                    */
+	uint64_t doorbells_rung;        /* stats: eventfd writes             */
+	struct rc_pub_slot slots[RC_MAX_SUBSCRIBERS];
+};
+
+/* Lays out a fresh ring in `mem` (zeroed, rc_ring_size(capacity) bytes). */
+int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t policy,
+		   uint64_t bus_id, uint32_t publisher_pid);
+
+/* Binds a publisher to a ring formatted by rc_ring_format. */
+int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size);
+
+/* Free slot index, or RC_ENOSLOT. */
+int rc_pub_free_slot(const struct rc_publisher *pub);
+
+/* Writes the const part of a fresh ack page (mapped writable by the
+ * publisher only for this) so the subscriber can check it belongs here. */
+void rc_ack_page_format(void *ack_mem, const struct rc_publisher *pub, uint32_t slot,
+			uint64_t generation);
+
+/* Makes `slot` ACTIVE at the current head. `ack_page` stays mapped by the
+ * caller until rc_pub_detach. Returns the generation given to the slot. */
+int rc_pub_attach(struct rc_publisher *pub, uint32_t slot, const struct rc_ack_page *ack_page,
+		  int doorbell_fd, uint32_t pid, uint32_t uid, uint64_t *generation_out);
+
+/* Stops counting `slot`; FREE for reuse (reason DEAD/CLOSED) */
+void rc_pub_detach(struct rc_publisher *pub, uint32_t slot, uint32_t reason);
+
+/* EVICTED with `reason`; keeps the slot (the subscriber must learn of it) */
+void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason);
+
+/* Re-reads and validates every ack, updates the mirror and the cached
+ * limit; evicts protocol violators. Returns bytes writable now. */
+uint64_t rc_pub_refresh(struct rc_publisher *pub);
+
+/* Bytes a message of `len` payload bytes occupies (all its fragments). */
+uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len);
+
+/* Writes part of a message without publishing it. `*offset` is how much of
+ * `len` is already in the ring (0 for a new message) and advances; returns
+ * RC_OK when the whole message is written, RC_EAGAIN when the ring is full
+ * first (call again with the same offset after room appears). */
+int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset);
+
+/* Publishes everything written so far with one head store, then rings the
+ * doorbells of announced sleepers. */
+void rc_pub_commit(struct rc_publisher *pub);
+
+/* Zero-copy: reserves one record of `len` payload bytes; returns a pointer
+ * into the ring or NULL (`*status` says why: RC_EAGAIN, RC_ETOOBIG, RC_ESTATE). */
+uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status);
+/* Finishes the open claim with `len` <= claimed bytes, and commits. */
+int rc_pub_claim_commit(struct rc_publisher *pub, uint32_t len);
+/* Drops the open claim; nothing was visible, the space is reused. */
+int rc_pub_claim_abort(struct rc_publisher *pub);
+
+/* Sleep announcement: returns true if the caller should sleep on its
+ * doorbell (still no room for `need` bytes after the fence). */
+bool rc_pub_prepare_wait(struct rc_publisher *pub, uint64_t need);
+void rc_pub_end_wait(struct rc_publisher *pub);
+
+/* Orderly close: head is final. */
+void rc_pub_close(struct rc_publisher *pub);
+
+/* ------------------------------------------------------------------------ */
+/* subscriber                                                                */
+
+struct rc_entry {
+	uint64_t offset;   /* zero-copy: offset in the data area; copy: offset in out */
+	uint32_t length;
+	uint16_t flags;    /* RC_FRAG_* */
+	uint16_t reserved;
+	uint64_t seq;
+};
+
+struct rc_subscriber {
+	const uint8_t *ring;                /* read-only mapping           */
+	const struct rc_ring_desc *desc;
+	const struct rc_slot *slot_mirror;
+	const uint8_t *data;
+	struct rc_ack_page *ack_page;       /* our own, writable           */
+	uint64_t capacity;
+	uint64_t mask;
+	uint32_t max_payload;
+	uint32_t slot;
+	uint64_t generation;
+	uint64_t pos;             /* next position to read (private)   */
+	uint64_t acked;           /* last ack stored                   */
+	uint64_t pending;         /* zero-copy: polled, not released   */
+	bool in_message;          /* between FIRST and LAST fragments  */
+	bool joined_mid;          /* no FIRST seen yet: skip a message's tail */
+	uint64_t message_seq;     /* seq of the message being assembled */
+	uint32_t last_rung_wait_id;
+	uint64_t lost_from;       /* filled on RC_ELAPPED / RC_EEVICTED */
+	uint64_t lost_to;
+	uint64_t doorbells_rung;
+	int publisher_doorbell_fd;
+};
+
+/* Validates the ring and ack page against each other and the sizes the
+ * caller mapped; never trusts the descriptor's sizes beyond `ring_size`. */
+int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_size,
+		void *ack_mem, uint64_t ack_size, int publisher_doorbell_fd);
+
+/* Zero-copy: describes up to `max` records after the read position (offsets
+ * into the data area). Nothing is released until rc_sub_release. Returns a
+ * count (0: nothing now) or an error. */
+int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t max);
+/* Re-checks that what poll described was not overwritten meanwhile, then
+ * acknowledges it. RC_ELAPPED if it was. */
+int rc_sub_release(struct rc_subscriber *sub);
+
+/* Copy: copies up to `max` records into `out` (at most `out_cap` bytes),
+ * re-checks for lapping after the copy, acknowledges. Returns a count. */
+int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
+		struct rc_entry *entries, uint32_t max);
+
+/* Bytes committed and not yet read. */
+uint64_t rc_sub_available(const struct rc_subscriber *sub);
+
+/* Sleep announcement: true if the caller should sleep on its doorbell. */
+bool rc_sub_prepare_wait(struct rc_subscriber *sub);
+void rc_sub_end_wait(struct rc_subscriber *sub);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RINGCAST_H */

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * ringcast shared-memory layout: the one source of truth.
+ *
+ * Included by the C core (native/src), the Node binding (which hands every
+ * constant to TypeScript) and the kernel module (kmod/). Plain C, no libc
+ * dependency beyond fixed-width integers, so it builds in the kernel too.
+ *
+ * Two kinds of shared object exist per bus:
+ *
+ *   ring      = descriptor (RC_DESC_SIZE bytes) + data area (capacity bytes,
+ *               a power of two). Written ONLY by the publisher; every
+ *               subscriber maps it read-only (memfd sealed against growth,
+ *               shrinking and future writable mappings).
+ *   ack page  = RC_ACK_PAGE_SIZE bytes per subscriber. Written ONLY by that
+ *               subscriber; read by the publisher, which trusts nothing in it.
+ *
+ * Every field below states: writer -> readers, and how it is published.
+ *   "const"    written once before the object is shared, never again.
+ *   "release"  stored with release ordering (rc_store_release); readers load
+ *              it with acquire ordering (rc_load_acquire).
+ *   "relaxed"  plain atomic store; informational (stats), orders nothing.
+ * The barrier pairings are listed in docs/memory-ordering.md.
+ *
+ * A "position" is a free-running 64-bit byte count since the bus began;
+ * the offset of a position in the data area is (position & (capacity - 1)).
+ */
+#ifndef RINGCAST_LAYOUT_H
+#define RINGCAST_LAYOUT_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+typedef __u8 rc_u8;
+typedef __u16 rc_u16;
+typedef __u32 rc_u32;
+typedef __u64 rc_u64;
+#define RC_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#else
+#include <stdint.h>
+#include <stddef.h>
+typedef uint8_t rc_u8;
+typedef uint16_t rc_u16;
+typedef uint32_t rc_u32;
+typedef uint64_t rc_u64;
+#ifdef __cplusplus
+#define RC_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define RC_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+#endif
+
+/* ---- identity and sizes ------------------------------------------------ */
+
+#define RC_RING_MAGIC        0x54534143474e4952ULL /* "RINGCAST" little-endian */
+#define RC_ACK_MAGIC         0x4b43414354534352ULL /* "RCSTACK" + 'K'          */
+#define RC_LAYOUT_VERSION    1u
+
+#define RC_CACHE_LINE        64u
+#define RC_PAGE_SIZE         4096u
+#define RC_MAX_SUBSCRIBERS   64u   /* slots in the descriptor table        */
+#define RC_SLOT_SIZE         64u   /* one cache line per subscriber slot   */
+#define RC_SLOT_TABLE_OFFSET RC_PAGE_SIZE
+#define RC_DESC_SIZE         (RC_SLOT_TABLE_OFFSET + RC_MAX_SUBSCRIBERS * RC_SLOT_SIZE)
+#define RC_ACK_PAGE_SIZE     RC_PAGE_SIZE
+
+#define RC_MIN_CAPACITY      (64u * 1024u)            /* 64 KiB   */
+#define RC_MAX_CAPACITY      (1ULL << 30)             /* 1 GiB    */
+
+/* Records are aligned to the header size, so the space left before the end
+ * of the data area is always 0 or room for at least one header: a pad record
+ * can always be written and a header never wraps. */
+#define RC_RECORD_ALIGN      16u
+#define RC_RECORD_HEADER_SIZE 16u
+
+/* ---- descriptor, page 0: written by the publisher only ----------------- */
+
+enum rc_publisher_state {
+	RC_PUB_OPEN = 1,      /* publishing                                     */
+	RC_PUB_CLOSED = 2,    /* orderly close: head is final, drain then end   */
+};
+
+enum rc_policy {
+	RC_POLICY_BLOCK = 1,  /* publisher waits for the slowest ACTIVE slot    */
+	RC_POLICY_DROP = 2,   /* publisher never waits; laggards are evicted    */
+};
+
+struct rc_ring_desc {
+	/* line 0: identity. All const: written before the memfd is sealed. */
+	rc_u64 magic;              /* 0x00 RC_RING_MAGIC                              */
+	rc_u32 layout_version;     /* 0x08 RC_LAYOUT_VERSION                          */
+	rc_u32 desc_size;          /* 0x0c RC_DESC_SIZE: data area starts here        */
+	rc_u64 capacity;           /* 0x10 data area bytes, power of two              */
+	rc_u32 max_subscribers;    /* 0x18 RC_MAX_SUBSCRIBERS                         */
+	rc_u32 slot_size;          /* 0x1c RC_SLOT_SIZE                               */
+	rc_u32 max_payload;        /* 0x20 largest payload of one record              */
+	rc_u32 record_align;       /* 0x24 RC_RECORD_ALIGN                            */
+	rc_u64 bus_id;             /* 0x28 random; ties ack pages to this ring        */
+	rc_u32 policy;             /* 0x30 enum rc_policy                             */
+	rc_u32 reserved0;          /* 0x34 zero                                       */
+	rc_u64 reserved1[1];       /* 0x38 zero                                       */
+
+	/* line 1: the commit point, read by every subscriber on every poll.
+	 * head: publisher -> subscribers, release (after the records it covers).
+	 * tail_intent: publisher -> subscribers; raised with a full fence BEFORE
+	 *   the publisher writes bytes up to it, so a reader that copied from
+	 *   position p and then sees tail_intent - capacity > p knows it may have
+	 *   copied overwritten bytes (seqlock re-check). */
+	rc_u64 head;               /* 0x40 committed position                         */
+	rc_u64 tail_intent;        /* 0x48 highest position the publisher may be writing */
+	rc_u64 messages;           /* 0x50 relaxed: messages committed (stats)        */
+	rc_u64 reserved2[5];       /* 0x58 zero                                       */
+
+	/* line 2: publisher lifecycle and its sleep announcement. */
+	rc_u32 publisher_state;    /* 0x80 enum rc_publisher_state, release           */
+	rc_u32 publisher_waiting;  /* 0x84 publisher -> subscribers: non-zero while the
+	                            *      publisher sleeps for room; set, then full
+	                            *      fence, then re-check acks (pairs with the
+	                            *      subscriber's ack store + fence + load here) */
+	rc_u32 publisher_pid;      /* 0x88 const: for humans (ringcast stat)          */
+	rc_u32 reserved3;          /* 0x8c zero                                       */
+	rc_u64 publisher_heartbeat_ms; /* 0x90 relaxed: CLOCK_MONOTONIC ms, refreshed
+	                            *      while the publisher lives (VM transports)  */
+	rc_u64 reserved4[5];       /* 0x98 zero                                       */
+	/* rest of page 0 reserved (zero) */
+};
+
+/* ---- descriptor, slot table: written by the publisher only ------------- */
+
+/* A mirror of the publisher's private, validated view of each subscriber.
+ * Subscribers read their own slot to learn that they were evicted; `ringcast
+ * stat` reads all of them. Every field is published relaxed, except state,
+ * which is stored with release after the other fields of the slot so that a
+ * reader that acquires state == EVICTED sees the matching lost range. */
+enum rc_slot_state {
+	RC_SLOT_FREE = 0,
+	RC_SLOT_ACTIVE = 1,    /* counted in flow control                        */
+	RC_SLOT_LAGGING = 2,   /* behind by more than a warning bound, counted    */
+	RC_SLOT_EVICTED = 3,   /* not counted; the subscriber must rejoin         */
+};
+
+enum rc_evict_reason {
+	RC_EVICT_NONE = 0,
+	RC_EVICT_SLOW = 1,     /* blocked the publisher too long / lagged too far */
+	RC_EVICT_PROTOCOL = 2, /* its ack broke the rules (backwards, past head)  */
+	RC_EVICT_DEAD = 3,     /* its control connection closed                   */
+	RC_EVICT_CLOSED = 4,   /* it detached in an orderly way                   */
+};
+
+struct rc_slot {
+	rc_u32 state;          /* 0x00 enum rc_slot_state, release (last)            */
+	rc_u32 evict_reason;   /* 0x04 enum rc_evict_reason                          */
+	rc_u64 generation;     /* 0x08 bumped on every attach: tells reuses apart    */
+	rc_u64 ack;            /* 0x10 last validated ack                            */
+	rc_u64 join_position;  /* 0x18 head when the subscriber (re)joined           */
+	rc_u64 lost_from;      /* 0x20 eviction: first position it had not acked     */
+	rc_u64 lost_to;        /* 0x28 eviction: head at the moment of eviction      */
+	rc_u32 evictions;      /* 0x30 count of evictions of this slot's subscriber  */
+	rc_u32 pid;            /* 0x34 peer pid from SO_PEERCRED (0 if unknown)      */
+	rc_u32 uid;            /* 0x38 peer uid                                      */
+	rc_u32 reserved;       /* 0x3c zero                                          */
+};
+
+/* ---- ack page: written by its subscriber only -------------------------- */
+
+/* The publisher maps it and reads it as hostile input: ack is clamped to
+ * [previous validated ack, head] and a violation evicts with RC_EVICT_PROTOCOL. */
+struct rc_ack_page {
+	/* line 0: const, written by the publisher BEFORE the page is handed
+	 * over; the subscriber checks it, the publisher never trusts it again. */
+	rc_u64 magic;          /* 0x00 RC_ACK_MAGIC                                 */
+	rc_u64 bus_id;         /* 0x08 equals rc_ring_desc.bus_id                   */
+	rc_u32 slot;           /* 0x10 index in the slot table                      */
+	rc_u32 layout_version; /* 0x14 RC_LAYOUT_VERSION                            */
+	rc_u64 generation;     /* 0x18 equals rc_slot.generation at attach          */
+	rc_u64 reserved0[4];   /* 0x20 zero                                         */
+
+	/* line 1: the read position. subscriber -> publisher, release after the
+	 * subscriber finished reading everything below it (pairs with the
+	 * publisher's acquire load before it overwrites that space). */
+	rc_u64 ack;            /* 0x40                                              */
+	rc_u64 reserved1[7];   /* 0x48 zero                                         */
+
+	/* line 2: the sleep announcement. The subscriber bumps sleep_seq and sets
+	 * sleeping = 1, full fence, re-reads head; only then sleeps on its
+	 * doorbell. The publisher stores head, full fence, reads these; it rings a
+	 * slot at most once per sleep_seq value. */
+	rc_u32 sleeping;       /* 0x80 non-zero while the subscriber may sleep      */
+	rc_u32 sleep_seq;      /* 0x84 bumped every time it announces a sleep       */
+	rc_u64 heartbeat_ms;   /* 0x88 relaxed: CLOCK_MONOTONIC ms (VM transports)  */
+	rc_u64 reserved2[6];   /* 0x90 zero                                         */
+};
+
+/* ---- records in the data area ------------------------------------------ */
+
+enum rc_record_type {
+	RC_RECORD_DATA = 1,
+	RC_RECORD_PAD = 2,     /* fills the end of the data area; skip it        */
+};
+
+enum rc_record_flags {
+	RC_FRAG_FIRST = 1,     /* first record of a message                      */
+	RC_FRAG_LAST = 2,      /* last record of a message (whole = FIRST|LAST)  */
+};
+
+/* Written by the publisher before the head store that covers it. A reader
+ * validates every field before using it: type known, flags consistent with
+ * the fragment sequence, length <= max_payload, record inside the data area
+ * and below head. */
+struct rc_record_header {
+	rc_u32 length;         /* 0x00 payload bytes (PAD: bytes after the header) */
+	rc_u16 type;           /* 0x04 enum rc_record_type                         */
+	rc_u16 flags;          /* 0x06 enum rc_record_flags (DATA only)            */
+	rc_u64 seq;            /* 0x08 message sequence number; fragments share it */
+};
+
+/* ---- compile-time layout table ---------------------------------------- */
+
+#define RC_ASSERT_OFFSET(type, field, off) \
+	RC_STATIC_ASSERT(offsetof(struct type, field) == (off), #type "." #field " moved")
+
+RC_ASSERT_OFFSET(rc_ring_desc, magic,                  0x00);
+RC_ASSERT_OFFSET(rc_ring_desc, layout_version,         0x08);
+RC_ASSERT_OFFSET(rc_ring_desc, desc_size,              0x0c);
+RC_ASSERT_OFFSET(rc_ring_desc, capacity,               0x10);
+RC_ASSERT_OFFSET(rc_ring_desc, max_subscribers,        0x18);
+RC_ASSERT_OFFSET(rc_ring_desc, slot_size,              0x1c);
+RC_ASSERT_OFFSET(rc_ring_desc, max_payload,            0x20);
+RC_ASSERT_OFFSET(rc_ring_desc, record_align,           0x24);
+RC_ASSERT_OFFSET(rc_ring_desc, bus_id,                 0x28);
+RC_ASSERT_OFFSET(rc_ring_desc, policy,                 0x30);
+RC_ASSERT_OFFSET(rc_ring_desc, head,                   0x40);
+RC_ASSERT_OFFSET(rc_ring_desc, tail_intent,            0x48);
+RC_ASSERT_OFFSET(rc_ring_desc, messages,               0x50);
+RC_ASSERT_OFFSET(rc_ring_desc, publisher_state,        0x80);
+RC_ASSERT_OFFSET(rc_ring_desc, publisher_waiting,      0x84);
+RC_ASSERT_OFFSET(rc_ring_desc, publisher_pid,          0x88);
+RC_ASSERT_OFFSET(rc_ring_desc, publisher_heartbeat_ms, 0x90);
+RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) == 0xc0, "rc_ring_desc size");
+RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) <= RC_SLOT_TABLE_OFFSET, "desc header overlaps slots");
+
+RC_ASSERT_OFFSET(rc_slot, state,         0x00);
+RC_ASSERT_OFFSET(rc_slot, evict_reason,  0x04);
+RC_ASSERT_OFFSET(rc_slot, generation,    0x08);
+RC_ASSERT_OFFSET(rc_slot, ack,           0x10);
+RC_ASSERT_OFFSET(rc_slot, join_position, 0x18);
+RC_ASSERT_OFFSET(rc_slot, lost_from,     0x20);
+RC_ASSERT_OFFSET(rc_slot, lost_to,       0x28);
+RC_ASSERT_OFFSET(rc_slot, evictions,     0x30);
+RC_ASSERT_OFFSET(rc_slot, pid,           0x34);
+RC_ASSERT_OFFSET(rc_slot, uid,           0x38);
+RC_STATIC_ASSERT(sizeof(struct rc_slot) == RC_SLOT_SIZE, "rc_slot is one cache line");
+
+RC_ASSERT_OFFSET(rc_ack_page, magic,          0x00);
+RC_ASSERT_OFFSET(rc_ack_page, bus_id,         0x08);
+RC_ASSERT_OFFSET(rc_ack_page, slot,           0x10);
+RC_ASSERT_OFFSET(rc_ack_page, layout_version, 0x14);
+RC_ASSERT_OFFSET(rc_ack_page, generation,     0x18);
+RC_ASSERT_OFFSET(rc_ack_page, ack,            0x40);
+RC_ASSERT_OFFSET(rc_ack_page, sleeping,       0x80);
+RC_ASSERT_OFFSET(rc_ack_page, sleep_seq,      0x84);
+RC_ASSERT_OFFSET(rc_ack_page, heartbeat_ms,   0x88);
+RC_STATIC_ASSERT(sizeof(struct rc_ack_page) == 0xc0, "rc_ack_page size");
+RC_STATIC_ASSERT(sizeof(struct rc_ack_page) <= RC_ACK_PAGE_SIZE, "ack page overflow");
+
+RC_ASSERT_OFFSET(rc_record_header, length, 0x00);
+RC_ASSERT_OFFSET(rc_record_header, type,   0x04);
+RC_ASSERT_OFFSET(rc_record_header, flags,  0x06);
+RC_ASSERT_OFFSET(rc_record_header, seq,    0x08);
+RC_STATIC_ASSERT(sizeof(struct rc_record_header) == RC_RECORD_HEADER_SIZE, "record header size");
+RC_STATIC_ASSERT(RC_RECORD_ALIGN % RC_RECORD_HEADER_SIZE == 0, "header must never straddle the end");
+RC_STATIC_ASSERT(RC_DESC_SIZE % RC_PAGE_SIZE == 0, "data area must start on a page");
+
+#endif /* RINGCAST_LAYOUT_H */

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "rc_os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+static int neg_errno(void) { return errno ? -errno : -EIO; }
+
+static void close_quietly(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+int rc_map(int fd, uint64_t size, int writable, struct rc_mapping *map)
+{
+	void *addr = mmap(NULL, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+
+	if (addr == MAP_FAILED)
+		return neg_errno();
+	map->addr = addr;
+	map->size = size;
+	return 0;
+}
+
+int rc_map_protect_readonly(struct rc_mapping *map)
+{
+	return mprotect(map->addr, map->size, PROT_READ) ? neg_errno() : 0;
+}
+
+void rc_unmap(struct rc_mapping *map)
+{
+	if (map->addr)
+		munmap(map->addr, map->size);
+	map->addr = NULL;
+	map->size = 0;
+}
+
+int rc_ring_memfd_create(uint64_t size, int *fd, int *readonly_fd, struct rc_mapping *map)
+{
+	char proc_path[64];
+	int r;
+
+	*fd = memfd_create("ringcast-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	*readonly_fd = -1;
+	if (*fd < 0)
+		return neg_errno();
+	if (ftruncate(*fd, (off_t)size) || (r = rc_map(*fd, size, 1, map)) < 0) {
+		r = neg_errno();
+		goto fail;
+	}
+	/* Our writable mapping survives the seal; nobody gets another one. */
+	if (fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)) {
+		r = neg_errno();
+		rc_unmap(map);
+		goto fail;
+	}
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", *fd);
+	*readonly_fd = open(proc_path, O_RDONLY | O_CLOEXEC);
+	if (*readonly_fd < 0) {
+		r = neg_errno();
+		rc_unmap(map);
+		goto fail;
+	}
+	return 0;
+fail:
+	close_quietly(*fd);
+	*fd = -1;
+	return r;
+}
+
+int rc_ack_memfd_create(uint64_t size, int *fd, struct rc_mapping *map)
+{
+	int r;
+
+	*fd = memfd_create("ringcast-ack", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (*fd < 0)
+		return neg_errno();
+	if (ftruncate(*fd, (off_t)size) ||
+	    fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		r = neg_errno();
+		goto fail;
+	}
+	if ((r = rc_map(*fd, size, 1, map)) < 0)
+		goto fail;
+	return 0;
+fail:
+	close_quietly(*fd);
+	*fd = -1;
+	return r;
+}
+
+int rc_memfd_verify(int fd, uint64_t size, int required_seals)
+{
+	struct stat st;
+	int seals;
+
+	if (fstat(fd, &st))
+		return neg_errno();
+	if (!S_ISREG(st.st_mode))
+		return -EBADF;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0)
+		return -EBADF; /* not a memfd (or sealing not allowed) */
+	if ((seals & (F_SEAL_SHRINK | required_seals)) != (F_SEAL_SHRINK | required_seals))
+		return -EPERM;
+	if ((uint64_t)st.st_size != size)
+		return -EMSGSIZE;
+	return 0;
+}
+
+int rc_eventfd_create(void)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	return fd < 0 ? neg_errno() : fd;
+}
+
+int64_t rc_eventfd_drain(int fd)
+{
+	uint64_t count = 0;
+	ssize_t r;
+
+	do {
+		r = read(fd, &count, sizeof(count));
+	} while (r < 0 && errno == EINTR);
+	return r == (ssize_t)sizeof(count) ? (int64_t)count : 0;
+}
+
+int rc_eventfd_ring(int fd)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	do {
+		r = write(fd, &one, sizeof(one));
+	} while (r < 0 && errno == EINTR);
+	return r < 0 && errno != EAGAIN ? neg_errno() : 0;
+}
+
+static int unix_address(const char *path, struct sockaddr_un *addr)
+{
+	memset(addr, 0, sizeof(*addr));
+	addr->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(addr->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr->sun_path, path);
+	return 0;
+}
+
+int rc_unix_connect(const char *path)
+{
+	struct sockaddr_un addr;
+	int fd, r;
+
+	if ((r = unix_address(path, &addr)) < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return neg_errno();
+	/* Blocking connect: a Unix socket connects at once or fails at once
+	 * (EAGAIN when the backlog is full). */
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		r = neg_errno();
+		close(fd);
+		return r;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)) {
+		r = neg_errno();
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int rc_unix_listen(const char *path, int backlog)
+{
+	struct sockaddr_un addr;
+	struct stat st;
+	int fd, r;
+
+	if ((r = unix_address(path, &addr)) < 0)
+		return r;
+	if (lstat(path, &st) == 0) {
+		int probe;
+
+		if (!S_ISSOCK(st.st_mode))
+			return -EEXIST;
+		probe = rc_unix_connect(path);
+		if (probe >= 0) {
+			close(probe);
+			return -EADDRINUSE;
+		}
+		unlink(path); /* stale socket of a bus that died */
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return neg_errno();
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) || listen(fd, backlog)) {
+		r = neg_errno();
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int rc_peer_credentials(int fd, struct rc_peer *peer)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return neg_errno();
+	peer->pid = cred.pid;
+	peer->uid = cred.uid;
+	peer->gid = cred.gid;
+	return 0;
+}
+
+int rc_unix_accept(int listen_fd, struct rc_peer *peer)
+{
+	int fd, r;
+
+	do {
+		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : neg_errno();
+	if ((r = rc_peer_credentials(fd, peer)) < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int rc_unix_send(int fd, const void *data, size_t len, const int *fds, int nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * RC_MAX_FDS_PER_MESSAGE)];
+	} control;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	if (nfds < 0 || nfds > RC_MAX_FDS_PER_MESSAGE)
+		return -EINVAL;
+	if (nfds > 0) {
+		struct cmsghdr *cmsg;
+
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
+	}
+	do {
+		r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return neg_errno();
+	return (size_t)r == len ? 0 : -EMSGSIZE;
+}
+
+int rc_unix_recv(int fd, void *buf, size_t cap, int *fds, int *nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * RC_MAX_FDS_PER_MESSAGE)];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cmsg;
+	ssize_t r;
+	int got = 0;
+
+	*nfds = 0;
+	do {
+		r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : neg_errno();
+	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+			int n = (int)((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			int *received = (int *)CMSG_DATA(cmsg);
+
+			for (int i = 0; i < n; i++) {
+				if (got < RC_MAX_FDS_PER_MESSAGE)
+					fds[got++] = received[i];
+				else
+					close(received[i]);
+			}
+		}
+	}
+	/* A message cut short (or descriptors dropped) is never half-used. */
+	if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		return -EMSGSIZE;
+	}
+	*nfds = got;
+	return (int)r;
+}

@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ringcast C core: publisher and subscriber sides of the ring protocol.
+ * The normative description is docs/protocol.md; the barrier pairings are
+ * docs/memory-ordering.md (labels [P1].. and [S1].. below refer to it).
+ */
+#define _GNU_SOURCE
+#include "ringcast.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ringcast_barrier.h"
+
+#define RC_NO_CLAIM UINT64_MAX
+
+static inline uint64_t align_record(uint64_t payload)
+{
+	return (RC_RECORD_HEADER_SIZE + payload + (RC_RECORD_ALIGN - 1)) & ~(uint64_t)(RC_RECORD_ALIGN - 1);
+}
+
+static inline bool is_power_of_two(uint64_t v) { return v && !(v & (v - 1)); }
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* A doorbell is an eventfd; a failed write only means the peer is gone or
+ * the counter is saturated (then it is readable anyway). */
+static void ring_doorbell(int fd)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	if (fd < 0)
+		return;
+	do {
+		r = write(fd, &one, sizeof(one));
+	} while (r < 0 && errno == EINTR);
+}
+
+const char *rc_status_name(int status)
+{
+	switch (status) {
+	case RC_OK: return "OK";
+	case RC_EAGAIN: return "EAGAIN";
+	case RC_EINVAL: return "EINVAL";
+	case RC_ECORRUPT: return "ECORRUPT";
+	case RC_ELAPPED: return "ELAPPED";
+	case RC_EEVICTED: return "EEVICTED";
+	case RC_ECLOSED: return "ECLOSED";
+	case RC_ETOOBIG: return "ETOOBIG";
+	case RC_ESTATE: return "ESTATE";
+	case RC_ENOSLOT: return "ENOSLOT";
+	default: return "EUNKNOWN";
+	}
+}
+
+uint32_t rc_default_max_payload(uint64_t capacity)
+{
+	uint64_t quarter = capacity / 4;
+
+	if (quarter > (1u << 24))
+		quarter = 1u << 24;
+	return (uint32_t)(quarter - RC_RECORD_HEADER_SIZE);
+}
+
+/* ======================================================================== */
+/* publisher                                                                 */
+
+int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t policy,
+		   uint64_t bus_id, uint32_t publisher_pid)
+{
+	struct rc_ring_desc *desc = mem;
+
+	if (!mem || !is_power_of_two(capacity) || capacity < RC_MIN_CAPACITY || capacity > RC_MAX_CAPACITY)
+		return RC_EINVAL;
+	if (max_payload == 0)
+		max_payload = rc_default_max_payload(capacity);
+	if (align_record(max_payload) > capacity / 2)
+		return RC_EINVAL;
+	if (policy != RC_POLICY_BLOCK && policy != RC_POLICY_DROP)
+		return RC_EINVAL;
+
+	/* All const fields: the memfd is not shared yet, plain stores suffice. */
+	memset(desc, 0, RC_DESC_SIZE);
+	desc->magic = RC_RING_MAGIC;
+	desc->layout_version = RC_LAYOUT_VERSION;
+	desc->desc_size = RC_DESC_SIZE;
+	desc->capacity = capacity;
+	desc->max_subscribers = RC_MAX_SUBSCRIBERS;
+	desc->slot_size = RC_SLOT_SIZE;
+	desc->max_payload = max_payload;
+	desc->record_align = RC_RECORD_ALIGN;
+	desc->bus_id = bus_id;
+	desc->policy = policy;
+	desc->publisher_pid = publisher_pid;
+	desc->publisher_state = RC_PUB_OPEN;
+	return RC_OK;
+}
+
+static struct rc_slot *slot_mirror(struct rc_publisher *pub, uint32_t slot)
+{
+	return (struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
+}
+
+int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
+{
+	struct rc_ring_desc *desc = ring_mem;
+
+	memset(pub, 0, sizeof(*pub));
+	/* The ring may come from an earlier life of the memfd: every constant
+	 * we derive a mask or a record bound from is checked, or a bad
+	 * capacity/max_payload would send writes past the data area. */
+	if (!ring_mem || ring_size < RC_DESC_SIZE || desc->magic != RC_RING_MAGIC ||
+	    desc->layout_version != RC_LAYOUT_VERSION || desc->desc_size != RC_DESC_SIZE ||
+	    !is_power_of_two(desc->capacity) || desc->capacity < RC_MIN_CAPACITY ||
+	    desc->capacity > RC_MAX_CAPACITY || rc_ring_size(desc->capacity) != ring_size ||
+	    align_record(desc->max_payload) > desc->capacity / 2 ||
+	    (desc->policy != RC_POLICY_BLOCK && desc->policy != RC_POLICY_DROP))
+		return RC_EINVAL;
+	pub->ring = ring_mem;
+	pub->desc = desc;
+	pub->data = pub->ring + RC_DESC_SIZE;
+	pub->capacity = desc->capacity;
+	pub->mask = desc->capacity - 1;
+	pub->max_payload = desc->max_payload;
+	pub->policy = desc->policy;
+	pub->tail = pub->head = rc_load_relaxed(&desc->head);
+	pub->limit = UINT64_MAX;
+	pub->claim_position = RC_NO_CLAIM;
+	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
+		pub->slots[i].doorbell_fd = -1;
+	return RC_OK;
+}
+
+int rc_pub_free_slot(const struct rc_publisher *pub)
+{
+	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
+		if (pub->slots[i].state == RC_SLOT_FREE)
+			return (int)i;
+	return RC_ENOSLOT;
+}
+
+void rc_ack_page_format(void *ack_mem, const struct rc_publisher *pub, uint32_t slot, uint64_t generation)
+{
+	struct rc_ack_page *page = ack_mem;
+
+	memset(page, 0, RC_ACK_PAGE_SIZE);
+	page->magic = RC_ACK_MAGIC;
+	page->bus_id = pub->desc->bus_id;
+	page->slot = slot;
+	page->layout_version = RC_LAYOUT_VERSION;
+	page->generation = generation;
+	page->ack = pub->head;
+}
+
+static bool slot_counts(const struct rc_pub_slot *s)
+{
+	return s->state == RC_SLOT_ACTIVE || s->state == RC_SLOT_LAGGING;
+}
+
+int rc_pub_attach(struct rc_publisher *pub, uint32_t slot, const struct rc_ack_page *ack_page,
+		  int doorbell_fd, uint32_t pid, uint32_t uid, uint64_t *generation_out)
+{
+	struct rc_pub_slot *s;
+	struct rc_slot *m;
+
+	if (slot >= RC_MAX_SUBSCRIBERS || !ack_page)
+		return RC_EINVAL;
+	s = &pub->slots[slot];
+	m = slot_mirror(pub, slot);
+	if (s->state == RC_SLOT_FREE)
+		pub->attached++;
+	s->ack_page = ack_page;
+	s->doorbell_fd = doorbell_fd;
+	s->acked = pub->head;
+	s->generation = m->generation + 1;
+	s->last_rung_sleep_seq = rc_load_relaxed(&ack_page->sleep_seq);
+	s->blocked_since_ms = 0;
+	s->state = RC_SLOT_ACTIVE;
+	pub->limit = 0; /* recompute: the newcomer starts at head */
+
+	rc_store_relaxed(&m->evict_reason, (uint32_t)RC_EVICT_NONE);
+	rc_store_relaxed(&m->generation, s->generation);
+	rc_store_relaxed(&m->ack, s->acked);
+	rc_store_relaxed(&m->join_position, pub->head);
+	rc_store_relaxed(&m->lost_from, (uint64_t)0);
+	rc_store_relaxed(&m->lost_to, (uint64_t)0);
+	rc_store_relaxed(&m->pid, pid);
+	rc_store_relaxed(&m->uid, uid);
+	/* [P4] slot fields before state; pairs with [S4] in check_slot. */
+	rc_store_release(&m->state, (uint32_t)RC_SLOT_ACTIVE);
+	if (generation_out)
+		*generation_out = s->generation;
+	return RC_OK;
+}
+
+void rc_pub_detach(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
+{
+	struct rc_pub_slot *s;
+	struct rc_slot *m;
+
+	if (slot >= RC_MAX_SUBSCRIBERS || pub->slots[slot].state == RC_SLOT_FREE)
+		return;
+	s = &pub->slots[slot];
+	m = slot_mirror(pub, slot);
+	rc_store_relaxed(&m->evict_reason, reason);
+	rc_store_release(&m->state, (uint32_t)RC_SLOT_FREE); /* [P4] */
+	s->state = RC_SLOT_FREE;
+	s->ack_page = NULL;
+	s->doorbell_fd = -1;
+	pub->attached--;
+	pub->limit = 0; /* recompute: the slowest may have left */
+}
+
+void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
+{
+	struct rc_pub_slot *s;
+	struct rc_slot *m;
+
+	if (slot >= RC_MAX_SUBSCRIBERS || !slot_counts(&pub->slots[slot]))
+		return;
+	s = &pub->slots[slot];
+	m = slot_mirror(pub, slot);
+	s->state = RC_SLOT_EVICTED;
+	rc_store_relaxed(&m->evict_reason, reason);
+	rc_store_relaxed(&m->lost_from, s->acked);
+	rc_store_relaxed(&m->lost_to, pub->tail);
+	rc_store_relaxed(&m->evictions, rc_load_relaxed(&m->evictions) + 1);
+	rc_store_release(&m->state, (uint32_t)RC_SLOT_EVICTED); /* [P4] */
+	ring_doorbell(s->doorbell_fd); /* a sleeping subscriber must see it */
+	pub->limit = 0;
+}
+
+uint64_t rc_pub_refresh(struct rc_publisher *pub)
+{
+	uint64_t slowest = UINT64_MAX;
+
+	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+		struct rc_pub_slot *s = &pub->slots[i];
+		uint64_t ack;
+
+		if (!slot_counts(s))
+			continue;
+		/* [P2] acquire: the subscriber finished reading below ack before
+		 * it stored it; pairs with [S2]. Hostile input: validate. */
+		ack = rc_load_acquire(&s->ack_page->ack);
+		if (ack < s->acked || ack > pub->head) {
+			rc_pub_evict(pub, i, RC_EVICT_PROTOCOL);
+			continue;
+		}
+		if (ack != s->acked) {
+			s->acked = ack;
+			rc_store_relaxed(&slot_mirror(pub, i)->ack, ack);
+		}
+		if (ack < slowest)
+			slowest = ack;
+	}
+	pub->limit = slowest == UINT64_MAX ? UINT64_MAX : slowest + pub->capacity;
+	return pub->limit == UINT64_MAX ? UINT64_MAX : pub->limit - pub->tail;
+}
+
+/* Bytes the next record of `payload` bytes needs at the current tail,
+ * including the pad that moves it to the start of the data area. */
+static uint64_t record_need(const struct rc_publisher *pub, uint64_t tail, uint64_t payload)
+{
+	uint64_t rec = align_record(payload);
+	uint64_t to_end = pub->capacity - (tail & pub->mask);
+
+	return rec > to_end ? to_end + rec : rec;
+}
+
+uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len)
+{
+	uint64_t tail = pub->tail, span = 0, offset = 0;
+
+	do {
+		uint64_t chunk = min_u64(len - offset, pub->max_payload);
+		uint64_t need = record_need(pub, tail, chunk);
+
+		tail += need;
+		span += need;
+		offset += chunk;
+	} while (offset < len);
+	return span;
+}
+
+/* In drop policy the publisher never waits: whoever would be overwritten is
+ * evicted first. */
+static void evict_overrun(struct rc_publisher *pub, uint64_t end)
+{
+	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+		struct rc_pub_slot *s = &pub->slots[i];
+
+		if (slot_counts(s) && s->acked + pub->capacity < end)
+			rc_pub_evict(pub, i, RC_EVICT_SLOW);
+	}
+	rc_pub_refresh(pub);
+}
+
+/* Makes room for `need` bytes at tail and announces the write. */
+static bool reserve(struct rc_publisher *pub, uint64_t need)
+{
+	uint64_t end = pub->tail + need;
+	uint64_t intent;
+
+	if (end > pub->limit) {
+		rc_pub_refresh(pub);
+		if (end > pub->limit) {
+			if (pub->policy != RC_POLICY_DROP)
+				return false;
+			evict_overrun(pub, end);
+		}
+	}
+	intent = rc_load_relaxed(&pub->desc->tail_intent);
+	if (end > intent) {
+		/* Raise the intent ahead of need so the fence is paid once per
+		 * many records, never past what flow control allows. */
+		intent = min_u64(pub->limit, end + pub->capacity / 8);
+		if (intent < end)
+			intent = end;
+		rc_store_relaxed(&pub->desc->tail_intent, intent);
+		/* [P1] intent before the bytes it covers; pairs with [S3]. */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+	}
+	return true;
+}
+
+static void write_header(uint8_t *at, uint32_t length, uint16_t type, uint16_t flags, uint64_t seq)
+{
+	struct rc_record_header h = { .length = length, .type = type, .flags = flags, .seq = seq };
+
+	memcpy(at, &h, sizeof(h));
+}
+
+/* Pads to the end of the data area if a record of `payload` does not fit. */
+static void pad_if_needed(struct rc_publisher *pub, uint64_t payload)
+{
+	uint64_t off = pub->tail & pub->mask;
+	uint64_t to_end = pub->capacity - off;
+
+	if (align_record(payload) > to_end) {
+		write_header(pub->data + off, (uint32_t)(to_end - RC_RECORD_HEADER_SIZE), RC_RECORD_PAD, 0, 0);
+		pub->tail += to_end;
+	}
+}
+
+int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset)
+{
+	const uint8_t *src = data;
+
+	if (pub->claim_position != RC_NO_CLAIM)
+		return RC_ESTATE;
+	do {
+		uint64_t chunk = min_u64(len - *offset, pub->max_payload);
+		uint16_t flags = 0;
+		uint64_t off;
+
+		if (!reserve(pub, record_need(pub, pub->tail, chunk)))
+			return RC_EAGAIN;
+		pad_if_needed(pub, chunk);
+		if (*offset == 0)
+			flags |= RC_FRAG_FIRST;
+		if (*offset + chunk == len)
+			flags |= RC_FRAG_LAST;
+		off = pub->tail & pub->mask;
+		write_header(pub->data + off, (uint32_t)chunk, RC_RECORD_DATA, flags, pub->next_seq);
+		if (chunk)
+			memcpy(pub->data + off + RC_RECORD_HEADER_SIZE, src + *offset, chunk);
+		pub->tail += align_record(chunk);
+		*offset += chunk;
+	} while (*offset < len);
+	pub->next_seq++;
+	pub->messages++;
+	return RC_OK;
+}
+
+void rc_pub_commit(struct rc_publisher *pub)
+{
+	if (pub->tail == pub->head)
+		return;
+	/* [P2] records before head; pairs with [S1]. */
+	rc_store_release(&pub->desc->head, pub->tail);
+	rc_store_relaxed(&pub->desc->messages, pub->messages);
+	pub->head = pub->tail;
+	/* [P3] head store before reading sleep announcements; pairs with [S5]. */
+	rc_fence_full();
+	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+		struct rc_pub_slot *s = &pub->slots[i];
+		uint32_t seq;
+
+		if (!slot_counts(s) || !rc_load_relaxed(&s->ack_page->sleeping))
+			continue;
+		seq = rc_load_relaxed(&s->ack_page->sleep_seq);
+		if (seq == s->last_rung_sleep_seq)
+			continue;
+		s->last_rung_sleep_seq = seq;
+		ring_doorbell(s->doorbell_fd);
+		pub->doorbells_rung++;
+	}
+}
+
+uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status)
+{
+	uint64_t off;
+
+	if (pub->claim_position != RC_NO_CLAIM) {
+		*status = RC_ESTATE;
+		return NULL;
+	}
+	if (len > pub->max_payload) {
+		*status = RC_ETOOBIG;
+		return NULL;
+	}
+	if (!reserve(pub, record_need(pub, pub->tail, len))) {
+		*status = RC_EAGAIN;
+		return NULL;
+	}
+	pad_if_needed(pub, len);
+	off = pub->tail & pub->mask;
+	write_header(pub->data + off, len, RC_RECORD_DATA, RC_FRAG_FIRST | RC_FRAG_LAST, pub->next_seq);
+	pub->claim_position = pub->tail;
+	*status = RC_OK;
+	return pub->data + off + RC_RECORD_HEADER_SIZE;
+}
+
+int rc_pub_claim_commit(struct rc_publisher *pub, uint32_t len)
+{
+	struct rc_record_header *h;
+
+	if (pub->claim_position == RC_NO_CLAIM)
+		return RC_ESTATE;
+	h = (struct rc_record_header *)(pub->data + (pub->claim_position & pub->mask));
+	if (len > h->length)
+		return RC_EINVAL;
+	h->length = len;
+	pub->tail = pub->claim_position + align_record(len);
+	pub->claim_position = RC_NO_CLAIM;
+	pub->next_seq++;
+	pub->messages++;
+	rc_pub_commit(pub);
+	return RC_OK;
+}
+
+int rc_pub_claim_abort(struct rc_publisher *pub)
+{
+	if (pub->claim_position == RC_NO_CLAIM)
+		return RC_ESTATE;
+	pub->claim_position = RC_NO_CLAIM;
+	return RC_OK;
+}
+
+bool rc_pub_prepare_wait(struct rc_publisher *pub, uint64_t payload)
+{
+	uint64_t need = record_need(pub, pub->tail, min_u64(payload, pub->max_payload));
+
+	if (++pub->wait_id == 0)
+		pub->wait_id = 1;
+	rc_store_relaxed(&pub->desc->publisher_waiting, pub->wait_id);
+	/* [P5] announce before re-reading acks; pairs with [S2b]. */
+	rc_fence_full();
+	rc_pub_refresh(pub);
+	if (pub->tail + need <= pub->limit) {
+		rc_pub_end_wait(pub);
+		return false;
+	}
+	return true;
+}
+
+void rc_pub_end_wait(struct rc_publisher *pub)
+{
+	rc_store_relaxed(&pub->desc->publisher_waiting, 0u);
+}
+
+void rc_pub_close(struct rc_publisher *pub)
+{
+	rc_pub_commit(pub);
+	/* [P6] final head before CLOSED; pairs with [S6]. */
+	rc_store_release(&pub->desc->publisher_state, (uint32_t)RC_PUB_CLOSED);
+	rc_fence_full();
+	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
+		if (slot_counts(&pub->slots[i]))
+			ring_doorbell(pub->slots[i].doorbell_fd);
+}
+
+/* ======================================================================== */
+/* subscriber                                                                */
+
+int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_size,
+		void *ack_mem, uint64_t ack_size, int publisher_doorbell_fd)
+{
+	const struct rc_ring_desc *desc = ring_mem;
+	struct rc_ack_page *ack = ack_mem;
+	uint64_t capacity, head;
+
+	memset(sub, 0, sizeof(*sub));
+	if (!ring_mem || !ack_mem || ring_size < RC_DESC_SIZE + RC_MIN_CAPACITY || ack_size < RC_ACK_PAGE_SIZE)
+		return RC_EINVAL;
+	/* The descriptor's constants are hostile input too: check each against
+	 * what we mapped before any pointer is derived from it. */
+	capacity = desc->capacity;
+	if (desc->magic != RC_RING_MAGIC || desc->layout_version != RC_LAYOUT_VERSION ||
+	    desc->desc_size != RC_DESC_SIZE || desc->max_subscribers != RC_MAX_SUBSCRIBERS ||
+	    desc->slot_size != RC_SLOT_SIZE || desc->record_align != RC_RECORD_ALIGN ||
+	    !is_power_of_two(capacity) || capacity < RC_MIN_CAPACITY || capacity > RC_MAX_CAPACITY ||
+	    rc_ring_size(capacity) != ring_size || align_record(desc->max_payload) > capacity / 2)
+		return RC_EINVAL;
+	if (ack->magic != RC_ACK_MAGIC || ack->bus_id != desc->bus_id ||
+	    ack->layout_version != RC_LAYOUT_VERSION || ack->slot >= RC_MAX_SUBSCRIBERS)
+		return RC_EINVAL;
+
+	sub->ring = ring_mem;
+	sub->desc = desc;
+	sub->data = sub->ring + RC_DESC_SIZE;
+	sub->ack_page = ack;
+	sub->capacity = capacity;
+	sub->mask = capacity - 1;
+	sub->max_payload = desc->max_payload;
+	sub->slot = ack->slot;
+	sub->generation = ack->generation;
+	sub->slot_mirror = (const struct rc_slot *)(sub->ring + RC_SLOT_TABLE_OFFSET +
+						    (uint64_t)sub->slot * RC_SLOT_SIZE);
+	sub->publisher_doorbell_fd = publisher_doorbell_fd;
+	sub->pos = rc_load_relaxed(&ack->ack);
+	head = rc_load_acquire(&desc->head);
+	if (sub->pos > head || head - sub->pos > capacity)
+		return RC_EINVAL;
+	sub->acked = sub->pending = sub->pos;
+	sub->joined_mid = true;
+	return RC_OK;
+}
+
+/* Our slot says whether we still count. */
+static int check_slot(struct rc_subscriber *sub)
+{
+	/* [S4] acquire: the lost range was stored before state; pairs with [P4]. */
+	uint32_t state = rc_load_acquire(&sub->slot_mirror->state);
+
+	if (rc_load_relaxed(&sub->slot_mirror->generation) != sub->generation ||
+	    (state != RC_SLOT_ACTIVE && state != RC_SLOT_LAGGING)) {
+		sub->lost_from = rc_load_relaxed(&sub->slot_mirror->lost_from);
+		sub->lost_to = rc_load_relaxed(&sub->slot_mirror->lost_to);
+		if (sub->lost_from < sub->pos)
+			sub->lost_from = sub->pos;
+		return RC_EEVICTED;
+	}
+	return RC_OK;
+}
+
+/* [S3] Were bytes from `from` on overwritten by the time of this call? The
+ * caller's reads come before the acquire fence; pairs with [P1]. */
+static bool lapped_since(struct rc_subscriber *sub, uint64_t from)
+{
+	uint64_t intent;
+
+	rc_fence_acquire();
+	intent = rc_load_relaxed(&sub->desc->tail_intent);
+	if (intent > from + sub->capacity) {
+		sub->lost_from = from;
+		sub->lost_to = intent - sub->capacity;
+		return true;
+	}
+	return false;
+}
+
+/* A header that breaks the rules is corruption, unless it was torn by an
+ * overwrite in progress (then we were lapped). */
+static int bad_record(struct rc_subscriber *sub)
+{
+	return lapped_since(sub, sub->pos) ? RC_ELAPPED : RC_ECORRUPT;
+}
+
+/* Reads and validates the record at `at` (below `head`). Returns its size in
+ * the ring, 0 for a record to skip silently with *skip set, or an error. */
+static int64_t next_record(struct rc_subscriber *sub, uint64_t at, uint64_t head,
+			   struct rc_record_header *h, bool *deliver)
+{
+	uint64_t off = at & sub->mask;
+	uint64_t span;
+
+	*deliver = false;
+	if (head - at < RC_RECORD_HEADER_SIZE || (off & (RC_RECORD_ALIGN - 1)))
+		return bad_record(sub);
+	memcpy(h, sub->data + off, sizeof(*h));
+	if (h->type == RC_RECORD_PAD) {
+		span = sub->capacity - off;
+		if (h->length != span - RC_RECORD_HEADER_SIZE || head - at < span)
+			return bad_record(sub);
+		return (int64_t)span;
+	}
+	if (h->type != RC_RECORD_DATA || h->length > sub->max_payload || (h->flags & ~3u))
+		return bad_record(sub);
+	span = align_record(h->length);
+	if (off + span > sub->capacity || head - at < span)
+		return bad_record(sub);
+
+	if (h->flags & RC_FRAG_FIRST) {
+		if (sub->in_message)
+			return bad_record(sub);
+		sub->joined_mid = false;
+	} else if (!sub->in_message) {
+		/* The tail of a message that began before we joined. */
+		if (sub->joined_mid)
+			return (int64_t)span;
+		return bad_record(sub);
+	} else if (h->seq != sub->message_seq) {
+		return bad_record(sub);
+	}
+	sub->in_message = !(h->flags & RC_FRAG_LAST);
+	sub->message_seq = h->seq;
+	*deliver = true;
+	return (int64_t)span;
+}
+
+/* Common start of poll and read: still counted, head sane, not lapped. */
+static int begin_read(struct rc_subscriber *sub, uint64_t *head)
+{
+	int r = check_slot(sub);
+
+	if (r < 0)
+		return r;
+	/* [S1] acquire: records below head are complete; pairs with [P2]. */
+	*head = rc_load_acquire(&sub->desc->head);
+	if (*head < sub->pos || *head - sub->pos > sub->capacity)
+		return bad_record(sub);
+	if (*head == sub->pos) {
+		/* [S6] CLOSED is stored after the final head; pairs with [P6]. */
+		if (rc_load_acquire(&sub->desc->publisher_state) == RC_PUB_CLOSED &&
+		    rc_load_acquire(&sub->desc->head) == sub->pos)
+			return RC_ECLOSED;
+		return 0;
+	}
+	if (lapped_since(sub, sub->pos))
+		return RC_ELAPPED;
+	return 1;
+}
+
+static void store_ack(struct rc_subscriber *sub, uint64_t position);
+
+int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t max)
+{
+	uint64_t head, at;
+	uint32_t n = 0;
+	int r;
+
+	if (sub->pending != sub->pos)
+		return RC_ESTATE;
+	r = begin_read(sub, &head);
+	if (r <= 0)
+		return r;
+	for (at = sub->pos; at < head && n < max;) {
+		struct rc_record_header h;
+		bool deliver;
+		int64_t span = next_record(sub, at, head, &h, &deliver);
+
+		if (span < 0)
+			return (int)span;
+		if (deliver) {
+			entries[n].offset = (at & sub->mask) + RC_RECORD_HEADER_SIZE;
+			entries[n].length = h.length;
+			entries[n].flags = h.flags;
+			entries[n].reserved = 0;
+			entries[n].seq = h.seq;
+			n++;
+		}
+		at += (uint64_t)span;
+	}
+	/* The headers we just validated must not have been torn. */
+	if (lapped_since(sub, sub->pos))
+		return RC_ELAPPED;
+	/* Only pads or the tail of a message from before we joined: nothing
+	 * was handed out, so give the space back now. Left pending, a caller
+	 * that (rightly) does not release after 0 would get RC_ESTATE forever
+	 * and hold back a blocking publisher. */
+	if (n == 0) {
+		store_ack(sub, at);
+		return 0;
+	}
+	sub->pending = at;
+	return (int)n;
+}
+
+static void store_ack(struct rc_subscriber *sub, uint64_t position)
+{
+	uint32_t waiting;
+
+	sub->pos = sub->pending = position;
+	if (position == sub->acked)
+		return;
+	sub->acked = position;
+	/* [S2] release: our reads below position are done; pairs with [P2]. */
+	rc_store_release(&sub->ack_page->ack, position);
+	/* [S2b] ack before looking for a sleeping publisher; pairs with [P5]. */
+	rc_fence_full();
+	waiting = rc_load_relaxed(&sub->desc->publisher_waiting);
+	if (waiting && waiting != sub->last_rung_wait_id) {
+		sub->last_rung_wait_id = waiting;
+		ring_doorbell(sub->publisher_doorbell_fd);
+		sub->doorbells_rung++;
+	}
+}
+
+int rc_sub_release(struct rc_subscriber *sub)
+{
+	if (sub->pending == sub->pos)
+		return RC_OK;
+	if (lapped_since(sub, sub->pos)) {
+		sub->pending = sub->pos;
+		return RC_ELAPPED;
+	}
+	store_ack(sub, sub->pending);
+	return RC_OK;
+}
+
+int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
+		struct rc_entry *entries, uint32_t max)
+{
+	uint64_t head, at, used = 0;
+	uint32_t n = 0;
+	int r;
+
+	if (sub->pending != sub->pos)
+		return RC_ESTATE;
+	r = begin_read(sub, &head);
+	if (r <= 0)
+		return r;
+	for (at = sub->pos; at < head && n < max;) {
+		struct rc_record_header h;
+		bool deliver;
+		bool in_message = sub->in_message, joined_mid = sub->joined_mid;
+		uint64_t message_seq = sub->message_seq;
+		int64_t span = next_record(sub, at, head, &h, &deliver);
+
+		if (span < 0)
+			return (int)span;
+		if (deliver) {
+			if (used + h.length > out_cap) {
+				/* Undo the fragment bookkeeping: it is read next time. */
+				sub->in_message = in_message;
+				sub->joined_mid = joined_mid;
+				sub->message_seq = message_seq;
+				if (n == 0)
+					return RC_EINVAL;
+				break;
+			}
+			/* empty messages may come with out == NULL, out_cap == 0:
+			 * memcpy(NULL, .., 0) is still undefined */
+			if (h.length)
+				memcpy(out + used, sub->data + (at & sub->mask) + RC_RECORD_HEADER_SIZE,
+				       h.length);
+			entries[n].offset = used;
+			entries[n].length = h.length;
+			entries[n].flags = h.flags;
+			entries[n].reserved = 0;
+			entries[n].seq = h.seq;
+			used += h.length;
+			n++;
+		}
+		at += (uint64_t)span;
+	}
+	/* Seqlock re-check: the copy is good only if nothing was overwritten. */
+	if (lapped_since(sub, sub->pos))
+		return RC_ELAPPED;
+	store_ack(sub, at);
+	return (int)n;
+}
+
+uint64_t rc_sub_available(const struct rc_subscriber *sub)
+{
+	uint64_t head = rc_load_acquire(&sub->desc->head);
+
+	return head > sub->pos ? head - sub->pos : 0;
+}
+
+bool rc_sub_prepare_wait(struct rc_subscriber *sub)
+{
+	uint32_t seq = rc_load_relaxed(&sub->ack_page->sleep_seq) + 1;
+
+	rc_store_relaxed(&sub->ack_page->sleep_seq, seq);
+	rc_store_relaxed(&sub->ack_page->sleeping, 1u);
+	/* [S5] announce before re-reading head; pairs with [P3]. */
+	rc_fence_full();
+	if (rc_load_acquire(&sub->desc->head) != sub->pos ||
+	    rc_load_acquire(&sub->desc->publisher_state) != RC_PUB_OPEN || check_slot(sub) < 0) {
+		rc_sub_end_wait(sub);
+		return false;
+	}
+	return true;
+}
+
+void rc_sub_end_wait(struct rc_subscriber *sub)
+{
+	rc_store_relaxed(&sub->ack_page->sleeping, 0u);
+}

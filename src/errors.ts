@@ -1,0 +1,85 @@
+// Typed errors: every error ringcast raises is a RingcastError with a stable
+// string `code`; the subclasses carry what a caller needs to react.
+
+export type RingcastErrorCode =
+  | 'ERR_RINGCAST_INVALID_OPTION'
+  | 'ERR_RINGCAST_CLOSED'
+  | 'ERR_RINGCAST_EVICTED'
+  | 'ERR_RINGCAST_PUBLISHER_GONE'
+  | 'ERR_RINGCAST_CORRUPT'
+  | 'ERR_RINGCAST_REFUSED'
+  | 'ERR_RINGCAST_HANDSHAKE'
+  | 'ERR_RINGCAST_BAD_REGION'
+  | 'ERR_RINGCAST_TOO_BIG'
+  | 'ERR_RINGCAST_STATE'
+  | 'ERR_RINGCAST_ABORTED'
+  | 'ERR_RINGCAST_SYSTEM';
+
+export class RingcastError extends Error {
+  readonly code: RingcastErrorCode;
+  constructor(code: RingcastErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RingcastError';
+    this.code = code;
+  }
+}
+
+/** Why a subscriber stopped counting for the publisher. */
+export type EvictionReason = 'slow' | 'protocol' | 'dead' | 'closed' | 'lapped';
+
+/**
+ * The publisher stopped waiting for this subscriber. Bytes in
+ * [lostFrom, lostTo) of the bus were not delivered to it. Rejoin at the live
+ * head with `subscriber.rejoin()`.
+ */
+export class EvictedError extends RingcastError {
+  readonly reason: EvictionReason;
+  readonly lostFrom: number;
+  readonly lostTo: number;
+  constructor(reason: EvictionReason, lostFrom: number, lostTo: number) {
+    super('ERR_RINGCAST_EVICTED', `evicted (${reason}): lost bus positions ${lostFrom}..${lostTo} (${Math.max(0, lostTo - lostFrom)} bytes)`);
+    this.name = 'EvictedError';
+    this.reason = reason;
+    this.lostFrom = lostFrom;
+    this.lostTo = lostTo;
+  }
+  get lostBytes(): number {
+    return Math.max(0, this.lostTo - this.lostFrom);
+  }
+}
+
+/** The publisher's process went away without closing; everything it committed was delivered first. */
+export class PublisherGoneError extends RingcastError {
+  constructor(message = 'publisher went away without closing the bus (all committed messages were delivered)') {
+    super('ERR_RINGCAST_PUBLISHER_GONE', message);
+    this.name = 'PublisherGoneError';
+  }
+}
+
+/** The attach was refused by the publisher (allow list, full, bad version...). */
+export class RefusedError extends RingcastError {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super('ERR_RINGCAST_REFUSED', `attach refused (${reason}): ${message}`);
+    this.name = 'RefusedError';
+    this.reason = reason;
+  }
+}
+
+export function invalidOption(name: string, value: unknown, expected: string): RingcastError {
+  let shown: string;
+  try {
+    shown = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value) ?? String(value);
+  } catch {
+    shown = String(value);
+  }
+  return new RingcastError('ERR_RINGCAST_INVALID_OPTION', `option ${name}: expected ${expected}, got ${shown}`);
+}
+
+export function abortError(signal: AbortSignal): RingcastError {
+  return new RingcastError('ERR_RINGCAST_ABORTED', 'operation aborted', { cause: signal.reason });
+}
+
+export function closedError(what: string): RingcastError {
+  return new RingcastError('ERR_RINGCAST_CLOSED', `${what} is closed`);
+}

@@ -1,0 +1,14 @@
+// ringcast's public surface. Everything else is internal.
+export { Publisher } from './publisher.js';
+export type { PublisherOptions, PublishOptions, PublisherStats, SubscriberStats, SubscriberState, Claim } from './publisher.js';
+export { Subscriber } from './subscriber.js';
+export type { SubscriberOptions, ReceiveOptions, SubscriberStatsSnapshot, PollHandler } from './subscriber.js';
+export {
+  RingcastError,
+  EvictedError,
+  PublisherGoneError,
+  RefusedError,
+} from './errors.js';
+export type { RingcastErrorCode, EvictionReason } from './errors.js';
+export type { SlowConsumerPolicy } from './options.js';
+export { constants } from './constants.js';

@@ -1,0 +1,176 @@
+// Every native symbol the addon exports, declared once (native/binding/addon.cc).
+// Layout constants come from the addon itself: TypeScript never re-declares them.
+import { loadAddon } from './load-addon.js';
+
+/** Constants from native/include/ringcast_layout.h and ringcast.h. */
+export interface NativeConstants {
+  RC_LAYOUT_VERSION: number;
+  RC_PAGE_SIZE: number;
+  RC_CACHE_LINE: number;
+  RC_MAX_SUBSCRIBERS: number;
+  RC_SLOT_SIZE: number;
+  RC_SLOT_TABLE_OFFSET: number;
+  RC_DESC_SIZE: number;
+  RC_ACK_PAGE_SIZE: number;
+  RC_MIN_CAPACITY: number;
+  RC_MAX_CAPACITY: number;
+  RC_RECORD_ALIGN: number;
+  RC_RECORD_HEADER_SIZE: number;
+  RC_PUB_OPEN: number;
+  RC_PUB_CLOSED: number;
+  RC_POLICY_BLOCK: number;
+  RC_POLICY_DROP: number;
+  RC_SLOT_FREE: number;
+  RC_SLOT_ACTIVE: number;
+  RC_SLOT_LAGGING: number;
+  RC_SLOT_EVICTED: number;
+  RC_EVICT_NONE: number;
+  RC_EVICT_SLOW: number;
+  RC_EVICT_PROTOCOL: number;
+  RC_EVICT_DEAD: number;
+  RC_EVICT_CLOSED: number;
+  RC_FRAG_FIRST: number;
+  RC_FRAG_LAST: number;
+  RC_OK: number;
+  RC_EAGAIN: number;
+  RC_EINVAL: number;
+  RC_ECORRUPT: number;
+  RC_ELAPPED: number;
+  RC_EEVICTED: number;
+  RC_ECLOSED: number;
+  RC_ETOOBIG: number;
+  RC_ESTATE: number;
+  RC_ENOSLOT: number;
+  RC_MAX_FDS_PER_MESSAGE: number;
+  /** Numbers per record in a meta array: offset, length, flags, seq. */
+  META_STRIDE: number;
+  /** Most records one read/poll describes. */
+  MAX_BATCH: number;
+}
+
+export interface NativeSlotStats {
+  slot: number;
+  state: number;
+  reason: number;
+  ack: number;
+  generation: number;
+  lostFrom: number;
+  lostTo: number;
+  evictions: number;
+}
+
+export interface NativeAttachment {
+  slot: number;
+  generation: number;
+  ackFd: number;
+  doorbellFd: number;
+}
+
+/** Publisher side of one ring (owns the memfd, ack pages, doorbells). */
+export interface NativePublisher {
+  readonly ringFd: number;
+  readonly doorbellFd: number;
+  readonly maxPayload: number;
+  readonly capacity: number;
+  /** Writable view of the data area (zero-copy claims). */
+  readonly data: ArrayBuffer;
+  /** Null when every slot is taken. */
+  attach(pid: number, uid: number): NativeAttachment | null;
+  detach(slot: number, reason: number): void;
+  evict(slot: number, reason: number): void;
+  /** Writes and commits a whole message if it fits now. */
+  offer(message: Uint8Array): boolean;
+  /** Writes whole messages from `start` while they fit; one commit; returns the next index. */
+  offerBatch(messages: Uint8Array[], start: number): number;
+  /** Writes as much of a message as fits from `offset`; commits; returns the new offset. */
+  writePart(message: Uint8Array, offset: number): number;
+  /** Offset of the claimed payload in `data`, or a negative RC_* status. */
+  claim(length: number): number;
+  claimCommit(length: number): number;
+  claimAbort(): number;
+  /** True if the caller must sleep on doorbellFd for room for `length` bytes. */
+  prepareWait(length: number): boolean;
+  endWait(): void;
+  /** Bytes writable now (-1: unbounded), after re-validating every ack. */
+  refresh(): number;
+  stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
+  close(): void;
+  destroy(): void;
+}
+
+export interface NativeSubscriberInfo {
+  slot: number;
+  generation: number;
+  position: number;
+  capacity: number;
+  maxPayload: number;
+  lostFrom: number;
+  lostTo: number;
+  evictReason: number;
+  publisherState: number;
+  head: number;
+  doorbellsRung: number;
+}
+
+/** Subscriber side of one ring (read-only ring mapping, own ack page). */
+export interface NativeSubscriber {
+  /** Read-only view of the data area (zero-copy polls). */
+  readonly data: ArrayBuffer;
+  /** Copies a batch; meta[0] = count or negative RC_* status. */
+  read(maxBytes: number, meta: Float64Array): Buffer | null;
+  /** Describes a batch in meta without acknowledging it. */
+  poll(meta: Float64Array): number;
+  /** Acknowledges the last poll after re-checking it was not overwritten. */
+  release(): number;
+  prepareWait(): boolean;
+  endWait(): void;
+  available(): number;
+  info(): NativeSubscriberInfo;
+  destroy(): void;
+}
+
+export interface NativeFdWatcher {
+  start(): void;
+  stop(): void;
+  close(): void;
+}
+
+export interface NativePeer {
+  fd: number;
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface NativeRingSnapshot {
+  valid: boolean;
+  capacity?: number;
+  maxPayload?: number;
+  policy?: number;
+  head?: number;
+  messages?: number;
+  publisherState?: number;
+  publisherPid?: number;
+  slots?: Array<NativeSlotStats & { pid: number; uid: number }>;
+}
+
+export interface NativeAddon {
+  constants: NativeConstants;
+  Publisher: new (capacity: number, maxPayload: number, policy: number, busIdHigh: number, busIdLow: number) => NativePublisher;
+  /** Takes ownership of the three descriptors (closed on destroy or failure). */
+  Subscriber: new (ringFd: number, ackFd: number, publisherDoorbellFd: number) => NativeSubscriber;
+  FdWatcher: new (fd: number, isEventfd: boolean, onReady: (status: number) => void) => NativeFdWatcher;
+  unixListen(path: string, backlog: number): number;
+  unixConnect(path: string): number;
+  unixAccept(listenFd: number): NativePeer | null;
+  peerCredentials(fd: number): NativePeer;
+  unixSend(fd: number, data: Uint8Array, fds: number[]): void;
+  /** Null: nothing pending. data.length 0: the peer closed. */
+  unixRecv(fd: number, maxLength: number): { data: Buffer; fds: number[] } | null;
+  closeFd(fd: number): void;
+  ringDoorbell(fd: number): void;
+  inspectRing(fd: number): NativeRingSnapshot;
+}
+
+export const native = loadAddon() as NativeAddon;
+export const C = native.constants;

@@ -1,0 +1,48 @@
+// Option validation: errors name the option, the expected form and the value.
+import { invalidOption } from './errors.js';
+import { C } from './native.js';
+
+export type SlowConsumerPolicy = 'block' | 'drop';
+
+export function checkPath(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > 107) {
+    throw invalidOption(name, value, 'a non-empty socket path of at most 107 bytes');
+  }
+  return value;
+}
+
+export function checkInteger(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidOption(name, value, `an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function checkCapacity(value: unknown): number {
+  const capacity = checkInteger('capacity', value, 4 * 1024 * 1024, C.RC_MIN_CAPACITY, C.RC_MAX_CAPACITY);
+  if ((capacity & (capacity - 1)) !== 0) {
+    throw invalidOption('capacity', value, `a power of two from ${C.RC_MIN_CAPACITY} to ${C.RC_MAX_CAPACITY}`);
+  }
+  return capacity;
+}
+
+export function checkPolicy(value: unknown): SlowConsumerPolicy {
+  if (value === undefined) return 'block';
+  if (value !== 'block' && value !== 'drop') throw invalidOption('policy', value, "'block' or 'drop'");
+  return value;
+}
+
+export function checkIdList(name: string, value: unknown): number[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+    throw invalidOption(name, value, 'an array of numeric ids');
+  }
+  return [...value] as number[];
+}
+
+export function checkSignal(value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) throw invalidOption('signal', value, 'an AbortSignal');
+  return value;
+}

@@ -1,0 +1,576 @@
+// The publisher: owns the ring, the ack pages and the bus socket.
+import { EventEmitter } from 'node:events';
+import { unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedMessage } from './control.js';
+import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
+import { resolveLogger, type Logger } from './logger.js';
+import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
+import {
+  checkCapacity,
+  checkIdList,
+  checkInteger,
+  checkPath,
+  checkPolicy,
+  checkSignal,
+  type SlowConsumerPolicy,
+} from './options.js';
+
+export interface PublisherOptions {
+  /** Path of the bus's Unix socket (a bind mount shares it with containers). */
+  path: string;
+  /** Data area bytes, a power of two (default 4 MiB). */
+  capacity?: number;
+  /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16). */
+  maxPayload?: number;
+  /** `block` (default): wait for the slowest subscriber. `drop`: never wait, evict whoever would be overwritten. */
+  policy?: SlowConsumerPolicy;
+  /** Most subscribers attached at once (default and maximum: the slot table size, 64). */
+  maxSubscribers?: number;
+  /** Peers allowed to attach, by uid or gid as seen by SO_PEERCRED (default: this process's uid). */
+  allow?: { uids?: number[]; gids?: number[] };
+  /** Most subscribers one uid may hold at once (default: maxSubscribers). */
+  maxPerUid?: number;
+  /** A connection that has not said hello by then is dropped (default 2000 ms). */
+  handshakeTimeoutMs?: number;
+  /** Connections still in their handshake at once; more are closed at accept (default 16). */
+  maxPendingHandshakes?: number;
+  /** pino logger for lifecycle events; silent by default. */
+  logger?: Logger;
+}
+
+export interface PublishOptions {
+  signal?: AbortSignal;
+}
+
+export type SubscriberState = 'active' | 'lagging' | 'evicted';
+
+export interface SubscriberStats {
+  slot: number;
+  state: SubscriberState;
+  pid: number;
+  uid: number;
+  /** Last validated ack (bus position). */
+  ack: number;
+  /** Bytes committed that this subscriber has not acknowledged. */
+  lagBytes: number;
+  /** Bytes it acknowledged since it joined. */
+  deliveredBytes: number;
+  evictions: number;
+  lostBytes: number;
+}
+
+export interface PublisherStats {
+  head: number;
+  messages: number;
+  capacity: number;
+  /** publish() calls waiting for room (visible backpressure). */
+  pending: number;
+  doorbellsRung: number;
+  subscribers: SubscriberStats[];
+}
+
+/** A zero-copy reservation: fill `buffer`, then `commit()` (or `abort()`). */
+export interface Claim {
+  readonly buffer: Uint8Array;
+  commit(length?: number): void;
+  abort(): void;
+}
+
+interface Attached {
+  connection: ControlConnection;
+  peer: NativePeer;
+  slot: number;
+  joinedAt: number;
+}
+
+const REASONS: Record<number, EvictionReason> = {
+  [C.RC_EVICT_SLOW]: 'slow',
+  [C.RC_EVICT_PROTOCOL]: 'protocol',
+  [C.RC_EVICT_DEAD]: 'dead',
+  [C.RC_EVICT_CLOSED]: 'closed',
+};
+
+const STATES: Record<number, SubscriberState> = {
+  [C.RC_SLOT_ACTIVE]: 'active',
+  [C.RC_SLOT_LAGGING]: 'lagging',
+  [C.RC_SLOT_EVICTED]: 'evicted',
+};
+
+const RESOLVED = Promise.resolve();
+
+/**
+ * One bus's publisher. Events: `subscribe` ({slot, pid, uid}), `unsubscribe`
+ * ({slot, reason}), `evict` ({slot, reason, lostBytes}), `refuse` ({reason,
+ * pid, uid}), `drain` (the publish queue emptied), `close`.
+ */
+export class Publisher extends EventEmitter {
+  readonly path: string;
+  readonly capacity: number;
+  readonly maxPayload: number;
+  readonly policy: SlowConsumerPolicy;
+
+  #native: NativePublisher;
+  #log: Logger;
+  #listenFd: number;
+  #listenWatcher: NativeFdWatcher;
+  #doorbell: NativeFdWatcher;
+  #pendingHandshakes = new Set<ControlConnection>();
+  #attached = new Map<number, Attached>();
+  #maxSubscribers: number;
+  #maxPerUid: number;
+  #allowUids: number[];
+  #allowGids: number[];
+  #handshakeTimeoutMs: number;
+  #maxPendingHandshakes: number;
+  #queued = 0;
+  #chain: Promise<void> = RESOLVED;
+  #wake: (() => void) | null = null;
+  #closing: Promise<void> | null = null;
+  #data: Uint8Array | null = null;
+  #claimOpen = false;
+
+  private constructor(options: PublisherOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
+    this.path = checkPath('path', options.path);
+    this.capacity = checkCapacity(options.capacity);
+    const defaultMaxPayload = Math.min(this.capacity / 4, 1 << 24) - C.RC_RECORD_HEADER_SIZE;
+    this.maxPayload = checkInteger('maxPayload', options.maxPayload, defaultMaxPayload, 1, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
+    this.policy = checkPolicy(options.policy);
+    this.#maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, C.RC_MAX_SUBSCRIBERS, 1, C.RC_MAX_SUBSCRIBERS);
+    this.#maxPerUid = checkInteger('maxPerUid', options.maxPerUid, this.#maxSubscribers, 1, C.RC_MAX_SUBSCRIBERS);
+    this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 2000, 1, 600_000);
+    this.#maxPendingHandshakes = checkInteger('maxPendingHandshakes', options.maxPendingHandshakes, 16, 1, 1024);
+    if (options.allow !== undefined && (typeof options.allow !== 'object' || options.allow === null)) {
+      throw invalidOption('allow', options.allow, '{ uids?: number[], gids?: number[] }');
+    }
+    const uids = checkIdList('allow.uids', options.allow?.uids);
+    const gids = checkIdList('allow.gids', options.allow?.gids);
+    this.#allowUids = uids ?? (options.allow ? [] : [process.getuid?.() ?? 0]);
+    this.#allowGids = gids ?? [];
+    this.#log = resolveLogger(options.logger, 'publisher');
+
+    const id = randomBytes(8);
+    this.#native = new native.Publisher(
+      this.capacity,
+      this.maxPayload,
+      this.policy === 'drop' ? C.RC_POLICY_DROP : C.RC_POLICY_BLOCK,
+      id.readUInt32BE(0),
+      id.readUInt32BE(4),
+    );
+    try {
+      this.#listenFd = native.unixListen(this.path, 64);
+    } catch (error) {
+      this.#native.destroy();
+      throw wrapSystem(error, `cannot listen on ${this.path}`);
+    }
+    this.#listenWatcher = new native.FdWatcher(this.#listenFd, false, () => this.#accept());
+    this.#listenWatcher.start();
+    this.#doorbell = new native.FdWatcher(this.#native.doorbellFd, true, () => this.#wakeUp());
+    this.#log.info({ path: this.path, capacity: this.capacity, policy: this.policy }, 'bus listening');
+  }
+
+  /** Creates the ring and starts listening on `options.path`. */
+  static async listen(options: PublisherOptions): Promise<Publisher> {
+    return new Publisher(options);
+  }
+
+  /** Subscribers attached now (evicted ones included until they rejoin or leave). */
+  get subscriberCount(): number {
+    return this.#attached.size;
+  }
+
+  /** publish() calls waiting for room. */
+  get pending(): number {
+    return this.#queued;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== null;
+  }
+
+  /**
+   * Writes the message if it fits now, without waiting. False means no room
+   * (or earlier publishes are still queued: order is kept).
+   */
+  offer(message: Uint8Array): boolean {
+    this.#assertOpen();
+    checkMessage(message);
+    if (this.#queued > 0 || this.#claimOpen) return false;
+    return message.length <= this.maxPayload && this.#native.offer(message);
+  }
+
+  /** Writes one message, waiting for room if the slowest subscriber holds it. */
+  publish(message: Uint8Array, options?: PublishOptions): Promise<void> {
+    this.#assertOpen();
+    checkMessage(message);
+    const signal = checkSignal(options?.signal);
+    if (this.#queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#native.offer(message)) {
+      return RESOLVED;
+    }
+    return this.#enqueue(() => this.#publishSlow(message, signal));
+  }
+
+  /** Writes many messages with as few head stores (and doorbells) as room allows. */
+  publishBatch(messages: readonly Uint8Array[], options?: PublishOptions): Promise<void> {
+    this.#assertOpen();
+    if (!Array.isArray(messages)) throw invalidOption('messages', messages, 'an array of Uint8Array');
+    for (const message of messages) checkMessage(message);
+    const signal = checkSignal(options?.signal);
+    const list = messages as Uint8Array[];
+    if (this.#queued === 0 && !this.#claimOpen) {
+      const done = this.#native.offerBatch(list, 0);
+      if (done === list.length) return RESOLVED;
+      return this.#enqueue(() => this.#publishRest(list, done, signal));
+    }
+    return this.#enqueue(() => this.#publishRest(list, 0, signal));
+  }
+
+  /** Zero-copy: reserves `length` bytes in the ring now, or returns null if there is no room. */
+  tryClaim(length: number): Claim | null {
+    this.#assertOpen();
+    this.#checkClaimLength(length);
+    if (this.#queued > 0 || this.#claimOpen) return null;
+    return this.#claim(length);
+  }
+
+  /** Zero-copy: reserves `length` bytes, waiting for room. Commit or abort it before the next publish. */
+  async claim(length: number, options?: PublishOptions): Promise<Claim> {
+    this.#assertOpen();
+    this.#checkClaimLength(length);
+    const signal = checkSignal(options?.signal);
+    let claim: Claim | null = null;
+    await this.#enqueue(async () => {
+      while ((claim = this.#claimOpen ? null : this.#claim(length)) === null) await this.#waitForRoom(length, signal);
+    });
+    return claim!;
+  }
+
+  /** A snapshot of the bus and of every attached subscriber. */
+  stats(): PublisherStats {
+    this.#assertOpen();
+    const raw = this.#native.stats();
+    const subscribers: SubscriberStats[] = [];
+    for (const slot of raw.slots) {
+      const attached = this.#attached.get(slot.slot);
+      subscribers.push({
+        slot: slot.slot,
+        state: STATES[slot.state] ?? 'evicted',
+        pid: attached?.peer.pid ?? 0,
+        uid: attached?.peer.uid ?? 0,
+        ack: slot.ack,
+        lagBytes: raw.head - slot.ack,
+        deliveredBytes: slot.ack - (attached?.joinedAt ?? slot.ack),
+        evictions: slot.evictions,
+        lostBytes: slot.state === C.RC_SLOT_EVICTED ? slot.lostTo - slot.lostFrom : 0,
+      });
+    }
+    return {
+      head: raw.head,
+      messages: raw.messages,
+      capacity: this.capacity,
+      pending: this.#queued,
+      doorbellsRung: raw.doorbellsRung,
+      subscribers,
+    };
+  }
+
+  /**
+   * Orderly close: publishes still waiting for room reject with
+   * ERR_RINGCAST_CLOSED, the ring is marked closed (subscribers drain what
+   * was committed, then end), connections and the socket go away.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = (async () => {
+      this.#native.close();
+      this.#wakeUp();
+      await this.#chain.catch(() => undefined);
+      this.#listenWatcher.close();
+      native.closeFd(this.#listenFd);
+      try {
+        unlinkSync(this.path);
+      } catch {
+        // already gone: someone removed it, nothing to clean up
+      }
+      for (const connection of this.#pendingHandshakes) connection.close();
+      this.#pendingHandshakes.clear();
+      for (const attached of this.#attached.values()) attached.connection.close();
+      this.#attached.clear();
+      this.#doorbell.close();
+      this.#data = null;
+      this.#native.destroy();
+      this.#log.info({ path: this.path }, 'bus closed');
+      this.emit('close');
+    })();
+    return this.#closing;
+  }
+
+  // ---- publishing internals ----------------------------------------------
+
+  #assertOpen(): void {
+    if (this.#closing) throw closedError('publisher');
+  }
+
+  #enqueue(job: () => Promise<void>): Promise<void> {
+    this.#queued++;
+    const run = this.#chain
+      .then(() => {
+        if (this.#closing) throw closedError('publisher');
+        return job();
+      })
+      .finally(() => {
+        if (--this.#queued === 0) this.emit('drain');
+      });
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #publishSlow(message: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
+    if (message.length <= this.maxPayload) {
+      while (!this.#native.offer(message)) await this.#waitForRoom(message.length, signal);
+      return;
+    }
+    // Fragments are committed as they are written so a message larger than
+    // the ring can flow. Once begun it is finished: an abort here would leave
+    // subscribers a message without its end.
+    let offset = 0;
+    for (;;) {
+      offset = this.#native.writePart(message, offset);
+      if (offset === message.length) return;
+      await this.#waitForRoom(message.length - offset, undefined);
+    }
+  }
+
+  async #publishRest(messages: Uint8Array[], start: number, signal: AbortSignal | undefined): Promise<void> {
+    let index = start;
+    while (index < messages.length) {
+      const message = messages[index]!;
+      if (message.length > this.maxPayload) {
+        await this.#publishSlow(message, signal);
+        index++;
+        continue;
+      }
+      const next = this.#native.offerBatch(messages, index);
+      if (next === index) await this.#waitForRoom(message.length, signal);
+      index = next;
+    }
+  }
+
+  /** Sleeps until a subscriber acknowledges, leaves or is evicted. */
+  async #waitForRoom(length: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#closing) throw closedError('publisher');
+    if (signal?.aborted) throw abortError(signal);
+    if (!this.#native.prepareWait(length)) return;
+    let onAbort: (() => void) | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#wake = resolve;
+        if (signal) {
+          onAbort = () => reject(abortError(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
+        }
+        this.#doorbell.start();
+      });
+    } finally {
+      this.#wake = null;
+      this.#doorbell.stop();
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+      if (!this.#closing) this.#native.endWait();
+    }
+    if (this.#closing) throw closedError('publisher');
+  }
+
+  #wakeUp(): void {
+    this.#wake?.();
+  }
+
+  #checkClaimLength(length: number): void {
+    if (!Number.isInteger(length) || length < 0) throw invalidOption('length', length, 'a non-negative integer');
+    if (length > this.maxPayload) {
+      throw new RingcastError('ERR_RINGCAST_TOO_BIG', `claim of ${length} bytes exceeds maxPayload ${this.maxPayload}`);
+    }
+  }
+
+  #claim(length: number): Claim | null {
+    const offset = this.#native.claim(length);
+    if (offset === C.RC_EAGAIN) return null;
+    if (offset < 0) throw new RingcastError('ERR_RINGCAST_STATE', `claim failed (status ${offset})`);
+    this.#data ??= new Uint8Array(this.#native.data);
+    this.#claimOpen = true;
+    let done = false;
+    const finish = (): void => {
+      if (done) throw new RingcastError('ERR_RINGCAST_STATE', 'claim already committed or aborted');
+      done = true;
+      this.#claimOpen = false;
+    };
+    return {
+      buffer: this.#data.subarray(offset, offset + length),
+      commit: (committed = length) => {
+        if (!Number.isInteger(committed) || committed < 0 || committed > length) {
+          throw invalidOption('length', committed, `an integer from 0 to ${length}`);
+        }
+        finish();
+        this.#native.claimCommit(committed);
+      },
+      abort: () => {
+        finish();
+        this.#native.claimAbort();
+      },
+    };
+  }
+
+  // ---- control plane -----------------------------------------------------
+
+  #accept(): void {
+    for (;;) {
+      let peer: NativePeer | null;
+      try {
+        peer = native.unixAccept(this.#listenFd);
+      } catch (error) {
+        this.#log.warn({ err: error }, 'accept failed');
+        return;
+      }
+      if (peer === null) return;
+      if (this.#pendingHandshakes.size >= this.#maxPendingHandshakes) {
+        // A flood: drop it before it costs a watcher or a timer.
+        native.closeFd(peer.fd);
+        this.emit('refuse', { reason: 'flood', pid: peer.pid, uid: peer.uid });
+        continue;
+      }
+      this.#handshake(peer);
+    }
+  }
+
+  #handshake(peer: NativePeer): void {
+    let attached: Attached | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const refuse = (reason: RefusedMessage['reason'], message: string): void => {
+      connection.trySend({ type: 'refused', reason, message });
+      this.#log.warn({ pid: peer.pid, uid: peer.uid, reason }, 'attach refused');
+      this.emit('refuse', { reason, pid: peer.pid, uid: peer.uid });
+      drop();
+    };
+    const drop = (): void => {
+      if (timer) clearTimeout(timer);
+      this.#pendingHandshakes.delete(connection);
+      connection.close();
+      if (attached) this.#release(attached, C.RC_EVICT_DEAD);
+    };
+    const connection = new ControlConnection(peer.fd, {
+      message: (message: ControlMessage, fds: number[]) => {
+        for (const fd of fds) native.closeFd(fd); // subscribers never send descriptors
+        if (attached) {
+          if (message.type === 'detach') {
+            this.#release(attached, C.RC_EVICT_CLOSED);
+            attached = null;
+            drop();
+          } else if (message.type === 'rejoin') {
+            this.#rejoin(attached);
+          } else {
+            refuse('protocol', `unexpected ${message.type} after attach`);
+          }
+          return;
+        }
+        if (message.type !== 'hello') return refuse('protocol', `expected hello, got ${message.type}`);
+        if (message.version !== PROTOCOL_VERSION) {
+          return refuse('version', `protocol version ${message.version} not supported (this bus speaks ${PROTOCOL_VERSION})`);
+        }
+        if (!this.#allowed(peer)) return refuse('allow-list', `uid ${peer.uid} gid ${peer.gid} is not allowed on this bus`);
+        if (message.role === 'inspect') {
+          connection.trySend({ type: 'welcome', version: PROTOCOL_VERSION, slot: -1, generation: 0 }, [this.#native.ringFd]);
+          return drop();
+        }
+        if (this.#attached.size >= this.#maxSubscribers) return refuse('full', `bus has ${this.#maxSubscribers} subscribers`);
+        let sameUid = 0;
+        for (const a of this.#attached.values()) if (a.peer.uid === peer.uid) sameUid++;
+        if (sameUid >= this.#maxPerUid) return refuse('quota', `uid ${peer.uid} already holds ${sameUid} subscriptions`);
+        const slot = this.#attach(connection, peer);
+        if (slot === null) return refuse('full', 'no free slot');
+        attached = slot;
+        if (timer) clearTimeout(timer);
+        timer = null;
+        this.#pendingHandshakes.delete(connection);
+      },
+      violation: (detail) => {
+        this.#log.warn({ pid: peer.pid, uid: peer.uid, detail }, 'control protocol violation');
+        if (attached) {
+          this.#native.evict(attached.slot, C.RC_EVICT_PROTOCOL);
+          this.emit('evict', { slot: attached.slot, reason: 'protocol', lostBytes: 0 });
+        } else {
+          connection.trySend({ type: 'refused', reason: 'protocol', message: detail });
+          this.emit('refuse', { reason: 'protocol', pid: peer.pid, uid: peer.uid });
+        }
+      },
+      closed: () => drop(),
+    });
+    this.#pendingHandshakes.add(connection);
+    timer = setTimeout(() => refuse('timeout', `no hello within ${this.#handshakeTimeoutMs} ms`), this.#handshakeTimeoutMs);
+    timer.unref();
+  }
+
+  #allowed(peer: NativePeer): boolean {
+    return this.#allowUids.includes(peer.uid) || this.#allowGids.includes(peer.gid);
+  }
+
+  #attach(connection: ControlConnection, peer: NativePeer): Attached | null {
+    const grant = this.#native.attach(peer.pid, peer.uid);
+    if (grant === null) return null;
+    const head = this.#native.stats().head;
+    const attached: Attached = { connection, peer, slot: grant.slot, joinedAt: head };
+    try {
+      connection.send({ type: 'welcome', version: PROTOCOL_VERSION, slot: grant.slot, generation: grant.generation }, [
+        this.#native.ringFd,
+        grant.ackFd,
+        grant.doorbellFd,
+        this.#native.doorbellFd,
+      ]);
+    } catch (error) {
+      this.#native.detach(grant.slot, C.RC_EVICT_DEAD);
+      this.#log.warn({ err: error, pid: peer.pid }, 'welcome failed');
+      return null;
+    }
+    this.#attached.set(grant.slot, attached);
+    this.#log.info({ slot: grant.slot, pid: peer.pid, uid: peer.uid }, 'subscriber attached');
+    this.emit('subscribe', { slot: grant.slot, pid: peer.pid, uid: peer.uid });
+    return attached;
+  }
+
+  #rejoin(attached: Attached): void {
+    this.#native.detach(attached.slot, C.RC_EVICT_CLOSED);
+    this.#attached.delete(attached.slot);
+    const again = this.#attach(attached.connection, attached.peer);
+    if (again === null) {
+      attached.connection.trySend({ type: 'refused', reason: 'full', message: 'no free slot to rejoin' });
+      attached.connection.close();
+      return;
+    }
+    // The connection's handlers hold `attached`: keep that object current.
+    Object.assign(attached, again);
+    this.#attached.set(attached.slot, attached);
+  }
+
+  #release(attached: Attached, reason: number): void {
+    if (this.#attached.get(attached.slot) !== attached) return;
+    this.#attached.delete(attached.slot);
+    if (this.#closing) return;
+    this.#native.detach(attached.slot, reason);
+    const why = REASONS[reason] ?? 'dead';
+    this.#log.info({ slot: attached.slot, pid: attached.peer.pid, reason: why }, 'subscriber detached');
+    this.emit('unsubscribe', { slot: attached.slot, reason: why });
+    this.#wakeUp(); // the slowest may have left
+  }
+}
+
+function checkMessage(message: unknown): asserts message is Uint8Array {
+  if (!(message instanceof Uint8Array)) throw invalidOption('message', typeof message, 'a Uint8Array or Buffer');
+}
+
+function wrapSystem(error: unknown, message: string): RingcastError {
+  const detail = error instanceof Error ? error.message : String(error);
+  return new RingcastError('ERR_RINGCAST_SYSTEM', `${message}: ${detail}`, { cause: error });
+}
+
+export { wrapSystem };

@@ -1,0 +1,524 @@
+// The subscriber: maps the ring read-only, writes only its own ack page.
+import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
+
+import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type WelcomeMessage } from './control.js';
+import {
+  EvictedError,
+  PublisherGoneError,
+  RefusedError,
+  RingcastError,
+  abortError,
+  closedError,
+  type EvictionReason,
+} from './errors.js';
+import { resolveLogger, type Logger } from './logger.js';
+import { C, native, type NativeFdWatcher, type NativeSubscriber } from './native.js';
+import { checkInteger, checkPath, checkSignal } from './options.js';
+import { wrapSystem } from './publisher.js';
+
+export interface SubscriberOptions {
+  /** Path of the bus's Unix socket. */
+  path: string;
+  /** Most bytes one batch copy takes from the ring (default 1 MiB; at least maxPayload). */
+  batchBytes?: number;
+  /** Busy-poll this long before sleeping on the doorbell (default 0: sleep at once). */
+  spinMicros?: number;
+  /** On eviction, re-attach at the live head and emit `gap` instead of failing (default false). */
+  rejoin?: boolean;
+  /** Give up the attach after this long (default 5000 ms). */
+  handshakeTimeoutMs?: number;
+  signal?: AbortSignal;
+  /** pino logger for lifecycle events; silent by default. */
+  logger?: Logger;
+}
+
+export interface ReceiveOptions {
+  signal?: AbortSignal;
+}
+
+export interface SubscriberStatsSnapshot {
+  slot: number;
+  /** Messages handed to the application. */
+  delivered: number;
+  deliveredBytes: number;
+  /** Bus position read up to. */
+  position: number;
+  head: number;
+  lagBytes: number;
+  /** Messages copied out of the ring but not yet taken by recv(). */
+  buffered: number;
+  evictions: number;
+  lostBytes: number;
+}
+
+/** Zero-copy handler: `view` is valid only during the call. */
+export type PollHandler = (view: Uint8Array, seq: number) => void;
+
+const EVICT_REASONS: Record<number, EvictionReason> = {
+  [C.RC_EVICT_SLOW]: 'slow',
+  [C.RC_EVICT_PROTOCOL]: 'protocol',
+  [C.RC_EVICT_DEAD]: 'dead',
+  [C.RC_EVICT_CLOSED]: 'closed',
+};
+
+const { META_STRIDE, MAX_BATCH, RC_FRAG_FIRST, RC_FRAG_LAST } = C;
+
+/**
+ * One subscriber of a bus. Events: `gap` ({lostBytes, lostFrom, lostTo,
+ * reason}) after an automatic rejoin, `end` when the publisher closed and
+ * everything was read, `close`.
+ */
+export class Subscriber extends EventEmitter {
+  readonly path: string;
+
+  #native!: NativeSubscriber;
+  #connection!: ControlConnection;
+  #doorbell!: NativeFdWatcher;
+  #doorbellFd = -1;
+  #log: Logger;
+  #meta = new Float64Array(1 + MAX_BATCH * META_STRIDE);
+  #batchBytes: number;
+  #spinMicros: number;
+  #autoRejoin: boolean;
+  #handshakeTimeoutMs: number;
+  #queue: Buffer[] = [];
+  #queueIndex = 0;
+  #fragments: Buffer[] | null = null;
+  #data: Uint8Array | null = null;
+  #wake: (() => void) | null = null;
+  #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
+  #refused: ((error: Error) => void) | null = null;
+  #publisherGone = false;
+  #ended = false;
+  #closed = false;
+  #failure: Error | null = null;
+  #rejoining: Promise<void> | null = null;
+  #delivered = 0;
+  #deliveredBytes = 0;
+  #evictions = 0;
+  #lostBytes = 0;
+
+  private constructor(options: SubscriberOptions) {
+    super();
+    this.path = checkPath('path', options.path);
+    this.#batchBytes = checkInteger('batchBytes', options.batchBytes, 1 << 20, 1, 1 << 30);
+    this.#spinMicros = checkInteger('spinMicros', options.spinMicros, 0, 0, 1_000_000);
+    this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
+    this.#autoRejoin = options.rejoin === true;
+    this.#log = resolveLogger(options.logger, 'subscriber');
+  }
+
+  /** Attaches to the bus at `options.path`; resolves once the ring is mapped and verified. */
+  static async connect(options: SubscriberOptions): Promise<Subscriber> {
+    const subscriber = new Subscriber(options);
+    await subscriber.#open(checkSignal(options.signal));
+    return subscriber;
+  }
+
+  async #open(signal: AbortSignal | undefined): Promise<void> {
+    let fd: number;
+    try {
+      fd = native.unixConnect(this.path);
+    } catch (error) {
+      throw wrapSystem(error, `cannot connect to bus ${this.path}`);
+    }
+    this.#connection = new ControlConnection(fd, {
+      message: (message, fds) => this.#onControl(message, fds),
+      violation: (detail) => {
+        this.#log.warn({ detail }, 'publisher sent a malformed control message');
+        this.#refused?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', `publisher sent a malformed control message: ${detail}`));
+      },
+      closed: () => this.#onControlClosed(),
+    });
+    try {
+      this.#connection.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'subscribe' });
+      const { message, fds } = await this.#awaitWelcome(signal);
+      this.#adopt(message, fds);
+    } catch (error) {
+      this.#connection.close();
+      throw error;
+    }
+    this.#log.info({ path: this.path, slot: this.slot }, 'attached');
+  }
+
+  #awaitWelcome(signal: AbortSignal | undefined): Promise<{ message: WelcomeMessage; fds: number[] }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `no answer from ${this.path} within ${this.#handshakeTimeoutMs} ms`)),
+        this.#handshakeTimeoutMs,
+      );
+      const onAbort = (): void => finish(abortError(signal!));
+      const finish = (error: Error | null, value?: { message: WelcomeMessage; fds: number[] }): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#welcome = null;
+        this.#refused = null;
+        if (error) reject(error);
+        else resolve(value!);
+      };
+      if (signal?.aborted) return finish(abortError(signal));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#welcome = (message, fds) => finish(null, { message, fds });
+      this.#refused = (error) => finish(error);
+    });
+  }
+
+  #onControl(message: ControlMessage, fds: number[]): void {
+    if (message.type === 'welcome' && this.#welcome && fds.length === 4) {
+      this.#welcome(message, fds);
+      return;
+    }
+    for (const fd of fds) native.closeFd(fd);
+    if (message.type === 'refused') {
+      const error = new RefusedError(message.reason, message.message);
+      if (this.#refused) this.#refused(error);
+      else {
+        this.#failure = error;
+        this.#wake?.();
+      }
+      return;
+    }
+    this.#refused?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', `unexpected ${message.type} from the publisher`));
+  }
+
+  #onControlClosed(): void {
+    this.#publisherGone = true;
+    this.#refused?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', `bus ${this.path} closed the connection during the handshake`));
+    this.#wake?.();
+  }
+
+  /** Maps what the welcome carried: [ring, ack page, own doorbell, publisher doorbell]. */
+  #adopt(message: WelcomeMessage, fds: number[]): void {
+    const [ringFd, ackFd, doorbellFd, publisherDoorbellFd] = fds as [number, number, number, number];
+    let subscriber: NativeSubscriber;
+    try {
+      subscriber = new native.Subscriber(ringFd, ackFd, publisherDoorbellFd);
+    } catch (error) {
+      native.closeFd(doorbellFd);
+      throw new RingcastError('ERR_RINGCAST_BAD_REGION', `refusing the bus's shared memory: ${(error as Error).message}`, { cause: error });
+    }
+    if (subscriber.info().slot !== message.slot) {
+      subscriber.destroy();
+      native.closeFd(doorbellFd);
+      throw new RingcastError('ERR_RINGCAST_HANDSHAKE', 'welcome names another slot than the ack page');
+    }
+    this.#native = subscriber;
+    this.#data = null;
+    this.#doorbellFd = doorbellFd;
+    this.#doorbell = new native.FdWatcher(doorbellFd, true, () => this.#wake?.());
+  }
+
+  get slot(): number {
+    return this.#closed ? -1 : this.#native.info().slot;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---- reading -------------------------------------------------------------
+
+  /**
+   * The next message, waiting for one. Resolves null once the publisher
+   * closed and everything committed was read. Rejects with EvictedError,
+   * PublisherGoneError or a corruption error.
+   */
+  async recv(options?: ReceiveOptions): Promise<Buffer | null> {
+    const signal = checkSignal(options?.signal);
+    for (;;) {
+      const message = this.#next();
+      if (message !== undefined) return message;
+      await this.#waitReadable(signal);
+    }
+  }
+
+  /** The next message if one is ready now; undefined if none; null at end of stream. */
+  tryRecv(): Buffer | null | undefined {
+    return this.#next();
+  }
+
+  /**
+   * Zero-copy: calls `handler` for up to `limit` ready messages with views into
+   * the shared ring, valid only during the call, then acknowledges them.
+   * A message that was fragmented in the ring is handed over as one copy.
+   * Returns how many messages were handled (0: none ready).
+   */
+  poll(handler: PollHandler, limit = MAX_BATCH): number {
+    if (this.#closed || this.#ended) return 0;
+    if (this.#failure) throw this.#failure;
+    let handled = 0;
+    while (handled < limit && this.#queueIndex < this.#queue.length) {
+      const queued = this.#take()!;
+      handler(queued, -1);
+      handled++;
+    }
+    if (handled >= limit) return handled;
+    const max = Math.min(limit - handled, MAX_BATCH);
+    const meta = this.#meta.subarray(0, 1 + max * META_STRIDE);
+    const count = this.#native.poll(meta);
+    if (count <= 0) {
+      if (count < 0 && this.#status(count) === 'end') this.#ended = true;
+      return handled;
+    }
+    const data = (this.#data ??= new Uint8Array(this.#native.data));
+    try {
+      for (let i = 0; i < count; i++) {
+        const at = 1 + i * META_STRIDE;
+        const offset = meta[at]!;
+        const length = meta[at + 1]!;
+        const flags = meta[at + 2]!;
+        const view = data.subarray(offset, offset + length);
+        if ((flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) === (RC_FRAG_FIRST | RC_FRAG_LAST)) {
+          this.#count(length);
+          handler(view, meta[at + 3]!);
+          handled++;
+        } else {
+          const whole = this.#assemble(Buffer.from(view), flags);
+          if (whole) {
+            this.#count(whole.length);
+            handler(whole, meta[at + 3]!);
+            handled++;
+          }
+        }
+      }
+    } finally {
+      const released = this.#native.release();
+      if (released < 0) this.#status(released);
+    }
+    return handled;
+  }
+
+  /** Resolves when a message (or the end, or an error) is ready. */
+  async readable(options?: ReceiveOptions): Promise<void> {
+    const signal = checkSignal(options?.signal);
+    if (this.#queueIndex < this.#queue.length) return;
+    await this.#waitReadable(signal);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const message = await this.recv();
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  /** A Readable of messages (one chunk per message; byte-exact for binary data). */
+  createReadStream(): Readable {
+    const controller = new AbortController();
+    return new Readable({
+      highWaterMark: 16,
+      objectMode: true,
+      read: () => {
+        this.recv({ signal: controller.signal }).then(
+          (message) => {
+            stream.push(message);
+            // Push whatever else is ready while the consumer wants more.
+            let more: Buffer | null | undefined;
+            while (message !== null && stream.readableLength < stream.readableHighWaterMark && (more = this.tryRecv()) !== undefined) {
+              stream.push(more);
+              if (more === null) break;
+            }
+          },
+          (error: unknown) => stream.destroy(error as Error),
+        );
+      },
+      destroy: (error, callback) => {
+        controller.abort();
+        callback(error);
+      },
+    });
+    // eslint-disable-next-line no-var
+    var stream: Readable;
+  }
+
+  /** Leaves the evicted state: re-attaches at the live head (the `gap` event reports the loss). */
+  async rejoin(): Promise<void> {
+    if (this.#closed) throw closedError('subscriber');
+    if (this.#publisherGone) throw new PublisherGoneError();
+    this.#connection.send({ type: 'rejoin' });
+    const { message, fds } = await this.#awaitWelcome(undefined);
+    this.#doorbell.close();
+    native.closeFd(this.#doorbellFd);
+    this.#native.destroy();
+    this.#adopt(message, fds);
+    this.#failure = null;
+    this.#fragments = null;
+  }
+
+  stats(): SubscriberStatsSnapshot {
+    if (this.#closed) throw closedError('subscriber');
+    const info = this.#native.info();
+    return {
+      slot: info.slot,
+      delivered: this.#delivered,
+      deliveredBytes: this.#deliveredBytes,
+      position: info.position,
+      head: info.head,
+      lagBytes: info.head - info.position,
+      buffered: this.#queue.length - this.#queueIndex,
+      evictions: this.#evictions,
+      lostBytes: this.#lostBytes,
+    };
+  }
+
+  /** Detaches (the publisher frees the slot at once) and releases every resource. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#connection.trySend({ type: 'detach' });
+    this.#connection.close();
+    this.#doorbell?.close();
+    if (this.#doorbellFd >= 0) native.closeFd(this.#doorbellFd);
+    this.#doorbellFd = -1;
+    this.#native?.destroy();
+    this.#data = null;
+    this.#wake?.();
+    this.emit('close');
+  }
+
+  // ---- internals -------------------------------------------------------------
+
+  #count(bytes: number): void {
+    this.#delivered++;
+    this.#deliveredBytes += bytes;
+  }
+
+  #take(): Buffer | undefined {
+    if (this.#queueIndex >= this.#queue.length) return undefined;
+    const message = this.#queue[this.#queueIndex]!;
+    this.#queue[this.#queueIndex++] = undefined as unknown as Buffer;
+    if (this.#queueIndex === this.#queue.length) {
+      this.#queue = [];
+      this.#queueIndex = 0;
+    }
+    this.#count(message.length);
+    return message;
+  }
+
+  /** Collects fragments; returns the message when its last one arrived. */
+  #assemble(fragment: Buffer, flags: number): Buffer | null {
+    if (flags & RC_FRAG_FIRST) this.#fragments = [fragment];
+    else this.#fragments!.push(fragment);
+    if (!(flags & RC_FRAG_LAST)) return null;
+    const whole = Buffer.concat(this.#fragments!);
+    this.#fragments = null;
+    return whole;
+  }
+
+  /** undefined: nothing now. null: end of stream. Throws on eviction, loss of publisher, corruption. */
+  #next(): Buffer | null | undefined {
+    for (;;) {
+      const queued = this.#take();
+      if (queued !== undefined) return queued;
+      if (this.#closed || this.#ended) return null;
+      if (this.#failure) throw this.#failure;
+      const status = this.#fill();
+      if (status > 0) continue;
+      if (status < 0) {
+        if (this.#status(status) === 'end') return null;
+        return undefined; // an automatic rejoin is under way; #waitReadable awaits it
+      }
+      if (this.#publisherGone && this.#native.available() === 0) {
+        // The socket is gone but the ring says it never closed: it died.
+        if (this.#native.info().publisherState === C.RC_PUB_CLOSED) continue;
+        this.#failure = new PublisherGoneError();
+        throw this.#failure;
+      }
+      return undefined;
+    }
+  }
+
+  /** Copies one batch out of the ring into the queue; returns the native status. */
+  #fill(): number {
+    const meta = this.#meta;
+    const batch = this.#native.read(this.#batchBytes, meta);
+    const count = meta[0]!;
+    if (batch === null) return count;
+    for (let i = 0; i < count; i++) {
+      const at = 1 + i * META_STRIDE;
+      const offset = meta[at]!;
+      const view = batch.subarray(offset, offset + meta[at + 1]!);
+      const flags = meta[at + 2]!;
+      if ((flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) === (RC_FRAG_FIRST | RC_FRAG_LAST)) this.#queue.push(view);
+      else {
+        const whole = this.#assemble(view, flags);
+        if (whole) this.#queue.push(whole);
+      }
+    }
+    return count;
+  }
+
+  /** Turns a negative native status into the end of stream, an automatic rejoin, or a thrown error. */
+  #status(status: number): 'end' | 'rejoining' {
+    if (status === C.RC_ECLOSED) {
+      if (!this.#ended) {
+        this.#ended = true;
+        this.#log.info({ path: this.path }, 'publisher closed; stream ended');
+        this.emit('end');
+      }
+      return 'end';
+    }
+    if (status === C.RC_EEVICTED || status === C.RC_ELAPPED) {
+      const info = this.#native.info();
+      const reason: EvictionReason = status === C.RC_ELAPPED ? 'lapped' : (EVICT_REASONS[info.evictReason] ?? 'slow');
+      const error = new EvictedError(reason, info.lostFrom, info.lostTo);
+      this.#evictions++;
+      this.#lostBytes += error.lostBytes;
+      this.#fragments = null;
+      this.#log.warn({ reason, lostBytes: error.lostBytes }, 'evicted');
+      if (this.#autoRejoin && !this.#publisherGone) {
+        this.#rejoining ??= this.rejoin().then(
+          () => {
+            this.emit('gap', { reason, lostFrom: error.lostFrom, lostTo: error.lostTo, lostBytes: error.lostBytes });
+          },
+          (rejoinError: unknown) => {
+            this.#failure = rejoinError as Error;
+          },
+        ).finally(() => {
+          this.#rejoining = null;
+        });
+        return 'rejoining';
+      }
+      this.#failure = error;
+      throw error;
+    }
+    const error = new RingcastError('ERR_RINGCAST_CORRUPT', `the ring broke the protocol (status ${status}); refusing to read further`);
+    this.#failure = error;
+    throw error;
+  }
+
+  async #waitReadable(signal: AbortSignal | undefined): Promise<void> {
+    if (this.#closed) return;
+    if (signal?.aborted) throw abortError(signal);
+    if (this.#rejoining) return this.#rejoining;
+    if (this.#spinMicros > 0) {
+      const until = performance.now() + this.#spinMicros / 1000;
+      while (performance.now() < until) if (this.#native.available() > 0) return;
+    }
+    if (!this.#native.prepareWait()) return;
+    if (this.#publisherGone) {
+      this.#native.endWait();
+      return;
+    }
+    let onAbort: (() => void) | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#wake = resolve;
+        if (signal) {
+          onAbort = () => reject(abortError(signal));
+          signal.addEventListener('abort', onAbort, { once: true });
+        }
+        this.#doorbell.start();
+      });
+    } finally {
+      this.#wake = null;
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
+      if (!this.#closed) {
+        this.#doorbell.stop();
+        this.#native.endWait();
+      }
+    }
+  }
+}
