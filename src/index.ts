@@ -12,3 +12,5 @@ export {
 export type { RingcastErrorCode, EvictionReason } from './errors.js';
 export type { SlowConsumerPolicy } from './options.js';
 export { constants } from './constants.js';
+export { inspectBus } from './inspect.js';
+export type { BusSnapshot } from './inspect.js';
