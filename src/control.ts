@@ -12,7 +12,7 @@ export const MAX_CONTROL_MESSAGE = 4096;
 export interface HelloMessage {
   type: 'hello';
   version: number;
-  role: 'subscribe' | 'inspect';
+  role: 'subscribe' | 'inspect' | 'channel';
 }
 
 /** publisher -> subscriber. subscribe: fds = [ring (read-only), ack page, own doorbell, publisher doorbell]; inspect: fds = [ring]. */
@@ -48,7 +48,7 @@ export function parseControlMessage(data: Buffer): ControlMessage | null {
   const m = value as Record<string, unknown>;
   switch (m.type) {
     case 'hello':
-      return Number.isInteger(m.version) && (m.role === 'subscribe' || m.role === 'inspect')
+      return Number.isInteger(m.version) && (m.role === 'subscribe' || m.role === 'inspect' || m.role === 'channel')
         ? { type: 'hello', version: m.version as number, role: m.role }
         : null;
     case 'welcome':
@@ -108,6 +108,13 @@ export class ControlConnection {
     } catch {
       return false;
     }
+  }
+
+  /** Stops watching and hands the descriptor to the caller; unread messages stay queued in the socket. */
+  detach(): number {
+    this.#open = false;
+    this.#watcher.close();
+    return this.fd;
   }
 
   close(): void {

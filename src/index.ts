@@ -14,3 +14,6 @@ export type { SlowConsumerPolicy } from './options.js';
 export { constants } from './constants.js';
 export { inspectBus } from './inspect.js';
 export type { BusSnapshot } from './inspect.js';
+export { Channel, ChannelServer } from './channel.js';
+export type { ChannelOptions } from './channel.js';
+export type { StreamOptions } from './streams.js';

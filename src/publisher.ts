@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import type { Writable } from 'node:stream';
 
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedMessage } from './control.js';
 import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
@@ -16,10 +17,13 @@ import {
   checkSignal,
   type SlowConsumerPolicy,
 } from './options.js';
+import { writableTo, type StreamOptions } from './streams.js';
 
 export interface PublisherOptions {
   /** Path of the bus's Unix socket (a bind mount shares it with containers). */
   path: string;
+  /** @internal false: no socket of its own (a channel attaches its one peer itself). */
+  listen?: boolean;
   /** Data area bytes, a power of two (default 4 MiB). */
   capacity?: number;
   /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16). */
@@ -80,6 +84,8 @@ export interface Claim {
 
 interface Attached {
   connection: ControlConnection;
+  /** A channel shares its connection between both directions and closes it itself. */
+  ownsConnection: boolean;
   peer: NativePeer;
   slot: number;
   joinedAt: number;
@@ -113,8 +119,8 @@ export class Publisher extends EventEmitter {
 
   #native: NativePublisher;
   #log: Logger;
-  #listenFd: number;
-  #listenWatcher: NativeFdWatcher;
+  #listenFd = -1;
+  #listenWatcher: NativeFdWatcher | null = null;
   #doorbell: NativeFdWatcher;
   #pendingHandshakes = new Set<ControlConnection>();
   #attached = new Map<number, Attached>();
@@ -160,14 +166,16 @@ export class Publisher extends EventEmitter {
       id.readUInt32BE(0),
       id.readUInt32BE(4),
     );
-    try {
-      this.#listenFd = native.unixListen(this.path, 64);
-    } catch (error) {
-      this.#native.destroy();
-      throw wrapSystem(error, `cannot listen on ${this.path}`);
+    if (options.listen !== false) {
+      try {
+        this.#listenFd = native.unixListen(this.path, 64);
+      } catch (error) {
+        this.#native.destroy();
+        throw wrapSystem(error, `cannot listen on ${this.path}`);
+      }
+      this.#listenWatcher = new native.FdWatcher(this.#listenFd, false, () => this.#accept());
+      this.#listenWatcher.start();
     }
-    this.#listenWatcher = new native.FdWatcher(this.#listenFd, false, () => this.#accept());
-    this.#listenWatcher.start();
     this.#doorbell = new native.FdWatcher(this.#native.doorbellFd, true, () => this.#wakeUp());
     this.#log.info({ path: this.path, capacity: this.capacity, policy: this.policy }, 'bus listening');
   }
@@ -248,6 +256,11 @@ export class Publisher extends EventEmitter {
     return claim!;
   }
 
+  /** A Writable whose chunks are published as messages; ending it closes the bus unless closeOnEnd is false. */
+  createWriteStream(options: StreamOptions & { closeOnEnd?: boolean } = {}): Writable {
+    return writableTo(this, options.closeOnEnd === false ? undefined : () => this.close(), options);
+  }
+
   /** A snapshot of the bus and of every attached subscriber. */
   stats(): PublisherStats {
     this.#assertOpen();
@@ -288,16 +301,18 @@ export class Publisher extends EventEmitter {
       this.#native.close();
       this.#wakeUp();
       await this.#chain.catch(() => undefined);
-      this.#listenWatcher.close();
-      native.closeFd(this.#listenFd);
-      try {
-        unlinkSync(this.path);
-      } catch {
-        // already gone: someone removed it, nothing to clean up
+      if (this.#listenWatcher) {
+        this.#listenWatcher.close();
+        native.closeFd(this.#listenFd);
+        try {
+          unlinkSync(this.path);
+        } catch {
+          // already gone: someone removed it, nothing to clean up
+        }
       }
       for (const connection of this.#pendingHandshakes) connection.close();
       this.#pendingHandshakes.clear();
-      for (const attached of this.#attached.values()) attached.connection.close();
+      for (const attached of this.#attached.values()) if (attached.ownsConnection) attached.connection.close();
       this.#attached.clear();
       this.#doorbell.close();
       this.#data = null;
@@ -479,6 +494,7 @@ export class Publisher extends EventEmitter {
           return refuse('version', `protocol version ${message.version} not supported (this bus speaks ${PROTOCOL_VERSION})`);
         }
         if (!this.#allowed(peer)) return refuse('allow-list', `uid ${peer.uid} gid ${peer.gid} is not allowed on this bus`);
+        if (message.role === 'channel') return refuse('protocol', `${this.path} is a bus; use Subscriber.connect`);
         if (message.role === 'inspect') {
           connection.trySend({ type: 'welcome', version: PROTOCOL_VERSION, slot: -1, generation: 0 }, [this.#native.ringFd]);
           return drop();
@@ -515,11 +531,22 @@ export class Publisher extends EventEmitter {
     return this.#allowUids.includes(peer.uid) || this.#allowGids.includes(peer.gid);
   }
 
-  #attach(connection: ControlConnection, peer: NativePeer): Attached | null {
+  /** @internal A channel's own peer, on the channel's connection. */
+  _attachPeer(connection: ControlConnection, peer: NativePeer): number | null {
+    return this.#attach(connection, peer, false)?.slot ?? null;
+  }
+
+  /** @internal The channel's peer left: `detached` (orderly) or its connection closed. */
+  _releasePeer(slot: number, detached: boolean): void {
+    const attached = this.#attached.get(slot);
+    if (attached) this.#release(attached, detached ? C.RC_EVICT_CLOSED : C.RC_EVICT_DEAD);
+  }
+
+  #attach(connection: ControlConnection, peer: NativePeer, ownsConnection = true): Attached | null {
     const grant = this.#native.attach(peer.pid, peer.uid);
     if (grant === null) return null;
     const head = this.#native.stats().head;
-    const attached: Attached = { connection, peer, slot: grant.slot, joinedAt: head };
+    const attached: Attached = { connection, ownsConnection, peer, slot: grant.slot, joinedAt: head };
     try {
       connection.send({ type: 'welcome', version: PROTOCOL_VERSION, slot: grant.slot, generation: grant.generation }, [
         this.#native.ringFd,

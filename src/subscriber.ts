@@ -16,6 +16,7 @@ import { resolveLogger, type Logger } from './logger.js';
 import { C, native, type NativeFdWatcher, type NativeSubscriber } from './native.js';
 import { checkInteger, checkPath, checkSignal } from './options.js';
 import { wrapSystem } from './publisher.js';
+import { readableFrom, type StreamOptions } from './streams.js';
 
 export interface SubscriberOptions {
   /** Path of the bus's Unix socket. */
@@ -90,6 +91,7 @@ export class Subscriber extends EventEmitter {
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
   #refused: ((error: Error) => void) | null = null;
   #publisherGone = false;
+  #ownsConnection = true;
   #ended = false;
   #closed = false;
   #failure: Error | null = null;
@@ -114,6 +116,28 @@ export class Subscriber extends EventEmitter {
     const subscriber = new Subscriber(options);
     await subscriber.#open(checkSignal(options.signal));
     return subscriber;
+  }
+
+  /**
+   * @internal A channel's reading half: the channel owns `connection` and
+   * forwards its close with _peerClosed().
+   */
+  static _fromWelcome(
+    options: SubscriberOptions,
+    connection: ControlConnection,
+    message: WelcomeMessage,
+    fds: number[],
+  ): Subscriber {
+    const subscriber = new Subscriber(options);
+    subscriber.#connection = connection;
+    subscriber.#ownsConnection = false;
+    subscriber.#adopt(message, fds);
+    return subscriber;
+  }
+
+  /** @internal */
+  _peerClosed(): void {
+    this.#onControlClosed();
   }
 
   async #open(signal: AbortSignal | undefined): Promise<void> {
@@ -304,33 +328,9 @@ export class Subscriber extends EventEmitter {
     }
   }
 
-  /** A Readable of messages (one chunk per message; byte-exact for binary data). */
-  createReadStream(): Readable {
-    const controller = new AbortController();
-    return new Readable({
-      highWaterMark: 16,
-      objectMode: true,
-      read: () => {
-        this.recv({ signal: controller.signal }).then(
-          (message) => {
-            stream.push(message);
-            // Push whatever else is ready while the consumer wants more.
-            let more: Buffer | null | undefined;
-            while (message !== null && stream.readableLength < stream.readableHighWaterMark && (more = this.tryRecv()) !== undefined) {
-              stream.push(more);
-              if (more === null) break;
-            }
-          },
-          (error: unknown) => stream.destroy(error as Error),
-        );
-      },
-      destroy: (error, callback) => {
-        controller.abort();
-        callback(error);
-      },
-    });
-    // eslint-disable-next-line no-var
-    var stream: Readable;
+  /** A Readable of messages (one chunk per message unless objectMode is false; byte-exact for binary data). */
+  createReadStream(options?: StreamOptions): Readable {
+    return readableFrom(this, options);
   }
 
   /** Leaves the evicted state: re-attaches at the live head (the `gap` event reports the loss). */
@@ -368,7 +368,7 @@ export class Subscriber extends EventEmitter {
     if (this.#closed) return;
     this.#closed = true;
     this.#connection.trySend({ type: 'detach' });
-    this.#connection.close();
+    if (this.#ownsConnection) this.#connection.close();
     this.#doorbell?.close();
     if (this.#doorbellFd >= 0) native.closeFd(this.#doorbellFd);
     this.#doorbellFd = -1;

@@ -1,0 +1,68 @@
+// Node stream adapters over the message API. One chunk is one message; in
+// byte mode (objectMode false) Node may merge chunks, which is what a byte
+// stream wants.
+import { Duplex, Readable, Writable } from 'node:stream';
+
+export interface MessageSource {
+  recv(options?: { signal?: AbortSignal }): Promise<Buffer | null>;
+  tryRecv(): Buffer | null | undefined;
+}
+
+export interface MessageSink {
+  publish(message: Uint8Array): Promise<void>;
+  publishBatch(messages: readonly Uint8Array[]): Promise<void>;
+}
+
+export interface StreamOptions {
+  /** Keep message boundaries (default true for buses, false for channel byte streams). */
+  objectMode?: boolean;
+  highWaterMark?: number;
+}
+
+export function readableFrom(source: MessageSource, options: StreamOptions = {}): Readable {
+  const controller = new AbortController();
+  const stream = new Readable({
+    objectMode: options.objectMode ?? true,
+    highWaterMark: options.highWaterMark ?? (options.objectMode === false ? 1 << 20 : 64),
+    read() {
+      source.recv({ signal: controller.signal }).then(
+        (message) => {
+          if (!stream.push(message) || message === null) return;
+          // Hand over whatever else is ready without another round trip.
+          let more: Buffer | null | undefined;
+          while ((more = source.tryRecv()) !== undefined) if (!stream.push(more) || more === null) return;
+        },
+        (error: unknown) => stream.destroy(error as Error),
+      );
+    },
+    destroy(error, callback) {
+      controller.abort();
+      callback(error);
+    },
+  });
+  return stream;
+}
+
+export function writableTo(sink: MessageSink, onFinal?: () => Promise<void>, options: StreamOptions = {}): Writable {
+  return new Writable({
+    objectMode: options.objectMode ?? false,
+    highWaterMark: options.highWaterMark,
+    write(chunk: Buffer, _encoding, callback) {
+      sink.publish(chunk).then(() => callback(), callback);
+    },
+    writev(chunks, callback) {
+      sink.publishBatch(chunks.map((c) => c.chunk as Buffer)).then(() => callback(), callback);
+    },
+    final(callback) {
+      if (!onFinal) return callback();
+      onFinal().then(() => callback(), callback);
+    },
+  });
+}
+
+export function duplexOf(source: MessageSource, sink: MessageSink, onFinal: () => Promise<void>): Duplex {
+  return Duplex.from({
+    readable: readableFrom(source, { objectMode: false }),
+    writable: writableTo(sink, onFinal),
+  });
+}
