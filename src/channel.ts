@@ -19,7 +19,7 @@ import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedM
 import { RefusedError, RingcastError, abortError, invalidOption } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { native, type NativeFdWatcher, type NativePeer } from './native.js';
-import { checkIdList, checkInteger, checkPath, checkSignal } from './options.js';
+import { checkCapacity, checkIdList, checkInteger, checkPath, checkSignal } from './options.js';
 import { Publisher, wrapSystem, type PublishOptions } from './publisher.js';
 import { duplexOf } from './streams.js';
 import { Subscriber, type ReceiveOptions } from './subscriber.js';
@@ -88,7 +88,7 @@ export class Channel extends EventEmitter {
     signal: AbortSignal | undefined,
     start: (connection: ControlConnection) => void,
   ): Promise<Channel> {
-    const capacity = checkInteger('capacity', options.capacity, 1 << 20, 1, 1 << 30);
+    const capacity = checkCapacity(options.capacity, 1 << 20);
     const timeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
     let channel: Channel | undefined;
     const connection = new ControlConnection(fd, {

@@ -19,12 +19,12 @@ export function checkInteger(name: string, value: unknown, fallback: number, min
   return value;
 }
 
-export function checkCapacity(value: unknown): number {
-  const capacity = checkInteger('capacity', value, 4 * 1024 * 1024, C.RC_MIN_CAPACITY, C.RC_MAX_CAPACITY);
-  if ((capacity & (capacity - 1)) !== 0) {
+export function checkCapacity(value: unknown, fallback = 4 * 1024 * 1024): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < C.RC_MIN_CAPACITY || value > C.RC_MAX_CAPACITY || (value & (value - 1)) !== 0) {
     throw invalidOption('capacity', value, `a power of two from ${C.RC_MIN_CAPACITY} to ${C.RC_MAX_CAPACITY}`);
   }
-  return capacity;
+  return value;
 }
 
 export function checkPolicy(value: unknown): SlowConsumerPolicy {

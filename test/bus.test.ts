@@ -1,0 +1,270 @@
+// The bus API in one process: publishing, reading (copy and zero-copy),
+// fragmentation, flow control, options, stats, errors.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
+import { C } from '../src/native.js';
+import { isNumbered, numbered, removeTempDirs, socketPath } from './helpers.js';
+
+const open: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  for (const thing of open.splice(0).reverse()) await thing.close();
+  removeTempDirs();
+});
+
+async function bus(options: Partial<Parameters<typeof Publisher.listen>[0]> = {}) {
+  const path = socketPath();
+  const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
+  open.push(publisher);
+  const subscribe = async (extra = {}) => {
+    const subscriber = await Subscriber.connect({ path, ...extra });
+    open.push(subscriber);
+    return subscriber;
+  };
+  return { path, publisher, subscribe };
+}
+
+describe('layout constants', () => {
+  it('come from the addon, not from TypeScript', () => {
+    expect(constants.descriptorSize).toBe(C.RC_DESC_SIZE);
+    expect(constants.descriptorSize % C.RC_PAGE_SIZE).toBe(0);
+    expect(constants.recordHeaderSize).toBe(16);
+    expect(constants.maxSubscribers).toBe(64);
+  });
+});
+
+describe('publish and receive', () => {
+  it('delivers every message to every subscriber, in order, intact (copy path)', async () => {
+    const { publisher, subscribe } = await bus();
+    const subs = [await subscribe(), await subscribe(), await subscribe()];
+    const count = 20_000;
+    const readers = subs.map(async (s) => {
+      for (let seq = 0; seq < count; seq++) {
+        const m = await s.recv();
+        if (!m || !isNumbered(m, seq)) throw new Error(`bad message ${seq}`);
+      }
+      return true;
+    });
+    for (let seq = 0; seq < count; seq++) await publisher.publish(numbered(seq, 4 + (seq % 200)));
+    expect(await Promise.all(readers)).toEqual([true, true, true]);
+    const stats = publisher.stats();
+    expect(stats.messages).toBe(count);
+    expect(stats.subscribers).toHaveLength(3);
+    for (const s of stats.subscribers) expect(s.state).toBe('active');
+  });
+
+  it('reassembles a 64 MiB message through a 1 MiB ring', async () => {
+    const { publisher, subscribe } = await bus({ capacity: 1 << 20 });
+    const sub = await subscribe();
+    const big = Buffer.alloc(64 << 20);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    const received = sub.recv();
+    await publisher.publish(big);
+    const m = await received;
+    expect(m!.length).toBe(big.length);
+    expect(m!.equals(big)).toBe(true);
+  });
+
+  it('publishBatch commits many messages with one head store', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    const batch = Array.from({ length: 100 }, (_, i) => numbered(i, 64));
+    await publisher.publishBatch(batch);
+    const doorbells = publisher.stats().doorbellsRung;
+    for (let i = 0; i < 100; i++) expect(isNumbered((await sub.recv())!, i)).toBe(true);
+    expect(doorbells).toBeLessThanOrEqual(1);
+  });
+
+  it('zero-copy poll hands out views and acknowledges after the handler', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    for (let i = 0; i < 10; i++) await publisher.publish(numbered(i, 100));
+    const seen: number[] = [];
+    const handled = sub.poll((view) => {
+      seen.push(Buffer.from(view.buffer, view.byteOffset, view.byteLength).readUInt32LE(0));
+    });
+    expect(handled).toBe(10);
+    expect(seen).toEqual([...Array(10).keys()]);
+    expect(sub.stats().lagBytes).toBe(0);
+    expect(sub.poll(() => undefined)).toBe(0);
+  });
+
+  it('zero-copy claim/commit/abort', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    const aborted = publisher.tryClaim(32)!;
+    aborted.buffer.fill(1);
+    aborted.abort();
+    const claim = await publisher.claim(64);
+    claim.buffer.fill(7);
+    claim.commit(10);
+    expect(() => claim.commit()).toThrow(RingcastError);
+    const m = await sub.recv();
+    expect(m).toEqual(Buffer.alloc(10, 7));
+    expect(sub.tryRecv()).toBeUndefined();
+    expect(() => publisher.tryClaim(publisher.maxPayload + 1)).toThrow(/exceeds maxPayload/);
+  });
+
+  it('zero-length messages are messages', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    await publisher.publish(Buffer.alloc(0));
+    await publisher.publish(Buffer.from('x'));
+    expect((await sub.recv())!.length).toBe(0);
+    expect((await sub.recv())!.toString()).toBe('x');
+  });
+
+  it('the async iterator and the Readable end when the publisher closes', async () => {
+    const { publisher, subscribe } = await bus();
+    const a = await subscribe();
+    const b = await subscribe();
+    for (let i = 0; i < 5; i++) await publisher.publish(numbered(i, 8));
+    await publisher.close();
+    const viaIterator: Buffer[] = [];
+    for await (const m of a) viaIterator.push(m);
+    const viaStream: Buffer[] = [];
+    for await (const m of b.createReadStream()) viaStream.push(m as Buffer);
+    expect(viaIterator.map((m) => m.readUInt32LE(0))).toEqual([0, 1, 2, 3, 4]);
+    expect(viaStream.map((m) => m.readUInt32LE(0))).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('a Writable publishes its chunks and closes the bus at the end', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    const stream = publisher.createWriteStream();
+    stream.write(Buffer.from('a'));
+    stream.write(Buffer.from('b'));
+    stream.end(Buffer.from('c'));
+    const got: string[] = [];
+    for await (const m of sub) got.push(m.toString());
+    expect(got).toEqual(['a', 'b', 'c']);
+    expect(publisher.closed).toBe(true);
+  });
+});
+
+describe('flow control and backpressure', () => {
+  it('a publisher waits for the slowest subscriber in block policy, and it is visible', async () => {
+    const { publisher, subscribe } = await bus({ capacity: 1 << 16 });
+    const sub = await subscribe();
+    const message = Buffer.alloc(1000);
+    let offered = 0;
+    while (publisher.offer(message)) offered++;
+    expect(offered).toBeGreaterThan(50);
+    expect(offered).toBeLessThan(70); // 64 KiB / 1016-byte records
+    const waiting = publisher.publish(message);
+    expect(publisher.pending).toBe(1);
+    expect(publisher.offer(message)).toBe(false); // order is kept behind the queue
+    const stats = publisher.stats();
+    expect(stats.subscribers[0]!.lagBytes).toBeGreaterThan(60_000);
+    for (let i = 0; i < offered + 1; i++) expect(await sub.recv()).not.toBeNull();
+    await waiting;
+    expect(publisher.pending).toBe(0);
+  });
+
+  it('an AbortSignal cancels a publish that waits for room', async () => {
+    const { publisher, subscribe } = await bus();
+    await subscribe();
+    while (publisher.offer(Buffer.alloc(1000)));
+    const controller = new AbortController();
+    const waiting = publisher.publish(Buffer.alloc(1000), { signal: controller.signal });
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+  });
+
+  it('an AbortSignal cancels a recv', async () => {
+    const { subscribe } = await bus();
+    const sub = await subscribe();
+    await expect(sub.recv({ signal: AbortSignal.timeout(50) })).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+  });
+
+  it('close() rejects publishes still waiting for room', async () => {
+    const { publisher, subscribe } = await bus();
+    await subscribe();
+    while (publisher.offer(Buffer.alloc(1000)));
+    const waiting = publisher.publish(Buffer.alloc(1000));
+    await publisher.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'ERR_RINGCAST_CLOSED' });
+    expect(() => publisher.offer(Buffer.alloc(1))).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_CLOSED' }));
+  });
+
+  it('a subscriber that closes stops holding the publisher back', async () => {
+    const { publisher, subscribe } = await bus();
+    const slow = await subscribe();
+    const fast = await subscribe();
+    const left = new Promise((resolve) => publisher.once('unsubscribe', resolve));
+    const got: number[] = [];
+    const reading = (async () => {
+      for (let i = 0; i < 500; i++) got.push((await fast.recv())!.readUInt32LE(0));
+    })();
+    const publishing = (async () => {
+      for (let i = 0; i < 500; i++) await publisher.publish(numbered(i, 1000));
+    })();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(publisher.pending).toBe(1); // held back by `slow`
+    await slow.close();
+    expect(await left).toEqual({ slot: expect.any(Number), reason: 'closed' });
+    await publishing;
+    await reading;
+    expect(got).toEqual([...Array(500).keys()]);
+  });
+
+  it('drop policy never waits and evicts whoever would be overwritten, with the lost range', async () => {
+    const { publisher, subscribe } = await bus({ policy: 'drop' });
+    const stuck = await subscribe();
+    const reader = await subscribe();
+    const evicted = new Promise<{ reason: string }>((resolve) => publisher.once('evict', resolve));
+    let received = 0;
+    for (let i = 0; i < 1000; i++) {
+      expect(publisher.offer(numbered(i, 1000))).toBe(true);
+      while (reader.tryRecv() !== undefined) received++;
+    }
+    void evicted;
+    expect(received).toBe(1000);
+    const error = await stuck.recv().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EvictedError);
+    expect((error as EvictedError).reason).toBe('slow');
+    expect((error as EvictedError).lostBytes).toBeGreaterThan(0);
+    const mirrored = publisher.stats().subscribers.find((s) => s.state === 'evicted');
+    expect(mirrored?.evictions).toBe(1);
+  });
+
+  it('an evicted subscriber with rejoin: true continues at the live head and reports the gap', async () => {
+    const { publisher, subscribe } = await bus({ policy: 'drop' });
+    const sub = await subscribe({ rejoin: true });
+    const gap = new Promise<{ lostBytes: number }>((resolve) => sub.once('gap', resolve));
+    for (let i = 0; i < 200; i++) publisher.offer(numbered(i, 1000));
+    const next = sub.recv();
+    await gap.then((g) => expect(g.lostBytes).toBeGreaterThan(0));
+    await publisher.publish(numbered(999, 100));
+    expect((await next)!.readUInt32LE(0)).toBe(999);
+    expect(sub.stats().evictions).toBe(1);
+  });
+});
+
+describe('options are validated with errors that name the value', () => {
+  it.each([
+    [{ capacity: 1000 }, /capacity.*power of two.*1000/],
+    [{ capacity: 100_000 }, /capacity.*power of two.*100000/],
+    [{ policy: 'fast' }, /policy.*'block' or 'drop'.*"fast"/],
+    [{ maxSubscribers: 65 }, /maxSubscribers.*1 to 64.*65/],
+    [{ allow: { uids: ['root'] } }, /allow.uids/],
+    [{ path: '' }, /path/],
+  ])('%o', async (options, message) => {
+    const path = socketPath();
+    await expect(Publisher.listen({ path, ...(options as object) } as never)).rejects.toThrow(message);
+    await expect(Publisher.listen({ path, ...(options as object) } as never)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+  });
+
+  it('messages must be bytes', async () => {
+    const { publisher } = await bus();
+    expect(() => publisher.offer('text' as never)).toThrow(/Uint8Array/);
+  });
+
+  it('a second publisher on a live bus path is refused; a stale socket file is replaced', async () => {
+    const { path } = await bus();
+    await expect(Publisher.listen({ path })).rejects.toMatchObject({ code: 'ERR_RINGCAST_SYSTEM' });
+  });
+
+  it('connecting to nothing is a clear error', async () => {
+    await expect(Subscriber.connect({ path: socketPath() })).rejects.toThrow(/cannot connect.*No such file/);
+  });
+});

@@ -1,0 +1,100 @@
+// Test helpers: real child processes and throwaway socket paths.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+export const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+const dirs: string[] = [];
+
+/** A socket path in a fresh directory (world-traversable, for other-uid tests). */
+export function socketPath(name = 'bus.sock'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ringcast-test-'));
+  chmodSync(dir, 0o755);
+  dirs.push(dir);
+  return join(dir, name);
+}
+
+export function removeTempDirs(): void {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+export interface Proc {
+  child: ChildProcess;
+  /** Resolves with the first stdout line matching `pattern`. */
+  line(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** All stdout so far. */
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function run(script: string, args: string[], options: SpawnOptions = {}): Proc {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+  let out = '';
+  let err = '';
+  const watchers: Array<() => void> = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    for (const w of watchers.slice()) w();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => {
+      for (const w of watchers.slice()) w();
+      resolve({ code, signal });
+    }),
+  );
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    line(pattern, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out waiting for ${pattern} from ${script}; stdout: ${out.slice(-500)} stderr: ${err.slice(-500)}`));
+        }, timeoutMs);
+        const check = (): void => {
+          const found = out.split('\n').find((l) => pattern.test(l));
+          if (found !== undefined) {
+            done();
+            resolve(found);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            done();
+            reject(new Error(`${script} exited before ${pattern}; stdout: ${out.slice(-500)} stderr: ${err.slice(-500)}`));
+          }
+        };
+        const done = (): void => {
+          clearTimeout(timer);
+          const i = watchers.indexOf(check);
+          if (i >= 0) watchers.splice(i, 1);
+        };
+        watchers.push(check);
+        check();
+      });
+    },
+  };
+}
+
+export function fixture(name: string, args: string[], options: SpawnOptions = {}): Proc {
+  return run(join(fixtures, name), args, options);
+}
+
+/** A message carrying its sequence number, filled with a pattern derived from it. */
+export function numbered(seq: number, size: number): Buffer {
+  const message = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) message[i] = (seq + i * 31) & 0xff;
+  message.writeUInt32LE(seq, 0);
+  return message;
+}
+
+export function isNumbered(message: Buffer, seq: number): boolean {
+  if (message.length < 4 || message.readUInt32LE(0) !== seq) return false;
+  for (let i = 4; i < message.length; i++) if (message[i] !== ((seq + i * 31) & 0xff)) return false;
+  return true;
+}
