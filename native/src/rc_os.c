@@ -168,17 +168,13 @@ int rc_unix_connect(const char *path)
 
 	if ((r = unix_address(path, &addr)) < 0)
 		return r;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking before connect: a Unix socket then connects at once or
+	 * fails at once, EAGAIN when the listener's backlog is full. A blocking
+	 * connect would sleep until a flooded bus accepts (maybe never). */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return neg_errno();
-	/* Blocking connect: a Unix socket connects at once or fails at once
-	 * (EAGAIN when the backlog is full). */
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
-		r = neg_errno();
-		close(fd);
-		return r;
-	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)) {
 		r = neg_errno();
 		close(fd);
 		return r;
@@ -204,6 +200,9 @@ int rc_unix_listen(const char *path, int backlog)
 			close(probe);
 			return -EADDRINUSE;
 		}
+		/* A full backlog is a live bus under load, not a stale file. */
+		if (probe == -EAGAIN)
+			return -EADDRINUSE;
 		unlink(path); /* stale socket of a bus that died */
 	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -292,9 +291,12 @@ int rc_unix_recv(int fd, void *buf, size_t cap, int *fds, int *nfds)
 	int got = 0;
 
 	*nfds = 0;
+	/* ECONNRESET only says the peer closed with our messages unread; what it
+	 * sent before closing is still queued, and the next call returns it (or
+	 * 0 at the end). */
 	do {
 		r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	} while (r < 0 && errno == EINTR);
+	} while (r < 0 && (errno == EINTR || errno == ECONNRESET));
 	if (r < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : neg_errno();
 	for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {

@@ -542,6 +542,11 @@ static int check_slot(struct rc_subscriber *sub)
 		sub->lost_to = rc_load_relaxed(&sub->slot_mirror->lost_to);
 		if (sub->lost_from < sub->pos)
 			sub->lost_from = sub->pos;
+		/* A detached slot keeps the range of its last attach (0, 0), and
+		 * the mirror is the publisher's word anyway: never hand out a
+		 * range that ends before it starts (lost_to - lost_from wraps). */
+		if (sub->lost_to < sub->lost_from)
+			sub->lost_to = sub->lost_from;
 		return RC_EEVICTED;
 	}
 	return RC_OK;

@@ -1,0 +1,79 @@
+// Point-to-point channels: socket-like semantics in both directions.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Channel, ChannelServer, RefusedError, Subscriber } from '../src/index.js';
+import { removeTempDirs, socketPath } from './helpers.js';
+
+const open: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  for (const thing of open.splice(0).reverse()) await thing.close();
+  removeTempDirs();
+});
+
+async function pair(options = {}) {
+  const path = socketPath('chan.sock');
+  const server = await ChannelServer.listen(path, options);
+  open.push(server);
+  const [accepted, connected] = await Promise.all([server.accept(), Channel.connect(path, options)]);
+  open.push(accepted, connected);
+  return { path, server, accepted, connected };
+}
+
+describe('channel', () => {
+  it('sends and receives in both directions', async () => {
+    const { accepted, connected } = await pair();
+    await connected.send(Buffer.from('ping'));
+    expect((await accepted.recv())!.toString()).toBe('ping');
+    await accepted.send(Buffer.from('pong'));
+    expect((await connected.recv())!.toString()).toBe('pong');
+  });
+
+  it('shutdown from either end: the peer drains, then sees the end; the other direction goes on', async () => {
+    const { accepted, connected } = await pair();
+    await connected.send(Buffer.from('last words'));
+    await connected.shutdown();
+    expect((await accepted.recv())!.toString()).toBe('last words');
+    expect(await accepted.recv()).toBeNull();
+    await accepted.send(Buffer.from('still here'));
+    expect((await connected.recv())!.toString()).toBe('still here');
+    await accepted.shutdown();
+    expect(await connected.recv()).toBeNull();
+  });
+
+  it('the Duplex carries a byte stream larger than the ring, both ways at once', async () => {
+    const { accepted, connected } = await pair({ capacity: 1 << 16 });
+    const a = accepted.createDuplex();
+    const b = connected.createDuplex();
+    const payload = (seed: number) => Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * seed) & 0xff));
+    const collect = async (stream: NodeJS.ReadableStream) => {
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    };
+    const atB = collect(b);
+    const atA = collect(a);
+    a.end(payload(7));
+    b.end(payload(13));
+    expect((await atB).equals(payload(7))).toBe(true);
+    expect((await atA).equals(payload(13))).toBe(true);
+  });
+
+  it('close() of one end ends the other cleanly', async () => {
+    const { accepted, connected } = await pair();
+    await accepted.send(Buffer.from('bye'));
+    await accepted.close();
+    expect((await connected.recv())!.toString()).toBe('bye');
+    expect(await connected.recv()).toBeNull();
+  });
+
+  it('refuses a bus subscriber on a channel, and a channel on a bus', async () => {
+    const { path } = await pair();
+    await expect(Subscriber.connect({ path, handshakeTimeoutMs: 2000 })).rejects.toBeInstanceOf(Error);
+  });
+
+  it('the allow list applies to channels too', async () => {
+    const path = socketPath('chan.sock');
+    const server = await ChannelServer.listen(path, { allow: { uids: [4242] } });
+    open.push(server);
+    await expect(Channel.connect(path)).rejects.toBeInstanceOf(RefusedError);
+  });
+});
