@@ -43,9 +43,8 @@ const char *rc_status_name(int status);
 /* Ring size in bytes for a data area of `capacity`. */
 static inline uint64_t rc_ring_size(uint64_t capacity) { return RC_DESC_SIZE + capacity; }
 
-/* Largest payload one record carries for this capacity: an eighth of the
- * ring, so a fragmented message leaves room for others to interleave... and
- * at most what fits the 32-bit length. */
+/* Largest payload one record carries for this capacity: a quarter of the
+ * ring (at most 16 MiB), so a record plus the pad before it always fits. */
 uint32_t rc_default_max_payload(uint64_t capacity);
 
 /* ------------------------------------------------------------------------ */
@@ -75,6 +74,7 @@ struct rc_publisher {
 	uint64_t next_seq;              /* sequence of the next message     */
 	uint64_t messages;              /* messages fully written           */
 	uint64_t claim_position;        /* UINT64_MAX when no claim is open */
+	bool in_message;                /* a message is partly written      */
 	uint32_t wait_id;               /* last value stored in publisher_waiting */
 	uint32_t attached;              /* slots not FREE                    */
 	uint64_t doorbells_rung;        /* stats: eventfd writes             */

@@ -153,7 +153,7 @@ struct rc_slot {
 	rc_u64 ack;            /* 0x10 last validated ack                            */
 	rc_u64 join_position;  /* 0x18 head when the subscriber (re)joined           */
 	rc_u64 lost_from;      /* 0x20 eviction: first position it had not acked     */
-	rc_u64 lost_to;        /* 0x28 eviction: head at the moment of eviction      */
+	rc_u64 lost_to;        /* 0x28 eviction: publisher's write position then     */
 	rc_u32 evictions;      /* 0x30 count of evictions of this slot's subscriber  */
 	rc_u32 pid;            /* 0x34 peer pid from SO_PEERCRED (0 if unknown)      */
 	rc_u32 uid;            /* 0x38 peer uid                                      */

@@ -351,6 +351,10 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 
 	if (pub->claim_position != RC_NO_CLAIM)
 		return RC_ESTATE;
+	/* A message begun must be finished before another starts, or readers
+	 * would see a FIRST fragment inside it. */
+	if ((*offset == 0) == pub->in_message)
+		return RC_ESTATE;
 	do {
 		uint64_t chunk = min_u64(len - *offset, pub->max_payload);
 		uint16_t flags = 0;
@@ -369,7 +373,9 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 			memcpy(pub->data + off + RC_RECORD_HEADER_SIZE, src + *offset, chunk);
 		pub->tail += align_record(chunk);
 		*offset += chunk;
+		pub->in_message = true;
 	} while (*offset < len);
+	pub->in_message = false;
 	pub->next_seq++;
 	pub->messages++;
 	return RC_OK;
@@ -404,7 +410,7 @@ uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status)
 {
 	uint64_t off;
 
-	if (pub->claim_position != RC_NO_CLAIM) {
+	if (pub->claim_position != RC_NO_CLAIM || pub->in_message) {
 		*status = RC_ESTATE;
 		return NULL;
 	}
