@@ -1,8 +1,24 @@
 // ringcast's public surface. Everything else is internal.
 export { Publisher } from './publisher.js';
-export type { PublisherOptions, PublishOptions, PublisherStats, SubscriberStats, SubscriberState, Claim } from './publisher.js';
+export type {
+  PublisherOptions,
+  PublishOptions,
+  PublisherStats,
+  SubscriberStats,
+  SubscriberState,
+  StateChange,
+  EvictionEvent,
+  Claim,
+} from './publisher.js';
 export { Subscriber } from './subscriber.js';
-export type { SubscriberOptions, ReceiveOptions, SubscriberStatsSnapshot, PollHandler } from './subscriber.js';
+export type {
+  SubscriberOptions,
+  ReceiveOptions,
+  SubscriberStatsSnapshot,
+  SubscriptionState,
+  GapEvent,
+  PollHandler,
+} from './subscriber.js';
 export {
   RingcastError,
   EvictedError,

@@ -78,8 +78,8 @@ export interface NativePublisher {
   attach(pid: number, uid: number): NativeAttachment | null;
   detach(slot: number, reason: number): void;
   evict(slot: number, reason: number): void;
-  /** Writes and commits a whole message if it fits now. */
-  offer(message: Uint8Array): boolean;
+  /** Writes and commits a whole message if it fits now: bit 1 = written, bit 2 = slot states changed (takeChanges). */
+  offer(message: Uint8Array): number;
   /** Writes whole messages from `start` while they fit; one commit; returns the next index. */
   offerBatch(messages: Uint8Array[], start: number): number;
   /** Writes as much of a message as fits from `offset`; commits; returns the new offset. */
@@ -93,6 +93,14 @@ export interface NativePublisher {
   endWait(): void;
   /** Bytes writable now (-1: unbounded), after re-validating every ack. */
   refresh(): number;
+  /** Evict instead of waiting for subscribers more than `maxLag` bytes behind (0: never). False if out of range. */
+  setMaxLag(maxLag: number): boolean;
+  /** Evicts the subscribers keeping a `length`-byte message out; returns how many. */
+  evictBlocking(length: number): number;
+  /** Evicts slots whose ack-page heartbeat did not move for `timeoutMs`; returns how many. */
+  checkHeartbeats(nowMs: number, timeoutMs: number): number;
+  /** Slots whose state changed since the last call. */
+  takeChanges(): Array<{ slot: number; state: number; reason: number; lostFrom: number; lostTo: number }>;
   stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
   close(): void;
   destroy(): void;
@@ -125,6 +133,10 @@ export interface NativeSubscriber {
   prepareWait(): boolean;
   endWait(): void;
   available(): number;
+  /** Bumps the ack page's heartbeat counter. */
+  heartbeat(): void;
+  /** Our slot's state in the publisher's mirror (RC_SLOT_*). */
+  slotState(): number;
   info(): NativeSubscriberInfo;
   destroy(): void;
 }

@@ -30,6 +30,12 @@ export interface PublisherOptions {
   maxPayload?: number;
   /** `block` (default): wait for the slowest subscriber. `drop`: never wait, evict whoever would be overwritten. */
   policy?: SlowConsumerPolicy;
+  /** block: evict a subscriber that has kept the publisher waiting this long (default: wait forever). */
+  evictAfterMs?: number;
+  /** block: evict instead of waiting for a subscriber this many bytes behind (default: capacity, i.e. wait). */
+  maxLagBytes?: number;
+  /** Evict (reason `dead`) a subscriber whose ack-page heartbeat has not moved this long (default: off; socket peers are watched through their connection). */
+  heartbeatTimeoutMs?: number;
   /** Most subscribers attached at once (default and maximum: the slot table size, 64). */
   maxSubscribers?: number;
   /** Peers allowed to attach, by uid or gid as seen by SO_PEERCRED (default: this process's uid). */
@@ -49,6 +55,23 @@ export interface PublishOptions {
 }
 
 export type SubscriberState = 'active' | 'lagging' | 'evicted';
+
+/** A slot's transition, as the `state` event reports it (`detached` once the slot is free again). */
+export interface StateChange {
+  slot: number;
+  from: SubscriberState | 'detached';
+  to: SubscriberState | 'detached';
+  reason: EvictionReason | null;
+}
+
+/** The `evict` event. */
+export interface EvictionEvent {
+  slot: number;
+  reason: EvictionReason;
+  lostFrom: number;
+  lostTo: number;
+  lostBytes: number;
+}
 
 export interface SubscriberStats {
   slot: number;
@@ -108,8 +131,9 @@ const RESOLVED = Promise.resolve();
 
 /**
  * One bus's publisher. Events: `subscribe` ({slot, pid, uid}), `unsubscribe`
- * ({slot, reason}), `evict` ({slot, reason, lostBytes}), `refuse` ({reason,
- * pid, uid}), `drain` (the publish queue emptied), `close`.
+ * ({slot, reason}), `state` (StateChange, on every slot transition), `evict`
+ * (EvictionEvent), `refuse` ({reason, pid, uid}), `drain` (the publish queue
+ * emptied), `close`.
  */
 export class Publisher extends EventEmitter {
   readonly path: string;
@@ -136,6 +160,10 @@ export class Publisher extends EventEmitter {
   #closing: Promise<void> | null = null;
   #data: Uint8Array | null = null;
   #claimOpen = false;
+  #evictAfterMs: number | undefined;
+  #heartbeatTimer: NodeJS.Timeout | null = null;
+  #blockedSince: number | null = null;
+  #slotStates = new Map<number, SubscriberState>();
 
   private constructor(options: PublisherOptions) {
     super();
@@ -157,6 +185,13 @@ export class Publisher extends EventEmitter {
     this.#allowUids = uids ?? (options.allow ? [] : [process.getuid?.() ?? 0]);
     this.#allowGids = gids ?? [];
     this.#log = resolveLogger(options.logger, 'publisher');
+    if (options.evictAfterMs !== undefined && this.policy !== 'block') {
+      throw invalidOption('evictAfterMs', options.evictAfterMs, "no value with policy 'drop' (it never waits)");
+    }
+    this.#evictAfterMs = options.evictAfterMs === undefined ? undefined : checkInteger('evictAfterMs', options.evictAfterMs, 0, 1, 3_600_000);
+    const minLag = 2 * (Math.ceil((this.maxPayload + 2 * C.RC_RECORD_HEADER_SIZE) / C.RC_RECORD_ALIGN) * C.RC_RECORD_ALIGN + C.RC_RECORD_ALIGN);
+    const maxLagBytes = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
+    const heartbeatTimeoutMs = options.heartbeatTimeoutMs === undefined ? 0 : checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 0, 10, 3_600_000);
 
     const id = randomBytes(8);
     this.#native = new native.Publisher(
@@ -176,7 +211,20 @@ export class Publisher extends EventEmitter {
       this.#listenWatcher = new native.FdWatcher(this.#listenFd, false, () => this.#accept());
       this.#listenWatcher.start();
     }
+    if (maxLagBytes && !this.#native.setMaxLag(maxLagBytes)) {
+      this.#native.destroy();
+      throw invalidOption('maxLagBytes', maxLagBytes, `an integer from ${minLag} to ${this.capacity}`);
+    }
     this.#doorbell = new native.FdWatcher(this.#native.doorbellFd, true, () => this.#wakeUp());
+    if (heartbeatTimeoutMs) {
+      this.#heartbeatTimer = setInterval(() => {
+        if (this.#native.checkHeartbeats(Math.floor(performance.now()) + 1, heartbeatTimeoutMs) > 0) {
+          this.#processChanges();
+          this.#wakeUp();
+        }
+      }, Math.max(5, heartbeatTimeoutMs / 4));
+      this.#heartbeatTimer.unref();
+    }
     this.#log.info({ path: this.path, capacity: this.capacity, policy: this.policy }, 'bus listening');
   }
 
@@ -207,7 +255,7 @@ export class Publisher extends EventEmitter {
     this.#assertOpen();
     checkMessage(message);
     if (this.#queued > 0 || this.#claimOpen) return false;
-    return message.length <= this.maxPayload && this.#native.offer(message);
+    return message.length <= this.maxPayload && this.#offerNow(message);
   }
 
   /** Writes one message, waiting for room if the slowest subscriber holds it. */
@@ -215,7 +263,7 @@ export class Publisher extends EventEmitter {
     this.#assertOpen();
     checkMessage(message);
     const signal = checkSignal(options?.signal);
-    if (this.#queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#native.offer(message)) {
+    if (this.#queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#offerNow(message)) {
       return RESOLVED;
     }
     return this.#enqueue(() => this.#publishSlow(message, signal));
@@ -230,7 +278,11 @@ export class Publisher extends EventEmitter {
     const list = messages as Uint8Array[];
     if (this.#queued === 0 && !this.#claimOpen) {
       const done = this.#native.offerBatch(list, 0);
-      if (done === list.length) return RESOLVED;
+      this.#processChanges();
+      if (done === list.length) {
+        this.#blockedSince = null;
+        return RESOLVED;
+      }
       return this.#enqueue(() => this.#publishRest(list, done, signal));
     }
     return this.#enqueue(() => this.#publishRest(list, 0, signal));
@@ -264,7 +316,8 @@ export class Publisher extends EventEmitter {
   /** A snapshot of the bus and of every attached subscriber. */
   stats(): PublisherStats {
     this.#assertOpen();
-    const raw = this.#native.stats();
+    const raw = this.#native.stats(); // re-reads every ack: LAGGING is re-evaluated here too
+    this.#processChanges();
     const subscribers: SubscriberStats[] = [];
     for (const slot of raw.slots) {
       const attached = this.#attached.get(slot.slot);
@@ -299,6 +352,7 @@ export class Publisher extends EventEmitter {
     if (this.#closing) return this.#closing;
     this.#closing = (async () => {
       this.#native.close();
+      if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
       this.#wakeUp();
       await this.#chain.catch(() => undefined);
       if (this.#listenWatcher) {
@@ -345,7 +399,7 @@ export class Publisher extends EventEmitter {
 
   async #publishSlow(message: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
     if (message.length <= this.maxPayload) {
-      while (!this.#native.offer(message)) await this.#waitForRoom(message.length, signal);
+      while (!this.#offerNow(message)) await this.#waitForRoom(message.length, signal);
       return;
     }
     // Fragments are committed as they are written so a message larger than
@@ -354,6 +408,7 @@ export class Publisher extends EventEmitter {
     let offset = 0;
     for (;;) {
       offset = this.#native.writePart(message, offset);
+      this.#processChanges();
       if (offset === message.length) return;
       await this.#waitForRoom(message.length - offset, undefined);
     }
@@ -369,20 +424,63 @@ export class Publisher extends EventEmitter {
         continue;
       }
       const next = this.#native.offerBatch(messages, index);
+      this.#processChanges();
       if (next === index) await this.#waitForRoom(message.length, signal);
       index = next;
     }
   }
 
-  /** Sleeps until a subscriber acknowledges, leaves or is evicted. */
+  /** One whole message now, or false; reports slot transitions the write caused. */
+  #offerNow(message: Uint8Array): boolean {
+    const result = this.#native.offer(message);
+    if (result & 2) this.#processChanges();
+    if (result & 1) this.#blockedSince = null;
+    return (result & 1) === 1;
+  }
+
+  /** Turns the core's slot transitions into events (and log lines). */
+  #processChanges(): void {
+    for (const change of this.#native.takeChanges()) {
+      const from = this.#slotStates.get(change.slot) ?? 'detached';
+      const to = change.state === C.RC_SLOT_FREE ? 'detached' : (STATES[change.state] ?? 'evicted');
+      if (to === 'detached') this.#slotStates.delete(change.slot);
+      else this.#slotStates.set(change.slot, to);
+      if (from === to) continue;
+      const reason = to === 'evicted' || to === 'detached' ? (REASONS[change.reason] ?? null) : null;
+      this.emit('state', { slot: change.slot, from, to, reason } satisfies StateChange);
+      if (to === 'evicted') {
+        const event: EvictionEvent = {
+          slot: change.slot,
+          reason: reason ?? 'slow',
+          lostFrom: change.lostFrom,
+          lostTo: change.lostTo,
+          lostBytes: Math.max(0, change.lostTo - change.lostFrom),
+        };
+        this.#log.warn(event, 'subscriber evicted');
+        this.emit('evict', event);
+      }
+    }
+  }
+
+  /** Sleeps until a subscriber acknowledges, leaves or is evicted (or, with evictAfterMs, is evicted for blocking). */
   async #waitForRoom(length: number, signal: AbortSignal | undefined): Promise<void> {
     if (this.#closing) throw closedError('publisher');
     if (signal?.aborted) throw abortError(signal);
     if (!this.#native.prepareWait(length)) return;
+    this.#blockedSince ??= performance.now();
     let onAbort: (() => void) | undefined;
+    let evictTimer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         this.#wake = resolve;
+        if (this.#evictAfterMs !== undefined) {
+          const due = Math.max(0, this.#blockedSince! + this.#evictAfterMs - performance.now());
+          evictTimer = setTimeout(() => {
+            if (this.#native.evictBlocking(length) > 0) this.#blockedSince = null;
+            this.#processChanges();
+            resolve();
+          }, due);
+        }
         if (signal) {
           onAbort = () => reject(abortError(signal));
           signal.addEventListener('abort', onAbort, { once: true });
@@ -391,9 +489,13 @@ export class Publisher extends EventEmitter {
       });
     } finally {
       this.#wake = null;
+      if (evictTimer) clearTimeout(evictTimer);
       this.#doorbell.stop();
       if (onAbort) signal!.removeEventListener('abort', onAbort);
-      if (!this.#closing) this.#native.endWait();
+      if (!this.#closing) {
+        this.#native.endWait();
+        this.#processChanges();
+      }
     }
     if (this.#closing) throw closedError('publisher');
   }
@@ -514,7 +616,7 @@ export class Publisher extends EventEmitter {
         this.#log.warn({ pid: peer.pid, uid: peer.uid, detail }, 'control protocol violation');
         if (attached) {
           this.#native.evict(attached.slot, C.RC_EVICT_PROTOCOL);
-          this.emit('evict', { slot: attached.slot, reason: 'protocol', lostBytes: 0 });
+          this.#processChanges();
         } else {
           connection.trySend({ type: 'refused', reason: 'protocol', message: detail });
           this.emit('refuse', { reason: 'protocol', pid: peer.pid, uid: peer.uid });
@@ -560,6 +662,7 @@ export class Publisher extends EventEmitter {
       return null;
     }
     this.#attached.set(grant.slot, attached);
+    this.#processChanges();
     this.#log.info({ slot: grant.slot, pid: peer.pid, uid: peer.uid }, 'subscriber attached');
     this.emit('subscribe', { slot: grant.slot, pid: peer.pid, uid: peer.uid });
     return attached;
@@ -584,6 +687,7 @@ export class Publisher extends EventEmitter {
     this.#attached.delete(attached.slot);
     if (this.#closing) return;
     this.#native.detach(attached.slot, reason);
+    this.#processChanges();
     const why = REASONS[reason] ?? 'dead';
     this.#log.info({ slot: attached.slot, pid: attached.peer.pid, reason: why }, 'subscriber detached');
     this.emit('unsubscribe', { slot: attached.slot, reason: why });

@@ -27,6 +27,8 @@ export interface SubscriberOptions {
   spinMicros?: number;
   /** On eviction, re-attach at the live head and emit `gap` instead of failing (default false). */
   rejoin?: boolean;
+  /** Bump the ack page's heartbeat this often, for publishers that watch it (default 250 ms). */
+  heartbeatMs?: number;
   /** Give up the attach after this long (default 5000 ms). */
   handshakeTimeoutMs?: number;
   signal?: AbortSignal;
@@ -53,6 +55,17 @@ export interface SubscriberStatsSnapshot {
   lostBytes: number;
 }
 
+/** Where this subscriber stands with the publisher. */
+export type SubscriptionState = 'active' | 'lagging' | 'evicted' | 'rejoining' | 'closed';
+
+/** The `gap` event: what an eviction cost, reported after the rejoin. */
+export interface GapEvent {
+  reason: EvictionReason;
+  lostFrom: number;
+  lostTo: number;
+  lostBytes: number;
+}
+
 /** Zero-copy handler: `view` is valid only during the call. */
 export type PollHandler = (view: Uint8Array, seq: number) => void;
 
@@ -66,9 +79,9 @@ const EVICT_REASONS: Record<number, EvictionReason> = {
 const { META_STRIDE, MAX_BATCH, RC_FRAG_FIRST, RC_FRAG_LAST } = C;
 
 /**
- * One subscriber of a bus. Events: `gap` ({lostBytes, lostFrom, lostTo,
- * reason}) after an automatic rejoin, `end` when the publisher closed and
- * everything was read, `close`.
+ * One subscriber of a bus. Events: `state` ({from, to, reason}) on every
+ * transition of SubscriptionState, `gap` (GapEvent) after a rejoin, `end`
+ * when the publisher closed and everything was read, `close`.
  */
 export class Subscriber extends EventEmitter {
   readonly path: string;
@@ -96,6 +109,10 @@ export class Subscriber extends EventEmitter {
   #closed = false;
   #failure: Error | null = null;
   #rejoining: Promise<void> | null = null;
+  #state: SubscriptionState = 'active';
+  #lastEviction: EvictedError | null = null;
+  #heartbeatMs: number;
+  #heartbeat: NodeJS.Timeout | null = null;
   #delivered = 0;
   #deliveredBytes = 0;
   #evictions = 0;
@@ -108,6 +125,7 @@ export class Subscriber extends EventEmitter {
     this.#spinMicros = checkInteger('spinMicros', options.spinMicros, 0, 0, 1_000_000);
     this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
     this.#autoRejoin = options.rejoin === true;
+    this.#heartbeatMs = checkInteger('heartbeatMs', options.heartbeatMs, 250, 1, 3_600_000);
     this.#log = resolveLogger(options.logger, 'subscriber');
   }
 
@@ -231,6 +249,30 @@ export class Subscriber extends EventEmitter {
     this.#data = null;
     this.#doorbellFd = doorbellFd;
     this.#doorbell = new native.FdWatcher(doorbellFd, true, () => this.#wake?.());
+    if (!this.#heartbeat) {
+      this.#heartbeat = setInterval(() => this.#native.heartbeat(), this.#heartbeatMs);
+      this.#heartbeat.unref();
+    }
+  }
+
+  /** This subscriber's standing with the publisher. */
+  get state(): SubscriptionState {
+    return this.#closed ? 'closed' : this.#state;
+  }
+
+  #setState(to: SubscriptionState, reason: EvictionReason | null = null): void {
+    const from = this.#state;
+    if (from === to) return;
+    this.#state = to;
+    this.emit('state', { from, to, reason });
+  }
+
+  /** Follows ACTIVE <-> LAGGING as the publisher mirrors it (once per batch). */
+  #followSlot(): void {
+    if (this.#state !== 'active' && this.#state !== 'lagging') return;
+    const slot = this.#native.slotState();
+    if (slot === C.RC_SLOT_LAGGING) this.#setState('lagging');
+    else if (slot === C.RC_SLOT_ACTIVE) this.#setState('active');
   }
 
   get slot(): number {
@@ -281,6 +323,7 @@ export class Subscriber extends EventEmitter {
     const max = Math.min(limit - handled, MAX_BATCH);
     const meta = this.#meta.subarray(0, 1 + max * META_STRIDE);
     const count = this.#native.poll(meta);
+    if (count >= 0) this.#followSlot();
     if (count <= 0) {
       if (count < 0 && this.#status(count) === 'end') this.#ended = true;
       return handled;
@@ -337,6 +380,7 @@ export class Subscriber extends EventEmitter {
   async rejoin(): Promise<void> {
     if (this.#closed) throw closedError('subscriber');
     if (this.#publisherGone) throw new PublisherGoneError();
+    this.#setState('rejoining');
     this.#connection.send({ type: 'rejoin' });
     const { message, fds } = await this.#awaitWelcome(undefined);
     this.#doorbell.close();
@@ -345,6 +389,12 @@ export class Subscriber extends EventEmitter {
     this.#adopt(message, fds);
     this.#failure = null;
     this.#fragments = null;
+    this.#setState('active');
+    const lost = this.#lastEviction;
+    this.#lastEviction = null;
+    if (lost) {
+      this.emit('gap', { reason: lost.reason, lostFrom: lost.lostFrom, lostTo: lost.lostTo, lostBytes: lost.lostBytes } satisfies GapEvent);
+    }
   }
 
   stats(): SubscriberStatsSnapshot {
@@ -367,6 +417,7 @@ export class Subscriber extends EventEmitter {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#connection.trySend({ type: 'detach' });
     if (this.#ownsConnection) this.#connection.close();
     this.#doorbell?.close();
@@ -435,6 +486,7 @@ export class Subscriber extends EventEmitter {
     const meta = this.#meta;
     const batch = this.#native.read(this.#batchBytes, meta);
     const count = meta[0]!;
+    if (count >= 0) this.#followSlot();
     if (batch === null) return count;
     for (let i = 0; i < count; i++) {
       const at = 1 + i * META_STRIDE;
@@ -467,12 +519,12 @@ export class Subscriber extends EventEmitter {
       this.#evictions++;
       this.#lostBytes += error.lostBytes;
       this.#fragments = null;
+      this.#lastEviction = error;
       this.#log.warn({ reason, lostBytes: error.lostBytes }, 'evicted');
+      this.#setState('evicted', reason);
       if (this.#autoRejoin && !this.#publisherGone) {
         this.#rejoining ??= this.rejoin().then(
-          () => {
-            this.emit('gap', { reason, lostFrom: error.lostFrom, lostTo: error.lostTo, lostBytes: error.lostBytes });
-          },
+          () => undefined,
           (rejoinError: unknown) => {
             this.#failure = rejoinError as Error;
           },

@@ -110,6 +110,10 @@ public:
 			InstanceMethod<&Publisher::PrepareWait>("prepareWait"),
 			InstanceMethod<&Publisher::EndWait>("endWait"),
 			InstanceMethod<&Publisher::Refresh>("refresh"),
+			InstanceMethod<&Publisher::SetMaxLag>("setMaxLag"),
+			InstanceMethod<&Publisher::EvictBlocking>("evictBlocking"),
+			InstanceMethod<&Publisher::CheckHeartbeats>("checkHeartbeats"),
+			InstanceMethod<&Publisher::TakeChanges>("takeChanges"),
 			InstanceMethod<&Publisher::Stats>("stats"),
 			InstanceMethod<&Publisher::Close>("close"),
 			InstanceMethod<&Publisher::Destroy>("destroy"),
@@ -221,9 +225,7 @@ private:
 			throw ErrnoError(env, "ack page", r);
 		}
 		uint64_t generation = 0;
-		const rc_slot *mirror = reinterpret_cast<const rc_slot *>(
-			static_cast<uint8_t *>(shared_->map.addr) + RC_SLOT_TABLE_OFFSET + slot * RC_SLOT_SIZE);
-		rc_ack_page_format(res.ack.addr, &pub_, slot, mirror->generation + 1);
+		rc_ack_page_format(res.ack.addr, &pub_, slot, Mirror(slot)->generation + 1);
 		if ((r = rc_map_protect_readonly(&res.ack)) < 0) {
 			ReleaseSlot(res);
 			throw ErrnoError(env, "ack page protect", r);
@@ -258,28 +260,23 @@ private:
 		return info.Env().Undefined();
 	}
 
-	// offer(buf) -> true when the whole message was written and committed.
+	// offer(buf) -> 1 when the whole message was written and committed, 0
+	// when there is no room now; +2 when slot states changed (takeChanges).
 	Napi::Value Offer(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		Live(env);
 		Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
-		uint64_t len = buf.ByteLength();
-		if (rc_pub_message_span(&pub_, len) > pub_.capacity)
-			return Napi::Boolean::New(env, false);
-		if (pub_.tail + rc_pub_message_span(&pub_, len) > pub_.limit)
-			rc_pub_refresh(&pub_);
-		if (pub_.tail + rc_pub_message_span(&pub_, len) > pub_.limit && pub_.policy != RC_POLICY_DROP)
-			return Napi::Boolean::New(env, false);
-		uint64_t offset = 0;
-		int r = rc_pub_write(&pub_, buf.Data(), len, &offset);
-		if (r != RC_OK)
+		int r = rc_pub_offer(&pub_, buf.Data(), buf.ByteLength());
+		if (r != RC_OK && r != RC_EAGAIN && r != RC_ETOOBIG)
 			return StateError(env, r);
-		rc_pub_commit(&pub_);
-		return Napi::Boolean::New(env, true);
+		if (r == RC_OK)
+			rc_pub_commit(&pub_);
+		return Napi::Number::New(env, (r == RC_OK ? 1 : 0) | (pub_.changed ? 2 : 0));
 	}
 
-	// offerBatch(bufs, start) -> index after the last message written; one commit.
+	// offerBatch(bufs, start) -> index after the last message written; one
+	// commit. The caller checks takeChanges() afterwards.
 	// A message is written only whole, so a batch never leaves a fragment behind.
 	Napi::Value OfferBatch(const Napi::CallbackInfo &info)
 	{
@@ -290,17 +287,9 @@ private:
 		uint32_t n = bufs.Length();
 		for (; i < n; i++) {
 			Napi::Uint8Array buf = bufs.Get(i).As<Napi::Uint8Array>();
-			uint64_t len = buf.ByteLength();
-			uint64_t span = rc_pub_message_span(&pub_, len);
-			if (span > pub_.capacity / 2)
-				break; /* large messages go through writePart */
-			if (pub_.tail + span > pub_.limit) {
-				rc_pub_refresh(&pub_);
-				if (pub_.tail + span > pub_.limit && pub_.policy != RC_POLICY_DROP)
-					break;
-			}
-			uint64_t offset = 0;
-			int r = rc_pub_write(&pub_, buf.Data(), len, &offset);
+			int r = rc_pub_offer(&pub_, buf.Data(), buf.ByteLength());
+			if (r == RC_EAGAIN || r == RC_ETOOBIG)
+				break; /* no room now / larger than the ring: writePart */
 			if (r != RC_OK) {
 				rc_pub_commit(&pub_);
 				return StateError(env, r);
@@ -370,6 +359,59 @@ private:
 		return Napi::Number::New(info.Env(), room == UINT64_MAX ? -1 : static_cast<double>(room));
 	}
 
+	Napi::Value SetMaxLag(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		uint64_t max_lag = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+		return Napi::Boolean::New(info.Env(), rc_pub_set_max_lag(&pub_, max_lag) == RC_OK);
+	}
+
+	Napi::Value EvictBlocking(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+		return Napi::Number::New(info.Env(), rc_pub_evict_blocking(&pub_, len));
+	}
+
+	Napi::Value CheckHeartbeats(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		uint64_t now = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+		uint64_t timeout = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+		return Napi::Number::New(info.Env(), rc_pub_check_heartbeats(&pub_, now, timeout));
+	}
+
+	// takeChanges() -> [{ slot, state, reason, lostFrom, lostTo }] for every
+	// slot whose state changed since the last call.
+	Napi::Value TakeChanges(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Array out = Napi::Array::New(env);
+		if (!live_)
+			return out;
+		uint64_t changed = rc_pub_take_changes(&pub_);
+		uint32_t n = 0;
+		for (uint32_t i = 0; changed && i < RC_MAX_SUBSCRIBERS; i++) {
+			if (!(changed & (1ULL << i)))
+				continue;
+			const rc_slot *m = Mirror(i);
+			Napi::Object o = Napi::Object::New(env);
+			o.Set("slot", i);
+			o.Set("state", pub_.slots[i].state);
+			o.Set("reason", m->evict_reason);
+			o.Set("lostFrom", static_cast<double>(m->lost_from));
+			o.Set("lostTo", static_cast<double>(m->lost_to));
+			out.Set(n++, o);
+		}
+		return out;
+	}
+
+	const rc_slot *Mirror(uint32_t slot) const
+	{
+		return reinterpret_cast<const rc_slot *>(static_cast<uint8_t *>(shared_->map.addr) +
+							 RC_SLOT_TABLE_OFFSET + slot * RC_SLOT_SIZE);
+	}
+
 	Napi::Value Stats(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -385,8 +427,7 @@ private:
 			const rc_pub_slot &s = pub_.slots[i];
 			if (s.state == RC_SLOT_FREE)
 				continue;
-			const rc_slot *m = reinterpret_cast<const rc_slot *>(
-				static_cast<uint8_t *>(shared_->map.addr) + RC_SLOT_TABLE_OFFSET + i * RC_SLOT_SIZE);
+			const rc_slot *m = Mirror(i);
 			Napi::Object o = Napi::Object::New(env);
 			o.Set("slot", i);
 			o.Set("state", s.state);
@@ -455,6 +496,8 @@ public:
 			InstanceMethod<&Subscriber::PrepareWait>("prepareWait"),
 			InstanceMethod<&Subscriber::EndWait>("endWait"),
 			InstanceMethod<&Subscriber::Available>("available"),
+			InstanceMethod<&Subscriber::Heartbeat>("heartbeat"),
+			InstanceMethod<&Subscriber::SlotState>("slotState"),
 			InstanceMethod<&Subscriber::Info>("info"),
 			InstanceMethod<&Subscriber::Destroy>("destroy"),
 			InstanceAccessor<&Subscriber::Data>("data"),
@@ -600,6 +643,18 @@ private:
 		if (live_)
 			rc_sub_end_wait(&sub_);
 		return info.Env().Undefined();
+	}
+
+	Napi::Value Heartbeat(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_sub_heartbeat(&sub_);
+		return info.Env().Undefined();
+	}
+
+	Napi::Value SlotState(const Napi::CallbackInfo &info)
+	{
+		return Napi::Number::New(info.Env(), live_ ? rc_sub_slot_state(&sub_) : static_cast<uint32_t>(RC_SLOT_FREE));
 	}
 
 	Napi::Value Available(const Napi::CallbackInfo &info)

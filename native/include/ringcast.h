@@ -57,7 +57,8 @@ struct rc_pub_slot {
 	uint32_t last_rung_sleep_seq;       /* ring at most once per sleep     */
 	uint64_t acked;                     /* last validated ack              */
 	uint64_t generation;
-	uint64_t blocked_since_ms;          /* 0 if not blocking the publisher */
+	uint64_t heartbeat;                 /* last heartbeat value seen        */
+	uint64_t heartbeat_changed_ms;      /* caller's clock when it last moved */
 };
 
 struct rc_publisher {
@@ -78,6 +79,10 @@ struct rc_publisher {
 	uint32_t wait_id;               /* last value stored in publisher_waiting */
 	uint32_t attached;              /* slots not FREE                    */
 	uint64_t doorbells_rung;        /* stats: eventfd writes             */
+	uint64_t lag_bound;             /* evict (drop, or max_lag set) or wait
+	                                 * (block) past this many bytes of lag */
+	bool evict_laggards;            /* policy drop, or block with max_lag  */
+	uint64_t changed;               /* bit per slot whose state changed     */
 	struct rc_pub_slot slots[RC_MAX_SUBSCRIBERS];
 };
 
@@ -87,6 +92,24 @@ int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t 
 
 /* Binds a publisher to a ring formatted by rc_ring_format. */
 int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size);
+
+/* Block policy with a lag bound: a subscriber more than `max_lag` bytes
+ * behind is evicted (reason SLOW) instead of being waited for. 0 = none.
+ * Must leave room for one record: max_lag >= 2 * (max_payload + 32). */
+int rc_pub_set_max_lag(struct rc_publisher *pub, uint64_t max_lag);
+
+/* Evicts (reason SLOW) every subscriber that keeps a record of `payload`
+ * bytes from being written now; returns how many. For a block policy's
+ * evict-after timeout. */
+int rc_pub_evict_blocking(struct rc_publisher *pub, uint64_t payload);
+
+/* Liveness for transports without a connection: a slot whose ack page's
+ * heartbeat has not moved for `timeout_ms` (by the caller's clock `now_ms`)
+ * is evicted with reason DEAD. Returns how many were evicted. */
+int rc_pub_check_heartbeats(struct rc_publisher *pub, uint64_t now_ms, uint64_t timeout_ms);
+
+/* Slots whose state changed since the last call (bit i = slot i). */
+uint64_t rc_pub_take_changes(struct rc_publisher *pub);
 
 /* Free slot index, or RC_ENOSLOT. */
 int rc_pub_free_slot(const struct rc_publisher *pub);
@@ -119,6 +142,10 @@ uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len);
  * RC_OK when the whole message is written, RC_EAGAIN when the ring is full
  * first (call again with the same offset after room appears). */
 int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset);
+
+/* Writes a whole message only if all of it fits now (after the policy's
+ * evictions); RC_EAGAIN with nothing written otherwise. Not committed. */
+int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len);
 
 /* Publishes everything written so far with one head store, then rings the
  * doorbells of announced sleepers. */
@@ -198,6 +225,11 @@ uint64_t rc_sub_available(const struct rc_subscriber *sub);
 
 /* Sleep announcement: true if the caller should sleep on its doorbell. */
 bool rc_sub_prepare_wait(struct rc_subscriber *sub);
+/* Proof of life for transports without a connection (VMs). */
+void rc_sub_heartbeat(struct rc_subscriber *sub);
+/* Our slot's state as the publisher mirrors it (enum rc_slot_state), or
+ * RC_SLOT_EVICTED if the slot was given to someone else. */
+uint32_t rc_sub_slot_state(const struct rc_subscriber *sub);
 void rc_sub_end_wait(struct rc_subscriber *sub);
 
 #ifdef __cplusplus

@@ -118,8 +118,9 @@ struct rc_ring_desc {
 	                            *      subscriber's ack store + fence + load here) */
 	rc_u32 publisher_pid;      /* 0x88 const: for humans (ringcast stat)          */
 	rc_u32 reserved3;          /* 0x8c zero                                       */
-	rc_u64 publisher_heartbeat_ms; /* 0x90 relaxed: CLOCK_MONOTONIC ms, refreshed
-	                            *      while the publisher lives (VM transports)  */
+	rc_u64 publisher_heartbeat; /* 0x90 relaxed: a counter the publisher bumps
+	                            *      while it lives (VM transports); only its
+	                            *      movement matters, not its value          */
 	rc_u64 reserved4[5];       /* 0x98 zero                                       */
 	/* rest of page 0 reserved (zero) */
 };
@@ -134,7 +135,7 @@ struct rc_ring_desc {
 enum rc_slot_state {
 	RC_SLOT_FREE = 0,
 	RC_SLOT_ACTIVE = 1,    /* counted in flow control                        */
-	RC_SLOT_LAGGING = 2,   /* behind by more than a warning bound, counted    */
+	RC_SLOT_LAGGING = 2,   /* behind by more than half the lag bound; counted */
 	RC_SLOT_EVICTED = 3,   /* not counted; the subscriber must rejoin         */
 };
 
@@ -186,7 +187,9 @@ struct rc_ack_page {
 	 * slot at most once per sleep_seq value. */
 	rc_u32 sleeping;       /* 0x80 non-zero while the subscriber may sleep      */
 	rc_u32 sleep_seq;      /* 0x84 bumped every time it announces a sleep       */
-	rc_u64 heartbeat_ms;   /* 0x88 relaxed: CLOCK_MONOTONIC ms (VM transports)  */
+	rc_u64 heartbeat;      /* 0x88 relaxed: a counter the subscriber bumps; the
+	                        *      publisher only watches it move (clocks of
+	                        *      VM guests are not the host's)               */
 	rc_u64 reserved2[6];   /* 0x90 zero                                         */
 };
 
@@ -234,7 +237,7 @@ RC_ASSERT_OFFSET(rc_ring_desc, messages,               0x50);
 RC_ASSERT_OFFSET(rc_ring_desc, publisher_state,        0x80);
 RC_ASSERT_OFFSET(rc_ring_desc, publisher_waiting,      0x84);
 RC_ASSERT_OFFSET(rc_ring_desc, publisher_pid,          0x88);
-RC_ASSERT_OFFSET(rc_ring_desc, publisher_heartbeat_ms, 0x90);
+RC_ASSERT_OFFSET(rc_ring_desc, publisher_heartbeat,    0x90);
 RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) == 0xc0, "rc_ring_desc size");
 RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) <= RC_SLOT_TABLE_OFFSET, "desc header overlaps slots");
 
@@ -258,7 +261,7 @@ RC_ASSERT_OFFSET(rc_ack_page, generation,     0x18);
 RC_ASSERT_OFFSET(rc_ack_page, ack,            0x40);
 RC_ASSERT_OFFSET(rc_ack_page, sleeping,       0x80);
 RC_ASSERT_OFFSET(rc_ack_page, sleep_seq,      0x84);
-RC_ASSERT_OFFSET(rc_ack_page, heartbeat_ms,   0x88);
+RC_ASSERT_OFFSET(rc_ack_page, heartbeat,      0x88);
 RC_STATIC_ASSERT(sizeof(struct rc_ack_page) == 0xc0, "rc_ack_page size");
 RC_STATIC_ASSERT(sizeof(struct rc_ack_page) <= RC_ACK_PAGE_SIZE, "ack page overflow");
 

@@ -24,6 +24,9 @@ static inline bool is_power_of_two(uint64_t v) { return v && !(v & (v - 1)); }
 
 static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+struct rc_publisher;
+static uint64_t record_need(const struct rc_publisher *pub, uint64_t tail, uint64_t payload);
+
 /* A doorbell is an eventfd; a failed write only means the peer is gone or
  * the counter is saturated (then it is readable anyway). */
 static void ring_doorbell(int fd)
@@ -127,6 +130,8 @@ int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
 	pub->policy = desc->policy;
 	pub->tail = pub->head = rc_load_relaxed(&desc->head);
 	pub->limit = UINT64_MAX;
+	pub->lag_bound = pub->capacity;
+	pub->evict_laggards = pub->policy == RC_POLICY_DROP;
 	pub->claim_position = RC_NO_CLAIM;
 	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
 		pub->slots[i].doorbell_fd = -1;
@@ -176,8 +181,10 @@ int rc_pub_attach(struct rc_publisher *pub, uint32_t slot, const struct rc_ack_p
 	s->acked = pub->head;
 	s->generation = m->generation + 1;
 	s->last_rung_sleep_seq = rc_load_relaxed(&ack_page->sleep_seq);
-	s->blocked_since_ms = 0;
+	s->heartbeat = rc_load_relaxed(&ack_page->heartbeat);
+	s->heartbeat_changed_ms = 0;
 	s->state = RC_SLOT_ACTIVE;
+	pub->changed |= 1ULL << slot;
 	pub->limit = 0; /* recompute: the newcomer starts at head */
 
 	rc_store_relaxed(&m->evict_reason, (uint32_t)RC_EVICT_NONE);
@@ -207,6 +214,7 @@ void rc_pub_detach(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_FREE); /* [P4] */
 	s->state = RC_SLOT_FREE;
+	pub->changed |= 1ULL << slot;
 	s->ack_page = NULL;
 	s->doorbell_fd = -1;
 	pub->attached--;
@@ -223,6 +231,7 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	s = &pub->slots[slot];
 	m = slot_mirror(pub, slot);
 	s->state = RC_SLOT_EVICTED;
+	pub->changed |= 1ULL << slot;
 	rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_relaxed(&m->lost_from, s->acked);
 	rc_store_relaxed(&m->lost_to, pub->tail);
@@ -230,6 +239,65 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_EVICTED); /* [P4] */
 	ring_doorbell(s->doorbell_fd); /* a sleeping subscriber must see it */
 	pub->limit = 0;
+}
+
+/* ACTIVE <-> LAGGING: informational (both count), mirrored for stat tools
+ * and the subscriber itself. */
+static void set_lagging(struct rc_publisher *pub, uint32_t slot, bool lagging)
+{
+	struct rc_pub_slot *s = &pub->slots[slot];
+	uint32_t want = lagging ? RC_SLOT_LAGGING : RC_SLOT_ACTIVE;
+
+	if (s->state == want)
+		return;
+	s->state = want;
+	pub->changed |= 1ULL << slot;
+	rc_store_release(&slot_mirror(pub, slot)->state, want); /* [P4] */
+}
+
+int rc_pub_set_max_lag(struct rc_publisher *pub, uint64_t max_lag)
+{
+	if (max_lag == 0) {
+		pub->lag_bound = pub->capacity;
+		pub->evict_laggards = pub->policy == RC_POLICY_DROP;
+		return RC_OK;
+	}
+	if (max_lag > pub->capacity || max_lag < 2 * (uint64_t)align_record(pub->max_payload + RC_RECORD_ALIGN))
+		return RC_EINVAL;
+	pub->lag_bound = max_lag;
+	pub->evict_laggards = true;
+	pub->limit = 0;
+	return RC_OK;
+}
+
+uint64_t rc_pub_take_changes(struct rc_publisher *pub)
+{
+	uint64_t changed = pub->changed;
+
+	pub->changed = 0;
+	return changed;
+}
+
+int rc_pub_check_heartbeats(struct rc_publisher *pub, uint64_t now_ms, uint64_t timeout_ms)
+{
+	int evicted = 0;
+
+	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+		struct rc_pub_slot *s = &pub->slots[i];
+		uint64_t beat;
+
+		if (!slot_counts(s))
+			continue;
+		beat = rc_load_relaxed(&s->ack_page->heartbeat);
+		if (beat != s->heartbeat || s->heartbeat_changed_ms == 0) {
+			s->heartbeat = beat;
+			s->heartbeat_changed_ms = now_ms;
+		} else if (now_ms - s->heartbeat_changed_ms >= timeout_ms) {
+			rc_pub_evict(pub, i, RC_EVICT_DEAD);
+			evicted++;
+		}
+	}
+	return evicted;
 }
 
 uint64_t rc_pub_refresh(struct rc_publisher *pub)
@@ -253,10 +321,11 @@ uint64_t rc_pub_refresh(struct rc_publisher *pub)
 			s->acked = ack;
 			rc_store_relaxed(&slot_mirror(pub, i)->ack, ack);
 		}
+		set_lagging(pub, i, pub->head - ack > pub->lag_bound / 2);
 		if (ack < slowest)
 			slowest = ack;
 	}
-	pub->limit = slowest == UINT64_MAX ? UINT64_MAX : slowest + pub->capacity;
+	pub->limit = slowest == UINT64_MAX ? UINT64_MAX : slowest + pub->lag_bound;
 	return pub->limit == UINT64_MAX ? UINT64_MAX : pub->limit - pub->tail;
 }
 
@@ -285,17 +354,30 @@ uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len)
 	return span;
 }
 
-/* In drop policy the publisher never waits: whoever would be overwritten is
- * evicted first. */
-static void evict_overrun(struct rc_publisher *pub, uint64_t end)
+/* Evicts whoever would lag more than the bound once the publisher wrote up
+ * to `end`. Drop policy: the bound is the ring, so they would be overwritten. */
+static int evict_laggards(struct rc_publisher *pub, uint64_t end)
 {
+	int evicted = 0;
+
 	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
 		struct rc_pub_slot *s = &pub->slots[i];
 
-		if (slot_counts(s) && s->acked + pub->capacity < end)
+		if (slot_counts(s) && s->acked + pub->lag_bound < end) {
 			rc_pub_evict(pub, i, RC_EVICT_SLOW);
+			evicted++;
+		}
 	}
 	rc_pub_refresh(pub);
+	return evicted;
+}
+
+int rc_pub_evict_blocking(struct rc_publisher *pub, uint64_t payload)
+{
+	uint64_t end = pub->tail + record_need(pub, pub->tail, min_u64(payload, pub->max_payload));
+
+	rc_pub_refresh(pub);
+	return end > pub->limit ? evict_laggards(pub, end) : 0;
 }
 
 /* Makes room for `need` bytes at tail and announces the write. */
@@ -307,9 +389,9 @@ static bool reserve(struct rc_publisher *pub, uint64_t need)
 	if (end > pub->limit) {
 		rc_pub_refresh(pub);
 		if (end > pub->limit) {
-			if (pub->policy != RC_POLICY_DROP)
+			if (!pub->evict_laggards)
 				return false;
-			evict_overrun(pub, end);
+			evict_laggards(pub, end);
 		}
 	}
 	intent = rc_load_relaxed(&pub->desc->tail_intent);
@@ -379,6 +461,22 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 	pub->next_seq++;
 	pub->messages++;
 	return RC_OK;
+}
+
+int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len)
+{
+	uint64_t offset = 0;
+	uint64_t span;
+
+	if (pub->claim_position != RC_NO_CLAIM || pub->in_message)
+		return RC_ESTATE;
+	span = rc_pub_message_span(pub, len);
+	if (span > pub->lag_bound)
+		return RC_ETOOBIG;
+	/* Room for every fragment at once, so rc_pub_write cannot stop half way. */
+	if (!reserve(pub, span))
+		return RC_EAGAIN;
+	return rc_pub_write(pub, data, len, &offset);
 }
 
 void rc_pub_commit(struct rc_publisher *pub)
@@ -781,6 +879,21 @@ uint64_t rc_sub_available(const struct rc_subscriber *sub)
 	uint64_t head = rc_load_acquire(&sub->desc->head);
 
 	return head > sub->pos ? head - sub->pos : 0;
+}
+
+void rc_sub_heartbeat(struct rc_subscriber *sub)
+{
+	rc_store_relaxed(&sub->ack_page->heartbeat, rc_load_relaxed(&sub->ack_page->heartbeat) + 1);
+}
+
+uint32_t rc_sub_slot_state(const struct rc_subscriber *sub)
+{
+	/* [S4] pairs with [P4]. */
+	uint32_t state = rc_load_acquire(&sub->slot_mirror->state);
+
+	if (rc_load_relaxed(&sub->slot_mirror->generation) != sub->generation)
+		return RC_SLOT_EVICTED;
+	return state;
 }
 
 bool rc_sub_prepare_wait(struct rc_subscriber *sub)
