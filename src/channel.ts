@@ -69,7 +69,8 @@ export class Channel extends EventEmitter {
       throw wrapSystem(error, 'peer credentials');
     }
     const channel = await Channel.#setup(path, fd, peer, options, signal, (connection) =>
-      connection.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'channel' }),
+      // A peer that refuses at once may close before our hello lands: its answer still waits for us.
+      connection.trySend({ type: 'hello', version: PROTOCOL_VERSION, role: 'channel' }),
     );
     return channel;
   }

@@ -65,7 +65,7 @@ export async function inspectBus(path: string, timeoutMs = 5000): Promise<BusSna
       violation: (detail) => fail(new RingcastError('ERR_RINGCAST_HANDSHAKE', detail)),
       closed: () => fail(new RingcastError('ERR_RINGCAST_HANDSHAKE', `bus ${path} closed the connection`)),
     });
-    connection.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'inspect' });
+    connection.trySend({ type: 'hello', version: PROTOCOL_VERSION, role: 'inspect' }); // a refusal may already wait for us
   });
   try {
     const ring = native.inspectRing(ringFd);

@@ -63,13 +63,15 @@ export interface NativeAttachment {
   slot: number;
   generation: number;
   ackFd: number;
+  /** publisher -> subscriber doorbell. */
   doorbellFd: number;
+  /** subscriber -> publisher doorbell, one per subscriber. */
+  wakeFd: number;
 }
 
 /** Publisher side of one ring (owns the memfd, ack pages, doorbells). */
 export interface NativePublisher {
   readonly ringFd: number;
-  readonly doorbellFd: number;
   readonly maxPayload: number;
   readonly capacity: number;
   /** Writable view of the data area (zero-copy claims). */
@@ -130,6 +132,10 @@ export interface NativeSubscriber {
   poll(meta: Float64Array): number;
   /** Acknowledges the last poll after re-checking it was not overwritten. */
   release(): number;
+  /** Acknowledges only the first `records` entries of the last poll. */
+  releasePartial(records: number): number;
+  /** Our doorbell (verified eventfd, owned by this object). */
+  readonly doorbellFd: number;
   prepareWait(): boolean;
   endWait(): void;
   available(): number;
@@ -169,8 +175,8 @@ export interface NativeRingSnapshot {
 export interface NativeAddon {
   constants: NativeConstants;
   Publisher: new (capacity: number, maxPayload: number, policy: number, busIdHigh: number, busIdLow: number) => NativePublisher;
-  /** Takes ownership of the three descriptors (closed on destroy or failure). */
-  Subscriber: new (ringFd: number, ackFd: number, publisherDoorbellFd: number) => NativeSubscriber;
+  /** Takes ownership of the four descriptors (closed on destroy or failure). */
+  Subscriber: new (ringFd: number, ackFd: number, doorbellFd: number, publisherDoorbellFd: number) => NativeSubscriber;
   FdWatcher: new (fd: number, isEventfd: boolean, onReady: (status: number) => void) => NativeFdWatcher;
   unixListen(path: string, backlog: number): number;
   unixConnect(path: string): number;
@@ -182,6 +188,10 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   ringDoorbell(fd: number): void;
   inspectRing(fd: number): NativeRingSnapshot;
+  /** The core's default record payload limit for a data area of `capacity` bytes. */
+  defaultMaxPayload(capacity: number): number;
+  /** The smallest maxLagBytes the core accepts with records of `maxPayload` bytes. */
+  minMaxLag(maxPayload: number): number;
 }
 
 export const native = loadAddon() as NativeAddon;

@@ -107,6 +107,8 @@ export interface Claim {
 
 interface Attached {
   connection: ControlConnection;
+  /** Its doorbell to us, watched only while we wait for room. */
+  wake: NativeFdWatcher;
   /** A channel shares its connection between both directions and closes it itself. */
   ownsConnection: boolean;
   peer: NativePeer;
@@ -145,7 +147,6 @@ export class Publisher extends EventEmitter {
   #log: Logger;
   #listenFd = -1;
   #listenWatcher: NativeFdWatcher | null = null;
-  #doorbell: NativeFdWatcher;
   #pendingHandshakes = new Set<ControlConnection>();
   #attached = new Map<number, Attached>();
   #maxSubscribers: number;
@@ -170,8 +171,7 @@ export class Publisher extends EventEmitter {
     if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
     this.path = checkPath('path', options.path);
     this.capacity = checkCapacity(options.capacity);
-    const defaultMaxPayload = Math.min(this.capacity / 4, 1 << 24) - C.RC_RECORD_HEADER_SIZE;
-    this.maxPayload = checkInteger('maxPayload', options.maxPayload, defaultMaxPayload, 1, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
+    this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), 1, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
     this.policy = checkPolicy(options.policy);
     this.#maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, C.RC_MAX_SUBSCRIBERS, 1, C.RC_MAX_SUBSCRIBERS);
     this.#maxPerUid = checkInteger('maxPerUid', options.maxPerUid, this.#maxSubscribers, 1, C.RC_MAX_SUBSCRIBERS);
@@ -189,7 +189,7 @@ export class Publisher extends EventEmitter {
       throw invalidOption('evictAfterMs', options.evictAfterMs, "no value with policy 'drop' (it never waits)");
     }
     this.#evictAfterMs = options.evictAfterMs === undefined ? undefined : checkInteger('evictAfterMs', options.evictAfterMs, 0, 1, 3_600_000);
-    const minLag = 2 * (Math.ceil((this.maxPayload + 2 * C.RC_RECORD_HEADER_SIZE) / C.RC_RECORD_ALIGN) * C.RC_RECORD_ALIGN + C.RC_RECORD_ALIGN);
+    const minLag = native.minMaxLag(this.maxPayload);
     const maxLagBytes = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
     const heartbeatTimeoutMs = options.heartbeatTimeoutMs === undefined ? 0 : checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 0, 10, 3_600_000);
 
@@ -215,7 +215,6 @@ export class Publisher extends EventEmitter {
       this.#native.destroy();
       throw invalidOption('maxLagBytes', maxLagBytes, `an integer from ${minLag} to ${this.capacity}`);
     }
-    this.#doorbell = new native.FdWatcher(this.#native.doorbellFd, true, () => this.#wakeUp());
     if (heartbeatTimeoutMs) {
       this.#heartbeatTimer = setInterval(() => {
         if (this.#native.checkHeartbeats(Math.floor(performance.now()) + 1, heartbeatTimeoutMs) > 0) {
@@ -262,6 +261,7 @@ export class Publisher extends EventEmitter {
   publish(message: Uint8Array, options?: PublishOptions): Promise<void> {
     this.#assertOpen();
     checkMessage(message);
+    this.#assertNoClaim();
     const signal = checkSignal(options?.signal);
     if (this.#queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#offerNow(message)) {
       return RESOLVED;
@@ -272,6 +272,7 @@ export class Publisher extends EventEmitter {
   /** Writes many messages with as few head stores (and doorbells) as room allows. */
   publishBatch(messages: readonly Uint8Array[], options?: PublishOptions): Promise<void> {
     this.#assertOpen();
+    this.#assertNoClaim();
     if (!Array.isArray(messages)) throw invalidOption('messages', messages, 'an array of Uint8Array');
     for (const message of messages) checkMessage(message);
     const signal = checkSignal(options?.signal);
@@ -300,10 +301,12 @@ export class Publisher extends EventEmitter {
   async claim(length: number, options?: PublishOptions): Promise<Claim> {
     this.#assertOpen();
     this.#checkClaimLength(length);
+    this.#assertNoClaim();
     const signal = checkSignal(options?.signal);
     let claim: Claim | null = null;
     await this.#enqueue(async () => {
-      while ((claim = this.#claimOpen ? null : this.#claim(length)) === null) await this.#waitForRoom(length, signal);
+      this.#assertNoClaim();
+      while ((claim = this.#claim(length)) === null) await this.#waitForRoom(length, signal);
     });
     return claim!;
   }
@@ -366,9 +369,11 @@ export class Publisher extends EventEmitter {
       }
       for (const connection of this.#pendingHandshakes) connection.close();
       this.#pendingHandshakes.clear();
-      for (const attached of this.#attached.values()) if (attached.ownsConnection) attached.connection.close();
+      for (const attached of this.#attached.values()) {
+        attached.wake.close();
+        if (attached.ownsConnection) attached.connection.close();
+      }
       this.#attached.clear();
-      this.#doorbell.close();
       this.#data = null;
       this.#native.destroy();
       this.#log.info({ path: this.path }, 'bus closed');
@@ -381,6 +386,11 @@ export class Publisher extends EventEmitter {
 
   #assertOpen(): void {
     if (this.#closing) throw closedError('publisher');
+  }
+
+  /** One zero-copy claim at a time, and nothing else is published while it is open. */
+  #assertNoClaim(): void {
+    if (this.#claimOpen) throw new RingcastError('ERR_RINGCAST_STATE', 'a claim is open: commit or abort it first');
   }
 
   #enqueue(job: () => Promise<void>): Promise<void> {
@@ -407,8 +417,10 @@ export class Publisher extends EventEmitter {
     // subscribers a message without its end.
     let offset = 0;
     for (;;) {
+      const before = offset;
       offset = this.#native.writePart(message, offset);
       this.#processChanges();
+      if (offset > before) this.#blockedSince = null;
       if (offset === message.length) return;
       await this.#waitForRoom(message.length - offset, undefined);
     }
@@ -425,7 +437,8 @@ export class Publisher extends EventEmitter {
       }
       const next = this.#native.offerBatch(messages, index);
       this.#processChanges();
-      if (next === index) await this.#waitForRoom(message.length, signal);
+      if (next > index) this.#blockedSince = null;
+      else await this.#waitForRoom(message.length, signal);
       index = next;
     }
   }
@@ -485,12 +498,12 @@ export class Publisher extends EventEmitter {
           onAbort = () => reject(abortError(signal));
           signal.addEventListener('abort', onAbort, { once: true });
         }
-        this.#doorbell.start();
+        for (const attached of this.#attached.values()) attached.wake.start();
       });
     } finally {
       this.#wake = null;
       if (evictTimer) clearTimeout(evictTimer);
-      this.#doorbell.stop();
+      for (const attached of this.#attached.values()) attached.wake.stop();
       if (onAbort) signal!.removeEventListener('abort', onAbort);
       if (!this.#closing) {
         this.#native.endWait();
@@ -513,7 +526,9 @@ export class Publisher extends EventEmitter {
 
   #claim(length: number): Claim | null {
     const offset = this.#native.claim(length);
+    this.#processChanges();
     if (offset === C.RC_EAGAIN) return null;
+    this.#blockedSince = null;
     if (offset < 0) throw new RingcastError('ERR_RINGCAST_STATE', `claim failed (status ${offset})`);
     this.#data ??= new Uint8Array(this.#native.data);
     this.#claimOpen = true;
@@ -530,6 +545,8 @@ export class Publisher extends EventEmitter {
           throw invalidOption('length', committed, `an integer from 0 to ${length}`);
         }
         finish();
+        // After close() head is final: the core refuses, say so plainly.
+        if (this.#closing) throw closedError('publisher');
         this.#native.claimCommit(committed);
       },
       abort: () => {
@@ -595,7 +612,6 @@ export class Publisher extends EventEmitter {
         if (message.version !== PROTOCOL_VERSION) {
           return refuse('version', `protocol version ${message.version} not supported (this bus speaks ${PROTOCOL_VERSION})`);
         }
-        if (!this.#allowed(peer)) return refuse('allow-list', `uid ${peer.uid} gid ${peer.gid} is not allowed on this bus`);
         if (message.role === 'channel') return refuse('protocol', `${this.path} is a bus; use Subscriber.connect`);
         if (message.role === 'inspect') {
           connection.trySend({ type: 'welcome', version: PROTOCOL_VERSION, slot: -1, generation: 0 }, [this.#native.ringFd]);
@@ -625,6 +641,8 @@ export class Publisher extends EventEmitter {
       closed: () => drop(),
     });
     this.#pendingHandshakes.add(connection);
+    // Credentials are known at accept: a peer not on the list gets no handshake slot to hold.
+    if (!this.#allowed(peer)) return refuse('allow-list', `uid ${peer.uid} gid ${peer.gid} is not allowed on this bus`);
     timer = setTimeout(() => refuse('timeout', `no hello within ${this.#handshakeTimeoutMs} ms`), this.#handshakeTimeoutMs);
     timer.unref();
   }
@@ -648,15 +666,17 @@ export class Publisher extends EventEmitter {
     const grant = this.#native.attach(peer.pid, peer.uid);
     if (grant === null) return null;
     const head = this.#native.stats().head;
-    const attached: Attached = { connection, ownsConnection, peer, slot: grant.slot, joinedAt: head };
+    const wake = new native.FdWatcher(grant.wakeFd, true, () => this.#wakeUp());
+    const attached: Attached = { connection, wake, ownsConnection, peer, slot: grant.slot, joinedAt: head };
     try {
       connection.send({ type: 'welcome', version: PROTOCOL_VERSION, slot: grant.slot, generation: grant.generation }, [
         this.#native.ringFd,
         grant.ackFd,
         grant.doorbellFd,
-        this.#native.doorbellFd,
+        grant.wakeFd,
       ]);
     } catch (error) {
+      wake.close();
       this.#native.detach(grant.slot, C.RC_EVICT_DEAD);
       this.#log.warn({ err: error, pid: peer.pid }, 'welcome failed');
       return null;
@@ -669,8 +689,10 @@ export class Publisher extends EventEmitter {
   }
 
   #rejoin(attached: Attached): void {
+    attached.wake.close();
     this.#native.detach(attached.slot, C.RC_EVICT_CLOSED);
     this.#attached.delete(attached.slot);
+    this.#wakeUp(); // it may have been the one holding the publisher back
     const again = this.#attach(attached.connection, attached.peer);
     if (again === null) {
       attached.connection.trySend({ type: 'refused', reason: 'full', message: 'no free slot to rejoin' });
@@ -685,6 +707,7 @@ export class Publisher extends EventEmitter {
   #release(attached: Attached, reason: number): void {
     if (this.#attached.get(attached.slot) !== attached) return;
     this.#attached.delete(attached.slot);
+    attached.wake.close();
     if (this.#closing) return;
     this.#native.detach(attached.slot, reason);
     this.#processChanges();

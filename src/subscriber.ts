@@ -89,7 +89,6 @@ export class Subscriber extends EventEmitter {
   #native!: NativeSubscriber;
   #connection!: ControlConnection;
   #doorbell!: NativeFdWatcher;
-  #doorbellFd = -1;
   #log: Logger;
   #meta = new Float64Array(1 + MAX_BATCH * META_STRIDE);
   #batchBytes: number;
@@ -174,7 +173,9 @@ export class Subscriber extends EventEmitter {
       closed: () => this.#onControlClosed(),
     });
     try {
-      this.#connection.send({ type: 'hello', version: PROTOCOL_VERSION, role: 'subscribe' });
+      // A publisher that refuses at once (allow list) may close before our hello
+      // lands; its answer still waits in our socket.
+      this.#connection.trySend({ type: 'hello', version: PROTOCOL_VERSION, role: 'subscribe' });
       const { message, fds } = await this.#awaitWelcome(signal);
       this.#adopt(message, fds);
     } catch (error) {
@@ -235,20 +236,18 @@ export class Subscriber extends EventEmitter {
     const [ringFd, ackFd, doorbellFd, publisherDoorbellFd] = fds as [number, number, number, number];
     let subscriber: NativeSubscriber;
     try {
-      subscriber = new native.Subscriber(ringFd, ackFd, publisherDoorbellFd);
+      subscriber = new native.Subscriber(ringFd, ackFd, doorbellFd, publisherDoorbellFd);
     } catch (error) {
-      native.closeFd(doorbellFd);
       throw new RingcastError('ERR_RINGCAST_BAD_REGION', `refusing the bus's shared memory: ${(error as Error).message}`, { cause: error });
     }
-    if (subscriber.info().slot !== message.slot) {
+    const info = subscriber.info();
+    if (info.slot !== message.slot || info.generation !== message.generation || message.version !== PROTOCOL_VERSION) {
       subscriber.destroy();
-      native.closeFd(doorbellFd);
-      throw new RingcastError('ERR_RINGCAST_HANDSHAKE', 'welcome names another slot than the ack page');
+      throw new RingcastError('ERR_RINGCAST_HANDSHAKE', 'welcome does not match the ack page it carried');
     }
     this.#native = subscriber;
     this.#data = null;
-    this.#doorbellFd = doorbellFd;
-    this.#doorbell = new native.FdWatcher(doorbellFd, true, () => this.#wake?.());
+    this.#doorbell = new native.FdWatcher(subscriber.doorbellFd, true, () => this.#wake?.());
     if (!this.#heartbeat) {
       this.#heartbeat = setInterval(() => this.#native.heartbeat(), this.#heartbeatMs);
       this.#heartbeat.unref();
@@ -329,8 +328,10 @@ export class Subscriber extends EventEmitter {
       return handled;
     }
     const data = (this.#data ??= new Uint8Array(this.#native.data));
+    let entries = 0;
     try {
       for (let i = 0; i < count; i++) {
+        entries = i + 1; // a handler that throws consumes its message, not the rest
         const at = 1 + i * META_STRIDE;
         const offset = meta[at]!;
         const length = meta[at + 1]!;
@@ -350,7 +351,7 @@ export class Subscriber extends EventEmitter {
         }
       }
     } finally {
-      const released = this.#native.release();
+      const released = entries === count ? this.#native.release() : this.#native.releasePartial(entries);
       if (released < 0) this.#status(released);
     }
     return handled;
@@ -384,7 +385,6 @@ export class Subscriber extends EventEmitter {
     this.#connection.send({ type: 'rejoin' });
     const { message, fds } = await this.#awaitWelcome(undefined);
     this.#doorbell.close();
-    native.closeFd(this.#doorbellFd);
     this.#native.destroy();
     this.#adopt(message, fds);
     this.#failure = null;
@@ -393,7 +393,10 @@ export class Subscriber extends EventEmitter {
     const lost = this.#lastEviction;
     this.#lastEviction = null;
     if (lost) {
-      this.emit('gap', { reason: lost.reason, lostFrom: lost.lostFrom, lostTo: lost.lostTo, lostBytes: lost.lostBytes } satisfies GapEvent);
+      // Everything from where we stopped to where we join again is gone.
+      const lostTo = Math.max(lost.lostTo, this.#native.info().position);
+      this.#lostBytes += lostTo - lost.lostTo;
+      this.emit('gap', { reason: lost.reason, lostFrom: lost.lostFrom, lostTo, lostBytes: lostTo - lost.lostFrom } satisfies GapEvent);
     }
   }
 
@@ -421,8 +424,6 @@ export class Subscriber extends EventEmitter {
     this.#connection.trySend({ type: 'detach' });
     if (this.#ownsConnection) this.#connection.close();
     this.#doorbell?.close();
-    if (this.#doorbellFd >= 0) native.closeFd(this.#doorbellFd);
-    this.#doorbellFd = -1;
     this.#native?.destroy();
     this.#data = null;
     this.#wake?.();
@@ -505,6 +506,11 @@ export class Subscriber extends EventEmitter {
   /** Turns a negative native status into the end of stream, an automatic rejoin, or a thrown error. */
   #status(status: number): 'end' | 'rejoining' {
     if (status === C.RC_ECLOSED) {
+      if (this.#fragments !== null) {
+        this.#fragments = null;
+        this.#failure = new RingcastError('ERR_RINGCAST_TRUNCATED', 'the publisher closed in the middle of a message; its beginning was dropped');
+        throw this.#failure;
+      }
       if (!this.#ended) {
         this.#ended = true;
         this.#log.info({ path: this.path }, 'publisher closed; stream ended');

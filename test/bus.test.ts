@@ -268,3 +268,66 @@ describe('options are validated with errors that name the value', () => {
     await expect(Subscriber.connect({ path: socketPath() })).rejects.toThrow(/cannot connect.*No such file/);
   });
 });
+
+describe('edges a demanding user hits', () => {
+  it('a poll handler that throws consumes its own message only; the rest is delivered next', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    for (let i = 0; i < 5; i++) await publisher.publish(numbered(i, 32));
+    const seen: number[] = [];
+    expect(() =>
+      sub.poll((view) => {
+        const seq = Buffer.from(view).readUInt32LE(0);
+        seen.push(seq);
+        if (seq === 1) throw new Error('handler failed');
+      }),
+    ).toThrow('handler failed');
+    expect(sub.poll((view) => seen.push(Buffer.from(view).readUInt32LE(0)))).toBe(3);
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('one claim at a time: a second claim or a publish while one is open is a state error, not a hang', async () => {
+    const { publisher } = await bus();
+    const open_ = publisher.tryClaim(16)!;
+    await expect(publisher.claim(16)).rejects.toMatchObject({ code: 'ERR_RINGCAST_STATE' });
+    expect(() => publisher.publish(Buffer.from('x'))).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_STATE' }));
+    open_.abort();
+    await publisher.publish(Buffer.from('x'));
+  });
+
+  it('a claim committed after close() is refused: head is final', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    await publisher.publish(Buffer.from('before'));
+    const claim = publisher.tryClaim(8)!;
+    await publisher.close();
+    expect(() => claim.commit()).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_CLOSED' }));
+    expect((await sub.recv())!.toString()).toBe('before');
+    expect(await sub.recv()).toBeNull();
+  });
+
+  it('a subscriber that rejoins on its own releases a publisher it was holding back', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    while (publisher.offer(Buffer.alloc(1000)));
+    const waiting = publisher.publish(Buffer.alloc(1000));
+    await sub.rejoin();
+    await waiting; // would hang forever if the publisher were not woken
+  });
+
+  it('evictAfterMs does not evict a subscriber that keeps making progress', async () => {
+    const { publisher, subscribe } = await bus({ evictAfterMs: 300 });
+    const sub = await subscribe();
+    const evictions: unknown[] = [];
+    publisher.on('evict', (e) => evictions.push(e));
+    const reading = (async () => {
+      for (let i = 0; i < 3000; i++) {
+        await sub.recv();
+        if (i % 500 === 0) await new Promise((r) => setTimeout(r, 100)); // slow, but never 300 ms
+      }
+    })();
+    for (let b = 0; b < 30; b++) await publisher.publishBatch(Array.from({ length: 100 }, (_, i) => numbered(b * 100 + i, 1000)));
+    await reading;
+    expect(evictions).toEqual([]);
+  });
+});

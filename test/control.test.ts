@@ -118,3 +118,16 @@ describe('control socket under attack', () => {
     await stillHealthy(publisher, healthy);
   });
 });
+
+describe('allow list at accept', () => {
+  it('peers not on the list are refused before they can hold a handshake place', async () => {
+    const path = socketPath();
+    const publisher = await Publisher.listen({ path, allow: { uids: [4242] }, maxPendingHandshakes: 2, handshakeTimeoutMs: 60_000 });
+    open.push(publisher);
+    const refused: Array<{ reason: string }> = [];
+    publisher.on('refuse', (e) => refused.push(e));
+    for (let i = 0; i < 10; i++) fds.push(native.unixConnect(path)); // silent, never say hello
+    for (let i = 0; i < 100 && refused.length < 10; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(refused.map((r) => r.reason)).toEqual(Array(10).fill('allow-list'));
+  });
+});

@@ -132,7 +132,10 @@ describe('rejoin', () => {
     expect(sub.state).toBe('evicted');
     const gap = once(sub, 'gap');
     await sub.rejoin();
-    expect((await gap)[0]).toMatchObject({ reason: 'slow', lostBytes: error.lostBytes });
+    const [lost] = await gap;
+    expect(lost).toMatchObject({ reason: 'slow', lostFrom: error.lostFrom });
+    expect(lost.lostBytes).toBeGreaterThanOrEqual(error.lostBytes);
+    expect(lost.lostTo).toBe(publisher.stats().head); // everything up to the live head it rejoined at
     expect(states.map((s) => (s as { to: string }).to)).toEqual(['evicted', 'rejoining', 'active']);
     await publisher.publish(numbered(500, 64));
     expect(isNumbered((await sub.recv())!, 500)).toBe(true);

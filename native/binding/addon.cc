@@ -118,7 +118,6 @@ public:
 			InstanceMethod<&Publisher::Close>("close"),
 			InstanceMethod<&Publisher::Destroy>("destroy"),
 			InstanceAccessor<&Publisher::RingFd>("ringFd"),
-			InstanceAccessor<&Publisher::DoorbellFd>("doorbellFd"),
 			InstanceAccessor<&Publisher::Data>("data"),
 			InstanceAccessor<&Publisher::MaxPayload>("maxPayload"),
 			InstanceAccessor<&Publisher::Capacity>("capacity"),
@@ -152,12 +151,6 @@ public:
 			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_INVALID_OPTION"));
 			throw err;
 		}
-		doorbell_fd_ = rc_eventfd_create();
-		if (doorbell_fd_ < 0) {
-			r = doorbell_fd_;
-			Cleanup();
-			throw ErrnoError(env, "eventfd", r);
-		}
 		for (auto &slot : slots_)
 			slot = SlotResources{};
 		live_ = true;
@@ -169,7 +162,9 @@ private:
 	struct SlotResources {
 		rc_mapping ack{};
 		int ack_fd = -1;
-		int doorbell_fd = -1;
+		int doorbell_fd = -1; /* publisher -> subscriber */
+		int wake_fd = -1;     /* subscriber -> publisher: one per subscriber, so
+		                       * none can swallow the wake-ups of another */
 	};
 
 	void Cleanup()
@@ -178,7 +173,6 @@ private:
 			ReleaseSlot(slot);
 		CloseFd(ring_fd_);
 		CloseFd(ring_ro_fd_);
-		CloseFd(doorbell_fd_);
 		if (shared_)
 			shared_->Release();
 		shared_ = nullptr;
@@ -190,6 +184,7 @@ private:
 		rc_unmap(&slot.ack);
 		CloseFd(slot.ack_fd);
 		CloseFd(slot.doorbell_fd);
+		CloseFd(slot.wake_fd);
 	}
 
 	void Live(Napi::Env env)
@@ -201,7 +196,8 @@ private:
 		}
 	}
 
-	// attach(pid, uid) -> { slot, generation, ackFd, doorbellFd } or null when full.
+	// attach(pid, uid) -> { slot, generation, ackFd, doorbellFd, wakeFd } or
+	// null when full.
 	// The ack page is formatted here, then mapped read-only: from now on it is
 	// the subscriber's memory and hostile input to us.
 	Napi::Value Attach(const Napi::CallbackInfo &info)
@@ -220,6 +216,10 @@ private:
 			res.doorbell_fd = rc_eventfd_create();
 			r = res.doorbell_fd < 0 ? res.doorbell_fd : 0;
 		}
+		if (r >= 0) {
+			res.wake_fd = rc_eventfd_create();
+			r = res.wake_fd < 0 ? res.wake_fd : 0;
+		}
 		if (r < 0) {
 			ReleaseSlot(res);
 			throw ErrnoError(env, "ack page", r);
@@ -237,6 +237,7 @@ private:
 		out.Set("generation", static_cast<double>(generation));
 		out.Set("ackFd", res.ack_fd);
 		out.Set("doorbellFd", res.doorbell_fd);
+		out.Set("wakeFd", res.wake_fd);
 		return out;
 	}
 
@@ -464,7 +465,6 @@ private:
 	}
 
 	Napi::Value RingFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), ring_ro_fd_); }
-	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
 	Napi::Value MaxPayload(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), pub_.max_payload); }
 	Napi::Value Capacity(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), static_cast<double>(pub_.capacity)); }
 
@@ -479,7 +479,6 @@ private:
 	SlotResources slots_[RC_MAX_SUBSCRIBERS];
 	int ring_fd_ = -1;
 	int ring_ro_fd_ = -1;
-	int doorbell_fd_ = -1;
 	bool live_ = false;
 };
 
@@ -493,6 +492,7 @@ public:
 			InstanceMethod<&Subscriber::Read>("read"),
 			InstanceMethod<&Subscriber::Poll>("poll"),
 			InstanceMethod<&Subscriber::Release>("release"),
+			InstanceMethod<&Subscriber::ReleasePartial>("releasePartial"),
 			InstanceMethod<&Subscriber::PrepareWait>("prepareWait"),
 			InstanceMethod<&Subscriber::EndWait>("endWait"),
 			InstanceMethod<&Subscriber::Available>("available"),
@@ -501,17 +501,19 @@ public:
 			InstanceMethod<&Subscriber::Info>("info"),
 			InstanceMethod<&Subscriber::Destroy>("destroy"),
 			InstanceAccessor<&Subscriber::Data>("data"),
+			InstanceAccessor<&Subscriber::DoorbellFd>("doorbellFd"),
 		});
 	}
 
-	// new Subscriber(ringFd, ackFd, publisherDoorbellFd): takes ownership of
-	// the three descriptors, verifies them, maps them.
+	// new Subscriber(ringFd, ackFd, doorbellFd, publisherDoorbellFd): takes
+	// ownership of the four descriptors, verifies them, maps the memory.
 	Subscriber(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Subscriber>(info)
 	{
 		Napi::Env env = info.Env();
 		ring_fd_ = info[0].As<Napi::Number>().Int32Value();
 		ack_fd_ = info[1].As<Napi::Number>().Int32Value();
-		pub_doorbell_fd_ = info[2].As<Napi::Number>().Int32Value();
+		doorbell_fd_ = info[2].As<Napi::Number>().Int32Value();
+		pub_doorbell_fd_ = info[3].As<Napi::Number>().Int32Value();
 		try {
 			Open(env);
 		} catch (...) {
@@ -531,6 +533,8 @@ private:
 		int r = rc_memfd_verify(ack_fd_, RC_ACK_PAGE_SIZE, 0);
 		if (r < 0)
 			throw Refused(env, "ack page descriptor", r);
+		if ((r = rc_eventfd_verify(doorbell_fd_)) < 0 || (r = rc_eventfd_verify(pub_doorbell_fd_)) < 0)
+			throw Refused(env, "doorbell descriptor", r);
 		off_t end = lseek(ring_fd_, 0, SEEK_END);
 		if (end < static_cast<off_t>(RC_DESC_SIZE + RC_MIN_CAPACITY) ||
 		    static_cast<uint64_t>(end) > rc_ring_size(RC_MAX_CAPACITY))
@@ -565,6 +569,7 @@ private:
 		shared_ = nullptr;
 		CloseFd(ring_fd_);
 		CloseFd(ack_fd_);
+		CloseFd(doorbell_fd_);
 		CloseFd(pub_doorbell_fd_);
 	}
 
@@ -632,6 +637,15 @@ private:
 			return Napi::Number::New(info.Env(), RC_ECLOSED);
 		return Napi::Number::New(info.Env(), rc_sub_release(&sub_));
 	}
+
+	Napi::Value ReleasePartial(const Napi::CallbackInfo &info)
+	{
+		if (!live_)
+			return Napi::Number::New(info.Env(), RC_ECLOSED);
+		return Napi::Number::New(info.Env(), rc_sub_release_partial(&sub_, info[0].As<Napi::Number>().Uint32Value()));
+	}
+
+	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
 
 	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
 	{
@@ -705,6 +719,7 @@ private:
 	rc_mapping ack_{};
 	int ring_fd_ = -1;
 	int ack_fd_ = -1;
+	int doorbell_fd_ = -1;
 	int pub_doorbell_fd_ = -1;
 	bool live_ = false;
 };
@@ -973,6 +988,18 @@ Napi::Value InspectRing(const Napi::CallbackInfo &info)
 	return out;
 }
 
+// Geometry rules of the core, so TypeScript validates options by them
+// instead of re-deriving them.
+Napi::Value DefaultMaxPayload(const Napi::CallbackInfo &info)
+{
+	return Napi::Number::New(info.Env(), rc_default_max_payload(static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue())));
+}
+
+Napi::Value MinMaxLag(const Napi::CallbackInfo &info)
+{
+	return Napi::Number::New(info.Env(), static_cast<double>(rc_min_max_lag(info[0].As<Napi::Number>().Uint32Value())));
+}
+
 Napi::Object Constants(Napi::Env env)
 {
 	Napi::Object c = Napi::Object::New(env);
@@ -1036,6 +1063,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("closeFd", Napi::Function::New(env, CloseFdJs));
 	exports.Set("ringDoorbell", Napi::Function::New(env, RingDoorbell));
 	exports.Set("inspectRing", Napi::Function::New(env, InspectRing));
+	exports.Set("defaultMaxPayload", Napi::Function::New(env, DefaultMaxPayload));
+	exports.Set("minMaxLag", Napi::Function::New(env, MinMaxLag));
 	return exports;
 }
 

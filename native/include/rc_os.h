@@ -42,6 +42,9 @@ int rc_map_protect_readonly(struct rc_mapping *map);
 void rc_unmap(struct rc_mapping *map);
 
 int rc_eventfd_create(void);
+/* A received doorbell is only watched after this: an eventfd, non-blocking
+ * (a blocking descriptor would stall whoever reads it). */
+int rc_eventfd_verify(int fd);
 /* Clears a doorbell; returns the count read or 0 if none was pending. */
 int64_t rc_eventfd_drain(int fd);
 int rc_eventfd_ring(int fd);

@@ -76,6 +76,7 @@ struct rc_publisher {
 	uint64_t messages;              /* messages fully written           */
 	uint64_t claim_position;        /* UINT64_MAX when no claim is open */
 	bool in_message;                /* a message is partly written      */
+	bool closed;                    /* rc_pub_close ran: head is final  */
 	uint32_t wait_id;               /* last value stored in publisher_waiting */
 	uint32_t attached;              /* slots not FREE                    */
 	uint64_t doorbells_rung;        /* stats: eventfd writes             */
@@ -92,6 +93,9 @@ int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t 
 
 /* Binds a publisher to a ring formatted by rc_ring_format. */
 int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size);
+
+/* Smallest lag bound rc_pub_set_max_lag accepts for `max_payload`. */
+uint64_t rc_min_max_lag(uint32_t max_payload);
 
 /* Block policy with a lag bound: a subscriber more than `max_lag` bytes
  * behind is evicted (reason SLOW) instead of being waited for. 0 = none.
@@ -160,8 +164,9 @@ int rc_pub_claim_commit(struct rc_publisher *pub, uint32_t len);
 int rc_pub_claim_abort(struct rc_publisher *pub);
 
 /* Sleep announcement: returns true if the caller should sleep on its
- * doorbell (still no room for `need` bytes after the fence). */
-bool rc_pub_prepare_wait(struct rc_publisher *pub, uint64_t need);
+ * doorbell (still no room for the next record of a `payload`-byte message
+ * after the fence). */
+bool rc_pub_prepare_wait(struct rc_publisher *pub, uint64_t payload);
 void rc_pub_end_wait(struct rc_publisher *pub);
 
 /* Orderly close: head is final. */
@@ -195,6 +200,11 @@ struct rc_subscriber {
 	bool in_message;          /* between FIRST and LAST fragments  */
 	bool joined_mid;          /* no FIRST seen yet: skip a message's tail */
 	uint64_t message_seq;     /* seq of the message being assembled */
+	struct {                  /* fragment state when poll began      */
+		bool in_message;
+		bool joined_mid;
+		uint64_t message_seq;
+	} polled_from;
 	uint32_t last_rung_wait_id;
 	uint64_t lost_from;       /* filled on RC_ELAPPED / RC_EEVICTED */
 	uint64_t lost_to;
@@ -214,6 +224,10 @@ int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t ma
 /* Re-checks that what poll described was not overwritten meanwhile, then
  * acknowledges it. RC_ELAPPED if it was. */
 int rc_sub_release(struct rc_subscriber *sub);
+/* Acknowledges only the first `records` entries the last poll described
+ * (the handler stopped early); the rest is described again by the next
+ * poll. */
+int rc_sub_release_partial(struct rc_subscriber *sub, uint32_t records);
 
 /* Copy: copies up to `max` records into `out` (at most `out_cap` bytes),
  * re-checks for lapping after the copy, acknowledges. Returns a count. */

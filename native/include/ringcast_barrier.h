@@ -23,6 +23,10 @@
  * the other). Acquire/release cannot order a store before a later load. */
 #define rc_fence_full()         __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
+/* Orders earlier stores before later stores (the seqlock writer: intent,
+ * then the bytes it covers). */
+#define rc_fence_release()      __atomic_thread_fence(__ATOMIC_RELEASE)
+
 /* Orders earlier loads before later loads (seqlock re-check after a copy). */
 #define rc_fence_acquire()      __atomic_thread_fence(__ATOMIC_ACQUIRE)
 

@@ -52,7 +52,7 @@ typedef uint64_t rc_u64;
 /* ---- identity and sizes ------------------------------------------------ */
 
 #define RC_RING_MAGIC        0x54534143474e4952ULL /* "RINGCAST" little-endian */
-#define RC_ACK_MAGIC         0x4b43414354534352ULL /* "RCSTACK" + 'K'          */
+#define RC_ACK_MAGIC         0x4b43414354534352ULL /* "RCSTCACK" little-endian */
 #define RC_LAYOUT_VERSION    1u
 
 #define RC_CACHE_LINE        64u
@@ -101,8 +101,8 @@ struct rc_ring_desc {
 
 	/* line 1: the commit point, read by every subscriber on every poll.
 	 * head: publisher -> subscribers, release (after the records it covers).
-	 * tail_intent: publisher -> subscribers; raised with a full fence BEFORE
-	 *   the publisher writes bytes up to it, so a reader that copied from
+	 * tail_intent: publisher -> subscribers; raised, then a release fence,
+	 *   BEFORE the publisher writes bytes up to it, so a reader that copied from
 	 *   position p and then sees tail_intent - capacity > p knows it may have
 	 *   copied overwritten bytes (seqlock re-check). */
 	rc_u64 head;               /* 0x40 committed position                         */

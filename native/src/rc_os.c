@@ -129,6 +129,25 @@ int rc_eventfd_create(void)
 	return fd < 0 ? neg_errno() : fd;
 }
 
+int rc_eventfd_verify(int fd)
+{
+	char proc_path[64], target[64];
+	ssize_t n;
+	int flags;
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
+	n = readlink(proc_path, target, sizeof(target) - 1);
+	if (n < 0)
+		return neg_errno();
+	target[n] = '\0';
+	if (strcmp(target, "anon_inode:[eventfd]") != 0)
+		return -EBADF;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return neg_errno();
+	return (flags & O_NONBLOCK) ? 0 : -EPERM;
+}
+
 int64_t rc_eventfd_drain(int fd)
 {
 	uint64_t count = 0;

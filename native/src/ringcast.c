@@ -211,7 +211,9 @@ void rc_pub_detach(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 		return;
 	s = &pub->slots[slot];
 	m = slot_mirror(pub, slot);
-	rc_store_relaxed(&m->evict_reason, reason);
+	/* An evicted subscriber that then goes away keeps its eviction's reason. */
+	if (s->state != RC_SLOT_EVICTED)
+		rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_FREE); /* [P4] */
 	s->state = RC_SLOT_FREE;
 	pub->changed |= 1ULL << slot;
@@ -255,6 +257,12 @@ static void set_lagging(struct rc_publisher *pub, uint32_t slot, bool lagging)
 	rc_store_release(&slot_mirror(pub, slot)->state, want); /* [P4] */
 }
 
+uint64_t rc_min_max_lag(uint32_t max_payload)
+{
+	/* Two of the largest records, so one always fits behind a pad. */
+	return 2 * (uint64_t)align_record((uint64_t)max_payload + RC_RECORD_ALIGN);
+}
+
 int rc_pub_set_max_lag(struct rc_publisher *pub, uint64_t max_lag)
 {
 	if (max_lag == 0) {
@@ -262,7 +270,7 @@ int rc_pub_set_max_lag(struct rc_publisher *pub, uint64_t max_lag)
 		pub->evict_laggards = pub->policy == RC_POLICY_DROP;
 		return RC_OK;
 	}
-	if (max_lag > pub->capacity || max_lag < 2 * (uint64_t)align_record(pub->max_payload + RC_RECORD_ALIGN))
+	if (max_lag > pub->capacity || max_lag < rc_min_max_lag(pub->max_payload))
 		return RC_EINVAL;
 	pub->lag_bound = max_lag;
 	pub->evict_laggards = true;
@@ -310,7 +318,7 @@ uint64_t rc_pub_refresh(struct rc_publisher *pub)
 
 		if (!slot_counts(s))
 			continue;
-		/* [P2] acquire: the subscriber finished reading below ack before
+		/* [P7] acquire: the subscriber finished reading below ack before
 		 * it stored it; pairs with [S2]. Hostile input: validate. */
 		ack = rc_load_acquire(&s->ack_page->ack);
 		if (ack < s->acked || ack > pub->head) {
@@ -403,7 +411,7 @@ static bool reserve(struct rc_publisher *pub, uint64_t need)
 			intent = end;
 		rc_store_relaxed(&pub->desc->tail_intent, intent);
 		/* [P1] intent before the bytes it covers; pairs with [S3]. */
-		__atomic_thread_fence(__ATOMIC_RELEASE);
+		rc_fence_release();
 	}
 	return true;
 }
@@ -431,7 +439,7 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 {
 	const uint8_t *src = data;
 
-	if (pub->claim_position != RC_NO_CLAIM)
+	if (pub->claim_position != RC_NO_CLAIM || pub->closed)
 		return RC_ESTATE;
 	/* A message begun must be finished before another starts, or readers
 	 * would see a FIRST fragment inside it. */
@@ -468,7 +476,7 @@ int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len)
 	uint64_t offset = 0;
 	uint64_t span;
 
-	if (pub->claim_position != RC_NO_CLAIM || pub->in_message)
+	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed)
 		return RC_ESTATE;
 	span = rc_pub_message_span(pub, len);
 	if (span > pub->lag_bound)
@@ -508,7 +516,7 @@ uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status)
 {
 	uint64_t off;
 
-	if (pub->claim_position != RC_NO_CLAIM || pub->in_message) {
+	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed) {
 		*status = RC_ESTATE;
 		return NULL;
 	}
@@ -532,7 +540,7 @@ int rc_pub_claim_commit(struct rc_publisher *pub, uint32_t len)
 {
 	struct rc_record_header *h;
 
-	if (pub->claim_position == RC_NO_CLAIM)
+	if (pub->claim_position == RC_NO_CLAIM || pub->closed)
 		return RC_ESTATE;
 	h = (struct rc_record_header *)(pub->data + (pub->claim_position & pub->mask));
 	if (len > h->length)
@@ -578,7 +586,10 @@ void rc_pub_end_wait(struct rc_publisher *pub)
 
 void rc_pub_close(struct rc_publisher *pub)
 {
+	/* An open claim is dropped: head is final from here on ([P6]). */
+	pub->claim_position = RC_NO_CLAIM;
 	rc_pub_commit(pub);
+	pub->closed = true;
 	/* [P6] final head before CLOSED; pairs with [S6]. */
 	rc_store_release(&pub->desc->publisher_state, (uint32_t)RC_PUB_CLOSED);
 	rc_fence_full();
@@ -757,6 +768,9 @@ int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t ma
 	r = begin_read(sub, &head);
 	if (r <= 0)
 		return r;
+	sub->polled_from.in_message = sub->in_message;
+	sub->polled_from.joined_mid = sub->joined_mid;
+	sub->polled_from.message_seq = sub->message_seq;
 	for (at = sub->pos; at < head && n < max;) {
 		struct rc_record_header h;
 		bool deliver;
@@ -797,7 +811,7 @@ static void store_ack(struct rc_subscriber *sub, uint64_t position)
 	if (position == sub->acked)
 		return;
 	sub->acked = position;
-	/* [S2] release: our reads below position are done; pairs with [P2]. */
+	/* [S2] release: our reads below position are done; pairs with [P7]. */
 	rc_store_release(&sub->ack_page->ack, position);
 	/* [S2b] ack before looking for a sleeping publisher; pairs with [P5]. */
 	rc_fence_full();
@@ -818,6 +832,38 @@ int rc_sub_release(struct rc_subscriber *sub)
 		return RC_ELAPPED;
 	}
 	store_ack(sub, sub->pending);
+	return RC_OK;
+}
+
+int rc_sub_release_partial(struct rc_subscriber *sub, uint32_t records)
+{
+	uint64_t end = sub->pending, at;
+	uint32_t n = 0;
+
+	if (sub->pending == sub->pos)
+		return RC_OK;
+	/* Walk the polled records again from the fragment state poll began
+	 * with, so that state matches what is acknowledged. */
+	sub->in_message = sub->polled_from.in_message;
+	sub->joined_mid = sub->polled_from.joined_mid;
+	sub->message_seq = sub->polled_from.message_seq;
+	for (at = sub->pos; at < end && n < records;) {
+		struct rc_record_header h;
+		bool deliver;
+		int64_t span = next_record(sub, at, end, &h, &deliver);
+
+		if (span < 0) {
+			sub->pending = sub->pos;
+			return (int)span;
+		}
+		n += deliver;
+		at += (uint64_t)span;
+	}
+	if (lapped_since(sub, sub->pos)) {
+		sub->pending = sub->pos;
+		return RC_ELAPPED;
+	}
+	store_ack(sub, at);
 	return RC_OK;
 }
 
