@@ -1,0 +1,246 @@
+// Isolation as deployed: a subscriber in a "container" -- another uid, its own
+// user, PID and mount namespaces (setpriv + unshare), a fresh tmpfs, and only
+// the bus socket bind-mounted in -- attaches when the allow list names its uid
+// as the publisher sees it, and is refused when it does not.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Publisher } from '../src/index.js';
+import { fixtures, numbered, removeTempDirs, socketPath } from './helpers.js';
+
+const NOBODY = 65534;
+const subscriberFixture = join(fixtures, 'subscriber.mjs');
+const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+
+/** The shell that plays the container's init: builds its file system view, then becomes the subscriber. */
+const CONTAINER_SCRIPT = `
+set -e
+mount -t tmpfs -o mode=0755 ringcast-container "$ROOT"
+touch "$ROOT/bus.sock"
+mount --bind "$SOCK" "$ROOT/bus.sock"
+mount -t tmpfs -o mode=0755 ringcast-hide "$SOCK_DIR"
+if [ -e "$SOCK" ]; then echo "container: host socket visible"; exit 97; fi
+echo "container: host socket hidden"
+echo "container: root holds $(ls -A "$ROOT" | tr '\\n' ' ')"
+echo "container: uid $(id -u) gid $(id -g) pid $$"
+exec "$NODE" "$FIXTURE" "$ROOT/bus.sock" count
+`;
+
+function containerArgs(): string[] {
+  return [
+    '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
+    'unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--mount-proc',
+    'sh', '-c', CONTAINER_SCRIPT,
+  ];
+}
+
+/** Why the test cannot run here, or null. */
+function unavailable(): string | null {
+  for (const tool of ['setpriv', 'unshare']) {
+    if (spawnSync(tool, ['--version']).status !== 0) return `${tool} is not installed`;
+  }
+  if (process.getuid?.() !== 0) return 'not root: setpriv cannot switch to uid 65534';
+  const readable = spawnSync(
+    process.execPath,
+    ['-e', `require('fs').accessSync(${JSON.stringify(subscriberFixture)}); require('fs').accessSync(${JSON.stringify(dist)})`],
+    { uid: NOBODY, gid: NOBODY },
+  );
+  if (readable.status !== 0) return 'the repository is not readable by uid 65534';
+  const probeDir = mkdtempSync(join(tmpdir(), 'ringcast-userns-probe-'));
+  const probe = spawnSync(
+    'setpriv',
+    [
+      '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
+      'unshare', '--user', '--map-root-user', '--mount', '--pid', '--fork', '--mount-proc',
+      'sh', '-c', 'mount -t tmpfs none "$1" && echo ok', 'probe', probeDir,
+    ],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
+  spawnSync('rmdir', [probeDir]);
+  if (probe.stdout?.trim() !== 'ok') return `unshare cannot create user+pid+mount namespaces here (${(probe.stderr ?? '').trim() || probe.error?.message})`;
+  return null;
+}
+
+const skipReason = unavailable();
+const suffix = skipReason ? ` (skipped: ${skipReason})` : '';
+
+interface Container {
+  child: ChildProcess;
+  lines(): string[];
+  line(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): string;
+}
+
+const children: ChildProcess[] = [];
+const publishers: Publisher[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const publisher of publishers.splice(0)) if (!publisher.closed) await publisher.close();
+  removeTempDirs();
+});
+
+/** Starts the container with only `sock` bind-mounted at <root>/bus.sock, running the subscriber fixture. */
+function startContainer(sock: string): Container {
+  const root = dirname(socketPath('unused')); // a fresh, empty, world-traversable directory
+  const child = spawn('setpriv', containerArgs(), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      ROOT: root,
+      SOCK: sock,
+      SOCK_DIR: dirname(sock),
+      NODE: process.execPath,
+      FIXTURE: subscriberFixture,
+    },
+  });
+  children.push(child);
+  let out = '';
+  let err = '';
+  const waiters: Array<() => void> = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    for (const w of waiters.slice()) w();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => {
+      for (const w of waiters.slice()) w();
+      resolve({ code, signal });
+    }),
+  );
+  const output = () => `stdout: ${out.slice(-1000)} stderr: ${err.slice(-1000)}`;
+  return {
+    child,
+    exited,
+    output,
+    lines: () => out.split('\n').filter(Boolean),
+    line(pattern, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out waiting for ${pattern} from the container; ${output()}`));
+        }, timeoutMs);
+        const check = (): void => {
+          const found = out.split('\n').find((l) => pattern.test(l));
+          if (found !== undefined) {
+            done();
+            resolve(found);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            done();
+            reject(new Error(`the container exited before ${pattern}; ${output()}`));
+          }
+        };
+        const done = (): void => {
+          clearTimeout(timer);
+          const i = waiters.indexOf(check);
+          if (i >= 0) waiters.splice(i, 1);
+        };
+        waiters.push(check);
+        check();
+      });
+    },
+  };
+}
+
+/** A bus whose socket a uid-65534 process may reach (as test/helpers.ts socketPath prepares its directory). */
+async function bus(allow: { uids?: number[]; gids?: number[] }): Promise<{ path: string; publisher: Publisher }> {
+  const path = socketPath();
+  const publisher = await Publisher.listen({ path, capacity: 1 << 16, allow });
+  publishers.push(publisher);
+  chmodSync(path, 0o777);
+  return { path, publisher };
+}
+
+/** What /proc says of `pid` (read while it is alive): its uid, its pid in each namespace, its namespaces, its command. */
+function procView(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => status.match(new RegExp(`^${name}:\\s*(.*)$`, 'm'))?.[1]?.trim().split(/\s+/).map(Number) ?? [];
+  const ns = (kind: string, of: number | 'self') => readlinkSync(`/proc/${of}/ns/${kind}`);
+  return {
+    uid: field('Uid')[0],
+    nspid: field('NSpid'),
+    cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean),
+    ownNamespaces: ['user', 'pid', 'mnt'].filter((kind) => ns(kind, pid) !== ns(kind, 'self')),
+  };
+}
+
+function lastJson(lines: string[]): Record<string, unknown> {
+  return JSON.parse(lines.filter((l) => l.startsWith('{')).pop() ?? 'null') as Record<string, unknown>;
+}
+
+function expectContainerView(container: Container): void {
+  const lines = container.lines();
+  expect(lines, container.output()).toContain('container: host socket hidden');
+  expect(lines).toContain('container: root holds bus.sock ');
+  expect(lines).toContain('container: uid 0 gid 0 pid 1'); // root inside, init of its own PID namespace
+}
+
+describe('isolation as deployed (user + PID + mount namespaces, only the socket bind-mounted)', () => {
+  it.runIf(!skipReason)(`a container subscriber running as uid 65534 attaches when 65534 is allowed${suffix}`, async () => {
+    const { path, publisher } = await bus({ uids: [NOBODY] });
+    const subscribed = once(publisher, 'subscribe') as Promise<[{ slot: number; pid: number; uid: number }]>;
+    const container = startContainer(path);
+    await container.line(/^attached$/);
+    const [event] = await subscribed;
+    expectContainerView(container);
+
+    // The publisher sees the subscriber as uid 65534 with its pid outside the
+    // container's PID namespace, where that very process is pid 1.
+    const [stats] = publisher.stats().subscribers;
+    expect(stats).toMatchObject({ uid: NOBODY, pid: event.pid, state: 'active' });
+    expect(event).toMatchObject({ uid: NOBODY });
+    expect(event.pid).not.toBe(1);
+    expect(event.pid).not.toBe(container.child.pid); // that is setpriv/unshare, outside
+    const seen = procView(event.pid);
+    expect(seen.uid).toBe(NOBODY);
+    expect(seen.nspid).toEqual([event.pid, 1]);
+    expect(seen.ownNamespaces).toEqual(['user', 'pid', 'mnt']);
+    expect(seen.cmdline).toEqual([process.execPath, subscriberFixture, expect.stringMatching(/\/bus\.sock$/), 'count']);
+    expect(seen.cmdline[2]).not.toBe(path); // it reached the bus through the bind mount
+
+    for (let seq = 0; seq < 500; seq++) await publisher.publish(numbered(seq, 64 + (seq % 200)));
+    await publisher.close();
+    expect((await container.exited).code, container.output()).toBe(0);
+    expect(lastJson(container.lines())).toEqual({ received: 500, inOrder: true, intact: true, error: null });
+  });
+
+  it.runIf(!skipReason)(`the same container is refused when 65534 is not allowed, even though it is root inside${suffix}`, async () => {
+    // uid 0 and gid 0 are what the container believes it is; the publisher sees 65534.
+    const { path, publisher } = await bus({ uids: [0], gids: [0] });
+    let seen: ReturnType<typeof procView> | null = null;
+    const refused = new Promise<{ reason: string; pid: number; uid: number }>((resolve) =>
+      publisher.once('refuse', (event: { reason: string; pid: number; uid: number }) => {
+        try {
+          seen = procView(event.pid); // still alive: it is waiting for this answer
+        } catch {
+          seen = null; // already gone: the checks below that need it are skipped
+        }
+        resolve(event);
+      }),
+    );
+    let subscribes = 0;
+    publisher.on('subscribe', () => subscribes++);
+    const container = startContainer(path);
+    const event = await refused;
+    const { code } = await container.exited;
+    expectContainerView(container);
+    expect(code, container.output()).toBe(3);
+    expect(lastJson(container.lines())).toMatchObject({ attachError: 'ERR_RINGCAST_REFUSED', reason: 'allow-list' });
+    expect(String(lastJson(container.lines()).message)).toMatch(/uid 65534 gid 65534 is not allowed/);
+
+    expect(event).toMatchObject({ reason: 'allow-list', uid: NOBODY });
+    expect(event.pid).not.toBe(1);
+    if (seen) {
+      const view = seen as ReturnType<typeof procView>;
+      expect(view.nspid).toEqual([event.pid, 1]);
+      expect(view.ownNamespaces).toEqual(['user', 'pid', 'mnt']);
+    }
+    expect(subscribes).toBe(0);
+    expect(publisher.subscriberCount).toBe(0);
+  });
+});
