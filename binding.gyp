@@ -5,7 +5,9 @@
       "sources": [
         "native/src/ringcast.c",
         "native/src/rc_os.c",
-        "native/binding/addon.cc"
+        "native/src/rc_control.c",
+        "native/binding/addon.cc",
+        "native/binding/control.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,12 +1,14 @@
 // The same-host control plane: one SOCK_SEQPACKET Unix socket per bus.
-// Each control message is one datagram holding one JSON object of at most
-// MAX_CONTROL_MESSAGE bytes; descriptors ride along with SCM_RIGHTS.
-// docs/protocol.md is the normative description.
-import { native } from './native.js';
-import type { NativeFdWatcher } from './native.js';
+// Each control message is one datagram of at most MAX_CONTROL_MESSAGE bytes
+// in the binary format of native/include/ringcast_control.h, encoded and
+// checked by the C codec (native/src/rc_control.c, fuzzed in native/fuzz);
+// descriptors ride along with SCM_RIGHTS. docs/protocol.md is the normative
+// description.
+import { C, native } from './native.js';
+import type { NativeControlMessage, NativeFdWatcher } from './native.js';
 
-export const PROTOCOL_VERSION = 1;
-export const MAX_CONTROL_MESSAGE = 4096;
+export const PROTOCOL_VERSION = C.RC_PROTOCOL_VERSION;
+export const MAX_CONTROL_MESSAGE = C.RC_CONTROL_MAX_SIZE;
 
 /** subscriber -> publisher, first message. */
 export interface HelloMessage {
@@ -21,11 +23,14 @@ export interface WelcomeMessage {
   version: number;
   slot: number;
   generation: number;
+  /** The publisher's next message sequence number when the slot was granted. */
+  nextSeq: number;
 }
 
 export interface RefusedMessage {
   type: 'refused';
-  reason: 'version' | 'allow-list' | 'full' | 'quota' | 'protocol' | 'timeout' | 'closing';
+  reason: 'version' | 'allow-list' | 'full' | 'quota' | 'protocol' | 'timeout' | 'closing' | 'flood';
+  /** At most RC_CONTROL_MAX_TEXT UTF-8 bytes on the wire; longer text is cut when sent. */
   message: string;
 }
 
@@ -35,37 +40,82 @@ export interface RejoinMessage { type: 'rejoin' }
 
 export type ControlMessage = HelloMessage | WelcomeMessage | RefusedMessage | DetachMessage | RejoinMessage;
 
+const ROLES: ReadonlyArray<readonly [number, HelloMessage['role']]> = [
+  [C.RC_ROLE_SUBSCRIBE, 'subscribe'],
+  [C.RC_ROLE_INSPECT, 'inspect'],
+  [C.RC_ROLE_CHANNEL, 'channel'],
+];
+
+const REASONS: ReadonlyArray<readonly [number, RefusedMessage['reason']]> = [
+  [C.RC_REFUSE_VERSION, 'version'],
+  [C.RC_REFUSE_ALLOW_LIST, 'allow-list'],
+  [C.RC_REFUSE_FULL, 'full'],
+  [C.RC_REFUSE_QUOTA, 'quota'],
+  [C.RC_REFUSE_PROTOCOL, 'protocol'],
+  [C.RC_REFUSE_TIMEOUT, 'timeout'],
+  [C.RC_REFUSE_CLOSING, 'closing'],
+  [C.RC_REFUSE_FLOOD, 'flood'],
+];
+
+const ROLE_NAME = new Map(ROLES);
+const ROLE_NUMBER = new Map(ROLES.map(([n, name]) => [name, n]));
+const REASON_NAME = new Map(REASONS);
+const REASON_NUMBER = new Map(REASONS.map(([n, name]) => [name, n]));
+
 /** Parses one datagram; anything that is not a known, well-formed message is null. */
 export function parseControlMessage(data: Buffer): ControlMessage | null {
-  if (data.length === 0 || data.length > MAX_CONTROL_MESSAGE) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const m = value as Record<string, unknown>;
+  const m = native.decodeControl(data);
+  if (m === null) return null;
+  // The codec checked every field the type needs and every enum's range.
   switch (m.type) {
-    case 'hello':
-      return Number.isInteger(m.version) && (m.role === 'subscribe' || m.role === 'inspect' || m.role === 'channel')
-        ? { type: 'hello', version: m.version as number, role: m.role }
-        : null;
-    case 'welcome':
-      return Number.isInteger(m.version) && Number.isInteger(m.slot) && Number.isInteger(m.generation)
-        ? { type: 'welcome', version: m.version as number, slot: m.slot as number, generation: m.generation as number }
-        : null;
-    case 'refused':
-      return typeof m.reason === 'string' && typeof m.message === 'string'
-        ? { type: 'refused', reason: m.reason as RefusedMessage['reason'], message: m.message.slice(0, 512) }
-        : null;
-    case 'detach':
+    case C.RC_CONTROL_HELLO:
+      return { type: 'hello', version: m.version!, role: ROLE_NAME.get(m.role!)! };
+    case C.RC_CONTROL_WELCOME:
+      return { type: 'welcome', version: m.version!, slot: m.slot!, generation: m.generation!, nextSeq: m.nextSeq! };
+    case C.RC_CONTROL_REFUSED:
+      return { type: 'refused', reason: REASON_NAME.get(m.reason!)!, message: m.text! };
+    case C.RC_CONTROL_DETACH:
       return { type: 'detach' };
-    case 'rejoin':
+    case C.RC_CONTROL_REJOIN:
       return { type: 'rejoin' };
     default:
       return null;
   }
+}
+
+/** The datagram for `message`; throws on a message the codec refuses (a bug on our side). */
+export function encodeControlMessage(message: ControlMessage): Buffer {
+  return native.encodeControl(toNative(message));
+}
+
+function toNative(message: ControlMessage): NativeControlMessage {
+  switch (message.type) {
+    case 'hello':
+      return { type: C.RC_CONTROL_HELLO, version: message.version, role: ROLE_NUMBER.get(message.role) ?? 0 };
+    case 'welcome':
+      return {
+        type: C.RC_CONTROL_WELCOME,
+        version: message.version,
+        slot: message.slot,
+        generation: message.generation,
+        nextSeq: message.nextSeq,
+      };
+    case 'refused':
+      return { type: C.RC_CONTROL_REFUSED, reason: REASON_NUMBER.get(message.reason) ?? 0, text: clipText(message.message) };
+    case 'detach':
+      return { type: C.RC_CONTROL_DETACH };
+    case 'rejoin':
+      return { type: C.RC_CONTROL_REJOIN };
+  }
+}
+
+/** At most RC_CONTROL_MAX_TEXT UTF-8 bytes, cut at a character boundary; NUL (never allowed) becomes U+FFFD. */
+function clipText(text: string): string {
+  const bytes = Buffer.from(text.replaceAll('\0', '\uFFFD'), 'utf8');
+  if (bytes.length <= C.RC_CONTROL_MAX_TEXT) return bytes.toString('utf8');
+  let end = C.RC_CONTROL_MAX_TEXT;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8');
 }
 
 export interface ControlHandlers {
@@ -97,7 +147,7 @@ export class ControlConnection {
 
   send(message: ControlMessage, fds: number[] = []): void {
     if (!this.#open) return;
-    native.unixSend(this.fd, Buffer.from(JSON.stringify(message)), fds);
+    native.unixSend(this.fd, encodeControlMessage(message), fds);
   }
 
   /** Sends if possible; a peer that already went away is not an error here. */

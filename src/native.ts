@@ -1,8 +1,8 @@
-// Every native symbol the addon exports, declared once (native/binding/addon.cc).
+// Every native symbol the addon exports, declared once (native/binding/addon.cc, control.cc).
 // Layout constants come from the addon itself: TypeScript never re-declares them.
 import { loadAddon } from './load-addon.js';
 
-/** Constants from native/include/ringcast_layout.h and ringcast.h. */
+/** Constants from native/include/ringcast_layout.h, ringcast.h and ringcast_control.h. */
 export interface NativeConstants {
   RC_LAYOUT_VERSION: number;
   RC_PAGE_SIZE: number;
@@ -42,6 +42,31 @@ export interface NativeConstants {
   RC_ESTATE: number;
   RC_ENOSLOT: number;
   RC_MAX_FDS_PER_MESSAGE: number;
+  /** From native/include/ringcast_control.h (the control-message wire format). */
+  RC_CONTROL_VERSION: number;
+  /** hello.version / welcome.version: what the peers speak. */
+  RC_PROTOCOL_VERSION: number;
+  RC_CONTROL_HEADER_SIZE: number;
+  /** Most UTF-8 bytes of a refused message's text. */
+  RC_CONTROL_MAX_TEXT: number;
+  /** Largest control datagram either side accepts. */
+  RC_CONTROL_MAX_SIZE: number;
+  RC_CONTROL_HELLO: number;
+  RC_CONTROL_WELCOME: number;
+  RC_CONTROL_REFUSED: number;
+  RC_CONTROL_DETACH: number;
+  RC_CONTROL_REJOIN: number;
+  RC_ROLE_SUBSCRIBE: number;
+  RC_ROLE_INSPECT: number;
+  RC_ROLE_CHANNEL: number;
+  RC_REFUSE_VERSION: number;
+  RC_REFUSE_ALLOW_LIST: number;
+  RC_REFUSE_FULL: number;
+  RC_REFUSE_QUOTA: number;
+  RC_REFUSE_PROTOCOL: number;
+  RC_REFUSE_TIMEOUT: number;
+  RC_REFUSE_CLOSING: number;
+  RC_REFUSE_FLOOD: number;
   /** Numbers per record in a meta array: offset, length, flags, seq. */
   META_STRIDE: number;
   /** Most records one read/poll describes. */
@@ -172,6 +197,26 @@ export interface NativeRingSnapshot {
   slots?: Array<NativeSlotStats & { pid: number; uid: number }>;
 }
 
+/**
+ * A control message as the codec sees it (native/binding/control.cc): numeric
+ * RC_CONTROL_* type, RC_ROLE_* role, RC_REFUSE_* reason. Which fields are
+ * present depends on `type`: hello {version, role}; welcome {version, slot,
+ * generation, nextSeq}; refused {reason, text}; detach and rejoin: none.
+ */
+export interface NativeControlMessage {
+  type: number;
+  version?: number;
+  role?: number;
+  /** -1 for the inspect role. */
+  slot?: number;
+  generation?: number;
+  /** The publisher's next message sequence number at attach. */
+  nextSeq?: number;
+  reason?: number;
+  /** At most RC_CONTROL_MAX_TEXT UTF-8 bytes. */
+  text?: string;
+}
+
 export interface NativeAddon {
   constants: NativeConstants;
   Publisher: new (capacity: number, maxPayload: number, policy: number, busIdHigh: number, busIdLow: number) => NativePublisher;
@@ -192,6 +237,10 @@ export interface NativeAddon {
   defaultMaxPayload(capacity: number): number;
   /** The smallest maxLagBytes the core accepts with records of `maxPayload` bytes. */
   minMaxLag(maxPayload: number): number;
+  /** One control datagram; throws (ERR_RINGCAST_INVALID_OPTION) on a message the codec refuses. */
+  encodeControl(message: NativeControlMessage): Buffer;
+  /** Null unless `data` is exactly one well-formed control datagram. */
+  decodeControl(data: Uint8Array): NativeControlMessage | null;
 }
 
 export const native = loadAddon() as NativeAddon;

@@ -614,7 +614,8 @@ export class Publisher extends EventEmitter {
         }
         if (message.role === 'channel') return refuse('protocol', `${this.path} is a bus; use Subscriber.connect`);
         if (message.role === 'inspect') {
-          connection.trySend({ type: 'welcome', version: PROTOCOL_VERSION, slot: -1, generation: 0 }, [this.#native.ringFd]);
+          const nextSeq = this.#native.stats().messages;
+          connection.trySend({ type: 'welcome', version: PROTOCOL_VERSION, slot: -1, generation: 0, nextSeq }, [this.#native.ringFd]);
           return drop();
         }
         if (this.#attached.size >= this.#maxSubscribers) return refuse('full', `bus has ${this.#maxSubscribers} subscribers`);
@@ -665,11 +666,12 @@ export class Publisher extends EventEmitter {
   #attach(connection: ControlConnection, peer: NativePeer, ownsConnection = true): Attached | null {
     const grant = this.#native.attach(peer.pid, peer.uid);
     if (grant === null) return null;
-    const head = this.#native.stats().head;
+    // messages committed so far = the sequence number of the next message.
+    const { head, messages: nextSeq } = this.#native.stats();
     const wake = new native.FdWatcher(grant.wakeFd, true, () => this.#wakeUp());
     const attached: Attached = { connection, wake, ownsConnection, peer, slot: grant.slot, joinedAt: head };
     try {
-      connection.send({ type: 'welcome', version: PROTOCOL_VERSION, slot: grant.slot, generation: grant.generation }, [
+      connection.send({ type: 'welcome', version: PROTOCOL_VERSION, slot: grant.slot, generation: grant.generation, nextSeq }, [
         this.#native.ringFd,
         grant.ackFd,
         grant.doorbellFd,

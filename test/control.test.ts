@@ -3,7 +3,8 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber } from '../src/index.js';
-import { native } from '../src/native.js';
+import { C, native, type NativeControlMessage } from '../src/native.js';
+import { encodeControlMessage, parseControlMessage, type ControlMessage } from '../src/control.js';
 import { numbered, isNumbered, removeTempDirs, socketPath } from './helpers.js';
 
 const open: Array<{ close(): Promise<void> }> = [];
@@ -23,21 +24,37 @@ async function busWithHealthySubscriber(options = {}) {
   return { path, publisher, healthy };
 }
 
-/** A raw client: connect, send bytes, return the first answer (or null when closed). */
-async function raw(path: string, payload: Buffer | null): Promise<Record<string, unknown> | null> {
+/** A raw client: connect, send bytes, return the first answer decoded by the C codec (or null when closed). */
+async function raw(path: string, payload: Buffer | null): Promise<NativeControlMessage | null> {
   const fd = native.unixConnect(path);
   fds.push(fd);
   if (payload) native.unixSend(fd, payload, []);
   for (let i = 0; i < 400; i++) {
-    const got = native.unixRecv(fd, 4096);
+    const got = native.unixRecv(fd, C.RC_CONTROL_MAX_SIZE);
     if (got) {
       for (const extra of got.fds) native.closeFd(extra);
-      return got.data.length === 0 ? null : (JSON.parse(got.data.toString()) as Record<string, unknown>);
+      if (got.data.length === 0) return null;
+      const answer = native.decodeControl(got.data);
+      if (answer === null) throw new Error(`undecodable answer: ${got.data.toString('hex')}`);
+      return answer;
     }
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error('no answer');
 }
+
+/** A well-formed hello, from the C encoder. */
+function hello(version = C.RC_PROTOCOL_VERSION, role = C.RC_ROLE_SUBSCRIBE): Buffer {
+  return native.encodeControl({ type: C.RC_CONTROL_HELLO, version, role });
+}
+
+/** A hello with one thing made wrong by hand (wire offsets of native/include/ringcast_control.h). */
+function badHello(edit: (bytes: Buffer) => Buffer | void): Buffer {
+  const bytes = hello();
+  return edit(bytes) ?? bytes;
+}
+
+const refusedFor = (reason: number) => ({ type: C.RC_CONTROL_REFUSED, reason });
 
 async function stillHealthy(publisher: Publisher, healthy: Subscriber): Promise<void> {
   for (let i = 0; i < 100; i++) await publisher.publish(numbered(i, 256));
@@ -46,40 +63,71 @@ async function stillHealthy(publisher: Publisher, healthy: Subscriber): Promise<
 
 describe('control socket under attack', () => {
   it.each([
-    ['not JSON', Buffer.from('\x00\xff garbage')],
-    ['JSON but not a message', Buffer.from('[1,2,3]')],
-    ['an unknown message type', Buffer.from('{"type":"format-disk"}')],
-    ['a hello without a version', Buffer.from('{"type":"hello","role":"subscribe"}')],
+    ['garbage', Buffer.from('\x00\xff garbage')],
+    ['JSON (not the wire format)', Buffer.from('{"type":"hello","version":1,"role":"subscribe"}')],
+    ['a header cut short', hello().subarray(0, C.RC_CONTROL_HEADER_SIZE - 6)],
+    ['a bad magic', badHello((b) => void b.writeUInt32LE(0x4e4f534a, 0))],
+    ['another wire format version', badHello((b) => void b.writeUInt16LE(C.RC_CONTROL_VERSION + 1, 4))],
+    ['an unknown message type', badHello((b) => void b.writeUInt16LE(0xf0, 6))],
+    ['a hello without its body', badHello((b) => {
+      b.writeUInt32LE(0, 8);
+      return b.subarray(0, C.RC_CONTROL_HEADER_SIZE);
+    })],
+    ['a body length that lies', badHello((b) => void b.writeUInt32LE(64, 8))],
+    ['a trailing byte', Buffer.concat([hello(), Buffer.from([0])])],
+    ['a reserved field set', badHello((b) => void b.writeUInt8(1, C.RC_CONTROL_HEADER_SIZE + 8))],
+    ['an unknown role', badHello((b) => void b.writeUInt32LE(9, C.RC_CONTROL_HEADER_SIZE + 4))],
   ])('%s is refused with reason protocol', async (_name, payload) => {
     const { path, publisher, healthy } = await busWithHealthySubscriber();
-    expect(await raw(path, payload)).toMatchObject({ type: 'refused', reason: 'protocol' });
+    expect(await raw(path, payload)).toMatchObject(refusedFor(C.RC_REFUSE_PROTOCOL));
     await stillHealthy(publisher, healthy);
   });
 
-  it('an oversized datagram is refused, not half-read', async () => {
+  it.each([
+    ['one byte over the limit', C.RC_CONTROL_MAX_SIZE + 1],
+    ['64 KiB', 64 * 1024],
+  ])('an oversized datagram (%s) is refused, not half-read', async (_name, size) => {
     const { path, publisher, healthy } = await busWithHealthySubscriber();
-    expect(await raw(path, Buffer.alloc(64 * 1024, 0x41))).toMatchObject({ type: 'refused', reason: 'protocol' });
+    const big = Buffer.alloc(size, 0x41);
+    hello().copy(big);
+    expect(await raw(path, big)).toMatchObject(refusedFor(C.RC_REFUSE_PROTOCOL));
     await stillHealthy(publisher, healthy);
   });
 
   it('a future protocol version is refused with reason version', async () => {
     const { path } = await busWithHealthySubscriber();
-    expect(await raw(path, Buffer.from('{"type":"hello","version":99,"role":"subscribe"}'))).toMatchObject({
-      type: 'refused',
-      reason: 'version',
+    const answer = await raw(path, hello(99));
+    expect(answer).toMatchObject(refusedFor(C.RC_REFUSE_VERSION));
+    expect(answer!.text).toMatch(/version 99/);
+  });
+
+  it('welcome carries the next message sequence number (subscribe and inspect)', async () => {
+    const { path, publisher, healthy } = await busWithHealthySubscriber();
+    for (let i = 0; i < 5; i++) await publisher.publish(numbered(i, 64));
+    expect(await raw(path, hello(C.RC_PROTOCOL_VERSION, C.RC_ROLE_INSPECT))).toEqual({
+      type: C.RC_CONTROL_WELCOME,
+      version: C.RC_PROTOCOL_VERSION,
+      slot: -1,
+      generation: 0,
+      nextSeq: 5,
     });
+    const welcome = await raw(path, hello());
+    expect(welcome).toMatchObject({ type: C.RC_CONTROL_WELCOME, version: C.RC_PROTOCOL_VERSION, nextSeq: 5 });
+    expect(welcome!.slot).toBeGreaterThanOrEqual(0);
+    expect(welcome!.generation).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) expect(isNumbered((await healthy.recv())!, i)).toBe(true);
   });
 
   it('silence past the handshake timeout is refused with reason timeout', async () => {
     const { path } = await busWithHealthySubscriber({ handshakeTimeoutMs: 100 });
-    expect(await raw(path, null)).toMatchObject({ type: 'refused', reason: 'timeout' });
+    expect(await raw(path, null)).toMatchObject(refusedFor(C.RC_REFUSE_TIMEOUT));
   });
 
   it('descriptors sent by a peer are closed, not kept', async () => {
     const { path, publisher, healthy } = await busWithHealthySubscriber();
     const fd = native.unixConnect(path);
     fds.push(fd);
-    native.unixSend(fd, Buffer.from('{"type":"hello","version":1,"role":"subscribe"}'), [0, 1, 2]);
+    native.unixSend(fd, hello(), [0, 1, 2]);
     await once(publisher, 'subscribe');
     await stillHealthy(publisher, healthy);
   });
@@ -110,7 +158,7 @@ describe('control socket under attack', () => {
     const { path, publisher, healthy } = await busWithHealthySubscriber();
     const fd = native.unixConnect(path);
     fds.push(fd);
-    native.unixSend(fd, Buffer.from('{"type":"hello","version":1,"role":"subscribe"}'), []);
+    native.unixSend(fd, hello(), []);
     await once(publisher, 'subscribe');
     const evicted = once(publisher, 'evict');
     native.unixSend(fd, Buffer.from('garbage'), []);
@@ -129,5 +177,48 @@ describe('allow list at accept', () => {
     for (let i = 0; i < 10; i++) fds.push(native.unixConnect(path)); // silent, never say hello
     for (let i = 0; i < 100 && refused.length < 10; i++) await new Promise((r) => setTimeout(r, 10));
     expect(refused.map((r) => r.reason)).toEqual(Array(10).fill('allow-list'));
+  });
+});
+
+describe('control messages through the C codec', () => {
+  it.each<ControlMessage>([
+    { type: 'hello', version: 1, role: 'subscribe' },
+    { type: 'hello', version: 7, role: 'inspect' },
+    { type: 'hello', version: 1, role: 'channel' },
+    { type: 'welcome', version: 1, slot: -1, generation: 0, nextSeq: 0 },
+    { type: 'welcome', version: 1, slot: 63, generation: 2 ** 40, nextSeq: Number.MAX_SAFE_INTEGER },
+    ...(['version', 'allow-list', 'full', 'quota', 'protocol', 'timeout', 'closing', 'flood'] as const).map(
+      (reason): ControlMessage => ({ type: 'refused', reason, message: `because ${reason} — ü 🚌` }),
+    ),
+    { type: 'detach' },
+    { type: 'rejoin' },
+  ])('%j survives encode and parse', (message) => {
+    const bytes = encodeControlMessage(message);
+    expect(bytes.length).toBeLessThanOrEqual(C.RC_CONTROL_MAX_SIZE);
+    expect(parseControlMessage(bytes)).toEqual(message);
+  });
+
+  it('a long refusal text is cut to RC_CONTROL_MAX_TEXT bytes at a character boundary', () => {
+    const long = 'é'.repeat(C.RC_CONTROL_MAX_TEXT); // 2 bytes each
+    const parsed = parseControlMessage(encodeControlMessage({ type: 'refused', reason: 'protocol', message: `x${long}` }));
+    expect(parsed).toMatchObject({ type: 'refused', reason: 'protocol' });
+    const text = (parsed as { message: string }).message;
+    expect(Buffer.byteLength(text)).toBe(C.RC_CONTROL_MAX_TEXT - 1);
+    expect(text).toBe(`x${'é'.repeat((C.RC_CONTROL_MAX_TEXT - 2) / 2)}`);
+  });
+
+  it('the encoder refuses what the decoder would, and values a JS number cannot hold', () => {
+    expect(() => native.encodeControl({ type: 99 })).toThrow(/invalid control message/);
+    expect(() => native.encodeControl({ type: C.RC_CONTROL_HELLO, version: 1, role: 0 })).toThrow(/invalid control message/);
+    expect(() => native.encodeControl({ type: C.RC_CONTROL_WELCOME, version: 1, slot: 64, generation: 0, nextSeq: 0 })).toThrow();
+    expect(() =>
+      native.encodeControl({ type: C.RC_CONTROL_WELCOME, version: 1, slot: 0, generation: 2 ** 53, nextSeq: 0 }),
+    ).toThrow(/out of range/);
+    // A u64 beyond 2^53 is valid on the wire but cannot be a JS number: unreadable here.
+    const welcome = native.encodeControl({ type: C.RC_CONTROL_WELCOME, version: 1, slot: 0, generation: 1, nextSeq: 0 });
+    welcome.writeBigUInt64LE(2n ** 53n, C.RC_CONTROL_HEADER_SIZE + 8);
+    expect(native.decodeControl(welcome)).toBeNull();
+    expect(native.decodeControl(Buffer.alloc(0))).toBeNull();
+    expect(native.decodeControl(Buffer.alloc(C.RC_CONTROL_MAX_SIZE + 1))).toBeNull();
   });
 });

@@ -23,6 +23,8 @@
 #include <string>
 #include <unistd.h>
 
+#include "control.h" // RegisterControl: the control-message codec
+
 extern "C" {
 #include "rc_os.h"
 #include "ringcast.h"
@@ -1051,6 +1053,7 @@ Napi::Object Constants(Napi::Env env)
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	exports.Set("constants", Constants(env));
+	RegisterControl(env, exports); // after constants: adds the control-message ones
 	exports.Set("Publisher", Publisher::Define(env));
 	exports.Set("Subscriber", Subscriber::Define(env));
 	exports.Set("FdWatcher", FdWatcher::Define(env));

@@ -124,8 +124,10 @@ struct rc_control_welcome {
 	                      *      inspect role (no slot)                          */
 	rc_u64 generation;   /* 0x08 rc_slot.generation given at attach (inspect: 0)  */
 	rc_u64 next_seq;     /* 0x10 the publisher's next message sequence number at
-	                      *      attach (rc_publisher.messages): the first whole
-	                      *      message this subscriber can receive             */
+	                      *      attach (rc_publisher.messages): the first
+	                      *      message this subscriber receives, or the one
+	                      *      after it if that one was already partly
+	                      *      written (its tail is skipped)                   */
 	rc_u64 reserved;     /* 0x18 zero                                             */
 };
 

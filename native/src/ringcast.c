@@ -675,7 +675,11 @@ static bool lapped_since(struct rc_subscriber *sub, uint64_t from)
 
 	rc_fence_acquire();
 	intent = rc_load_relaxed(&sub->desc->tail_intent);
-	if (intent > from + sub->capacity) {
+	/* Not `intent > from + capacity`: positions are the publisher's word,
+	 * and near 2^64 that sum wraps, reporting a lap (with a lost range
+	 * ending before it starts) where there is none. Found by
+	 * native/fuzz/fuzz_record_reader. */
+	if (intent > from && intent - from > sub->capacity) {
 		sub->lost_from = from;
 		sub->lost_to = intent - sub->capacity;
 		return true;
@@ -776,8 +780,13 @@ int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t ma
 		bool deliver;
 		int64_t span = next_record(sub, at, head, &h, &deliver);
 
-		if (span < 0)
-			return (int)span;
+		/* Hand out the good records before a bad one; the next call
+		 * meets the bad one first and reports it. */
+		if (span < 0) {
+			if (n == 0)
+				return (int)span;
+			break;
+		}
 		if (deliver) {
 			entries[n].offset = (at & sub->mask) + RC_RECORD_HEADER_SIZE;
 			entries[n].length = h.length;
@@ -886,8 +895,11 @@ int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
 		uint64_t message_seq = sub->message_seq;
 		int64_t span = next_record(sub, at, head, &h, &deliver);
 
-		if (span < 0)
-			return (int)span;
+		if (span < 0) { /* as in rc_sub_poll: the good ones first */
+			if (n == 0)
+				return (int)span;
+			break;
+		}
 		if (deliver) {
 			if (used + h.length > out_cap) {
 				/* Undo the fragment bookkeeping: it is read next time. */
