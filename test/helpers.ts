@@ -32,8 +32,15 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** A node script as a child process. */
 export function run(script: string, args: string[], options: SpawnOptions = {}): Proc {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
+  return runCommand(process.execPath, [script, ...args], options);
+}
+
+/** Any program as a child process, its stdout watched line by line. */
+export function runCommand(command: string, args: string[], options: SpawnOptions = {}): Proc {
+  const script = args[0] ?? command;
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
   let out = '';
   let err = '';
   const watchers: Array<() => void> = [];

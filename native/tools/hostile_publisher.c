@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A publisher that hands its one subscriber something it must refuse, or a
+ * ring that goes bad after the attach.
+ *
+ *   hostile_publisher <socket> unsealed | short | not-memfd | blocking-doorbell
+ *       the welcome carries a region or doorbell the subscriber must refuse
+ *   hostile_publisher <socket> corrupt-frame | head-beyond | head-backwards
+ *       a valid attach and one good message, then the ring breaks the rules
+ */
+#include "hostile_common.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#define CAPACITY (64u * 1024u)
+
+/* A formatted ring in a memfd; sealed or not. `claimed` is the capacity the
+ * descriptor states, which a lying publisher makes larger than the memfd. */
+static int make_ring(bool seal, uint64_t claimed, struct rc_mapping *map)
+{
+	int fd = memfd_create("hostile-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	uint64_t size = rc_ring_size(CAPACITY);
+
+	if (fd < 0 || ftruncate(fd, (off_t)size) || rc_map(fd, size, 1, map) < 0)
+		die("ring", errno);
+	rc_ring_format(map->addr, CAPACITY, 0, RC_POLICY_BLOCK, 77, (uint32_t)getpid());
+	((struct rc_ring_desc *)map->addr)->capacity = claimed;
+	if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+		die("seal", errno);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct rc_control_msg msg;
+	int fds[RC_MAX_FDS_PER_MESSAGE], nfds, lfd, sock, ack_fd, doorbell, wake;
+	struct rc_mapping ring = { 0 }, ack = { 0 };
+	struct rc_publisher pub;
+	struct rc_peer peer;
+	const char *mode;
+	int ring_fd, pipe_fds[2];
+	uint64_t generation = 0, offset = 0;
+	struct pollfd p;
+
+	if (argc != 3)
+		return 64;
+	mode = argv[2];
+	lfd = rc_unix_listen(argv[1], 4);
+	if (lfd < 0)
+		die("listen", lfd);
+	printf("listening\n");
+	fflush(stdout);
+	p = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	poll(&p, 1, 10000);
+	sock = rc_unix_accept(lfd, &peer);
+	if (sock < 0)
+		die("accept", sock);
+	recv_msg(sock, &msg, fds, &nfds);
+
+	ring_fd = make_ring(strcmp(mode, "unsealed") != 0, !strcmp(mode, "short") ? 2 * CAPACITY : CAPACITY, &ring);
+	if (!strcmp(mode, "short")) {
+		/* The descriptor claims a ring twice the memfd's size. */
+	} else if (rc_pub_init(&pub, ring.addr, ring.size) != RC_OK) {
+		die("pub init", EINVAL);
+	}
+	if (rc_ack_memfd_create(RC_ACK_PAGE_SIZE, &ack_fd, &ack) < 0)
+		die("ack", errno);
+	if (!strcmp(mode, "short")) {
+		struct rc_publisher fake = { 0 };
+
+		fake.desc = ring.addr;
+		rc_ack_page_format(ack.addr, &fake, 0, 1);
+	} else {
+		rc_ack_page_format(ack.addr, &pub, 0, 1);
+		rc_pub_attach(&pub, 0, ack.addr, -1, 0, 0, &generation);
+	}
+	doorbell = rc_eventfd_create();
+	wake = rc_eventfd_create();
+	if (!strcmp(mode, "blocking-doorbell")) {
+		if (pipe(pipe_fds))
+			die("pipe", errno);
+		doorbell = pipe_fds[0];
+	}
+	if (!strcmp(mode, "not-memfd")) {
+		char path[] = "/tmp/hostile-ringXXXXXX";
+		int plain = mkstemp(path);
+
+		unlink(path);
+		if (plain < 0 || ftruncate(plain, (off_t)rc_ring_size(CAPACITY)))
+			die("tmpfile", errno);
+		ring_fd = plain;
+	}
+
+	memset(&msg, 0, sizeof(msg));
+	msg.type = RC_CONTROL_WELCOME;
+	msg.u.welcome.version = 1;
+	msg.u.welcome.slot = 0;
+	msg.u.welcome.generation = generation ? generation : 1;
+	send_msg(sock, &msg, (int[]){ ring_fd, ack_fd, doorbell, wake }, 4);
+	printf("welcomed\n");
+	fflush(stdout);
+
+	if (!strcmp(mode, "corrupt-frame") || !strcmp(mode, "head-beyond") || !strcmp(mode, "head-backwards")) {
+		struct rc_ring_desc *desc = ring.addr;
+		uint8_t good[32] = "one good message";
+
+		rc_pub_write(&pub, good, sizeof(good), &offset);
+		rc_pub_commit(&pub);
+		sleep_ms(200);
+		if (!strcmp(mode, "corrupt-frame")) {
+			struct rc_record_header h = { .length = 0xfffffff0u, .type = RC_RECORD_DATA, .flags = 3 };
+
+			memcpy(pub.data + (pub.tail & pub.mask), &h, sizeof(h));
+			__atomic_store_n(&desc->head, pub.tail + 64, __ATOMIC_RELEASE);
+		} else if (!strcmp(mode, "head-beyond")) {
+			__atomic_store_n(&desc->head, pub.tail + 4 * (uint64_t)CAPACITY, __ATOMIC_RELEASE);
+		} else {
+			__atomic_store_n(&desc->head, 0, __ATOMIC_RELEASE);
+		}
+		rc_eventfd_ring(doorbell);
+	}
+	/* Stay until the subscriber hangs up (or 10 s). */
+	{
+		unsigned char buf[RC_CONTROL_MAX_SIZE];
+
+		for (int i = 0; i < 1000; i++) {
+			int r = rc_unix_recv(sock, buf, sizeof(buf), fds, &nfds);
+
+			if (r == 0 || (r < 0 && r != -EAGAIN))
+				break;
+			sleep_ms(10);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,128 @@
+// Hostile peers as real processes (native/tools): each attacks on purpose;
+// the outcome is a clear error or an eviction with a reason, and nobody else
+// loses anything.
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Publisher, Subscriber } from '../src/index.js';
+import { isNumbered, numbered, removeTempDirs, runCommand, socketPath } from './helpers.js';
+
+const native = fileURLToPath(new URL('../native/', import.meta.url));
+const tool = (name: string) => join(native, 'build-tools', name);
+
+beforeAll(() => {
+  execFileSync('make', ['-s', '-C', join(native, 'tools')], { stdio: 'inherit' });
+});
+
+const open: Array<{ close(): Promise<void> }> = [];
+const children: Array<{ kill(signal: NodeJS.Signals): boolean }> = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const thing of open.splice(0).reverse()) await thing.close();
+  removeTempDirs();
+});
+
+function spawnTool(name: string, args: string[]) {
+  return runCommand(tool(name), args);
+}
+
+describe('hostile subscribers', () => {
+  it.each([
+    ['ack-backwards', 'protocol'],
+    ['ack-beyond', 'protocol'],
+    ['ack-random', 'protocol'],
+  ])('%s is evicted with reason %s; the healthy subscriber gets everything', async (mode, reason) => {
+    const path = socketPath();
+    // The attacker never reads, and a bad ack rings no doorbell: the publisher
+    // finds it when it next re-reads acks (here at the latest after 300 ms of
+    // waiting), and evicts for the bad ack before any timeout reason.
+    const publisher = await Publisher.listen({ path, capacity: 1 << 16, evictAfterMs: 300 });
+    open.push(publisher);
+    const healthy = await Subscriber.connect({ path });
+    open.push(healthy);
+    const attacker = spawnTool('hostile_subscriber', [path, mode]);
+    children.push(attacker.child);
+    await attacker.line(/^attached$/);
+    const evicted = once(publisher, 'evict');
+    const reading = (async () => {
+      for (let seq = 0; seq < 3000; seq++) expect(isNumbered((await healthy.recv())!, seq)).toBe(true);
+    })();
+    for (let seq = 0; seq < 3000; seq++) {
+      await publisher.publish(numbered(seq, 500));
+      if (seq % 100 === 0) publisher.stats(); // the publisher re-reads acks
+    }
+    await reading;
+    expect((await evicted)[0]).toMatchObject({ reason });
+    expect(await attacker.line(/^evicted|not evicted/)).toBe(`evicted ${reason}`);
+  });
+
+  it('cannot grow, shrink, write, map writable or re-seal the ring', async () => {
+    const path = socketPath();
+    const publisher = await Publisher.listen({ path, capacity: 1 << 16 });
+    open.push(publisher);
+    const attacker = spawnTool('hostile_subscriber', [path, 'resize']);
+    children.push(attacker.child);
+    await attacker.exited;
+    const lines = Object.fromEntries(attacker.stdout().trim().split('\n').slice(1).map((l) => l.split(': ')));
+    expect(lines).toEqual({
+      'reopen-rw': 'allowed',
+      grow: 'Operation not permitted',
+      shrink: 'Operation not permitted',
+      write: 'Operation not permitted',
+      'map-writable': 'Operation not permitted',
+      'mprotect-writable': 'Permission denied',
+      'add-seal': 'Operation not permitted',
+    });
+  });
+
+  it('a doorbell storm costs the publisher wake-ups, never messages or order', async () => {
+    const path = socketPath();
+    const publisher = await Publisher.listen({ path, capacity: 1 << 16 });
+    open.push(publisher);
+    const healthy = await Subscriber.connect({ path });
+    open.push(healthy);
+    const attacker = spawnTool('hostile_subscriber', [path, 'doorbell-storm']);
+    children.push(attacker.child);
+    await attacker.line(/^attached$/);
+    const reading = (async () => {
+      for (let seq = 0; seq < 5000; seq++) expect(isNumbered((await healthy.recv())!, seq)).toBe(true);
+    })();
+    // The attacker never reads either: detach it when it exits so the publisher is not held.
+    for (let seq = 0; seq < 5000; seq++) await publisher.publish(numbered(seq, 100));
+    await reading;
+  });
+});
+
+describe('hostile publishers', () => {
+  it.each([
+    ['unsealed', /ring descriptor.*Operation not permitted/],
+    ['short', /ring layout/],
+    ['not-memfd', /ring descriptor/],
+    ['blocking-doorbell', /doorbell descriptor/],
+  ])('a welcome with %s memory or doorbell is refused with ERR_RINGCAST_BAD_REGION', async (mode, message) => {
+    const path = socketPath();
+    const attacker = spawnTool('hostile_publisher', [path, mode]);
+    children.push(attacker.child);
+    await attacker.line(/^listening$/);
+    const error = await Subscriber.connect({ path }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_RINGCAST_BAD_REGION' });
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it.each(['corrupt-frame', 'head-beyond', 'head-backwards'])(
+    '%s after a good message: the subscriber gets the good one, then ERR_RINGCAST_CORRUPT, no hang',
+    async (mode) => {
+      const path = socketPath();
+      const attacker = spawnTool('hostile_publisher', [path, mode]);
+      children.push(attacker.child);
+      await attacker.line(/^listening$/);
+      const sub = await Subscriber.connect({ path });
+      open.push(sub);
+      const first = await sub.recv({ signal: AbortSignal.timeout(5000) });
+      expect(first!.subarray(0, 16).toString()).toBe('one good message');
+      await expect(sub.recv({ signal: AbortSignal.timeout(5000) })).rejects.toMatchObject({ code: 'ERR_RINGCAST_CORRUPT' });
+    },
+  );
+});
