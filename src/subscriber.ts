@@ -53,6 +53,7 @@ export interface SubscriberStatsSnapshot {
   buffered: number;
   evictions: number;
   lostBytes: number;
+  lostMessages: number;
 }
 
 /** Where this subscriber stands with the publisher. */
@@ -64,6 +65,8 @@ export interface GapEvent {
   lostFrom: number;
   lostTo: number;
   lostBytes: number;
+  /** Messages published while this subscriber was evicted. */
+  lostMessages: number;
 }
 
 /** Zero-copy handler: `view` is valid only during the call. */
@@ -116,6 +119,9 @@ export class Subscriber extends EventEmitter {
   #deliveredBytes = 0;
   #evictions = 0;
   #lostBytes = 0;
+  #lostMessages = 0;
+  /** Sequence number of the last whole message taken from the ring. */
+  #lastSeq = -1;
 
   private constructor(options: SubscriberOptions) {
     super();
@@ -247,6 +253,7 @@ export class Subscriber extends EventEmitter {
     }
     this.#native = subscriber;
     this.#data = null;
+    this.#lastSeq = message.nextSeq - 1; // the first message we can see is nextSeq
     this.#doorbell = new native.FdWatcher(subscriber.doorbellFd, true, () => this.#wake?.());
     if (!this.#heartbeat) {
       this.#heartbeat = setInterval(() => this.#native.heartbeat(), this.#heartbeatMs);
@@ -337,6 +344,7 @@ export class Subscriber extends EventEmitter {
         const length = meta[at + 1]!;
         const flags = meta[at + 2]!;
         const view = data.subarray(offset, offset + length);
+        if (flags & RC_FRAG_LAST) this.#lastSeq = meta[at + 3]!;
         if ((flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) === (RC_FRAG_FIRST | RC_FRAG_LAST)) {
           this.#count(length);
           handler(view, meta[at + 3]!);
@@ -384,9 +392,11 @@ export class Subscriber extends EventEmitter {
     this.#setState('rejoining');
     this.#connection.send({ type: 'rejoin' });
     const { message, fds } = await this.#awaitWelcome(undefined);
+    const lostMessages = Math.max(0, message.nextSeq - (this.#lastSeq + 1));
     this.#doorbell.close();
     this.#native.destroy();
     this.#adopt(message, fds);
+    this.#lostMessages += lostMessages;
     this.#failure = null;
     this.#fragments = null;
     this.#setState('active');
@@ -396,7 +406,13 @@ export class Subscriber extends EventEmitter {
       // Everything from where we stopped to where we join again is gone.
       const lostTo = Math.max(lost.lostTo, this.#native.info().position);
       this.#lostBytes += lostTo - lost.lostTo;
-      this.emit('gap', { reason: lost.reason, lostFrom: lost.lostFrom, lostTo, lostBytes: lostTo - lost.lostFrom } satisfies GapEvent);
+      this.emit('gap', {
+        reason: lost.reason,
+        lostFrom: lost.lostFrom,
+        lostTo,
+        lostBytes: lostTo - lost.lostFrom,
+        lostMessages,
+      } satisfies GapEvent);
     }
   }
 
@@ -413,6 +429,7 @@ export class Subscriber extends EventEmitter {
       buffered: this.#queue.length - this.#queueIndex,
       evictions: this.#evictions,
       lostBytes: this.#lostBytes,
+      lostMessages: this.#lostMessages,
     };
   }
 
@@ -494,6 +511,7 @@ export class Subscriber extends EventEmitter {
       const offset = meta[at]!;
       const view = batch.subarray(offset, offset + meta[at + 1]!);
       const flags = meta[at + 2]!;
+      if (flags & RC_FRAG_LAST) this.#lastSeq = meta[at + 3]!;
       if ((flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) === (RC_FRAG_FIRST | RC_FRAG_LAST)) this.#queue.push(view);
       else {
         const whole = this.#assemble(view, flags);

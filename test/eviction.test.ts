@@ -136,6 +136,8 @@ describe('rejoin', () => {
     expect(lost).toMatchObject({ reason: 'slow', lostFrom: error.lostFrom });
     expect(lost.lostBytes).toBeGreaterThanOrEqual(error.lostBytes);
     expect(lost.lostTo).toBe(publisher.stats().head); // everything up to the live head it rejoined at
+    expect(lost.lostMessages).toBe(200); // it read none of the 200
+    expect(sub.stats()).toMatchObject({ evictions: 1, lostMessages: 200 });
     expect(states.map((s) => (s as { to: string }).to)).toEqual(['evicted', 'rejoining', 'active']);
     await publisher.publish(numbered(500, 64));
     expect(isNumbered((await sub.recv())!, 500)).toBe(true);
