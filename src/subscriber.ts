@@ -372,12 +372,28 @@ export class Subscriber extends EventEmitter {
     await this.#waitReadable(signal);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    for (;;) {
-      const message = await this.recv();
-      if (message === null) return;
-      yield message;
-    }
+  /**
+   * Messages until the publisher closes. Hand-written rather than an async
+   * generator: a message already copied out of the ring is handed over with
+   * one resolved promise, without a generator's extra promise layers.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+    const wrap = (message: Buffer | null): IteratorResult<Buffer> => (message === null ? done : { done: false, value: message });
+    const iterator: AsyncIterableIterator<Buffer> = {
+      next: () => {
+        let message: Buffer | null | undefined;
+        try {
+          message = this.#next();
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return message === undefined ? this.recv().then(wrap) : Promise.resolve(wrap(message));
+      },
+      return: () => Promise.resolve(done),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 
   /** A Readable of messages (one chunk per message unless objectMode is false; byte-exact for binary data). */
