@@ -107,7 +107,11 @@ int main(int argc, char **argv)
 
 		rc_pub_write(&pub, good, sizeof(good), &offset);
 		rc_pub_commit(&pub);
-		sleep_ms(200);
+		rc_eventfd_ring(doorbell);
+		/* Break the ring only once the subscriber has read the good message
+		 * (its ack says so), so the test does not depend on timing. */
+		for (int i = 0; i < 1000 && __atomic_load_n(&((struct rc_ack_page *)ack.addr)->ack, __ATOMIC_ACQUIRE) != pub.head; i++)
+			sleep_ms(5);
 		if (!strcmp(mode, "corrupt-frame")) {
 			struct rc_record_header h = { .length = 0xfffffff0u, .type = RC_RECORD_DATA, .flags = 3 };
 
