@@ -232,6 +232,14 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 		return;
 	s = &pub->slots[slot];
 	m = slot_mirror(pub, slot);
+	/* Report the loss from its latest valid ack, not the one cached at the
+	 * last refresh (heartbeat and control-plane evictions come unannounced). */
+	if (s->ack_page) {
+		uint64_t ack = rc_load_acquire(&s->ack_page->ack); /* [P7] */
+
+		if (ack >= s->acked && ack <= pub->head)
+			s->acked = ack;
+	}
 	s->state = RC_SLOT_EVICTED;
 	pub->changed |= 1ULL << slot;
 	rc_store_relaxed(&m->evict_reason, reason);
@@ -750,8 +758,13 @@ static int begin_read(struct rc_subscriber *sub, uint64_t *head)
 	if (*head == sub->pos) {
 		/* [S6] CLOSED is stored after the final head; pairs with [P6]. */
 		if (rc_load_acquire(&sub->desc->publisher_state) == RC_PUB_CLOSED &&
-		    rc_load_acquire(&sub->desc->head) == sub->pos)
-			return RC_ECLOSED;
+		    rc_load_acquire(&sub->desc->head) == sub->pos) {
+			/* An eviction stored before CLOSED ([P4] precedes [P6]) must
+			 * still be reported, even with nothing left to read (found
+			 * by model/ringcast.pml). */
+			r = check_slot(sub);
+			return r < 0 ? r : RC_ECLOSED;
+		}
 		return 0;
 	}
 	if (lapped_since(sub, sub->pos))
