@@ -3,21 +3,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
 import { C } from '../src/native.js';
-import { isNumbered, numbered, removeTempDirs, socketPath } from './helpers.js';
+import { isNumbered, numbered, cleanup, opened, socketPath } from './helpers.js';
 
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close();
-  removeTempDirs();
-});
+afterEach(cleanup);
 
 async function bus(options: Partial<Parameters<typeof Publisher.listen>[0]> = {}) {
   const path = socketPath();
   const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
-  open.push(publisher);
+  opened.push(publisher);
   const subscribe = async (extra = {}) => {
     const subscriber = await Subscriber.connect({ path, ...extra });
-    open.push(subscriber);
+    opened.push(subscriber);
     return subscriber;
   };
   return { path, publisher, subscribe };

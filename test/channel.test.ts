@@ -1,20 +1,16 @@
 // Point-to-point channels: socket-like semantics in both directions.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel, ChannelServer, RefusedError, Subscriber } from '../src/index.js';
-import { removeTempDirs, socketPath } from './helpers.js';
+import { cleanup, opened, socketPath } from './helpers.js';
 
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  for (const thing of open.splice(0).reverse()) await thing.close();
-  removeTempDirs();
-});
+afterEach(cleanup);
 
 async function pair(options = {}) {
   const path = socketPath('chan.sock');
   const server = await ChannelServer.listen(path, options);
-  open.push(server);
+  opened.push(server);
   const [accepted, connected] = await Promise.all([server.accept(), Channel.connect(path, options)]);
-  open.push(accepted, connected);
+  opened.push(accepted, connected);
   return { path, server, accepted, connected };
 }
 
@@ -73,7 +69,7 @@ describe('channel', () => {
   it('the allow list applies to channels too', async () => {
     const path = socketPath('chan.sock');
     const server = await ChannelServer.listen(path, { allow: { uids: [4242] } });
-    open.push(server);
+    opened.push(server);
     await expect(Channel.connect(path)).rejects.toBeInstanceOf(RefusedError);
   });
 });

@@ -6,9 +6,9 @@ import { createReadStream, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { cli, removeTempDirs, run, socketPath } from './helpers.js';
+import { cleanup, cli, run, socketPath } from './helpers.js';
 
-afterEach(() => removeTempDirs());
+afterEach(cleanup);
 
 async function waitForSocket(path: string): Promise<void> {
   for (let i = 0; i < 500 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));

@@ -5,22 +5,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber } from '../src/index.js';
 import { C, native, type NativeControlMessage } from '../src/native.js';
 import { encodeControlMessage, parseControlMessage, type ControlMessage } from '../src/control.js';
-import { numbered, isNumbered, removeTempDirs, socketPath } from './helpers.js';
+import { numbered, isNumbered, cleanup, opened, socketPath } from './helpers.js';
 
-const open: Array<{ close(): Promise<void> }> = [];
 const fds: number[] = [];
 afterEach(async () => {
   for (const fd of fds.splice(0)) native.closeFd(fd);
-  for (const thing of open.splice(0).reverse()) await thing.close();
-  removeTempDirs();
+  await cleanup();
 });
 
 async function busWithHealthySubscriber(options = {}) {
   const path = socketPath();
   const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
-  open.push(publisher);
+  opened.push(publisher);
   const healthy = await Subscriber.connect({ path });
-  open.push(healthy);
+  opened.push(healthy);
   return { path, publisher, healthy };
 }
 
@@ -135,7 +133,7 @@ describe('control socket under attack', () => {
   it('max subscribers, per-uid quota and pending-handshake limits hold', async () => {
     const { path, publisher } = await busWithHealthySubscriber({ maxSubscribers: 2, maxPerUid: 2 });
     const second = await Subscriber.connect({ path });
-    open.push(second);
+    opened.push(second);
     const third = await Subscriber.connect({ path }).catch((e: unknown) => e);
     expect(third).toMatchObject({ code: 'ERR_RINGCAST_REFUSED', reason: 'full' });
     expect(publisher.subscriberCount).toBe(2);
@@ -171,7 +169,7 @@ describe('allow list at accept', () => {
   it('peers not on the list are refused before they can hold a handshake place', async () => {
     const path = socketPath();
     const publisher = await Publisher.listen({ path, allow: { uids: [4242] }, maxPendingHandshakes: 2, handshakeTimeoutMs: 60_000 });
-    open.push(publisher);
+    opened.push(publisher);
     const refused: Array<{ reason: string }> = [];
     publisher.on('refuse', (e) => refused.push(e));
     for (let i = 0; i < 10; i++) fds.push(native.unixConnect(path)); // silent, never say hello

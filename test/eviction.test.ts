@@ -3,20 +3,14 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber, EvictedError, PublisherGoneError, type StateChange } from '../src/index.js';
-import { fixture, isNumbered, numbered, removeTempDirs, socketPath } from './helpers.js';
+import { fixture, isNumbered, numbered, cleanup, opened, spawned, socketPath } from './helpers.js';
 
-const open: Array<{ close(): Promise<void> }> = [];
-const children: Array<{ kill(signal: NodeJS.Signals): boolean }> = [];
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const thing of open.splice(0).reverse()) await thing.close();
-  removeTempDirs();
-});
+afterEach(cleanup);
 
 async function listen(options: Partial<Parameters<typeof Publisher.listen>[0]> = {}) {
   const path = socketPath();
   const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
-  open.push(publisher);
+  opened.push(publisher);
   return { path, publisher };
 }
 
@@ -32,7 +26,7 @@ describe('block policy with evictAfterMs', () => {
     const states = recordEvents(publisher, 'state') as StateChange[];
     const stuck = fixture('subscriber.mjs', [path, 'hold-then-read', '1500']);
     const healthy = fixture('subscriber.mjs', [path, 'count']);
-    children.push(stuck.child, healthy.child);
+    spawned.push(stuck.child, healthy.child);
     await stuck.line(/^attached$/);
     await healthy.line(/^attached$/);
     const evicted = once(publisher, 'evict');
@@ -56,7 +50,7 @@ describe('block policy with maxLagBytes', () => {
   it('evicts instead of waiting for a subscriber that far behind', async () => {
     const { path, publisher } = await listen({ maxLagBytes: 40_000 });
     const stuck = await Subscriber.connect({ path });
-    open.push(stuck);
+    opened.push(stuck);
     const states = recordEvents(stuck, 'state');
     const evictions = recordEvents(publisher, 'evict');
     for (let seq = 0; seq < 100; seq++) expect(publisher.offer(numbered(seq, 1000))).toBe(true);
@@ -76,7 +70,7 @@ describe('lagging', () => {
   it('is reported on both sides and cleared when the subscriber catches up', async () => {
     const { path, publisher } = await listen();
     const sub = await Subscriber.connect({ path });
-    open.push(sub);
+    opened.push(sub);
     const pubStates = recordEvents(publisher, 'state') as StateChange[];
     const subStates = recordEvents(sub, 'state');
     for (let seq = 0; seq < 40; seq++) await publisher.publish(numbered(seq, 1000)); // > half the ring
@@ -95,7 +89,7 @@ describe('dead peers', () => {
   it('a subscriber whose heartbeat stops (process stopped, socket open) is evicted as dead', async () => {
     const { path, publisher } = await listen({ heartbeatTimeoutMs: 300 });
     const frozen = fixture('subscriber.mjs', [path, 'hold-then-read', '1500']);
-    children.push(frozen.child);
+    spawned.push(frozen.child);
     await frozen.line(/^attached$/);
     await new Promise((r) => setTimeout(r, 100));
     const evicted = once(publisher, 'evict');
@@ -109,10 +103,10 @@ describe('dead peers', () => {
   it('a publisher that dies between claim and commit: subscribers get what was committed, then an error', async () => {
     const path = socketPath();
     const pub = fixture('claim-and-die.mjs', [path, '10']);
-    children.push(pub.child);
+    spawned.push(pub.child);
     await pub.line(/^listening$/);
     const sub = await Subscriber.connect({ path });
-    open.push(sub);
+    opened.push(sub);
     await pub.line(/^claimed$/);
     pub.child.kill('SIGKILL');
     for (let seq = 0; seq < 10; seq++) expect((await sub.recv())!.readUInt32LE(0)).toBe(seq);
@@ -124,7 +118,7 @@ describe('rejoin', () => {
   it('an evicted subscriber sees evicted -> rejoining -> active and a gap with the loss', async () => {
     const { path, publisher } = await listen({ policy: 'drop' });
     const sub = await Subscriber.connect({ path });
-    open.push(sub);
+    opened.push(sub);
     const states = recordEvents(sub, 'state');
     for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
     const error = (await sub.recv().catch((e: unknown) => e)) as EvictedError;

@@ -22,12 +22,25 @@ export function removeTempDirs(): void {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
+/** What a test opened; `cleanup` (run it in afterEach) closes it, newest first. */
+export const opened: Array<{ close(): Promise<void> }> = [];
+/** Processes a test started; `cleanup` kills those still running. */
+export const spawned: Array<{ kill(signal: NodeJS.Signals): boolean }> = [];
+
+export async function cleanup(): Promise<void> {
+  for (const child of spawned.splice(0)) child.kill('SIGKILL');
+  for (const thing of opened.splice(0).reverse()) await thing.close();
+  removeTempDirs();
+}
+
 export interface Proc {
   child: ChildProcess;
   /** Resolves with the first stdout line matching `pattern`. */
   line(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** All stdout so far. */
   stdout(): string;
+  /** Its non-empty stdout lines so far. */
+  lines(): string[];
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -58,6 +71,7 @@ export function runCommand(command: string, args: string[], options: SpawnOption
   return {
     child,
     stdout: () => out,
+    lines: () => out.split('\n').filter(Boolean),
     stderr: () => err,
     exited,
     line(pattern, timeoutMs = 20_000) {

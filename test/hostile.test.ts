@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber } from '../src/index.js';
-import { isNumbered, numbered, removeTempDirs, runCommand, socketPath } from './helpers.js';
+import { isNumbered, numbered, cleanup, opened, spawned, runCommand, socketPath } from './helpers.js';
 
 const native = fileURLToPath(new URL('../native/', import.meta.url));
 const tool = (name: string) => join(native, 'build-tools', name);
@@ -16,13 +16,7 @@ beforeAll(() => {
   execFileSync('make', ['-s', '-C', join(native, 'tools')], { stdio: 'inherit' });
 });
 
-const open: Array<{ close(): Promise<void> }> = [];
-const children: Array<{ kill(signal: NodeJS.Signals): boolean }> = [];
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const thing of open.splice(0).reverse()) await thing.close();
-  removeTempDirs();
-});
+afterEach(cleanup);
 
 function spawnTool(name: string, args: string[]) {
   return runCommand(tool(name), args);
@@ -39,11 +33,11 @@ describe('hostile subscribers', () => {
     // finds it when it next re-reads acks (here at the latest after 300 ms of
     // waiting), and evicts for the bad ack before any timeout reason.
     const publisher = await Publisher.listen({ path, capacity: 1 << 16, evictAfterMs: 300 });
-    open.push(publisher);
+    opened.push(publisher);
     const healthy = await Subscriber.connect({ path });
-    open.push(healthy);
+    opened.push(healthy);
     const attacker = spawnTool('hostile_subscriber', [path, mode]);
-    children.push(attacker.child);
+    spawned.push(attacker.child);
     await attacker.line(/^attached$/);
     const evicted = once(publisher, 'evict');
     const reading = (async () => {
@@ -61,9 +55,9 @@ describe('hostile subscribers', () => {
   it('cannot grow, shrink, write, map writable or re-seal the ring', async () => {
     const path = socketPath();
     const publisher = await Publisher.listen({ path, capacity: 1 << 16 });
-    open.push(publisher);
+    opened.push(publisher);
     const attacker = spawnTool('hostile_subscriber', [path, 'resize']);
-    children.push(attacker.child);
+    spawned.push(attacker.child);
     await attacker.exited;
     const lines = Object.fromEntries(attacker.stdout().trim().split('\n').slice(1).map((l) => l.split(': ')));
     expect(lines).toEqual({
@@ -80,11 +74,11 @@ describe('hostile subscribers', () => {
   it('a doorbell storm costs the publisher wake-ups, never messages or order', async () => {
     const path = socketPath();
     const publisher = await Publisher.listen({ path, capacity: 1 << 16 });
-    open.push(publisher);
+    opened.push(publisher);
     const healthy = await Subscriber.connect({ path });
-    open.push(healthy);
+    opened.push(healthy);
     const attacker = spawnTool('hostile_subscriber', [path, 'doorbell-storm']);
-    children.push(attacker.child);
+    spawned.push(attacker.child);
     await attacker.line(/^attached$/);
     const reading = (async () => {
       for (let seq = 0; seq < 5000; seq++) expect(isNumbered((await healthy.recv())!, seq)).toBe(true);
@@ -104,7 +98,7 @@ describe('hostile publishers', () => {
   ])('a welcome with %s memory or doorbell is refused with ERR_RINGCAST_BAD_REGION', async (mode, message) => {
     const path = socketPath();
     const attacker = spawnTool('hostile_publisher', [path, mode]);
-    children.push(attacker.child);
+    spawned.push(attacker.child);
     await attacker.line(/^listening$/);
     const error = await Subscriber.connect({ path }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'ERR_RINGCAST_BAD_REGION' });
@@ -116,10 +110,10 @@ describe('hostile publishers', () => {
     async (mode) => {
       const path = socketPath();
       const attacker = spawnTool('hostile_publisher', [path, mode]);
-      children.push(attacker.child);
+      spawned.push(attacker.child);
       await attacker.line(/^listening$/);
       const sub = await Subscriber.connect({ path });
-      open.push(sub);
+      opened.push(sub);
       const first = await sub.recv({ signal: AbortSignal.timeout(5000) });
       expect(first!.subarray(0, 16).toString()).toBe('one good message');
       await expect(sub.recv({ signal: AbortSignal.timeout(5000) })).rejects.toMatchObject({ code: 'ERR_RINGCAST_CORRUPT' });

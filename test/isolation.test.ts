@@ -2,7 +2,7 @@
 // user, PID and mount namespaces (setpriv + unshare), a fresh tmpfs, and only
 // the bus socket bind-mounted in -- attaches when the allow list names its uid
 // as the publisher sees it, and is refused when it does not.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher } from '../src/index.js';
-import { fixtures, numbered, removeTempDirs, socketPath } from './helpers.js';
+import { fixtures, numbered, removeTempDirs, runCommand, socketPath, type Proc } from './helpers.js';
 
 const NOBODY = 65534;
 const subscriberFixture = join(fixtures, 'subscriber.mjs');
@@ -68,14 +68,6 @@ function unavailable(): string | null {
 const skipReason = unavailable();
 const suffix = skipReason ? ` (skipped: ${skipReason})` : '';
 
-interface Container {
-  child: ChildProcess;
-  lines(): string[];
-  line(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output(): string;
-}
-
 const children: ChildProcess[] = [];
 const publishers: Publisher[] = [];
 afterEach(async () => {
@@ -85,9 +77,9 @@ afterEach(async () => {
 });
 
 /** Starts the container with only `sock` bind-mounted at <root>/bus.sock, running the subscriber fixture. */
-function startContainer(sock: string): Container {
+function startContainer(sock: string): Proc {
   const root = dirname(socketPath('unused')); // a fresh, empty, world-traversable directory
-  const child = spawn('setpriv', containerArgs(), {
+  const container = runCommand('setpriv', containerArgs(), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
@@ -98,53 +90,8 @@ function startContainer(sock: string): Container {
       FIXTURE: subscriberFixture,
     },
   });
-  children.push(child);
-  let out = '';
-  let err = '';
-  const waiters: Array<() => void> = [];
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    for (const w of waiters.slice()) w();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => {
-      for (const w of waiters.slice()) w();
-      resolve({ code, signal });
-    }),
-  );
-  const output = () => `stdout: ${out.slice(-1000)} stderr: ${err.slice(-1000)}`;
-  return {
-    child,
-    exited,
-    output,
-    lines: () => out.split('\n').filter(Boolean),
-    line(pattern, timeoutMs = 20_000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`timed out waiting for ${pattern} from the container; ${output()}`));
-        }, timeoutMs);
-        const check = (): void => {
-          const found = out.split('\n').find((l) => pattern.test(l));
-          if (found !== undefined) {
-            done();
-            resolve(found);
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            done();
-            reject(new Error(`the container exited before ${pattern}; ${output()}`));
-          }
-        };
-        const done = (): void => {
-          clearTimeout(timer);
-          const i = waiters.indexOf(check);
-          if (i >= 0) waiters.splice(i, 1);
-        };
-        waiters.push(check);
-        check();
-      });
-    },
-  };
+  children.push(container.child);
+  return container;
 }
 
 /** A bus whose socket a uid-65534 process may reach (as test/helpers.ts socketPath prepares its directory). */
@@ -173,9 +120,9 @@ function lastJson(lines: string[]): Record<string, unknown> {
   return JSON.parse(lines.filter((l) => l.startsWith('{')).pop() ?? 'null') as Record<string, unknown>;
 }
 
-function expectContainerView(container: Container): void {
+function expectContainerView(container: Proc): void {
   const lines = container.lines();
-  expect(lines, container.output()).toContain('container: host socket hidden');
+  expect(lines, `stdout: ${container.stdout().slice(-1000)} stderr: ${container.stderr().slice(-1000)}`).toContain('container: host socket hidden');
   expect(lines).toContain('container: root holds bus.sock ');
   expect(lines).toContain('container: uid 0 gid 0 pid 1'); // root inside, init of its own PID namespace
 }
@@ -205,7 +152,7 @@ describe('isolation as deployed (user + PID + mount namespaces, only the socket 
 
     for (let seq = 0; seq < 500; seq++) await publisher.publish(numbered(seq, 64 + (seq % 200)));
     await publisher.close();
-    expect((await container.exited).code, container.output()).toBe(0);
+    expect((await container.exited).code, `stdout: ${container.stdout().slice(-1000)} stderr: ${container.stderr().slice(-1000)}`).toBe(0);
     expect(lastJson(container.lines())).toEqual({ received: 500, inOrder: true, intact: true, error: null });
   });
 
@@ -229,7 +176,7 @@ describe('isolation as deployed (user + PID + mount namespaces, only the socket 
     const event = await refused;
     const { code } = await container.exited;
     expectContainerView(container);
-    expect(code, container.output()).toBe(3);
+    expect(code, `stdout: ${container.stdout().slice(-1000)} stderr: ${container.stderr().slice(-1000)}`).toBe(3);
     expect(lastJson(container.lines())).toMatchObject({ attachError: 'ERR_RINGCAST_REFUSED', reason: 'allow-list' });
     expect(String(lastJson(container.lines()).message)).toMatch(/uid 65534 gid 65534 is not allowed/);
 

@@ -4,9 +4,9 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Publisher, Subscriber } from '../src/index.js';
-import { numbered, removeTempDirs, socketPath } from './helpers.js';
+import { cleanup, numbered, socketPath } from './helpers.js';
 
-afterEach(() => removeTempDirs());
+afterEach(cleanup);
 
 describe('worker threads', () => {
   it('publisher in the main thread, subscribers in several workers at once', async () => {

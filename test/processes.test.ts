@@ -4,20 +4,14 @@ import { chmodSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber, PublisherGoneError, RefusedError } from '../src/index.js';
-import { fixture, fixtures, isNumbered, numbered, removeTempDirs, socketPath } from './helpers.js';
+import { fixture, fixtures, isNumbered, numbered, cleanup, opened, spawned, socketPath } from './helpers.js';
 
-const open: Array<{ close(): Promise<void> }> = [];
-const children: Array<{ kill(signal: NodeJS.Signals): boolean }> = [];
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const thing of open.splice(0).reverse()) await thing.close();
-  removeTempDirs();
-});
+afterEach(cleanup);
 
 async function listen(options: Partial<Parameters<typeof Publisher.listen>[0]> = {}) {
   const path = socketPath();
   const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
-  open.push(publisher);
+  opened.push(publisher);
   return { path, publisher };
 }
 
@@ -29,7 +23,7 @@ describe('subscriber processes', () => {
   it('several processes each receive every message in order, intact', async () => {
     const { path, publisher } = await listen();
     const subs = [0, 1, 2].map(() => fixture('subscriber.mjs', [path, 'count']));
-    children.push(...subs.map((s) => s.child));
+    spawned.push(...subs.map((s) => s.child));
     await Promise.all(subs.map((s) => s.line(/^attached$/)));
     for (let seq = 0; seq < 20_000; seq++) await publisher.publish(numbered(seq, 64 + (seq % 300)));
     await publisher.close();
@@ -43,7 +37,7 @@ describe('subscriber processes', () => {
     const { path, publisher } = await listen();
     const victim = fixture('subscriber.mjs', [path, 'hold']); // never reads: holds the ring full
     const healthy = fixture('subscriber.mjs', [path, 'count']);
-    children.push(victim.child, healthy.child);
+    spawned.push(victim.child, healthy.child);
     await victim.line(/^attached$/);
     await healthy.line(/^attached$/);
     expect(publisher.subscriberCount).toBe(2);
@@ -67,7 +61,7 @@ describe('subscriber processes', () => {
     const { path, publisher } = await listen();
     const vandal = fixture('subscriber.mjs', [path, 'write-ring']);
     const healthy = fixture('subscriber.mjs', [path, 'count']);
-    children.push(vandal.child, healthy.child);
+    spawned.push(vandal.child, healthy.child);
     await vandal.line(/^attached$/);
     await healthy.line(/^attached$/);
     await publisher.publish(numbered(0, 100));
@@ -88,7 +82,7 @@ describe('subscriber processes', () => {
   it('a 64 MiB message crosses processes through a 1 MiB ring', async () => {
     const { path, publisher } = await listen({ capacity: 1 << 20 });
     const sub = fixture('subscriber.mjs', [path, 'sha']);
-    children.push(sub.child);
+    spawned.push(sub.child);
     await sub.line(/^attached$/);
     const big = Buffer.alloc(64 << 20);
     for (let i = 0; i < big.length; i += 1024) big.writeUInt32LE(i * 2654435761 >>> 0, i);
@@ -103,10 +97,10 @@ describe('publisher processes', () => {
   it('kill -9 of the publisher: subscribers drain what was committed, then fail with a code, no hang', async () => {
     const path = socketPath();
     const pub = fixture('publisher.mjs', [path, '300', '200']);
-    children.push(pub.child);
+    spawned.push(pub.child);
     await pub.line(/^listening$/);
     const sub = await Subscriber.connect({ path });
-    open.push(sub);
+    opened.push(sub);
     await pub.line(/^published$/);
     pub.child.kill('SIGKILL');
     await pub.exited;
@@ -119,10 +113,10 @@ describe('publisher processes', () => {
   it('an orderly publisher close ends the stream cleanly', async () => {
     const path = socketPath();
     const pub = fixture('publisher.mjs', [path, '50', '64', '', '--close']);
-    children.push(pub.child);
+    spawned.push(pub.child);
     await pub.line(/^listening$/);
     const sub = await Subscriber.connect({ path });
-    open.push(sub);
+    opened.push(sub);
     let n = 0;
     for await (const m of sub) expect(isNumbered(m, n++)).toBe(true);
     expect(n).toBe(50);
@@ -147,14 +141,14 @@ describe('credentials', () => {
     const refusedBus = await listen();
     chmodSync(refusedBus.path, 0o777);
     const refusedSub = fixture('subscriber.mjs', [refusedBus.path, 'count'], { uid: 65534, gid: 65534 });
-    children.push(refusedSub.child);
+    spawned.push(refusedSub.child);
     expect((await refusedSub.exited).code).toBe(3);
     expect(parseLast(refusedSub.stdout())).toMatchObject({ attachError: 'ERR_RINGCAST_REFUSED', reason: 'allow-list' });
 
     const allowedBus = await listen({ allow: { uids: [65534] } });
     chmodSync(allowedBus.path, 0o777);
     const allowedSub = fixture('subscriber.mjs', [allowedBus.path, 'count'], { uid: 65534, gid: 65534 });
-    children.push(allowedSub.child);
+    spawned.push(allowedSub.child);
     await allowedSub.line(/^attached$/);
     expect(allowedBus.publisher.stats().subscribers[0]).toMatchObject({ uid: 65534 });
     await allowedBus.publisher.publish(numbered(0, 10));
