@@ -127,6 +127,7 @@ async function stat(args: string[]): Promise<number> {
         'lag bytes': s.lagBytes,
         evictions: s.evictions,
         'lost bytes': s.lostBytes,
+        'lost messages': s.lostMessages,
       })),
     );
   return 0;

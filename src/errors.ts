@@ -37,12 +37,19 @@ export class EvictedError extends RingcastError {
   readonly reason: EvictionReason;
   readonly lostFrom: number;
   readonly lostTo: number;
-  constructor(reason: EvictionReason, lostFrom: number, lostTo: number) {
-    super('ERR_RINGCAST_EVICTED', `evicted (${reason}): lost bus positions ${lostFrom}..${lostTo} (${Math.max(0, lostTo - lostFrom)} bytes)`);
+  /** Messages in the lost range, when the publisher could count them (not for `lapped`). */
+  readonly lostMessages: number | undefined;
+  constructor(reason: EvictionReason, lostFrom: number, lostTo: number, lostMessages?: number) {
+    super(
+      'ERR_RINGCAST_EVICTED',
+      `evicted (${reason}): lost bus positions ${lostFrom}..${lostTo} (${Math.max(0, lostTo - lostFrom)} bytes` +
+        `${lostMessages === undefined ? '' : `, ${lostMessages} messages`})`,
+    );
     this.name = 'EvictedError';
     this.reason = reason;
     this.lostFrom = lostFrom;
     this.lostTo = lostTo;
+    this.lostMessages = lostMessages;
   }
   get lostBytes(): number {
     return Math.max(0, this.lostTo - this.lostFrom);

@@ -26,6 +26,7 @@ export interface BusSnapshot {
     lagBytes: number;
     evictions: number;
     lostBytes: number;
+    lostMessages: number;
   }>;
 }
 
@@ -90,6 +91,7 @@ export async function inspectBus(path: string, timeoutMs = 5000): Promise<BusSna
         lagBytes: Math.max(0, head - s.ack),
         evictions: s.evictions,
         lostBytes: s.state === C.RC_SLOT_EVICTED ? s.lostTo - s.lostFrom : 0,
+        lostMessages: s.state === C.RC_SLOT_EVICTED ? s.lostMessages : 0,
       })),
     };
   } finally {

@@ -81,6 +81,7 @@ export interface NativeSlotStats {
   generation: number;
   lostFrom: number;
   lostTo: number;
+  lostMessages: number;
   evictions: number;
 }
 
@@ -127,7 +128,7 @@ export interface NativePublisher {
   /** Evicts slots whose ack-page heartbeat did not move for `timeoutMs`; returns how many. */
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
   /** Slots whose state changed since the last call. */
-  takeChanges(): Array<{ slot: number; state: number; reason: number; lostFrom: number; lostTo: number }>;
+  takeChanges(): Array<{ slot: number; state: number; reason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
   stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
   close(): void;
   destroy(): void;
@@ -141,6 +142,7 @@ export interface NativeSubscriberInfo {
   maxPayload: number;
   lostFrom: number;
   lostTo: number;
+  lostMessages: number;
   evictReason: number;
   publisherState: number;
   head: number;

@@ -71,6 +71,7 @@ export interface EvictionEvent {
   lostFrom: number;
   lostTo: number;
   lostBytes: number;
+  lostMessages: number;
 }
 
 export interface SubscriberStats {
@@ -86,6 +87,8 @@ export interface SubscriberStats {
   deliveredBytes: number;
   evictions: number;
   lostBytes: number;
+  /** Messages lost at its last eviction. */
+  lostMessages: number;
 }
 
 export interface PublisherStats {
@@ -334,6 +337,7 @@ export class Publisher extends EventEmitter {
         deliveredBytes: slot.ack - (attached?.joinedAt ?? slot.ack),
         evictions: slot.evictions,
         lostBytes: slot.state === C.RC_SLOT_EVICTED ? slot.lostTo - slot.lostFrom : 0,
+        lostMessages: slot.state === C.RC_SLOT_EVICTED ? slot.lostMessages : 0,
       });
     }
     return {
@@ -468,6 +472,7 @@ export class Publisher extends EventEmitter {
           lostFrom: change.lostFrom,
           lostTo: change.lostTo,
           lostBytes: Math.max(0, change.lostTo - change.lostFrom),
+          lostMessages: change.lostMessages,
         };
         this.#log.warn(event, 'subscriber evicted');
         this.emit('evict', event);

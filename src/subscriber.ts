@@ -555,7 +555,7 @@ export class Subscriber extends EventEmitter {
     if (status === C.RC_EEVICTED || status === C.RC_ELAPPED) {
       const info = this.#native.info();
       const reason: EvictionReason = status === C.RC_ELAPPED ? 'lapped' : (EVICT_REASONS[info.evictReason] ?? 'slow');
-      const error = new EvictedError(reason, info.lostFrom, info.lostTo);
+      const error = new EvictedError(reason, info.lostFrom, info.lostTo, reason === 'lapped' ? undefined : info.lostMessages);
       this.#evictions++;
       this.#lostBytes += error.lostBytes;
       this.#fragments = null;

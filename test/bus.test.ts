@@ -219,6 +219,8 @@ describe('flow control and backpressure', () => {
     expect(error).toBeInstanceOf(EvictedError);
     expect((error as EvictedError).reason).toBe('slow');
     expect((error as EvictedError).lostBytes).toBeGreaterThan(0);
+    expect((error as EvictedError).lostMessages).toBeGreaterThan(60); // it read none; ~64 fit in the ring
+    expect(publisher.stats().subscribers.find((s) => s.state === 'evicted')?.lostMessages).toBe((error as EvictedError).lostMessages);
     const mirrored = publisher.stats().subscribers.find((s) => s.state === 'evicted');
     expect(mirrored?.evictions).toBe(1);
   });

@@ -404,6 +404,7 @@ private:
 			o.Set("reason", m->evict_reason);
 			o.Set("lostFrom", static_cast<double>(m->lost_from));
 			o.Set("lostTo", static_cast<double>(m->lost_to));
+			o.Set("lostMessages", m->lost_messages);
 			out.Set(n++, o);
 		}
 		return out;
@@ -439,6 +440,7 @@ private:
 			o.Set("generation", static_cast<double>(s.generation));
 			o.Set("lostFrom", static_cast<double>(m->lost_from));
 			o.Set("lostTo", static_cast<double>(m->lost_to));
+			o.Set("lostMessages", m->lost_messages);
 			o.Set("evictions", m->evictions);
 			slots.Set(n++, o);
 		}
@@ -692,6 +694,7 @@ private:
 		out.Set("maxPayload", sub_.max_payload);
 		out.Set("lostFrom", static_cast<double>(sub_.lost_from));
 		out.Set("lostTo", static_cast<double>(sub_.lost_to));
+		out.Set("lostMessages", __atomic_load_n(&sub_.slot_mirror->lost_messages, __ATOMIC_RELAXED));
 		out.Set("evictReason", __atomic_load_n(&sub_.slot_mirror->evict_reason, __ATOMIC_RELAXED));
 		out.Set("publisherState", __atomic_load_n(&sub_.desc->publisher_state, __ATOMIC_ACQUIRE));
 		out.Set("head", static_cast<double>(__atomic_load_n(&sub_.desc->head, __ATOMIC_ACQUIRE)));
@@ -979,6 +982,7 @@ Napi::Value InspectRing(const Napi::CallbackInfo &info)
 			o.Set("ack", static_cast<double>(s->ack));
 			o.Set("lostFrom", static_cast<double>(s->lost_from));
 			o.Set("lostTo", static_cast<double>(s->lost_to));
+			o.Set("lostMessages", s->lost_messages);
 			o.Set("evictions", s->evictions);
 			o.Set("pid", s->pid);
 			o.Set("uid", s->uid);

@@ -158,7 +158,8 @@ struct rc_slot {
 	rc_u32 evictions;      /* 0x30 count of evictions of this slot's subscriber  */
 	rc_u32 pid;            /* 0x34 peer pid from SO_PEERCRED (0 if unknown)      */
 	rc_u32 uid;            /* 0x38 peer uid                                      */
-	rc_u32 reserved;       /* 0x3c zero                                          */
+	rc_u32 lost_messages;  /* 0x3c eviction: messages from lost_from to lost_to
+	                        *      (one partly read counts as lost)              */
 };
 
 /* ---- ack page: written by its subscriber only -------------------------- */
@@ -251,6 +252,7 @@ RC_ASSERT_OFFSET(rc_slot, lost_to,       0x28);
 RC_ASSERT_OFFSET(rc_slot, evictions,     0x30);
 RC_ASSERT_OFFSET(rc_slot, pid,           0x34);
 RC_ASSERT_OFFSET(rc_slot, uid,           0x38);
+RC_ASSERT_OFFSET(rc_slot, lost_messages, 0x3c);
 RC_STATIC_ASSERT(sizeof(struct rc_slot) == RC_SLOT_SIZE, "rc_slot is one cache line");
 
 RC_ASSERT_OFFSET(rc_ack_page, magic,          0x00);

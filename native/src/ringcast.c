@@ -193,6 +193,7 @@ int rc_pub_attach(struct rc_publisher *pub, uint32_t slot, const struct rc_ack_p
 	rc_store_relaxed(&m->join_position, pub->head);
 	rc_store_relaxed(&m->lost_from, (uint64_t)0);
 	rc_store_relaxed(&m->lost_to, (uint64_t)0);
+	rc_store_relaxed(&m->lost_messages, 0u);
 	rc_store_relaxed(&m->pid, pid);
 	rc_store_relaxed(&m->uid, uid);
 	/* [P4] slot fields before state; pairs with [S4] in check_slot. */
@@ -223,6 +224,24 @@ void rc_pub_detach(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	pub->limit = 0; /* recompute: the slowest may have left */
 }
 
+/* Messages between `from` (a subscriber's validated ack, so still in the
+ * ring: nobody overwrites past a counted subscriber's ack) and the tail:
+ * the publisher's own records, read back to find the first one's seq. */
+static uint64_t messages_since(const struct rc_publisher *pub, uint64_t from)
+{
+	struct rc_record_header h;
+
+	if (from > pub->tail || pub->tail - from > pub->capacity)
+		return 0; /* not ours to know any more */
+	while (from < pub->tail) {
+		memcpy(&h, pub->data + (from & pub->mask), sizeof(h));
+		if (h.type != RC_RECORD_PAD)
+			return pub->next_seq + (pub->in_message ? 1 : 0) - h.seq;
+		from += pub->capacity - (from & pub->mask);
+	}
+	return 0;
+}
+
 void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 {
 	struct rc_pub_slot *s;
@@ -245,6 +264,7 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_relaxed(&m->lost_from, s->acked);
 	rc_store_relaxed(&m->lost_to, pub->tail);
+	rc_store_relaxed(&m->lost_messages, (uint32_t)min_u64(messages_since(pub, s->acked), UINT32_MAX));
 	rc_store_relaxed(&m->evictions, rc_load_relaxed(&m->evictions) + 1);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_EVICTED); /* [P4] */
 	ring_doorbell(s->doorbell_fd); /* a sleeping subscriber must see it */
