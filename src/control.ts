@@ -17,7 +17,7 @@ export interface HelloMessage {
   role: 'subscribe' | 'inspect' | 'channel';
 }
 
-/** publisher -> subscriber. subscribe: fds = [ring (read-only), ack page, own doorbell, publisher doorbell]; inspect: fds = [ring]. */
+/** publisher -> subscriber. subscribe: fds = [ring (read-only), ack page, its doorbell, its wake-the-publisher doorbell]; inspect: fds = [ring]. */
 export interface WelcomeMessage {
   type: 'welcome';
   version: number;
