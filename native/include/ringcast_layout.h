@@ -29,6 +29,7 @@
 #define RINGCAST_LAYOUT_H
 
 #ifdef __KERNEL__
+#include <linux/stddef.h>
 #include <linux/types.h>
 typedef __u8 rc_u8;
 typedef __u16 rc_u16;
