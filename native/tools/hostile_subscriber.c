@@ -112,8 +112,14 @@ int main(int argc, char **argv)
 	while (__atomic_load_n(&desc->head, __ATOMIC_ACQUIRE) == 0)
 		sleep_ms(5);
 	if (!strcmp(mode, "ack-backwards")) {
-		__atomic_store_n(&page->ack, __atomic_load_n(&desc->head, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
-		sleep_ms(100);
+		uint64_t forward = __atomic_load_n(&desc->head, __ATOMIC_ACQUIRE);
+
+		/* Go forward, wait until the publisher has seen it (its mirror says
+		 * so: a backwards step it never saw the start of is no step), then
+		 * go back. */
+		__atomic_store_n(&page->ack, forward, __ATOMIC_RELEASE);
+		for (int i = 0; i < 1000 && __atomic_load_n(&mirror_of(ring.addr, page->slot)->ack, __ATOMIC_RELAXED) != forward; i++)
+			sleep_ms(5);
 		__atomic_store_n(&page->ack, 0, __ATOMIC_RELEASE);
 	} else if (!strcmp(mode, "ack-beyond")) {
 		__atomic_store_n(&page->ack, __atomic_load_n(&desc->head, __ATOMIC_ACQUIRE) + (1u << 20), __ATOMIC_RELEASE);
