@@ -3,14 +3,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
 import { C } from '../src/native.js';
-import { isNumbered, numbered, cleanup, opened, socketPath } from './helpers.js';
+import { isNumbered, numbered, cleanup, opened, socketPath, listen } from './helpers.js';
 
 afterEach(cleanup);
 
 async function bus(options: Partial<Parameters<typeof Publisher.listen>[0]> = {}) {
-  const path = socketPath();
-  const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
-  opened.push(publisher);
+  const { path, publisher } = await listen(options);
   const subscribe = async (extra = {}) => {
     const subscriber = await Subscriber.connect({ path, ...extra });
     opened.push(subscriber);

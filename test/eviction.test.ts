@@ -3,16 +3,10 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber, EvictedError, PublisherGoneError, type StateChange } from '../src/index.js';
-import { fixture, isNumbered, numbered, cleanup, opened, spawned, socketPath } from './helpers.js';
+import { fixture, isNumbered, numbered, cleanup, opened, spawned, socketPath, listen } from './helpers.js';
 
 afterEach(cleanup);
 
-async function listen(options: Partial<Parameters<typeof Publisher.listen>[0]> = {}) {
-  const path = socketPath();
-  const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
-  opened.push(publisher);
-  return { path, publisher };
-}
 
 function recordEvents(emitter: NodeJS.EventEmitter, name: string): unknown[] {
   const seen: unknown[] = [];

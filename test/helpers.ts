@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Publisher, type PublisherOptions } from '../src/index.js';
 
 export const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 export const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -118,4 +119,12 @@ export function isNumbered(message: Buffer, seq: number): boolean {
   if (message.length < 4 || message.readUInt32LE(0) !== seq) return false;
   for (let i = 4; i < message.length; i++) if (message[i] !== ((seq + i * 31) & 0xff)) return false;
   return true;
+}
+
+/** A publisher on a fresh socket path with a small (64 KiB) ring, closed by `cleanup`. */
+export async function listen(options: Partial<PublisherOptions> = {}): Promise<{ path: string; publisher: Publisher }> {
+  const path = socketPath();
+  const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
+  opened.push(publisher);
+  return { path, publisher };
 }

@@ -4,16 +4,10 @@ import { chmodSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber, PublisherGoneError, RefusedError } from '../src/index.js';
-import { fixture, fixtures, isNumbered, numbered, cleanup, opened, spawned, socketPath } from './helpers.js';
+import { fixture, fixtures, isNumbered, numbered, cleanup, opened, spawned, socketPath, listen } from './helpers.js';
 
 afterEach(cleanup);
 
-async function listen(options: Partial<Parameters<typeof Publisher.listen>[0]> = {}) {
-  const path = socketPath();
-  const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
-  opened.push(publisher);
-  return { path, publisher };
-}
 
 function parseLast(text: string): Record<string, unknown> {
   return JSON.parse(text.trim().split('\n').pop()!) as Record<string, unknown>;

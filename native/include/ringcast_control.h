@@ -183,31 +183,28 @@ int rc_control_encode(const struct rc_control_msg *msg, void *buf, size_t cap);
 
 /* ---- compile-time layout table ---------------------------------------- */
 
-#define RC_CONTROL_ASSERT_OFFSET(type, field, off) \
-	RC_STATIC_ASSERT(offsetof(struct type, field) == (off), #type "." #field " moved")
-
-RC_CONTROL_ASSERT_OFFSET(rc_control_header, magic,       0x00);
-RC_CONTROL_ASSERT_OFFSET(rc_control_header, version,     0x04);
-RC_CONTROL_ASSERT_OFFSET(rc_control_header, type,        0x06);
-RC_CONTROL_ASSERT_OFFSET(rc_control_header, body_length, 0x08);
-RC_CONTROL_ASSERT_OFFSET(rc_control_header, reserved,    0x0c);
+RC_ASSERT_OFFSET(rc_control_header, magic,       0x00);
+RC_ASSERT_OFFSET(rc_control_header, version,     0x04);
+RC_ASSERT_OFFSET(rc_control_header, type,        0x06);
+RC_ASSERT_OFFSET(rc_control_header, body_length, 0x08);
+RC_ASSERT_OFFSET(rc_control_header, reserved,    0x0c);
 RC_STATIC_ASSERT(sizeof(struct rc_control_header) == RC_CONTROL_HEADER_SIZE, "control header size");
 
-RC_CONTROL_ASSERT_OFFSET(rc_control_hello, version,  0x00);
-RC_CONTROL_ASSERT_OFFSET(rc_control_hello, role,     0x04);
-RC_CONTROL_ASSERT_OFFSET(rc_control_hello, reserved, 0x08);
+RC_ASSERT_OFFSET(rc_control_hello, version,  0x00);
+RC_ASSERT_OFFSET(rc_control_hello, role,     0x04);
+RC_ASSERT_OFFSET(rc_control_hello, reserved, 0x08);
 RC_STATIC_ASSERT(sizeof(struct rc_control_hello) == RC_CONTROL_HELLO_SIZE, "hello body size");
 
-RC_CONTROL_ASSERT_OFFSET(rc_control_welcome, version,    0x00);
-RC_CONTROL_ASSERT_OFFSET(rc_control_welcome, slot,       0x04);
-RC_CONTROL_ASSERT_OFFSET(rc_control_welcome, generation, 0x08);
-RC_CONTROL_ASSERT_OFFSET(rc_control_welcome, next_seq,   0x10);
-RC_CONTROL_ASSERT_OFFSET(rc_control_welcome, reserved,   0x18);
+RC_ASSERT_OFFSET(rc_control_welcome, version,    0x00);
+RC_ASSERT_OFFSET(rc_control_welcome, slot,       0x04);
+RC_ASSERT_OFFSET(rc_control_welcome, generation, 0x08);
+RC_ASSERT_OFFSET(rc_control_welcome, next_seq,   0x10);
+RC_ASSERT_OFFSET(rc_control_welcome, reserved,   0x18);
 RC_STATIC_ASSERT(sizeof(struct rc_control_welcome) == RC_CONTROL_WELCOME_SIZE, "welcome body size");
 
-RC_CONTROL_ASSERT_OFFSET(rc_control_refused, reason,      0x00);
-RC_CONTROL_ASSERT_OFFSET(rc_control_refused, text_length, 0x04);
-RC_CONTROL_ASSERT_OFFSET(rc_control_refused, reserved,    0x06);
+RC_ASSERT_OFFSET(rc_control_refused, reason,      0x00);
+RC_ASSERT_OFFSET(rc_control_refused, text_length, 0x04);
+RC_ASSERT_OFFSET(rc_control_refused, reserved,    0x06);
 RC_STATIC_ASSERT(sizeof(struct rc_control_refused) == RC_CONTROL_REFUSED_BASE_SIZE, "refused base size");
 
 RC_STATIC_ASSERT(RC_CONTROL_HEADER_SIZE + RC_CONTROL_WELCOME_SIZE <= RC_CONTROL_MAX_SIZE, "welcome fits");
