@@ -6,8 +6,10 @@
         "native/src/ringcast.c",
         "native/src/rc_os.c",
         "native/src/rc_control.c",
+        "native/src/rc_ivshmem.c",
         "native/binding/addon.cc",
-        "native/binding/control.cc"
+        "native/binding/control.cc",
+        "native/binding/ivshmem.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

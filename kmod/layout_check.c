@@ -2,8 +2,8 @@
 /*
  * Builds the shared layout and control headers inside a kernel module, so
  * their compile-time offset tables are checked by the kernel's compiler and
- * headers too. The ivshmem guest driver (its own issue) will include them the
- * same way.
+ * headers too (ringcast_ivshmem.c, the guest driver, includes the layout
+ * header the same way).
  */
 #include <linux/module.h>
 #include "ringcast_layout.h"

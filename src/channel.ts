@@ -203,7 +203,7 @@ export class Channel extends EventEmitter {
   }
 }
 
-/** Accepts channels at a socket path. Events: `refuse` ({reason, pid, uid}). */
+/** Accepts channels at a socket path. Events: `refuse` (`{ reason, pid, uid }`). */
 export class ChannelServer extends EventEmitter {
   readonly path: string;
   #fd: number;

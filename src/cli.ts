@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// The `ringcast` command: demo, pub, sub, stat.
+// The `ringcast` command: demo, pub, sub, stat, bench.
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+import { BRIDGE_USAGE, BridgeUsageError, bridgeCommand, bridgeStat } from './bridge/cli.js';
 import { runDemo, runDemoSubscriber } from './demo.js';
 import { inspectBus } from './inspect.js';
+import { watchBus } from './stat-watch.js';
 import { Publisher } from './publisher.js';
 import { Subscriber } from './subscriber.js';
 import { RingcastError } from './errors.js';
@@ -17,7 +20,12 @@ const USAGE = `usage:
   ringcast sub <socket>
       bus -> stdout, byte-exact
   ringcast stat <socket> [--json]
-      the descriptor page: subscribers, state, lag`;
+      the descriptor page: subscribers, state, lag
+  ringcast stat <socket> --watch [--interval MS] [--count N]
+      the same as a live table with rates, redrawn every MS (default 1000) until Ctrl-C or N frames
+  ringcast bench [--suite quick|full] [--json FILE]
+      ringcast against Node sockets, zeromq, NATS and the C limits (from a source checkout)
+${BRIDGE_USAGE}`;
 
 class UsageError extends Error {}
 
@@ -102,9 +110,21 @@ async function sub(args: string[]): Promise<number> {
 }
 
 async function stat(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { json: { type: 'boolean' }, watch: { type: 'boolean' }, interval: { type: 'string' }, count: { type: 'string' } },
+  });
   const path = positionals[0];
   if (!path) throw new UsageError('stat needs a socket path');
+  if (/^https?:\/\//.test(path)) return bridgeStat(path, values.json === true);
+  if (values.watch) {
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    const frames = values.count === undefined ? undefined : integer('count', values.count, 1, 1);
+    await watchBus(path, { intervalMs: integer('interval', values.interval, 1000, 100), frames, signal: stop.signal });
+    return 0;
+  }
   const snapshot = await inspectBus(path);
   if (values.json) {
     process.stdout.write(`${JSON.stringify(snapshot)}\n`);
@@ -133,6 +153,21 @@ async function stat(args: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The harness lives in bench/ next to its peers (zeromq, tinybench, ... are
+ * dev dependencies), found from the package root: a source checkout has it,
+ * an installed package may not.
+ */
+async function bench(args: string[]): Promise<number> {
+  const harness = new URL('../bench/harness.mjs', import.meta.url);
+  if (!existsSync(harness)) {
+    console.error('ringcast: the benchmark harness (bench/) comes with a source checkout of ringcast and its dev dependencies');
+    return 1;
+  }
+  const { main: runBench } = (await import(harness.href)) as { main: (argv: string[]) => Promise<number> };
+  return runBench(args);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -144,6 +179,10 @@ async function main(argv: string[]): Promise<number> {
       return sub(rest);
     case 'stat':
       return stat(rest);
+    case 'bridge':
+      return bridgeCommand(rest);
+    case 'bench':
+      return bench(rest);
     case 'demo-subscriber': {
       const result = await runDemoSubscriber(rest[0]!, Number(rest[1]));
       process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -164,7 +203,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (error instanceof UsageError || error instanceof BridgeUsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       console.error(`ringcast: ${(error as Error).message}\n${USAGE}`);
       process.exitCode = 2;
     } else {

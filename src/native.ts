@@ -31,6 +31,17 @@ export interface NativeConstants {
   RC_EVICT_CLOSED: number;
   RC_FRAG_FIRST: number;
   RC_FRAG_LAST: number;
+  RC_FEATURE_ENVELOPE: number;
+  RC_ENVELOPE_SIZE: number;
+  /** From native/include/ringcast_layout.h: enum rc_join_verdict (native/binding/ivshmem.cc). */
+  RC_JOIN_ACCEPTED: number;
+  RC_JOIN_BAD_PEER: number;
+  RC_JOIN_BAD_ORDER: number;
+  RC_JOIN_CLOSED: number;
+  RC_JOIN_LEFT: number;
+  /** From native/include/rc_ivshmem.h: ivshmem peer ids are 16 bits. */
+  RC_IVSHMEM_MAX_PEER_ID: number;
+  RC_IVSHMEM_VECTOR: number;
   RC_OK: number;
   RC_EAGAIN: number;
   RC_EINVAL: number;
@@ -110,6 +121,8 @@ export interface NativePublisher {
   offer(message: Uint8Array): number;
   /** Writes whole messages from `start` while they fit; one commit; returns the next index. */
   offerBatch(messages: Uint8Array[], start: number): number;
+  /** Writes the first `count` messages packed back to back in `data` (sizes in `lengths`) while they fit; one commit; returns how many. */
+  offerPacked(data: Uint8Array, lengths: Uint32Array, count: number): number;
   /** Writes as much of a message as fits from `offset`; commits; returns the new offset. */
   writePart(message: Uint8Array, offset: number): number;
   /** Offset of the claimed payload in `data`, or a negative RC_* status. */
@@ -147,6 +160,10 @@ export interface NativeSubscriberInfo {
   publisherState: number;
   head: number;
   doorbellsRung: number;
+  /** RC_FEATURE_* bits of the ring. */
+  features: number;
+  /** The ring's bus_id, 16 hex digits. */
+  busId: string;
 }
 
 /** Subscriber side of one ring (read-only ring mapping, own ack page). */
@@ -171,6 +188,8 @@ export interface NativeSubscriber {
   /** Our slot's state in the publisher's mirror (RC_SLOT_*). */
   slotState(): number;
   info(): NativeSubscriberInfo;
+  /** poll/read hand out each message's envelope too (bridges). */
+  keepEnvelopes(): void;
   destroy(): void;
 }
 
@@ -219,9 +238,78 @@ export interface NativeControlMessage {
   text?: string;
 }
 
+/** What one service pass of the ivshmem host did. */
+export interface NativeIvshmemService {
+  accepted: number[];
+  rejected: Array<{ slot: number; verdict: number; peer: number }>;
+  /** Evicted DEAD: their peer left the server. */
+  dead: number[];
+  /** Freed at their own request. */
+  left: number[];
+  /** A join waits for its peer's announcement: service again after this long (0: none). */
+  retryMs: number;
+  /** The errno that ended the server connection (0: none). */
+  error: number;
+}
+
+/** The ivshmem provider's host side (native/binding/ivshmem.cc): ack files, server peer, join requests. */
+export interface NativeIvshmemHost {
+  /** The ivshmem server socket (watch it: peers come and go). */
+  readonly serverFd: number;
+  /** The host's own doorbell (watch it: join requests, acks while waiting for room). */
+  readonly doorbellFd: number;
+  /** The publisher's peer id on the server (also in the ring's descriptor). */
+  readonly hostPeer: number;
+  /** Reads the server, answers join requests. */
+  service(): NativeIvshmemService;
+  /** Bumps the ring's publisher_heartbeat: guests have no socket to see the publisher die. */
+  heartbeat(): void;
+  /** Per guest slot: the peer bound by its last accepted join (-1: none). */
+  guests(): Array<{ slot: number; peer: number; joins: number; rejected: number }>;
+  destroy(): void;
+}
+
+/** A guest's subscriber over ivshmem: the NativeSubscriber methods plus the join through shared memory. */
+export interface NativeIvshmemSubscriber extends NativeSubscriber {
+  /** RC_OK: asked and rang the host; RC_EAGAIN: the host has not published its peer id yet; else a negative status. */
+  joinBegin(): number;
+  /** RC_OK: attached; RC_EAGAIN: no answer yet; RC_EINVAL: refused (lastVerdict) or inconsistent. */
+  joinPoll(): number;
+  /** True when the publisher's heartbeat stood still for `timeoutMs` (caller's clock) while the bus is open. */
+  publisherGone(nowMs: number, timeoutMs: number): boolean;
+  /** Gives the slot back at once (the socket path's detach); does not wait. */
+  leave(): number;
+  /** RC_JOIN_* of the last answer. */
+  readonly lastVerdict: number;
+  info(): NativeSubscriberInfo & { joinPosition: number; messages: number; peer: number; hostPeer: number };
+}
+
 export interface NativeAddon {
   constants: NativeConstants;
-  Publisher: new (capacity: number, maxPayload: number, policy: number, busIdHigh: number, busIdLow: number) => NativePublisher;
+  /** With `ringFile`, the ring is that file (the ivshmem provider), sized ivshmemRegionSize(capacity). */
+  Publisher: new (
+    capacity: number,
+    maxPayload: number,
+    policy: number,
+    busIdHigh: number,
+    busIdLow: number,
+    features?: number,
+    ringFile?: string,
+    fileMode?: number,
+  ) => NativePublisher;
+  /** Creates the guests' ack files and connects to the ivshmem server; `publisher` must outlive it. peerIds: -1 = any. */
+  IvshmemHost: new (
+    publisher: NativePublisher,
+    serverSocket: string,
+    ackFiles: string[],
+    peerIds: number[],
+    fileMode: number,
+    connectTimeoutMs: number,
+  ) => NativeIvshmemHost;
+  /** Guest devices (doorbellDevice) or host files + the server's eventfds (serverSocket); exactly one is a string. */
+  IvshmemSubscriber: new (ring: string, ack: string, doorbellDevice: string | null, serverSocket: string | null) => NativeIvshmemSubscriber;
+  /** rc_ring_size(capacity) rounded up to a power of two; 0 for a bad capacity. */
+  ivshmemRegionSize(capacity: number): number;
   /** Takes ownership of the four descriptors (closed on destroy or failure). */
   Subscriber: new (ringFd: number, ackFd: number, doorbellFd: number, publisherDoorbellFd: number) => NativeSubscriber;
   FdWatcher: new (fd: number, isEventfd: boolean, onReady: (status: number) => void) => NativeFdWatcher;

@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type WelcomeMessage } from './control.js';
+import { reportEvent, track, untrack } from './diagnostics.js';
+import { forget, pending, releaseIfLeaked, weakly, type Leftovers } from './leaks.js';
 import {
   EvictedError,
   PublisherGoneError,
@@ -10,17 +12,27 @@ import {
   RingcastError,
   abortError,
   closedError,
+  invalidOption,
   type EvictionReason,
 } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
-import { C, native, type NativeFdWatcher, type NativeSubscriber } from './native.js';
+import { checkIvshmemOptions, joinGuest, type IvshmemSubscribeOptions } from './ivshmem.js';
+import { C, native, type NativeFdWatcher, type NativeIvshmemSubscriber, type NativeSubscriber } from './native.js';
 import { checkInteger, checkPath, checkSignal } from './options.js';
 import { wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
 
 export interface SubscriberOptions {
-  /** Path of the bus's Unix socket. */
-  path: string;
+  /** Path of the bus's Unix socket (not with `ivshmem`). */
+  path?: string;
+  /**
+   * Attach from a KVM/QEMU guest through ivshmem instead of a socket: the
+   * ring's and this guest's ack page's devices and the doorbell device (or, on
+   * a host standing in for a guest, the files and the ivshmem server's
+   * socket). The join goes through shared memory (docs/protocol.md); it
+   * times out after `handshakeTimeoutMs`. `close()` gives the slot back.
+   */
+  ivshmem?: IvshmemSubscribeOptions;
   /** Most bytes one batch copy takes from the ring (default 1 MiB; at least maxPayload). */
   batchBytes?: number;
   /** Busy-poll this long before sleeping on the doorbell (default 0: sleep at once). */
@@ -34,6 +46,8 @@ export interface SubscriberOptions {
   signal?: AbortSignal;
   /** pino logger for lifecycle events; silent by default. */
   logger?: Logger;
+  /** @internal Hand out each message's envelope on a bridged bus (bridges only). */
+  keepEnvelopes?: boolean;
 }
 
 export interface ReceiveOptions {
@@ -82,7 +96,7 @@ const EVICT_REASONS: Record<number, EvictionReason> = {
 const { META_STRIDE, MAX_BATCH, RC_FRAG_FIRST, RC_FRAG_LAST } = C;
 
 /**
- * One subscriber of a bus. Events: `state` ({from, to, reason}) on every
+ * One subscriber of a bus. Events: `state` (`{ from, to, reason }`) on every
  * transition of SubscriptionState, `gap` (GapEvent) after a rejoin, `end`
  * when the publisher closed and everything was read, `close`.
  */
@@ -90,6 +104,9 @@ export class Subscriber extends EventEmitter {
   readonly path: string;
 
   #native!: NativeSubscriber;
+  /** Set for a guest over ivshmem (then there is no control connection). */
+  #ivshmemOptions: ReturnType<typeof checkIvshmemOptions> | null = null;
+  #ivshmem: NativeIvshmemSubscriber | null = null;
   #connection!: ControlConnection;
   #doorbell!: NativeFdWatcher;
   #log: Logger;
@@ -97,6 +114,7 @@ export class Subscriber extends EventEmitter {
   #batchBytes: number;
   #spinMicros: number;
   #autoRejoin: boolean;
+  #keepEnvelopes: boolean;
   #handshakeTimeoutMs: number;
   #queue: Buffer[] = [];
   #queueIndex = 0;
@@ -122,23 +140,42 @@ export class Subscriber extends EventEmitter {
   #lostMessages = 0;
   /** Sequence number of the last whole message taken from the ring. */
   #lastSeq = -1;
+  /** What to release if this subscriber is collected unclosed (updated on every attach). */
+  #leftovers: SubscriberLeftovers;
 
   private constructor(options: SubscriberOptions) {
     super();
-    this.path = checkPath('path', options.path);
+    if (options.ivshmem !== undefined) {
+      if (options.path !== undefined) throw invalidOption('path', options.path, 'no value with ivshmem (guests have no socket)');
+      this.#ivshmemOptions = checkIvshmemOptions(options.ivshmem);
+      this.path = this.#ivshmemOptions.ring;
+    } else {
+      this.path = checkPath('path', options.path);
+    }
     this.#batchBytes = checkInteger('batchBytes', options.batchBytes, 1 << 20, 1, 1 << 30);
     this.#spinMicros = checkInteger('spinMicros', options.spinMicros, 0, 0, 1_000_000);
     this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
     this.#autoRejoin = options.rejoin === true;
+    this.#keepEnvelopes = options.keepEnvelopes === true;
     this.#heartbeatMs = checkInteger('heartbeatMs', options.heartbeatMs, 250, 1, 3_600_000);
     this.#log = resolveLogger(options.logger, 'subscriber');
+    this.#leftovers = new SubscriberLeftovers(this.path);
   }
 
   /** Attaches to the bus at `options.path`; resolves once the ring is mapped and verified. */
   static async connect(options: SubscriberOptions): Promise<Subscriber> {
     const subscriber = new Subscriber(options);
     await subscriber.#open(checkSignal(options.signal));
+    releaseIfLeaked(subscriber, subscriber.#leftovers);
+    track('subscriber', subscriber);
+    reportEvent('subscriber', subscriber, 'connect', { slot: subscriber.slot });
     return subscriber;
+  }
+
+  /** Every event also goes to the `ringcast:subscriber` diagnostics channel (src/diagnostics.ts). */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    reportEvent('subscriber', this, event, args[0]);
+    return super.emit(event, ...args);
   }
 
   /**
@@ -163,26 +200,59 @@ export class Subscriber extends EventEmitter {
     this.#onControlClosed();
   }
 
+  /** A guest's attach: map the regions, then join through shared memory. */
+  async #openIvshmem(signal: AbortSignal | undefined): Promise<void> {
+    const { ring, ack, doorbell, server } = this.#ivshmemOptions!;
+    let guest: NativeIvshmemSubscriber;
+    try {
+      guest = new native.IvshmemSubscriber(ring, ack, doorbell ?? null, server ?? null);
+    } catch (error) {
+      throw new RingcastError('ERR_RINGCAST_BAD_REGION', `cannot attach through ivshmem (${ring}, ${ack}): ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      await joinGuest(guest, this.#handshakeTimeoutMs, signal, `bus ${ring}`);
+    } catch (error) {
+      guest.destroy();
+      throw error;
+    }
+    if (this.#keepEnvelopes) guest.keepEnvelopes();
+    this.#ivshmem = guest;
+    this.#native = guest;
+    this.#lastSeq = guest.info().messages - 1; // about the first message we can see; only gap counts use it
+    this.#doorbell = new native.FdWatcher(guest.doorbellFd, true, () => this.#wake?.());
+    const { publisherTimeoutMs } = this.#ivshmemOptions!;
+    this.#heartbeat = setInterval(() => {
+      this.#native.heartbeat();
+      // No socket tells a guest that the publisher died: its heartbeat does.
+      if (!this.#publisherGone && guest.publisherGone(performance.now(), publisherTimeoutMs)) {
+        this.#log.warn({ ring, publisherTimeoutMs }, 'publisher heartbeat stopped');
+        this.#publisherGone = true;
+        this.#wake?.();
+      }
+    }, Math.min(this.#heartbeatMs, publisherTimeoutMs / 4));
+    this.#heartbeat.unref();
+    this.#log.info({ ring, slot: this.slot, peer: guest.info().peer }, 'attached through ivshmem');
+  }
+
   async #open(signal: AbortSignal | undefined): Promise<void> {
+    if (this.#ivshmemOptions) return this.#openIvshmem(signal);
     let fd: number;
     try {
       fd = native.unixConnect(this.path);
     } catch (error) {
       throw wrapSystem(error, `cannot connect to bus ${this.path}`);
     }
+    // The connection's watcher is a GC root: it reaches us weakly (src/leaks.ts).
     this.#connection = new ControlConnection(fd, {
-      message: (message, fds) => this.#onControl(message, fds),
-      violation: (detail) => {
-        this.#log.warn({ detail }, 'publisher sent a malformed control message');
-        this.#refused?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', `publisher sent a malformed control message: ${detail}`));
-      },
-      closed: () => this.#onControlClosed(),
+      message: weakly(this, (self, message: ControlMessage, fds: number[]) => self.#onControl(message, fds)),
+      violation: weakly(this, (self, detail: string) => self.#onViolation(detail)),
+      closed: weakly(this, (self) => self.#onControlClosed()),
     });
     try {
       // A publisher that refuses at once (allow list) may close before our hello
       // lands; its answer still waits in our socket.
       this.#connection.trySend({ type: 'hello', version: PROTOCOL_VERSION, role: 'subscribe' });
-      const { message, fds } = await this.#awaitWelcome(signal);
+      const { message, fds } = await pending(this, this.#awaitWelcome(signal));
       this.#adopt(message, fds);
     } catch (error) {
       this.#connection.close();
@@ -231,6 +301,11 @@ export class Subscriber extends EventEmitter {
     this.#refused?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', `unexpected ${message.type} from the publisher`));
   }
 
+  #onViolation(detail: string): void {
+    this.#log.warn({ detail }, 'publisher sent a malformed control message');
+    this.#refused?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', `publisher sent a malformed control message: ${detail}`));
+  }
+
   #onControlClosed(): void {
     this.#publisherGone = true;
     this.#refused?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', `bus ${this.path} closed the connection during the handshake`));
@@ -251,14 +326,17 @@ export class Subscriber extends EventEmitter {
       subscriber.destroy();
       throw new RingcastError('ERR_RINGCAST_HANDSHAKE', 'welcome does not match the ack page it carried');
     }
+    if (this.#keepEnvelopes) subscriber.keepEnvelopes();
     this.#native = subscriber;
     this.#data = null;
     this.#lastSeq = message.nextSeq - 1; // the first message we can see is nextSeq
-    this.#doorbell = new native.FdWatcher(subscriber.doorbellFd, true, () => this.#wake?.());
+    // Watcher and timer live on their own: they reach us weakly (src/leaks.ts).
+    this.#doorbell = new native.FdWatcher(subscriber.doorbellFd, true, weakly(this, (self) => self.#wake?.()));
     if (!this.#heartbeat) {
-      this.#heartbeat = setInterval(() => this.#native.heartbeat(), this.#heartbeatMs);
+      this.#heartbeat = setInterval(weakly(this, (self) => self.#native.heartbeat()), this.#heartbeatMs);
       this.#heartbeat.unref();
     }
+    Object.assign(this.#leftovers, { connection: this.#connection, native: subscriber, doorbell: this.#doorbell, heartbeat: this.#heartbeat, slot: info.slot });
   }
 
   /** This subscriber's standing with the publisher. */
@@ -281,6 +359,12 @@ export class Subscriber extends EventEmitter {
     else if (slot === C.RC_SLOT_ACTIVE) this.#setState('active');
   }
 
+  /** @internal The bus's id (hex) and whether its messages carry envelopes. */
+  _bus(): { busId: string; enveloped: boolean } {
+    const info = this.#native.info();
+    return { busId: info.busId, enveloped: (info.features & C.RC_FEATURE_ENVELOPE) !== 0 };
+  }
+
   get slot(): number {
     return this.#closed ? -1 : this.#native.info().slot;
   }
@@ -297,11 +381,18 @@ export class Subscriber extends EventEmitter {
    * PublisherGoneError or a corruption error.
    */
   async recv(options?: ReceiveOptions): Promise<Buffer | null> {
-    const signal = checkSignal(options?.signal);
+    return this.#receive(checkSignal(options?.signal), false);
+  }
+
+  /** `spun`: the caller already spun for this message; sleep at once if it is not there. */
+  async #receive(signal: AbortSignal | undefined, spun: boolean): Promise<Buffer | null> {
     for (;;) {
       const message = this.#next();
       if (message !== undefined) return message;
-      await this.#waitReadable(signal);
+      // Spinning finds the next message without a trip through the event loop.
+      if (!spun && this.#spinForData()) continue;
+      await this.#waitReadable(signal, true);
+      spun = false;
     }
   }
 
@@ -332,6 +423,7 @@ export class Subscriber extends EventEmitter {
     if (count >= 0) this.#followSlot();
     if (count <= 0) {
       if (count < 0 && this.#status(count) === 'end') this.#ended = true;
+      else if (count === 0 && handled === 0) this.#throwIfPublisherDied();
       return handled;
     }
     const data = (this.#data ??= new Uint8Array(this.#native.data));
@@ -383,12 +475,17 @@ export class Subscriber extends EventEmitter {
     const iterator: AsyncIterableIterator<Buffer> = {
       next: () => {
         let message: Buffer | null | undefined;
+        let spun = false;
         try {
           message = this.#next();
+          if (message === undefined && this.#spinMicros > 0) {
+            spun = true;
+            if (this.#spinForData()) message = this.#next();
+          }
         } catch (error) {
           return Promise.reject(error);
         }
-        return message === undefined ? this.recv().then(wrap) : Promise.resolve(wrap(message));
+        return message === undefined ? this.#receive(undefined, spun).then(wrap) : Promise.resolve(wrap(message));
       },
       return: () => Promise.resolve(done),
       [Symbol.asyncIterator]: () => iterator,
@@ -406,8 +503,9 @@ export class Subscriber extends EventEmitter {
     if (this.#closed) throw closedError('subscriber');
     if (this.#publisherGone) throw new PublisherGoneError();
     this.#setState('rejoining');
+    if (this.#ivshmem) return this.#rejoinIvshmem();
     this.#connection.send({ type: 'rejoin' });
-    const { message, fds } = await this.#awaitWelcome(undefined);
+    const { message, fds } = await pending(this, this.#awaitWelcome(undefined));
     const lostMessages = Math.max(0, message.nextSeq - (this.#lastSeq + 1));
     this.#doorbell.close();
     this.#native.destroy();
@@ -416,6 +514,24 @@ export class Subscriber extends EventEmitter {
     this.#failure = null;
     this.#fragments = null;
     this.#setState('active');
+    this.#reportGap(lostMessages);
+  }
+
+  /** The same slot again, through shared memory; the doorbell and the mapping stay. */
+  async #rejoinIvshmem(): Promise<void> {
+    const guest = this.#ivshmem!;
+    await joinGuest(guest, this.#handshakeTimeoutMs, undefined, `bus ${this.path}`);
+    const lostMessages = Math.max(0, guest.info().messages - (this.#lastSeq + 1));
+    this.#lastSeq = guest.info().messages - 1;
+    this.#data = null;
+    this.#lostMessages += lostMessages;
+    this.#failure = null;
+    this.#fragments = null;
+    this.#setState('active');
+    this.#reportGap(lostMessages);
+  }
+
+  #reportGap(lostMessages: number): void {
     const lost = this.#lastEviction;
     this.#lastEviction = null;
     if (lost) {
@@ -453,9 +569,14 @@ export class Subscriber extends EventEmitter {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    untrack(this);
+    forget(this);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#connection.trySend({ type: 'detach' });
-    if (this.#ownsConnection) this.#connection.close();
+    if (this.#ivshmem) this.#ivshmem.leave();
+    else {
+      this.#connection.trySend({ type: 'detach' });
+      if (this.#ownsConnection) this.#connection.close();
+    }
     this.#doorbell?.close();
     this.#native?.destroy();
     this.#data = null;
@@ -505,14 +626,18 @@ export class Subscriber extends EventEmitter {
         if (this.#status(status) === 'end') return null;
         return undefined; // an automatic rejoin is under way; #waitReadable awaits it
       }
-      if (this.#publisherGone && this.#native.available() === 0) {
-        // The socket is gone but the ring says it never closed: it died.
-        if (this.#native.info().publisherState === C.RC_PUB_CLOSED) continue;
-        this.#failure = new PublisherGoneError();
-        throw this.#failure;
-      }
+      if (this.#publisherGone && this.#native.available() === 0 && this.#native.info().publisherState === C.RC_PUB_CLOSED) continue;
+      this.#throwIfPublisherDied();
       return undefined;
     }
+  }
+
+  /** Nothing left to read, the socket is gone and the ring never said CLOSED: the publisher died. */
+  #throwIfPublisherDied(): void {
+    if (!this.#publisherGone || this.#native.available() !== 0) return;
+    if (this.#native.info().publisherState === C.RC_PUB_CLOSED) return;
+    this.#failure = new PublisherGoneError();
+    throw this.#failure;
   }
 
   /** Copies one batch out of the ring into the queue; returns the native status. */
@@ -553,6 +678,8 @@ export class Subscriber extends EventEmitter {
       return 'end';
     }
     if (status === C.RC_EEVICTED || status === C.RC_ELAPPED) {
+      // recv() looks again before it waits: this eviction is already counted and being rejoined.
+      if (this.#rejoining) return 'rejoining';
       const info = this.#native.info();
       const reason: EvictionReason = status === C.RC_ELAPPED ? 'lapped' : (EVICT_REASONS[info.evictReason] ?? 'slow');
       const error = new EvictedError(reason, info.lostFrom, info.lostTo, reason === 'lapped' ? undefined : info.lostMessages);
@@ -581,14 +708,20 @@ export class Subscriber extends EventEmitter {
     throw error;
   }
 
-  async #waitReadable(signal: AbortSignal | undefined): Promise<void> {
+  /** Busy-polls up to spinMicros for data; true if some arrived. Synchronous: it never yields. */
+  #spinForData(): boolean {
+    if (this.#spinMicros === 0 || this.#closed || this.#rejoining) return false;
+    const until = performance.now() + this.#spinMicros / 1000;
+    while (performance.now() < until) if (this.#native.available() > 0) return true;
+    return false;
+  }
+
+  /** `spun`: the caller spun already; go straight to the doorbell. */
+  async #waitReadable(signal: AbortSignal | undefined, spun = false): Promise<void> {
     if (this.#closed) return;
     if (signal?.aborted) throw abortError(signal);
-    if (this.#rejoining) return this.#rejoining;
-    if (this.#spinMicros > 0) {
-      const until = performance.now() + this.#spinMicros / 1000;
-      while (performance.now() < until) if (this.#native.available() > 0) return;
-    }
+    if (this.#rejoining) return pending(this, this.#rejoining);
+    if (!spun && this.#spinForData()) return;
     if (!this.#native.prepareWait()) return;
     if (this.#publisherGone) {
       this.#native.endWait();
@@ -596,14 +729,15 @@ export class Subscriber extends EventEmitter {
     }
     let onAbort: (() => void) | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
+      // Whoever awaits this hangs off this object alone: keep it alive meanwhile.
+      await pending(this, new Promise<void>((resolve, reject) => {
         this.#wake = resolve;
         if (signal) {
           onAbort = () => reject(abortError(signal));
           signal.addEventListener('abort', onAbort, { once: true });
         }
         this.#doorbell.start();
-      });
+      }));
     } finally {
       this.#wake = null;
       if (onAbort) signal!.removeEventListener('abort', onAbort);
@@ -612,5 +746,29 @@ export class Subscriber extends EventEmitter {
         this.#native.endWait();
       }
     }
+  }
+}
+
+/** What a Subscriber collected without close() leaves behind; it must not reference the Subscriber. */
+class SubscriberLeftovers implements Leftovers {
+  connection: ControlConnection | null = null;
+  doorbell: NativeFdWatcher | null = null;
+  native: NativeSubscriber | null = null;
+  heartbeat: NodeJS.Timeout | null = null;
+  slot = -1;
+
+  constructor(readonly path: string) {}
+
+  describe(): string {
+    return `ringcast Subscriber of ${this.path} (slot ${this.slot})`;
+  }
+
+  /** What close() does, without the object: the publisher frees the slot at once. */
+  release(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.doorbell?.close();
+    this.connection?.trySend({ type: 'detach' });
+    this.connection?.close();
+    this.native?.destroy();
   }
 }

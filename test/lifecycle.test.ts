@@ -1,45 +1,96 @@
-// Worker threads, the injected logger, and resource release.
+// Worker threads, the injected logger, diagnostics channels, and resource release: on close(), at process or worker exit, on garbage collection.
 import { Worker } from 'node:worker_threads';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { Publisher, Subscriber } from '../src/index.js';
-import { cleanup, numbered, socketPath } from './helpers.js';
+import diagnostics_channel from 'node:diagnostics_channel';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Publisher, PublisherGoneError, Subscriber, diagnosticsChannels, type StatsMessage } from '../src/index.js';
+import { cleanup, fixtures, listen, numbered, runCommand, socketPath } from './helpers.js';
 
 afterEach(cleanup);
+
+const dist = new URL('../dist/index.js', import.meta.url).href;
+
+/** A worker running `body` with `ringcast` (the built package), `workerData` and `parentPort` in scope. */
+function startWorker(body: string, workerData: Record<string, unknown>): Worker {
+  const source = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    import(workerData.dist).then(async (ringcast) => { ${body} });`;
+  return new Worker(source, { eval: true, workerData: { ...workerData, dist } });
+}
+
+/** The first object message of each worker (plain strings are progress notes). */
+function results<T>(workers: Worker[]): Promise<T[]> {
+  return Promise.all(
+    workers.map(
+      (w) =>
+        new Promise<T>((resolve, reject) => {
+          w.on('message', (m) => typeof m === 'object' && resolve(m));
+          w.on('error', reject);
+        }),
+    ),
+  );
+}
+
+const readAll = `
+  let n = 0, ok = true;
+  for await (const m of sub) { if (m.readUInt32LE(0) !== n++) ok = false; }
+  await sub.close();
+  parentPort.postMessage({ n, ok });`;
 
 describe('worker threads', () => {
   it('publisher in the main thread, subscribers in several workers at once', async () => {
     const path = socketPath();
     const publisher = await Publisher.listen({ path, capacity: 1 << 16 });
-    const dist = new URL('../dist/index.js', import.meta.url).href;
-    const source = `
-      const { workerData, parentPort } = require('node:worker_threads');
-      import(workerData.dist).then(async ({ Subscriber }) => {
-        const sub = await Subscriber.connect({ path: workerData.path });
-        parentPort.postMessage('attached');
-        let n = 0, ok = true;
-        for await (const m of sub) { if (m.readUInt32LE(0) !== n++) ok = false; }
-        await sub.close();
-        parentPort.postMessage({ n, ok });
-      });`;
-    const workers = [0, 1, 2].map(() => new Worker(source, { eval: true, workerData: { path, dist } }));
-    const results = workers.map(
-      (w) =>
-        new Promise<{ n: number; ok: boolean }>((resolve, reject) => {
-          w.on('message', (m) => typeof m === 'object' && resolve(m));
-          w.on('error', reject);
-        }),
+    const workers = [0, 1, 2].map(() =>
+      startWorker(`const sub = await ringcast.Subscriber.connect({ path: workerData.path }); parentPort.postMessage('attached'); ${readAll}`, { path }),
     );
+    const done = results<{ n: number; ok: boolean }>(workers);
     while (publisher.subscriberCount < 3) await new Promise((r) => publisher.once('subscribe', r));
     for (let i = 0; i < 5000; i++) await publisher.publish(numbered(i, 100));
     await publisher.close();
-    expect(await Promise.all(results)).toEqual([
+    expect(await done).toEqual([
       { n: 5000, ok: true },
       { n: 5000, ok: true },
       { n: 5000, ok: true },
     ]);
     await Promise.all(workers.map((w) => w.terminate()));
+  });
+
+  it('a publisher and its subscriber in each of several workers at once, one addon instance per thread', async () => {
+    const workers = [0, 1, 2].map(() =>
+      startWorker(
+        `const publisher = await ringcast.Publisher.listen({ path: workerData.path, capacity: 1 << 16 });
+         const sub = await ringcast.Subscriber.connect({ path: workerData.path });
+         const reading = (async () => { ${readAll} })();
+         for (let i = 0; i < 5000; i++) { const m = Buffer.alloc(64); m.writeUInt32LE(i, 0); await publisher.publish(m); }
+         await publisher.close();
+         await reading;`,
+        { path: socketPath() },
+      ),
+    );
+    expect(await results(workers)).toEqual([
+      { n: 5000, ok: true },
+      { n: 5000, ok: true },
+      { n: 5000, ok: true },
+    ]);
+    await Promise.all(workers.map((w) => w.terminate()));
+  });
+
+  it('a worker terminated with an unclosed subscriber frees its slot and every descriptor', async () => {
+    const { readdirSync } = await import('node:fs');
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const { path, publisher } = await listen();
+    const before = descriptors();
+    const worker = startWorker(`globalThis.kept = await ringcast.Subscriber.connect({ path: workerData.path }); parentPort.postMessage({ attached: true });`, { path });
+    expect(await results([worker])).toEqual([{ attached: true }]);
+    const left = new Promise((resolve) => publisher.once('unsubscribe', resolve));
+    await worker.terminate(); // no JavaScript runs in it any more: the addon's environment cleanup closes its sockets
+    expect(await left).toMatchObject({ reason: 'dead' });
+    expect(publisher.subscriberCount).toBe(0);
+    expect(descriptors()).toBe(before);
   });
 });
 
@@ -84,5 +135,93 @@ describe('close', () => {
     const before = count();
     for (let i = 0; i < 20; i++) await cycle();
     expect(count()).toBe(before);
+  });
+});
+
+describe('process exit', () => {
+  const inChild = (body: string, path: string) =>
+    runCommand(process.execPath, ['--input-type=module', '-e', `import * as ringcast from ${JSON.stringify(dist)}; const path = process.argv[1]; ${body}`, path]);
+
+  it('a publisher that exits without close() removes its socket; its subscriber learns the publisher is gone', async () => {
+    const path = socketPath();
+    const child = inChild(
+      `const p = await ringcast.Publisher.listen({ path }); await new Promise((r) => p.once('subscribe', r));
+       await p.publish(Buffer.from('last words')); process.exit(0);`,
+      path,
+    );
+    while (!existsSync(path)) await new Promise((r) => setTimeout(r, 10));
+    const subscriber = await Subscriber.connect({ path });
+    expect((await child.exited).code).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    expect((await subscriber.recv())?.toString()).toBe('last words'); // committed before the exit: delivered
+    await expect(subscriber.recv()).rejects.toBeInstanceOf(PublisherGoneError);
+    await subscriber.close();
+  });
+
+  it('a subscriber that exits without close() frees its slot at once', async () => {
+    const { path, publisher } = await listen();
+    const child = inChild(`await ringcast.Subscriber.connect({ path }); console.log('attached'); process.exit(0);`, path);
+    const left = new Promise((resolve) => publisher.once('unsubscribe', resolve));
+    await child.line(/attached/);
+    expect(await left).toMatchObject({ reason: 'dead' });
+    expect(publisher.subscriberCount).toBe(0);
+  });
+});
+
+describe('diagnostics channels', () => {
+  it('carry every lifecycle event and periodic stats snapshots, with no listener inside ringcast', async () => {
+    const seen: Array<{ channel: string; event?: string; path: string; kind?: string }> = [];
+    const record = (channel: string) => (message: unknown) => seen.push({ channel, ...(message as { event?: string; path: string; kind?: string }) });
+    const handlers = Object.values(diagnosticsChannels).map((name) => [name, record(name)] as const);
+    for (const [name, handler] of handlers) diagnostics_channel.subscribe(name, handler);
+    try {
+      const { path, publisher } = await listen();
+      const subscriber = await Subscriber.connect({ path });
+      await publisher.publish(Buffer.from('x'));
+      await subscriber.recv();
+      const snapshot = new Promise<void>((resolve) =>
+        diagnostics_channel.subscribe(diagnosticsChannels.stats, function once(message) {
+          if ((message as StatsMessage).path !== path || (message as StatsMessage).kind !== 'subscriber') return;
+          diagnostics_channel.unsubscribe(diagnosticsChannels.stats, once);
+          resolve();
+        }),
+      );
+      await snapshot;
+      const left = new Promise((resolve) => publisher.once('unsubscribe', resolve));
+      await subscriber.close();
+      await left;
+      await publisher.close();
+      const events = (channel: string) => seen.filter((m) => m.channel === channel && m.path === path).map((m) => m.event);
+      expect(events('ringcast:publisher')).toEqual(expect.arrayContaining(['listen', 'subscribe', 'state', 'unsubscribe', 'close']));
+      expect(events('ringcast:subscriber')).toEqual(expect.arrayContaining(['connect', 'close']));
+      const kinds = seen.filter((m) => m.channel === 'ringcast:stats' && m.path === path).map((m) => m.kind);
+      expect(kinds).toEqual(expect.arrayContaining(['publisher', 'subscriber']));
+    } finally {
+      for (const [name, handler] of handlers) diagnostics_channel.unsubscribe(name, handler);
+    }
+  });
+});
+
+describe('garbage collection', () => {
+  const collect = (mode: 'dropped' | 'awaited') => {
+    const proc = runCommand(process.execPath, ['--expose-gc', join(fixtures, 'unclosed-subscriber.mjs'), socketPath(), mode]);
+    return proc.exited.then(({ code }) => {
+      expect(code, proc.stderr()).toBe(0);
+      return JSON.parse(proc.lines().at(-1)!);
+    });
+  };
+
+  it('releases a subscriber collected without close(): slot freed, descriptors closed, a warning names it', async () => {
+    const result = await collect('dropped');
+    expect(result.left).toMatchObject({ slot: 0 });
+    expect(result.subscribers).toBe(0);
+    expect(result.descriptorsAfter).toBe(result.descriptorsBefore);
+    expect(result.warnings).toEqual([
+      { code: 'RINGCAST_UNCLOSED', message: expect.stringMatching(/^ringcast Subscriber of \S+bus\.sock \(slot 0\) was garbage-collected without close\(\)/) },
+    ]);
+  });
+
+  it('never collects a subscriber that only a pending recv() still awaits', async () => {
+    expect(await collect('awaited')).toEqual({ received: 'still here', warnings: [] });
   });
 });

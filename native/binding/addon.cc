@@ -18,21 +18,91 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <string>
 #include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "control.h" // RegisterControl: the control-message codec
+#include "subscriber_reads.h" // SubscriberReads, SharedMapping, the batch shape
+#include "ivshmem.h" // RegisterIvshmem: the ivshmem provider
 
 extern "C" {
+#include "rc_ivshmem.h"
 #include "rc_os.h"
 #include "ringcast.h"
 }
 
 namespace {
 
-constexpr int kMetaStride = 4;
+// Descriptors this environment's JavaScript holds as plain numbers: sockets
+// from listen/connect/accept and descriptors received with SCM_RIGHTS, until
+// closeFd() or a native object adopts them. A worker thread that is
+// terminated runs no JavaScript to close them, so the environment's cleanup
+// hook does: its peers see the connection end (and free its slot) as they do
+// when a process exits. Each environment is used by its own thread only; the
+// map from environment to set is shared by all of them, hence the mutex.
+class HeldFds {
+public:
+	static void Track(napi_env env)
+	{
+		auto *held = new HeldFds();
+		{
+			std::lock_guard<std::mutex> lock(mutex_);
+			by_env_[env] = held;
+		}
+		napi_add_env_cleanup_hook(env, CloseAll, env);
+	}
+
+	static void Add(napi_env env, int fd)
+	{
+		if (HeldFds *held = Of(env))
+			held->fds_.insert(fd);
+	}
+
+	// closeFd() closed it, or a native object took ownership.
+	static void Forget(napi_env env, int fd)
+	{
+		if (HeldFds *held = Of(env))
+			held->fds_.erase(fd);
+	}
+
+private:
+	static HeldFds *Of(napi_env env)
+	{
+		std::lock_guard<std::mutex> lock(mutex_);
+		auto it = by_env_.find(env);
+		return it == by_env_.end() ? nullptr : it->second;
+	}
+
+	static void CloseAll(void *arg)
+	{
+		napi_env env = static_cast<napi_env>(arg);
+		HeldFds *held;
+		{
+			std::lock_guard<std::mutex> lock(mutex_);
+			auto it = by_env_.find(env);
+			if (it == by_env_.end())
+				return;
+			held = it->second;
+			by_env_.erase(it);
+		}
+		for (int fd : held->fds_)
+			close(fd);
+		delete held;
+	}
+
+	std::unordered_set<int> fds_;
+	static std::mutex mutex_;
+	static std::unordered_map<napi_env, HeldFds *> by_env_;
+};
+
+std::mutex HeldFds::mutex_;
+std::unordered_map<napi_env, HeldFds *> HeldFds::by_env_;
 
 Napi::Error ErrnoError(Napi::Env env, const char *what, int negative_errno)
 {
@@ -43,55 +113,12 @@ Napi::Error ErrnoError(Napi::Env env, const char *what, int negative_errno)
 	return err;
 }
 
-// A mapping shared between its owner and the ArrayBuffer that exposes it.
-struct SharedMapping {
-	rc_mapping map{};
-	std::atomic<int> refs{1};
-
-	void Release()
-	{
-		if (--refs == 0) {
-			rc_unmap(&map);
-			delete this;
-		}
-	}
-};
-
-Napi::ArrayBuffer ExposeMapping(Napi::Env env, SharedMapping *shared, size_t offset, size_t length)
-{
-	shared->refs++;
-	return Napi::ArrayBuffer::New(
-		env, static_cast<uint8_t *>(shared->map.addr) + offset, length,
-		[](Napi::Env, void *, SharedMapping *m) { m->Release(); }, shared);
-}
-
 void CloseFd(int &fd)
 {
 	if (fd >= 0)
 		close(fd);
 	fd = -1;
 }
-
-double *MetaArray(const Napi::Value &value, uint32_t *max_entries)
-{
-	Napi::Float64Array meta = value.As<Napi::Float64Array>();
-	*max_entries = static_cast<uint32_t>((meta.ElementLength() - 1) / kMetaStride);
-	return meta.Data();
-}
-
-void FillMeta(double *meta, const rc_entry *entries, int count)
-{
-	meta[0] = count;
-	for (int i = 0; i < count; i++) {
-		double *m = meta + 1 + i * kMetaStride;
-		m[0] = static_cast<double>(entries[i].offset);
-		m[1] = entries[i].length;
-		m[2] = entries[i].flags;
-		m[3] = static_cast<double>(entries[i].seq);
-	}
-}
-
-constexpr uint32_t kMaxBatch = 4096;
 
 // ---------------------------------------------------------------------------
 
@@ -105,6 +132,7 @@ public:
 			InstanceMethod<&Publisher::Evict>("evict"),
 			InstanceMethod<&Publisher::Offer>("offer"),
 			InstanceMethod<&Publisher::OfferBatch>("offerBatch"),
+			InstanceMethod<&Publisher::OfferPacked>("offerPacked"),
 			InstanceMethod<&Publisher::WritePart>("writePart"),
 			InstanceMethod<&Publisher::Claim>("claim"),
 			InstanceMethod<&Publisher::ClaimCommit>("claimCommit"),
@@ -119,6 +147,7 @@ public:
 			InstanceMethod<&Publisher::Stats>("stats"),
 			InstanceMethod<&Publisher::Close>("close"),
 			InstanceMethod<&Publisher::Destroy>("destroy"),
+			InstanceMethod<&Publisher::Core>("_core"),
 			InstanceAccessor<&Publisher::RingFd>("ringFd"),
 			InstanceAccessor<&Publisher::Data>("data"),
 			InstanceAccessor<&Publisher::MaxPayload>("maxPayload"),
@@ -126,7 +155,7 @@ public:
 		});
 	}
 
-	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo)
+	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo, features[, ringFile, fileMode])
 	Publisher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Publisher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -138,15 +167,27 @@ public:
 		int r;
 
 		shared_ = new SharedMapping();
-		r = rc_ring_memfd_create(rc_ring_size(capacity), &ring_fd_, &ring_ro_fd_, &shared_->map);
+		if (info[6].IsString()) {
+			// The ivshmem provider (native/binding/ivshmem.cc): the ring lives in
+			// the file QEMU maps for guests, sized to a power of two; no memfd.
+			std::string ring_file = info[6].As<Napi::String>().Utf8Value();
+			unsigned mode = info[7].IsNumber() ? info[7].As<Napi::Number>().Uint32Value() : 0600;
+			r = rc_ivshmem_ring_file_create(ring_file.c_str(), rc_ivshmem_region_size(capacity), mode,
+							&shared_->map);
+		} else {
+			r = rc_ring_memfd_create(rc_ring_size(capacity), &ring_fd_, &ring_ro_fd_, &shared_->map);
+		}
 		if (r < 0) {
 			Cleanup();
 			throw ErrnoError(env, "ring memfd", r);
 		}
+		uint32_t features = info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
 		r = rc_ring_format(shared_->map.addr, capacity, max_payload, policy, bus_id,
 				   static_cast<uint32_t>(getpid()));
 		if (r == RC_OK)
-			r = rc_pub_init(&pub_, shared_->map.addr, shared_->map.size);
+			r = rc_ring_set_features(shared_->map.addr, features);
+		if (r == RC_OK)
+			r = rc_pub_init(&pub_, shared_->map.addr, rc_ring_size(capacity));
 		if (r != RC_OK) {
 			Cleanup();
 			Napi::Error err = Napi::RangeError::New(env, "invalid ring geometry");
@@ -297,6 +338,40 @@ private:
 				rc_pub_commit(&pub_);
 				return StateError(env, r);
 			}
+		}
+		rc_pub_commit(&pub_);
+		return Napi::Number::New(env, i);
+	}
+
+	// offerPacked(data, lengths, count) -> how many of the `count` messages,
+	// packed back to back in `data` with their sizes in `lengths`, were
+	// written whole; one commit. Small messages come this way: one crossing
+	// per batch instead of an element lookup and a typed-array lookup per
+	// message, which cost more than copying 64 bytes. Sizes that overrun
+	// `data` end the batch there.
+	Napi::Value OfferPacked(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Live(env);
+		Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
+		Napi::Uint32Array lengths = info[1].As<Napi::Uint32Array>();
+		uint32_t count = info[2].As<Napi::Number>().Uint32Value();
+		const uint8_t *at = data.Data();
+		size_t left = data.ByteLength();
+		const uint32_t *length = lengths.Data();
+		uint32_t i = 0;
+		if (count > lengths.ElementLength())
+			count = static_cast<uint32_t>(lengths.ElementLength());
+		for (; i < count && length[i] <= left; i++) {
+			int r = rc_pub_offer(&pub_, at, length[i]);
+			if (r == RC_EAGAIN || r == RC_ETOOBIG)
+				break;
+			if (r != RC_OK) {
+				rc_pub_commit(&pub_);
+				return StateError(env, r);
+			}
+			at += length[i];
+			left -= length[i];
 		}
 		rc_pub_commit(&pub_);
 		return Napi::Number::New(env, i);
@@ -461,6 +536,14 @@ private:
 		return info.Env().Undefined();
 	}
 
+	// _core() -> the C publisher, for the ivshmem host (ivshmem.cc), which
+	// must be destroyed before this object is.
+	Napi::Value Core(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		return Napi::External<rc_publisher>::New(info.Env(), &pub_);
+	}
+
 	Napi::Value StateError(Napi::Env env, int status)
 	{
 		Napi::Error err = Napi::Error::New(env, std::string("publisher: ") + rc_status_name(status));
@@ -488,25 +571,14 @@ private:
 
 // ---------------------------------------------------------------------------
 
-class Subscriber : public Napi::ObjectWrap<Subscriber> {
+class Subscriber : public Napi::ObjectWrap<Subscriber>, public SubscriberReads<Subscriber> {
 public:
 	static Napi::Function Define(Napi::Env env)
 	{
-		return DefineClass(env, "Subscriber", {
-			InstanceMethod<&Subscriber::Read>("read"),
-			InstanceMethod<&Subscriber::Poll>("poll"),
-			InstanceMethod<&Subscriber::Release>("release"),
-			InstanceMethod<&Subscriber::ReleasePartial>("releasePartial"),
-			InstanceMethod<&Subscriber::PrepareWait>("prepareWait"),
-			InstanceMethod<&Subscriber::EndWait>("endWait"),
-			InstanceMethod<&Subscriber::Available>("available"),
-			InstanceMethod<&Subscriber::Heartbeat>("heartbeat"),
-			InstanceMethod<&Subscriber::SlotState>("slotState"),
-			InstanceMethod<&Subscriber::Info>("info"),
-			InstanceMethod<&Subscriber::Destroy>("destroy"),
-			InstanceAccessor<&Subscriber::Data>("data"),
-			InstanceAccessor<&Subscriber::DoorbellFd>("doorbellFd"),
-		});
+		auto properties = ReadMethods();
+		properties.push_back(InstanceMethod<&Subscriber::Destroy>("destroy"));
+		properties.push_back(InstanceAccessor<&Subscriber::DoorbellFd>("doorbellFd"));
+		return DefineClass(env, "Subscriber", properties);
 	}
 
 	// new Subscriber(ringFd, ackFd, doorbellFd, publisherDoorbellFd): takes
@@ -518,6 +590,8 @@ public:
 		ack_fd_ = info[1].As<Napi::Number>().Int32Value();
 		doorbell_fd_ = info[2].As<Napi::Number>().Int32Value();
 		pub_doorbell_fd_ = info[3].As<Napi::Number>().Int32Value();
+		for (int fd : { ring_fd_, ack_fd_, doorbell_fd_, pub_doorbell_fd_ })
+			HeldFds::Forget(env, fd); // ours now, closed by Cleanup()
 		try {
 			Open(env);
 		} catch (...) {
@@ -577,130 +651,13 @@ private:
 		CloseFd(pub_doorbell_fd_);
 	}
 
-	bool Dead(double *meta)
-	{
-		if (live_)
-			return false;
-		meta[0] = RC_ECLOSED;
-		return true;
-	}
-
-	// read(maxBytes, meta) -> Buffer holding the payloads (meta[0] = count),
-	// or null with meta[0] = 0 (nothing) or a negative status.
-	Napi::Value Read(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		uint32_t max_entries;
-		double *meta = MetaArray(info[1], &max_entries);
-		if (Dead(meta))
-			return env.Null();
-		uint64_t max_bytes = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-		uint64_t avail = rc_sub_available(&sub_);
-		if (avail == 0) {
-			// Still ask the core: it reports CLOSED / EVICTED / corruption.
-			int r = rc_sub_read(&sub_, nullptr, 0, entries_, 0);
-			meta[0] = r < 0 ? r : 0;
-			return env.Null();
-		}
-		if (max_bytes < sub_.max_payload)
-			max_bytes = sub_.max_payload;
-		uint64_t cap = avail < max_bytes ? avail : max_bytes;
-		if (max_entries > kMaxBatch)
-			max_entries = kMaxBatch;
-		Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, cap);
-		int r = rc_sub_read(&sub_, out.Data(), cap, entries_, max_entries);
-		if (r <= 0) {
-			meta[0] = r;
-			return env.Null();
-		}
-		FillMeta(meta, entries_, r);
-		return out;
-	}
-
-	// poll(meta) -> count of records described in meta (offsets into `data`),
-	// or a negative status. Nothing is acknowledged before release().
-	Napi::Value Poll(const Napi::CallbackInfo &info)
-	{
-		uint32_t max_entries;
-		double *meta = MetaArray(info[0], &max_entries);
-		if (Dead(meta))
-			return Napi::Number::New(info.Env(), RC_ECLOSED);
-		if (max_entries > kMaxBatch)
-			max_entries = kMaxBatch;
-		int r = rc_sub_poll(&sub_, entries_, max_entries);
-		if (r > 0)
-			FillMeta(meta, entries_, r);
-		else
-			meta[0] = r;
-		return Napi::Number::New(info.Env(), r);
-	}
-
-	Napi::Value Release(const Napi::CallbackInfo &info)
-	{
-		if (!live_)
-			return Napi::Number::New(info.Env(), RC_ECLOSED);
-		return Napi::Number::New(info.Env(), rc_sub_release(&sub_));
-	}
-
-	Napi::Value ReleasePartial(const Napi::CallbackInfo &info)
-	{
-		if (!live_)
-			return Napi::Number::New(info.Env(), RC_ECLOSED);
-		return Napi::Number::New(info.Env(), rc_sub_release_partial(&sub_, info[0].As<Napi::Number>().Uint32Value()));
-	}
+	friend class SubscriberReads<Subscriber>;
+	rc_subscriber *Reader() { return live_ ? &sub_ : nullptr; }
+	int NotReady() const { return RC_ECLOSED; }
+	SharedMapping *RingMapping() { return shared_; }
+	void MoreInfo(Napi::Object &) {}
 
 	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
-
-	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
-	{
-		return Napi::Boolean::New(info.Env(), live_ && rc_sub_prepare_wait(&sub_));
-	}
-
-	Napi::Value EndWait(const Napi::CallbackInfo &info)
-	{
-		if (live_)
-			rc_sub_end_wait(&sub_);
-		return info.Env().Undefined();
-	}
-
-	Napi::Value Heartbeat(const Napi::CallbackInfo &info)
-	{
-		if (live_)
-			rc_sub_heartbeat(&sub_);
-		return info.Env().Undefined();
-	}
-
-	Napi::Value SlotState(const Napi::CallbackInfo &info)
-	{
-		return Napi::Number::New(info.Env(), live_ ? rc_sub_slot_state(&sub_) : static_cast<uint32_t>(RC_SLOT_FREE));
-	}
-
-	Napi::Value Available(const Napi::CallbackInfo &info)
-	{
-		return Napi::Number::New(info.Env(), live_ ? static_cast<double>(rc_sub_available(&sub_)) : 0);
-	}
-
-	// info() -> what the subscriber knows of itself and of the ring.
-	Napi::Value Info(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Napi::Object out = Napi::Object::New(env);
-		if (!live_)
-			return out;
-		out.Set("slot", sub_.slot);
-		out.Set("generation", static_cast<double>(sub_.generation));
-		out.Set("position", static_cast<double>(sub_.pos));
-		out.Set("capacity", static_cast<double>(sub_.capacity));
-		out.Set("maxPayload", sub_.max_payload);
-		out.Set("lostFrom", static_cast<double>(sub_.lost_from));
-		out.Set("lostTo", static_cast<double>(sub_.lost_to));
-		out.Set("lostMessages", __atomic_load_n(&sub_.slot_mirror->lost_messages, __ATOMIC_RELAXED));
-		out.Set("evictReason", __atomic_load_n(&sub_.slot_mirror->evict_reason, __ATOMIC_RELAXED));
-		out.Set("publisherState", __atomic_load_n(&sub_.desc->publisher_state, __ATOMIC_ACQUIRE));
-		out.Set("head", static_cast<double>(__atomic_load_n(&sub_.desc->head, __ATOMIC_ACQUIRE)));
-		out.Set("doorbellsRung", static_cast<double>(sub_.doorbells_rung));
-		return out;
-	}
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
 	{
@@ -708,18 +665,7 @@ private:
 		return info.Env().Undefined();
 	}
 
-	Napi::Value Data(const Napi::CallbackInfo &info)
-	{
-		if (!live_) {
-			Napi::Error err = Napi::Error::New(info.Env(), "subscriber is closed");
-			err.Set("code", Napi::String::New(info.Env(), "ERR_RINGCAST_CLOSED"));
-			throw err;
-		}
-		return ExposeMapping(info.Env(), shared_, RC_DESC_SIZE, sub_.capacity);
-	}
-
 	rc_subscriber sub_{};
-	rc_entry entries_[kMaxBatch];
 	SharedMapping *shared_ = nullptr;
 	rc_mapping ack_{};
 	int ring_fd_ = -1;
@@ -773,6 +719,11 @@ private:
 			return;
 		if (self->eventfd_)
 			rc_eventfd_drain(self->fd_);
+		// A paused doorbell: a ring meant for an earlier wait (a waiter
+		// announces itself, re-checks and starts the watcher before the loop
+		// can poll again, so no ring for the coming wait lands here).
+		if (!self->active_)
+			return;
 		Napi::Env env = self->Env();
 		Napi::HandleScope scope(env);
 		try {
@@ -786,16 +737,29 @@ private:
 	Napi::Value Start(const Napi::CallbackInfo &info)
 	{
 		if (handle_ && !active_) {
-			uv_poll_start(handle_, UV_READABLE | UV_DISCONNECT, OnEvent);
+			if (polling_) {
+				uv_ref(reinterpret_cast<uv_handle_t *>(handle_));
+			} else {
+				uv_poll_start(handle_, UV_READABLE | UV_DISCONNECT, OnEvent);
+				polling_ = true;
+			}
 			active_ = true;
 		}
 		return info.Env().Undefined();
 	}
 
+	// An eventfd doorbell is only paused: it stays in the loop's epoll set,
+	// unreferenced, so a wait costs no epoll_ctl on the way in and out (three
+	// per wait before, on a round trip of a few microseconds).
 	Napi::Value Stop(const Napi::CallbackInfo &info)
 	{
 		if (handle_ && active_) {
-			uv_poll_stop(handle_);
+			if (eventfd_) {
+				uv_unref(reinterpret_cast<uv_handle_t *>(handle_));
+			} else {
+				uv_poll_stop(handle_);
+				polling_ = false;
+			}
 			active_ = false;
 		}
 		return info.Env().Undefined();
@@ -818,13 +782,17 @@ private:
 			 [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
 		handle_ = nullptr;
 		active_ = false;
+		polling_ = false;
 	}
 
 	Napi::FunctionReference callback_;
 	uv_poll_t *handle_ = nullptr;
 	int fd_ = -1;
 	bool eventfd_ = false;
+	// active_: started and not stopped (callbacks delivered, loop kept alive);
+	// polling_: registered with the loop (a paused doorbell still is).
 	bool active_ = false;
+	bool polling_ = false;
 };
 
 // ---------------------------------------------------------------------------
@@ -836,6 +804,7 @@ Napi::Value UnixListen(const Napi::CallbackInfo &info)
 	int fd = rc_unix_listen(path.c_str(), info[1].As<Napi::Number>().Int32Value());
 	if (fd < 0)
 		throw ErrnoError(info.Env(), ("listen " + path).c_str(), fd);
+	HeldFds::Add(info.Env(), fd);
 	return Napi::Number::New(info.Env(), fd);
 }
 
@@ -845,6 +814,7 @@ Napi::Value UnixConnect(const Napi::CallbackInfo &info)
 	int fd = rc_unix_connect(path.c_str());
 	if (fd < 0)
 		throw ErrnoError(info.Env(), ("connect " + path).c_str(), fd);
+	HeldFds::Add(info.Env(), fd);
 	return Napi::Number::New(info.Env(), fd);
 }
 
@@ -866,6 +836,7 @@ Napi::Value UnixAccept(const Napi::CallbackInfo &info)
 		return info.Env().Null();
 	if (fd < 0)
 		throw ErrnoError(info.Env(), "accept", fd);
+	HeldFds::Add(info.Env(), fd);
 	return PeerObject(info.Env(), fd, peer);
 }
 
@@ -920,8 +891,10 @@ Napi::Value UnixRecv(const Napi::CallbackInfo &info)
 	Napi::Object out = Napi::Object::New(env);
 	out.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.Data(), static_cast<size_t>(r)));
 	Napi::Array list = Napi::Array::New(env, nfds);
-	for (int i = 0; i < nfds; i++)
+	for (int i = 0; i < nfds; i++) {
+		HeldFds::Add(env, fds[i]);
 		list.Set(i, fds[i]);
+	}
 	out.Set("fds", list);
 	return out;
 }
@@ -929,8 +902,10 @@ Napi::Value UnixRecv(const Napi::CallbackInfo &info)
 Napi::Value CloseFdJs(const Napi::CallbackInfo &info)
 {
 	int fd = info[0].As<Napi::Number>().Int32Value();
-	if (fd >= 0)
+	if (fd >= 0) {
+		HeldFds::Forget(info.Env(), fd);
 		close(fd);
+	}
 	return info.Env().Undefined();
 }
 
@@ -963,6 +938,7 @@ Napi::Value InspectRing(const Napi::CallbackInfo &info)
 		out.Set("capacity", static_cast<double>(d->capacity));
 		out.Set("maxPayload", d->max_payload);
 		out.Set("policy", d->policy);
+		out.Set("features", d->features);
 		out.Set("head", static_cast<double>(__atomic_load_n(&d->head, __ATOMIC_ACQUIRE)));
 		out.Set("messages", static_cast<double>(__atomic_load_n(&d->messages, __ATOMIC_RELAXED)));
 		out.Set("publisherState", d->publisher_state);
@@ -1037,6 +1013,8 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT(RC_EVICT_CLOSED);
 	RC_EXPORT(RC_FRAG_FIRST);
 	RC_EXPORT(RC_FRAG_LAST);
+	RC_EXPORT(RC_FEATURE_ENVELOPE);
+	RC_EXPORT(RC_ENVELOPE_SIZE);
 	RC_EXPORT(RC_OK);
 	RC_EXPORT(RC_EAGAIN);
 	RC_EXPORT(RC_EINVAL);
@@ -1056,8 +1034,10 @@ Napi::Object Constants(Napi::Env env)
 
 Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
+	HeldFds::Track(env);
 	exports.Set("constants", Constants(env));
 	RegisterControl(env, exports); // after constants: adds the control-message ones
+	RegisterIvshmem(env, exports);
 	exports.Set("Publisher", Publisher::Define(env));
 	exports.Set("Subscriber", Subscriber::Define(env));
 	exports.Set("FdWatcher", FdWatcher::Define(env));

@@ -47,6 +47,13 @@ static inline uint64_t rc_ring_size(uint64_t capacity) { return RC_DESC_SIZE + c
  * ring (at most 16 MiB), so a record plus the pad before it always fits. */
 uint32_t rc_default_max_payload(uint64_t capacity);
 
+/* How a doorbell is rung. NULL (what rc_pub_init / rc_sub_init leave) means
+ * the doorbell is an eventfd and gets an 8-byte write. A region provider
+ * whose doorbells are not descriptors (Xen: event-channel ports) installs its
+ * own after init; `doorbell` (slot doorbell_fd / publisher_doorbell_fd) is
+ * then its own number, and a negative one still means "none". */
+typedef void (*rc_doorbell_ring_fn)(void *ctx, int doorbell);
+
 /* ------------------------------------------------------------------------ */
 /* publisher                                                                 */
 
@@ -85,12 +92,16 @@ struct rc_publisher {
 	bool evict_laggards;            /* policy drop, or block with max_lag  */
 	uint64_t changed;               /* bit per slot whose state changed     */
 	struct rc_pub_slot slots[RC_MAX_SUBSCRIBERS];
+	rc_doorbell_ring_fn ring_doorbell; /* NULL: doorbells are eventfds   */
+	void *ring_doorbell_ctx;
 };
 
 /* Lays out a fresh ring in `mem` (zeroed, rc_ring_size(capacity) bytes). */
 int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t policy,
 		   uint64_t bus_id, uint32_t publisher_pid);
 
+/* Sets enum rc_feature bits on a ring just formatted, before it is shared. */
+int rc_ring_set_features(void *mem, uint32_t features);
 /* Binds a publisher to a ring formatted by rc_ring_format. */
 int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size);
 
@@ -193,6 +204,9 @@ struct rc_subscriber {
 	uint64_t mask;
 	uint32_t max_payload;
 	uint32_t slot;
+	uint32_t envelope_bytes;  /* RC_ENVELOPE_SIZE on an envelope bus, else 0 */
+	uint32_t strip_bytes;     /* leading bytes of each message hidden from the
+	                           * caller: the envelope, unless kept */
 	uint64_t generation;
 	uint64_t pos;             /* next position to read (private)   */
 	uint64_t acked;           /* last ack stored                   */
@@ -210,12 +224,17 @@ struct rc_subscriber {
 	uint64_t lost_to;
 	uint64_t doorbells_rung;
 	int publisher_doorbell_fd;
+	rc_doorbell_ring_fn ring_doorbell; /* NULL: the doorbell is an eventfd */
+	void *ring_doorbell_ctx;
 };
 
 /* Validates the ring and ack page against each other and the sizes the
  * caller mapped; never trusts the descriptor's sizes beyond `ring_size`. */
 int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_size,
 		void *ack_mem, uint64_t ack_size, int publisher_doorbell_fd);
+/* On a bus with RC_FEATURE_ENVELOPE, poll and read hide each message's
+ * struct rc_envelope from the caller; a bridge calls this to see them. */
+void rc_sub_keep_envelopes(struct rc_subscriber *sub);
 
 /* Zero-copy: describes up to `max` records after the read position (offsets
  * into the data area). Nothing is released until rc_sub_release. Returns a

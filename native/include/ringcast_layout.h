@@ -85,6 +85,15 @@ enum rc_policy {
 	RC_POLICY_DROP = 2,   /* publisher never waits; laggards are evicted    */
 };
 
+enum rc_feature {
+	/* Every message's payload starts with a struct rc_envelope: where it was
+	 * first published and how many bridges carried it here. Set on buses a
+	 * bridge republishes into; readers hand applications the payload after
+	 * it. */
+	RC_FEATURE_ENVELOPE = 1,
+};
+#define RC_FEATURES_KNOWN ((rc_u32)RC_FEATURE_ENVELOPE)
+
 struct rc_ring_desc {
 	/* line 0: identity. All const: written before the memfd is sealed. */
 	rc_u64 magic;              /* 0x00 RC_RING_MAGIC                              */
@@ -97,7 +106,8 @@ struct rc_ring_desc {
 	rc_u32 record_align;       /* 0x24 RC_RECORD_ALIGN                            */
 	rc_u64 bus_id;             /* 0x28 random; ties ack pages to this ring        */
 	rc_u32 policy;             /* 0x30 enum rc_policy                             */
-	rc_u32 reserved0;          /* 0x34 zero                                       */
+	rc_u32 features;           /* 0x34 enum rc_feature bits; a reader refuses a
+	                            *      ring with a bit it does not know          */
 	rc_u64 reserved1[1];       /* 0x38 zero                                       */
 
 	/* line 1: the commit point, read by every subscriber on every poll.
@@ -123,7 +133,55 @@ struct rc_ring_desc {
 	                            *      while it lives (VM transports); only its
 	                            *      movement matters, not its value          */
 	rc_u64 reserved4[5];       /* 0x98 zero                                       */
-	/* rest of page 0 reserved (zero) */
+
+	/* line 3: the ivshmem region provider (all zero on memfd buses). Guests
+	 * cannot receive descriptors, so they learn here whom to ring.
+	 * ivshmem_host_peer: publisher -> guests, written before the release
+	 *   store of ivshmem_flags (guests acquire-load the flags first, [V1]).
+	 * ivshmem_flags: publisher -> guests, release. */
+	rc_u32 ivshmem_flags;      /* 0xc0 enum rc_ivshmem_flags                      */
+	rc_u32 ivshmem_host_peer;  /* 0xc4 the publisher's peer id on the ivshmem
+	                            *      server: a guest rings it to be served  */
+	rc_u64 reserved5[7];       /* 0xc8 zero                                       */
+	/* rest of page 0 reserved (zero), except the join answer table at
+	 * RC_JOIN_ANSWER_OFFSET */
+};
+
+enum rc_ivshmem_flags {
+	RC_IVSHMEM_HOST_PEER_KNOWN = 1, /* ivshmem_host_peer is valid              */
+};
+
+/* ---- descriptor, join answers: written by the publisher only ----------- */
+
+/* Subscribers that cannot receive descriptors (ivshmem guests) attach
+ * through shared memory: a join request in their own ack page (line 3 of
+ * struct rc_ack_page), answered here, one entry per slot, in page 0 of the
+ * read-only ring. The entry of slot i belongs to the guest configured for
+ * slot i. Unused (zero) on memfd buses. docs/protocol.md, "Attach through
+ * shared memory". */
+#define RC_JOIN_ANSWER_OFFSET 0x800u
+#define RC_JOIN_ANSWER_SIZE   16u
+
+enum rc_join_verdict {
+	RC_JOIN_NONE = 0,           /* nothing answered yet                          */
+	RC_JOIN_ACCEPTED = 1,       /* slot attached; generation is the slot's       */
+	RC_JOIN_BAD_PEER = 2,       /* peer id unknown to the server, the host's own,
+	                             * bound to another guest or not the configured one */
+	RC_JOIN_BAD_ORDER = 3,      /* request counter did not move forward          */
+	RC_JOIN_CLOSED = 4,         /* the publisher closed the bus                  */
+	RC_JOIN_LEFT = 5,           /* a leave request (join_peer_id = RC_JOIN_LEAVE):
+	                             * the slot was freed (reason CLOSED)            */
+};
+/* join_peer_id of a request to leave: the orderly detach of the socket path. */
+#define RC_JOIN_LEAVE 0xffffffffu
+
+struct rc_join_answer {
+	rc_u32 request;        /* 0x00 the join_request value answered; release,
+	                        *      stored last ([V3]; pairs with the guest's
+	                        *      acquire load, [V4])                          */
+	rc_u32 verdict;        /* 0x04 enum rc_join_verdict                          */
+	rc_u64 generation;     /* 0x08 ACCEPTED: the slot's generation (equals the
+	                        *      slot mirror's and the ack page's)            */
 };
 
 /* ---- descriptor, slot table: written by the publisher only ------------- */
@@ -193,7 +251,33 @@ struct rc_ack_page {
 	                        *      publisher only watches it move (clocks of
 	                        *      VM guests are not the host's)               */
 	rc_u64 reserved2[6];   /* 0x90 zero                                         */
+
+	/* line 3: the join request of a subscriber that cannot receive
+	 * descriptors (ivshmem guests; zero and unused on the memfd path).
+	 * subscriber -> publisher: the guest stores join_peer_id, then
+	 * join_request with release ([V2]; pairs with the publisher's acquire
+	 * load, [V2a]), then rings the host. The publisher answers in the ring's
+	 * join answer table and, on ACCEPTED, rewrites line 0 and ack of this
+	 * page (generation, ack = join position) before that answer ([V3]); the
+	 * guest writes neither while it waits. Hostile input: the publisher
+	 * checks the peer id against the ivshmem server and the configuration,
+	 * and requires join_request to move forward. */
+	rc_u32 join_request;   /* 0xc0 bumped for every (re)join; 0 = never asked   */
+	rc_u32 join_peer_id;   /* 0xc4 the guest's own ivshmem peer id (Xen: its
+	                        *      domain id), or RC_JOIN_LEAVE to give the
+	                        *      slot back                                    */
+	rc_u32 mapped;         /* 0xc8 subscriber -> publisher, relaxed (Xen only;
+	                        *      else zero): RC_ACK_MAPPED, stored before the
+	                        *      join request, while the subscriber's mapping
+	                        *      of this page lives. Its kernel zeroes the low
+	                        *      byte when that mapping goes away (Xen unmap
+	                        *      notification, also on process death), then
+	                        *      signals the publisher's event channel: zero
+	                        *      after RC_ACK_MAPPED means the subscriber died. */
+	rc_u32 reserved3a;     /* 0xcc zero                                         */
+	rc_u64 reserved3[6];   /* 0xd0 zero                                         */
 };
+#define RC_ACK_MAPPED 1u
 
 /* ---- records in the data area ------------------------------------------ */
 
@@ -218,6 +302,18 @@ struct rc_record_header {
 	rc_u64 seq;            /* 0x08 message sequence number; fragments share it */
 };
 
+/* The first bytes of every message on a bus with RC_FEATURE_ENVELOPE.
+ * Written by the bridge that republished the message (it is the publisher
+ * of that bus), covered by the same head store as the rest of the record;
+ * untrusted input to every reader like the rest of the payload. */
+struct rc_envelope {
+	rc_u64 origin;         /* 0x00 bus_id of the bus the message was first published on */
+	rc_u64 origin_seq;     /* 0x08 its sequence number there                    */
+	rc_u32 hops;           /* 0x10 bridges crossed so far (>= 1)                */
+	rc_u32 reserved;       /* 0x14 zero                                         */
+};
+#define RC_ENVELOPE_SIZE 24u
+
 /* ---- compile-time layout table ---------------------------------------- */
 
 #define RC_ASSERT_OFFSET(type, field, off) \
@@ -233,6 +329,7 @@ RC_ASSERT_OFFSET(rc_ring_desc, max_payload,            0x20);
 RC_ASSERT_OFFSET(rc_ring_desc, record_align,           0x24);
 RC_ASSERT_OFFSET(rc_ring_desc, bus_id,                 0x28);
 RC_ASSERT_OFFSET(rc_ring_desc, policy,                 0x30);
+RC_ASSERT_OFFSET(rc_ring_desc, features,               0x34);
 RC_ASSERT_OFFSET(rc_ring_desc, head,                   0x40);
 RC_ASSERT_OFFSET(rc_ring_desc, tail_intent,            0x48);
 RC_ASSERT_OFFSET(rc_ring_desc, messages,               0x50);
@@ -240,8 +337,17 @@ RC_ASSERT_OFFSET(rc_ring_desc, publisher_state,        0x80);
 RC_ASSERT_OFFSET(rc_ring_desc, publisher_waiting,      0x84);
 RC_ASSERT_OFFSET(rc_ring_desc, publisher_pid,          0x88);
 RC_ASSERT_OFFSET(rc_ring_desc, publisher_heartbeat,    0x90);
-RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) == 0xc0, "rc_ring_desc size");
-RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) <= RC_SLOT_TABLE_OFFSET, "desc header overlaps slots");
+RC_ASSERT_OFFSET(rc_ring_desc, ivshmem_flags,          0xc0);
+RC_ASSERT_OFFSET(rc_ring_desc, ivshmem_host_peer,      0xc4);
+RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) == 0x100, "rc_ring_desc size");
+RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) <= RC_JOIN_ANSWER_OFFSET, "desc header overlaps join answers");
+RC_STATIC_ASSERT(RC_JOIN_ANSWER_OFFSET + RC_MAX_SUBSCRIBERS * RC_JOIN_ANSWER_SIZE <= RC_SLOT_TABLE_OFFSET,
+		 "join answers overlap slots");
+
+RC_ASSERT_OFFSET(rc_join_answer, request,    0x00);
+RC_ASSERT_OFFSET(rc_join_answer, verdict,    0x04);
+RC_ASSERT_OFFSET(rc_join_answer, generation, 0x08);
+RC_STATIC_ASSERT(sizeof(struct rc_join_answer) == RC_JOIN_ANSWER_SIZE, "rc_join_answer size");
 
 RC_ASSERT_OFFSET(rc_slot, state,         0x00);
 RC_ASSERT_OFFSET(rc_slot, evict_reason,  0x04);
@@ -265,7 +371,10 @@ RC_ASSERT_OFFSET(rc_ack_page, ack,            0x40);
 RC_ASSERT_OFFSET(rc_ack_page, sleeping,       0x80);
 RC_ASSERT_OFFSET(rc_ack_page, sleep_seq,      0x84);
 RC_ASSERT_OFFSET(rc_ack_page, heartbeat,      0x88);
-RC_STATIC_ASSERT(sizeof(struct rc_ack_page) == 0xc0, "rc_ack_page size");
+RC_ASSERT_OFFSET(rc_ack_page, join_request,   0xc0);
+RC_ASSERT_OFFSET(rc_ack_page, join_peer_id,   0xc4);
+RC_ASSERT_OFFSET(rc_ack_page, mapped,         0xc8);
+RC_STATIC_ASSERT(sizeof(struct rc_ack_page) == 0x100, "rc_ack_page size");
 RC_STATIC_ASSERT(sizeof(struct rc_ack_page) <= RC_ACK_PAGE_SIZE, "ack page overflow");
 
 RC_ASSERT_OFFSET(rc_record_header, length, 0x00);
@@ -273,6 +382,11 @@ RC_ASSERT_OFFSET(rc_record_header, type,   0x04);
 RC_ASSERT_OFFSET(rc_record_header, flags,  0x06);
 RC_ASSERT_OFFSET(rc_record_header, seq,    0x08);
 RC_STATIC_ASSERT(sizeof(struct rc_record_header) == RC_RECORD_HEADER_SIZE, "record header size");
+RC_ASSERT_OFFSET(rc_envelope, origin,     0x00);
+RC_ASSERT_OFFSET(rc_envelope, origin_seq, 0x08);
+RC_ASSERT_OFFSET(rc_envelope, hops,       0x10);
+RC_STATIC_ASSERT(sizeof(struct rc_envelope) == RC_ENVELOPE_SIZE, "envelope size");
+
 RC_STATIC_ASSERT(RC_RECORD_ALIGN % RC_RECORD_HEADER_SIZE == 0, "header must never straddle the end");
 RC_STATIC_ASSERT(RC_DESC_SIZE % RC_PAGE_SIZE == 0, "data area must start on a page");
 

@@ -27,15 +27,21 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 struct rc_publisher;
 static uint64_t record_need(const struct rc_publisher *pub, uint64_t tail, uint64_t payload);
 
-/* A doorbell is an eventfd; a failed write only means the peer is gone or
- * the counter is saturated (then it is readable anyway). */
-static void ring_doorbell(int fd)
+/* A doorbell is an eventfd unless the region provider installed its own
+ * ring function (Xen event channels); one predictable branch before the
+ * system call either way. A failed eventfd write only means the peer is gone
+ * or the counter is saturated (then it is readable anyway). */
+static void ring_doorbell(rc_doorbell_ring_fn ring, void *ctx, int fd)
 {
 	uint64_t one = 1;
 	ssize_t r;
 
 	if (fd < 0)
 		return;
+	if (ring) {
+		ring(ctx, fd);
+		return;
+	}
 	do {
 		r = write(fd, &one, sizeof(one));
 	} while (r < 0 && errno == EINTR);
@@ -101,6 +107,16 @@ int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t 
 	return RC_OK;
 }
 
+int rc_ring_set_features(void *mem, uint32_t features)
+{
+	struct rc_ring_desc *desc = mem;
+
+	if (!mem || (features & ~RC_FEATURES_KNOWN))
+		return RC_EINVAL;
+	desc->features = features; /* const: the ring is not shared yet */
+	return RC_OK;
+}
+
 static struct rc_slot *slot_mirror(struct rc_publisher *pub, uint32_t slot)
 {
 	return (struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
@@ -119,7 +135,8 @@ int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
 	    !is_power_of_two(desc->capacity) || desc->capacity < RC_MIN_CAPACITY ||
 	    desc->capacity > RC_MAX_CAPACITY || rc_ring_size(desc->capacity) != ring_size ||
 	    align_record(desc->max_payload) > desc->capacity / 2 ||
-	    (desc->policy != RC_POLICY_BLOCK && desc->policy != RC_POLICY_DROP))
+	    (desc->policy != RC_POLICY_BLOCK && desc->policy != RC_POLICY_DROP) ||
+	    (desc->features & ~RC_FEATURES_KNOWN))
 		return RC_EINVAL;
 	pub->ring = ring_mem;
 	pub->desc = desc;
@@ -267,7 +284,7 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	rc_store_relaxed(&m->lost_messages, (uint32_t)min_u64(messages_since(pub, s->acked), UINT32_MAX));
 	rc_store_relaxed(&m->evictions, rc_load_relaxed(&m->evictions) + 1);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_EVICTED); /* [P4] */
-	ring_doorbell(s->doorbell_fd); /* a sleeping subscriber must see it */
+	ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, s->doorbell_fd); /* a sleeping subscriber must see it */
 	pub->limit = 0;
 }
 
@@ -535,7 +552,7 @@ void rc_pub_commit(struct rc_publisher *pub)
 		if (seq == s->last_rung_sleep_seq)
 			continue;
 		s->last_rung_sleep_seq = seq;
-		ring_doorbell(s->doorbell_fd);
+		ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, s->doorbell_fd);
 		pub->doorbells_rung++;
 	}
 }
@@ -623,7 +640,7 @@ void rc_pub_close(struct rc_publisher *pub)
 	rc_fence_full();
 	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
 		if (slot_counts(&pub->slots[i]))
-			ring_doorbell(pub->slots[i].doorbell_fd);
+			ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, pub->slots[i].doorbell_fd);
 }
 
 /* ======================================================================== */
@@ -646,7 +663,9 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 	    desc->desc_size != RC_DESC_SIZE || desc->max_subscribers != RC_MAX_SUBSCRIBERS ||
 	    desc->slot_size != RC_SLOT_SIZE || desc->record_align != RC_RECORD_ALIGN ||
 	    !is_power_of_two(capacity) || capacity < RC_MIN_CAPACITY || capacity > RC_MAX_CAPACITY ||
-	    rc_ring_size(capacity) != ring_size || align_record(desc->max_payload) > capacity / 2)
+	    rc_ring_size(capacity) != ring_size || align_record(desc->max_payload) > capacity / 2 ||
+	    (desc->features & ~RC_FEATURES_KNOWN) ||
+	    ((desc->features & RC_FEATURE_ENVELOPE) && desc->max_payload < RC_ENVELOPE_SIZE))
 		return RC_EINVAL;
 	if (ack->magic != RC_ACK_MAGIC || ack->bus_id != desc->bus_id ||
 	    ack->layout_version != RC_LAYOUT_VERSION || ack->slot >= RC_MAX_SUBSCRIBERS)
@@ -659,6 +678,8 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 	sub->capacity = capacity;
 	sub->mask = capacity - 1;
 	sub->max_payload = desc->max_payload;
+	sub->envelope_bytes = sub->strip_bytes =
+		(desc->features & RC_FEATURE_ENVELOPE) ? RC_ENVELOPE_SIZE : 0;
 	sub->slot = ack->slot;
 	sub->generation = ack->generation;
 	sub->slot_mirror = (const struct rc_slot *)(sub->ring + RC_SLOT_TABLE_OFFSET +
@@ -671,6 +692,17 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 	sub->acked = sub->pending = sub->pos;
 	sub->joined_mid = true;
 	return RC_OK;
+}
+
+void rc_sub_keep_envelopes(struct rc_subscriber *sub)
+{
+	sub->strip_bytes = 0;
+}
+
+/* Payload bytes of this record hidden from the caller: a message's envelope. */
+static inline uint32_t hidden_lead(const struct rc_subscriber *sub, const struct rc_record_header *h)
+{
+	return (h->flags & RC_FRAG_FIRST) ? sub->strip_bytes : 0;
 }
 
 /* Our slot says whether we still count. */
@@ -747,7 +779,7 @@ static int64_t next_record(struct rc_subscriber *sub, uint64_t at, uint64_t head
 		return bad_record(sub);
 
 	if (h->flags & RC_FRAG_FIRST) {
-		if (sub->in_message)
+		if (sub->in_message || h->length < sub->envelope_bytes)
 			return bad_record(sub);
 		sub->joined_mid = false;
 	} else if (!sub->in_message) {
@@ -821,8 +853,10 @@ int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t ma
 			break;
 		}
 		if (deliver) {
-			entries[n].offset = (at & sub->mask) + RC_RECORD_HEADER_SIZE;
-			entries[n].length = h.length;
+			uint32_t lead = hidden_lead(sub, &h);
+
+			entries[n].offset = (at & sub->mask) + RC_RECORD_HEADER_SIZE + lead;
+			entries[n].length = h.length - lead;
 			entries[n].flags = h.flags;
 			entries[n].reserved = 0;
 			entries[n].seq = h.seq;
@@ -860,7 +894,7 @@ static void store_ack(struct rc_subscriber *sub, uint64_t position)
 	waiting = rc_load_relaxed(&sub->desc->publisher_waiting);
 	if (waiting && waiting != sub->last_rung_wait_id) {
 		sub->last_rung_wait_id = waiting;
-		ring_doorbell(sub->publisher_doorbell_fd);
+		ring_doorbell(sub->ring_doorbell, sub->ring_doorbell_ctx, sub->publisher_doorbell_fd);
 		sub->doorbells_rung++;
 	}
 }
@@ -934,7 +968,10 @@ int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
 			break;
 		}
 		if (deliver) {
-			if (used + h.length > out_cap) {
+			uint32_t lead = hidden_lead(sub, &h);
+			uint32_t length = h.length - lead;
+
+			if (used + length > out_cap) {
 				/* Undo the fragment bookkeeping: it is read next time. */
 				sub->in_message = in_message;
 				sub->joined_mid = joined_mid;
@@ -945,15 +982,15 @@ int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
 			}
 			/* empty messages may come with out == NULL, out_cap == 0:
 			 * memcpy(NULL, .., 0) is still undefined */
-			if (h.length)
-				memcpy(out + used, sub->data + (at & sub->mask) + RC_RECORD_HEADER_SIZE,
-				       h.length);
+			if (length)
+				memcpy(out + used,
+				       sub->data + (at & sub->mask) + RC_RECORD_HEADER_SIZE + lead, length);
 			entries[n].offset = used;
-			entries[n].length = h.length;
+			entries[n].length = length;
 			entries[n].flags = h.flags;
 			entries[n].reserved = 0;
 			entries[n].seq = h.seq;
-			used += h.length;
+			used += length;
 			n++;
 		}
 		at += (uint64_t)span;

@@ -1,0 +1,659 @@
+#!/usr/bin/env node
+// The benchmark harness behind `ringcast bench` (and `node bench/harness.mjs`):
+//
+//   ringcast bench [--suite quick|full|smoke] [--json FILE] [--scenarios throughput,fanout,...]
+//                  [--transports ringcast,uds,...]
+//
+// Every measurement that crosses processes runs in a fresh case process
+// (bench/child.mjs, its own process group) with fresh subscriber processes,
+// so no transport inherits another's JIT state, heap or sockets; a case that
+// hangs is killed whole. Scenarios:
+//
+//   throughput  point-to-point, message size 64 B ... 64 MiB
+//   fanout      N = 1, 2, 4, 8 subscribers: per-subscriber rate, publisher CPU per message
+//   latency     ping-pong round trips (hdr histogram): woken by the doorbell, or spinning
+//   cpu         sender and receiver CPU at fixed rates (the XenSocket paper's 136, 972, 3320 Mb/s)
+//   stuck       one frozen (SIGSTOP) subscriber among healthy ones
+//
+// plus the C limits (bench/c/limits.c: memcpy, the C core alone) and
+// in-process micro-benchmarks (tinybench). Copy vs zero-copy is the
+// `ringcast` vs `ringcast-zerocopy` pair in every stream scenario.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ROOT, fmtNs, fmtRate, fmtSize, idleShare, machineInfo, sleep, spawnChild } from './lib.mjs';
+import { runMicro } from './micro.mjs';
+import { NODE_TRANSPORTS } from './transports.mjs';
+
+const KiB = 1024;
+const MiB = 1 << 20;
+/** The XenSocket paper's fixed rates (its Table 1), in 10^6 bits/s. */
+export const PAPER_RATES_MBPS = [136, 972, 3320];
+const ALL_TRANSPORTS = [...NODE_TRANSPORTS, 'c-core', 'memcpy'];
+const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck', 'micro'];
+
+/**
+ * What each suite measures. `seconds` is one run's sending time; `repeat`
+ * runs of a case take turns with the other transports and the median is kept.
+ */
+export const SUITES = {
+  // A few seconds: every transport once, every scenario once (the test suite runs this).
+  smoke: {
+    repeat: 1,
+    throughput: { sizes: [1 * KiB], seconds: 0.15, transports: ALL_TRANSPORTS },
+    fanout: { counts: [2], sizes: [1 * KiB], seconds: 0.15, transports: ['ringcast', 'c-core'] },
+    latency: { sizes: [64], seconds: 0.2, iterations: 500, warmup: 50, variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['uds', 'epoll']] },
+    cpu: { rates: [136], size: 16 * KiB, seconds: 0.3, transports: ['ringcast'] },
+    stuck: { size: 1 * KiB, healthy: 2, seconds: 0.6, transports: ['ringcast'] },
+    micro: { time: 25 },
+  },
+  // Under 3 minutes on 2 cores: what the speed targets need, every peer.
+  quick: {
+    repeat: 1,
+    throughput: { sizes: [64, 1 * KiB, 16 * KiB, 256 * KiB, 4 * MiB], seconds: 0.4, transports: ALL_TRANSPORTS },
+    fanout: { counts: [1, 2, 4, 8], sizes: [1 * KiB], seconds: 0.4, transports: [...NODE_TRANSPORTS, 'c-core'] },
+    latency: {
+      sizes: [64],
+      seconds: 0.8,
+      iterations: 50_000,
+      warmup: 1000,
+      variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['uds', 'epoll'], ['tcp', 'epoll'], ['zeromq', 'epoll'], ['nats', 'epoll']],
+    },
+    cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 0.8, transports: ['ringcast', 'uds', 'tcp', 'zeromq', 'nats'] },
+    stuck: { size: 1 * KiB, healthy: 2, seconds: 1.2, transports: ['ringcast', 'uds', 'zeromq', 'nats'] },
+    micro: { time: 150 },
+  },
+  // The whole sweep (docs/benchmarks.md is generated from it).
+  full: {
+    repeat: 3,
+    throughput: {
+      sizes: [64, 256, 1 * KiB, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB],
+      seconds: 0.6,
+      transports: ALL_TRANSPORTS,
+    },
+    fanout: { counts: [1, 2, 4, 8], sizes: [64, 1 * KiB, 16 * KiB], seconds: 0.6, transports: [...NODE_TRANSPORTS, 'c-core'] },
+    latency: {
+      sizes: [64, 1 * KiB, 16 * KiB],
+      seconds: 2,
+      iterations: 200_000,
+      warmup: 2000,
+      variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['uds', 'epoll'], ['tcp', 'epoll'], ['zeromq', 'epoll'], ['nats', 'epoll']],
+    },
+    cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 2, transports: NODE_TRANSPORTS },
+    stuck: { size: 1 * KiB, healthy: 2, seconds: 2, transports: ['ringcast', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats'] },
+    micro: { time: 500 },
+  },
+};
+
+const USAGE = `usage: ringcast bench [--suite quick|full|smoke] [--json FILE] [--scenarios ${SCENARIOS.join(',')}] [--transports ${ALL_TRANSPORTS.join(',')}]
+  quick (default) finishes in under 3 minutes on 2 cores; full is the whole sweep (docs/benchmarks.json).
+  Writes a summary to stdout, the figures to FILE (JSON), progress to stderr.`;
+
+export class BenchUsageError extends Error {}
+
+function parseArgs(argv) {
+  const opts = { suite: 'quick', json: null, scenarios: SCENARIOS, transports: ALL_TRANSPORTS, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new BenchUsageError(`${arg} needs a value`);
+      return argv[++i];
+    };
+    const list = (known) => {
+      const items = value().split(',').map((x) => x.trim()).filter(Boolean);
+      for (const item of items) if (!known.includes(item)) throw new BenchUsageError(`${arg}: unknown ${JSON.stringify(item)} (known: ${known.join(', ')})`);
+      return items;
+    };
+    if (arg === '--suite') {
+      opts.suite = value();
+      if (!SUITES[opts.suite]) throw new BenchUsageError(`--suite must be one of ${Object.keys(SUITES).join(', ')}`);
+    } else if (arg === '--json') opts.json = value();
+    else if (arg === '--scenarios') opts.scenarios = list(SCENARIOS);
+    else if (arg === '--transports') opts.transports = list(ALL_TRANSPORTS);
+    else if (arg === '-h' || arg === '--help') opts.help = true;
+    else throw new BenchUsageError(`unknown argument ${JSON.stringify(arg)}`);
+  }
+  return opts;
+}
+
+// ---------------------------------------------------------------------------
+// The plan: every case of a suite, in the order they run
+
+function plan(suite, scenarios, transports) {
+  const cases = [];
+  const want = (t) => transports.includes(t);
+  const on = (s) => scenarios.includes(s);
+  const { repeat } = suite;
+  if (on('throughput')) {
+    const { sizes, seconds } = suite.throughput;
+    for (const size of sizes)
+      for (let r = 0; r < repeat; r++)
+        for (const transport of suite.throughput.transports.filter(want))
+          cases.push({ scenario: 'throughput', transport, subscribers: 1, size, seconds, repeat: r });
+  }
+  if (on('fanout')) {
+    const { sizes, counts, seconds } = suite.fanout;
+    for (const size of sizes)
+      for (const subscribers of counts)
+        for (let r = 0; r < repeat; r++)
+          for (const transport of suite.fanout.transports.filter(want))
+            cases.push({ scenario: 'fanout', transport, subscribers, size, seconds, repeat: r });
+  }
+  if (on('latency')) {
+    const { sizes, seconds, iterations, warmup, variants } = suite.latency;
+    for (const size of sizes)
+      for (const [transport, wake] of variants.filter(([t]) => want(t)))
+        cases.push({ scenario: 'latency', transport, wake, subscribers: 1, size, seconds, iterations, warmup, spin: wake === 'spin', repeat: 0 });
+  }
+  if (on('cpu')) {
+    const { rates, size, seconds } = suite.cpu;
+    for (const rateMbps of rates)
+      for (const transport of suite.cpu.transports.filter(want))
+        cases.push({ scenario: 'cpu', transport, subscribers: 1, size, seconds, rateMbps, repeat: 0 });
+  }
+  if (on('stuck')) {
+    const { size, healthy, seconds } = suite.stuck;
+    for (const transport of suite.stuck.transports.filter(want))
+      cases.push({ scenario: 'stuck', transport, subscribers: healthy, size, seconds, evictAfterMs: 100, repeat: 0 });
+  }
+  if (on('micro')) cases.push({ scenario: 'micro', transport: 'ringcast', subscribers: 0, size: 0, repeat: 0, time: suite.micro.time });
+  return cases;
+}
+
+/** Rough seconds a case takes, for the progress bar. */
+function estimate(c) {
+  if (c.scenario === 'micro') return 8 * (c.time / 150);
+  if (c.transport === 'memcpy') return c.seconds + 0.05;
+  if (c.transport === 'c-core') return c.seconds + 0.1;
+  if (c.scenario === 'stuck') return 2 * (c.seconds + 0.6);
+  return c.seconds + 0.3 + 0.08 * c.subscribers;
+}
+
+// ---------------------------------------------------------------------------
+// Running cases
+
+/** nats-server on a free loopback port for the run's NATS cases; stop() ends it. */
+async function startNats(dir) {
+  const binary = findProgram('nats-server', ['/usr/sbin', '/usr/bin', '/usr/local/bin']);
+  if (!binary) throw new Error('nats-server not found (install the nats-server package)');
+  const port = await freePort();
+  const config = join(dir, 'nats.conf');
+  // Payloads up to the sweep's 64 MiB (the server's own ceiling); deep enough
+  // per-client buffers that a fast publisher is not cut off as a slow consumer.
+  writeFileSync(config, 'max_payload: 67108864\nmax_pending: 268435456\n');
+  const server = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  server.stderr.setEncoding('utf8').on('data', (text) => {
+    if (log.length < 8192) log += text;
+  });
+  const exited = new Promise((resolveExit) => server.on('exit', resolveExit));
+  for (let i = 0; ; i++) {
+    if (server.exitCode !== null) throw new Error(`nats-server exited: ${log.trim().split('\n').pop()}`);
+    if (await canConnect(port)) break;
+    if (i > 100) {
+      server.kill('SIGKILL');
+      throw new Error('nats-server did not start listening within 5 s');
+    }
+    await sleep(50);
+  }
+  return {
+    url: `127.0.0.1:${port}`,
+    pid: server.pid,
+    async stop() {
+      if (server.exitCode === null && server.signalCode === null) {
+        server.kill('SIGTERM');
+        await Promise.race([exited, sleep(3000)]);
+        if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+      }
+    },
+  };
+}
+
+function findProgram(name, fallbacks) {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...fallbacks]) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return null;
+}
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolveConnect) => {
+    const socket = net.createConnection(port, '127.0.0.1');
+    socket.on('connect', () => {
+      socket.destroy();
+      resolveConnect(true);
+    });
+    socket.on('error', () => resolveConnect(false));
+  });
+}
+
+/** Runs one case process; kills its whole process group if it overruns. */
+async function runCaseProcess(args, limitMs) {
+  const child = spawnChild('case', args, { detached: true });
+  let timer;
+  const overrun = new Promise((resolveOverrun) => {
+    timer = setTimeout(() => {
+      killGroup(child.proc.pid);
+      resolveOverrun({ error: `case did not finish within ${Math.round(limitMs / 1000)} s (killed)` });
+    }, limitMs);
+  });
+  running.add(child.proc.pid);
+  try {
+    return await Promise.race([child.done, overrun]);
+  } finally {
+    clearTimeout(timer);
+    running.delete(child.proc.pid);
+    killGroup(child.proc.pid); // subscribers a failed case left behind
+  }
+}
+
+/** Case process groups running now (the harness started each; killed on Ctrl-C). */
+const running = new Set();
+
+function killGroup(pid) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** The C limits program, built from bench/c on first use. */
+function limitsProgram() {
+  const program = join(ROOT, 'native', 'build-bench', 'limits');
+  execFileSync('make', ['--no-print-directory', '-s', '-C', join(ROOT, 'bench', 'c')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return program;
+}
+
+function runLimits(c) {
+  let program;
+  try {
+    program = limitsProgram();
+  } catch (error) {
+    return { error: `cannot build bench/c/limits (make, gcc): ${String(error.stderr ?? error.message).trim().split('\n').pop()}` };
+  }
+  const args = c.transport === 'memcpy' ? ['memcpy', String(c.size), String(c.seconds)] : ['core', String(c.size), String(c.subscribers), String(c.seconds)];
+  return new Promise((resolveRun) => {
+    const proc = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stdout.setEncoding('utf8').on('data', (t) => (out += t));
+    proc.stderr.setEncoding('utf8').on('data', (t) => (err += t));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000 + c.seconds * 10_000);
+    proc.on('close', (code) => {
+      clearTimeout(timer);
+      // 64: a size the C core takes only as one whole record (it does not fragment).
+      if (code === 64) return resolveRun({ skipped: 'larger than one record: the C limit does not fragment' });
+      try {
+        const line = JSON.parse(out.trim().split('\n').pop());
+        resolveRun(code === 0 ? line : { error: `limits exited with ${code}: ${err.trim()}` });
+      } catch {
+        resolveRun({ error: `limits exited with ${code}: ${err.trim() || 'no output'}` });
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Figures
+
+const round = (x, digits = 0) => (x === null || x === undefined || !Number.isFinite(x) ? null : Number(x.toFixed(digits)));
+const sig = (x) => (x === null || x === undefined || !Number.isFinite(x) ? null : Number(x.toPrecision(4)));
+
+function streamFigures(r, size) {
+  const msgsPerSec = r.sent / r.elapsedSeconds;
+  const wallNs = r.elapsedSeconds * 1e9;
+  return {
+    msgsPerSec: round(msgsPerSec),
+    mbPerSec: round((msgsPerSec * size) / 1e6, 2),
+    publisherCpuNsPerMsg: sig(r.publisherCpuNs / r.sent),
+    subscriberCpuNsPerMsg: sig(r.subscriberCpuNs / r.sent),
+    brokerCpuNsPerMsg: r.brokerCpuNs === null ? null : sig(r.brokerCpuNs / r.sent),
+    senderCpuPct: round((r.publisherCpuNs / wallNs) * 100, 1),
+    receiverCpuPct: round((r.subscriberCpuNs / wallNs) * 100, 1),
+    publisherFaultsPerMsg: sig(r.publisherMinorFaults / r.sent),
+    subscriberFaultsPerMsg: sig(r.subscriberMinorFaults / r.sent),
+    publisherSleepsPerMsg: sig(r.publisherSleeps / r.sent),
+    publisherDoorbellsPerMsg: r.publisherDoorbells === null || r.publisherDoorbells === undefined ? null : sig(r.publisherDoorbells / r.sent),
+    subscriberSleepsPerMsg: sig(r.subscriberSleeps / r.sent),
+    messages: r.sent,
+    seconds: round(r.elapsedSeconds, 4),
+  };
+}
+
+/** The result object of one case: what was run and what it measured. */
+function figures(c, raw) {
+  const base = { scenario: c.scenario, transport: c.transport, subscribers: c.subscribers, size: c.size };
+  if (c.scenario === 'latency') base.wake = c.wake;
+  if (c.scenario === 'cpu') base.rateMbps = c.rateMbps;
+  if (raw.skipped) return { ...base, skipped: raw.skipped };
+  if (raw.error) return { ...base, error: raw.error };
+  if (c.transport === 'memcpy') return { ...base, subscribers: 0, msgsPerSec: round(raw.msgsPerSec), mbPerSec: round(raw.mbPerSec, 1) };
+  if (c.transport === 'c-core') {
+    return { ...base, msgsPerSec: round(raw.msgsPerSec), mbPerSec: round(raw.mbPerSec, 1), publisherCpuNsPerMsg: sig(raw.publisherCpuNsPerMsg), messages: raw.messages, seconds: raw.seconds };
+  }
+  if (c.scenario === 'latency') {
+    const { samples, p50Ns, p99Ns, p999Ns, meanNs, maxNs, cdf } = raw;
+    return { ...base, samples, p50Ns, p99Ns, p999Ns, meanNs, maxNs, cdf };
+  }
+  if (c.scenario === 'stuck') {
+    const { baseline, withStuck } = raw;
+    const problems = [...baseline.problems, ...withStuck.problems];
+    const healthy = withStuck.stalled ? (withStuck.secondHalfRate ?? 0) : withStuck.secondHalfRate;
+    const evicted = withStuck.evictions === null ? null : withStuck.evictions.length > 0;
+    return {
+      ...base,
+      ...(problems.length ? { error: problems.join('; ') } : {}),
+      msgsPerSec: round(baseline.secondHalfRate),
+      msgsPerSecWithStuck: round(healthy),
+      healthyThroughputRatio: baseline.secondHalfRate ? round(healthy / baseline.secondHalfRate, 3) : null,
+      evicted,
+      evictedAfterMs: evicted ? round(withStuck.evictions[0].afterMs, 1) : null,
+      stalled: withStuck.stalled,
+      healthyReceived: withStuck.received,
+      publishedWithStuck: withStuck.sent,
+    };
+  }
+  const out = { ...base, ...(raw.problems.length ? { error: raw.problems.join('; ') } : {}), ...streamFigures(raw, c.size) };
+  if (c.scenario === 'cpu') {
+    const sendNs = raw.sendSeconds * 1e9;
+    out.achievedMbps = round((raw.sent * c.size * 8) / 1e6 / raw.sendSeconds, 1);
+    out.senderCpuPct = round((raw.publisherCpuNs / sendNs) * 100, 1);
+    out.receiverCpuPct = round((raw.subscriberCpuNs / sendNs) * 100, 1);
+    if (raw.brokerCpuNs !== null) out.brokerCpuPct = round((raw.brokerCpuNs / sendNs) * 100, 1);
+  }
+  return out;
+}
+
+/** Repeats of one case -> the median run (by rate), with every run's rate kept. */
+function mergeRepeats(results) {
+  const groups = new Map();
+  for (const r of results) {
+    const key = JSON.stringify([r.scenario, r.transport, r.subscribers, r.size, r.wake ?? null, r.rateMbps ?? null]);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(r);
+  }
+  return [...groups.values()].map((runs) => {
+    if (runs.length === 1) return runs[0];
+    const ok = runs.filter((r) => !r.error && !r.skipped);
+    if (ok.length === 0) return runs[0];
+    const sorted = [...ok].sort((a, b) => (a.msgsPerSec ?? 0) - (b.msgsPerSec ?? 0));
+    return { ...sorted[Math.floor(sorted.length / 2)], runs: runs.map((r) => r.msgsPerSec ?? null) };
+  });
+}
+
+/** The issue's speed targets, judged on this run's figures. */
+function judgeTargets(results) {
+  const find = (scenario, transport, subscribers, size, extra = {}) =>
+    results.find(
+      (r) =>
+        r.scenario === scenario &&
+        r.transport === transport &&
+        r.subscribers === subscribers &&
+        r.size === size &&
+        !r.error &&
+        !r.skipped &&
+        Object.entries(extra).every(([k, v]) => r[k] === v),
+    );
+  const targets = [];
+  const add = (name, value, goal, met, detail) => targets.push({ name, value: value === null ? null : round(value, 3), goal, met, detail });
+  const ratio = (a, b) => (a && b ? a / b : null);
+
+  // The issue names no API for 16 KiB: both are judged, the copy API against
+  // the C core's copying subscribers being the like-for-like pair.
+  const uds16 = find('throughput', 'uds', 1, 16 * KiB);
+  const core16 = find('throughput', 'c-core', 1, 16 * KiB);
+  for (const transport of ['ringcast', 'ringcast-zerocopy']) {
+    const r = find('throughput', transport, 1, 16 * KiB);
+    if (r && uds16) {
+      const x = ratio(r.msgsPerSec, uds16.msgsPerSec);
+      add(`16 KiB point-to-point: ${transport} / uds`, x, '>= 5', x >= 5, `${fmtRate(r.msgsPerSec)} vs ${fmtRate(uds16.msgsPerSec)} msg/s`);
+    }
+    if (r && core16) {
+      const x = ratio(r.msgsPerSec, core16.msgsPerSec);
+      add(`16 KiB point-to-point: ${transport} / c-core`, x, '>= 0.5', x >= 0.5, `${fmtRate(r.msgsPerSec)} vs ${fmtRate(core16.msgsPerSec)} msg/s`);
+    }
+  }
+  const small = ['ringcast', 'ringcast-zerocopy'].map((t) => find('throughput', t, 1, 64)).filter(Boolean);
+  if (small.length) {
+    const best = small.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
+    add('64 B batch / zero-copy: msg/s', best.msgsPerSec, '>= 10 M', best.msgsPerSec >= 10e6, `${best.transport}`);
+  }
+  const fan = ['ringcast', 'ringcast-zerocopy'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
+  const peers = ['uds', 'uds-corked', 'tcp', 'zeromq', 'nats'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
+  if (fan.length && peers.length) {
+    const best = fan.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
+    const peer = peers.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
+    const x = ratio(best.msgsPerSec, peer.msgsPerSec);
+    add('N=4 at 1 KiB: ringcast / best Node peer (per subscriber)', x, '>= 5', x >= 5, `${best.transport} ${fmtRate(best.msgsPerSec)} vs ${peer.transport} ${fmtRate(peer.msgsPerSec)} msg/s`);
+  }
+  const n1 = find('fanout', 'ringcast', 1, 1 * KiB);
+  const n8 = find('fanout', 'ringcast', 8, 1 * KiB);
+  if (n1 && n8) {
+    const x = ratio(n8.publisherCpuNsPerMsg, n1.publisherCpuNsPerMsg);
+    const c1 = find('fanout', 'c-core', 1, 1 * KiB);
+    const c8 = find('fanout', 'c-core', 8, 1 * KiB);
+    const core = c1 && c8 ? `; the C core alone: ${c8.publisherCpuNsPerMsg} vs ${c1.publisherCpuNsPerMsg}` : '';
+    add('publisher CPU per message, N=8 / N=1 (1 KiB)', x, '<= 1.2', x <= 1.2, `${n8.publisherCpuNsPerMsg} vs ${n1.publisherCpuNsPerMsg} ns/msg${core}`);
+  }
+  const woken = results.find((r) => r.scenario === 'latency' && r.transport === 'ringcast' && r.wake === 'doorbell' && r.size === 64 && !r.error);
+  const spinning = results.find((r) => r.scenario === 'latency' && r.transport === 'ringcast' && r.wake === 'spin' && r.size === 64 && !r.error);
+  if (woken) add('RTT p50 woken by the doorbell (64 B)', woken.p50Ns, '<= 20000 ns', woken.p50Ns <= 20_000, fmtNs(woken.p50Ns));
+  if (spinning) add('RTT p50 spinning (64 B)', spinning.p50Ns, '<= 2000 ns', spinning.p50Ns <= 2000, fmtNs(spinning.p50Ns));
+  return targets;
+}
+
+// ---------------------------------------------------------------------------
+// Progress on a terminal
+
+class Progress {
+  constructor(total, stream = process.stderr) {
+    this.total = total;
+    this.done = 0;
+    this.stream = stream;
+    this.tty = Boolean(stream.isTTY);
+    this.started = Date.now();
+  }
+
+  step(label) {
+    if (!this.tty) return;
+    const width = 28;
+    const share = this.total ? Math.min(1, this.done / this.total) : 1;
+    const filled = Math.round(share * width);
+    const elapsed = (Date.now() - this.started) / 1000;
+    const left = share > 0.02 ? Math.max(0, elapsed / share - elapsed) : null;
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(share * 100)).padStart(3)}% ${left === null ? '' : `~${Math.ceil(left)} s left `}${label}`;
+    const columns = this.stream.columns || 100;
+    this.stream.write(`\r${line.slice(0, columns - 1).padEnd(Math.min(columns - 1, this.lastLength ?? 0))}`);
+    this.lastLength = Math.min(line.length, columns - 1);
+  }
+
+  advance(weight) {
+    this.done += weight;
+  }
+
+  finish() {
+    if (this.tty) this.stream.write(`\r${' '.repeat(this.lastLength ?? 0)}\r`);
+  }
+}
+
+function label(c) {
+  const parts = [c.scenario, c.transport];
+  if (c.scenario === 'fanout' || c.scenario === 'stuck') parts.push(`N=${c.subscribers}`);
+  if (c.scenario === 'latency') parts.push(c.wake);
+  if (c.scenario === 'cpu') parts.push(`${c.rateMbps} Mb/s`);
+  if (c.size) parts.push(fmtSize(c.size));
+  return parts.join(' ');
+}
+
+// ---------------------------------------------------------------------------
+
+/** The commit measured, and whether the sources of dist/ and the addon differ from it. */
+function revision() {
+  const git = (...args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return {
+      commit: git('rev-parse', '--short=12', 'HEAD'),
+      dirty: git('status', '--porcelain', '--untracked-files=no', '--', 'src', 'native/src', 'native/binding', 'native/include', 'binding.gyp') !== '',
+    };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+/** Runs a suite; returns the document written to --json. */
+export async function runBench({ suite: suiteName = 'quick', scenarios = SCENARIOS, transports = ALL_TRANSPORTS, log = () => undefined } = {}) {
+  const suite = SUITES[suiteName];
+  const cases = plan(suite, scenarios, transports);
+  const machine = { ...machineInfo(), loadAvgBefore: os.loadavg().map((x) => round(x, 2)), idleBefore: await idleShare(500) };
+  const startedAt = new Date();
+  const dir = mkdtempSync(join(os.tmpdir(), 'ringcast-bench-run-'));
+  const progress = new Progress(cases.reduce((sum, c) => sum + estimate(c), 0));
+  let nats = null;
+  const onSignal = (signal) => {
+    for (const pid of running) killGroup(pid);
+    void nats?.stop();
+    progress.finish();
+    process.stderr.write(`ringcast bench: interrupted (${signal})\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const raw = [];
+  let micro = null;
+  try {
+    let natsError = null;
+    if (cases.some((c) => c.transport === 'nats')) {
+      try {
+        nats = await startNats(dir);
+      } catch (error) {
+        natsError = error.message;
+      }
+    }
+    for (const c of cases) {
+      const weight = estimate(c);
+      progress.step(label(c));
+      let result;
+      if (c.scenario === 'micro') {
+        try {
+          micro = await runMicro({ time: c.time });
+        } catch (error) {
+          micro = { error: error.message };
+        }
+        progress.advance(weight);
+        continue;
+      }
+      if (c.transport === 'memcpy' || c.transport === 'c-core') result = await runLimits(c);
+      else if (c.transport === 'nats' && !nats) result = { error: natsError };
+      else result = await runCaseProcess({ ...c, natsUrl: nats?.url, natsPid: nats?.pid }, 60_000 + c.seconds * 20_000);
+      const r = figures(c, result);
+      raw.push(r);
+      log(r);
+      progress.advance(weight);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    progress.finish();
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const results = mergeRepeats(raw);
+  machine.loadAvgAfter = os.loadavg().map((x) => round(x, 2));
+  return {
+    suite: suiteName,
+    date: startedAt.toISOString(),
+    durationSeconds: round((Date.now() - startedAt.getTime()) / 1000, 1),
+    machine,
+    source: revision(),
+    settings: { ...suite, ringCapacity: 4 * MiB },
+    results,
+    micro,
+    targets: judgeTargets(results),
+  };
+}
+
+function summary(doc) {
+  const lines = [];
+  const failed = doc.results.filter((r) => r.error);
+  lines.push(
+    `ringcast bench --suite ${doc.suite}: ${doc.results.length} results in ${doc.durationSeconds} s on ${doc.machine.cpu} (${doc.machine.cores} cores), ` +
+      `load ${doc.machine.loadAvgBefore.join('/')} before, ${doc.machine.loadAvgAfter.join('/')} after`,
+  );
+  for (const r of doc.results) {
+    let figure;
+    if (r.error) figure = `FAILED: ${r.error}`;
+    else if (r.skipped) figure = `skipped: ${r.skipped}`;
+    else if (r.scenario === 'latency') figure = `p50 ${fmtNs(r.p50Ns)}  p99 ${fmtNs(r.p99Ns)}  p99.9 ${fmtNs(r.p999Ns)}`;
+    else if (r.scenario === 'stuck') figure = `healthy ratio ${r.healthyThroughputRatio}${r.evicted ? `, evicted after ${r.evictedAfterMs} ms` : ''}${r.stalled ? ', publisher stalled' : ''}`;
+    else if (r.scenario === 'cpu') figure = `${r.achievedMbps} Mb/s: sender ${r.senderCpuPct}% receiver ${r.receiverCpuPct}%${r.brokerCpuPct !== undefined ? ` broker ${r.brokerCpuPct}%` : ''}`;
+    else figure = `${fmtRate(r.msgsPerSec)} msg/s  ${r.mbPerSec} MB/s${r.publisherCpuNsPerMsg ? `  pub ${r.publisherCpuNsPerMsg} ns/msg` : ''}`;
+    lines.push(`  ${label(r).padEnd(40)} ${figure}`);
+  }
+  if (doc.micro && !doc.micro.error) for (const m of doc.micro) lines.push(`  micro ${m.name.padEnd(34)} ${fmtNs(m.nsPerOp)}/op`);
+  if (doc.micro?.error) lines.push(`  micro FAILED: ${doc.micro.error}`);
+  if (doc.targets.length) {
+    lines.push('targets:');
+    for (const t of doc.targets) lines.push(`  ${t.met ? 'met ' : 'MISS'} ${t.name}: ${t.value} (goal ${t.goal}; ${t.detail})`);
+  }
+  if (failed.length) lines.push(`${failed.length} case(s) FAILED`);
+  return lines.join('\n');
+}
+
+/** `ringcast bench ...`: returns the exit status (1 if a case failed). */
+export async function main(argv) {
+  let opts;
+  try {
+    opts = parseArgs(argv);
+  } catch (error) {
+    if (error instanceof BenchUsageError) {
+      process.stderr.write(`ringcast bench: ${error.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!existsSync(join(ROOT, 'dist', 'index.js'))) {
+    process.stderr.write('ringcast bench: dist/ is missing; run `npm run build` first\n');
+    return 1;
+  }
+  const doc = await runBench(opts);
+  if (opts.json) {
+    const file = resolve(opts.json);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  }
+  process.stdout.write(`${summary(doc)}\n`);
+  const failed = doc.results.some((r) => r.error) || Boolean(doc.micro?.error);
+  return failed ? 1 : 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`ringcast bench: ${error.stack ?? error}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Xen region provider: a bus whose publisher runs in one Xen domain and
+ * whose subscribers run in other domains (domUs or dom0), over grant tables
+ * and interdomain event channels, from user space through the Linux devices
+ * /dev/xen/gntalloc, /dev/xen/gntdev and /dev/xen/evtchn. Rendezvous through
+ * XenStore (libxenstore), or by hand. Plain C, no Node; links with
+ * ringcast.c. docs/xen.md is the normative description; functions return 0 /
+ * a count, or -errno (system errors) / RC_* (protocol verdicts).
+ *
+ * What the kernel interface allows, and so the shape of a Xen bus:
+ *   - gntalloc grants pages it allocates itself, each allocation to ONE
+ *     domain, read-only unless GNTALLOC_FLAG_WRITABLE. There is no way to
+ *     grant pages that already exist (or were granted once) to a second
+ *     domain from user space (gntdev's dma-buf export would, but only
+ *     writable, and Debian's kernel lacks udmabuf). So a read-only ring
+ *     exists once per RECEIVER DOMAIN: a "lane" is one rc_publisher over
+ *     pages granted read-only to that domain, and every subscriber in that
+ *     domain reads the same lane (write once per domain, not per subscriber).
+ *   - each subscriber's ack page is the only page it can write. Who
+ *     allocates it is a choice (enum rc_xen_ack_grant), see docs/xen.md for
+ *     who can then exhaust whose memory and how that is bounded.
+ *   - one interdomain event channel per subscriber carries both doorbells
+ *     (publisher -> subscriber: data / eviction / close; subscriber ->
+ *     publisher: join request, ack while the publisher waits, and the
+ *     subscriber's death: the unmap notification of its ack page mapping).
+ *
+ * XenStore (P = publisher domain, D = receiver domain, s = slot in D's lane):
+ *   /local/domain/P/data/ringcast/BUS/D/ring-refs   "r0 r1 ..." (read: D)
+ *   /local/domain/P/data/ringcast/BUS/D/ring-size   bytes        (read: D)
+ *   /local/domain/P/data/ringcast/BUS/D/s/ack-ref   ack by publisher only
+ *   /local/domain/P/data/ringcast/BUS/D/s/port      P's port, written last
+ *   /local/domain/D/data/ringcast/BUS/P/s/ack-ref   ack by subscriber only (read: P)
+ *   /local/domain/D/data/ringcast/BUS/P/s/alive     "1" while attached (read: P);
+ *                   its removal (xl destroy removes /local/domain/D) is
+ *                   one of the publisher's death signals
+ * Every node is owned by its writer with no access for others, plus read
+ * for the one intended domain (dom0 reads everything anyway).
+ */
+#ifndef RC_XEN_H
+#define RC_XEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringcast.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct xs_handle; /* libxenstore */
+
+#define RC_XEN_MAX_LANES       8u    /* receiver domains per bus            */
+#define RC_XEN_MAX_LANE_SLOTS  8u    /* subscribers per receiver domain     */
+/* A ring of at most 1 MiB capacity: 258 grant refs, whose decimal list fits
+ * one XenStore value (4096 bytes), and 8 lanes stay under gntalloc's default
+ * limit of 1024 grants per domain (module parameter `limit`). */
+#define RC_XEN_MAX_CAPACITY    (1u << 20)
+#define RC_XEN_MAX_RING_PAGES  ((RC_DESC_SIZE + RC_XEN_MAX_CAPACITY) / RC_PAGE_SIZE)
+#define RC_XEN_BUS_NAME_MAX    32u   /* [A-Za-z0-9_-]                        */
+/* How often XenStore is read for a subscriber's `alive` node (and a
+ * subscriber waits for the publisher's nodes): polled, not watched. */
+#define RC_XEN_ALIVE_POLL_MS   200u
+
+enum rc_xen_ack_grant {
+	/* The subscriber's domain allocates its ack page (gntalloc) and grants
+	 * it to the publisher's domain: the less-trusted side shares, the
+	 * publisher maps (the paper's direction when subscribers are the
+	 * less-trusted parties). */
+	RC_XEN_ACK_BY_SUBSCRIBER = 1,
+	/* The publisher allocates it and grants it writable to the subscriber's
+	 * domain, which maps it: nothing of the publisher's depends on memory
+	 * the subscriber owns. Also the only mode of manual rendezvous. */
+	RC_XEN_ACK_BY_PUBLISHER = 2,
+};
+
+/* How the publisher learned that a subscriber died. */
+enum rc_xen_death {
+	RC_XEN_DEATH_NONE = 0,
+	RC_XEN_DEATH_UNMAP = 1,      /* the `mapped` byte of its ack page went to 0 */
+	RC_XEN_DEATH_XENSTORE = 2,   /* its `alive` node vanished (domain destroyed) */
+	RC_XEN_DEATH_HEARTBEAT = 3,  /* its heartbeat stopped                     */
+};
+
+struct rc_xen_devices {
+	int gntalloc_fd;   /* -1 if not opened (not needed)  */
+	int gntdev_fd;
+	int evtchn_fd;     /* non-blocking                   */
+};
+
+/* ---- thin wrappers over the Linux devices (exposed for tests/tools) ----- */
+
+int rc_xen_devices_open(struct rc_xen_devices *dev);
+void rc_xen_devices_close(struct rc_xen_devices *dev);
+/* Allocates `count` zeroed pages, grants them to `domid` (read-only unless
+ * writable), maps them here read-write. refs[count] receives the refs. */
+int rc_xen_grant_alloc(const struct rc_xen_devices *dev, uint16_t domid, bool writable, uint32_t count,
+		       uint32_t *refs, uint64_t *index, void **addr);
+int rc_xen_grant_free(const struct rc_xen_devices *dev, uint64_t index, uint32_t count, void *addr);
+/* Maps `count` refs granted by `domid` (read-only unless writable). */
+int rc_xen_grant_map(const struct rc_xen_devices *dev, uint16_t domid, const uint32_t *refs, uint32_t count,
+		     bool writable, uint64_t *index, void **addr);
+int rc_xen_grant_unmap(const struct rc_xen_devices *dev, uint64_t index, uint32_t count, void *addr);
+/* Asks the kernel to zero byte `offset` of the page at `index` (device
+ * gntalloc if `allocated`, else gntdev) and to notify local `port` when this
+ * side's mapping goes away, also when the process dies. */
+int rc_xen_unmap_notify(const struct rc_xen_devices *dev, bool allocated, uint64_t index, uint32_t offset,
+			uint32_t port);
+int rc_xen_evtchn_unbound(const struct rc_xen_devices *dev, uint16_t remote_domid);       /* port */
+int rc_xen_evtchn_bind(const struct rc_xen_devices *dev, uint16_t remote_domid, uint32_t remote_port);
+int rc_xen_evtchn_notify(const struct rc_xen_devices *dev, uint32_t port);
+/* Reads pending ports (non-blocking) and unmasks them; returns a count. */
+int rc_xen_evtchn_pending(const struct rc_xen_devices *dev, uint32_t *ports, int max);
+/* The core's doorbell hook: `ctx` is a struct rc_xen_devices. */
+void rc_xen_ring_doorbell(void *ctx, int port);
+
+/* ---- publisher ---------------------------------------------------------- */
+
+struct rc_xen_receiver {
+	uint16_t domid;
+	uint32_t ack_grant;   /* enum rc_xen_ack_grant */
+};
+
+struct rc_xen_pub_slot {
+	bool used;
+	uint32_t ack_grant;
+	uint32_t port;                 /* our end of the subscriber's channel  */
+	void *ack;                     /* the ack page (RW), NULL until known   */
+	uint64_t ack_index;
+	uint32_t ack_ref;              /* the ref of the page (ours, or mapped) */
+	bool mapped_seen;              /* `mapped` was RC_ACK_MAPPED at a join  */
+	bool alive_seen;               /* its XenStore `alive` node was read    */
+	uint32_t last_seen_request;
+	uint32_t highest_answered;
+	uint32_t death;                /* enum rc_xen_death of the last death   */
+};
+
+struct rc_xen_lane {
+	uint16_t domid;
+	struct rc_publisher pub;
+	void *ring;
+	uint64_t ring_index;
+	uint32_t ring_pages;
+	uint32_t ring_refs[RC_XEN_MAX_RING_PAGES];
+	uint32_t slots;
+	struct rc_xen_pub_slot slot[RC_XEN_MAX_LANE_SLOTS];
+};
+
+enum rc_xen_event_kind {
+	RC_XEN_EVENT_JOINED = 1,   /* a join request was accepted             */
+	RC_XEN_EVENT_LEFT = 2,     /* a leave request freed the slot (CLOSED)  */
+	RC_XEN_EVENT_DEAD = 3,     /* the slot was freed, reason DEAD          */
+	RC_XEN_EVENT_REFUSED = 4,  /* a join request was refused (verdict in the
+	                            * ring's join answer table)               */
+};
+
+struct rc_xen_pub_event {
+	uint32_t lane, slot;
+	uint32_t kind;        /* enum rc_xen_event_kind               */
+	uint32_t death;       /* enum rc_xen_death (RC_XEN_EVENT_DEAD) */
+};
+
+struct rc_xen_pub {
+	struct rc_xen_devices dev;
+	struct xs_handle *xs;          /* NULL: manual rendezvous            */
+	uint16_t own_domid;
+	char bus[RC_XEN_BUS_NAME_MAX + 1];
+	uint64_t heartbeat_timeout_ms; /* 0: no heartbeat checks             */
+	uint64_t alive_checked_ms;     /* when XenStore was last read        */
+	uint32_t lanes;
+	struct rc_xen_lane *lane[RC_XEN_MAX_LANES];
+	/* events since the caller last looked (rc_xen_pub_service fills) */
+	const char *failed_step;       /* what rc_xen_pub_open was doing when it failed */
+	uint32_t events;
+	struct rc_xen_pub_event event[2 * RC_XEN_MAX_LANES * RC_XEN_MAX_LANE_SLOTS];
+};
+
+/* Creates one lane per distinct receiver domain (one slot per entry), its
+ * ring granted read-only to that domain, the event channels, the ack pages
+ * allocated on our side, and publishes all of it in XenStore (use_xenstore)
+ * where only the intended domain may read it. */
+int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy,
+		    const struct rc_xen_receiver *receivers, uint32_t count, bool use_xenstore);
+/* Manual rendezvous: one line per slot to hand to its subscriber
+ * ("DOMID SLOT PORT ACK-REF RING-SIZE REF..."), the paper's way. */
+int rc_xen_pub_manual_line(const struct rc_xen_pub *xp, uint32_t lane, uint32_t slot, char *out, size_t cap);
+/* Serves join/leave requests and detects deaths, sleeping up to timeout_ms
+ * for an event channel or XenStore watch. Returns the number of new events
+ * in xp->event (reset at each call) or -errno. */
+int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms);
+/* Offers one message to every lane not yet in *done_mask; commits each lane
+ * that took it. RC_OK when every lane has it, RC_EAGAIN otherwise (call
+ * rc_xen_pub_service, then again with the same mask). */
+int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask);
+/* Announces that the publisher sleeps for room on the lanes still missing. */
+bool rc_xen_pub_prepare_wait(struct rc_xen_pub *xp, uint64_t len, uint32_t done_mask);
+void rc_xen_pub_end_wait(struct rc_xen_pub *xp);
+uint32_t rc_xen_pub_attached(const struct rc_xen_pub *xp);
+void rc_xen_pub_close(struct rc_xen_pub *xp);  /* orderly: CLOSED in every lane */
+void rc_xen_pub_destroy(struct rc_xen_pub *xp); /* frees grants, ports, XenStore nodes */
+
+/* ---- subscriber --------------------------------------------------------- */
+
+struct rc_xen_manual {
+	uint16_t domid;       /* the receiver domain the line is for: ours      */
+	uint32_t slot;
+	uint32_t port;
+	uint32_t ack_ref;
+	uint64_t ring_size;
+	uint32_t ring_pages;
+	uint32_t ring_refs[RC_XEN_MAX_RING_PAGES];
+};
+
+struct rc_xen_sub {
+	struct rc_xen_devices dev;
+	struct xs_handle *xs;
+	uint16_t own_domid, pub_domid;
+	uint32_t slot;
+	uint32_t ack_grant;
+	char bus[RC_XEN_BUS_NAME_MAX + 1];
+	void *ring;
+	uint64_t ring_size, ring_index;
+	uint32_t ring_pages;
+	void *ack;
+	uint64_t ack_index;
+	uint32_t port;                 /* our end, bound to the publisher's    */
+	uint32_t join_request;
+	uint32_t last_verdict;
+	bool joined;
+	const char *failed_step;       /* what rc_xen_sub_open was doing when it failed */
+	struct rc_subscriber sub;
+};
+
+/* Looks the bus up in XenStore (waiting up to timeout_ms for the publisher
+ * to publish it), or takes `manual` (then its domid and slot are ours, and
+ * `slot` is ignored); maps the ring read-only, binds the event channel, sets
+ * up the ack page and its unmap notification. */
+int rc_xen_sub_open(struct rc_xen_sub *xs, const char *bus, uint16_t pub_domid, uint32_t slot,
+		    const struct rc_xen_manual *manual, int timeout_ms);
+/* Parses a line of rc_xen_pub_manual_line; -EINVAL for anything else. */
+int rc_xen_manual_parse(const char *line, struct rc_xen_manual *out);
+/* The shared-memory join handshake of docs/protocol.md (the ivshmem one):
+ * RC_OK and xs->sub ready; RC_EINVAL with last_verdict; -ETIMEDOUT. */
+int rc_xen_sub_join(struct rc_xen_sub *xs, int timeout_ms);
+/* Sleeps on the event channel (announcing the sleep first). 1 woken or
+ * something to read, 0 timeout, -EPIPE if the publisher's mapping went
+ * away (its kernel cleared publisher_state), -errno. */
+int rc_xen_sub_wait(struct rc_xen_sub *xs, int timeout_ms);
+/* Gives the slot back (join request RC_JOIN_LEAVE) and waits up to
+ * timeout_ms for the answer (RC_OK when LEFT; 0 = do not wait). */
+int rc_xen_sub_leave(struct rc_xen_sub *xs, int timeout_ms);
+void rc_xen_sub_close(struct rc_xen_sub *xs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RC_XEN_H */

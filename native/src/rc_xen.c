@@ -1,0 +1,1200 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The Xen region provider (rc_xen.h, docs/xen.md): grants, event channels,
+ * XenStore rendezvous and the shared-memory join handshake of the ivshmem
+ * provider ([V2]..[V4] in docs/memory-ordering.md), over the Linux Xen
+ * devices. Everything read from a grant, an event or XenStore is hostile.
+ */
+#define _GNU_SOURCE
+#include "rc_xen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xen/xen.h> /* domid_t, for evtchn.h */
+#include <xen/sys/evtchn.h>
+#include <xen/sys/gntalloc.h>
+#include <xen/sys/gntdev.h>
+#include <xenstore.h>
+
+#include "ringcast_barrier.h"
+
+static int neg_errno(void) { return errno ? -errno : -EIO; }
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct rc_join_answer *answer_entry(void *ring, uint32_t slot)
+{
+	return (struct rc_join_answer *)((uint8_t *)ring + RC_JOIN_ANSWER_OFFSET +
+					 (uint64_t)slot * RC_JOIN_ANSWER_SIZE);
+}
+
+/* ======================================================================== */
+/* devices                                                                   */
+
+int rc_xen_devices_open(struct rc_xen_devices *dev)
+{
+	dev->gntalloc_fd = open("/dev/xen/gntalloc", O_RDWR | O_CLOEXEC);
+	dev->gntdev_fd = open("/dev/xen/gntdev", O_RDWR | O_CLOEXEC);
+	dev->evtchn_fd = open("/dev/xen/evtchn", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (dev->gntalloc_fd < 0 || dev->gntdev_fd < 0 || dev->evtchn_fd < 0) {
+		int r = neg_errno();
+
+		rc_xen_devices_close(dev);
+		return r;
+	}
+	return 0;
+}
+
+void rc_xen_devices_close(struct rc_xen_devices *dev)
+{
+	if (dev->gntalloc_fd >= 0)
+		close(dev->gntalloc_fd);
+	if (dev->gntdev_fd >= 0)
+		close(dev->gntdev_fd);
+	if (dev->evtchn_fd >= 0)
+		close(dev->evtchn_fd);
+	dev->gntalloc_fd = dev->gntdev_fd = dev->evtchn_fd = -1;
+}
+
+int rc_xen_grant_alloc(const struct rc_xen_devices *dev, uint16_t domid, bool writable, uint32_t count,
+		       uint32_t *refs, uint64_t *index, void **addr)
+{
+	struct ioctl_gntalloc_alloc_gref *op;
+	void *mem;
+	int r = 0;
+
+	if (count == 0 || count > RC_XEN_MAX_RING_PAGES)
+		return -EINVAL;
+	op = calloc(1, sizeof(*op) + count * sizeof(uint32_t));
+	if (!op)
+		return -ENOMEM;
+	op->domid = domid;
+	op->flags = writable ? GNTALLOC_FLAG_WRITABLE : 0;
+	op->count = count;
+	if (ioctl(dev->gntalloc_fd, IOCTL_GNTALLOC_ALLOC_GREF, op) < 0) {
+		r = neg_errno();
+		goto out;
+	}
+	/* Our own mapping is always writable: the grant's flag limits the
+	 * other domain only. */
+	mem = mmap(NULL, (size_t)count * RC_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, dev->gntalloc_fd,
+		   (off_t)op->index);
+	if (mem == MAP_FAILED) {
+		struct ioctl_gntalloc_dealloc_gref d = { .index = op->index, .count = count };
+
+		r = neg_errno();
+		ioctl(dev->gntalloc_fd, IOCTL_GNTALLOC_DEALLOC_GREF, &d);
+		goto out;
+	}
+	memcpy(refs, op->gref_ids, count * sizeof(uint32_t));
+	*index = op->index;
+	*addr = mem;
+out:
+	free(op);
+	return r;
+}
+
+int rc_xen_grant_free(const struct rc_xen_devices *dev, uint64_t index, uint32_t count, void *addr)
+{
+	struct ioctl_gntalloc_dealloc_gref d = { .index = index, .count = count };
+
+	if (addr)
+		munmap(addr, (size_t)count * RC_PAGE_SIZE);
+	/* The kernel ends the grants once the other domain unmapped them. */
+	return ioctl(dev->gntalloc_fd, IOCTL_GNTALLOC_DEALLOC_GREF, &d) < 0 ? neg_errno() : 0;
+}
+
+int rc_xen_grant_map(const struct rc_xen_devices *dev, uint16_t domid, const uint32_t *refs, uint32_t count,
+		     bool writable, uint64_t *index, void **addr)
+{
+	struct ioctl_gntdev_map_grant_ref *op;
+	void *mem;
+	int r = 0;
+
+	if (count == 0 || count > RC_XEN_MAX_RING_PAGES)
+		return -EINVAL;
+	op = calloc(1, sizeof(*op) + count * sizeof(op->refs[0]));
+	if (!op)
+		return -ENOMEM;
+	op->count = count;
+	for (uint32_t i = 0; i < count; i++) {
+		op->refs[i].domid = domid;
+		op->refs[i].ref = refs[i];
+	}
+	if (ioctl(dev->gntdev_fd, IOCTL_GNTDEV_MAP_GRANT_REF, op) < 0) {
+		r = neg_errno();
+		goto out;
+	}
+	/* gntdev maps a grant read-only (GNTMAP_readonly) exactly when the
+	 * mapping is not writable; a read-only grant refuses a writable map. */
+	mem = mmap(NULL, (size_t)count * RC_PAGE_SIZE, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
+		   dev->gntdev_fd, (off_t)op->index);
+	if (mem == MAP_FAILED) {
+		struct ioctl_gntdev_unmap_grant_ref u = { .index = op->index, .count = count };
+
+		r = neg_errno();
+		ioctl(dev->gntdev_fd, IOCTL_GNTDEV_UNMAP_GRANT_REF, &u);
+		goto out;
+	}
+	*index = op->index;
+	*addr = mem;
+out:
+	free(op);
+	return r;
+}
+
+int rc_xen_grant_unmap(const struct rc_xen_devices *dev, uint64_t index, uint32_t count, void *addr)
+{
+	struct ioctl_gntdev_unmap_grant_ref u = { .index = index, .count = count };
+
+	if (addr)
+		munmap(addr, (size_t)count * RC_PAGE_SIZE);
+	return ioctl(dev->gntdev_fd, IOCTL_GNTDEV_UNMAP_GRANT_REF, &u) < 0 ? neg_errno() : 0;
+}
+
+int rc_xen_unmap_notify(const struct rc_xen_devices *dev, bool allocated, uint64_t index, uint32_t offset,
+			uint32_t port)
+{
+	int r;
+
+	if (allocated) {
+		struct ioctl_gntalloc_unmap_notify n = {
+			.index = index + offset,
+			.action = UNMAP_NOTIFY_CLEAR_BYTE | UNMAP_NOTIFY_SEND_EVENT,
+			.event_channel_port = port,
+		};
+
+		r = ioctl(dev->gntalloc_fd, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY, &n);
+	} else {
+		struct ioctl_gntdev_unmap_notify n = {
+			.index = index + offset,
+			.action = UNMAP_NOTIFY_CLEAR_BYTE | UNMAP_NOTIFY_SEND_EVENT,
+			.event_channel_port = port,
+		};
+
+		r = ioctl(dev->gntdev_fd, IOCTL_GNTDEV_SET_UNMAP_NOTIFY, &n);
+	}
+	return r < 0 ? neg_errno() : 0;
+}
+
+int rc_xen_evtchn_unbound(const struct rc_xen_devices *dev, uint16_t remote_domid)
+{
+	struct ioctl_evtchn_bind_unbound_port op = { .remote_domain = remote_domid };
+	int r = ioctl(dev->evtchn_fd, IOCTL_EVTCHN_BIND_UNBOUND_PORT, &op);
+
+	return r < 0 ? neg_errno() : r;
+}
+
+int rc_xen_evtchn_bind(const struct rc_xen_devices *dev, uint16_t remote_domid, uint32_t remote_port)
+{
+	struct ioctl_evtchn_bind_interdomain op = { .remote_domain = remote_domid, .remote_port = remote_port };
+	int r = ioctl(dev->evtchn_fd, IOCTL_EVTCHN_BIND_INTERDOMAIN, &op);
+
+	return r < 0 ? neg_errno() : r;
+}
+
+static void evtchn_unbind(const struct rc_xen_devices *dev, uint32_t port)
+{
+	struct ioctl_evtchn_unbind op = { .port = port };
+
+	ioctl(dev->evtchn_fd, IOCTL_EVTCHN_UNBIND, &op);
+}
+
+int rc_xen_evtchn_notify(const struct rc_xen_devices *dev, uint32_t port)
+{
+	struct ioctl_evtchn_notify op = { .port = port };
+
+	return ioctl(dev->evtchn_fd, IOCTL_EVTCHN_NOTIFY, &op) < 0 ? neg_errno() : 0;
+}
+
+void rc_xen_ring_doorbell(void *ctx, int port)
+{
+	/* A failed notify means the channel is gone; death is found elsewhere. */
+	rc_xen_evtchn_notify(ctx, (uint32_t)port);
+}
+
+int rc_xen_evtchn_pending(const struct rc_xen_devices *dev, uint32_t *ports, int max)
+{
+	ssize_t n = read(dev->evtchn_fd, ports, (size_t)max * sizeof(uint32_t));
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : neg_errno();
+	/* The device masks a port when it delivers it: unmask by writing back. */
+	if (n > 0 && write(dev->evtchn_fd, ports, (size_t)n) < 0)
+		return neg_errno();
+	return (int)(n / (ssize_t)sizeof(uint32_t));
+}
+
+/* ======================================================================== */
+/* XenStore                                                                  */
+
+static bool bus_name_ok(const char *bus)
+{
+	size_t n = bus ? strlen(bus) : 0;
+
+	if (n == 0 || n > RC_XEN_BUS_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = bus[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* Writes `value` at `path`, owned by `owner` with no access for others but
+ * read for `reader`. */
+static int xs_put(struct xs_handle *xs, const char *path, const char *value, uint16_t owner, uint16_t reader)
+{
+	struct xs_permissions perms[2] = {
+		{ .id = owner, .perms = XS_PERM_NONE },
+		{ .id = reader, .perms = XS_PERM_READ },
+	};
+
+	if (!xs_write(xs, XBT_NULL, path, value, (unsigned)strlen(value)))
+		return neg_errno();
+	if (!xs_set_permissions(xs, XBT_NULL, path, perms, owner == reader ? 1 : 2))
+		return neg_errno();
+	return 0;
+}
+
+/* Reads a value of at most `cap - 1` bytes as a string; -ENOENT if absent. */
+static int xs_get(struct xs_handle *xs, const char *path, char *out, size_t cap)
+{
+	unsigned len = 0;
+	char *v = xs_read(xs, XBT_NULL, path, &len);
+
+	if (!v)
+		return neg_errno();
+	if (len >= cap) {
+		free(v);
+		return -E2BIG;
+	}
+	memcpy(out, v, len);
+	out[len] = 0;
+	free(v);
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int own_domid(struct xs_handle *xs, uint16_t *domid)
+{
+	char buf[16];
+	uint32_t v;
+	int r = xs_get(xs, "domid", buf, sizeof(buf));
+
+	if (r == -ENOENT || r == -EACCES) {
+		/* dom0 before xen-init-dom0 wrote its own node. */
+		char *path = xs_get_domain_path(xs, 0);
+
+		*domid = 0;
+		free(path);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if ((r = parse_u32(buf, 0x7fef, &v)) < 0)
+		return r;
+	*domid = (uint16_t)v;
+	return 0;
+}
+
+/* ======================================================================== */
+/* publisher                                                                 */
+
+static void pub_event(struct rc_xen_pub *xp, uint32_t lane, uint32_t slot, uint32_t kind, uint32_t death)
+{
+	if (xp->events < sizeof(xp->event) / sizeof(xp->event[0]))
+		xp->event[xp->events++] = (struct rc_xen_pub_event){ lane, slot, kind, death };
+}
+
+static void pub_node(const struct rc_xen_pub *xp, const struct rc_xen_lane *l, int slot, const char *leaf,
+		     char *out, size_t cap)
+{
+	if (slot < 0)
+		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%s", xp->own_domid, xp->bus, l->domid, leaf);
+	else
+		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%d/%s", xp->own_domid, xp->bus, l->domid,
+			 slot, leaf);
+}
+
+static void sub_node(const struct rc_xen_pub *xp, const struct rc_xen_lane *l, uint32_t slot, const char *leaf,
+		     char *out, size_t cap)
+{
+	snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%u%s%s", l->domid, xp->bus, xp->own_domid, slot,
+		 *leaf ? "/" : "", leaf);
+}
+
+static int lane_publish(struct rc_xen_pub *xp, struct rc_xen_lane *l)
+{
+	char path[160], *refs;
+	size_t used = 0, cap = (size_t)l->ring_pages * 11 + 1;
+	int r;
+
+	refs = malloc(cap);
+	if (!refs)
+		return -ENOMEM;
+	refs[0] = 0;
+	for (uint32_t i = 0; i < l->ring_pages; i++)
+		used += (size_t)snprintf(refs + used, cap - used, i ? " %u" : "%u", l->ring_refs[i]);
+	pub_node(xp, l, -1, "ring-refs", path, sizeof(path));
+	r = xs_put(xp->xs, path, refs, xp->own_domid, l->domid);
+	free(refs);
+	if (r < 0)
+		return r;
+	{
+		char size[24];
+
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)rc_ring_size(l->pub.capacity));
+		pub_node(xp, l, -1, "ring-size", path, sizeof(path));
+		if ((r = xs_put(xp->xs, path, size, xp->own_domid, l->domid)) < 0)
+			return r;
+	}
+	for (uint32_t s = 0; s < l->slots; s++) {
+		struct rc_xen_pub_slot *ps = &l->slot[s];
+		char value[16];
+
+		if (ps->ack_grant == RC_XEN_ACK_BY_PUBLISHER) {
+			snprintf(value, sizeof(value), "%u", ps->ack_ref);
+			pub_node(xp, l, (int)s, "ack-ref", path, sizeof(path));
+			if ((r = xs_put(xp->xs, path, value, xp->own_domid, l->domid)) < 0)
+				return r;
+		}
+		/* The port last: a subscriber that reads it finds the rest. */
+		snprintf(value, sizeof(value), "%u", ps->port);
+		pub_node(xp, l, (int)s, "port", path, sizeof(path));
+		if ((r = xs_put(xp->xs, path, value, xp->own_domid, l->domid)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static struct rc_xen_lane *lane_for(struct rc_xen_pub *xp, uint16_t domid, bool create)
+{
+	for (uint32_t i = 0; i < xp->lanes; i++)
+		if (xp->lane[i]->domid == domid)
+			return xp->lane[i];
+	if (!create || xp->lanes == RC_XEN_MAX_LANES)
+		return NULL;
+	xp->lane[xp->lanes] = calloc(1, sizeof(struct rc_xen_lane));
+	if (!xp->lane[xp->lanes])
+		return NULL;
+	xp->lane[xp->lanes]->domid = domid;
+	return xp->lane[xp->lanes++];
+}
+
+int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy,
+		    const struct rc_xen_receiver *receivers, uint32_t count, bool use_xenstore)
+{
+	const char *step = "arguments";
+	uint64_t bus_id;
+	int r;
+
+	memset(xp, 0, sizeof(*xp));
+	xp->dev.gntalloc_fd = xp->dev.gntdev_fd = xp->dev.evtchn_fd = -1;
+	if (!bus_name_ok(bus) || capacity > RC_XEN_MAX_CAPACITY || count == 0)
+		return -EINVAL;
+	snprintf(xp->bus, sizeof(xp->bus), "%s", bus);
+	step = "open /dev/xen/{gntalloc,gntdev,evtchn}";
+	if ((r = rc_xen_devices_open(&xp->dev)) < 0)
+		goto fail;
+	if (use_xenstore) {
+		step = "xs_open";
+		xp->xs = xs_open(0);
+		if (!xp->xs) {
+			r = neg_errno();
+			goto fail;
+		}
+		step = "read own domid from XenStore";
+		if ((r = own_domid(xp->xs, &xp->own_domid)) < 0)
+			goto fail;
+	}
+	if (getrandom(&bus_id, sizeof(bus_id), 0) != (ssize_t)sizeof(bus_id))
+		bus_id = now_ms() ^ ((uint64_t)getpid() << 32);
+
+	for (uint32_t i = 0; i < count; i++) {
+		const struct rc_xen_receiver *rx = &receivers[i];
+		struct rc_xen_lane *l;
+		struct rc_xen_pub_slot *ps;
+
+		step = "receiver list";
+		if ((rx->ack_grant != RC_XEN_ACK_BY_SUBSCRIBER && rx->ack_grant != RC_XEN_ACK_BY_PUBLISHER) ||
+		    (!use_xenstore && rx->ack_grant != RC_XEN_ACK_BY_PUBLISHER) ||
+		    (use_xenstore && rx->domid == xp->own_domid)) {
+			r = -EINVAL;
+			goto fail;
+		}
+		l = lane_for(xp, rx->domid, true);
+		if (!l) {
+			r = -ENOSPC;
+			goto fail;
+		}
+		if (!l->ring) {
+			/* The ring: granted read-only to this domain only. */
+			l->ring_pages = (uint32_t)(rc_ring_size(capacity) / RC_PAGE_SIZE);
+			step = "grant the ring (gntalloc)";
+			r = rc_xen_grant_alloc(&xp->dev, l->domid, false, l->ring_pages, l->ring_refs,
+					       &l->ring_index, &l->ring);
+			if (r < 0)
+				goto fail;
+			step = "format the ring";
+			if ((r = rc_ring_format(l->ring, capacity, 0, policy, bus_id ^ l->domid,
+						(uint32_t)getpid())) != RC_OK ||
+			    (r = rc_pub_init(&l->pub, l->ring, rc_ring_size(capacity))) != RC_OK) {
+				r = -EINVAL;
+				goto fail;
+			}
+			l->pub.ring_doorbell = rc_xen_ring_doorbell;
+			l->pub.ring_doorbell_ctx = &xp->dev;
+		}
+		if (l->slots == RC_XEN_MAX_LANE_SLOTS) {
+			r = -ENOSPC;
+			goto fail;
+		}
+		ps = &l->slot[l->slots];
+		ps->used = true;
+		ps->ack_grant = rx->ack_grant;
+		step = "allocate an event channel";
+		if ((r = rc_xen_evtchn_unbound(&xp->dev, l->domid)) < 0)
+			goto fail;
+		ps->port = (uint32_t)r;
+		if (ps->ack_grant == RC_XEN_ACK_BY_PUBLISHER) {
+			step = "grant an ack page (gntalloc)";
+			r = rc_xen_grant_alloc(&xp->dev, l->domid, true, 1, &ps->ack_ref, &ps->ack_index, &ps->ack);
+			if (r < 0)
+				goto fail;
+			rc_ack_page_format(ps->ack, &l->pub, l->slots, 0);
+		}
+		if (l->slots == 0) {
+			/* Our own death, seen by this lane's readers: the kernel
+			 * zeroes publisher_state's low byte (OPEN -> 0) when our
+			 * ring allocation goes away, and rings slot 0. */
+			step = "unmap notification on the ring";
+			r = rc_xen_unmap_notify(&xp->dev, true, l->ring_index,
+						(uint32_t)offsetof(struct rc_ring_desc, publisher_state), ps->port);
+			if (r < 0)
+				goto fail;
+		}
+		l->slots++;
+	}
+	step = "publish in XenStore";
+	if (use_xenstore)
+		for (uint32_t i = 0; i < xp->lanes; i++)
+			if ((r = lane_publish(xp, xp->lane[i])) < 0)
+				goto fail;
+	return 0;
+fail:
+	rc_xen_pub_destroy(xp);
+	xp->failed_step = step;
+	return r;
+}
+
+int rc_xen_pub_manual_line(const struct rc_xen_pub *xp, uint32_t lane, uint32_t slot, char *out, size_t cap)
+{
+	const struct rc_xen_lane *l;
+	size_t used;
+
+	if (lane >= xp->lanes || slot >= xp->lane[lane]->slots)
+		return -EINVAL;
+	l = xp->lane[lane];
+	if (l->slot[slot].ack_grant != RC_XEN_ACK_BY_PUBLISHER)
+		return -EINVAL;
+	used = (size_t)snprintf(out, cap, "%u %u %u %u %llu", l->domid, slot, l->slot[slot].port,
+				l->slot[slot].ack_ref, (unsigned long long)rc_ring_size(l->pub.capacity));
+	for (uint32_t i = 0; i < l->ring_pages && used < cap; i++)
+		used += (size_t)snprintf(out + used, cap - used, " %u", l->ring_refs[i]);
+	return used < cap ? 0 : -E2BIG;
+}
+
+static void forget_ack(struct rc_xen_pub *xp, struct rc_xen_pub_slot *ps)
+{
+	if (ps->ack_grant == RC_XEN_ACK_BY_SUBSCRIBER && ps->ack) {
+		/* Let a dead domain's page go: Xen keeps a destroyed domain
+		 * around while another still maps its memory. */
+		rc_xen_grant_unmap(&xp->dev, ps->ack_index, 1, ps->ack);
+		ps->ack = NULL;
+	}
+	ps->mapped_seen = false;
+}
+
+static void slot_died(struct rc_xen_pub *xp, uint32_t li, uint32_t s, uint32_t death)
+{
+	struct rc_xen_lane *l = xp->lane[li];
+
+	if (l->pub.slots[s].state == RC_SLOT_FREE)
+		return;
+	/* Reclaimed at once, as when a socket closes: FREE, reason DEAD. */
+	rc_pub_detach(&l->pub, s, RC_EVICT_DEAD);
+	l->slot[s].death = death;
+	l->slot[s].alive_seen = false;
+	forget_ack(xp, &l->slot[s]);
+	pub_event(xp, li, s, RC_XEN_EVENT_DEAD, death);
+}
+
+static void answer(struct rc_xen_lane *l, uint32_t slot, uint32_t request, uint32_t verdict, uint64_t generation)
+{
+	struct rc_join_answer *a = answer_entry(l->ring, slot);
+
+	rc_store_relaxed(&a->verdict, verdict);
+	rc_store_relaxed(&a->generation, generation);
+	/* [V3] verdict, generation, slot mirror and the ack page's line 0 +
+	 * ack before the answered request; pairs with [V4]. */
+	rc_store_release(&a->request, request);
+}
+
+/* Maps a subscriber-granted ack page once its ref is in XenStore. */
+static int map_sub_ack(struct rc_xen_pub *xp, struct rc_xen_lane *l, uint32_t s)
+{
+	struct rc_xen_pub_slot *ps = &l->slot[s];
+	struct rc_ack_page *page;
+	char path[160], value[16];
+	uint32_t ref;
+	int r;
+
+	if (!xp->xs)
+		return -EINVAL;
+	sub_node(xp, l, s, "ack-ref", path, sizeof(path));
+	if ((r = xs_get(xp->xs, path, value, sizeof(value))) < 0 || (r = parse_u32(value, UINT32_MAX, &ref)) < 0)
+		return r;
+	if ((r = rc_xen_grant_map(&xp->dev, l->domid, &ref, 1, true, &ps->ack_index, &ps->ack)) < 0)
+		return r;
+	ps->ack_ref = ref;
+	/* A new page starts a new request sequence: requests must grow on
+	 * one page (no replays); the subscriber numbers its first from the
+	 * answer table, which a fresh page cannot know better than. */
+	ps->last_seen_request = 0;
+	ps->highest_answered = 0;
+	/* Line 0 is ours to write (const from the subscriber's view). */
+	page = ps->ack;
+	rc_store_relaxed(&page->magic, RC_ACK_MAGIC);
+	rc_store_relaxed(&page->bus_id, l->pub.desc->bus_id);
+	rc_store_relaxed(&page->slot, s);
+	rc_store_relaxed(&page->layout_version, RC_LAYOUT_VERSION);
+	return 0;
+}
+
+static void serve_join(struct rc_xen_pub *xp, uint32_t li, uint32_t s)
+{
+	struct rc_xen_lane *l = xp->lane[li];
+	struct rc_xen_pub_slot *ps = &l->slot[s];
+	struct rc_publisher *pub = &l->pub;
+	struct rc_ack_page *page;
+	uint32_t request, peer;
+	uint64_t generation;
+
+	if (!ps->ack && (ps->ack_grant != RC_XEN_ACK_BY_SUBSCRIBER || map_sub_ack(xp, l, s) < 0))
+		return;
+	page = ps->ack;
+	/* [V2a] acquire: peer id and `mapped` before the request; pairs with
+	 * the subscriber's [V2]. Hostile input from here on. A request comes
+	 * first: a subscriber that leaves and then unmaps has left, not died. */
+	request = rc_load_acquire(&page->join_request);
+	if (request == 0 || request == ps->last_seen_request) {
+		/* 0: never asked (a page mapped before its first request). */
+		/* The unmap notification: the subscriber's kernel zeroed
+		 * `mapped` (it may have done so long after its last request). */
+		if (pub->slots[s].state != RC_SLOT_FREE && ps->mapped_seen &&
+		    rc_load_relaxed(&page->mapped) != RC_ACK_MAPPED)
+			slot_died(xp, li, s, RC_XEN_DEATH_UNMAP);
+		return;
+	}
+	ps->last_seen_request = request;
+	peer = rc_load_relaxed(&page->join_peer_id);
+	if (request <= ps->highest_answered) {
+		answer(l, s, request, RC_JOIN_BAD_ORDER, 0);
+		pub_event(xp, li, s, RC_XEN_EVENT_REFUSED, 0);
+		goto wake;
+	}
+	ps->highest_answered = request;
+	if (peer == RC_JOIN_LEAVE) {
+		if (pub->slots[s].state != RC_SLOT_FREE) {
+			rc_pub_detach(pub, s, RC_EVICT_CLOSED);
+			pub_event(xp, li, s, RC_XEN_EVENT_LEFT, 0);
+		}
+		answer(l, s, request, RC_JOIN_LEFT, 0);
+		/* A subscriber-granted page goes with its subscriber: the next
+		 * one in this slot grants a new page (a new ack-ref). */
+		forget_ack(xp, ps);
+		goto wake;
+	}
+	/* The page and the channel are this domain's alone; the id it claims
+	 * must be that domain. */
+	if (pub->closed || peer != l->domid) {
+		answer(l, s, request, pub->closed ? RC_JOIN_CLOSED : RC_JOIN_BAD_PEER, 0);
+		pub_event(xp, li, s, RC_XEN_EVENT_REFUSED, 0);
+		goto wake;
+	}
+	if (pub->slots[s].state != RC_SLOT_FREE)
+		rc_pub_detach(pub, s, RC_EVICT_CLOSED);
+	generation = rc_load_relaxed(&((struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET +
+							  (uint64_t)s * RC_SLOT_SIZE))->generation) + 1;
+	rc_store_relaxed(&page->generation, generation);
+	rc_store_relaxed(&page->slot, s);
+	rc_store_relaxed(&page->ack, pub->head);
+	rc_store_relaxed(&page->sleeping, 0u);
+	ps->mapped_seen = rc_load_relaxed(&page->mapped) == RC_ACK_MAPPED;
+	ps->death = RC_XEN_DEATH_NONE;
+	rc_pub_attach(pub, s, page, (int)ps->port, 0, 0, &generation);
+	answer(l, s, request, RC_JOIN_ACCEPTED, generation);
+	pub_event(xp, li, s, RC_XEN_EVENT_JOINED, 0);
+wake:
+	rc_xen_evtchn_notify(&xp->dev, ps->port);
+}
+
+static void check_alive_nodes(struct rc_xen_pub *xp)
+{
+	for (uint32_t li = 0; li < xp->lanes; li++) {
+		struct rc_xen_lane *l = xp->lane[li];
+
+		for (uint32_t s = 0; s < l->slots; s++) {
+			char path[160], value[16];
+			int r;
+
+			sub_node(xp, l, s, "alive", path, sizeof(path));
+			r = xs_get(xp->xs, path, value, sizeof(value));
+			/* A node that is gone reads as EACCES, not ENOENT, when its
+			 * parents went with it (xenstored does not reveal whether
+			 * a node we may not read exists): both mean gone once we
+			 * had read it. */
+			if (r == 0)
+				l->slot[s].alive_seen = true;
+			else if ((r == -ENOENT || r == -EACCES) && l->slot[s].alive_seen &&
+				 l->pub.slots[s].state != RC_SLOT_FREE)
+				slot_died(xp, li, s, RC_XEN_DEATH_XENSTORE);
+			/* A free slot may still map the page of a subscriber that
+			 * left just after we mapped it again: once the slot's
+			 * ack-ref is another (or gone), let it go, so the next
+			 * subscriber's page is the one looked at. */
+			if (l->slot[s].ack_grant == RC_XEN_ACK_BY_SUBSCRIBER && l->slot[s].ack &&
+			    l->pub.slots[s].state == RC_SLOT_FREE) {
+				uint32_t ref;
+
+				sub_node(xp, l, s, "ack-ref", path, sizeof(path));
+				if (xs_get(xp->xs, path, value, sizeof(value)) < 0 ||
+				    parse_u32(value, UINT32_MAX, &ref) < 0 || ref != l->slot[s].ack_ref)
+					forget_ack(xp, &l->slot[s]);
+			}
+		}
+	}
+}
+
+int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = xp->dev.evtchn_fd, .events = POLLIN };
+	uint32_t ports[64];
+	uint64_t now;
+	int n;
+
+	xp->events = 0;
+	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+		return neg_errno();
+	n = rc_xen_evtchn_pending(&xp->dev, ports, 64);
+	if (n < 0)
+		return n;
+	/* Which port rang matters less than not missing one: every slot is
+	 * looked at (a few loads each), so a coalesced event loses nothing. */
+	(void)ports;
+	for (uint32_t li = 0; li < xp->lanes; li++)
+		for (uint32_t s = 0; s < xp->lane[li]->slots; s++)
+			serve_join(xp, li, s);
+	now = now_ms();
+	/* XenStore is read, not watched: libxenstore's watches need its
+	 * reader thread, whose 16 KiB stack a static binary cannot create
+	 * (pthread_create: EINVAL). A read every RC_XEN_ALIVE_POLL_MS bounds
+	 * how late a destroyed domain is noticed. */
+	if (xp->xs && now - xp->alive_checked_ms >= RC_XEN_ALIVE_POLL_MS) {
+		xp->alive_checked_ms = now;
+		check_alive_nodes(xp);
+	}
+	if (xp->heartbeat_timeout_ms) {
+
+		for (uint32_t li = 0; li < xp->lanes; li++) {
+			struct rc_xen_lane *l = xp->lane[li];
+			uint64_t before = 0;
+
+			for (uint32_t s = 0; s < l->slots; s++)
+				if (l->pub.slots[s].state == RC_SLOT_EVICTED)
+					before |= 1ULL << s;
+			if (rc_pub_check_heartbeats(&l->pub, now, xp->heartbeat_timeout_ms) > 0)
+				for (uint32_t s = 0; s < l->slots; s++)
+					if (l->pub.slots[s].state == RC_SLOT_EVICTED && !(before & (1ULL << s)))
+						slot_died(xp, li, s, RC_XEN_DEATH_HEARTBEAT);
+		}
+	}
+	return (int)xp->events;
+}
+
+int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask)
+{
+	bool all = true;
+
+	for (uint32_t li = 0; li < xp->lanes; li++) {
+		int r;
+
+		if (*done_mask & (1u << li))
+			continue;
+		r = rc_pub_offer(&xp->lane[li]->pub, data, len);
+		if (r == RC_OK) {
+			rc_pub_commit(&xp->lane[li]->pub);
+			*done_mask |= 1u << li;
+		} else if (r == RC_EAGAIN) {
+			all = false;
+		} else {
+			return r;
+		}
+	}
+	return all ? RC_OK : RC_EAGAIN;
+}
+
+bool rc_xen_pub_prepare_wait(struct rc_xen_pub *xp, uint64_t len, uint32_t done_mask)
+{
+	bool wait = false;
+
+	for (uint32_t li = 0; li < xp->lanes; li++)
+		if (!(done_mask & (1u << li)) && rc_pub_prepare_wait(&xp->lane[li]->pub, len))
+			wait = true;
+	return wait;
+}
+
+void rc_xen_pub_end_wait(struct rc_xen_pub *xp)
+{
+	for (uint32_t li = 0; li < xp->lanes; li++)
+		rc_pub_end_wait(&xp->lane[li]->pub);
+}
+
+uint32_t rc_xen_pub_attached(const struct rc_xen_pub *xp)
+{
+	uint32_t n = 0;
+
+	for (uint32_t li = 0; li < xp->lanes; li++)
+		n += xp->lane[li]->pub.attached;
+	return n;
+}
+
+void rc_xen_pub_close(struct rc_xen_pub *xp)
+{
+	for (uint32_t li = 0; li < xp->lanes; li++)
+		rc_pub_close(&xp->lane[li]->pub);
+}
+
+void rc_xen_pub_destroy(struct rc_xen_pub *xp)
+{
+	for (uint32_t li = 0; li < xp->lanes; li++) {
+		struct rc_xen_lane *l = xp->lane[li];
+
+		for (uint32_t s = 0; s < l->slots; s++) {
+			struct rc_xen_pub_slot *ps = &l->slot[s];
+
+			if (ps->ack_grant == RC_XEN_ACK_BY_PUBLISHER && ps->ack)
+				rc_xen_grant_free(&xp->dev, ps->ack_index, 1, ps->ack);
+			else
+				forget_ack(xp, ps);
+			if (ps->port)
+				evtchn_unbind(&xp->dev, ps->port);
+		}
+		if (l->ring)
+			rc_xen_grant_free(&xp->dev, l->ring_index, l->ring_pages, l->ring);
+		free(l);
+	}
+	xp->lanes = 0;
+	if (xp->xs) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "/local/domain/%u/data/ringcast/%s", xp->own_domid, xp->bus);
+		xs_rm(xp->xs, XBT_NULL, path);
+		xs_close(xp->xs);
+		xp->xs = NULL;
+	}
+	rc_xen_devices_close(&xp->dev);
+}
+
+/* ======================================================================== */
+/* subscriber                                                                */
+
+static int parse_refs(char *s, uint32_t *refs, uint32_t max, uint32_t *count)
+{
+	uint32_t n = 0;
+	char *save = NULL;
+
+	for (char *t = strtok_r(s, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (n == max || parse_u32(t, UINT32_MAX, &refs[n]) < 0)
+			return -EINVAL;
+		n++;
+	}
+	*count = n;
+	return 0;
+}
+
+/* The ring's size as the publisher states it, checked before anything is
+ * mapped: a whole number of pages, a power-of-two data area in range, one
+ * ref per page. */
+static int ring_size_ok(uint64_t size, uint32_t pages)
+{
+	uint64_t capacity = size - RC_DESC_SIZE;
+
+	if (size <= RC_DESC_SIZE || size % RC_PAGE_SIZE || capacity < RC_MIN_CAPACITY ||
+	    capacity > RC_XEN_MAX_CAPACITY || (capacity & (capacity - 1)) || size / RC_PAGE_SIZE != pages)
+		return -EINVAL;
+	return 0;
+}
+
+int rc_xen_manual_parse(const char *line, struct rc_xen_manual *out)
+{
+	char buf[RC_XEN_MAX_RING_PAGES * 11 + 96], *save = NULL, *t;
+	uint32_t v[5];
+	int i = 0;
+
+	if (!line || strlen(line) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, line);
+	for (t = strtok_r(buf, " ", &save); t && i < 5; t = strtok_r(NULL, " ", &save), i++)
+		if (parse_u32(t, UINT32_MAX, &v[i]) < 0)
+			return -EINVAL;
+	if (i < 5 || !t || v[0] > 0x7fef || v[1] >= RC_XEN_MAX_LANE_SLOTS)
+		return -EINVAL;
+	out->domid = (uint16_t)v[0];
+	out->slot = v[1];
+	out->port = v[2];
+	out->ack_ref = v[3];
+	out->ring_size = v[4];
+	/* t is the first ref: hand the rest of the string to parse_refs. */
+	{
+		char rest[sizeof(buf)];
+
+		snprintf(rest, sizeof(rest), "%s%s%s", t, save && *save ? " " : "", save ? save : "");
+		if (parse_refs(rest, out->ring_refs, RC_XEN_MAX_RING_PAGES, &out->ring_pages) < 0)
+			return -EINVAL;
+	}
+	return ring_size_ok(out->ring_size, out->ring_pages);
+}
+
+static void sub_path(const struct rc_xen_sub *xs, bool publisher_side, const char *leaf, char *out, size_t cap)
+{
+	if (publisher_side)
+		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u%s%s", xs->pub_domid, xs->bus,
+			 xs->own_domid, *leaf ? "/" : "", leaf);
+	else
+		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%u%s%s", xs->own_domid, xs->bus,
+			 xs->pub_domid, xs->slot, *leaf ? "/" : "", leaf);
+}
+
+/* Reads what the publisher published for us, waiting for `port` (its last
+ * node) to appear. */
+static int lookup(struct rc_xen_sub *xs, struct rc_xen_manual *m, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	char path[160], leaf[32], value[32];
+	char *refs = NULL;
+	uint32_t size;
+	int r;
+
+	snprintf(leaf, sizeof(leaf), "%u/port", xs->slot);
+	sub_path(xs, true, leaf, path, sizeof(path));
+	while ((r = xs_get(xs->xs, path, value, sizeof(value))) == -ENOENT || r == -EACCES) {
+		uint64_t now = now_ms();
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		/* Polled, not watched (see rc_xen_pub_service). */
+		poll(NULL, 0, (int)(deadline - now < RC_XEN_ALIVE_POLL_MS ? deadline - now : RC_XEN_ALIVE_POLL_MS));
+	}
+	if (r < 0 || (r = parse_u32(value, UINT32_MAX, &m->port)) < 0)
+		return r;
+	sub_path(xs, true, "ring-size", path, sizeof(path));
+	if ((r = xs_get(xs->xs, path, value, sizeof(value))) < 0)
+		return r;
+	if ((r = parse_u32(value, UINT32_MAX, &size)) < 0)
+		return r;
+	m->ring_size = size;
+	refs = malloc(RC_XEN_MAX_RING_PAGES * 11 + 1);
+	if (!refs)
+		return -ENOMEM;
+	sub_path(xs, true, "ring-refs", path, sizeof(path));
+	if ((r = xs_get(xs->xs, path, refs, RC_XEN_MAX_RING_PAGES * 11 + 1)) == 0)
+		r = parse_refs(refs, m->ring_refs, RC_XEN_MAX_RING_PAGES, &m->ring_pages);
+	free(refs);
+	if (r < 0 || (r = ring_size_ok(m->ring_size, m->ring_pages)) < 0)
+		return r;
+	snprintf(leaf, sizeof(leaf), "%u/ack-ref", xs->slot);
+	sub_path(xs, true, leaf, path, sizeof(path));
+	r = xs_get(xs->xs, path, value, sizeof(value));
+	if (r == 0) {
+		xs->ack_grant = RC_XEN_ACK_BY_PUBLISHER;
+		return parse_u32(value, UINT32_MAX, &m->ack_ref);
+	}
+	xs->ack_grant = RC_XEN_ACK_BY_SUBSCRIBER;
+	return r == -ENOENT || r == -EACCES ? 0 : r;
+}
+
+int rc_xen_sub_open(struct rc_xen_sub *xs, const char *bus, uint16_t pub_domid, uint32_t slot,
+		    const struct rc_xen_manual *manual, int timeout_ms)
+{
+	struct rc_xen_manual *m = NULL;
+	const char *step = "arguments";
+	char path[160], value[16];
+	uint32_t ack_ref;
+	int r;
+
+	memset(xs, 0, sizeof(*xs));
+	xs->dev.gntalloc_fd = xs->dev.gntdev_fd = xs->dev.evtchn_fd = -1;
+	xs->pub_domid = pub_domid;
+	xs->slot = slot;
+	if (!bus_name_ok(bus) || slot >= RC_XEN_MAX_LANE_SLOTS)
+		return -EINVAL;
+	snprintf(xs->bus, sizeof(xs->bus), "%s", bus);
+	step = "open /dev/xen/{gntalloc,gntdev,evtchn}";
+	if ((r = rc_xen_devices_open(&xs->dev)) < 0)
+		goto fail;
+	if (manual) {
+		m = (struct rc_xen_manual *)manual;
+		xs->ack_grant = RC_XEN_ACK_BY_PUBLISHER;
+		xs->own_domid = manual->domid;
+		xs->slot = manual->slot;
+	} else {
+		m = calloc(1, sizeof(*m));
+		if (!m) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		step = "xs_open";
+		xs->xs = xs_open(0);
+		if (!xs->xs) {
+			r = neg_errno();
+			goto fail;
+		}
+		step = "read own domid from XenStore";
+		if ((r = own_domid(xs->xs, &xs->own_domid)) < 0)
+			goto fail;
+		step = "look the bus up in XenStore";
+		if ((r = lookup(xs, m, timeout_ms)) < 0)
+			goto fail;
+	}
+	xs->ring_size = m->ring_size;
+	xs->ring_pages = m->ring_pages;
+	step = "map the ring read-only (gntdev)";
+	if ((r = rc_xen_grant_map(&xs->dev, pub_domid, m->ring_refs, m->ring_pages, false, &xs->ring_index,
+				  &xs->ring)) < 0)
+		goto fail;
+	step = "bind the event channel";
+	if ((r = rc_xen_evtchn_bind(&xs->dev, pub_domid, m->port)) < 0)
+		goto fail;
+	xs->port = (uint32_t)r;
+	step = "set up the ack page";
+	if (xs->ack_grant == RC_XEN_ACK_BY_PUBLISHER) {
+		r = rc_xen_grant_map(&xs->dev, pub_domid, &m->ack_ref, 1, true, &xs->ack_index, &xs->ack);
+		if (r < 0)
+			goto fail;
+	} else {
+		r = rc_xen_grant_alloc(&xs->dev, pub_domid, true, 1, &ack_ref, &xs->ack_index, &xs->ack);
+		if (r < 0)
+			goto fail;
+		snprintf(value, sizeof(value), "%u", ack_ref);
+		sub_path(xs, false, "ack-ref", path, sizeof(path));
+		if ((r = xs_put(xs->xs, path, value, xs->own_domid, pub_domid)) < 0)
+			goto fail;
+	}
+	/* Our death, seen by the publisher: `mapped` zeroed and its channel
+	 * rung by our kernel when this mapping goes away. */
+	step = "unmap notification on the ack page";
+	r = rc_xen_unmap_notify(&xs->dev, xs->ack_grant == RC_XEN_ACK_BY_SUBSCRIBER, xs->ack_index,
+				(uint32_t)offsetof(struct rc_ack_page, mapped), xs->port);
+	if (r < 0)
+		goto fail;
+	step = "publish `alive` in XenStore";
+	if (xs->xs) {
+		sub_path(xs, false, "alive", path, sizeof(path));
+		if ((r = xs_put(xs->xs, path, "1", xs->own_domid, pub_domid)) < 0)
+			goto fail;
+	}
+	if (m != manual)
+		free(m);
+	return 0;
+fail:
+	if (m != manual)
+		free(m);
+	rc_xen_sub_close(xs);
+	xs->failed_step = step;
+	return r;
+}
+
+static int sub_join_begin(struct rc_xen_sub *xs, uint32_t peer)
+{
+	struct rc_ack_page *page = xs->ack;
+	const struct rc_join_answer *a = answer_entry(xs->ring, xs->slot);
+	uint32_t answered = rc_load_acquire(&a->request);
+	uint32_t request = rc_load_relaxed(&page->join_request);
+
+	request = (answered > request ? answered : request) + 1;
+	if (request == 0)
+		request = 1;
+	xs->joined = false;
+	xs->join_request = request;
+	rc_store_relaxed(&page->mapped, RC_ACK_MAPPED);
+	rc_store_relaxed(&page->join_peer_id, peer);
+	/* [V2] mapped and peer id before the request; pairs with [V2a]. */
+	rc_store_release(&page->join_request, request);
+	/* The notify is a system call: the request is visible first. */
+	return rc_xen_evtchn_notify(&xs->dev, xs->port);
+}
+
+int rc_xen_sub_join(struct rc_xen_sub *xs, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0), next_ring = 0;
+	const struct rc_join_answer *a = answer_entry(xs->ring, xs->slot);
+	uint64_t generation;
+	uint32_t ports[8];
+	int r;
+
+	if (!xs->ring || !xs->ack)
+		return RC_ESTATE;
+	xs->join_request = 0;
+	for (;;) {
+		struct pollfd pfd = { .fd = xs->dev.evtchn_fd, .events = POLLIN };
+		uint64_t now = now_ms();
+
+		if (now >= next_ring) {
+			/* Again after a while: the first ring may have come before
+			 * the publisher mapped our page (it looks at every slot on
+			 * every wake-up, so once is enough once it has). */
+			if (xs->join_request == 0) {
+				if ((r = sub_join_begin(xs, xs->own_domid)) < 0)
+					return r;
+			} else {
+				rc_xen_evtchn_notify(&xs->dev, xs->port);
+			}
+			next_ring = now + 200;
+		}
+		/* [V4] acquire: verdict, generation, slot mirror and our ack
+		 * page's line 0 were stored before; pairs with [V3]. */
+		if (rc_load_acquire(&a->request) == xs->join_request)
+			break;
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		poll(&pfd, 1, (int)((deadline < next_ring ? deadline : next_ring) - now));
+		rc_xen_evtchn_pending(&xs->dev, ports, 8);
+	}
+	xs->join_request = 0;
+	xs->last_verdict = rc_load_relaxed(&a->verdict);
+	if (xs->last_verdict != RC_JOIN_ACCEPTED)
+		return RC_EINVAL;
+	generation = rc_load_relaxed(&a->generation);
+	r = rc_sub_init(&xs->sub, xs->ring, xs->ring_size, xs->ack, RC_ACK_PAGE_SIZE, (int)xs->port);
+	if (r != RC_OK)
+		return r;
+	xs->sub.ring_doorbell = rc_xen_ring_doorbell;
+	xs->sub.ring_doorbell_ctx = &xs->dev;
+	if (xs->sub.generation != generation || xs->sub.slot != xs->slot ||
+	    rc_sub_slot_state(&xs->sub) == RC_SLOT_EVICTED)
+		return RC_EINVAL;
+	xs->joined = true;
+	return RC_OK;
+}
+
+int rc_xen_sub_wait(struct rc_xen_sub *xs, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = xs->dev.evtchn_fd, .events = POLLIN };
+	const struct rc_ring_desc *desc = xs->ring;
+	uint32_t ports[8], state;
+	int r = 1;
+
+	if (rc_sub_prepare_wait(&xs->sub)) {
+		r = poll(&pfd, 1, timeout_ms);
+		rc_sub_end_wait(&xs->sub);
+		if (r < 0)
+			return errno == EINTR ? 0 : neg_errno();
+	}
+	if ((r = rc_xen_evtchn_pending(&xs->dev, ports, 8)) < 0)
+		return r;
+	/* The publisher's kernel zeroed publisher_state when its ring
+	 * allocation went away (rc_xen_pub_open's unmap notification). */
+	state = rc_load_acquire(&desc->publisher_state);
+	if (state != RC_PUB_OPEN && state != RC_PUB_CLOSED && rc_sub_available(&xs->sub) == 0)
+		return -EPIPE;
+	return r > 0 || rc_sub_available(&xs->sub) > 0;
+}
+
+int rc_xen_sub_leave(struct rc_xen_sub *xs, int timeout_ms)
+{
+	const struct rc_join_answer *a;
+	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	uint32_t ports[8];
+	int r;
+
+	if (!xs->ack)
+		return RC_ESTATE;
+	xs->joined = false;
+	if ((r = sub_join_begin(xs, RC_JOIN_LEAVE)) < 0)
+		return r;
+	a = answer_entry(xs->ring, xs->slot);
+	/* [V4] pairs with [V3]. */
+	while (rc_load_acquire(&a->request) != xs->join_request) {
+		struct pollfd pfd = { .fd = xs->dev.evtchn_fd, .events = POLLIN };
+		uint64_t now = now_ms();
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		poll(&pfd, 1, (int)(deadline - now));
+		rc_xen_evtchn_pending(&xs->dev, ports, 8);
+	}
+	xs->join_request = 0;
+	return rc_load_relaxed(&a->verdict) == RC_JOIN_LEFT ? RC_OK : RC_EINVAL;
+}
+
+void rc_xen_sub_close(struct rc_xen_sub *xs)
+{
+	if (xs->ack) {
+		/* An orderly close: the unmap notification will still fire and
+		 * tell the publisher, which then frees the slot (if a leave did
+		 * not already). */
+		if (xs->ack_grant == RC_XEN_ACK_BY_SUBSCRIBER)
+			rc_xen_grant_free(&xs->dev, xs->ack_index, 1, xs->ack);
+		else
+			rc_xen_grant_unmap(&xs->dev, xs->ack_index, 1, xs->ack);
+		xs->ack = NULL;
+	}
+	if (xs->ring) {
+		rc_xen_grant_unmap(&xs->dev, xs->ring_index, xs->ring_pages, xs->ring);
+		xs->ring = NULL;
+	}
+	if (xs->xs) {
+		char path[160];
+
+		sub_path(xs, false, "", path, sizeof(path));
+		xs_rm(xs->xs, XBT_NULL, path);
+		xs_close(xs->xs);
+		xs->xs = NULL;
+	}
+	rc_xen_devices_close(&xs->dev);
+}

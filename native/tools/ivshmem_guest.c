@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringcast-ivshmem-guest: a subscriber that attaches through ivshmem with
+ * the C entry point of native/include/rc_ivshmem.h (no Node). In a VM it
+ * uses the kernel module's devices; on a host (tests) the ring and ack
+ * files and the ivshmem server's eventfds.
+ *
+ *   ringcast-ivshmem-guest devices RING_DEV ACK_DEV DOORBELL_DEV count
+ *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET count
+ *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET hostile PEER REQUEST
+ *
+ * count: joins, prints "attached slot=S peer=P", reads until the publisher
+ *   closes, checking that message n starts with n (u32 little-endian) and
+ *   that byte i is (n + 31 i) & 0xff; then prints one JSON line
+ *   {"received":N,"inOrder":B,"intact":B,"fnv1a":"HEX","error":null|"NAME"}.
+ *   Exit 0 when all was in order and intact.
+ * hostile: writes a raw join request (peer id PEER, "self" for its own, and
+ *   counter REQUEST) into the
+ *   ack page, rings the host and prints {"request":R,"verdict":V} once the
+ *   publisher answered (V: enum rc_join_verdict), or {"timeout":true}.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rc_ivshmem.h"
+#include "ringcast_barrier.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: ringcast-ivshmem-guest devices|files RING ACK DOORBELL|SERVER count\n"
+			"       ringcast-ivshmem-guest files RING ACK SERVER hostile PEER REQUEST\n");
+	return 2;
+}
+
+static int hostile(struct rc_ivshmem_guest *g, uint32_t peer, uint32_t request)
+{
+	const struct rc_ring_desc *desc = g->ring.addr;
+	struct rc_ack_page *page = g->ack.addr;
+	const struct rc_join_answer *answer;
+	const struct rc_ivshmem_remote *host;
+	uint64_t deadline = now_ms() + 5000;
+
+	if (!(rc_load_acquire(&desc->ivshmem_flags) & RC_IVSHMEM_HOST_PEER_KNOWN) || page->slot >= RC_MAX_SUBSCRIBERS)
+		return 3;
+	host = rc_ivshmem_peer_find(g->server, rc_load_relaxed(&desc->ivshmem_host_peer));
+	if (!host)
+		return 3;
+	answer = (const struct rc_join_answer *)((const uint8_t *)g->ring.addr + RC_JOIN_ANSWER_OFFSET +
+						 page->slot * RC_JOIN_ANSWER_SIZE);
+	rc_store_relaxed(&page->join_peer_id, peer);
+	rc_store_release(&page->join_request, request);
+	rc_eventfd_ring(host->fds[RC_IVSHMEM_VECTOR]);
+	while (rc_load_acquire(&answer->request) != request) {
+		struct pollfd pfd = { .fd = g->wait_fd, .events = POLLIN };
+		uint64_t now = now_ms();
+
+		if (now >= deadline) {
+			printf("{\"timeout\":true}\n");
+			return 1;
+		}
+		poll(&pfd, 1, 50);
+		rc_eventfd_drain(g->wait_fd);
+	}
+	printf("{\"request\":%" PRIu32 ",\"verdict\":%" PRIu32 "}\n", request, rc_load_relaxed(&answer->verdict));
+	return 0;
+}
+
+static int count(struct rc_ivshmem_guest *g)
+{
+	static uint8_t buf[1 << 20];
+	struct rc_entry entries[256];
+	uint64_t received = 0, fnv = 0xcbf29ce484222325ULL, last_beat = now_ms();
+	bool in_order = true, intact = true;
+	const char *error = NULL;
+	int r;
+
+	if ((r = rc_ivshmem_guest_join(g, 10000)) != RC_OK) {
+		printf("{\"joinError\":%d,\"verdict\":%" PRIu32 "}\n", r, g->last_verdict);
+		return 3;
+	}
+	printf("attached slot=%" PRIu32 " peer=%" PRIu32 "\n", g->sub.slot, g->own_peer);
+	fflush(stdout);
+	for (;;) {
+		int n = rc_sub_read(&g->sub, buf, sizeof(buf), entries, 256);
+
+		if (now_ms() - last_beat >= 200) {
+			rc_sub_heartbeat(&g->sub);
+			last_beat = now_ms();
+		}
+		if (n == 0) {
+			/* No socket tells a guest that the publisher died. */
+			if (rc_ivshmem_guest_publisher_gone(g, now_ms(), 5000) && rc_sub_available(&g->sub) == 0) {
+				error = "PUBLISHER_GONE";
+				break;
+			}
+			if (rc_ivshmem_guest_wait(g, 200) < 0) {
+				error = "wait";
+				break;
+			}
+			continue;
+		}
+		if (n < 0) {
+			error = n == RC_ECLOSED ? NULL : rc_status_name(n);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			const uint8_t *m = buf + entries[i].offset;
+			uint32_t len = entries[i].length, seq;
+
+			/* Messages fit one record in these tests (no fragments). */
+			if (len < 4 || entries[i].flags != (RC_FRAG_FIRST | RC_FRAG_LAST)) {
+				intact = false;
+				continue;
+			}
+			memcpy(&seq, m, 4);
+			if (seq != (uint32_t)received)
+				in_order = false;
+			for (uint32_t k = 4; k < len; k++)
+				if (m[k] != (uint8_t)((seq + k * 31) & 0xff))
+					intact = false;
+			for (uint32_t k = 0; k < len; k++)
+				fnv = (fnv ^ m[k]) * 0x100000001b3ULL;
+			received++;
+		}
+	}
+	printf("{\"received\":%" PRIu64 ",\"inOrder\":%s,\"intact\":%s,\"fnv1a\":\"%016" PRIx64 "\",\"error\":%s%s%s}\n",
+	       received, in_order ? "true" : "false", intact ? "true" : "false", fnv, error ? "\"" : "",
+	       error ? error : "null", error ? "\"" : "");
+	return in_order && intact && !error ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct rc_ivshmem_guest g;
+	int r;
+
+	if (argc < 6)
+		return usage();
+	if (strcmp(argv[1], "devices") == 0)
+		r = rc_ivshmem_guest_open_devices(&g, argv[2], argv[3], argv[4]);
+	else if (strcmp(argv[1], "files") == 0)
+		r = rc_ivshmem_guest_open_files(&g, argv[2], argv[3], argv[4], -1);
+	else
+		return usage();
+	if (r < 0) {
+		fprintf(stderr, "ringcast-ivshmem-guest: open: %s\n", strerror(-r));
+		return 3;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(argv[5], "count") == 0)
+		r = count(&g);
+	else if (strcmp(argv[5], "hostile") == 0 && argc == 8 && g.files)
+		r = hostile(&g, strcmp(argv[6], "self") == 0 ? g.own_peer : (uint32_t)strtoul(argv[6], NULL, 0),
+			    (uint32_t)strtoul(argv[7], NULL, 0));
+	else
+		r = usage();
+	if (r == 0 && g.joined)
+		rc_ivshmem_guest_leave(&g);
+	rc_ivshmem_guest_close(&g);
+	return r;
+}

@@ -1,0 +1,97 @@
+// `ringcast bridge` and `ringcast stat http://…` (a bridge's figures).
+import { parseArgs } from 'node:util';
+
+import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
+
+export const BRIDGE_USAGE = `  ringcast bridge [--forward <socket>] [--republish <socket>]
+                  (--nats <url> --subject <subject> | --tcp-listen [host:]port | --tcp-connect host:port)
+                  [--policy block|drop] [--capacity BYTES] [--metrics-port N] [--json]
+      forward a local bus to remote hosts and/or republish theirs into a local bus
+  ringcast stat http://<host>:<metrics-port> [--json]
+      a bridge's figures (from its --metrics-port)`;
+
+export class BridgeUsageError extends Error {}
+
+function hostPort(flag: string, value: string, hostRequired: boolean): { host?: string; port: number } {
+  const match = /^(?:(.+):)?(\d+)$/.exec(value);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535 || (hostRequired && !match[1])) {
+    throw new BridgeUsageError(`--${flag} wants ${hostRequired ? 'host:port' : '[host:]port'}, got ${JSON.stringify(value)}`);
+  }
+  return match[1] ? { host: match[1].replace(/^\[(.*)\]$/, '$1'), port } : { port };
+}
+
+export async function bridgeCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      forward: { type: 'string' },
+      republish: { type: 'string' },
+      nats: { type: 'string', multiple: true },
+      subject: { type: 'string' },
+      'tcp-listen': { type: 'string' },
+      'tcp-connect': { type: 'string' },
+      policy: { type: 'string' },
+      capacity: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const chosen = [values.nats, values['tcp-listen'], values['tcp-connect']].filter((v) => v !== undefined);
+  if (chosen.length !== 1) throw new BridgeUsageError('bridge needs exactly one of --nats, --tcp-listen, --tcp-connect');
+  let transport: BridgeTransportOptions;
+  if (values.nats) {
+    if (!values.subject) throw new BridgeUsageError('--nats needs --subject');
+    transport = { type: 'nats', servers: values.nats, subject: values.subject };
+  } else if (values['tcp-listen']) {
+    transport = { type: 'tcp', listen: hostPort('tcp-listen', values['tcp-listen'], false) };
+  } else {
+    const { host, port } = hostPort('tcp-connect', values['tcp-connect']!, true);
+    transport = { type: 'tcp', connect: { host: host!, port } };
+  }
+  const number = (flag: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    if (!/^\d+$/.test(value)) throw new BridgeUsageError(`--${flag} must be a whole number, got ${JSON.stringify(value)}`);
+    return Number(value);
+  };
+  const capacity = number('capacity', values.capacity);
+  const options: BridgeOptions = {
+    forward: values.forward,
+    republish: values.republish === undefined ? undefined : { path: values.republish, capacity },
+    transport,
+    policy: values.policy as BridgeOptions['policy'],
+    metricsPort: number('metrics-port', values['metrics-port']),
+    metricsHost: values['metrics-host'],
+  };
+  const bridge = await Bridge.start(options);
+  const say = values.json
+    ? (event: string, data: object): void => void process.stdout.write(`${JSON.stringify({ event, ...data })}\n`)
+    : (event: string, data: object): void => console.log(`${event} ${JSON.stringify(data)}`);
+  bridge.on('gap', (gap) => say('gap', gap));
+  bridge.on('drop', (drop) => say('drop', drop));
+  bridge.on('up', () => say('up', {}));
+  bridge.on('down', (down) => say('down', down));
+  bridge.on('malformed', (error: Error) => say('malformed', { message: error.message }));
+  say('ready', { id: bridge.id, port: bridge.port, metricsPort: bridge.metricsPort });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await bridge.close();
+  say('closed', { stats: bridge.stats() });
+  return 0;
+}
+
+export async function bridgeStat(url: string, json: boolean): Promise<number> {
+  const response = await fetch(new URL('/stats.json', url));
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  const stats = (await response.json()) as BridgeStats;
+  if (json) {
+    process.stdout.write(`${JSON.stringify(stats)}\n`);
+    return 0;
+  }
+  console.log(`bridge ${stats.id} over ${stats.transport}: ${stats.connected ? 'connected' : 'DISCONNECTED'}, ${stats.reconnects} reconnects`);
+  console.table({ forward: stats.forward, republish: stats.republish });
+  return 0;
+}

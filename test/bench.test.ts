@@ -1,0 +1,93 @@
+// The benchmark harness as `ringcast bench` runs it, on its smoke suite: every
+// transport and scenario once, for a few seconds. Figures are not judged here
+// (performance belongs to the benchmarks); the shape and completeness are.
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli, run } from './helpers.js';
+
+const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck'];
+const TRANSPORTS = ['ringcast', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
+
+const dir = mkdtempSync(join(tmpdir(), 'ringcast-bench-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Result {
+  scenario: string;
+  transport: string;
+  subscribers: number;
+  size: number;
+  error?: string;
+  skipped?: string;
+  [figure: string]: unknown;
+}
+
+describe('ringcast bench --suite smoke', () => {
+  const json = join(dir, 'bench.json');
+  let doc: { machine: Record<string, unknown>; results: Result[]; micro: unknown; targets: unknown[] };
+
+  it('runs every transport and scenario and writes the JSON', { timeout: 180_000 }, async () => {
+    const bench = run(cli, ['bench', '--suite', 'smoke', '--json', json]);
+    const { code } = await bench.exited;
+    expect(bench.stderr()).not.toMatch(/FAILED/);
+    expect(code, bench.stdout() + bench.stderr()).toBe(0);
+    doc = JSON.parse(readFileSync(json, 'utf8'));
+
+    expect(doc.machine).toMatchObject({ cpu: expect.any(String), cores: expect.any(Number), node: process.version, kernel: expect.any(String) });
+    expect(doc.results.length).toBeGreaterThan(0);
+    for (const r of doc.results) {
+      expect(SCENARIOS).toContain(r.scenario);
+      expect(TRANSPORTS).toContain(r.transport);
+      expect(Number.isInteger(r.subscribers)).toBe(true);
+      expect(Number.isInteger(r.size)).toBe(true);
+      expect(r.error).toBeUndefined();
+    }
+    // Every transport measured something, and every scenario ran.
+    for (const transport of TRANSPORTS) {
+      const figures = doc.results.filter((r) => r.transport === transport && !r.skipped && typeof r.msgsPerSec === 'number' && (r.msgsPerSec as number) > 0);
+      expect(figures.length, transport).toBeGreaterThan(0);
+    }
+    for (const scenario of SCENARIOS) expect(doc.results.some((r) => r.scenario === scenario), scenario).toBe(true);
+  });
+
+  it('carries the figures each scenario promises', () => {
+    const of = (scenario: string) => doc.results.filter((r) => r.scenario === scenario);
+    for (const r of [...of('throughput'), ...of('fanout')].filter((r) => r.transport.startsWith('ringcast') || ['uds', 'uds-corked', 'tcp', 'zeromq', 'nats'].includes(r.transport))) {
+      expect(r).toMatchObject({ msgsPerSec: expect.any(Number), mbPerSec: expect.any(Number), publisherCpuNsPerMsg: expect.any(Number) });
+      // MB = 10^6 bytes per subscriber.
+      expect(r.mbPerSec as number).toBeCloseTo(((r.msgsPerSec as number) * r.size) / 1e6, 0);
+    }
+    for (const r of of('latency')) {
+      expect(r).toMatchObject({ p50Ns: expect.any(Number), p99Ns: expect.any(Number), p999Ns: expect.any(Number), wake: expect.any(String) });
+      expect(r.p50Ns as number).toBeLessThanOrEqual(r.p99Ns as number);
+      expect(r.p99Ns as number).toBeLessThanOrEqual(r.p999Ns as number);
+    }
+    expect(of('latency').map((r) => r.wake)).toEqual(expect.arrayContaining(['doorbell', 'spin']));
+    for (const r of of('cpu')) expect(r).toMatchObject({ senderCpuPct: expect.any(Number), receiverCpuPct: expect.any(Number), rateMbps: 136 });
+    const [stuck] = of('stuck');
+    // A frozen subscriber on a ringcast bus with evictAfterMs is evicted, and the healthy go on.
+    expect(stuck).toMatchObject({ transport: 'ringcast', evicted: true, healthyThroughputRatio: expect.any(Number) });
+    expect(stuck!.healthyThroughputRatio as number).toBeGreaterThan(0);
+    expect(Array.isArray(doc.micro)).toBe(true);
+  });
+
+  it('bench/docs.mjs turns the JSON into markdown and SVG plots', { timeout: 60_000 }, async () => {
+    const out = join(dir, 'docs');
+    const { writeDocs } = (await import(new URL('../bench/docs.mjs', import.meta.url).href)) as {
+      writeDocs: (json: string, out: string) => Promise<{ markdown: string; images: string[] }>;
+    };
+    const written = await writeDocs(json, out);
+    const markdown = readFileSync(written.markdown, 'utf8');
+    expect(markdown).toMatch(/^# Benchmarks/);
+    for (const heading of ['## Method', '## Machine', '## Throughput vs message size', '## Fan-out', '## Latency', '## CPU', '## A stuck subscriber', '## The XenSocket paper'])
+      expect(markdown).toContain(heading);
+    expect(written.images.length).toBeGreaterThanOrEqual(4);
+    for (const image of written.images) {
+      expect(existsSync(image)).toBe(true);
+      expect(readFileSync(image, 'utf8')).toMatch(/^<svg /);
+      expect(markdown).toContain(`img/${image.split('/').pop()}`);
+    }
+    expect(readdirSync(join(out, 'img')).every((name) => name.endsWith('.svg'))).toBe(true);
+  });
+});

@@ -1,0 +1,464 @@
+// The bridge with real processes: two "hosts" as network namespaces joined by
+// a veth pair (loopback where namespaces cannot be made), a real nats-server,
+// buses on both sides bridged both ways, and the link broken mid-stream.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { Bridge, Publisher, RingcastError, Subscriber } from '../src/index.js';
+import { FRAME_HEADER_BYTES, FrameBuilder } from '../src/bridge/wire.js';
+import { cleanup, cli, fixture, isNumbered, numbered, opened, runCommand, socketPath, spawned, type Proc } from './helpers.js';
+
+afterEach(cleanup);
+
+const NATS_SERVER = '/usr/sbin/nats-server';
+
+interface Host {
+  name: string;
+  address: string;
+  /** Runs a program on this host. */
+  run(command: string, args: string[]): Proc;
+}
+
+/** Two hosts: namespaces rcNNNNa/b with 10.231.N.1/.2, or both on loopback. */
+function makeHosts(): { a: Host; b: Host; isolated: boolean; remove(): void } {
+  const id = process.pid % 10000;
+  const subnet = `10.231.${process.pid % 250}`;
+  const names = [`rc${id}a`, `rc${id}b`];
+  const sh = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'ignore' });
+  const remove = (): void => {
+    for (const name of names) {
+      try {
+        sh('netns', 'del', name);
+      } catch {
+        /* not there */
+      }
+    }
+  };
+  const host = (name: string | null, address: string): Host => ({
+    name: name ?? 'localhost',
+    address,
+    run: (command, args) => {
+      const proc = name ? runCommand('ip', ['netns', 'exec', name, command, ...args]) : runCommand(command, args);
+      spawned.push(proc.child);
+      return proc;
+    },
+  });
+  try {
+    remove();
+    sh('netns', 'add', names[0]!);
+    sh('netns', 'add', names[1]!);
+    sh('link', 'add', `${names[0]}v`, 'netns', names[0]!, 'type', 'veth', 'peer', 'name', `${names[1]}v`, 'netns', names[1]!);
+    for (const [i, name] of names.entries()) {
+      sh('-n', name, 'addr', 'add', `${subnet}.${i + 1}/24`, 'dev', `${name}v`);
+      sh('-n', name, 'link', 'set', `${name}v`, 'up');
+      sh('-n', name, 'link', 'set', 'lo', 'up');
+    }
+    return { a: host(names[0]!, `${subnet}.1`), b: host(names[1]!, `${subnet}.2`), isolated: true, remove };
+  } catch {
+    remove();
+    console.warn('bridge tests: cannot create network namespaces here; both hosts run on loopback');
+    return { a: host(null, '127.0.0.1'), b: host(null, '127.0.0.1'), isolated: false, remove: () => {} };
+  }
+}
+
+/**
+ * A port on host A. In the namespaces every port is free, but a server of
+ * the previous test may still be dying: each test takes new ones.
+ */
+let nextIsolatedPort = 7400;
+async function portOnA(): Promise<number> {
+  return hosts.isolated ? nextIsolatedPort++ : freePort();
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+let hosts: ReturnType<typeof makeHosts>;
+beforeAll(() => {
+  hosts = makeHosts();
+});
+afterAll(() => hosts.remove());
+
+function node(host: Host, script: string, args: string[]): Proc {
+  return host.run(process.execPath, [script, ...args]);
+}
+
+function startNats(host: Host, port: number): Proc {
+  if (!existsSync(NATS_SERVER)) throw new Error(`${NATS_SERVER} is missing: install Debian's nats-server (.ci/run does)`);
+  return host.run(NATS_SERVER, ['-a', host.address, '-p', String(port)]);
+}
+
+async function natsReady(server: Proc): Promise<void> {
+  // nats-server logs to stderr; poll for its ready line.
+  for (let i = 0; i < 200 && !/Server is ready/.test(server.stderr()); i++) await new Promise((r) => setTimeout(r, 25));
+  if (!/Server is ready/.test(server.stderr())) throw new Error(`nats-server did not start: ${server.stderr()}`);
+}
+
+interface BridgeProc {
+  proc: Proc;
+  /** Sends SIGTERM and returns the final stats the bridge prints. */
+  stop(): Promise<{ forward: Record<string, number>; republish: Record<string, number>; reconnects: number }>;
+  events(kind: string): Array<Record<string, unknown>>;
+}
+
+async function startBridge(host: Host, args: string[]): Promise<BridgeProc> {
+  const proc = node(host, cli, ['bridge', '--json', ...args]);
+  await proc.line(/"event":"ready"/);
+  const events = (kind: string): Array<Record<string, unknown>> =>
+    proc
+      .lines()
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((e) => e.event === kind);
+  return {
+    proc,
+    events,
+    async stop() {
+      proc.child.kill('SIGTERM');
+      const line = await proc.line(/"event":"closed"/);
+      return (JSON.parse(line) as { stats: never }).stats;
+    },
+  };
+}
+
+interface StreamResult {
+  received: number;
+  increasing: boolean;
+  intact: boolean;
+  last: number;
+}
+
+/** A bus on `host` streaming `count` numbered messages once the bridge attaches. */
+async function streamPublisher(host: Host, path: string, count: number, size = 200, batch = 50): Promise<Proc> {
+  const proc = node(host, `${fixtureDir}/stream-publisher.mjs`, [path, String(count), String(size), String(batch)]);
+  await proc.line(/^listening$/);
+  return proc;
+}
+
+async function streamSubscriber(host: Host, path: string, count: number): Promise<Proc> {
+  const proc = node(host, `${fixtureDir}/stream-subscriber.mjs`, [path, String(count)]);
+  await proc.line(/^attached$/);
+  return proc;
+}
+
+async function result(proc: Proc, timeoutMs = 60_000): Promise<StreamResult> {
+  return JSON.parse(await proc.line(/^\{"received"/, timeoutMs)) as StreamResult;
+}
+
+const fixtureDir = new URL('./fixtures', import.meta.url).pathname;
+
+/** Waits until the bridge reports its link down and up again. */
+async function relinked(bridge: BridgeProc): Promise<void> {
+  await bridge.proc.line(/"event":"down"/, 30_000);
+  await bridge.proc.line(/"event":"up"/, 30_000);
+}
+
+interface Topology {
+  /** The bridge arguments that pick the transport, for host A and host B. */
+  linkA: string[];
+  linkB: string[];
+  /** Breaks the link mid-stream and restores it. */
+  breakLink(): Promise<void>;
+}
+
+async function natsTopology(): Promise<Topology> {
+  const port = await portOnA();
+  let server = startNats(hosts.a, port);
+  await natsReady(server);
+  const url = `nats://${hosts.a.address}:${port}`;
+  return {
+    linkA: ['--nats', url, '--subject', 'ringcast.test'],
+    linkB: ['--nats', url, '--subject', 'ringcast.test'],
+    async breakLink() {
+      server.child.kill('SIGKILL');
+      await server.exited;
+      server = startNats(hosts.a, port);
+      await natsReady(server);
+    },
+  };
+}
+
+/** Direct TCP: A listens; B connects through a relay on host A that is killed and restarted. */
+async function tcpTopology(): Promise<Topology> {
+  const bridgePort = await portOnA();
+  const relayPort = await portOnA();
+  const startRelay = async (): Promise<Proc> => {
+    const relay = node(hosts.a, `${fixtureDir}/tcp-relay.mjs`, [hosts.a.address, String(relayPort), hosts.a.address, String(bridgePort)]);
+    await relay.line(/^relaying$/);
+    return relay;
+  };
+  let relay = await startRelay();
+  return {
+    linkA: ['--tcp-listen', `${hosts.a.address}:${bridgePort}`],
+    linkB: ['--tcp-connect', `${hosts.a.address}:${relayPort}`],
+    async breakLink() {
+      relay.child.kill('SIGKILL');
+      await relay.exited;
+      relay = await startRelay();
+    },
+  };
+}
+
+for (const [transport, topology] of [
+  ['NATS', natsTopology],
+  ['direct TCP', tcpTopology],
+] as const) {
+  describe(`bridge over ${transport}`, () => {
+    it('carries a bus from each host to two subscribers on the other, in order, intact, without echo', async () => {
+      const link = await topology();
+      const count = 20_000;
+      const dir = socketPath('x').replace(/\/x$/, '');
+      const [busA, mirrorA, busB, mirrorB] = ['a.sock', 'a-mirror.sock', 'b.sock', 'b-mirror.sock'].map((n) => `${dir}/${n}`) as [string, string, string, string];
+      // The listening side first (TCP), subscribers before publishers: every message counts.
+      const bridgeA = await startBridge(hosts.a, ['--forward', busA, '--republish', mirrorA, ...link.linkA]);
+      const bridgeB = await startBridge(hosts.b, ['--forward', busB, '--republish', mirrorB, ...link.linkB]);
+      const farB = await Promise.all([streamSubscriber(hosts.b, mirrorB, count), streamSubscriber(hosts.b, mirrorB, count)]);
+      const farA = await Promise.all([streamSubscriber(hosts.a, mirrorA, count), streamSubscriber(hosts.a, mirrorA, count)]);
+      await streamPublisher(hosts.a, busA, count);
+      await streamPublisher(hosts.b, busB, count);
+      for (const subscriber of [...farB, ...farA]) {
+        expect(await result(subscriber)).toEqual({ received: count, increasing: true, intact: true, last: count - 1 });
+      }
+      const [statsA, statsB] = await Promise.all([bridgeA.stop(), bridgeB.stop()]);
+      for (const stats of [statsA, statsB]) {
+        expect(stats.forward.messages).toBe(count);
+        expect(stats.republish.messages).toBe(count);
+        expect(stats.republish).toMatchObject({ gaps: 0, lostMessages: 0, duplicates: 0, malformedFrames: 0 });
+      }
+    });
+
+    it('reports the gap when the link breaks mid-stream, then resumes; nothing is lost silently', async () => {
+      const link = await topology();
+      const count = 60_000;
+      const dir = socketPath('x').replace(/\/x$/, '');
+      const bus = `${dir}/a.sock`;
+      const mirror = `${dir}/b-mirror.sock`;
+      const bridgeA = await startBridge(hosts.a, ['--forward', bus, ...link.linkA]);
+      const bridgeB = await startBridge(hosts.b, ['--republish', mirror, ...link.linkB]);
+      const far = await Promise.all([streamSubscriber(hosts.b, mirror, count), streamSubscriber(hosts.b, mirror, count)]);
+      const publisher = await streamPublisher(hosts.a, bus, count);
+      await publisher.line(/^sent /); // a tenth is through: break the link now
+      await link.breakLink();
+      await relinked(bridgeB);
+      const results = await Promise.all(far.map((s) => result(s)));
+      await publisher.line(/^published$/);
+      const [statsA, statsB] = await Promise.all([bridgeA.stop(), bridgeB.stop()]);
+      const gaps = bridgeB.events('gap') as Array<{ lostMessages: number; where: string }>;
+      const lost = gaps.reduce((sum, gap) => sum + gap.lostMessages, 0);
+      expect(lost).toBe(statsB.republish.lostMessages);
+      for (const r of results) {
+        expect(r).toMatchObject({ increasing: true, intact: true, last: count - 1 });
+        // Every message either arrived or is in a reported gap.
+        expect(r.received + lost).toBe(count);
+      }
+      expect(statsB.republish.messages).toBe(results[0]!.received);
+      expect(statsA.forward.messages + statsA.forward.droppedMessages).toBe(count);
+      expect(statsA.reconnects + statsB.reconnects).toBeGreaterThanOrEqual(1);
+      console.log(`${transport}: link broken mid-stream; ${lost} messages reported lost in ${gaps.length} gap(s), ${results[0]!.received} delivered`);
+    });
+  });
+}
+
+describe('bridge in process', () => {
+  it('refuses malformed frames from a TCP peer and keeps serving well-behaved ones', async () => {
+    const mirror = socketPath('mirror.sock');
+    const bridge = await Bridge.start({ republish: mirror, transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    const malformed: Error[] = [];
+    bridge.on('malformed', (error: Error) => malformed.push(error));
+    const subscriber = await Subscriber.connect({ path: mirror });
+    opened.push(subscriber);
+
+    const hostile = net.connect(bridge.port!, '127.0.0.1');
+    await new Promise((resolve) => hostile.once('connect', resolve));
+    hostile.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.padEnd(64, ' '));
+    await new Promise((resolve) => hostile.once('close', resolve)); // dropped by the bridge
+    expect(malformed[0]).toBeInstanceOf(RingcastError);
+    expect(malformed[0]!.message).toMatch(/bad magic/);
+
+    // A frame claiming more entries than it holds, then a good one, from another peer.
+    const peer = net.connect(bridge.port!, '127.0.0.1');
+    await new Promise((resolve) => peer.once('connect', resolve));
+    const good = new FrameBuilder(4096, 7n);
+    good.add(0xabcdn, 0, 0, numbered(0, 64));
+    good.add(0xabcdn, 1, 0, numbered(1, 64));
+    peer.write(good.finish());
+    expect(isNumbered((await subscriber.recv())!, 0)).toBe(true);
+    expect(isNumbered((await subscriber.recv())!, 1)).toBe(true);
+    const lying = Buffer.from(good.finish());
+    lying.writeUInt32LE(1000, 8); // count
+    peer.write(lying);
+    await new Promise((resolve) => peer.once('close', resolve));
+    expect(malformed[1]!.message).toMatch(/1000 entries/);
+    expect(bridge.stats().republish).toMatchObject({ messages: 2, malformedFrames: 2 });
+  });
+
+  it('drops its own echoes, messages past maxHops and duplicates; reports a sequence jump as a gap', async () => {
+    const { path: bus, publisher } = await (async () => {
+      const path = socketPath('bus.sock');
+      const p = await Publisher.listen({ path, capacity: 1 << 16 });
+      opened.push(p);
+      return { path, publisher: p };
+    })();
+    const mirror = socketPath('mirror.sock');
+    const bridge = await Bridge.start({ forward: bus, republish: mirror, maxHops: 3, transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    const gaps: unknown[] = [];
+    bridge.on('gap', (gap) => gaps.push(gap));
+    const subscriber = await Subscriber.connect({ path: mirror });
+    opened.push(subscriber);
+    while (publisher.subscriberCount === 0) await new Promise((r) => setTimeout(r, 10));
+
+    // The far bridge: reads what ours forwards, sends crafted frames back.
+    const peer = net.connect(bridge.port!, '127.0.0.1');
+    const forwarded: Buffer[] = [];
+    peer.on('data', (chunk: Buffer) => forwarded.push(chunk));
+    await new Promise((resolve) => peer.once('connect', resolve));
+    await publisher.publish(numbered(0, 32));
+    while (Buffer.concat(forwarded).length < FRAME_HEADER_BYTES) await new Promise((r) => setTimeout(r, 10));
+    const ownOrigin = Buffer.concat(forwarded).readBigUInt64LE(FRAME_HEADER_BYTES);
+
+    const frame = new FrameBuilder(4096, 9n);
+    frame.add(ownOrigin, 0, 1, numbered(100, 32)); // our own message, back again: echo
+    frame.add(0x77n, 5, 3, numbered(101, 32)); // 3 hops, maxHops 3: a loop
+    frame.add(0x77n, 10, 0, numbered(102, 32)); // first from origin 0x77
+    frame.add(0x77n, 10, 0, numbered(103, 32)); // duplicate
+    frame.add(0x77n, 14, 2, numbered(104, 32)); // 11..13 missing: a gap
+    peer.write(frame.finish());
+    expect(isNumbered((await subscriber.recv())!, 102)).toBe(true);
+    expect(isNumbered((await subscriber.recv())!, 104)).toBe(true);
+    expect(bridge.stats().republish).toMatchObject({ messages: 2, echoes: 1, loops: 1, duplicates: 1, gaps: 1, lostMessages: 3 });
+    expect(gaps).toEqual([{ origin: '0000000000000077', fromSeq: 11, toSeq: 14, lostMessages: 3, where: 'upstream' }]);
+    peer.destroy();
+  });
+
+  it('follows the local bus across a publisher restart (a new origin, not a gap)', async () => {
+    const path = socketPath('bus.sock');
+    const mirror = socketPath('mirror.sock');
+    const far = await Bridge.start({ republish: mirror, transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(far);
+    const subscriber = await Subscriber.connect({ path: mirror });
+    opened.push(subscriber);
+    const near = await Bridge.start({ forward: path, reconnectInitialMs: 20, transport: { type: 'tcp', connect: { host: '127.0.0.1', port: far.port! } } });
+    opened.push(near);
+    for (const seq of [0, 1]) {
+      const publisher = await Publisher.listen({ path, capacity: 1 << 16 });
+      while (publisher.subscriberCount === 0) await new Promise((r) => setTimeout(r, 10)); // the bridge found it
+      await publisher.publish(numbered(seq, 100));
+      expect(isNumbered((await subscriber.recv())!, seq)).toBe(true);
+      await publisher.close();
+    }
+    expect(far.stats().republish).toMatchObject({ messages: 2, gaps: 0 });
+  });
+
+  /** A bus, a healthy local subscriber, and a bridge forwarding to a TCP peer that never reads. */
+  async function slowNetwork(policy: 'block' | 'drop', busOptions: { evictAfterMs?: number } = {}) {
+    const path = socketPath('bus.sock');
+    const publisher = await Publisher.listen({ path, capacity: 1 << 20, ...busOptions });
+    opened.push(publisher);
+    const bridge = await Bridge.start({ forward: path, policy, maxPendingBytes: 256 * 1024, transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    const stuckPeer = net.connect({ port: bridge.port!, host: '127.0.0.1' });
+    await new Promise((resolve) => stuckPeer.once('connect', resolve));
+    stuckPeer.pause(); // reads nothing: the kernel's buffers fill, then the bridge's
+    stuckPeer.on('error', () => {}); // reset when the bridge closes
+    const healthy = await Subscriber.connect({ path });
+    opened.push(healthy);
+    opened.push({ close: async () => void stuckPeer.destroy() });
+    while (publisher.subscriberCount < 2) await new Promise((r) => setTimeout(r, 10));
+    return { publisher, bridge, healthy, stuckPeer };
+  }
+
+  /** Publishes `count` 16 KiB messages while `healthy` reads them all; resolves when it has. */
+  async function stream(publisher: Publisher, healthy: Subscriber, count: number): Promise<void> {
+    const reading = (async () => {
+      for (let seq = 0; seq < count; seq++) expect(isNumbered((await healthy.recv())!, seq)).toBe(true);
+    })();
+    for (let seq = 0; seq < count; seq++) await publisher.publish(numbered(seq, 16 * 1024));
+    await reading;
+  }
+
+  it("policy 'block': a network that stops reading stalls the bridge, and the bus's own policy evicts it", async () => {
+    const { publisher, bridge, healthy, stuckPeer } = await slowNetwork('block', { evictAfterMs: 200 });
+    const evicted = new Promise<{ reason: string }>((resolve) => publisher.once('evict', resolve));
+    await stream(publisher, healthy, 4000); // 64 MiB: far beyond every buffer on the way
+    expect((await evicted).reason).toBe('slow');
+    const { forward } = bridge.stats();
+    expect(forward.droppedMessages).toBe(0);
+    expect(forward.pendingBytes).toBeGreaterThanOrEqual(256 * 1024);
+    // The network reads again: the bridge drains, finds itself evicted, rejoins;
+    // the loss shows in its counters (and at the far side as a gap).
+    stuckPeer.resume();
+    while (bridge.stats().forward.evictions === 0) await new Promise((r) => setTimeout(r, 20));
+    expect(bridge.stats().forward.lostMessages).toBeGreaterThan(0);
+  });
+
+  it("policy 'drop': a network that stops reading costs the bridge whole batches, counted, and never the bus", async () => {
+    const { publisher, bridge, healthy } = await slowNetwork('drop');
+    const drops: Array<{ messages: number; reason: string }> = [];
+    bridge.on('drop', (drop) => drops.push(drop));
+    let evictions = 0;
+    publisher.on('evict', () => evictions++);
+    await stream(publisher, healthy, 4000);
+    while (bridge.stats().forward.lagBytes > 0) await new Promise((r) => setTimeout(r, 20));
+    const { forward } = bridge.stats();
+    expect(evictions).toBe(0);
+    expect(forward.droppedMessages).toBeGreaterThan(0);
+    expect(drops.reduce((sum, d) => sum + d.messages, 0)).toBe(forward.droppedMessages);
+    expect(drops.every((d) => d.reason === 'network-slow')).toBe(true);
+    expect(forward.messages + forward.pendingMessages + forward.droppedMessages).toBe(4000);
+  });
+
+  it('closes promptly while the network holds it back', async () => {
+    const { publisher, bridge, healthy } = await slowNetwork('block');
+    const reading = (async () => {
+      while ((await healthy.recv()) !== null);
+    })();
+    // Until the kernel's socket buffers are full and frames wait in the bridge.
+    for (let seq = 0; bridge.stats().forward.pendingBytes === 0; seq++) {
+      if (!publisher.offer(numbered(seq, 16 * 1024))) await new Promise((r) => setTimeout(r, 5));
+    }
+    await bridge.close(); // frames still queued for a peer that reads nothing: dropped after a bounded drain
+    expect(bridge.closed).toBe(true);
+    await publisher.close();
+    await reading;
+  });
+
+  it('serves Prometheus metrics and stats for ringcast stat', async () => {
+    const bridge = await Bridge.start({ republish: socketPath('m.sock'), metricsPort: 0, transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    const text = await (await fetch(`http://127.0.0.1:${bridge.metricsPort}/metrics`)).text();
+    expect(text).toMatch(new RegExp(`^ringcast_bridge_connected\\{bridge="${bridge.id}"\\} 0$`, 'm'));
+    expect(text).toMatch(/^# TYPE ringcast_bridge_gaps_total counter$/m);
+    const stat = runCommand(process.execPath, [cli, 'stat', `http://127.0.0.1:${bridge.metricsPort}`, '--json']);
+    expect((await stat.exited).code).toBe(0);
+    expect(JSON.parse(stat.stdout())).toMatchObject({ id: bridge.id, republish: { messages: 0 } });
+  });
+
+  it('rejects bad options with typed errors naming the option', async () => {
+    const cases: Array<[object, RegExp]> = [
+      [{ transport: { type: 'tcp', listen: { port: 0 } } }, /forward/],
+      [{ forward: '/x', transport: { type: 'smoke' } }, /transport\.type/],
+      [{ forward: '/x', transport: { type: 'nats', servers: [], subject: 's' } }, /transport\.servers/],
+      [{ forward: '/x', transport: { type: 'nats', servers: 'nats://h', subject: 'a.*' } }, /transport\.subject/],
+      [{ forward: '/x', transport: { type: 'tcp', connect: { host: 'h', port: 70000 } } }, /transport\.port/],
+      [{ forward: '/x', policy: 'sometimes', transport: { type: 'tcp', listen: { port: 0 } } }, /policy/],
+      [{ forward: '/x', maxHops: 0, transport: { type: 'tcp', listen: { port: 0 } } }, /maxHops/],
+    ];
+    for (const [options, pattern] of cases) {
+      const error = await Bridge.start(options as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RingcastError);
+      expect((error as RingcastError).code).toBe('ERR_RINGCAST_INVALID_OPTION');
+      expect((error as Error).message).toMatch(pattern);
+    }
+    const unreachable = await Bridge.start({ forward: '/x', transport: { type: 'tcp', connect: { host: '127.0.0.1', port: await freePort() } } }).catch((e: unknown) => e);
+    expect((unreachable as RingcastError).code).toBe('ERR_RINGCAST_SYSTEM');
+    expect((unreachable as Error).message).toMatch(/cannot connect/);
+  });
+});

@@ -1,0 +1,157 @@
+# Shared by the guest test harnesses, test/vm/run.sh and test/xen/run.sh
+# (sourced, after `set -uo pipefail` and after WORK, the harness's work
+# folder, exists). The report is TAP-like: "ok - NAME" / "FAIL - NAME: why"
+# lines, "[  12.3 s] text" notes, "# text" comments, and a last line
+# "N passed, N failed" (exit 1 on any failure).
+#
+# Globals it sets: passed, failed, T0 and HARNESS_NAME (harness_begin);
+# KVER, PKGVER and BUSYBOX (require_tools).
+
+# Starts the report and its clock. $1: the name in the timing line
+# ("test:vm"); $2: milliseconds between looks in wait_for_line.
+harness_begin() {
+	HARNESS_NAME=$1
+	WAIT_POLL_MS=$2
+	T0=$(date +%s%N)
+	passed=0
+	failed=0
+}
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
+# Milliseconds since harness_begin.
+elapsed() { echo "$(( ($(date +%s%N) - T0) / 1000000 ))"; }
+# A progress line stamped with the seconds since harness_begin.
+note() { printf '[%6.1f s] %s\n' "$(echo "$(elapsed)" | awk '{print $1/1000}')" "$*"; }
+
+# Prints the timing and the "N passed, N failed" line and exits: 0 when
+# nothing failed, else 1.
+finish() {
+	echo "$HARNESS_NAME took $(elapsed) ms"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit $?
+}
+
+# For the harness's EXIT trap: removes the work folder, or with $1 = 1
+# keeps it (logs, initramfs) and says where it is.
+remove_work_folder() {
+	if [ "${1:-0}" = 1 ]; then echo "work folder kept: $WORK"; else rm -rf "$WORK"; fi
+}
+
+# Waits until file $1 has a line matching $2, process $3 (optional) is alive,
+# and $4 seconds (default 60) have not passed. Sleeps between looks are the
+# polling of a marker, never a guess at how long something takes.
+wait_for_line() {
+	local file=$1 pattern=$2 pid=${3:-} limit=${4:-60} pause i
+	pause=$(printf '%d.%03d' $((WAIT_POLL_MS / 1000)) $((WAIT_POLL_MS % 1000)))
+	for ((i = 0; i < limit * 1000 / WAIT_POLL_MS; i++)); do
+		grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+			return 1
+		fi
+		sleep "$pause"
+	done
+	return 1
+}
+
+# Prints " NAME" for each command of $@ that is not on PATH.
+missing_commands() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || printf ' %s' "$tool"
+	done
+}
+
+# The tools check every guest harness starts with. $1: what is missing so
+# far (" name" each); $2: the Debian packages that provide it all. Finds the
+# guest kernel version KVER (the newest /usr/src/linux-headers-*-amd64: the
+# guests boot Debian's image of the same version) and PKGVER (the Debian
+# version of those headers, empty when dpkg did not install them). Fails
+# "tools present" and finishes when anything is missing or when busybox is
+# not static (it runs alone in the initramfs); sets BUSYBOX.
+require_tools() {
+	local missing=$1 packages=$2
+	KVER=$(ls /usr/src 2>/dev/null | sed -n 's/^linux-headers-\(.*-amd64\)$/\1/p' | sort -V | tail -n 1)
+	[ -n "$KVER" ] || missing="$missing linux-headers-amd64"
+	if [ -n "$missing" ]; then
+		fail "tools present" "missing:$missing (Debian: $packages)"
+		finish
+	fi
+	BUSYBOX=$(command -v busybox)
+	if ldd "$BUSYBOX" >/dev/null 2>&1; then
+		fail "busybox is static" "$BUSYBOX is dynamically linked (install busybox-static)"
+		finish
+	fi
+	PKGVER=$(dpkg-query -W -f='${Version}' "linux-headers-$KVER" 2>/dev/null)
+}
+
+# Debian's linux-image-$KVER, of the same package version as the headers
+# (so a module built against them has the kernel's vermagic and symbol
+# CRCs), fetched once into cache folder $1. $2: the cached file that says
+# it is there; $3: a function given the downloaded .deb that unpacks what
+# the harness needs into the cache (status 0 when all of $2 is in place,
+# else it leaves no partial $2 behind). Reports "guest kernel ..." as
+# fetched or cached; finishes when the fetch fails.
+fetch_guest_kernel() {
+	local cache=$1 cached=$2 unpack=$3 t deb
+	mkdir -p "$cache"
+	if [ -s "$cached" ]; then
+		ok "guest kernel linux-image-$KVER $PKGVER (cached)"
+		return
+	fi
+	t=$(elapsed)
+	(cd "$WORK" && apt-get download -q "linux-image-$KVER${PKGVER:+=$PKGVER}") >"$WORK/apt.log" 2>&1
+	deb=$(ls "$WORK"/linux-image-"$KVER"_*.deb 2>/dev/null | head -n 1)
+	if [ -n "$deb" ] && "$unpack" "$deb"; then
+		rm -f "$deb"
+		ok "guest kernel linux-image-$KVER $PKGVER fetched ($(($(elapsed) - t)) ms)"
+	else
+		fail "guest kernel linux-image-$KVER $PKGVER fetched" "$(tail -n 5 "$WORK/apt.log")"
+		finish
+	fi
+}
+
+# Empties the initramfs staging folder $1 and puts in what every guest
+# needs: the static busybox and the mount points its init uses.
+stage_initramfs() {
+	local stage=$1
+	rm -rf "$stage"
+	mkdir -p "$stage/bin" "$stage/dev" "$stage/proc" "$stage/sys" "$stage/tmp"
+	cp "$BUSYBOX" "$stage/bin/busybox"
+}
+
+# Packs staging folder $1 into the newc cpio archive $2, through the filter
+# command in $3... when given (e.g. gzip -1).
+pack_initramfs() {
+	local stage=$1 out=$2
+	shift 2
+	[ $# -gt 0 ] || set -- cat
+	(cd "$stage" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null | "$@") >"$out"
+}
+
+# Turns the report lines a guest or host program wrote into file $1 into
+# this report: "$3NAME" counts as ok and "$4NAME" as failed, each under the
+# name "$2NAME"; with $5, "$5TEXT" lines become comments "# $2TEXT".
+# Other lines are ignored.
+report_lines() {
+	local file=$1 label=$2 ok_mark=$3 fail_mark=$4 note_mark=${5:-} line
+	while IFS= read -r line; do
+		case "$line" in
+		"$ok_mark"*) ok "$label${line#"$ok_mark"}" ;;
+		"$fail_mark"*) fail "$label${line#"$fail_mark"}" ;;
+		*) if [ -n "$note_mark" ] && [[ $line == "$note_mark"* ]]; then echo "# $label${line#"$note_mark"}"; fi ;;
+		esac
+	done < <(grep -aF -e "$ok_mark" -e "$fail_mark" ${note_mark:+-e "$note_mark"} "$file")
+}
+
+# Passes check $1 when no line of file $3 matches the extended regular
+# expression $2 (kernel or hypervisor warnings on a console), else fails it
+# with the first $4 (default 1) such lines; $5 = numbered prefixes them with
+# their line numbers.
+expect_no_match() {
+	local name=$1 pattern=$2 file=$3 limit=${4:-1} found
+	found=$(grep -aE ${5:+-n} -- "$pattern" "$file" | head -n "$limit")
+	if [ -z "$found" ]; then ok "$name"; else fail "$name" "$found"; fi
+}

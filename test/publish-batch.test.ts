@@ -1,0 +1,77 @@
+// publishBatch's two ways into the ring: small messages packed into one
+// buffer per crossing, larger ones by reference, fragmented ones in parts,
+// all in order, also when the ring fills in the middle of a batch; and a
+// spinning subscriber (spinMicros) on both reading paths.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Subscriber } from '../src/index.js';
+import { cleanup, isNumbered, listen, numbered, opened } from './helpers.js';
+
+afterEach(cleanup);
+
+// Around the packing limits (1 KiB per message, 64 KiB and 1024 messages per
+// crossing) and past a record (a quarter of a 256 KiB ring).
+const SIZES = [4, 64, 1023, 1024, 1025, 4096, 70_000, 100_000];
+
+describe('publishBatch', () => {
+  it('delivers mixed sizes in order and intact while a slow reader keeps the ring full', async () => {
+    const { path, publisher } = await listen({ capacity: 256 << 10 });
+    const subscriber = await Subscriber.connect({ path });
+    opened.push(subscriber);
+    const batches = 12;
+    const perBatch = 1500; // more than one crossing's worth of small messages
+    const sizeOf = (seq: number) => SIZES[(seq * 7) % SIZES.length]!;
+    const total = batches * perBatch;
+    const reading = (async () => {
+      for (let seq = 0; seq < total; seq++) {
+        const message = await subscriber.recv();
+        if (!message || message.length !== sizeOf(seq) || !isNumbered(message, seq)) throw new Error(`message ${seq} is wrong`);
+        if (seq % 2000 === 0) await new Promise((resolve) => setTimeout(resolve, 5)); // let the ring fill
+      }
+      return total;
+    })();
+    for (let b = 0; b < batches; b++) {
+      await publisher.publishBatch(Array.from({ length: perBatch }, (_, i) => numbered(b * perBatch + i, sizeOf(b * perBatch + i))));
+    }
+    expect(await reading).toBe(total);
+    expect(publisher.stats().messages).toBe(total);
+  });
+
+  it('a batch of only small messages reaches a subscriber that joined before it, whole', async () => {
+    const { path, publisher } = await listen({ capacity: 1 << 20 });
+    const subscriber = await Subscriber.connect({ path });
+    opened.push(subscriber);
+    const batch = Array.from({ length: 3000 }, (_, i) => numbered(i, 16 + (i % 48)));
+    await publisher.publishBatch(batch);
+    for (let i = 0; i < batch.length; i++) {
+      const message = (await subscriber.recv())!;
+      expect(message.equals(batch[i]!)).toBe(true);
+    }
+  });
+});
+
+describe('spinMicros', () => {
+  it('a spinning subscriber gets every message through recv() and the iterator, then the end', async () => {
+    const { path, publisher } = await listen({ capacity: 1 << 20 });
+    const byRecv = await Subscriber.connect({ path, spinMicros: 50 });
+    const byIterator = await Subscriber.connect({ path, spinMicros: 50 });
+    opened.push(byRecv, byIterator);
+    const count = 2000;
+    const recvReader = (async () => {
+      for (let seq = 0; seq < count; seq++) if (!isNumbered((await byRecv.recv())!, seq)) throw new Error(`recv: message ${seq} is wrong`);
+      return byRecv.recv(); // null: the end
+    })();
+    const iteratorReader = (async () => {
+      let seq = 0;
+      for await (const message of byIterator) if (!isNumbered(message, seq++)) throw new Error(`iterator: message ${seq - 1} is wrong`);
+      return seq;
+    })();
+    // Some messages find the subscribers spinning, some asleep on the doorbell.
+    for (let seq = 0; seq < count; seq++) {
+      await publisher.publish(numbered(seq, 32));
+      if (seq % 250 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await publisher.close();
+    expect(await recvReader).toBeNull();
+    expect(await iteratorReader).toBe(count);
+  });
+});

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# npm run test:xen — a ringcast bus between Xen domains, on real Xen 4.17
+# under QEMU's software emulation (docs/xen.md).
+#
+# Installs nothing. Needs (Debian): xen-hypervisor-4.17-amd64 xen-utils-4.17
+# libxen-dev qemu-system-x86 busybox-static build-essential linux-headers-amd64
+# (only to name the guest kernel's version). Fetches the matching Debian
+# kernel image once (apt-get download + dpkg-deb into .cache/xen/, git-ignored).
+#
+# Boots Xen (the uncompressed hypervisor as QEMU's -kernel, -cpu
+# max,-smap,-smep,-xsave: see docs/xen.md for why each flag) with a PV dom0
+# and two PV domUs (domain 1 = B, domain 2 = A):
+#   domU A  publisher: ringcast-xen pub, lanes for B (ack page granted by B)
+#           and dom0 (slot 0 granted by dom0, slot 1 granted by A)
+#   domU B  subscriber; stops reading after MESSAGES/2 but lives
+#   dom0    toolstack (xenstored, xen-init-dom0, xenconsoled, xl) and the
+#           subscribers: slot 0 must receive every message in order; slots
+#           2 and 1 stop at MESSAGES/8 and /4 and are killed (SIGKILL); a new
+#           process joins slot 2 mid-stream and reads to the end
+# A must evict the killed processes (reason dead, via the unmap
+# notification), then, after `xl destroy` B, B (reason dead, via XenStore),
+# and finish the stream. Then a bus with manual rendezvous (no XenStore) to dom0, and one
+# whose publisher A kills: dom0's subscriber must end cleanly.
+# Each check is an "RCX ok"/"RCX FAIL" line on dom0's console; any Xen or
+# kernel WARNING/BUG/Oops/panic on any console fails the run.
+# Ends with "N passed, N failed"; exit 1 on any failure.
+#
+# Environment: RINGCAST_XEN_CACHE (default .cache/xen), RINGCAST_XEN_MESSAGES
+# (default 20000), RINGCAST_XEN_KEEP=1 keeps the work folder (logs,
+# initramfs) and prints its path, RINGCAST_XEN_SMP (default 2 vCPUs).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${RINGCAST_XEN_CACHE:-$ROOT/.cache/xen}
+MESSAGES=${RINGCAST_XEN_MESSAGES:-20000}
+PAUSE=$((MESSAGES / 2))
+MANUAL_MESSAGES=1000
+SMP=${RINGCAST_XEN_SMP:-2}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-xen.XXXXXX")
+QEMU_TIMEOUT=600
+XENBIN=/usr/lib/xen-4.17/bin
+XENGZ=/boot/xen-4.17-amd64.gz
+
+# shellcheck source=../lib/guest-harness.sh
+. "$ROOT/test/lib/guest-harness.sh"
+harness_begin test:xen 100
+pids=()
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	remove_work_folder "${RINGCAST_XEN_KEEP:-0}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- tools ---------------------------------------------------------------------
+missing=$(missing_commands qemu-system-x86_64 busybox gcc dpkg-deb apt-get timeout gzip)
+for f in "$XENGZ" "$XENBIN/xl" "$XENBIN/xenstored" "$XENBIN/xen-init-dom0" "$XENBIN/xenconsoled" \
+	/usr/include/xenstore.h /usr/lib/x86_64-linux-gnu/libxenstore.a; do
+	[ -e "$f" ] || missing="$missing $f"
+done
+require_tools "$missing" \
+	"xen-hypervisor-4.17-amd64 xen-utils-4.17 libxen-dev qemu-system-x86 busybox-static build-essential linux-headers-amd64"
+XENVER=$(dpkg-query -W -f='${Version}' xen-hypervisor-4.17-amd64 2>/dev/null)
+ok "tools present (Xen $XENVER, guest kernel $KVER, $(qemu-system-x86_64 --version | head -n 1))"
+
+# ---- guest kernel and its Xen modules, cached ---------------------------------------
+KDIR=$CACHE/linux-$KVER-$PKGVER
+XENMODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs/xenfs"
+# The kernel and the Xen device modules the domains load, into $KDIR.
+unpack_kernel_and_xen_modules() {
+	local m
+	rm -rf "$KDIR.tmp" && mkdir -p "$KDIR.tmp" && dpkg-deb -x "$1" "$WORK/kernel" &&
+		cp "$WORK/kernel/boot/vmlinuz-$KVER" "$KDIR.tmp/vmlinuz" || { rm -rf "$KDIR.tmp"; return 1; }
+	for m in $XENMODS; do
+		cp "$WORK/kernel/lib/modules/$KVER/kernel/drivers/xen/$m.ko" "$KDIR.tmp/" || { rm -rf "$KDIR.tmp"; return 1; }
+	done
+	rm -rf "$KDIR" && mv "$KDIR.tmp" "$KDIR"
+	rm -rf "$WORK/kernel"
+}
+fetch_guest_kernel "$CACHE" "$KDIR/vmlinuz" unpack_kernel_and_xen_modules
+# Xen itself, uncompressed: QEMU's multiboot loader takes an ELF, not a gzip.
+zcat "$XENGZ" >"$WORK/xen"
+
+# ---- programs ----------------------------------------------------------------------
+t=$(elapsed)
+if make --no-print-directory -s -C "$ROOT/native/tools" xen >"$WORK/tools.log" 2>&1; then
+	ok "ringcast-xen builds static against libxenstore ($(($(elapsed) - t)) ms)"
+else
+	fail "ringcast-xen builds static against libxenstore" "$(tail -n 20 "$WORK/tools.log")"
+	finish
+fi
+PEER=$ROOT/native/build-tools/ringcast-xen
+
+# The one part that needs no Xen: the manual rendezvous line, under ASan/UBSan.
+t=$(elapsed)
+if gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-I"$ROOT/native/include" -o "$WORK/test_manual_line" "$ROOT/test/xen/test_manual_line.c" \
+	"$ROOT/native/src/rc_xen.c" "$ROOT/native/src/ringcast.c" -lxenstore >"$WORK/unit.log" 2>&1 &&
+	"$WORK/test_manual_line" >>"$WORK/unit.log" 2>&1; then
+	ok "manual rendezvous line: written, read back, bad lines refused ($(grep -c '^ok' "$WORK/unit.log") cases, $(($(elapsed) - t)) ms)"
+else
+	fail "manual rendezvous line: written, read back, bad lines refused" "$(grep -v '^ok' "$WORK/unit.log" | tail -n 10)"
+fi
+
+# ---- initramfs: domUs ---------------------------------------------------------------------
+stage_common() {
+	local stage=$1
+	stage_initramfs "$stage"
+	mkdir -p "$stage/modules"
+	cp "$PEER" "$stage/bin/ringcast-xen"
+	for m in $XENMODS; do cp "$KDIR/${m##*/}.ko" "$stage/modules/"; done
+}
+
+t=$(elapsed)
+stage_common "$WORK/domu"
+cp "$ROOT/test/xen/domu-init" "$WORK/domu/init"
+chmod 755 "$WORK/domu/init"
+pack_initramfs "$WORK/domu" "$WORK/domu.cpio.gz" gzip -1
+
+# ---- initramfs: dom0 (toolstack + its shared libraries) ---------------------------------
+D0=$WORK/dom0
+stage_common "$D0"
+cp "$ROOT/test/xen/dom0-init" "$D0/init"
+chmod 755 "$D0/init"
+mkdir -p "$D0/usr/lib/xen-4.17/bin" "$D0/lib/x86_64-linux-gnu" "$D0/lib64" "$D0/etc/xen" "$D0/guest" \
+	"$D0/var/lib/xen" "$D0/var/log/xen"
+for b in xl xenstored xen-init-dom0 xenconsoled; do cp "$XENBIN/$b" "$D0/usr/lib/xen-4.17/bin/"; done
+# The libraries the toolstack links, plus libgcc_s (glibc dlopens it for
+# pthread_cancel; without it xl aborts).
+libs=$(for b in xl xenstored xen-init-dom0 xenconsoled; do ldd "$XENBIN/$b"; done |
+	awk '/=> \// {print $3} /^\t\/lib64\// {print $1}' | sort -u)
+gccs=$(gcc -print-file-name=libgcc_s.so.1)
+for l in $libs $(readlink -f "$gccs") /lib/x86_64-linux-gnu/libgcc_s.so.1; do
+	[ -e "$l" ] && cp -L "$l" "$D0/lib/x86_64-linux-gnu/"
+done
+cp -L /lib64/ld-linux-x86-64.so.2 "$D0/lib64/"
+cp "$KDIR/vmlinuz" "$D0/guest/vmlinuz"
+cp "$WORK/domu.cpio.gz" "$D0/guest/domu.cpio.gz"
+# One config file per domU (xl 4.17 corrupted its heap when a second domain
+# was created with key=value overrides on the command line).
+domu_cfg() { # name memory extra
+	cat <<EOF
+name = "$1"
+type = "pv"
+kernel = "/guest/vmlinuz"
+ramdisk = "/guest/domu.cpio.gz"
+extra = "console=hvc0 quiet $3"
+memory = $2
+vcpus = 1
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "destroy"
+EOF
+}
+# dom0 creates B (domain 1) before A (domain 2).
+# A's lanes: domain 1 (B) with one slot, ack page granted by B; dom0 with
+# slots 0 and 2 (ack pages granted by dom0) and slot 1 (granted by A).
+domu_cfg rcx-A 160 "rcx.role=pub rcx.receivers=1:sub,0:sub,0:pub,0:sub rcx.subscribers=4 rcx.messages=$MESSAGES rcx.manual_messages=$MANUAL_MESSAGES" \
+	>"$D0/etc/xen/domA.cfg"
+domu_cfg rcx-B 128 "rcx.role=sub rcx.publisher=2 rcx.messages=$MESSAGES rcx.pause=$PAUSE" >"$D0/etc/xen/domB.cfg"
+pack_initramfs "$D0" "$WORK/dom0.cpio.gz" gzip -1
+ok "initramfs for dom0 ($(($(stat -c %s "$WORK/dom0.cpio.gz") / 1024)) KiB) and the domUs built ($(($(elapsed) - t)) ms)"
+
+# ---- boot -----------------------------------------------------------------------------
+LOG=$WORK/console.log
+note "booting Xen + dom0 ($SMP vCPUs, TCG); $MESSAGES messages, B pauses at $PAUSE"
+t=$(elapsed)
+# -smap,-smep: with SMAP exposed the PV dom0 crashes at its first bounce
+# frame. -xsave: with XSAVE, processes in the PV domains now and then got
+# another context's register state (general protection faults in glibc's
+# TLS code, and once a subscriber's copy holding bytes of a message 26
+# further on); without it none in repeated runs, and twice as fast.
+# dom0_max_vcpus=1: dom0 needs no second vCPU; publisher and subscriber
+# domains can then run on the two physical CPUs at once.
+timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,-smap,-smep,-xsave -smp "$SMP" -m 1024 \
+	-nographic -no-reboot -nic none \
+	-kernel "$WORK/xen" \
+	-append "console=com1 com1=115200,8n1 dom0_mem=512M,max:512M dom0_max_vcpus=1 noreboot loglvl=all guest_loglvl=all" \
+	-initrd "$KDIR/vmlinuz console=hvc0 quiet rcx.messages=$MESSAGES rcx.kill_at=$((MESSAGES / 4)) rcx.kill2_at=$((MESSAGES / 8)) rcx.manual_messages=$MANUAL_MESSAGES,$WORK/dom0.cpio.gz" \
+	</dev/null >"$LOG" 2>&1 &
+QEMU=$!
+pids+=("$QEMU")
+
+if wait_for_line "$LOG" "RCX note dom0 up" "$QEMU" 180; then
+	ok "Xen boots a PV dom0 ($(($(elapsed) - t)) ms)"
+else
+	fail "Xen boots a PV dom0" "$(tail -n 15 "$LOG" | tr -d '\r')"
+	finish
+fi
+if wait_for_line "$LOG" "RCX-DOM0-END" "$QEMU" "$QEMU_TIMEOUT"; then
+	note "dom0 finished ($(($(elapsed) - t)) ms after boot start)"
+else
+	fail "dom0 finishes its scenario" "$(tail -n 15 "$LOG" | tr -d '\r')"
+fi
+wait_for_line "$LOG" "reboot: Power down\|Restarting system\|Hardware Dom0 halted" "$QEMU" 60
+kill "$QEMU" 2>/dev/null
+wait "$QEMU" 2>/dev/null
+
+tr -d '\r' <"$LOG" >"$LOG.txt"
+report_lines "$LOG.txt" "" "RCX ok " "RCX FAIL "
+# Progress lines of the programs, for the record.
+grep -E '^\[(A|B|0|0\.[12mkl])\] RCX-(PUB|SUB) ' "$LOG.txt" | grep -v 'RCX-GUEST-LOG' | sort -u | sed 's/^/  /' | head -n 40
+
+# No warning from Xen or any kernel, on any console (dom0's, the guests' as
+# copied by xenconsoled, Xen's own ring).
+expect_no_match "no hypervisor or kernel warnings on any console" \
+	'WARNING:|BUG:|Oops|Call Trace|Kernel panic|general protection|Xen (WARN|BUG)|Assertion .* failed|FATAL' \
+	"$LOG.txt" 10 numbered
+if [ "${RINGCAST_XEN_KEEP:-0}" = 1 ]; then cp "$LOG.txt" "$WORK/console.txt"; fi
+finish
