@@ -275,7 +275,8 @@ describe('bridge in process', () => {
     const subscriber = await Subscriber.connect({ path: mirror });
     opened.push(subscriber);
 
-    const hostile = net.connect(bridge.port!, '127.0.0.1');
+    // The bridge drops misbehaving peers, often with a reset: expected here.
+    const hostile = net.connect(bridge.port!, '127.0.0.1').on('error', () => {});
     await new Promise((resolve) => hostile.once('connect', resolve));
     hostile.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.padEnd(64, ' '));
     await new Promise((resolve) => hostile.once('close', resolve)); // dropped by the bridge
@@ -283,7 +284,7 @@ describe('bridge in process', () => {
     expect(malformed[0]!.message).toMatch(/bad magic/);
 
     // A frame claiming more entries than it holds, then a good one, from another peer.
-    const peer = net.connect(bridge.port!, '127.0.0.1');
+    const peer = net.connect(bridge.port!, '127.0.0.1').on('error', () => {});
     await new Promise((resolve) => peer.once('connect', resolve));
     const good = new FrameBuilder(4096, 7n);
     good.add(0xabcdn, 0, 0, numbered(0, 64));
@@ -316,7 +317,7 @@ describe('bridge in process', () => {
     while (publisher.subscriberCount === 0) await new Promise((r) => setTimeout(r, 10));
 
     // The far bridge: reads what ours forwards, sends crafted frames back.
-    const peer = net.connect(bridge.port!, '127.0.0.1');
+    const peer = net.connect(bridge.port!, '127.0.0.1').on('error', () => {});
     const forwarded: Buffer[] = [];
     peer.on('data', (chunk: Buffer) => forwarded.push(chunk));
     await new Promise((resolve) => peer.once('connect', resolve));

@@ -382,8 +382,11 @@ export class TcpTransport implements Transport {
     this.#link.set(false);
     this.#link.emit('up');
     for (const socket of this.#peers) socket.end();
+    // 'close' follows a reset too; events.once would reject on the 'error' before it.
     const ended = [...this.#peers].map((socket) =>
-      Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 1000).unref())]).then(() => socket.destroy()),
+      Promise.race([new Promise((resolve) => socket.once('close', resolve)), new Promise((resolve) => setTimeout(resolve, 1000).unref())]).then(() =>
+        socket.destroy(),
+      ),
     );
     await Promise.all(ended);
     if (this.#server) {
