@@ -39,14 +39,20 @@ export function forget(owner: object): void {
 
 const roots = new Set<{ owner: object }>();
 
-/** Keeps `owner` reachable until `operation` settles. */
-export async function pending<T>(owner: object, operation: Promise<T>): Promise<T> {
+/** Keeps `owner` reachable until the returned function is called. */
+export function hold(owner: object): () => void {
   const root = { owner };
   roots.add(root);
+  return () => roots.delete(root);
+}
+
+/** Keeps `owner` reachable until `operation` settles. */
+export async function pending<T>(owner: object, operation: Promise<T>): Promise<T> {
+  const release = hold(owner);
   try {
     return await operation;
   } finally {
-    roots.delete(root);
+    release();
   }
 }
 

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type WelcomeMessage } from './control.js';
 import { reportEvent, track, untrack } from './diagnostics.js';
-import { forget, pending, releaseIfLeaked, weakly, type Leftovers } from './leaks.js';
+import { forget, hold, pending, releaseIfLeaked, weakly, type Leftovers } from './leaks.js';
 import {
   EvictedError,
   PublisherGoneError,
@@ -728,17 +728,20 @@ export class Subscriber extends EventEmitter {
       return;
     }
     let onAbort: (() => void) | undefined;
+    // Whoever awaits this hangs off this object alone: keep it alive meanwhile
+    // (without another async layer: this wait is on the latency path).
+    const release = hold(this);
     try {
-      // Whoever awaits this hangs off this object alone: keep it alive meanwhile.
-      await pending(this, new Promise<void>((resolve, reject) => {
+      await new Promise<void>((resolve, reject) => {
         this.#wake = resolve;
         if (signal) {
           onAbort = () => reject(abortError(signal));
           signal.addEventListener('abort', onAbort, { once: true });
         }
         this.#doorbell.start();
-      }));
+      });
     } finally {
+      release();
       this.#wake = null;
       if (onAbort) signal!.removeEventListener('abort', onAbort);
       if (!this.#closed) {

@@ -153,7 +153,7 @@ enum rc_ivshmem_flags {
 
 /* ---- descriptor, join answers: written by the publisher only ----------- */
 
-/* Subscribers that cannot receive descriptors (ivshmem guests) attach
+/* Subscribers that cannot receive descriptors (ivshmem guests, Xen domains) attach
  * through shared memory: a join request in their own ack page (line 3 of
  * struct rc_ack_page), answered here, one entry per slot, in page 0 of the
  * read-only ring. The entry of slot i belongs to the guest configured for
@@ -179,9 +179,11 @@ struct rc_join_answer {
 	rc_u32 request;        /* 0x00 the join_request value answered; release,
 	                        *      stored last ([V3]; pairs with the guest's
 	                        *      acquire load, [V4])                          */
-	rc_u32 verdict;        /* 0x04 enum rc_join_verdict                          */
+	rc_u32 verdict;        /* 0x04 enum rc_join_verdict; relaxed, stored before
+	                        *      request (published by its release, [V3])     */
 	rc_u64 generation;     /* 0x08 ACCEPTED: the slot's generation (equals the
-	                        *      slot mirror's and the ack page's)            */
+	                        *      slot mirror's and the ack page's); relaxed,
+	                        *      stored before request like verdict           */
 };
 
 /* ---- descriptor, slot table: written by the publisher only ------------- */

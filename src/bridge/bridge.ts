@@ -149,9 +149,11 @@ export class Bridge extends EventEmitter {
   #sendQueue = new PQueue({ concurrency: 1 });
   #publishQueue = new PQueue({ concurrency: 1 });
   #pumping: Promise<void> | null = null;
-  #closed = false;
-  /** Aborted by close(): ends every wait of the forwarding side. */
+  /** Aborted by close(): the bridge is closed, and every wait of the forwarding side ends. */
   #stop = new AbortController();
+  get #closed(): boolean {
+    return this.#stop.signal.aborted;
+  }
   #closing: Promise<void> | null = null;
   /** Origins this bridge forwards first-hand: coming back, they are echoes. */
   #ownOrigins = new Set<bigint>();
@@ -499,7 +501,6 @@ export class Bridge extends EventEmitter {
   }
 
   async #close(): Promise<void> {
-    this.#closed = true;
     this.#stop.abort();
     await this.#subscriber?.close();
     await this.#pumping;
