@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 //
-// Thin node-addon-api binding over the C core. It owns mappings and
-// descriptors; every protocol decision lives in native/src. One crossing per
-// batch, never per message: reads fill a caller-supplied Float64Array of
-// (offset, length, flags, seq) quadruples.
+// Thin node-addon-api binding over the C core. Its objects own the mappings
+// and descriptors; every protocol decision lives in native/src. One crossing
+// per batch, never per message: offerBatch/offerPacked write many messages
+// and commit once; the reads (subscriber_reads.h) fill a caller-supplied
+// Float64Array of (offset, length, flags, seq) quadruples.
 //
-// Lifetimes: a mapping is shared by its owner object and by the external
-// ArrayBuffer handed to JS for zero-copy views. It is unmapped when both are
-// gone (owner destroyed or collected AND the ArrayBuffer collected), so a
-// view kept past close() never points at unmapped memory.
+// Lifetimes: a ring mapping is shared by the Publisher or Subscriber that
+// made it and by every `data` ArrayBuffer handed to JS (SharedMapping in
+// subscriber_reads.h), so a view kept past destroy() never points at
+// unmapped memory. Ack pages and descriptors belong to their object alone
+// and go with destroy() or collection.
 //
 // No static JS state: classes are defined per environment, so the addon is
 // safe to load in several worker threads at once.
@@ -28,6 +30,7 @@
 #include <unordered_set>
 
 #include "control.h" // RegisterControl: the control-message codec
+#include "export_constant.h" // RC_EXPORT_CONSTANT
 #include "subscriber_reads.h" // SubscriberReads, SharedMapping, the batch shape
 #include "ivshmem.h" // RegisterIvshmem: the ivshmem provider
 
@@ -319,28 +322,50 @@ private:
 		return Napi::Number::New(env, (r == RC_OK ? 1 : 0) | (pub_.changed ? 2 : 0));
 	}
 
+	// Offers the messages `next(&data, &length)` yields until it has no more
+	// or the ring has no room for the next one whole (no room now, or larger
+	// than the ring: writePart), so a batch never leaves a fragment behind.
+	// Commits once: the head is published and the readers woken per batch,
+	// not per message. Returns how many were written; a state error is
+	// thrown after committing those.
+	template <typename Next> uint32_t OfferWhole(Napi::Env env, Next next)
+	{
+		uint32_t written = 0;
+		const uint8_t *data;
+		size_t length;
+		while (next(&data, &length)) {
+			int r = rc_pub_offer(&pub_, data, length);
+			if (r == RC_EAGAIN || r == RC_ETOOBIG)
+				break;
+			if (r != RC_OK) {
+				rc_pub_commit(&pub_);
+				StateError(env, r);
+			}
+			written++;
+		}
+		rc_pub_commit(&pub_);
+		return written;
+	}
+
 	// offerBatch(bufs, start) -> index after the last message written; one
 	// commit. The caller checks takeChanges() afterwards.
-	// A message is written only whole, so a batch never leaves a fragment behind.
 	Napi::Value OfferBatch(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		Live(env);
 		Napi::Array bufs = info[0].As<Napi::Array>();
-		uint32_t i = info[1].As<Napi::Number>().Uint32Value();
+		uint32_t start = info[1].As<Napi::Number>().Uint32Value();
 		uint32_t n = bufs.Length();
-		for (; i < n; i++) {
-			Napi::Uint8Array buf = bufs.Get(i).As<Napi::Uint8Array>();
-			int r = rc_pub_offer(&pub_, buf.Data(), buf.ByteLength());
-			if (r == RC_EAGAIN || r == RC_ETOOBIG)
-				break; /* no room now / larger than the ring: writePart */
-			if (r != RC_OK) {
-				rc_pub_commit(&pub_);
-				return StateError(env, r);
-			}
-		}
-		rc_pub_commit(&pub_);
-		return Napi::Number::New(env, i);
+		uint32_t i = start;
+		uint32_t written = OfferWhole(env, [&](const uint8_t **data, size_t *length) {
+			if (i >= n)
+				return false;
+			Napi::Uint8Array buf = bufs.Get(i++).As<Napi::Uint8Array>();
+			*data = buf.Data();
+			*length = buf.ByteLength();
+			return true;
+		});
+		return Napi::Number::New(env, start + written);
 	}
 
 	// offerPacked(data, lengths, count) -> how many of the `count` messages,
@@ -353,28 +378,25 @@ private:
 	{
 		Napi::Env env = info.Env();
 		Live(env);
-		Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
+		Napi::Uint8Array packed = info[0].As<Napi::Uint8Array>();
 		Napi::Uint32Array lengths = info[1].As<Napi::Uint32Array>();
 		uint32_t count = info[2].As<Napi::Number>().Uint32Value();
-		const uint8_t *at = data.Data();
-		size_t left = data.ByteLength();
-		const uint32_t *length = lengths.Data();
-		uint32_t i = 0;
 		if (count > lengths.ElementLength())
 			count = static_cast<uint32_t>(lengths.ElementLength());
-		for (; i < count && length[i] <= left; i++) {
-			int r = rc_pub_offer(&pub_, at, length[i]);
-			if (r == RC_EAGAIN || r == RC_ETOOBIG)
-				break;
-			if (r != RC_OK) {
-				rc_pub_commit(&pub_);
-				return StateError(env, r);
-			}
-			at += length[i];
-			left -= length[i];
-		}
-		rc_pub_commit(&pub_);
-		return Napi::Number::New(env, i);
+		const uint8_t *at = packed.Data();
+		size_t left = packed.ByteLength();
+		const uint32_t *size = lengths.Data();
+		uint32_t i = 0;
+		return Napi::Number::New(env, OfferWhole(env, [&](const uint8_t **data, size_t *length) {
+			if (i >= count || size[i] > left)
+				return false;
+			*data = at;
+			*length = size[i];
+			at += size[i];
+			left -= size[i];
+			i++;
+			return true;
+		}));
 	}
 
 	// writePart(buf, offset) -> new offset; commits what it wrote. Used for
@@ -536,8 +558,9 @@ private:
 		return info.Env().Undefined();
 	}
 
-	// _core() -> the C publisher, for the ivshmem host (ivshmem.cc), which
-	// must be destroyed before this object is.
+	// _core() -> the C publisher, for the ivshmem host (ivshmem.cc). The host
+	// keeps this object from being collected, but destroy() here may unmap
+	// the ring under it: the host must be destroyed first.
 	Napi::Value Core(const Napi::CallbackInfo &info)
 	{
 		Live(info.Env());
@@ -985,48 +1008,46 @@ Napi::Value MinMaxLag(const Napi::CallbackInfo &info)
 Napi::Object Constants(Napi::Env env)
 {
 	Napi::Object c = Napi::Object::New(env);
-#define RC_EXPORT(name) c.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
-	RC_EXPORT(RC_LAYOUT_VERSION);
-	RC_EXPORT(RC_PAGE_SIZE);
-	RC_EXPORT(RC_CACHE_LINE);
-	RC_EXPORT(RC_MAX_SUBSCRIBERS);
-	RC_EXPORT(RC_SLOT_SIZE);
-	RC_EXPORT(RC_SLOT_TABLE_OFFSET);
-	RC_EXPORT(RC_DESC_SIZE);
-	RC_EXPORT(RC_ACK_PAGE_SIZE);
-	RC_EXPORT(RC_MIN_CAPACITY);
-	RC_EXPORT(RC_MAX_CAPACITY);
-	RC_EXPORT(RC_RECORD_ALIGN);
-	RC_EXPORT(RC_RECORD_HEADER_SIZE);
-	RC_EXPORT(RC_PUB_OPEN);
-	RC_EXPORT(RC_PUB_CLOSED);
-	RC_EXPORT(RC_POLICY_BLOCK);
-	RC_EXPORT(RC_POLICY_DROP);
-	RC_EXPORT(RC_SLOT_FREE);
-	RC_EXPORT(RC_SLOT_ACTIVE);
-	RC_EXPORT(RC_SLOT_LAGGING);
-	RC_EXPORT(RC_SLOT_EVICTED);
-	RC_EXPORT(RC_EVICT_NONE);
-	RC_EXPORT(RC_EVICT_SLOW);
-	RC_EXPORT(RC_EVICT_PROTOCOL);
-	RC_EXPORT(RC_EVICT_DEAD);
-	RC_EXPORT(RC_EVICT_CLOSED);
-	RC_EXPORT(RC_FRAG_FIRST);
-	RC_EXPORT(RC_FRAG_LAST);
-	RC_EXPORT(RC_FEATURE_ENVELOPE);
-	RC_EXPORT(RC_ENVELOPE_SIZE);
-	RC_EXPORT(RC_OK);
-	RC_EXPORT(RC_EAGAIN);
-	RC_EXPORT(RC_EINVAL);
-	RC_EXPORT(RC_ECORRUPT);
-	RC_EXPORT(RC_ELAPPED);
-	RC_EXPORT(RC_EEVICTED);
-	RC_EXPORT(RC_ECLOSED);
-	RC_EXPORT(RC_ETOOBIG);
-	RC_EXPORT(RC_ESTATE);
-	RC_EXPORT(RC_ENOSLOT);
-	RC_EXPORT(RC_MAX_FDS_PER_MESSAGE);
-#undef RC_EXPORT
+	RC_EXPORT_CONSTANT(c, RC_LAYOUT_VERSION);
+	RC_EXPORT_CONSTANT(c, RC_PAGE_SIZE);
+	RC_EXPORT_CONSTANT(c, RC_CACHE_LINE);
+	RC_EXPORT_CONSTANT(c, RC_MAX_SUBSCRIBERS);
+	RC_EXPORT_CONSTANT(c, RC_SLOT_SIZE);
+	RC_EXPORT_CONSTANT(c, RC_SLOT_TABLE_OFFSET);
+	RC_EXPORT_CONSTANT(c, RC_DESC_SIZE);
+	RC_EXPORT_CONSTANT(c, RC_ACK_PAGE_SIZE);
+	RC_EXPORT_CONSTANT(c, RC_MIN_CAPACITY);
+	RC_EXPORT_CONSTANT(c, RC_MAX_CAPACITY);
+	RC_EXPORT_CONSTANT(c, RC_RECORD_ALIGN);
+	RC_EXPORT_CONSTANT(c, RC_RECORD_HEADER_SIZE);
+	RC_EXPORT_CONSTANT(c, RC_PUB_OPEN);
+	RC_EXPORT_CONSTANT(c, RC_PUB_CLOSED);
+	RC_EXPORT_CONSTANT(c, RC_POLICY_BLOCK);
+	RC_EXPORT_CONSTANT(c, RC_POLICY_DROP);
+	RC_EXPORT_CONSTANT(c, RC_SLOT_FREE);
+	RC_EXPORT_CONSTANT(c, RC_SLOT_ACTIVE);
+	RC_EXPORT_CONSTANT(c, RC_SLOT_LAGGING);
+	RC_EXPORT_CONSTANT(c, RC_SLOT_EVICTED);
+	RC_EXPORT_CONSTANT(c, RC_EVICT_NONE);
+	RC_EXPORT_CONSTANT(c, RC_EVICT_SLOW);
+	RC_EXPORT_CONSTANT(c, RC_EVICT_PROTOCOL);
+	RC_EXPORT_CONSTANT(c, RC_EVICT_DEAD);
+	RC_EXPORT_CONSTANT(c, RC_EVICT_CLOSED);
+	RC_EXPORT_CONSTANT(c, RC_FRAG_FIRST);
+	RC_EXPORT_CONSTANT(c, RC_FRAG_LAST);
+	RC_EXPORT_CONSTANT(c, RC_FEATURE_ENVELOPE);
+	RC_EXPORT_CONSTANT(c, RC_ENVELOPE_SIZE);
+	RC_EXPORT_CONSTANT(c, RC_OK);
+	RC_EXPORT_CONSTANT(c, RC_EAGAIN);
+	RC_EXPORT_CONSTANT(c, RC_EINVAL);
+	RC_EXPORT_CONSTANT(c, RC_ECORRUPT);
+	RC_EXPORT_CONSTANT(c, RC_ELAPPED);
+	RC_EXPORT_CONSTANT(c, RC_EEVICTED);
+	RC_EXPORT_CONSTANT(c, RC_ECLOSED);
+	RC_EXPORT_CONSTANT(c, RC_ETOOBIG);
+	RC_EXPORT_CONSTANT(c, RC_ESTATE);
+	RC_EXPORT_CONSTANT(c, RC_ENOSLOT);
+	RC_EXPORT_CONSTANT(c, RC_MAX_FDS_PER_MESSAGE);
 	c.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
 	c.Set("MAX_BATCH", Napi::Number::New(env, kMaxBatch));
 	return c;

@@ -5,12 +5,15 @@
 //
 //   IvshmemHost        the publisher's side: ack files, the ivshmem server
 //                      connection, join requests. Works on the rc_publisher of
-//                      a native Publisher created over a ring file; it holds a
-//                      reference to that object and must be destroyed first.
+//                      a native Publisher created over a ring file; its
+//                      reference to that object only keeps it from being
+//                      collected: the host must be destroyed before the
+//                      Publisher's destroy(), which may unmap the ring.
 //   IvshmemSubscriber  a guest's side: the reads of every subscriber
 //                      (subscriber_reads.h) plus the join.
 
 #include "ivshmem.h"
+#include "export_constant.h"
 #include "subscriber_reads.h"
 
 #include <atomic>
@@ -231,7 +234,8 @@ public:
 			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_BAD_REGION"));
 			throw err;
 		}
-		// The ring is shared with the views handed to JS: it outlives close().
+		// From here ring_ owns the ring mapping, shared with the `data` views
+		// handed to JS (SharedMapping); g_ keeps the ack page and descriptors.
 		ring_ = new SharedMapping();
 		ring_->map = g_.ring;
 		live_ = true;
@@ -324,15 +328,13 @@ Napi::Value RegionSize(const Napi::CallbackInfo &info)
 void RegisterIvshmem(Napi::Env env, Napi::Object exports)
 {
 	Napi::Object c = exports.Get("constants").As<Napi::Object>();
-#define RC_EXPORT(name) c.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
-	RC_EXPORT(RC_JOIN_ACCEPTED);
-	RC_EXPORT(RC_JOIN_BAD_PEER);
-	RC_EXPORT(RC_JOIN_BAD_ORDER);
-	RC_EXPORT(RC_JOIN_CLOSED);
-	RC_EXPORT(RC_JOIN_LEFT);
-	RC_EXPORT(RC_IVSHMEM_MAX_PEER_ID);
-	RC_EXPORT(RC_IVSHMEM_VECTOR);
-#undef RC_EXPORT
+	RC_EXPORT_CONSTANT(c, RC_JOIN_ACCEPTED);
+	RC_EXPORT_CONSTANT(c, RC_JOIN_BAD_PEER);
+	RC_EXPORT_CONSTANT(c, RC_JOIN_BAD_ORDER);
+	RC_EXPORT_CONSTANT(c, RC_JOIN_CLOSED);
+	RC_EXPORT_CONSTANT(c, RC_JOIN_LEFT);
+	RC_EXPORT_CONSTANT(c, RC_IVSHMEM_MAX_PEER_ID);
+	RC_EXPORT_CONSTANT(c, RC_IVSHMEM_VECTOR);
 	exports.Set("IvshmemHost", IvshmemHost::Define(env));
 	exports.Set("IvshmemSubscriber", IvshmemSubscriber::Define(env));
 	exports.Set("ivshmemRegionSize", Napi::Function::New(env, RegionSize));

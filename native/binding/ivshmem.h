@@ -8,7 +8,7 @@
 
 // Adds IvshmemHost, IvshmemSubscriber and ivshmemRegionSize to `exports`, and
 // the constants of the join handshake to `exports.constants` (which must
-// already exist: the batch shape is read from it).
+// already exist).
 void RegisterIvshmem(Napi::Env env, Napi::Object exports);
 
 #endif

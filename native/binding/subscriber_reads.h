@@ -6,9 +6,9 @@
 // the same core calls on the same rc_subscriber; only the region provider
 // differs.
 //
-// Lifetime: the ring mapping is shared by its owner and by the ArrayBuffer
-// handed to JS for zero-copy views (SharedMapping); it is unmapped when both
-// are gone, so a view kept past close() stays valid memory.
+// Lifetime: the ring mapping is shared by its owner and by the ArrayBuffers
+// handed to JS for zero-copy views (SharedMapping); it is unmapped when all
+// are gone, so a view kept past destroy() stays valid memory.
 #ifndef RINGCAST_SUBSCRIBER_READS_H
 #define RINGCAST_SUBSCRIBER_READS_H
 
@@ -29,7 +29,10 @@ extern "C" {
 constexpr int kMetaStride = 4;
 constexpr uint32_t kMaxBatch = 4096;
 
-// A mapping shared between its owner and the ArrayBuffer that exposes it.
+// A mapping shared between its owner object and every ArrayBuffer that
+// exposes it (ExposeMapping: one per `data` access). Each holds one of
+// `refs`; the last Release() (owner's cleanup or an ArrayBuffer finalizer)
+// unmaps it.
 struct SharedMapping {
 	rc_mapping map{};
 	std::atomic<int> refs{1};
