@@ -15,17 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "ringcast.h"
 #include "ringcast_control.h"
-
-#define FUZZ_CHECK(cond)                                                              \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,    \
-				__LINE__, #cond);                                     \
-			abort();                                                      \
-		}                                                                     \
-	} while (0)
 
 static bool all_zero(const void *p, size_t n)
 {

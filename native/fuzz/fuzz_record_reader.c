@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "fuzz_record_input.h"
 #include "ringcast.h"
 
@@ -36,15 +37,6 @@
 #define RING_SIZE (RC_DESC_SIZE + CAP)
 #define BUS_ID    0x5a5a1234c0ffee00ULL
 #define MAX_ENTRIES 64u
-
-#define FUZZ_CHECK(cond)                                                              \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__,    \
-				__LINE__, #cond);                                     \
-			abort();                                                      \
-		}                                                                     \
-	} while (0)
 
 static uint8_t *ring;                /* RING_SIZE bytes between guard pages */
 static struct rc_ring_desc *desc;

@@ -166,6 +166,10 @@ static void set_ops(struct image *im, const uint8_t *ops, size_t n)
 	memcpy(im->h.ops, ops, n < RI_OPS ? n : RI_OPS);
 }
 
+/* SET_OPS(&im, RI_OP(...), ...): the program as a list, counted for set_ops. */
+#define SET_OPS(im, ...) \
+	set_ops((im), (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }))
+
 static void record_seeds(void)
 {
 	static struct image im;
@@ -188,12 +192,8 @@ static void record_seeds(void)
 	image_message(&im, 64, 64, 8);
 	im.h.head_delta = im.len;
 	im.h.intent_delta = im.len;
-	{
-		const uint8_t ops[] = { RI_OP(RI_OP_POLL, 1), RI_OP(RI_OP_POLL_PARTIAL, 1), RI_OP(RI_OP_POLL, 31),
-					RI_OP(RI_OP_READ, 31) };
-
-		set_ops(&im, ops, sizeof(ops));
-	}
+	SET_OPS(&im, RI_OP(RI_OP_POLL, 1), RI_OP(RI_OP_POLL_PARTIAL, 1), RI_OP(RI_OP_POLL, 31),
+		RI_OP(RI_OP_READ, 31));
 	record("fragments", &im);
 
 	/* a pad record at the end of the data area, then the wrap */
@@ -203,12 +203,7 @@ static void record_seeds(void)
 	image_message(&im, 3, dflt, 42);
 	im.h.head_delta = im.len;
 	im.h.intent_delta = im.len + RI_CAPACITY / 8;
-	{
-		const uint8_t ops[] = { RI_OP(RI_OP_READ, 31), RI_OP(RI_OP_POLL, 0), RI_OP(RI_OP_POLL, 0),
-					RI_OP(RI_OP_POLL, 0) };
-
-		set_ops(&im, ops, sizeof(ops));
-	}
+	SET_OPS(&im, RI_OP(RI_OP_READ, 31), RI_OP(RI_OP_POLL, 0), RI_OP(RI_OP_POLL, 0), RI_OP(RI_OP_POLL, 0));
 	record("pad-and-wrap", &im);
 
 	/* joined in the middle of a message: its tail is skipped */
@@ -219,12 +214,7 @@ static void record_seeds(void)
 	image_message(&im, 100, 64, 4);
 	im.h.head_delta = im.len;
 	im.h.intent_delta = im.len;
-	{
-		const uint8_t ops[] = { RI_OP(RI_OP_POLL_PARTIAL, 1), RI_OP(RI_OP_POLL_PARTIAL, 0),
-					RI_OP(RI_OP_POLL, 7) };
-
-		set_ops(&im, ops, sizeof(ops));
-	}
+	SET_OPS(&im, RI_OP(RI_OP_POLL_PARTIAL, 1), RI_OP(RI_OP_POLL_PARTIAL, 0), RI_OP(RI_OP_POLL, 7));
 	record("joined-mid-message", &im);
 
 	/* committed messages, then overwritten: lapped */
@@ -233,12 +223,8 @@ static void record_seeds(void)
 		image_message(&im, 40 * i, dflt, 100 + i);
 	im.h.head_delta = im.len;
 	im.h.intent_delta = im.len;
-	{
-		const uint8_t ops[] = { RI_OP(RI_OP_READ, 1), RI_OP(RI_OP_OVERWRITE, 17), RI_OP(RI_OP_READ, 1),
-					RI_OP(RI_OP_POLL, 3) };
-
-		set_ops(&im, ops, sizeof(ops));
-	}
+	SET_OPS(&im, RI_OP(RI_OP_READ, 1), RI_OP(RI_OP_OVERWRITE, 17), RI_OP(RI_OP_READ, 1),
+		RI_OP(RI_OP_POLL, 3));
 	record("lapped", &im);
 
 	/* evicted: the slot says so, with the lost range */
@@ -267,16 +253,12 @@ static void record_seeds(void)
 	image_message(&im, 1000, dflt, 7);
 	im.h.head_delta = 32;
 	im.h.intent_delta = 32;
-	{
-		/* head moves record by record: 32, +64, +96, +320, +1024 */
-		const uint8_t ops[] = { RI_OP(RI_OP_READ, 0), RI_OP(RI_OP_COMMIT, 4), RI_OP(RI_OP_POLL_TWICE, 3),
-					RI_OP(RI_OP_COMMIT, 6), RI_OP(RI_OP_READ_TIGHT, 2), RI_OP(RI_OP_COMMIT, 20),
-					RI_OP(RI_OP_READ_TIGHT, 3), RI_OP(RI_OP_READ_TIGHT, 4), RI_OP(RI_OP_COMMIT, 31),
-					RI_OP(RI_OP_COMMIT, 31), RI_OP(RI_OP_COMMIT, 2), RI_OP(RI_OP_READ_TIGHT, 11),
-					RI_OP(RI_OP_STATE, 20), RI_OP(RI_OP_STATE, 9), RI_OP(RI_OP_READ, 0) };
-
-		set_ops(&im, ops, sizeof(ops));
-	}
+	/* head moves record by record: 32, +64, +96, +320, +1024 */
+	SET_OPS(&im, RI_OP(RI_OP_READ, 0), RI_OP(RI_OP_COMMIT, 4), RI_OP(RI_OP_POLL_TWICE, 3),
+		RI_OP(RI_OP_COMMIT, 6), RI_OP(RI_OP_READ_TIGHT, 2), RI_OP(RI_OP_COMMIT, 20),
+		RI_OP(RI_OP_READ_TIGHT, 3), RI_OP(RI_OP_READ_TIGHT, 4), RI_OP(RI_OP_COMMIT, 31),
+		RI_OP(RI_OP_COMMIT, 31), RI_OP(RI_OP_COMMIT, 2), RI_OP(RI_OP_READ_TIGHT, 11),
+		RI_OP(RI_OP_STATE, 20), RI_OP(RI_OP_STATE, 9), RI_OP(RI_OP_READ, 0));
 	record("commits-and-tight-reads", &im);
 
 	/* Regression: positions near 2^64 (the publisher's word). head below
@@ -288,12 +270,8 @@ static void record_seeds(void)
 	im.h.flags = RI_HEAD_BEHIND;
 	im.h.head_delta = 0x1000;
 	im.h.intent_delta = RI_CAPACITY - 1;
-	{
-		const uint8_t ops[] = { RI_OP(RI_OP_READ_TIGHT, 0), RI_OP(RI_OP_POLL, 0), RI_OP(RI_OP_COMMIT, 31),
-					RI_OP(RI_OP_OVERWRITE, 1), RI_OP(RI_OP_READ, 0) };
-
-		set_ops(&im, ops, sizeof(ops));
-	}
+	SET_OPS(&im, RI_OP(RI_OP_READ_TIGHT, 0), RI_OP(RI_OP_POLL, 0), RI_OP(RI_OP_COMMIT, 31),
+		RI_OP(RI_OP_OVERWRITE, 1), RI_OP(RI_OP_READ, 0));
 	record("regress-positions-near-2-64", &im);
 }
 

@@ -112,6 +112,28 @@ static inline struct rc_ack_page *rc_test_ack_page(void)
 	return page;
 }
 
+/* The start most cases share: a formatted ring of `capacity` under `policy`
+ * (max_payload 0: the ring's default), `pub` initialised on it, and two
+ * zeroed ack pages for the subscribers the test joins (it picks slots and
+ * doorbells). Returns the ring; rc_test_bus_free releases all three. */
+static inline uint8_t *rc_test_bus(struct rc_publisher *pub, uint64_t capacity, uint32_t policy,
+				   struct rc_ack_page **ack_a, struct rc_ack_page **ack_b)
+{
+	uint8_t *ring = rc_test_ring(capacity, 0, policy);
+
+	*ack_a = rc_test_ack_page();
+	*ack_b = rc_test_ack_page();
+	CHECK_STATUS(rc_pub_init(pub, ring, rc_ring_size(capacity)), RC_OK);
+	return ring;
+}
+
+static inline void rc_test_bus_free(uint8_t *ring, struct rc_ack_page *ack_a, struct rc_ack_page *ack_b)
+{
+	free(ack_a);
+	free(ack_b);
+	free(ring);
+}
+
 /* What the control plane does on attach: format the ack page for the
  * slot's next generation, make the slot ACTIVE, then the subscriber side
  * validates and binds. */

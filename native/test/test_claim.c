@@ -17,19 +17,14 @@ static struct rc_entry e[64];
 
 static void setup(void)
 {
-	ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
-	ack = rc_test_ack_page();
-	zc_ack = rc_test_ack_page();
-	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
+	ring = rc_test_bus(&pub, CAP, RC_POLICY_BLOCK, &ack, &zc_ack);
 	rc_test_join(&pub, &sub, ack, 0, -1, -1);
 	rc_test_join(&pub, &zc, zc_ack, 1, -1, -1);
 }
 
 static void teardown(void)
 {
-	free(ack);
-	free(zc_ack);
-	free(ring);
+	rc_test_bus_free(ring, ack, zc_ack);
 }
 
 static uint64_t align_record(uint64_t payload)

@@ -221,6 +221,21 @@ static size_t valid(const struct rc_control_msg *m, uint8_t *buf)
 	return (size_t)len;
 }
 
+/* Sets each of `count` reserved bytes from `offset` of m's encoding to
+ * `value`, one at a time: decode must refuse every one. */
+static void expect_reserved_enforced(const struct rc_control_msg *m, size_t offset, size_t count,
+				     uint8_t value)
+{
+	uint8_t b[RC_CONTROL_MAX_SIZE];
+
+	for (size_t i = 0; i < count; i++) {
+		size_t len = valid(m, b);
+
+		b[offset + i] = value;
+		expect_rejected(b, len, RC_EINVAL);
+	}
+}
+
 static void header_rules(void)
 {
 	struct rc_control_msg m = hello(1, RC_ROLE_SUBSCRIBE), scratch;
@@ -257,11 +272,7 @@ static void header_rules(void)
 	put_le(b + 4, 0x0101, 2); /* version's high byte */
 	expect_rejected(b, len, RC_EINVAL);
 	/* header reserved: every byte */
-	for (int i = 0; i < 4; i++) {
-		len = valid(&m, b);
-		b[12 + i] = 1;
-		expect_rejected(b, len, RC_EINVAL);
-	}
+	expect_reserved_enforced(&m, 12, 4, 1);
 	/* unknown types, with a body length that would fit a hello */
 	for (uint32_t t = 0; t <= 0xffff; t += (t < 16 ? 1 : 0x1111)) {
 		if (t >= RC_CONTROL_HELLO && t <= RC_CONTROL_TYPE_MAX)
@@ -327,11 +338,7 @@ static void hello_rules(void)
 	len = valid(&m, b);
 	put_le(b + body + 4, 0x100 | RC_ROLE_SUBSCRIBE, 4); /* a high byte set */
 	expect_rejected(b, len, RC_EINVAL);
-	for (int i = 0; i < 8; i++) {
-		len = valid(&m, b);
-		b[body + 8 + i] = 0x80;
-		expect_rejected(b, len, RC_EINVAL);
-	}
+	expect_reserved_enforced(&m, body + 8, 8, 0x80);
 }
 
 static void welcome_rules(void)
@@ -350,11 +357,7 @@ static void welcome_rules(void)
 		put_le(b + body + 4, (uint64_t)bad_slots[i], 4);
 		expect_rejected(b, len, RC_EINVAL);
 	}
-	for (int i = 0; i < 8; i++) {
-		len = valid(&m, b);
-		b[body + 24 + i] = 1;
-		expect_rejected(b, len, RC_EINVAL);
-	}
+	expect_reserved_enforced(&m, body + 24, 8, 1);
 }
 
 static void refused_rules(void)
@@ -371,11 +374,7 @@ static void refused_rules(void)
 		put_le(b + body, reason, 4);
 		expect_rejected(b, len, RC_EINVAL);
 	}
-	for (int i = 0; i < 2; i++) {
-		len = valid(&m, b);
-		b[body + 6 + i] = 1;
-		expect_rejected(b, len, RC_EINVAL);
-	}
+	expect_reserved_enforced(&m, body + 6, 2, 1);
 	/* text_length disagrees with the body */
 	len = valid(&m, b);
 	put_le(b + body + 4, 2, 2);

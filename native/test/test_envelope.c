@@ -11,15 +11,25 @@
 #define CAP RC_TEST_CAPACITY
 
 static struct rc_publisher pub;
+static struct rc_subscriber sub;
+static struct rc_ack_page *ack;
+static uint8_t *ring;
 static uint8_t out[CAP];
 
-static uint8_t *envelope_ring(void)
+/* A ring with the envelope feature, its publisher, one subscriber in slot 0. */
+static void setup(void)
 {
-	uint8_t *ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
-
+	ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
 	CHECK_STATUS(rc_ring_set_features(ring, RC_FEATURE_ENVELOPE), RC_OK);
 	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
-	return ring;
+	ack = rc_test_ack_page();
+	rc_test_join(&pub, &sub, ack, 0, -1, -1);
+}
+
+static void teardown(void)
+{
+	free(ack);
+	free(ring);
 }
 
 /* Publishes envelope + `len` payload bytes of message `seq`. */
@@ -39,31 +49,24 @@ static void publish_enveloped(uint64_t seq, uint64_t len)
 
 static void copy_read_hides_envelope(void)
 {
-	uint8_t *ring = envelope_ring();
-	struct rc_ack_page *ack = rc_test_ack_page();
-	struct rc_subscriber sub;
 	struct rc_entry e[8];
 
-	rc_test_join(&pub, &sub, ack, 0, -1, -1);
+	setup();
 	publish_enveloped(0, 100);
 	publish_enveloped(1, 0);
 	CHECK_STATUS(rc_sub_read(&sub, out, sizeof(out), e, 8), 2);
 	CHECK_EQ(e[0].length, 100);
 	CHECK(rc_test_matches(out + e[0].offset, 0, 0, 100));
 	CHECK_EQ(e[1].length, 0);
-	free(ack);
-	free(ring);
+	teardown();
 }
 
 static void kept_envelopes_are_handed_out(void)
 {
-	uint8_t *ring = envelope_ring();
-	struct rc_ack_page *ack = rc_test_ack_page();
-	struct rc_subscriber sub;
 	struct rc_entry e[8];
 	struct rc_envelope env;
 
-	rc_test_join(&pub, &sub, ack, 0, -1, -1);
+	setup();
 	rc_sub_keep_envelopes(&sub);
 	publish_enveloped(0, 10);
 	CHECK_STATUS(rc_sub_poll(&sub, e, 8), 1);
@@ -74,21 +77,18 @@ static void kept_envelopes_are_handed_out(void)
 	CHECK_EQ(env.hops, 1);
 	CHECK(rc_test_matches(sub.data + e[0].offset + RC_ENVELOPE_SIZE, 0, 0, 10));
 	CHECK_STATUS(rc_sub_release(&sub), RC_OK);
-	free(ack);
-	free(ring);
+	teardown();
 }
 
 /* Only the first fragment carries the envelope: the rest arrive whole. */
 static void fragments_lose_only_the_first_lead(void)
 {
-	uint8_t *ring = envelope_ring();
-	struct rc_ack_page *ack = rc_test_ack_page();
-	struct rc_subscriber sub;
 	struct rc_entry e[8];
-	uint64_t len = (uint64_t)pub.max_payload * 2, got = 0;
+	uint64_t len, got = 0;
 	int n = 0;
 
-	rc_test_join(&pub, &sub, ack, 0, -1, -1);
+	setup();
+	len = (uint64_t)pub.max_payload * 2;
 	publish_enveloped(0, len); /* three records */
 	while (got < len) {
 		n = rc_sub_poll(&sub, e, 8);
@@ -101,42 +101,34 @@ static void fragments_lose_only_the_first_lead(void)
 	}
 	CHECK_EQ(got, len);
 	CHECK_EQ(e[n - 1].flags & RC_FRAG_LAST, RC_FRAG_LAST);
-	free(ack);
-	free(ring);
+	teardown();
 }
 
 static void short_first_record_is_corrupt(void)
 {
-	uint8_t *ring = envelope_ring();
-	struct rc_ack_page *ack = rc_test_ack_page();
-	struct rc_subscriber sub;
 	struct rc_entry e[8];
 	uint64_t offset = 0;
 	uint8_t tiny[8] = { 0 };
 
-	rc_test_join(&pub, &sub, ack, 0, -1, -1);
+	setup();
 	CHECK_STATUS(rc_pub_write(&pub, tiny, sizeof(tiny), &offset), RC_OK);
 	rc_pub_commit(&pub);
 	CHECK_STATUS(rc_sub_read(&sub, out, sizeof(out), e, 8), RC_ECORRUPT);
 	CHECK_STATUS(rc_sub_poll(&sub, e, 8), RC_ECORRUPT);
-	free(ack);
-	free(ring);
+	teardown();
 }
 
 static void unknown_features_are_refused(void)
 {
-	uint8_t *ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
-	struct rc_ack_page *ack = rc_test_ack_page();
-	struct rc_subscriber sub;
-
+	ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
+	ack = rc_test_ack_page();
 	CHECK_STATUS(rc_ring_set_features(ring, 1u << 7), RC_EINVAL);
 	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
 	rc_ack_page_format(ack, &pub, 0, 1);
 	((struct rc_ring_desc *)ring)->features = 1u << 7; /* a newer (or hostile) publisher */
 	CHECK_STATUS(rc_sub_init(&sub, ring, rc_ring_size(CAP), ack, RC_ACK_PAGE_SIZE, -1), RC_EINVAL);
 	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_EINVAL);
-	free(ack);
-	free(ring);
+	teardown();
 }
 
 int main(void)

@@ -18,18 +18,13 @@ static uint64_t next_seq;
 
 static void setup(void)
 {
-	ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
-	fast_ack = rc_test_ack_page();
-	slow_ack = rc_test_ack_page();
-	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
+	ring = rc_test_bus(&pub, CAP, RC_POLICY_BLOCK, &fast_ack, &slow_ack);
 	next_seq = 0;
 }
 
 static void teardown(void)
 {
-	free(fast_ack);
-	free(slow_ack);
-	free(ring);
+	rc_test_bus_free(ring, fast_ack, slow_ack);
 }
 
 /* Writes MSG-byte messages until the ring refuses; returns how many. */

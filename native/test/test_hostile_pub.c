@@ -20,10 +20,7 @@ static uint64_t next_seq;
 
 static void setup(void)
 {
-	ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
-	copy_ack = rc_test_ack_page();
-	zc_ack = rc_test_ack_page();
-	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
+	ring = rc_test_bus(&pub, CAP, RC_POLICY_BLOCK, &copy_ack, &zc_ack);
 	rc_test_join(&pub, &copy_sub, copy_ack, 0, -1, -1);
 	rc_test_join(&pub, &zc_sub, zc_ack, 1, -1, -1);
 	next_seq = 0;
@@ -31,9 +28,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	free(copy_ack);
-	free(zc_ack);
-	free(ring);
+	rc_test_bus_free(ring, copy_ack, zc_ack);
 }
 
 static void publish(uint64_t len)

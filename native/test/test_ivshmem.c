@@ -252,6 +252,17 @@ static void join_then_read_in_order(void)
 }
 
 /* A hostile guest B writes whatever it likes in its own ack page. */
+/* Host on the server, no ack file bound to a peer, guest A joined in slot 0. */
+static void setup_with_guest_a_joined(struct rc_ivshmem_guest *a)
+{
+	setup(RC_IVSHMEM_NO_PEER, RC_IVSHMEM_NO_PEER);
+	CHECK_EQ(rc_ivshmem_host_connect(&host, NULL, host_srv[0], 1000), 0);
+	open_guest(a, ack_a_path, PEER_A, bell_a);
+	CHECK_STATUS(rc_ivshmem_guest_join_begin(a), RC_OK);
+	service(1u << 0, 0, 0);
+	CHECK_STATUS(rc_ivshmem_guest_join_poll(a), RC_OK);
+}
+
 static void hostile_join_requests_are_refused(void)
 {
 	struct rc_ivshmem_guest a;
@@ -260,12 +271,7 @@ static void hostile_join_requests_are_refused(void)
 	uint64_t seq = 0;
 	int fd;
 
-	setup(RC_IVSHMEM_NO_PEER, RC_IVSHMEM_NO_PEER);
-	CHECK_EQ(rc_ivshmem_host_connect(&host, NULL, host_srv[0], 1000), 0);
-	open_guest(&a, ack_a_path, PEER_A, bell_a);
-	CHECK_STATUS(rc_ivshmem_guest_join_begin(&a), RC_OK);
-	service(1u << 0, 0, 0);
-	CHECK_STATUS(rc_ivshmem_guest_join_poll(&a), RC_OK);
+	setup_with_guest_a_joined(&a);
 
 	fd = open(ack_b_path, O_RDWR | O_CLOEXEC);
 	CHECK(fd >= 0);
@@ -361,12 +367,7 @@ static void peer_leaving_the_server_evicts_dead_and_rejoin_works(void)
 	int bell_new = new_eventfd();
 	const uint32_t new_id = 7;
 
-	setup(RC_IVSHMEM_NO_PEER, RC_IVSHMEM_NO_PEER);
-	CHECK_EQ(rc_ivshmem_host_connect(&host, NULL, host_srv[0], 1000), 0);
-	open_guest(&a, ack_a_path, PEER_A, bell_a);
-	CHECK_STATUS(rc_ivshmem_guest_join_begin(&a), RC_OK);
-	service(1u << 0, 0, 0);
-	CHECK_STATUS(rc_ivshmem_guest_join_poll(&a), RC_OK);
+	setup_with_guest_a_joined(&a);
 	publish(10);
 	read_all(&a, &seq);
 	publish(4); /* unread when its VM dies */

@@ -20,10 +20,7 @@ static uint8_t msg[MSG];
 
 static void setup(void)
 {
-	ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
-	fast_ack = rc_test_ack_page();
-	slow_ack = rc_test_ack_page();
-	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
+	ring = rc_test_bus(&pub, CAP, RC_POLICY_BLOCK, &fast_ack, &slow_ack);
 	rc_test_join(&pub, &fast, fast_ack, 0, -1, -1);
 	rc_test_join(&pub, &slow, slow_ack, 1, -1, -1);
 	CHECK_EQ(rc_pub_take_changes(&pub), 3); /* both attaches */
@@ -31,9 +28,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	free(fast_ack);
-	free(slow_ack);
-	free(ring);
+	rc_test_bus_free(ring, fast_ack, slow_ack);
 }
 
 static void drain_fast(void)

@@ -105,10 +105,7 @@ static void drain_both(void)
 
 static void setup(uint32_t batch)
 {
-	ring = rc_test_ring(CAP, 0, RC_POLICY_BLOCK);
-	copy_ack = rc_test_ack_page();
-	zc_ack = rc_test_ack_page();
-	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
+	ring = rc_test_bus(&pub, CAP, RC_POLICY_BLOCK, &copy_ack, &zc_ack);
 	rc_test_join(&pub, &copy_sub, copy_ack, 0, -1, -1);
 	rc_test_join(&pub, &zc_sub, zc_ack, 5, -1, -1);
 	copy_reader = (struct reader){ .sub = &copy_sub, .batch = batch, .lengths = lengths };
@@ -117,9 +114,7 @@ static void setup(uint32_t batch)
 
 static void teardown(void)
 {
-	free(copy_ack);
-	free(zc_ack);
-	free(ring);
+	rc_test_bus_free(ring, copy_ack, zc_ack);
 }
 
 static uint64_t align_record(uint64_t payload)

@@ -37,13 +37,10 @@ static int new_eventfd(void)
 
 static void setup(uint32_t policy)
 {
-	ring = rc_test_ring(CAP, 0, policy);
-	ack = rc_test_ack_page();
-	other_ack = rc_test_ack_page();
+	ring = rc_test_bus(&pub, CAP, policy, &ack, &other_ack);
 	sub_bell = new_eventfd();
 	other_bell = new_eventfd();
 	pub_bell = new_eventfd();
-	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
 	rc_test_join(&pub, &sub, ack, 0, sub_bell, pub_bell);
 	rc_test_join(&pub, &other, other_ack, 1, other_bell, pub_bell);
 	next_seq = 0;
@@ -54,9 +51,7 @@ static void teardown(void)
 	close(sub_bell);
 	close(other_bell);
 	close(pub_bell);
-	free(ack);
-	free(other_ack);
-	free(ring);
+	rc_test_bus_free(ring, ack, other_ack);
 }
 
 static void publish(int n)
