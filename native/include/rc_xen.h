@@ -4,9 +4,10 @@
  * whose subscribers run in other domains (domUs or dom0), over grant tables
  * and interdomain event channels, from user space through the Linux devices
  * /dev/xen/gntalloc, /dev/xen/gntdev and /dev/xen/evtchn. Rendezvous through
- * XenStore (libxenstore), or by hand. Plain C, no Node; links with
- * ringcast.c. docs/xen.md is the normative description; functions return 0 /
- * a count, or -errno (system errors) / RC_* (protocol verdicts).
+ * XenStore (rc_xenstore.h, spoken directly: no library), or by hand. Plain
+ * C, no Node; links with ringcast.c and rc_xenstore.c. docs/xen.md is the
+ * normative description; functions return 0 / a count, or -errno (system
+ * errors) / RC_* (protocol verdicts).
  *
  * What the kernel interface allows, and so the shape of a Xen bus:
  *   - gntalloc grants pages it allocates itself, each allocation to ONE
@@ -50,7 +51,7 @@
 extern "C" {
 #endif
 
-struct xs_handle; /* libxenstore */
+struct rc_xs; /* rc_xenstore.h */
 
 #define RC_XEN_MAX_LANES       8u    /* receiver domains per bus            */
 #define RC_XEN_MAX_LANE_SLOTS  8u    /* subscribers per receiver domain     */
@@ -164,7 +165,7 @@ struct rc_xen_pub_event {
 
 struct rc_xen_pub {
 	struct rc_xen_devices dev;
-	struct xs_handle *xs;          /* NULL: manual rendezvous            */
+	struct rc_xs *xs;              /* NULL: manual rendezvous            */
 	uint16_t own_domid;
 	char bus[RC_XEN_BUS_NAME_MAX + 1];
 	uint64_t heartbeat_timeout_ms; /* 0: no heartbeat checks             */
@@ -215,7 +216,7 @@ struct rc_xen_manual {
 
 struct rc_xen_sub {
 	struct rc_xen_devices dev;
-	struct xs_handle *xs;
+	struct rc_xs *xs;              /* NULL: manual rendezvous            */
 	uint16_t own_domid, pub_domid;
 	uint32_t slot;
 	uint32_t ack_grant;

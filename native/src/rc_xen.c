@@ -20,12 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xen/xen.h> /* domid_t, for evtchn.h */
-#include <xen/sys/evtchn.h>
-#include <xen/sys/gntalloc.h>
-#include <xen/sys/gntdev.h>
-#include <xenstore.h>
+/* The Linux uapi headers (linux-libc-dev), not libxen-dev's xen/sys/ ones:
+ * evtchn.h and gntdev.h use Xen's domid_t and grant_ref_t without defining
+ * them (xen/xen.h and xen/grant_table.h would, from libxen-dev). */
+typedef uint16_t domid_t;
+typedef uint32_t grant_ref_t;
+#include <xen/evtchn.h>
+#include <xen/gntalloc.h>
+#include <xen/gntdev.h>
 
+#include "rc_xenstore.h"
 #include "ringcast_barrier.h"
 
 static int neg_errno(void) { return errno ? -errno : -EIO; }
@@ -262,36 +266,23 @@ static bool bus_name_ok(const char *bus)
 
 /* Writes `value` at `path`, owned by `owner` with no access for others but
  * read for `reader`. */
-static int xs_put(struct xs_handle *xs, const char *path, const char *value, uint16_t owner, uint16_t reader)
+static int xs_put(struct rc_xs *xs, const char *path, const char *value, uint16_t owner, uint16_t reader)
 {
-	struct xs_permissions perms[2] = {
-		{ .id = owner, .perms = XS_PERM_NONE },
-		{ .id = reader, .perms = XS_PERM_READ },
+	const struct rc_xs_perm perms[2] = {
+		{ .domid = owner, .perms = RC_XS_PERM_NONE },
+		{ .domid = reader, .perms = RC_XS_PERM_READ },
 	};
+	int r;
 
-	if (!xs_write(xs, XBT_NULL, path, value, (unsigned)strlen(value)))
-		return neg_errno();
-	if (!xs_set_permissions(xs, XBT_NULL, path, perms, owner == reader ? 1 : 2))
-		return neg_errno();
-	return 0;
+	if ((r = rc_xs_write(xs, path, value, strlen(value))) < 0)
+		return r;
+	return rc_xs_set_perms(xs, path, perms, owner == reader ? 1 : 2);
 }
 
 /* Reads a value of at most `cap - 1` bytes as a string; -ENOENT if absent. */
-static int xs_get(struct xs_handle *xs, const char *path, char *out, size_t cap)
+static int xs_get(struct rc_xs *xs, const char *path, char *out, size_t cap)
 {
-	unsigned len = 0;
-	char *v = xs_read(xs, XBT_NULL, path, &len);
-
-	if (!v)
-		return neg_errno();
-	if (len >= cap) {
-		free(v);
-		return -E2BIG;
-	}
-	memcpy(out, v, len);
-	out[len] = 0;
-	free(v);
-	return 0;
+	return rc_xs_read(xs, path, out, cap, NULL);
 }
 
 static int parse_u32(const char *s, uint32_t max, uint32_t *out)
@@ -309,7 +300,7 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 	return 0;
 }
 
-static int own_domid(struct xs_handle *xs, uint16_t *domid)
+static int own_domid(struct rc_xs *xs, uint16_t *domid)
 {
 	char buf[16];
 	uint32_t v;
@@ -317,10 +308,10 @@ static int own_domid(struct xs_handle *xs, uint16_t *domid)
 
 	if (r == -ENOENT || r == -EACCES) {
 		/* dom0 before xen-init-dom0 wrote its own node. */
-		char *path = xs_get_domain_path(xs, 0);
+		char path[32];
 
 		*domid = 0;
-		free(path);
+		rc_xs_get_domain_path(xs, 0, path, sizeof(path));
 		return 0;
 	}
 	if (r < 0)
@@ -431,12 +422,9 @@ int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, u
 	if ((r = rc_xen_devices_open(&xp->dev)) < 0)
 		goto fail;
 	if (use_xenstore) {
-		step = "xs_open";
-		xp->xs = xs_open(0);
-		if (!xp->xs) {
-			r = neg_errno();
+		step = "open XenStore";
+		if ((r = rc_xs_open(&xp->xs)) < 0)
 			goto fail;
-		}
 		step = "read own domid from XenStore";
 		if ((r = own_domid(xp->xs, &xp->own_domid)) < 0)
 			goto fail;
@@ -631,6 +619,14 @@ static void serve_join(struct rc_xen_pub *xp, uint32_t li, uint32_t s)
 		return;
 	}
 	ps->last_seen_request = request;
+	/* A request on a page whose `mapped` byte is clear is a dead
+	 * subscriber's last word: a live one marks the page before it asks
+	 * ([V2]), and its kernel cleared the byte when the mapping went. Its
+	 * page is mapped again while its ack-ref stays in XenStore; that must
+	 * not replay the join (found by test/xen: a killed Node subscriber
+	 * "joined" again). */
+	if (rc_load_relaxed(&page->mapped) != RC_ACK_MAPPED)
+		return;
 	peer = rc_load_relaxed(&page->join_peer_id);
 	if (request <= ps->highest_answered) {
 		answer(l, s, request, RC_JOIN_BAD_ORDER, 0);
@@ -730,10 +726,11 @@ int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms)
 		for (uint32_t s = 0; s < xp->lane[li]->slots; s++)
 			serve_join(xp, li, s);
 	now = now_ms();
-	/* XenStore is read, not watched: libxenstore's watches need its
-	 * reader thread, whose 16 KiB stack a static binary cannot create
-	 * (pthread_create: EINVAL). A read every RC_XEN_ALIVE_POLL_MS bounds
-	 * how late a destroyed domain is noticed. */
+	/* XenStore is read, not watched: the client (rc_xenstore.h) has no
+	 * watches, which would need a reader thread or a second descriptor
+	 * to wait on (libxenstore's reader thread once failed here in static
+	 * binaries). A read every RC_XEN_ALIVE_POLL_MS bounds how late a
+	 * destroyed domain is noticed. */
 	if (xp->xs && now - xp->alive_checked_ms >= RC_XEN_ALIVE_POLL_MS) {
 		xp->alive_checked_ms = now;
 		check_alive_nodes(xp);
@@ -833,8 +830,8 @@ void rc_xen_pub_destroy(struct rc_xen_pub *xp)
 		char path[128];
 
 		snprintf(path, sizeof(path), "/local/domain/%u/data/ringcast/%s", xp->own_domid, xp->bus);
-		xs_rm(xp->xs, XBT_NULL, path);
-		xs_close(xp->xs);
+		rc_xs_rm(xp->xs, path);
+		rc_xs_close(xp->xs);
 		xp->xs = NULL;
 	}
 	rc_xen_devices_close(&xp->dev);
@@ -988,12 +985,9 @@ int rc_xen_sub_open(struct rc_xen_sub *xs, const char *bus, uint16_t pub_domid, 
 			r = -ENOMEM;
 			goto fail;
 		}
-		step = "xs_open";
-		xs->xs = xs_open(0);
-		if (!xs->xs) {
-			r = neg_errno();
+		step = "open XenStore";
+		if ((r = rc_xs_open(&xs->xs)) < 0)
 			goto fail;
-		}
 		step = "read own domid from XenStore";
 		if ((r = own_domid(xs->xs, &xs->own_domid)) < 0)
 			goto fail;
@@ -1192,8 +1186,8 @@ void rc_xen_sub_close(struct rc_xen_sub *xs)
 		char path[160];
 
 		sub_path(xs, false, "", path, sizeof(path));
-		xs_rm(xs->xs, XBT_NULL, path);
-		xs_close(xs->xs);
+		rc_xs_rm(xs->xs, path);
+		rc_xs_close(xs->xs);
 		xs->xs = NULL;
 	}
 	rc_xen_devices_close(&xs->dev);
