@@ -7,9 +7,12 @@
         "native/src/rc_os.c",
         "native/src/rc_control.c",
         "native/src/rc_ivshmem.c",
+        "native/src/rc_xen.c",
+        "native/src/rc_xenstore.c",
         "native/binding/addon.cc",
         "native/binding/control.cc",
-        "native/binding/ivshmem.cc"
+        "native/binding/ivshmem.cc",
+        "native/binding/xen.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -2,6 +2,7 @@
 // The protocol is native/src/rc_ivshmem.c's; this file validates options and
 // ties the native objects to the event loop. docs/protocol.md, "Attach through
 // shared memory", and docs/vm.md describe the deployment.
+import { verdictName, type SharedMemoryRoute } from './attachment.js';
 import { RefusedError, RingcastError, abortError, invalidOption } from './errors.js';
 import { C, native, type NativeFdWatcher, type NativeIvshmemHost, type NativeIvshmemService, type NativeIvshmemSubscriber, type NativePublisher } from './native.js';
 
@@ -115,7 +116,9 @@ export function checkVmOptions(value: unknown): CheckedVmOptions {
   return { ivshmemServer, ringFile, guests, fileMode, connectTimeoutMs };
 }
 
-export function checkIvshmemOptions(value: unknown): Required<Pick<IvshmemSubscribeOptions, 'ring' | 'ack' | 'publisherTimeoutMs'>> & IvshmemSubscribeOptions {
+type CheckedIvshmemOptions = Required<Pick<IvshmemSubscribeOptions, 'ring' | 'ack' | 'publisherTimeoutMs'>> & IvshmemSubscribeOptions;
+
+function checkIvshmemOptions(value: unknown): CheckedIvshmemOptions {
   if (typeof value !== 'object' || value === null) throw invalidOption('ivshmem', value, '{ ring, ack, doorbell } or { ring, ack, server }');
   const o = value as IvshmemSubscribeOptions;
   const ring = checkString('ivshmem.ring', o.ring);
@@ -131,17 +134,6 @@ export function checkIvshmemOptions(value: unknown): Required<Pick<IvshmemSubscr
     throw invalidOption('ivshmem.publisherTimeoutMs', publisherTimeoutMs, `an integer from ${4 * PUBLISHER_HEARTBEAT_MS} to 3600000`);
   }
   return { ring, ack, doorbell, server, publisherTimeoutMs };
-}
-
-const VERDICTS: Record<number, string> = {
-  [C.RC_JOIN_BAD_PEER]: 'bad-peer',
-  [C.RC_JOIN_BAD_ORDER]: 'bad-order',
-  [C.RC_JOIN_CLOSED]: 'closing',
-};
-
-/** Why the publisher refused a join, as the `refuse` event and RefusedError say it. */
-export function verdictName(verdict: number): string {
-  return VERDICTS[verdict] ?? `verdict-${verdict}`;
 }
 
 /** What a service pass did, for the publisher to turn into events. */
@@ -215,11 +207,45 @@ export class VmHost {
   }
 }
 
+/** @internal `SubscriberOptions.ivshmem`, validated, as a subscriber's way in. */
+export function ivshmemRoute(value: unknown): SharedMemoryRoute {
+  const options = checkIvshmemOptions(value);
+  const { ring, ack, doorbell, server, publisherTimeoutMs } = options;
+  const what = `bus ${ring}`;
+  return {
+    where: ring,
+    async attach(timeoutMs, signal) {
+      let guest: NativeIvshmemSubscriber;
+      try {
+        guest = new native.IvshmemSubscriber(ring, ack, doorbell ?? null, server ?? null);
+      } catch (error) {
+        throw new RingcastError('ERR_RINGCAST_BAD_REGION', `cannot attach through ivshmem (${ring}, ${ack}): ${(error as Error).message}`, { cause: error });
+      }
+      try {
+        await joinGuest(guest, timeoutMs, signal, what);
+      } catch (error) {
+        guest.destroy();
+        throw error;
+      }
+      return {
+        reader: guest,
+        doorbell: true,
+        rejoin: (rejoinTimeoutMs) => joinGuest(guest, rejoinTimeoutMs, undefined, what),
+        leave: () => void guest.leave(),
+        // The publisher's heartbeat in the ring: a guest has no socket to see it die.
+        publisherGone: () => guest.publisherGone(performance.now(), publisherTimeoutMs),
+        checkEveryMs: publisherTimeoutMs / 4,
+        logFields: { ring, peer: guest.info().peer },
+      };
+    },
+  };
+}
+
 /**
- * @internal A guest's join: ask, ring, and wait for the answer on our doorbell
+ * A guest's join: ask, ring, and wait for the answer on our doorbell
  * (re-ringing now and then: a ring sent before the host watched is lost).
  */
-export async function joinGuest(guest: NativeIvshmemSubscriber, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+async function joinGuest(guest: NativeIvshmemSubscriber, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<void> {
   const watcher = new native.FdWatcher(guest.doorbellFd, true, () => step());
   let finish!: (error: Error | null) => void;
   let asked = false;

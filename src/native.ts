@@ -42,6 +42,21 @@ export interface NativeConstants {
   /** From native/include/rc_ivshmem.h: ivshmem peer ids are 16 bits. */
   RC_IVSHMEM_MAX_PEER_ID: number;
   RC_IVSHMEM_VECTOR: number;
+  RC_XEN_ACK_BY_SUBSCRIBER: number;
+  RC_XEN_ACK_BY_PUBLISHER: number;
+  RC_XEN_DEATH_UNMAP: number;
+  RC_XEN_DEATH_XENSTORE: number;
+  RC_XEN_DEATH_HEARTBEAT: number;
+  RC_XEN_EVENT_JOINED: number;
+  RC_XEN_EVENT_LEFT: number;
+  RC_XEN_EVENT_DEAD: number;
+  RC_XEN_EVENT_REFUSED: number;
+  RC_XEN_MAX_LANES: number;
+  RC_XEN_MAX_LANE_SLOTS: number;
+  RC_XEN_MAX_CAPACITY: number;
+  RC_XEN_BUS_NAME_MAX: number;
+  /** FdWatcher's doorbell kind for /dev/xen/evtchn. */
+  DOORBELL_EVTCHN: number;
   RC_OK: number;
   RC_EAGAIN: number;
   RC_EINVAL: number;
@@ -119,6 +134,8 @@ export interface NativePublisher {
   evict(slot: number, reason: number): void;
   /** Writes and commits a whole message if it fits now: bit 1 = written, bit 2 = slot states changed (takeChanges). */
   offer(message: Uint8Array): number;
+  /** offer, bound to this object: the same calls without the per-call lookup of the object. */
+  offerFunction(): (message: Uint8Array) => number;
   /** Writes whole messages from `start` while they fit; one commit; returns the next index. */
   offerBatch(messages: Uint8Array[], start: number): number;
   /** Writes the first `count` messages packed back to back in `data` (sizes in `lengths`) while they fit; one commit; returns how many. */
@@ -159,6 +176,8 @@ export interface NativeSubscriberInfo {
   evictReason: number;
   publisherState: number;
   head: number;
+  /** The publisher's message count (the next sequence number). */
+  messages: number;
   doorbellsRung: number;
   /** RC_FEATURE_* bits of the ring. */
   features: number;
@@ -166,14 +185,27 @@ export interface NativeSubscriberInfo {
   busId: string;
 }
 
+/**
+ * Takes everything ready if that is at most the bound count of records and
+ * fits the scratch buffer (in ring bytes): copies it there, acknowledges it
+ * and returns the count (meta as read() fills it, offsets into scratch, but
+ * meta[0] = the slot's RC_SLOT_* state); 0 when nothing is ready; a negative
+ * RC_* status; or RC_ETOOBIG, leaving it all to read().
+ */
+export type NativeReadSmall = () => number;
+
 /** Subscriber side of one ring (read-only ring mapping, own ack page). */
 export interface NativeSubscriber {
   /** Read-only view of the data area (zero-copy polls). */
   readonly data: ArrayBuffer;
   /** Copies a batch; meta[0] = count or negative RC_* status. */
   read(maxBytes: number, meta: Float64Array): Buffer | null;
+  /** Binds the arrays readSmall fills (meta as read()'s, a scratch buffer) and returns it, bound to this object. */
+  bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): NativeReadSmall;
   /** Describes a batch in meta without acknowledging it. */
   poll(meta: Float64Array): number;
+  /** The sequence number of the next message if its record is in the ring, else -1; acknowledges nothing. */
+  peekSeq(): number;
   /** Acknowledges the last poll after re-checking it was not overwritten. */
   release(): number;
   /** Acknowledges only the first `records` entries of the last poll. */
@@ -281,7 +313,62 @@ export interface NativeIvshmemSubscriber extends NativeSubscriber {
   leave(): number;
   /** RC_JOIN_* of the last answer. */
   readonly lastVerdict: number;
-  info(): NativeSubscriberInfo & { joinPosition: number; messages: number; peer: number; hostPeer: number };
+  info(): NativeSubscriberInfo & { joinPosition: number; peer: number; hostPeer: number };
+}
+
+/** One thing a Xen publisher's service pass saw (native/binding/xen.cc). */
+export interface NativeXenEvent {
+  lane: number;
+  domid: number;
+  slot: number;
+  /** RC_XEN_EVENT_*, or 0: the lane's flow control evicted the slot (`reason`). */
+  kind: number;
+  /** RC_XEN_DEATH_* (kind DEAD). */
+  death?: number;
+  /** RC_JOIN_* in the slot's answer entry (kind REFUSED). */
+  verdict?: number;
+  /** RC_EVICT_* (kind 0). */
+  reason?: number;
+}
+
+/** A Xen bus's publishing side: one lane (ring granted to one domain) per receiver domain. */
+export interface NativeXenPublisher {
+  /** RC_OK: every lane has it; RC_EAGAIN: some lane has no room (call again with the same message); else a status. */
+  send(message: Uint8Array): number;
+  /** How many of messages[start..] every lane now has (stops where a lane has no room). */
+  sendBatch(messages: Uint8Array[], start: number): number;
+  prepareWait(length: number): boolean;
+  endWait(): void;
+  evictBlocking(length: number): number;
+  /** Non-blocking: joins, leaves, deaths, refusals and evictions since the last pass. */
+  service(): NativeXenEvent[];
+  lanes(): Array<{
+    domid: number;
+    head: number;
+    messages: number;
+    slots: Array<{ slot: number; ackGrant: number; state: number; reason: number; ack: number; lostMessages: number; evictions: number }>;
+  }>;
+  /** The paper's manual reference passing for a slot whose ack page the publisher grants, else null. */
+  manualLine(lane: number, slot: number): string | null;
+  close(): void;
+  destroy(): void;
+  /** /dev/xen/evtchn: joins, acks while waiting, deaths ring it. */
+  readonly evtchnFd: number;
+  readonly attached: number;
+  readonly ownDomid: number;
+}
+
+/** A subscriber in a Xen domain: the NativeSubscriber methods plus open and join, run off the event loop. */
+export interface NativeXenSubscriber extends NativeSubscriber {
+  /** Looks the bus up (or takes the manual line), maps the ring, binds the channel; status 0 or -errno, `step` names what failed. */
+  open(timeoutMs: number): Promise<{ status: number; step: string }>;
+  /** RC_OK attached; RC_EINVAL refused (lastVerdict); -ETIMEDOUT. */
+  join(timeoutMs: number): Promise<{ status: number; step: string }>;
+  leave(): number;
+  /** The publisher's kernel cleared publisher_state: it is gone without an orderly close. */
+  publisherGone(): boolean;
+  readonly lastVerdict: number;
+  info(): NativeSubscriberInfo & { domid: number; publisherDomid: number; ackGrant: number };
 }
 
 export interface NativeAddon {
@@ -312,7 +399,22 @@ export interface NativeAddon {
   ivshmemRegionSize(capacity: number): number;
   /** Takes ownership of the four descriptors (closed on destroy or failure). */
   Subscriber: new (ringFd: number, ackFd: number, doorbellFd: number, publisherDoorbellFd: number) => NativeSubscriber;
-  FdWatcher: new (fd: number, isEventfd: boolean, onReady: (status: number) => void) => NativeFdWatcher;
+  /** Publishes a Xen bus (native/src/rc_xen.c); receivers: [domid, RC_XEN_ACK_BY_*], in slot order per domain. */
+  XenPublisher: new (
+    bus: string,
+    capacity: number,
+    policy: number,
+    receivers: Array<[number, number]>,
+    useXenstore: boolean,
+    heartbeatTimeoutMs: number,
+    maxLagBytes: number,
+  ) => NativeXenPublisher;
+  /** Nothing is opened before open(); a manual line replaces XenStore. */
+  XenSubscriber: new (bus: string, publisherDomid: number, slot: number, manualLine: string | null) => NativeXenSubscriber;
+  /** Whether this domain has /dev/xen/{gntalloc,gntdev,evtchn}. */
+  xenAvailable(): boolean;
+  /** doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN (/dev/xen/evtchn): cleared before the callback. */
+  FdWatcher: new (fd: number, doorbell: boolean | number, onReady: (status: number) => void) => NativeFdWatcher;
   unixListen(path: string, backlog: number): number;
   unixConnect(path: string): number;
   unixAccept(listenFd: number): NativePeer | null;

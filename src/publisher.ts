@@ -8,7 +8,9 @@ import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedM
 import { reportEvent, track, unlinkSocketAtExit, untrack } from './diagnostics.js';
 import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
-import { VmHost, checkVmOptions, verdictName, type VmOptions, type VmServiceResult } from './ivshmem.js';
+import { verdictName } from './attachment.js';
+import { PublishQueue } from './publish-queue.js';
+import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './ivshmem.js';
 import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
 import {
   checkCapacity,
@@ -170,6 +172,8 @@ export class Publisher extends EventEmitter {
   readonly policy: SlowConsumerPolicy;
 
   #native: NativePublisher;
+  /** #native.offer bound to it (no unwrap per call): offer() is what busy-polling publishers call. */
+  #nativeOffer: (message: Uint8Array) => number;
   #log: Logger;
   #listenFd = -1;
   #listenWatcher: NativeFdWatcher | null = null;
@@ -181,15 +185,11 @@ export class Publisher extends EventEmitter {
   #allowGids: number[];
   #handshakeTimeoutMs: number;
   #maxPendingHandshakes: number;
-  #queued = 0;
-  #chain: Promise<void> = RESOLVED;
-  #wake: (() => void) | null = null;
+  #queue: PublishQueue;
   #closing: Promise<void> | null = null;
   #data: Uint8Array | null = null;
   #claimOpen = false;
-  #evictAfterMs: number | undefined;
   #heartbeatTimer: NodeJS.Timeout | null = null;
-  #blockedSince: number | null = null;
   #slotStates = new Map<number, SubscriberState>();
   #vm: VmHost | null = null;
   /** VM guests' join positions by slot (socket subscribers keep theirs in #attached). */
@@ -220,7 +220,7 @@ export class Publisher extends EventEmitter {
     if (options.evictAfterMs !== undefined && this.policy !== 'block') {
       throw invalidOption('evictAfterMs', options.evictAfterMs, "no value with policy 'drop' (it never waits)");
     }
-    this.#evictAfterMs = options.evictAfterMs === undefined ? undefined : checkInteger('evictAfterMs', options.evictAfterMs, 0, 1, 3_600_000);
+    const evictAfterMs = options.evictAfterMs === undefined ? undefined : checkInteger('evictAfterMs', options.evictAfterMs, 0, 1, 3_600_000);
     const minLag = native.minMaxLag(this.maxPayload);
     const maxLagBytes = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
     const vm = options.vm === undefined ? null : checkVmOptions(options.vm);
@@ -237,6 +237,23 @@ export class Publisher extends EventEmitter {
       vm?.ringFile,
       vm?.fileMode,
     );
+    this.#queue = new PublishQueue(
+      this.#native,
+      {
+        closing: () => this.#closing !== null,
+        drained: () => this.emit('drain'),
+        changed: () => this.#processChanges(),
+        // Acks ring our doorbells only while we wait: watch them only then.
+        sleeping: (asleep) => {
+          for (const attached of this.#attached.values()) {
+            if (asleep) attached.wake.start();
+            else attached.wake.stop();
+          }
+        },
+      },
+      evictAfterMs,
+    );
+    this.#nativeOffer = this.#native.offerFunction();
     if (options.listen !== false && !vm) {
       try {
         this.#listenFd = native.unixListen(this.path, 64);
@@ -293,7 +310,7 @@ export class Publisher extends EventEmitter {
 
   /** publish() calls waiting for room. */
   get pending(): number {
-    return this.#queued;
+    return this.#queue.queued;
   }
 
   get closed(): boolean {
@@ -307,7 +324,7 @@ export class Publisher extends EventEmitter {
   offer(message: Uint8Array): boolean {
     this.#assertOpen();
     checkMessage(message);
-    if (this.#queued > 0 || this.#claimOpen) return false;
+    if (this.#queue.queued > 0 || this.#claimOpen) return false;
     return message.length <= this.maxPayload && this.#offerNow(message);
   }
 
@@ -317,7 +334,7 @@ export class Publisher extends EventEmitter {
     checkMessage(message);
     this.#assertNoClaim();
     const signal = checkSignal(options?.signal);
-    if (this.#queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#offerNow(message)) {
+    if (this.#queue.queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#offerNow(message)) {
       return RESOLVED;
     }
     return this.#enqueue(() => this.#publishSlow(message, signal));
@@ -331,11 +348,11 @@ export class Publisher extends EventEmitter {
     for (const message of messages) checkMessage(message);
     const signal = checkSignal(options?.signal);
     const list = messages as Uint8Array[];
-    if (this.#queued === 0 && !this.#claimOpen) {
+    if (this.#queue.queued === 0 && !this.#claimOpen) {
       const done = this.#offerFrom(list, 0);
       this.#processChanges();
       if (done === list.length) {
-        this.#blockedSince = null;
+        this.#queue.progressed();
         return RESOLVED;
       }
       return this.#enqueue(() => this.#publishRest(list, done, signal));
@@ -347,7 +364,7 @@ export class Publisher extends EventEmitter {
   tryClaim(length: number): Claim | null {
     this.#assertOpen();
     this.#checkClaimLength(length);
-    if (this.#queued > 0 || this.#claimOpen) return null;
+    if (this.#queue.queued > 0 || this.#claimOpen) return null;
     return this.#claim(length);
   }
 
@@ -395,7 +412,7 @@ export class Publisher extends EventEmitter {
       head: raw.head,
       messages: raw.messages,
       capacity: this.capacity,
-      pending: this.#queued,
+      pending: this.#queue.queued,
       doorbellsRung: raw.doorbellsRung,
       subscribers,
     };
@@ -413,7 +430,7 @@ export class Publisher extends EventEmitter {
       this.#native.close();
       if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
       this.#wakeUp();
-      await this.#chain.catch(() => undefined);
+      await this.#queue.settled();
       if (this.#listenWatcher) {
         this.#listenWatcher.close();
         native.closeFd(this.#listenFd);
@@ -452,17 +469,7 @@ export class Publisher extends EventEmitter {
   }
 
   #enqueue(job: () => Promise<void>): Promise<void> {
-    this.#queued++;
-    const run = this.#chain
-      .then(() => {
-        if (this.#closing) throw closedError('publisher');
-        return job();
-      })
-      .finally(() => {
-        if (--this.#queued === 0) this.emit('drain');
-      });
-    this.#chain = run.catch(() => undefined);
-    return run;
+    return this.#queue.enqueue(job);
   }
 
   async #publishSlow(message: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
@@ -478,7 +485,7 @@ export class Publisher extends EventEmitter {
       const before = offset;
       offset = this.#native.writePart(message, offset);
       this.#processChanges();
-      if (offset > before) this.#blockedSince = null;
+      if (offset > before) this.#queue.progressed();
       if (offset === message.length) return;
       await this.#waitForRoom(message.length - offset, undefined);
     }
@@ -495,7 +502,7 @@ export class Publisher extends EventEmitter {
       }
       const next = this.#offerFrom(messages, index);
       this.#processChanges();
-      if (next > index) this.#blockedSince = null;
+      if (next > index) this.#queue.progressed();
       else await this.#waitForRoom(message.length, signal);
       index = next;
     }
@@ -533,9 +540,9 @@ export class Publisher extends EventEmitter {
 
   /** One whole message now, or false; reports slot transitions the write caused. */
   #offerNow(message: Uint8Array): boolean {
-    const result = this.#native.offer(message);
+    const result = this.#nativeOffer(message);
     if (result & 2) this.#processChanges();
-    if (result & 1) this.#blockedSince = null;
+    if (result & 1) this.#queue.progressed();
     return (result & 1) === 1;
   }
 
@@ -564,46 +571,12 @@ export class Publisher extends EventEmitter {
     }
   }
 
-  /** Sleeps until a subscriber acknowledges, leaves or is evicted (or, with evictAfterMs, is evicted for blocking). */
-  async #waitForRoom(length: number, signal: AbortSignal | undefined): Promise<void> {
-    if (this.#closing) throw closedError('publisher');
-    if (signal?.aborted) throw abortError(signal);
-    if (!this.#native.prepareWait(length)) return;
-    this.#blockedSince ??= performance.now();
-    let onAbort: (() => void) | undefined;
-    let evictTimer: NodeJS.Timeout | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.#wake = resolve;
-        if (this.#evictAfterMs !== undefined) {
-          const due = Math.max(0, this.#blockedSince! + this.#evictAfterMs - performance.now());
-          evictTimer = setTimeout(() => {
-            if (this.#native.evictBlocking(length) > 0) this.#blockedSince = null;
-            this.#processChanges();
-            resolve();
-          }, due);
-        }
-        if (signal) {
-          onAbort = () => reject(abortError(signal));
-          signal.addEventListener('abort', onAbort, { once: true });
-        }
-        for (const attached of this.#attached.values()) attached.wake.start();
-      });
-    } finally {
-      this.#wake = null;
-      if (evictTimer) clearTimeout(evictTimer);
-      for (const attached of this.#attached.values()) attached.wake.stop();
-      if (onAbort) signal!.removeEventListener('abort', onAbort);
-      if (!this.#closing) {
-        this.#native.endWait();
-        this.#processChanges();
-      }
-    }
-    if (this.#closing) throw closedError('publisher');
+  #waitForRoom(length: number, signal: AbortSignal | undefined): Promise<void> {
+    return this.#queue.waitForRoom(length, signal);
   }
 
   #wakeUp(): void {
-    this.#wake?.();
+    this.#queue.wake();
   }
 
   #checkClaimLength(length: number): void {
@@ -617,7 +590,7 @@ export class Publisher extends EventEmitter {
     const offset = this.#native.claim(length);
     this.#processChanges();
     if (offset === C.RC_EAGAIN) return null;
-    this.#blockedSince = null;
+    this.#queue.progressed();
     if (offset < 0) throw new RingcastError('ERR_RINGCAST_STATE', `claim failed (status ${offset})`);
     this.#data ??= new Uint8Array(this.#native.data);
     this.#claimOpen = true;

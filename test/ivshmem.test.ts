@@ -247,6 +247,7 @@ describe('ivshmem provider on the host (files + a real ivshmem server)', () => {
     const lost = await gap;
     expect(lost.reason).toBe('slow');
     expect(lost.lostBytes).toBeGreaterThan(0);
+    expect(lost.lostMessages).toBe(200); // bus sequence numbers 0..199, exactly
     expect(sub.state).toBe('active');
     expect(bus.publisher.stats().subscribers).toMatchObject([{ slot: 0, state: 'active' }]);
   });

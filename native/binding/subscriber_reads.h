@@ -14,9 +14,14 @@
 
 #include <napi.h>
 
+#include "bound_self.h" // BoundSelf: readSmall without napi_unwrap
+
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <cstdlib>
+#include <mutex>
 #include <vector>
 
 extern "C" {
@@ -75,6 +80,32 @@ inline void FillMeta(double *meta, const rc_entry *entries, int count)
 	}
 }
 
+// Copies from this size on (read()'s batch buffers, poll()'s fragments that
+// TypeScript copies to reassemble them): glibc's malloc serves them with mmap
+// until it has freed one, and trims freed memory above 128 KiB off the top of
+// its heap. A subscriber that keeps handing out batches then takes a page
+// fault per 4 KiB it copies: 0.5 to 4 faults per 16 KiB message, more than
+// half its time (perf: clear_page_erms and exc_page_fault under the memcpy
+// into the batch). glibc raises both limits by itself once a program frees an
+// mmapped chunk (to its size for the mmap threshold, twice that for
+// trimming); PrimeMalloc does that once, with a 16 MiB chunk, before the first
+// such copy, so their memory is reused instead. It changes no setting a
+// program made (glibc keeps explicit or environment settings fixed) and does
+// what freeing any large Buffer does anyway.
+constexpr uint64_t kPrimeFrom = 128 * 1024;
+
+inline void PrimeMalloc()
+{
+#ifdef __GLIBC__
+	static std::once_flag once;
+	std::call_once(once, [] {
+		// volatile: a malloc/free pair the compiler can see through is elided.
+		void *volatile chunk = malloc(16u << 20);
+		free(chunk);
+	});
+#endif
+}
+
 // The read side as JS methods (CRTP). T provides, reachable from here
 // (declare `friend class SubscriberReads<T>`):
 //   rc_subscriber *Reader()         the core subscriber while reads may go on, else nullptr
@@ -90,7 +121,9 @@ public:
 		using M = Napi::Value (T::*)(const Napi::CallbackInfo &);
 		return {
 			W::InstanceMethod("read", static_cast<M>(&SubscriberReads::Read)),
+			W::InstanceMethod("bindReadBuffers", static_cast<M>(&SubscriberReads::BindReadBuffers)),
 			W::InstanceMethod("poll", static_cast<M>(&SubscriberReads::Poll)),
+			W::InstanceMethod("peekSeq", static_cast<M>(&SubscriberReads::PeekSeq)),
 			W::InstanceMethod("release", static_cast<M>(&SubscriberReads::Release)),
 			W::InstanceMethod("releasePartial", static_cast<M>(&SubscriberReads::ReleasePartial)),
 			W::InstanceMethod("prepareWait", static_cast<M>(&SubscriberReads::PrepareWait)),
@@ -128,6 +161,8 @@ protected:
 		if (max_bytes < sub->max_payload)
 			max_bytes = sub->max_payload;
 		uint64_t cap = avail < max_bytes ? avail : max_bytes;
+		if (cap >= kPrimeFrom)
+			PrimeMalloc();
 		Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, cap);
 		int r = rc_sub_read(sub, out.Data(), cap, entries_, max_entries);
 		if (r <= 0) {
@@ -138,6 +173,99 @@ protected:
 		return out;
 	}
 
+	~SubscriberReads() { UnbindSelf(bound_self_); }
+
+	// bindReadBuffers(meta, scratch, maxCount) -> readSmall (below), a
+	// function bound to this object (bound_self.h: no unwrap per call). The
+	// arrays are looked up once here instead of on every call; the
+	// references keep both alive, and their memory is outside the V8 heap
+	// (napi_get_typedarray_info moves an on-heap array out for good), so the
+	// pointers stay valid until the next bind or the object's end.
+	Napi::Value BindReadBuffers(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		uint32_t max_entries;
+		double *meta = MetaArray(info[0], &max_entries);
+		Napi::Uint8Array scratch = info[1].As<Napi::Uint8Array>();
+		uint32_t max_count = info[2].As<Napi::Number>().Uint32Value();
+		bound_meta_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+		bound_scratch_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
+		bound_meta_ = meta;
+		bound_scratch_ = scratch.Data();
+		bound_scratch_size_ = scratch.ByteLength();
+		// One more than that is described to see whether there is more.
+		small_count_ = max_count < max_entries ? max_count : max_entries > 0 ? max_entries - 1 : 0;
+		return BindFunction<SubscriberReads, &SubscriberReads::ReadSmallBound>(env, bound_self_, this, "readSmall");
+	}
+
+	// readSmall() -> takes everything ready if that is at most maxCount
+	// records and fits the scratch buffer (counted in ring bytes, headers
+	// included): copies it there and acknowledges it, returning the count
+	// (meta: offsets into scratch); 0 when nothing is ready; a negative
+	// status; or RC_ETOOBIG, leaving it all to read(). A lone small message
+	// is what this serves (a busy-polled round trip): it then costs a Buffer
+	// from Node's pool instead of a native one of its own. A backlog goes to
+	// read() whole, one buffer for the batch, so a blocked publisher also
+	// gets its room back in large pieces. The release re-checks the copy, as
+	// read() re-checks its own. meta[0] is the slot's state (RC_SLOT_*), not
+	// the count: the caller follows it without crossing again.
+	static Napi::Value ReadSmallBound(const Napi::CallbackInfo &info)
+	{
+		SubscriberReads *self = BoundObject<SubscriberReads>(info);
+		return Napi::Number::New(info.Env(), self ? self->ReadSmall() : RC_ECLOSED);
+	}
+
+	int ReadSmall()
+	{
+		rc_subscriber *sub = Self().Reader();
+		if (!sub) {
+			bound_meta_[0] = RC_SLOT_FREE;
+			return Self().NotReady();
+		}
+		int r = RC_ETOOBIG;
+		if (rc_sub_available(sub) <= bound_scratch_size_)
+			r = rc_sub_poll(sub, entries_, small_count_ + 1);
+		if (r > 0) {
+			bool fits = static_cast<uint32_t>(r) <= small_count_;
+			uint64_t used = 0;
+			for (int i = 0; fits && i < r; i++) {
+				uint32_t length = entries_[i].length;
+				if (used + length > bound_scratch_size_) {
+					fits = false;
+					break;
+				}
+				if (length)
+					memcpy(bound_scratch_ + used, sub->data + entries_[i].offset, length);
+				entries_[i].offset = used;
+				used += length;
+			}
+			// Too much: acknowledge nothing, read() describes it all again.
+			int released = fits ? rc_sub_release(sub) : rc_sub_release_partial(sub, 0);
+			if (released < 0)
+				r = released;
+			else if (!fits)
+				r = RC_ETOOBIG;
+			else
+				FillMeta(bound_meta_, entries_, r);
+		}
+		bound_meta_[0] = rc_sub_slot_state(sub);
+		return r;
+	}
+
+	// peekSeq() -> the sequence number of the next message if its record is
+	// in the ring, else -1; acknowledges nothing. After a join through shared
+	// memory it says exactly where this subscriber's stream begins.
+	Napi::Value PeekSeq(const Napi::CallbackInfo &info)
+	{
+		rc_subscriber *sub = Self().Reader();
+		double seq = -1;
+		if (sub && rc_sub_poll(sub, entries_, 1) > 0) {
+			seq = static_cast<double>(entries_[0].seq);
+			rc_sub_release_partial(sub, 0);
+		}
+		return Napi::Number::New(info.Env(), seq);
+	}
+
 	// poll(meta) -> count of records described in meta (offsets into `data`),
 	// or a negative status. Nothing is acknowledged before release().
 	Napi::Value Poll(const Napi::CallbackInfo &info)
@@ -146,10 +274,14 @@ protected:
 		double *meta = MetaArray(info[0], &max_entries);
 		rc_subscriber *sub = Self().Reader();
 		int r = sub ? rc_sub_poll(sub, entries_, max_entries) : Self().NotReady();
-		if (r > 0)
+		if (r > 0) {
+			// A large fragment is about to be copied for reassembly.
+			if (entries_[0].length >= kPrimeFrom && (entries_[0].flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) != (RC_FRAG_FIRST | RC_FRAG_LAST))
+				PrimeMalloc();
 			FillMeta(meta, entries_, r);
-		else
+		} else {
 			meta[0] = r;
+		}
 		return Napi::Number::New(info.Env(), r);
 	}
 
@@ -251,6 +383,14 @@ private:
 	T &Self() { return static_cast<T &>(*this); }
 
 	rc_entry entries_[kMaxBatch];
+	BoundSelf<SubscriberReads> *bound_self_ = nullptr;
+	// What bindReadBuffers() bound for readSmall().
+	Napi::ObjectReference bound_meta_ref_;
+	Napi::ObjectReference bound_scratch_ref_;
+	double *bound_meta_ = nullptr;
+	uint8_t *bound_scratch_ = nullptr;
+	size_t bound_scratch_size_ = 0;
+	uint32_t small_count_ = 0;
 };
 
 #endif // RINGCAST_SUBSCRIBER_READS_H

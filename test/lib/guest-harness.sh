@@ -122,6 +122,35 @@ stage_initramfs() {
 	cp "$BUSYBOX" "$stage/bin/busybox"
 }
 
+# The package as a guest loads it: compiled TypeScript and the addon, built
+# from this checkout (log in $1).
+build_package() {
+	(cd "$ROOT" && npx tsc -p tsconfig.json && npx node-gyp build) >"$1" 2>&1 &&
+		[ -f "$ROOT/dist/index.js" ] && [ -f "$ROOT/build/Release/ringcast.node" ]
+}
+
+# The host's node, the shared libraries it loads, and the package (dist/,
+# the addon, package.json, production dependencies) under staging folder $1;
+# the files $2... go to its /pkg beside them.
+stage_node() {
+	local stage=$1 lib dep
+	shift
+	mkdir -p "$stage/usr/bin" "$stage/pkg/build/Release" "$stage/pkg/node_modules"
+	cp "$(command -v node)" "$stage/usr/bin/node"
+	for lib in $(ldd "$(command -v node)" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+		mkdir -p "$stage$(dirname "$lib")"
+		cp -L "$lib" "$stage$lib"
+	done
+	cp -a "$ROOT/dist" "$ROOT/package.json" "$stage/pkg/"
+	cp "$ROOT/build/Release/ringcast.node" "$stage/pkg/build/Release/"
+	(cd "$ROOT" && npm ls --omit=dev --all --parseable 2>/dev/null) | while read -r dep; do
+		case "$dep" in "$ROOT"/node_modules/*) ;; *) continue ;; esac
+		mkdir -p "$stage/pkg/$(dirname "${dep#"$ROOT"/}")"
+		cp -a "$dep" "$stage/pkg/${dep#"$ROOT"/}"
+	done
+	cp "$@" "$stage/pkg/"
+}
+
 # Packs staging folder $1 into the newc cpio archive $2, through the filter
 # command in $3... when given (e.g. gzip -1).
 pack_initramfs() {

@@ -19,26 +19,6 @@ require_line() {
 	fi
 }
 
-# The host's node, the shared libraries it loads, and the package (dist/,
-# the addon, package.json, production dependencies) under $1.
-stage_node() {
-	local stage=$1 lib dep
-	mkdir -p "$stage/usr/bin" "$stage/pkg/build/Release" "$stage/pkg/node_modules"
-	cp "$(command -v node)" "$stage/usr/bin/node"
-	for lib in $(ldd "$(command -v node)" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
-		mkdir -p "$stage$(dirname "$lib")"
-		cp -L "$lib" "$stage$lib"
-	done
-	cp -a "$ROOT/dist" "$ROOT/package.json" "$stage/pkg/"
-	cp "$ROOT/build/Release/ringcast.node" "$stage/pkg/build/Release/"
-	(cd "$ROOT" && npm ls --omit=dev --all --parseable 2>/dev/null) | while read -r dep; do
-		case "$dep" in "$ROOT"/node_modules/*) ;; *) continue ;; esac
-		mkdir -p "$stage/pkg/$(dirname "${dep#"$ROOT"/}")"
-		cp -a "$dep" "$stage/pkg/${dep#"$ROOT"/}"
-	done
-	cp "$ROOT/test/vm/phase2-guest.mjs" "$stage/pkg/"
-}
-
 # The pid of QEMU itself: boot_guest's subshell $1 runs `timeout`, which runs QEMU.
 qemu_of() {
 	local timeout_pid
@@ -61,9 +41,7 @@ phase2() {
 		fail "phase 2: static C subscriber builds on the C core" "$(tail -n 10 "$WORK/csub.log")"
 		return
 	fi
-	# The package as the guest will load it: compiled TypeScript and addon.
-	if (cd "$ROOT" && npx tsc -p tsconfig.json && npx node-gyp build) >"$WORK/package-build.log" 2>&1 &&
-		[ -f "$ROOT/dist/index.js" ] && [ -f "$ROOT/build/Release/ringcast.node" ]; then
+	if build_package "$WORK/package-build.log"; then
 		ok "phase 2: the package builds (dist/, build/Release/ringcast.node)"
 	else
 		fail "phase 2: the package builds" "$(tail -n 10 "$WORK/package-build.log")"
@@ -75,7 +53,7 @@ phase2() {
 	cp "$BIN/rcvm-csub" "$extra-1/bin/"
 	cp "$ROOT/test/vm/phase2-guest.sh" "$extra-1/phase2"
 	cp "$ROOT/test/vm/phase2-guest.sh" "$extra-2/phase2"
-	stage_node "$extra-2"
+	stage_node "$extra-2" "$ROOT/test/vm/phase2-guest.mjs"
 	build_initramfs p2-c "$extra-1" || { fail "phase 2: initramfs builds"; return; }
 	build_initramfs p2-node "$extra-2" || { fail "phase 2: initramfs builds"; return; }
 	note "phase 2: initramfs with node: $(($(stat -c %s "$WORK/initrd-p2-node.cpio") / 1048576)) MiB"

@@ -3,9 +3,11 @@
 # under QEMU's software emulation (docs/xen.md).
 #
 # Installs nothing. Needs (Debian): xen-hypervisor-4.17-amd64 xen-utils-4.17
-# libxen-dev qemu-system-x86 busybox-static build-essential linux-headers-amd64
-# (only to name the guest kernel's version). Fetches the matching Debian
-# kernel image once (apt-get download + dpkg-deb into .cache/xen/, git-ignored).
+# qemu-system-x86 busybox-static build-essential linux-headers-amd64 (only to
+# name the guest kernel's version); no Xen development package: ringcast-xen
+# speaks XenStore itself (rc_xenstore.c) and takes the device ioctls from the
+# kernel's uapi headers (linux-libc-dev). Fetches the matching Debian kernel
+# image once (apt-get download + dpkg-deb into .cache/xen/, git-ignored).
 #
 # Boots Xen (the uncompressed hypervisor as QEMU's -kernel, -cpu
 # max,-smap,-smep,-xsave: see docs/xen.md for why each flag) with a PV dom0
@@ -21,6 +23,11 @@
 # notification), then, after `xl destroy` B, B (reason dead, via XenStore),
 # and finish the stream. Then a bus with manual rendezvous (no XenStore) to dom0, and one
 # whose publisher A kills: dom0's subscriber must end cleanly.
+# Then the same from Node, with the package (the host's node binary copied
+# into the initramfs): XenPublisher in domU C (domain 4), two subscribers in
+# domU D (domain 3; one stalls, is evicted `slow` and rejoins with a gap that
+# accounts for every message) and one in dom0, which after the publisher's
+# close checks that a new join is refused (`closing`).
 # Each check is an "RCX ok"/"RCX FAIL" line on dom0's console; any Xen or
 # kernel WARNING/BUG/Oops/panic on any console fails the run.
 # Ends with "N passed, N failed"; exit 1 on any failure.
@@ -35,6 +42,7 @@ CACHE=${RINGCAST_XEN_CACHE:-$ROOT/.cache/xen}
 MESSAGES=${RINGCAST_XEN_MESSAGES:-20000}
 PAUSE=$((MESSAGES / 2))
 MANUAL_MESSAGES=1000
+NODE_MESSAGES=${RINGCAST_XEN_NODE_MESSAGES:-20000}
 SMP=${RINGCAST_XEN_SMP:-2}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-xen.XXXXXX")
 QEMU_TIMEOUT=600
@@ -58,11 +66,11 @@ trap 'exit 130' INT TERM
 # ---- tools ---------------------------------------------------------------------
 missing=$(missing_commands qemu-system-x86_64 busybox gcc dpkg-deb apt-get timeout gzip)
 for f in "$XENGZ" "$XENBIN/xl" "$XENBIN/xenstored" "$XENBIN/xen-init-dom0" "$XENBIN/xenconsoled" \
-	/usr/include/xenstore.h /usr/lib/x86_64-linux-gnu/libxenstore.a; do
+	/usr/include/xen/gntalloc.h; do
 	[ -e "$f" ] || missing="$missing $f"
 done
 require_tools "$missing" \
-	"xen-hypervisor-4.17-amd64 xen-utils-4.17 libxen-dev qemu-system-x86 busybox-static build-essential linux-headers-amd64"
+	"xen-hypervisor-4.17-amd64 xen-utils-4.17 qemu-system-x86 busybox-static build-essential linux-headers-amd64"
 XENVER=$(dpkg-query -W -f='${Version}' xen-hypervisor-4.17-amd64 2>/dev/null)
 ok "tools present (Xen $XENVER, guest kernel $KVER, $(qemu-system-x86_64 --version | head -n 1))"
 
@@ -87,18 +95,27 @@ zcat "$XENGZ" >"$WORK/xen"
 # ---- programs ----------------------------------------------------------------------
 t=$(elapsed)
 if make --no-print-directory -s -C "$ROOT/native/tools" xen >"$WORK/tools.log" 2>&1; then
-	ok "ringcast-xen builds static against libxenstore ($(($(elapsed) - t)) ms)"
+	ok "ringcast-xen builds static with no Xen library ($(($(elapsed) - t)) ms)"
 else
-	fail "ringcast-xen builds static against libxenstore" "$(tail -n 20 "$WORK/tools.log")"
+	fail "ringcast-xen builds static with no Xen library" "$(tail -n 20 "$WORK/tools.log")"
 	finish
 fi
 PEER=$ROOT/native/build-tools/ringcast-xen
+
+t=$(elapsed)
+if build_package "$WORK/package-build.log"; then
+	ok "the package builds for the Node part (dist/, build/Release/ringcast.node) ($(($(elapsed) - t)) ms)"
+else
+	fail "the package builds for the Node part" "$(tail -n 20 "$WORK/package-build.log")"
+	finish
+fi
 
 # The one part that needs no Xen: the manual rendezvous line, under ASan/UBSan.
 t=$(elapsed)
 if gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-I"$ROOT/native/include" -o "$WORK/test_manual_line" "$ROOT/test/xen/test_manual_line.c" \
-	"$ROOT/native/src/rc_xen.c" "$ROOT/native/src/ringcast.c" -lxenstore >"$WORK/unit.log" 2>&1 &&
+	"$ROOT/native/src/rc_xen.c" "$ROOT/native/src/rc_xenstore.c" "$ROOT/native/src/ringcast.c" \
+	>"$WORK/unit.log" 2>&1 &&
 	"$WORK/test_manual_line" >>"$WORK/unit.log" 2>&1; then
 	ok "manual rendezvous line: written, read back, bad lines refused ($(grep -c '^ok' "$WORK/unit.log") cases, $(($(elapsed) - t)) ms)"
 else
@@ -119,6 +136,12 @@ stage_common "$WORK/domu"
 cp "$ROOT/test/xen/domu-init" "$WORK/domu/init"
 chmod 755 "$WORK/domu/init"
 pack_initramfs "$WORK/domu" "$WORK/domu.cpio.gz" gzip -1
+# The Node domUs: the same init, plus node and the package.
+stage_common "$WORK/domu-node"
+stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs"
+cp "$ROOT/test/xen/domu-init" "$WORK/domu-node/init"
+chmod 755 "$WORK/domu-node/init"
+pack_initramfs "$WORK/domu-node" "$WORK/domu-node.cpio.gz" gzip -1
 
 # ---- initramfs: dom0 (toolstack + its shared libraries) ---------------------------------
 D0=$WORK/dom0
@@ -138,15 +161,16 @@ for l in $libs $(readlink -f "$gccs") /lib/x86_64-linux-gnu/libgcc_s.so.1; do
 done
 cp -L /lib64/ld-linux-x86-64.so.2 "$D0/lib64/"
 cp "$KDIR/vmlinuz" "$D0/guest/vmlinuz"
-cp "$WORK/domu.cpio.gz" "$D0/guest/domu.cpio.gz"
+cp "$WORK/domu.cpio.gz" "$WORK/domu-node.cpio.gz" "$D0/guest/"
+stage_node "$D0" "$ROOT/test/xen/node-peer.mjs"
 # One config file per domU (xl 4.17 corrupted its heap when a second domain
 # was created with key=value overrides on the command line).
-domu_cfg() { # name memory extra
+domu_cfg() { # name memory extra [ramdisk]
 	cat <<EOF
 name = "$1"
 type = "pv"
 kernel = "/guest/vmlinuz"
-ramdisk = "/guest/domu.cpio.gz"
+ramdisk = "/guest/${4:-domu.cpio.gz}"
 extra = "console=hvc0 quiet $3"
 memory = $2
 vcpus = 1
@@ -161,6 +185,13 @@ EOF
 domu_cfg rcx-A 160 "rcx.role=pub rcx.receivers=1:sub,0:sub,0:pub,0:sub rcx.subscribers=4 rcx.messages=$MESSAGES rcx.manual_messages=$MANUAL_MESSAGES" \
 	>"$D0/etc/xen/domA.cfg"
 domu_cfg rcx-B 128 "rcx.role=sub rcx.publisher=2 rcx.messages=$MESSAGES rcx.pause=$PAUSE" >"$D0/etc/xen/domB.cfg"
+# The Node part, once A and B are gone: dom0 creates D (domain 3, two Node
+# subscribers) before C (domain 4, the Node publisher). C's slots: D's 0 and
+# 1, dom0's 0 (a Node subscriber) and 1 (only ever asked for after the close).
+domu_cfg rcx-C 512 "rcx.role=node-pub rcx.receivers=3,3,0,0 rcx.subscribers=3 rcx.messages=$NODE_MESSAGES" \
+	domu-node.cpio.gz >"$D0/etc/xen/domC.cfg"
+domu_cfg rcx-D 512 "rcx.role=node-sub rcx.publisher=4 rcx.messages=$NODE_MESSAGES rcx.stall=$((NODE_MESSAGES / 4))" \
+	domu-node.cpio.gz >"$D0/etc/xen/domD.cfg"
 pack_initramfs "$D0" "$WORK/dom0.cpio.gz" gzip -1
 ok "initramfs for dom0 ($(($(stat -c %s "$WORK/dom0.cpio.gz") / 1024)) KiB) and the domUs built ($(($(elapsed) - t)) ms)"
 
@@ -175,11 +206,11 @@ t=$(elapsed)
 # further on); without it none in repeated runs, and twice as fast.
 # dom0_max_vcpus=1: dom0 needs no second vCPU; publisher and subscriber
 # domains can then run on the two physical CPUs at once.
-timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,-smap,-smep,-xsave -smp "$SMP" -m 1024 \
+timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,-smap,-smep,-xsave -smp "$SMP" -m 3072 \
 	-nographic -no-reboot -nic none \
 	-kernel "$WORK/xen" \
-	-append "console=com1 com1=115200,8n1 dom0_mem=512M,max:512M dom0_max_vcpus=1 noreboot loglvl=all guest_loglvl=all" \
-	-initrd "$KDIR/vmlinuz console=hvc0 quiet rcx.messages=$MESSAGES rcx.kill_at=$((MESSAGES / 4)) rcx.kill2_at=$((MESSAGES / 8)) rcx.manual_messages=$MANUAL_MESSAGES,$WORK/dom0.cpio.gz" \
+	-append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot loglvl=all guest_loglvl=all" \
+	-initrd "$KDIR/vmlinuz console=hvc0 quiet rcx.messages=$MESSAGES rcx.kill_at=$((MESSAGES / 4)) rcx.kill2_at=$((MESSAGES / 8)) rcx.manual_messages=$MANUAL_MESSAGES rcx.node_messages=$NODE_MESSAGES,$WORK/dom0.cpio.gz" \
 	</dev/null >"$LOG" 2>&1 &
 QEMU=$!
 pids+=("$QEMU")
@@ -202,7 +233,7 @@ wait "$QEMU" 2>/dev/null
 tr -d '\r' <"$LOG" >"$LOG.txt"
 report_lines "$LOG.txt" "" "RCX ok " "RCX FAIL "
 # Progress lines of the programs, for the record.
-grep -E '^\[(A|B|0|0\.[12mkl])\] RCX-(PUB|SUB) ' "$LOG.txt" | grep -v 'RCX-GUEST-LOG' | sort -u | sed 's/^/  /' | head -n 40
+grep -E '^\[(A|B|0|0\.[12mkl])\] RCX-(PUB|SUB) |^\[(C|D|N)\] RCN ' "$LOG.txt" | grep -v 'RCX-GUEST-LOG' | sort -u | sed 's/^/  /' | head -n 60
 
 # No warning from Xen or any kernel, on any console (dom0's, the guests' as
 # copied by xenconsoled, Xen's own ring).

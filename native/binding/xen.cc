@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: MIT
+//
+// The Xen region provider in the binding: a thin layer over
+// native/src/rc_xen.c (docs/xen.md).
+//
+//   XenPublisher   the publisher's side: one lane (an rc_publisher over pages
+//                  granted read-only to one receiver domain) per receiver
+//                  domain, joins and deaths served from the event-channel
+//                  device. A message goes to every lane; a lane without room
+//                  is retried with the same message (the lanes it already
+//                  reached are remembered here, in done_).
+//   XenSubscriber  a subscriber in a receiver domain: the reads of every
+//                  subscriber (subscriber_reads.h) plus open and join, which
+//                  wait on XenStore and the publisher and so run off the
+//                  event loop (AsyncWorker).
+
+#include "xen.h"
+#include "export_constant.h"
+#include "subscriber_reads.h"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "rc_xen.h"
+#include "ringcast.h"
+}
+
+namespace {
+
+Napi::Error XenError(Napi::Env env, const std::string &what, int status, const char *step)
+{
+	std::string detail = status < RC_ENOSLOT ? std::strerror(-status) : rc_status_name(status);
+	Napi::Error err = Napi::Error::New(env, what + (step ? std::string(" (") + step + ")" : "") + ": " + detail);
+	err.Set("errno", Napi::Number::New(env, status < RC_ENOSLOT ? -status : 0));
+	err.Set("status", Napi::Number::New(env, status));
+	err.Set("code", Napi::String::New(env, status == -EINVAL ? "ERR_RINGCAST_INVALID_OPTION" : "ERR_RINGCAST_SYSTEM"));
+	return err;
+}
+
+// ---------------------------------------------------------------------------
+
+class XenPublisher : public Napi::ObjectWrap<XenPublisher> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(env, "XenPublisher", {
+			InstanceMethod<&XenPublisher::Send>("send"),
+			InstanceMethod<&XenPublisher::SendBatch>("sendBatch"),
+			InstanceMethod<&XenPublisher::PrepareWait>("prepareWait"),
+			InstanceMethod<&XenPublisher::EndWait>("endWait"),
+			InstanceMethod<&XenPublisher::EvictBlocking>("evictBlocking"),
+			InstanceMethod<&XenPublisher::Service>("service"),
+			InstanceMethod<&XenPublisher::Lanes>("lanes"),
+			InstanceMethod<&XenPublisher::ManualLine>("manualLine"),
+			InstanceMethod<&XenPublisher::Close>("close"),
+			InstanceMethod<&XenPublisher::Destroy>("destroy"),
+			InstanceAccessor<&XenPublisher::EvtchnFd>("evtchnFd"),
+			InstanceAccessor<&XenPublisher::Attached>("attached"),
+			InstanceAccessor<&XenPublisher::OwnDomid>("ownDomid"),
+		});
+	}
+
+	// new XenPublisher(bus, capacity, policy, receivers: [domid, ackGrant][],
+	//                  useXenstore, heartbeatTimeoutMs, maxLagBytes)
+	XenPublisher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<XenPublisher>(info)
+	{
+		Napi::Env env = info.Env();
+		std::string bus = info[0].As<Napi::String>().Utf8Value();
+		uint64_t capacity = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+		uint32_t policy = info[2].As<Napi::Number>().Uint32Value();
+		Napi::Array list = info[3].As<Napi::Array>();
+		bool use_xenstore = info[4].As<Napi::Boolean>().Value();
+		uint64_t heartbeat_timeout = static_cast<uint64_t>(info[5].As<Napi::Number>().DoubleValue());
+		uint64_t max_lag = static_cast<uint64_t>(info[6].As<Napi::Number>().DoubleValue());
+		std::vector<rc_xen_receiver> receivers(list.Length());
+		for (uint32_t i = 0; i < list.Length(); i++) {
+			Napi::Array entry = list.Get(i).As<Napi::Array>();
+			receivers[i].domid = static_cast<uint16_t>(entry.Get(0u).As<Napi::Number>().Uint32Value());
+			receivers[i].ack_grant = entry.Get(1u).As<Napi::Number>().Uint32Value();
+		}
+		// Several rc_publishers: too big for the stack, zeroed as rc_xen_pub_open expects.
+		xp_ = std::make_unique<rc_xen_pub>();
+		int r = rc_xen_pub_open(xp_.get(), bus.c_str(), capacity, policy, receivers.data(),
+					static_cast<uint32_t>(receivers.size()), use_xenstore);
+		if (r < 0)
+			throw XenError(env, "cannot open Xen bus " + bus, r, xp_->failed_step);
+		xp_->heartbeat_timeout_ms = heartbeat_timeout;
+		live_ = true;
+		for (uint32_t li = 0; max_lag && li < xp_->lanes; li++)
+			rc_pub_set_max_lag(&xp_->lane[li]->pub, max_lag);
+	}
+
+	~XenPublisher() override { Cleanup(); }
+
+private:
+	void Cleanup()
+	{
+		if (live_)
+			rc_xen_pub_destroy(xp_.get());
+		live_ = false;
+	}
+
+	void Live(Napi::Env env) const
+	{
+		if (!live_) {
+			Napi::Error err = Napi::Error::New(env, "publisher is closed");
+			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_CLOSED"));
+			throw err;
+		}
+	}
+
+	// One message towards every lane that does not have it yet: RC_OK when
+	// all have it (done_ starts over), RC_EAGAIN when some lane has no room
+	// (call again with the same message), or an error status.
+	int SendOne(const uint8_t *data, size_t len)
+	{
+		int r = rc_xen_pub_send(xp_.get(), data, len, &done_);
+		if (r != RC_EAGAIN)
+			done_ = 0;
+		return r;
+	}
+
+	// send(message) -> RC_OK | RC_EAGAIN | error status (see SendOne).
+	Napi::Value Send(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		Napi::Uint8Array message = info[0].As<Napi::Uint8Array>();
+		return Napi::Number::New(info.Env(), SendOne(message.Data(), message.ByteLength()));
+	}
+
+	// sendBatch(messages, start) -> how many of messages[start..] every lane
+	// now has; stops at the first without room (or an error: then -status
+	// is thrown as ERR_RINGCAST_SYSTEM, which a valid length never causes).
+	Napi::Value SendBatch(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Live(env);
+		Napi::Array messages = info[0].As<Napi::Array>();
+		uint32_t start = info[1].As<Napi::Number>().Uint32Value();
+		uint32_t n = messages.Length(), i = start;
+		for (; i < n; i++) {
+			Napi::Uint8Array message = messages.Get(i).As<Napi::Uint8Array>();
+			int r = SendOne(message.Data(), message.ByteLength());
+			if (r == RC_EAGAIN)
+				break;
+			if (r != RC_OK)
+				throw XenError(env, "publish", r, nullptr);
+		}
+		return Napi::Number::New(env, i - start);
+	}
+
+	// prepareWait(length) -> true: sleep on the event channel (a lane still
+	// missing the message announced it waits for room and no room came).
+	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+		return Napi::Boolean::New(info.Env(), rc_xen_pub_prepare_wait(xp_.get(), len, done_));
+	}
+
+	Napi::Value EndWait(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_xen_pub_end_wait(xp_.get());
+		return info.Env().Undefined();
+	}
+
+	// evictBlocking(length) -> how many subscribers were evicted (SLOW) for
+	// holding back a lane that still lacks the message.
+	Napi::Value EvictBlocking(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+		int evicted = 0;
+		for (uint32_t li = 0; li < xp_->lanes; li++)
+			if (!(done_ & (1u << li)))
+				evicted += rc_pub_evict_blocking(&xp_->lane[li]->pub, len);
+		return Napi::Number::New(info.Env(), evicted);
+	}
+
+	// service() -> [{ lane, domid, slot, kind, death, verdict, reason }]:
+	// joins, leaves, deaths and refusals since the last call (non-blocking),
+	// plus evictions the lanes' own flow control did (kind 0, `reason`).
+	Napi::Value Service(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Array out = Napi::Array::New(env);
+		if (!live_)
+			return out;
+		int n = rc_xen_pub_service(xp_.get(), 0);
+		if (n < 0)
+			throw XenError(env, "serve the event channel", n, nullptr);
+		for (int i = 0; i < n; i++) {
+			const rc_xen_pub_event &e = xp_->event[i];
+			const rc_xen_lane *l = xp_->lane[e.lane];
+			Napi::Object o = Event(env, e.lane, e.slot);
+			o.Set("kind", e.kind);
+			o.Set("death", e.death);
+			o.Set("verdict", __atomic_load_n(&reinterpret_cast<const rc_join_answer *>(
+				static_cast<const uint8_t *>(l->ring) + RC_JOIN_ANSWER_OFFSET + e.slot * RC_JOIN_ANSWER_SIZE)->verdict,
+				__ATOMIC_RELAXED));
+			out.Set(out.Length(), o);
+		}
+		// Evictions by flow control (slow, protocol, heartbeat) show in the
+		// lanes' change masks; deaths above were evictions too, reported
+		// once, there.
+		for (uint32_t li = 0; li < xp_->lanes; li++) {
+			rc_publisher *pub = &xp_->lane[li]->pub;
+			uint64_t changed = rc_pub_take_changes(pub);
+			for (uint32_t s = 0; s < xp_->lane[li]->slots; s++) {
+				if (!(changed & (1ULL << s)) || pub->slots[s].state != RC_SLOT_EVICTED)
+					continue;
+				Napi::Object o = Event(env, li, s);
+				o.Set("kind", 0);
+				o.Set("reason", Mirror(pub, s)->evict_reason);
+				out.Set(out.Length(), o);
+			}
+		}
+		return out;
+	}
+
+	Napi::Object Event(Napi::Env env, uint32_t lane, uint32_t slot)
+	{
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("lane", lane);
+		o.Set("domid", xp_->lane[lane]->domid);
+		o.Set("slot", slot);
+		return o;
+	}
+
+	static const rc_slot *Mirror(const rc_publisher *pub, uint32_t s)
+	{
+		return reinterpret_cast<const rc_slot *>(pub->ring + RC_SLOT_TABLE_OFFSET + uint64_t(s) * RC_SLOT_SIZE);
+	}
+
+	// lanes() -> [{ domid, head, messages, slots: [{ slot, ackGrant, state,
+	//   reason, ack, lostMessages, evictions }] }]
+	Napi::Value Lanes(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		Napi::Array out = Napi::Array::New(env);
+		for (uint32_t li = 0; live_ && li < xp_->lanes; li++) {
+			const rc_xen_lane *l = xp_->lane[li];
+			rc_publisher *pub = &xp_->lane[li]->pub;
+			rc_pub_refresh(pub);
+			Napi::Object lane = Napi::Object::New(env);
+			lane.Set("domid", l->domid);
+			lane.Set("head", static_cast<double>(pub->head));
+			lane.Set("messages", static_cast<double>(pub->messages));
+			Napi::Array slots = Napi::Array::New(env);
+			for (uint32_t s = 0; s < l->slots; s++) {
+				const rc_slot *m = Mirror(pub, s);
+				Napi::Object o = Napi::Object::New(env);
+				o.Set("slot", s);
+				o.Set("ackGrant", l->slot[s].ack_grant);
+				o.Set("state", pub->slots[s].state);
+				o.Set("reason", m->evict_reason);
+				o.Set("ack", static_cast<double>(pub->slots[s].acked));
+				o.Set("lostMessages", m->lost_messages);
+				o.Set("evictions", m->evictions);
+				slots.Set(s, o);
+			}
+			lane.Set("slots", slots);
+			out.Set(li, lane);
+		}
+		return out;
+	}
+
+	// manualLine(lane, slot) -> the paper's reference passing for one slot
+	// ("DOMID SLOT PORT ACK-REF RING-SIZE REF..."), or null where the
+	// subscriber grants its ack page (it cannot be passed by hand).
+	Napi::Value ManualLine(const Napi::CallbackInfo &info)
+	{
+		Live(info.Env());
+		char line[RC_XEN_MAX_RING_PAGES * 11 + 96];
+		uint32_t lane = info[0].As<Napi::Number>().Uint32Value(), slot = info[1].As<Napi::Number>().Uint32Value();
+		if (rc_xen_pub_manual_line(xp_.get(), lane, slot, line, sizeof(line)) < 0)
+			return info.Env().Null();
+		return Napi::String::New(info.Env(), line);
+	}
+
+	// close(): CLOSED in every lane; readers drain and end. The grants stay
+	// until destroy().
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_xen_pub_close(xp_.get());
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Destroy(const Napi::CallbackInfo &info)
+	{
+		Cleanup();
+		return info.Env().Undefined();
+	}
+
+	Napi::Value EvtchnFd(const Napi::CallbackInfo &info)
+	{
+		return Napi::Number::New(info.Env(), live_ ? xp_->dev.evtchn_fd : -1);
+	}
+
+	Napi::Value Attached(const Napi::CallbackInfo &info)
+	{
+		return Napi::Number::New(info.Env(), live_ ? rc_xen_pub_attached(xp_.get()) : 0);
+	}
+
+	Napi::Value OwnDomid(const Napi::CallbackInfo &info)
+	{
+		return Napi::Number::New(info.Env(), live_ ? xp_->own_domid : 0);
+	}
+
+	std::unique_ptr<rc_xen_pub> xp_;
+	uint32_t done_ = 0; // lanes that have the message being sent
+	bool live_ = false;
+};
+
+// ---------------------------------------------------------------------------
+
+class XenSubscriber : public Napi::ObjectWrap<XenSubscriber>, public SubscriberReads<XenSubscriber> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		auto properties = ReadMethods();
+		properties.push_back(InstanceMethod<&XenSubscriber::Open>("open"));
+		properties.push_back(InstanceMethod<&XenSubscriber::Join>("join"));
+		properties.push_back(InstanceMethod<&XenSubscriber::Leave>("leave"));
+		properties.push_back(InstanceMethod<&XenSubscriber::PublisherGone>("publisherGone"));
+		properties.push_back(InstanceMethod<&XenSubscriber::Destroy>("destroy"));
+		properties.push_back(InstanceAccessor<&XenSubscriber::DoorbellFd>("doorbellFd"));
+		properties.push_back(InstanceAccessor<&XenSubscriber::LastVerdict>("lastVerdict"));
+		return DefineClass(env, "XenSubscriber", properties);
+	}
+
+	// new XenSubscriber(bus, publisherDomid, slot, manualLine | null): no
+	// device is touched before open().
+	XenSubscriber(const Napi::CallbackInfo &info) : Napi::ObjectWrap<XenSubscriber>(info)
+	{
+		Napi::Env env = info.Env();
+		bus_ = info[0].As<Napi::String>().Utf8Value();
+		pub_domid_ = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
+		slot_ = info[2].As<Napi::Number>().Uint32Value();
+		if (info[3].IsString()) {
+			std::string line = info[3].As<Napi::String>().Utf8Value();
+			manual_ = std::make_unique<rc_xen_manual>();
+			if (rc_xen_manual_parse(line.c_str(), manual_.get()) < 0)
+				throw XenError(env, "manual rendezvous line", -EINVAL, nullptr);
+		}
+		xs_ = std::make_unique<rc_xen_sub>();
+	}
+
+	~XenSubscriber() override
+	{
+		// A worker holds a reference to us while it runs: none runs here.
+		Cleanup();
+	}
+
+private:
+	// Runs a blocking step of rc_xen.c on the thread pool; resolves with
+	// its status. The subscriber cannot be collected meanwhile (ref_), and
+	// reads report NotReady() until it is done.
+	class Step : public Napi::AsyncWorker {
+	public:
+		enum Kind { kOpen, kJoin };
+		Step(Napi::Env env, XenSubscriber *self, Kind kind, int timeout_ms)
+			: Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), self_(self),
+			  kind_(kind), timeout_ms_(timeout_ms)
+		{
+			ref_ = Napi::Persistent(self->Value());
+		}
+		Napi::Promise Promise() { return deferred_.Promise(); }
+		void Execute() override
+		{
+			rc_xen_sub *xs = self_->xs_.get();
+			if (kind_ == kOpen)
+				status_ = rc_xen_sub_open(xs, self_->bus_.c_str(), self_->pub_domid_, self_->slot_,
+							  self_->manual_.get(), timeout_ms_);
+			else
+				status_ = rc_xen_sub_join(xs, timeout_ms_);
+		}
+		void OnOK() override
+		{
+			self_->busy_ = false;
+			if (kind_ == kOpen && status_ == 0)
+				self_->Opened();
+			if (self_->destroy_pending_)
+				self_->Cleanup();
+			Napi::Object out = Napi::Object::New(Env());
+			out.Set("status", status_);
+			out.Set("step", self_->xs_->failed_step ? self_->xs_->failed_step : "");
+			deferred_.Resolve(out);
+		}
+
+	private:
+		Napi::Promise::Deferred deferred_;
+		Napi::ObjectReference ref_;
+		XenSubscriber *self_;
+		Kind kind_;
+		int timeout_ms_;
+		int status_ = 0;
+	};
+
+	Napi::Value StartStep(const Napi::CallbackInfo &info, Step::Kind kind)
+	{
+		Napi::Env env = info.Env();
+		if (busy_ || destroyed_ || (kind == Step::kJoin && !opened_) || (kind == Step::kOpen && opened_)) {
+			Napi::Error err = Napi::Error::New(env, "Xen subscriber: open/join not valid now");
+			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_STATE"));
+			throw err;
+		}
+		Step *step = new Step(env, this, kind, info[0].As<Napi::Number>().Int32Value());
+		busy_ = true;
+		Napi::Promise promise = step->Promise();
+		step->Queue();
+		return promise;
+	}
+
+	// open(timeoutMs) -> Promise<{ status, step }>: looks the bus up (XenStore,
+	// waiting for the publisher) or takes the manual line; maps the ring
+	// read-only, binds the event channel, sets up the ack page.
+	Napi::Value Open(const Napi::CallbackInfo &info) { return StartStep(info, Step::kOpen); }
+
+	// join(timeoutMs) -> Promise<{ status }>: RC_OK attached; RC_EINVAL
+	// refused (lastVerdict says why); -ETIMEDOUT. Also the way back after
+	// an eviction (same slot, same pages).
+	Napi::Value Join(const Napi::CallbackInfo &info) { return StartStep(info, Step::kJoin); }
+
+	void Opened()
+	{
+		// The ring mapping now belongs to ring_, shared with the `data`
+		// views handed to JS; xs_ keeps the rest.
+		opened_ = true;
+		ring_ = new SharedMapping();
+		ring_->map.addr = xs_->ring;
+		ring_->map.size = xs_->ring_size;
+	}
+
+	void Cleanup()
+	{
+		if (busy_) {
+			destroy_pending_ = true;
+			return;
+		}
+		if (destroyed_)
+			return;
+		destroyed_ = true;
+		if (!opened_)
+			return;
+		// The grant is released now; the pages stay mapped (and readable)
+		// for views JS still holds, until SharedMapping unmaps them.
+		rc_xen_grant_unmap(&xs_->dev, xs_->ring_index, xs_->ring_pages, nullptr);
+		xs_->ring = nullptr;
+		rc_xen_sub_close(xs_.get());
+		ring_->Release();
+		ring_ = nullptr;
+	}
+
+	bool Ready() const { return opened_ && !busy_ && !destroyed_ && xs_->joined; }
+
+	friend class SubscriberReads<XenSubscriber>;
+	rc_subscriber *Reader() { return Ready() ? &xs_->sub : nullptr; }
+	int NotReady() const { return destroyed_ ? RC_ECLOSED : RC_ESTATE; }
+	SharedMapping *RingMapping() { return ring_; }
+	void MoreInfo(Napi::Object &out)
+	{
+		out.Set("domid", xs_->own_domid);
+		out.Set("publisherDomid", xs_->pub_domid);
+		out.Set("ackGrant", xs_->ack_grant);
+	}
+
+	// leave(): gives the slot back (no answer awaited).
+	Napi::Value Leave(const Napi::CallbackInfo &info)
+	{
+		bool can = opened_ && !busy_ && !destroyed_;
+		return Napi::Number::New(info.Env(), can ? rc_xen_sub_leave(xs_.get(), 0) : RC_ECLOSED);
+	}
+
+	// publisherGone(): the publisher's kernel cleared publisher_state when
+	// its ring allocation went away (rc_xen_pub_open's unmap notification),
+	// so it died or destroyed the bus without an orderly close being read.
+	Napi::Value PublisherGone(const Napi::CallbackInfo &info)
+	{
+		if (!Ready())
+			return Napi::Boolean::New(info.Env(), false);
+		uint32_t state = __atomic_load_n(&xs_->sub.desc->publisher_state, __ATOMIC_ACQUIRE);
+		return Napi::Boolean::New(info.Env(), state != RC_PUB_OPEN && state != RC_PUB_CLOSED);
+	}
+
+	Napi::Value LastVerdict(const Napi::CallbackInfo &info)
+	{
+		return Napi::Number::New(info.Env(), xs_->last_verdict);
+	}
+
+	Napi::Value Destroy(const Napi::CallbackInfo &info)
+	{
+		Cleanup();
+		return info.Env().Undefined();
+	}
+
+	Napi::Value DoorbellFd(const Napi::CallbackInfo &info)
+	{
+		bool can = opened_ && !destroyed_;
+		return Napi::Number::New(info.Env(), can ? xs_->dev.evtchn_fd : -1);
+	}
+
+	std::string bus_;
+	uint16_t pub_domid_ = 0;
+	uint32_t slot_ = 0;
+	std::unique_ptr<rc_xen_manual> manual_;
+	std::unique_ptr<rc_xen_sub> xs_;
+	SharedMapping *ring_ = nullptr;
+	bool opened_ = false, busy_ = false, destroyed_ = false, destroy_pending_ = false;
+};
+
+// xenAvailable() -> whether this domain has the devices a Xen bus needs.
+Napi::Value XenAvailable(const Napi::CallbackInfo &info)
+{
+	rc_xen_devices dev;
+	int r = rc_xen_devices_open(&dev);
+	if (r == 0)
+		rc_xen_devices_close(&dev);
+	return Napi::Boolean::New(info.Env(), r == 0);
+}
+
+} // namespace
+
+void DrainEvtchn(int fd)
+{
+	rc_xen_devices dev = { -1, -1, fd };
+	uint32_t ports[64];
+	while (rc_xen_evtchn_pending(&dev, ports, 64) == 64) {
+	}
+}
+
+void RegisterXen(Napi::Env env, Napi::Object exports)
+{
+	Napi::Object c = exports.Get("constants").As<Napi::Object>();
+	RC_EXPORT_CONSTANT(c, RC_XEN_ACK_BY_SUBSCRIBER);
+	RC_EXPORT_CONSTANT(c, RC_XEN_ACK_BY_PUBLISHER);
+	RC_EXPORT_CONSTANT(c, RC_XEN_DEATH_UNMAP);
+	RC_EXPORT_CONSTANT(c, RC_XEN_DEATH_XENSTORE);
+	RC_EXPORT_CONSTANT(c, RC_XEN_DEATH_HEARTBEAT);
+	RC_EXPORT_CONSTANT(c, RC_XEN_EVENT_JOINED);
+	RC_EXPORT_CONSTANT(c, RC_XEN_EVENT_LEFT);
+	RC_EXPORT_CONSTANT(c, RC_XEN_EVENT_DEAD);
+	RC_EXPORT_CONSTANT(c, RC_XEN_EVENT_REFUSED);
+	RC_EXPORT_CONSTANT(c, RC_XEN_MAX_LANES);
+	RC_EXPORT_CONSTANT(c, RC_XEN_MAX_LANE_SLOTS);
+	RC_EXPORT_CONSTANT(c, RC_XEN_MAX_CAPACITY);
+	RC_EXPORT_CONSTANT(c, RC_XEN_BUS_NAME_MAX);
+	exports.Set("XenPublisher", XenPublisher::Define(env));
+	exports.Set("XenSubscriber", XenSubscriber::Define(env));
+	exports.Set("xenAvailable", Napi::Function::New(env, XenAvailable));
+}

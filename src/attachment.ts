@@ -1,0 +1,41 @@
+// What a subscriber needs from a region provider that attaches through shared
+// memory instead of a control socket: ivshmem guests (src/ivshmem.ts) and Xen
+// domains (src/xen.ts). The join handshake is the one of docs/protocol.md,
+// "Attach through shared memory"; the reads are every subscriber's.
+import { C, type NativeSubscriber } from './native.js';
+
+const VERDICTS: Record<number, string> = {
+  [C.RC_JOIN_BAD_PEER]: 'bad-peer',
+  [C.RC_JOIN_BAD_ORDER]: 'bad-order',
+  [C.RC_JOIN_CLOSED]: 'closing',
+};
+
+/** Why the publisher refused a join, as the `refuse` event and RefusedError say it. */
+export function verdictName(verdict: number): string {
+  return VERDICTS[verdict] ?? `verdict-${verdict}`;
+}
+
+/** @internal An attached subscriber of a shared-memory provider. */
+export interface SharedMemoryAttachment {
+  /** The reads, as for a socket subscriber; its doorbellFd is what wakes us. */
+  readonly reader: NativeSubscriber;
+  /** FdWatcher's doorbell kind for reader.doorbellFd (true: an eventfd). */
+  readonly doorbell: boolean | number;
+  /** Joins the same slot again after an eviction. */
+  rejoin(timeoutMs: number): Promise<void>;
+  /** Gives the slot back without waiting for the answer. */
+  leave(): void;
+  /** True once the publisher is known to be gone (no socket tells us). */
+  publisherGone(): boolean;
+  /** How often to ask publisherGone(), in ms. */
+  readonly checkEveryMs: number;
+  /** Fields for the `attached` log line. */
+  readonly logFields: Record<string, unknown>;
+}
+
+/** @internal How a subscriber of a shared-memory provider attaches. */
+export interface SharedMemoryRoute {
+  /** Names the bus in errors, logs and Subscriber#path. */
+  readonly where: string;
+  attach(timeoutMs: number, signal: AbortSignal | undefined): Promise<SharedMemoryAttachment>;
+}
