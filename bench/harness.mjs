@@ -46,7 +46,7 @@ export const SUITES = {
     repeat: 1,
     throughput: { sizes: [1 * KiB], seconds: 0.15, transports: ALL_TRANSPORTS },
     fanout: { counts: [2], sizes: [1 * KiB], seconds: 0.15, transports: ['ringcast', 'c-core'] },
-    latency: { sizes: [64], seconds: 0.2, iterations: 500, warmup: 50, variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['uds', 'epoll']] },
+    latency: { sizes: [64], seconds: 0.2, iterations: 500, warmup: 50, variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['ringcast', 'busy-poll'], ['uds', 'epoll']] },
     cpu: { rates: [136], size: 16 * KiB, seconds: 0.3, transports: ['ringcast'] },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 0.6, transports: ['ringcast'] },
     micro: { time: 25 },
@@ -61,7 +61,7 @@ export const SUITES = {
       seconds: 0.8,
       iterations: 50_000,
       warmup: 1000,
-      variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['uds', 'epoll'], ['tcp', 'epoll'], ['zeromq', 'epoll'], ['nats', 'epoll']],
+      variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['ringcast', 'busy-poll'], ['uds', 'epoll'], ['tcp', 'epoll'], ['zeromq', 'epoll'], ['nats', 'epoll']],
     },
     cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 0.8, transports: ['ringcast', 'uds', 'tcp', 'zeromq', 'nats'] },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 1.2, transports: ['ringcast', 'uds', 'zeromq', 'nats'] },
@@ -81,7 +81,7 @@ export const SUITES = {
       seconds: 2,
       iterations: 200_000,
       warmup: 2000,
-      variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['uds', 'epoll'], ['tcp', 'epoll'], ['zeromq', 'epoll'], ['nats', 'epoll']],
+      variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['ringcast', 'busy-poll'], ['uds', 'epoll'], ['tcp', 'epoll'], ['zeromq', 'epoll'], ['nats', 'epoll']],
     },
     cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 2, transports: NODE_TRANSPORTS },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 2, transports: ['ringcast', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats'] },
@@ -147,7 +147,7 @@ function plan(suite, scenarios, transports) {
     const { sizes, seconds, iterations, warmup, variants } = suite.latency;
     for (const size of sizes)
       for (const [transport, wake] of variants.filter(([t]) => want(t)))
-        cases.push({ scenario: 'latency', transport, wake, subscribers: 1, size, seconds, iterations, warmup, spin: wake === 'spin', repeat: 0 });
+        cases.push({ scenario: 'latency', transport, wake, subscribers: 1, size, seconds, iterations, warmup, spin: wake === 'spin', busyPoll: wake === 'busy-poll', repeat: 0 });
   }
   if (on('cpu')) {
     const { rates, size, seconds } = suite.cpu;
@@ -452,9 +452,15 @@ function judgeTargets(results) {
     add('publisher CPU per message, N=8 / N=1 (1 KiB)', x, '<= 1.2', x <= 1.2, `${n8.publisherCpuNsPerMsg} vs ${n1.publisherCpuNsPerMsg} ns/msg${core}`);
   }
   const woken = results.find((r) => r.scenario === 'latency' && r.transport === 'ringcast' && r.wake === 'doorbell' && r.size === 64 && !r.error);
-  const spinning = results.find((r) => r.scenario === 'latency' && r.transport === 'ringcast' && r.wake === 'spin' && r.size === 64 && !r.error);
+  // Spinning: the better of the async API spinning before it sleeps (`spin`)
+  // and the synchronous one polling without pause (`busy-poll`).
+  const spinners = results.filter((r) => r.scenario === 'latency' && r.transport === 'ringcast' && (r.wake === 'spin' || r.wake === 'busy-poll') && r.size === 64 && !r.error);
   if (woken) add('RTT p50 woken by the doorbell (64 B)', woken.p50Ns, '<= 20000 ns', woken.p50Ns <= 20_000, fmtNs(woken.p50Ns));
-  if (spinning) add('RTT p50 spinning (64 B)', spinning.p50Ns, '<= 2000 ns', spinning.p50Ns <= 2000, fmtNs(spinning.p50Ns));
+  if (spinners.length) {
+    const best = spinners.reduce((a, b) => (b.p50Ns < a.p50Ns ? b : a));
+    const all = spinners.map((r) => `${r.wake} ${fmtNs(r.p50Ns)}`).join(', ');
+    add('RTT p50 spinning (64 B)', best.p50Ns, '<= 2000 ns', best.p50Ns <= 2000, `${fmtNs(best.p50Ns)} with ${best.wake} (${all})`);
+  }
   return targets;
 }
 

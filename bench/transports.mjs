@@ -25,6 +25,8 @@ const ringcast = () => import(pathToFileURL(join(ROOT, 'dist', 'index.js')).href
 const EMPTY = new Uint8Array(0);
 /** Spin budget of the `spin` latency variant: far above one round trip, so a spinning side never sleeps. */
 export const SPIN_MICROS = 200;
+/** A `busy-poll` side that has seen nothing for this long gives up (its peer is gone or hung). */
+export const BUSY_POLL_GIVE_UP_MS = 5000;
 
 // ---------------------------------------------------------------------------
 // Streams: publisher side
@@ -329,20 +331,66 @@ function frameParser(onFrame) {
 // Latency: the pinger sends one message and waits for its echo
 
 /**
- * Starts the pong side with `spawnPonger(args)` (a child process running
- * runPonger) and returns {ping(message) -> Promise, close()}.
- * `spin`: both sides busy-poll before sleeping (ringcast spinMicros).
+ * Calls `attempt()` until it returns something other than `undefined`, without
+ * yielding; throws once nothing came for BUSY_POLL_GIVE_UP_MS. The clock is
+ * read only every 1024 empty attempts, not on the way of a message.
  */
-export async function openPinger(transport, { dir, size, spin, natsUrl }, spawnPonger) {
+function busyPoll(attempt, what) {
+  let idleSince = 0;
+  for (let spins = 1; ; spins++) {
+    const result = attempt();
+    if (result !== undefined) return result;
+    if ((spins & 1023) === 0) {
+      const t = performance.now();
+      if (idleSince === 0) idleSince = t;
+      else if (t - idleSince > BUSY_POLL_GIVE_UP_MS) throw new Error(`busy-poll: no ${what} for ${BUSY_POLL_GIVE_UP_MS} ms`);
+    }
+  }
+}
+
+/** `publisher.offer(message)` until it takes the message (a ring with room takes it at once). */
+function offerBusy(publisher, message) {
+  busyPoll(() => (publisher.offer(message) ? true : undefined), 'room in the ring');
+}
+
+/**
+ * Starts the pong side with `spawnPonger(args)` (a child process running
+ * runPonger) and returns {ping(message) -> Promise, close()}, and for
+ * ringcast `busyPoll` also pingSync(message) (no promise at all).
+ * `spin`: both sides busy-poll before sleeping (ringcast spinMicros).
+ * `busyPoll`: both sides never sleep: synchronous offer() and tryRecv() in
+ * a tight loop, what a latency-bound application with a core to spare does.
+ */
+export async function openPinger(transport, { dir, size, spin, busyPoll: busy, natsUrl }, spawnPonger) {
   if (transport === 'ringcast') {
     const { Publisher, Subscriber } = await ringcast();
     const pingPath = join(dir, 'ping.sock');
     const pongPath = join(dir, 'pong.sock');
     const publisher = await Publisher.listen({ path: pingPath, capacity: 1 << 20 });
-    const ponger = spawnPonger({ transport, address: { pingPath, pongPath }, size, spin });
+    const ponger = spawnPonger({ transport, address: { pingPath, pongPath }, size, spin, busyPoll: busy });
     await ponger.ready; // it attached to ours and listens on its own
     const subscriber = await Subscriber.connect({ path: pongPath, ...(spin ? { spinMicros: SPIN_MICROS } : {}) });
     while (publisher.subscriberCount < 1) await once(publisher, 'subscribe');
+    if (busy) {
+      const receive = () => subscriber.tryRecv();
+      const pingSync = (message) => {
+        offerBusy(publisher, message);
+        const echo = busyPoll(receive, 'echo');
+        if (echo === null || echo.length !== message.length) throw new Error('bad echo');
+      };
+      return {
+        ponger,
+        pingSync,
+        ping: async (message) => pingSync(message),
+        async close() {
+          // The end marker (no ping is empty) lets the ponger leave its loop
+          // at once; closing the bus would too, a little later.
+          offerBusy(publisher, EMPTY);
+          await publisher.close();
+          await subscriber.close();
+        },
+      };
+    }
     return {
       ponger,
       async ping(message) {
@@ -463,15 +511,23 @@ export async function openPinger(transport, { dir, size, spin, natsUrl }, spawnP
   throw new Error(`no latency measurement for ${transport}`);
 }
 
-/** The echo side: returns when the pinger closes. */
-export async function runPonger({ transport, address, spin }, ready) {
+/** The echo side: returns when the pinger closes (or, busy-polling, sends its end marker). */
+export async function runPonger({ transport, address, spin, busyPoll: busy }, ready) {
   if (transport === 'ringcast') {
     const { Publisher, Subscriber } = await ringcast();
     const subscriber = await Subscriber.connect({ path: address.pingPath, ...(spin ? { spinMicros: SPIN_MICROS } : {}) });
     const publisher = await Publisher.listen({ path: address.pongPath, capacity: 1 << 20 });
     ready();
     while (publisher.subscriberCount < 1) await once(publisher, 'subscribe');
-    for await (const message of subscriber) await publisher.publish(message);
+    if (busy) {
+      // Never yields until the end: null is the end of the stream, an empty message the end marker.
+      const receive = () => subscriber.tryRecv();
+      for (;;) {
+        const message = busyPoll(receive, 'ping');
+        if (message === null || message.length === 0) break;
+        offerBusy(publisher, message);
+      }
+    } else for await (const message of subscriber) await publisher.publish(message);
     await publisher.close();
     await subscriber.close();
     return;

@@ -1,0 +1,76 @@
+// The copy path's two ways out of the ring: a few small messages through a
+// reused scratch buffer, each then copied into a Buffer of its own (what a
+// busy-polled round trip meets), and anything more (a backlog, a long
+// message) as one batch buffer. Whichever way, every message comes once, in
+// order, intact, and a message kept by the application is never overwritten
+// by later reads.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Subscriber, type Publisher, type PublisherOptions } from '../src/index.js';
+import { cleanup, isNumbered, listen, numbered, opened } from './helpers.js';
+
+afterEach(cleanup);
+
+async function pair(options: Partial<PublisherOptions> = {}): Promise<{ publisher: Publisher; subscriber: Subscriber }> {
+  const { path, publisher } = await listen(options);
+  const subscriber = await Subscriber.connect({ path });
+  opened.push(subscriber);
+  return { publisher, subscriber };
+}
+
+describe('copy reads', () => {
+  it('hand out lone small messages, small groups, backlogs and long messages in order, intact, never reused', async () => {
+    const { publisher, subscriber } = await pair();
+    const kept: Array<[Buffer, number]> = [];
+    let sent = 0;
+    let received = 0;
+    const send = (size: number): void => {
+      expect(publisher.offer(numbered(sent, size))).toBe(true);
+      sent++;
+    };
+    const drain = (): void => {
+      for (;;) {
+        const message = subscriber.tryRecv();
+        if (message === undefined) break;
+        expect(message).not.toBeNull();
+        expect(isNumbered(message!, received), `message ${received}`).toBe(true);
+        kept.push([message!, received++]);
+      }
+    };
+    for (let round = 0; round < 100; round++) {
+      send(4 + (round % 61)); // alone: the scratch buffer
+      drain();
+      for (let i = 0; i < 5; i++) send(64 + round); // a small group: the scratch buffer
+      drain();
+      for (let i = 0; i < 40; i++) send(16 + i); // a backlog: one batch buffer
+      drain();
+      send(5000 + round); // longer than the scratch buffer: a batch buffer
+      send(8); // then small again
+      drain();
+    }
+    expect(received).toBe(sent);
+    // Later reads reused the scratch buffer; what was handed out stayed as it was.
+    for (const [message, seq] of kept) expect(isNumbered(message, seq), `kept message ${seq}`).toBe(true);
+  });
+
+  it('reassemble messages fragmented into small records, whichever way their fragments come', async () => {
+    const { publisher, subscriber } = await pair({ maxPayload: 256 });
+    // 1000 bytes: 4 records, taken together through the scratch buffer;
+    // 3000 bytes: 12 records, more than it takes at once, so a batch buffer.
+    const sizes = [1000, 3000, 1000, 100, 3000];
+    for (const [seq, size] of sizes.entries()) {
+      await publisher.publish(numbered(seq, size));
+      const message = await subscriber.recv();
+      expect(message!.length).toBe(size);
+      expect(isNumbered(message!, seq)).toBe(true);
+    }
+  });
+
+  it('end the stream after the last small message', async () => {
+    const { publisher, subscriber } = await pair();
+    publisher.offer(numbered(0, 10));
+    await publisher.close();
+    expect(isNumbered((await subscriber.recv())!, 0)).toBe(true);
+    expect(await subscriber.recv()).toBeNull();
+    expect(subscriber.tryRecv()).toBeNull();
+  });
+});
