@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedMessage } from './control.js';
 import { reportEvent, track, unlinkSocketAtExit, untrack } from './diagnostics.js';
-import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
+import { RingcastError, closedError, invalidOption, type EvictionReason } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { verdictName } from './attachment.js';
 import { PublishQueue } from './publish-queue.js';

@@ -328,7 +328,7 @@ export class XenPublisher extends EventEmitter {
 
   /** Writes many messages in order, with one head store per ring and batch where room allows. */
   publishBatch(messages: readonly Uint8Array[], options?: { signal?: AbortSignal }): Promise<void> {
-    if (this.#closing) return Promise.reject(closedError('publisher'));
+    if (this.#closing) throw closedError('publisher');
     if (!Array.isArray(messages)) throw invalidOption('messages', messages, 'an array of Uint8Array');
     for (const message of messages) {
       if (!(message instanceof Uint8Array)) throw invalidOption('message', message, 'a Uint8Array');
