@@ -31,6 +31,7 @@
 
 #include "control.h" // RegisterControl: the control-message codec
 #include "export_constant.h" // RC_EXPORT_CONSTANT
+#include "message_bytes.h" // MessageBytes: one typed-array lookup per message
 #include "subscriber_reads.h" // SubscriberReads, SharedMapping, the batch shape
 #include "bound_self.h" // BindFunction: offer without an unwrap per call
 #include "ivshmem.h" // RegisterIvshmem: the ivshmem provider
@@ -108,20 +109,6 @@ private:
 
 std::mutex HeldFds::mutex_;
 std::unordered_map<napi_env, HeldFds *> HeldFds::by_env_;
-
-// A message's bytes with one napi_get_typedarray_info: Napi::Uint8Array's
-// constructor makes two, and a batch pays them per message (5 to 15% of the
-// publisher's time at 16 and 4 KiB with a zero-copy reader). TypeScript
-// passes Uint8Arrays only (checkMessage).
-void MessageBytes(napi_env env, napi_value value, const uint8_t **data, size_t *length)
-{
-	napi_typedarray_type type;
-	void *bytes = nullptr;
-	if (napi_get_typedarray_info(env, value, &type, length, &bytes, nullptr, nullptr) != napi_ok ||
-	    (type != napi_uint8_array && type != napi_uint8_clamped_array))
-		throw Napi::TypeError::New(env, "a message must be a Uint8Array");
-	*data = static_cast<const uint8_t *>(bytes);
-}
 
 Napi::Error ErrnoError(Napi::Env env, const char *what, int negative_errno)
 {

@@ -16,6 +16,7 @@
 
 #include "xen.h"
 #include "export_constant.h"
+#include "message_bytes.h"
 #include "subscriber_reads.h"
 
 #include <cerrno>
@@ -113,28 +114,35 @@ private:
 		}
 	}
 
-	// One message towards every lane that does not have it yet: RC_OK when
-	// all have it (done_ starts over), RC_EAGAIN when some lane has no room
-	// (call again with the same message), or an error status.
-	int SendOne(const uint8_t *data, size_t len)
+	// One message towards every lane that does not have it yet, not yet
+	// committed: RC_OK when all have it (done_ starts over), RC_EAGAIN when
+	// some lane has no room (call again with the same message), or an error
+	// status.
+	int OfferOne(Napi::Env env, napi_value value)
 	{
-		int r = rc_xen_pub_send(xp_.get(), data, len, &done_);
+		const uint8_t *data;
+		size_t length;
+		MessageBytes(env, value, &data, &length);
+		int r = rc_xen_pub_offer(xp_.get(), data, length, &done_);
 		if (r != RC_EAGAIN)
 			done_ = 0;
 		return r;
 	}
 
-	// send(message) -> RC_OK | RC_EAGAIN | error status (see SendOne).
+	// send(message) -> RC_OK | RC_EAGAIN | error status (see OfferOne).
 	Napi::Value Send(const Napi::CallbackInfo &info)
 	{
 		Live(info.Env());
-		Napi::Uint8Array message = info[0].As<Napi::Uint8Array>();
-		return Napi::Number::New(info.Env(), SendOne(message.Data(), message.ByteLength()));
+		int r = OfferOne(info.Env(), info[0]);
+		rc_xen_pub_commit(xp_.get());
+		return Napi::Number::New(info.Env(), r);
 	}
 
 	// sendBatch(messages, start) -> how many of messages[start..] every lane
-	// now has; stops at the first without room (or an error: then -status
+	// now has; stops at the first without room (or an error: then the status
 	// is thrown as ERR_RINGCAST_SYSTEM, which a valid length never causes).
+	// Each lane commits once, at the end: one head store and one doorbell
+	// pass per batch, and what was offered is visible before a wait.
 	Napi::Value SendBatch(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -142,14 +150,15 @@ private:
 		Napi::Array messages = info[0].As<Napi::Array>();
 		uint32_t start = info[1].As<Napi::Number>().Uint32Value();
 		uint32_t n = messages.Length(), i = start;
+		int r = RC_OK;
 		for (; i < n; i++) {
-			Napi::Uint8Array message = messages.Get(i).As<Napi::Uint8Array>();
-			int r = SendOne(message.Data(), message.ByteLength());
-			if (r == RC_EAGAIN)
-				break;
+			r = OfferOne(env, messages.Get(i));
 			if (r != RC_OK)
-				throw XenError(env, "publish", r, nullptr);
+				break;
 		}
+		rc_xen_pub_commit(xp_.get());
+		if (r != RC_OK && r != RC_EAGAIN)
+			throw XenError(env, "publish", r, nullptr);
 		return Napi::Number::New(env, i - start);
 	}
 

@@ -195,6 +195,11 @@ int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms);
  * that took it. RC_OK when every lane has it, RC_EAGAIN otherwise (call
  * rc_xen_pub_service, then again with the same mask). */
 int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask);
+/* rc_xen_pub_send without the commit: a batch offers each message, then
+ * commits every lane once (one head store, one doorbell pass per lane), and
+ * must commit before it waits for room. */
+int rc_xen_pub_offer(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask);
+void rc_xen_pub_commit(struct rc_xen_pub *xp);
 /* Announces that the publisher sleeps for room on the lanes still missing. */
 bool rc_xen_pub_prepare_wait(struct rc_xen_pub *xp, uint64_t len, uint32_t done_mask);
 void rc_xen_pub_end_wait(struct rc_xen_pub *xp);

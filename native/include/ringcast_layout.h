@@ -275,7 +275,11 @@ struct rc_ack_page {
 	                        *      byte when that mapping goes away (Xen unmap
 	                        *      notification, also on process death), then
 	                        *      signals the publisher's event channel: zero
-	                        *      after RC_ACK_MAPPED means the subscriber died. */
+	                        *      after RC_ACK_MAPPED means the subscriber died,
+	                        *      and a join request beside a zero is a dead
+	                        *      subscriber's, not served. Read by the
+	                        *      publisher after its acquire of join_request
+	                        *      ([V2a], partner [V2]).                       */
 	rc_u32 reserved3a;     /* 0xcc zero                                         */
 	rc_u64 reserved3[6];   /* 0xd0 zero                                         */
 };

@@ -753,7 +753,7 @@ int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms)
 	return (int)xp->events;
 }
 
-int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask)
+int rc_xen_pub_offer(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask)
 {
 	bool all = true;
 
@@ -764,7 +764,6 @@ int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint3
 			continue;
 		r = rc_pub_offer(&xp->lane[li]->pub, data, len);
 		if (r == RC_OK) {
-			rc_pub_commit(&xp->lane[li]->pub);
 			*done_mask |= 1u << li;
 		} else if (r == RC_EAGAIN) {
 			all = false;
@@ -773,6 +772,21 @@ int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint3
 		}
 	}
 	return all ? RC_OK : RC_EAGAIN;
+}
+
+void rc_xen_pub_commit(struct rc_xen_pub *xp)
+{
+	for (uint32_t li = 0; li < xp->lanes; li++)
+		rc_pub_commit(&xp->lane[li]->pub);
+}
+
+int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask)
+{
+	int r = rc_xen_pub_offer(xp, data, len, done_mask);
+
+	/* Lanes that took it publish it now, also when another had no room. */
+	rc_xen_pub_commit(xp);
+	return r;
 }
 
 bool rc_xen_pub_prepare_wait(struct rc_xen_pub *xp, uint64_t len, uint32_t done_mask)
