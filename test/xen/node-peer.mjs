@@ -6,7 +6,9 @@
 //       RECEIVERS: DOMID,DOMID,... (one slot each, in order; ack pages
 //       granted by the subscribers). Waits for WAIT subscribers, publishes
 //       MESSAGES sequenced, checksummed messages (block policy, a subscriber
-//       that keeps it waiting 1 s is evicted), closes, lingers until all left.
+//       that keeps it waiting 1 s is evicted; the second half waits until an
+//       evicted subscriber is back, so its rejoin never meets a closed bus),
+//       closes, lingers until all left.
 //   node node-peer.mjs PKG sub BUS PUBLISHER SLOT MESSAGES [STALL_AT|-] [REFUSED_SLOT]
 //       Reads everything in order; with STALL_AT it stops reading there for
 //       3 s, is evicted (slow), rejoins by itself and must see a gap that
@@ -16,6 +18,7 @@
 //
 // Prints "RCN ok NAME" / "RCN FAIL NAME: why" / "RCN note ..." lines; the
 // harness in dom0 turns them into its own checks.
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -55,8 +58,15 @@ async function publisher(ringcast, messages, receivers, wait) {
     evictAfterMs: 1000,
   });
   say(`note publisher ready in domain ${pub.domid}`);
-  pub.on('subscribe', (e) => say(`note joined domain ${e.domid} slot ${e.slot}`));
-  pub.on('evict', (e) => say(`evicted domain ${e.domid} slot ${e.slot} reason ${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''}`));
+  const evicted = new Set();
+  pub.on('subscribe', (e) => {
+    evicted.delete(`${e.domid}/${e.slot}`);
+    say(`note joined domain ${e.domid} slot ${e.slot}`);
+  });
+  pub.on('evict', (e) => {
+    if (e.reason === 'slow') evicted.add(`${e.domid}/${e.slot}`);
+    say(`evicted domain ${e.domid} slot ${e.slot} reason ${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''}`);
+  });
   pub.on('refuse', (e) => say(`refused domain ${e.domid} slot ${e.slot} verdict ${e.verdict}`));
   pub.on('unsubscribe', (e) => say(`note left domain ${e.domid} slot ${e.slot} reason ${e.reason}`));
   const deadline = Date.now() + 240_000;
@@ -67,6 +77,10 @@ async function publisher(ringcast, messages, receivers, wait) {
   say(`ok node-publisher-streaming to ${pub.subscriberCount} subscribers`);
   const started = Date.now();
   for (let seq = 0; seq < messages; seq += 64) {
+    if (seq === Math.floor(messages / 128) * 64) {
+      const until = Date.now() + 120_000;
+      while (evicted.size > 0 && Date.now() < until) await once(pub, 'subscribe', { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+    }
     const batch = [];
     for (let i = seq; i < Math.min(messages, seq + 64); i++) batch.push(makeMessage(i));
     await pub.publishBatch(batch);
