@@ -222,6 +222,42 @@ function microTable(micro) {
   );
 }
 
+// What stands in the way of a target this machine does not reach: the
+// profile or the peer that shows it, and the command that reproduces it.
+// Printed only for the targets missed in the run the page is made from.
+const LIMITS = [
+  [
+    /^16 KiB point-to-point: ringcast \/ c-core/,
+    'The copy API hands every message to JavaScript in memory of its own: at 16 KiB that is 6 to 10 GB/s of new ArrayBuffer memory, and V8 answers external memory growing by 64 MB with a full mark-compact. `perf record -g` of the subscriber (`NODE_OPTIONS=--perf-basic-prof perf record -g -- node bench/child.mjs case \'{"scenario":"throughput","transport":"ringcast","subscribers":1,"size":16384,"seconds":3}\'`) puts half of its CPU time in V8\'s marking and sweeping (main thread and four helper threads) against 20% in the copy itself, and the helper threads take CPU from the publisher on a 2-core machine. The same copy into fresh memory without ringcast is the `memcpy` column; the zero-copy API, which hands out views of the ring, is the one to compare with the C core.',
+  ],
+  [
+    /^16 KiB point-to-point: ringcast-zerocopy \/ c-core/,
+    'The reference itself moves: the same C core binary gives 1.5 M msg/s in some runs and 3.1 M in others minutes apart on this machine (its subscriber copies into one 1 MiB buffer that stays in cache, so it depends on where the two virtual CPUs land), and the zero-copy subscriber reaches 0.53 to 0.65 of the lower figure. Above that, the publisher\'s copy of each 16 KiB message from a JavaScript Buffer into the ring and the crossing per message bound it.',
+  ],
+  [
+    /^64 B batch/,
+    'At 64 B everything is per message in JavaScript: the publisher packing a batch and the subscriber walking the records of a poll, about 70 to 110 ns each; the rate moves between 9 and 14 M msg/s from run to run on this machine.',
+  ],
+  [
+    /^publisher CPU per message, N=8/,
+    'The publisher writes each message once: `perf record -g --no-inherit` of the publisher at N = 1 and N = 8 (`node bench/child.mjs case \'{"scenario":"fanout","transport":"ringcast","subscribers":8,"size":1024,"seconds":3,"warmupSeconds":0.5}\'`) shows the same time per message in `rc_pub_offer` and its copy (166 and 181 ns). What grows is everything around it once nine processes share two cores: the kernel (wake-ups, interrupts, preemption: 14 to 96 ns per message) and the publisher\'s caches refilled after each subscriber ran on its core. The C core alone, with no Node, swings the same way between runs (1.2x to 6.4x).',
+  ],
+  [
+    /^RTT p50 woken/,
+    'Two wake-ups of a sleeping process per round trip: the C core alone, with no Node, needs the `c-core (doorbell)` time above for the same ping-pong, which is the kernel\'s cost of an eventfd wake-up across cores on this virtual machine (its round trips cluster near 10.5 µs when both processes share a core and near 20.5 µs when they do not). Node adds its event loop turn on each side (epoll, the doorbell callback, the promise that resumes the reader).',
+  ],
+];
+
+function limitsSection(targets) {
+  const missed = (targets ?? []).filter((t) => !t.met);
+  const lines = [];
+  for (const t of missed) {
+    const known = LIMITS.find(([pattern]) => pattern.test(t.name));
+    lines.push(`- **${t.name}**: ${known ? known[1] : 'no analysis yet.'}`);
+  }
+  return lines.length ? ['### What limits the targets missed here', '', ...lines, ''] : [];
+}
+
 function targetsTable(targets) {
   if (!targets?.length) return 'No target could be judged (a scenario was not run).';
   return table(
@@ -256,14 +292,14 @@ export async function writeDocs(jsonFile, outDir) {
       `(\`ringcast bench --suite full --json docs/benchmarks.json\`) wrote. Edit the scripts, not this file.`,
     '',
   );
-  md.push('## Targets (issue 4), judged on this run', '', targetsTable(doc.targets), '');
+  md.push('## Targets (issue 4), judged on this run', '', targetsTable(doc.targets), '', ...limitsSection(doc.targets));
   md.push('## Method', '');
   md.push(
     '- Every measurement that crosses processes runs in a fresh **case process** (the publisher, or the pinger) with fresh **subscriber processes** (`child_process`), so no transport inherits another\'s JIT state, heap or sockets. Every subscriber checks the length of every message, and a stream case fails unless every subscriber received exactly the number of messages sent.',
     `- **ringcast**: \`publishBatch()\` of up to ${256} messages (fewer when they would exceed the ${s?.ringCapacity ? fmtSize(s.ringCapacity) : '4 MiB'} ring), subscriber \`for await (const m of subscriber)\` (copy API, default options). **ringcast-zerocopy**: same publisher, subscriber \`poll()\` with views into the ring, \`await readable()\` when idle. Messages larger than a record (a quarter of the ring) are fragmented and reassembled.`,
     '- **uds**: Node `net` over a Unix domain socket, one socket per subscriber, one `write()` of a 4-byte length prefix + payload per message per subscriber, `await "drain"` when `write()` returns false; subscribers parse the frames. **uds-corked**: the same with `cork()`/`uncork()` around each batch. **tcp**: like uds over TCP loopback (`setNoDelay`).',
     '- **zeromq**: zeromq.js v6 XPUB (so the publisher sees each subscription arrive) with `noDrop` (a full subscriber queue makes the publisher wait and retry instead of losing messages, as every other transport here delivers every message), SUB over `ipc://`; one `await send()` per message; send and receive high-water marks of about 4 MiB of messages (at most zeromq\'s default 1000), as zeromq counts its queues in messages whatever their size. **nats**: nats.js v2 against a `nats-server` the harness starts on a free loopback port; `publish()` per message, `flush()` per batch (one round trip to the server bounds what is in flight); the server\'s CPU time is reported next to the publisher\'s.',
-    '- **c-core**: `bench/c/limits.c`, the C core without Node: a publisher and N subscriber processes over a sealed memfd ring of 4 MiB, batches of 256 per head store, subscribers copying every message out (`rc_sub_read`); both sides poll and yield the CPU after a while with nothing to do (no doorbells), so its publisher CPU includes waiting for room. Messages larger than one record are not measured there (it does not fragment). **memcpy**: `memcpy` of blocks of the message size through a 64 MiB buffer.',
+    '- **c-core**: `bench/c/limits.c`, the C core without Node: a publisher and N subscriber processes over a sealed memfd ring of 4 MiB, batches of 256 per head store, the publisher cycling through as many distinct messages as the Node cases, subscribers copying every message out (`rc_sub_read`); both sides poll and yield the CPU after a while with nothing to do (no doorbells), so its publisher CPU includes waiting for room. Messages larger than one record are not measured there (it does not fragment). **memcpy**: `memcpy` of blocks of the message size through a 64 MiB buffer.',
     '- **throughput**: N = 1, first a warm-up at full speed (delivered and checked, not timed: every process reaches its steady state, JIT tiers and heap sizes included), then sending for a fixed time and ending the stream; the time runs from the first timed message sent to the moment the last subscriber saw the end (CLOCK_MONOTONIC, shared by all processes). MB = 10^6 bytes of payload; figures are per subscriber.',
     '- **fanout**: the same with N subscribers; the publisher\'s CPU time (`process.cpuUsage`, the whole process) per timed message sent. A subscriber\'s CPU figures cover its whole run, warm-up included.',
     `- **latency**: one message in flight, echoed back by a pong process over a second bus / the same socket; round trips recorded in an HDR histogram. \`doorbell\`: the waiting side sleeps on the eventfd at once (\`spinMicros: 0\`, the default). \`spin\`: both sides busy-poll up to 200 µs (\`spinMicros: 200\`) before sleeping. \`busy-poll\`: both sides never sleep nor yield, each calling the synchronous API in a tight loop (\`offer()\` to send, \`tryRecv()\` until a message comes), as an application with a core to spare per side does for the lowest latency; an empty message ends it, and a side that sees nothing for 5 s gives up. The spinning target is judged on the better of the two. Peers wait in epoll. **c-core** (\`bench/c/limits.c\`, no Node): the same ping-pong between two C processes over two 1 MiB memfd rings, \`doorbell\` sleeping in \`read()\` on a blocking eventfd with the core's own sleep protocol (\`rc_sub_prepare_wait\`/\`rc_sub_end_wait\`, the publishing core ringing the sleeper) and \`spin\` polling \`rc_sub_read\` without ever sleeping; round trips sorted exactly rather than histogrammed: the floor the Node figures stand on.`,
