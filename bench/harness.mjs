@@ -46,9 +46,9 @@ export const SUITES = {
   // A few seconds: every transport once, every scenario once (the test suite runs this).
   smoke: {
     repeat: 1,
-    throughput: { sizes: [1 * KiB], seconds: 0.15, transports: ALL_TRANSPORTS },
+    throughput: { sizes: [1 * KiB], seconds: 0.15, warmupSeconds: 0.05, transports: ALL_TRANSPORTS },
     fanout: { counts: [2], sizes: [1 * KiB], seconds: 0.15, transports: ['ringcast', 'c-core'] },
-    latency: { sizes: [64], seconds: 0.2, iterations: 500, warmup: 50, variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['ringcast', 'busy-poll'], ['uds', 'epoll']] },
+    latency: { sizes: [64], seconds: 0.2, iterations: 500, warmup: 50, variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['ringcast', 'busy-poll'], ['uds', 'epoll'], ['c-core', 'doorbell']] },
     cpu: { rates: [136], size: 16 * KiB, seconds: 0.3, transports: ['ringcast'] },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 0.6, transports: ['ringcast'] },
     micro: { time: 25 },

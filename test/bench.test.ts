@@ -64,6 +64,8 @@ describe('ringcast bench --suite smoke', () => {
       expect(r.p99Ns as number).toBeLessThanOrEqual(r.p999Ns as number);
     }
     expect(of('latency').map((r) => r.wake)).toEqual(expect.arrayContaining(['doorbell', 'spin']));
+    // The C core's own round trip, the floor the woken target is read against.
+    expect(of('latency').find((r) => r.transport === 'c-core')).toMatchObject({ wake: 'doorbell', p50Ns: expect.any(Number), cdf: expect.any(Array) });
     for (const r of of('cpu')) expect(r).toMatchObject({ senderCpuPct: expect.any(Number), receiverCpuPct: expect.any(Number), rateMbps: 136 });
     const [stuck] = of('stuck');
     // A frozen subscriber on a ringcast bus with evictAfterMs is evicted, and the healthy go on.
@@ -82,6 +84,10 @@ describe('ringcast bench --suite smoke', () => {
     expect(markdown).toMatch(/^# Benchmarks/);
     for (const heading of ['## Method', '## Machine', '## Throughput vs message size', '## Fan-out', '## Latency', '## CPU', '## A stuck subscriber', '## The XenSocket paper'])
       expect(markdown).toContain(heading);
+    // A target this run missed is followed by what limits it.
+    const missed = (doc.targets as { met: boolean; name: string }[]).filter((t) => !t.met);
+    if (missed.length) for (const t of missed) expect(markdown).toContain(`- **${t.name}**: `);
+    else expect(markdown).not.toContain('### What limits');
     expect(written.images.length).toBeGreaterThanOrEqual(4);
     for (const image of written.images) {
       expect(existsSync(image)).toBe(true);
