@@ -343,7 +343,7 @@ export async function writeDocs(jsonFile, outDir) {
     md.push('Sender % / receiver % of one core over the sending time.', '', cpuTable(results), '');
   }
   if (results.some((r) => r.scenario === 'stuck')) md.push('## A stuck subscriber among healthy ones', '', stuckTable(results), '');
-  if (doc.micro) md.push('## In-process micro-benchmarks (tinybench)', '', 'A subscriber in the publisher\'s own process: per-call costs, not transfer rates.', '', microTable(doc.micro), '');
+  if (doc.micro) md.push('## In-process micro-benchmarks (tinybench)', '', 'A subscriber in the publisher\'s own process: per-call costs (the median call; the mean, GC pauses included, is in the JSON), not transfer rates.', '', microTable(doc.micro), '');
   md.push('## The XenSocket paper, for context', '');
   md.push(
     'XenSocket (Zhang, McIntosh, Rohatgi, Griffin, "XenSocket: A High-Throughput Interdomain Transport for Virtual Machines", Middleware 2007) ' +
