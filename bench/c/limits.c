@@ -46,12 +46,17 @@
 #define BATCH 256
 #define MAX_SUBS 16
 
-static double now_s(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double now_s(void)
+{
+	return (double)now_ns() / 1e9;
 }
 
 static int run_memcpy(size_t size, double seconds)
@@ -194,8 +199,7 @@ static int run_core(size_t size, int subs, double seconds)
 			if (rc_pub_offer(&pub, msg + next * size, size) == RC_OK) {
 				written++;
 				next = next + 1 == distinct ? 0 : next + 1;
-			}
-			else if (written) /* publish what fits, then keep trying */
+			} else if (written) /* publish what fits, then keep trying */
 				break;
 			else if (++full > 1024)
 				sched_yield(); /* ring full for a while: let the subscribers run */
@@ -226,14 +230,6 @@ static int run_core(size_t size, int subs, double seconds)
 }
 
 #define LATENCY_CAPACITY (1u << 20) /* what the Node latency buses use */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
