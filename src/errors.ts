@@ -6,6 +6,7 @@ export type RingcastErrorCode =
   | 'ERR_RINGCAST_CLOSED'
   | 'ERR_RINGCAST_EVICTED'
   | 'ERR_RINGCAST_PUBLISHER_GONE'
+  | 'ERR_RINGCAST_PUBLISHER_ABORTED'
   | 'ERR_RINGCAST_CORRUPT'
   | 'ERR_RINGCAST_REFUSED'
   | 'ERR_RINGCAST_HANDSHAKE'
@@ -61,6 +62,19 @@ export class PublisherGoneError extends RingcastError {
   constructor(message = 'publisher went away without closing the bus (all committed messages were delivered)') {
     super('ERR_RINGCAST_PUBLISHER_GONE', message);
     this.name = 'PublisherGoneError';
+  }
+}
+
+/**
+ * The publisher aborted the bus (`publisher.abort()`, or `ringcast pub`
+ * interrupted before its input ended): everything it committed was
+ * delivered, but the stream is incomplete. An orderly `close()` ends the
+ * stream without an error instead.
+ */
+export class PublisherAbortedError extends RingcastError {
+  constructor(message = 'the publisher aborted the bus: the stream was cut short (all committed messages were delivered)') {
+    super('ERR_RINGCAST_PUBLISHER_ABORTED', message);
+    this.name = 'PublisherAbortedError';
   }
 }
 

@@ -22,6 +22,7 @@ export type {
 export {
   RingcastError,
   EvictedError,
+  PublisherAbortedError,
   PublisherGoneError,
   RefusedError,
 } from './errors.js';

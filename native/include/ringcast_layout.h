@@ -78,6 +78,8 @@ typedef uint64_t rc_u64;
 enum rc_publisher_state {
 	RC_PUB_OPEN = 1,      /* publishing                                     */
 	RC_PUB_CLOSED = 2,    /* orderly close: head is final, drain then end   */
+	RC_PUB_ABORTED = 3,   /* cut short: head is final but the stream is not
+	                       * complete; drain, then end with an error        */
 };
 
 enum rc_policy {
