@@ -2,6 +2,7 @@
 export { Publisher } from './publisher.js';
 export type {
   PublisherOptions,
+  PublisherOptionFields,
   PublishOptions,
   PublisherStats,
   SubscriberStats,
@@ -26,8 +27,21 @@ export {
   PublisherGoneError,
   RefusedError,
 } from './errors.js';
+export { RINGCAST_ERROR_CODES } from './errors.js';
 export type { RingcastErrorCode, EvictionReason } from './errors.js';
 export type { SlowConsumerPolicy } from './options.js';
+export type {
+  PublisherEvents,
+  SubscriberEvents,
+  ChannelEvents,
+  ChannelServerEvents,
+  XenPublisherEvents,
+  BridgeEvents,
+  SubscribeEvent,
+  UnsubscribeEvent,
+  RefuseEvent,
+  SubscriptionStateChange,
+} from './events.js';
 export { constants } from './constants.js';
 export { inspectBus } from './inspect.js';
 export { channels as diagnosticsChannels, STATS_INTERVAL_MS } from './diagnostics.js';

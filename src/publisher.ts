@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 
+import type { PublisherEvents } from './events.js';
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedMessage } from './control.js';
 import { reportEvent, track, unlinkSocketAtExit, untrack } from './diagnostics.js';
 import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
@@ -24,7 +25,14 @@ import {
 } from './options.js';
 import { writableTo, type StreamOptions } from './streams.js';
 
-export interface PublisherOptions {
+/**
+ * Publisher.listen's options. A combination the publisher refuses at run time
+ * is refused by the types too: `evictAfterMs` only with policy `block`.
+ */
+export type PublisherOptions = PublisherOptionFields & ({ policy?: 'block' } | { policy: 'drop'; evictAfterMs?: undefined });
+
+/** Every option of PublisherOptions, each on its own. */
+export interface PublisherOptionFields {
   /** Path of the bus's Unix socket (a bind mount shares it with containers). */
   path: string;
   /** @internal false: no socket of its own (a channel attaches its one peer itself). */
@@ -166,7 +174,7 @@ const PACK_MESSAGES = 1024;
  * (EvictionEvent), `refuse` (`{ reason, pid, uid }`), `drain` (the publish queue
  * emptied), `close`.
  */
-export class Publisher extends EventEmitter {
+export class Publisher extends EventEmitter<PublisherEvents> {
   readonly path: string;
   readonly capacity: number;
   readonly maxPayload: number;
@@ -301,9 +309,9 @@ export class Publisher extends EventEmitter {
   }
 
   /** Every event also goes to the `ringcast:publisher` diagnostics channel (src/diagnostics.ts). */
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
+  override emit<K extends keyof PublisherEvents>(event: K, ...args: PublisherEvents[K]): boolean {
     reportEvent('publisher', this, event, args[0]);
-    return super.emit(event, ...args);
+    return (super.emit as (event: K, ...args: PublisherEvents[K]) => boolean)(event, ...args);
   }
 
   /** Subscribers attached now (evicted ones included until they rejoin or leave). */

@@ -3,6 +3,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 
+import type { SubscriberEvents } from './events.js';
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type WelcomeMessage } from './control.js';
 import { reportEvent, track, untrack } from './diagnostics.js';
 import { forget, hold, pending, releaseIfLeaked, weakly, type Leftovers } from './leaks.js';
@@ -136,7 +137,7 @@ function nextSeqAfterJoin(reader: NativeSubscriber): number {
  * transition of SubscriptionState, `gap` (GapEvent) after a rejoin, `end`
  * when the publisher closed and everything was read, `close`.
  */
-export class Subscriber extends EventEmitter {
+export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly path: string;
 
   #native!: NativeSubscriber;
@@ -217,9 +218,9 @@ export class Subscriber extends EventEmitter {
   }
 
   /** Every event also goes to the `ringcast:subscriber` diagnostics channel (src/diagnostics.ts). */
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
+  override emit<K extends keyof SubscriberEvents>(event: K, ...args: SubscriberEvents[K]): boolean {
     reportEvent('subscriber', this, event, args[0]);
-    return super.emit(event, ...args);
+    return (super.emit as (event: K, ...args: SubscriberEvents[K]) => boolean)(event, ...args);
   }
 
   /**
