@@ -52,7 +52,7 @@ describe('help and version', () => {
     expect(proc.stdout().trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  it.each(COMMANDS)('`ringcast %s --help` and `ringcast help %s` print that command’s usage only, exit 0', async (command) => {
+  it.each(COMMANDS)('`ringcast %s --help` (and -h, and `ringcast help` it) prints that command’s usage only, exit 0', async (command) => {
     for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
       const proc = ringcast(args);
       expect((await proc.exited).code, args.join(' ')).toBe(0);
