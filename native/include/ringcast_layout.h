@@ -198,7 +198,8 @@ struct rc_join_answer {
 enum rc_slot_state {
 	RC_SLOT_FREE = 0,
 	RC_SLOT_ACTIVE = 1,    /* counted in flow control                        */
-	RC_SLOT_LAGGING = 2,   /* behind by more than half the lag bound; counted */
+	RC_SLOT_LAGGING = 2,   /* behind by more than half the lag bound (until
+	                        * down to a quarter again); counted            */
 	RC_SLOT_EVICTED = 3,   /* not counted; the subscriber must rejoin         */
 };
 
