@@ -3,7 +3,7 @@
 // extend EventEmitter<their map>, so under strict TypeScript a misspelled
 // event name or field does not compile (test/types/ proves it with tsc).
 import type { EvictionReason } from './errors.js';
-import type { RefusedMessage } from './control.js';
+import type { RefuseReason } from './control.js';
 import type { EvictionEvent, StateChange } from './publisher.js';
 import type { GapEvent, SubscriptionState } from './subscriber.js';
 import type { XenSlotEvent } from './xen.js';
@@ -28,7 +28,8 @@ export interface UnsubscribeEvent {
 
 /** An attach the publisher turned down (allow list, full, flood, protocol, ...). */
 export interface RefuseEvent {
-  reason: RefusedMessage['reason'] | 'flood' | (string & {});
+  /** A VM guest's refusal names the verdict of its join answer instead. */
+  reason: RefuseReason | (string & {});
   pid: number;
   uid: number;
   guest?: string;

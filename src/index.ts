@@ -42,6 +42,7 @@ export type {
   RefuseEvent,
   SubscriptionStateChange,
 } from './events.js';
+export type { RefuseReason } from './control.js';
 export { constants } from './constants.js';
 export { inspectBus } from './inspect.js';
 export { channels as diagnosticsChannels, STATS_INTERVAL_MS } from './diagnostics.js';
