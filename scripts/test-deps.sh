@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run by `npm test` before vitest: makes sure the programs the test suite
+# Run by `npm test` first, before the build: makes sure the programs the test suite
 # starts are on this machine, and installs the Debian packages that carry the
 # missing ones (as root, with apt-get), saying so first. Where it cannot (not
 # root, no apt-get, the install failed) it stops with what to install, so the
