@@ -131,7 +131,6 @@ async function demo(args: string[]): Promise<number> {
     result = await runDemo({ ...options, signal: interrupted.signal }, log);
   } catch (error) {
     if (interrupted.signal.aborted) return interrupted.exitCode();
-    if ((error as { code?: string }).code === 'ERR_RINGCAST_INVALID_OPTION') throw new UsageError('demo', (error as Error).message);
     throw error;
   }
   if (values.json) {
@@ -200,13 +199,7 @@ async function pub(args: string[]): Promise<number> {
     allow: uids || gids ? { ...(uids && { uids }), ...(gids && { gids }) } : undefined,
   };
   for (const key of Object.keys(options) as Array<keyof typeof options>) if (options[key] === undefined) delete options[key];
-  let publisher: Publisher;
-  try {
-    publisher = await Publisher.listen(options as PublisherOptions);
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_RINGCAST_INVALID_OPTION') throw new UsageError('pub', (error as Error).message);
-    throw error;
-  }
+  const publisher = await Publisher.listen(options as PublisherOptions);
   const interrupted = onTermination();
   interrupted.signal.addEventListener('abort', () => {
     // Stopped before its input ended: subscribers must not take what they got for all of it.
@@ -313,7 +306,23 @@ function version(): string {
   return manifest.version;
 }
 
+/**
+ * Runs `command`. An option the library refuses (ERR_RINGCAST_INVALID_OPTION:
+ * `pub --capacity 1000`, `bridge --policy fast`) came from the command line:
+ * a usage error of that command, like any other.
+ */
 async function run(command: string | undefined, rest: string[]): Promise<number> {
+  try {
+    return await dispatch(command, rest);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_RINGCAST_INVALID_OPTION' && command !== undefined && Object.hasOwn(USAGES, command)) {
+      throw new UsageError(command as Command, (error as Error).message);
+    }
+    throw error;
+  }
+}
+
+async function dispatch(command: string | undefined, rest: string[]): Promise<number> {
   switch (command) {
     case 'demo':
       return demo(rest);

@@ -78,6 +78,8 @@ describe('usage errors: exit 2 and the usage of the command at fault', () => {
     ['stat', ['stat', path, '--interval', '500'], /--interval needs --watch/],
     ['bridge', ['bridge', '--nats', 'nats://localhost'], /--nats needs --subject/],
     ['bridge', ['bridge', '--bogus'], /Unknown option '--bogus'/],
+    ['bridge', ['bridge', '--tcp-listen', '127.0.0.1:0', '--republish', path, '--policy', 'fast'], /option policy/],
+    ['pub', ['pub', path, '--capacity', '1000'], /option capacity/],
   ] as const)('%s: ringcast %j', async (command, args, message) => {
     const proc = ringcast([...args]);
     expect((await proc.exited).code).toBe(2);
