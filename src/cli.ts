@@ -203,14 +203,15 @@ async function pub(args: string[]): Promise<number> {
   const interrupted = onTermination();
   interrupted.signal.addEventListener('abort', () => {
     // Stopped before its input ended: subscribers must not take what they got for all of it.
-    publisher.abort();
+    // abort() marks the ring at once; exiting closes the rest.
+    void publisher.abort();
     process.exit(interrupted.exitCode());
   });
   try {
     await publisher.waitForSubscribers(wanted);
     for await (const chunk of process.stdin) await publisher.publish(chunk as Buffer);
   } catch (error) {
-    publisher.abort();
+    await publisher.abort();
     throw error;
   }
   await publisher.close();
