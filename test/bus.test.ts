@@ -38,7 +38,7 @@ describe('publish and receive', () => {
       }
       return true;
     });
-    for (let seq = 0; seq < count; seq++) await publisher.publish(numbered(seq, 4 + (seq % 200)));
+    for (let seq = 0; seq < count; seq++) await publisher.publish(numbered(seq, 8 + (seq % 200)));
     expect(await Promise.all(readers)).toEqual([true, true, true]);
     const stats = publisher.stats();
     expect(stats.messages).toBe(count);
