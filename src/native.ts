@@ -159,7 +159,7 @@ export interface NativePublisher {
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
   /** Slots whose state changed since the last call. */
   takeChanges(): Array<{ slot: number; state: number; reason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
-  stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
+  stats(): { head: number; messages: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
   close(): void;
   destroy(): void;
 }

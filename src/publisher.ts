@@ -117,6 +117,8 @@ export interface PublisherStats {
   /** publish() calls waiting for room (visible backpressure). */
   pending: number;
   doorbellsRung: number;
+  /** Commits that moved head (one release store each): a batch is one. */
+  headStores: number;
   subscribers: SubscriberStats[];
 }
 
@@ -414,6 +416,7 @@ export class Publisher extends EventEmitter {
       capacity: this.capacity,
       pending: this.#queue.queued,
       doorbellsRung: raw.doorbellsRung,
+      headStores: raw.headStores,
       subscribers,
     };
   }

@@ -5,7 +5,8 @@
 # (test/xen/xengrant_test.c says what each checks). When P's owner has
 # killed itself, P unloads the module while dom0 still maps the pages, and
 # dom0's reader checks them once more. Every "RCG ok/FAIL NAME" line of the
-# three programs becomes an "RCX ok/FAIL xengrant NAME" check here.
+# three programs becomes an "RCX ok/FAIL xengrant-WHO-NAME" check here (WHO:
+# dom0, domR or domP; all listed in test/xen/expected-checks).
 # Uses dom0-init's ok, fail, wait_line and prefix.
 
 # One xl configuration file per domU (see run.sh: no key=value overrides).
@@ -32,13 +33,13 @@ xengrant_scenario() {
 	xengrant_cfg rcx-R "rcx.role=xengrant-reader rcx.publisher=$((next + 1))" >/etc/xen/domR.cfg
 	xengrant_cfg rcx-P "rcx.role=xengrant-owner rcx.receivers=0,$next" >/etc/xen/domP.cfg
 	for d in R P; do
-		if xl create /etc/xen/dom$d.cfg >/tmp/create-$d.log 2>&1; then ok "xengrant create-dom$d"; else
-			fail "xengrant create-dom$d" "$(tail -n 5 /tmp/create-$d.log)"; return; fi
+		if xl create /etc/xen/dom$d.cfg >/tmp/create-$d.log 2>&1; then ok "xengrant-create-dom$d"; else
+			fail "xengrant-create-dom$d" "$(tail -n 5 /tmp/create-$d.log)"; return; fi
 	done
 	r=$(xl domid rcx-R)
 	p=$(xl domid rcx-P)
-	if [ "$r" = "$next" ] && [ "$p" = $((next + 1)) ]; then ok "xengrant domain-ids (R=$r P=$p)"; else
-		fail "xengrant domain-ids" "R=$r P=$p, expected $next and $((next + 1))"; fi
+	if [ "$r" = "$next" ] && [ "$p" = $((next + 1)) ]; then ok "xengrant-domain-ids (R=$r P=$p)"; else
+		fail "xengrant-domain-ids" "R=$r P=$p, expected $next and $((next + 1))"; fi
 	for d in R P; do
 		f=/var/log/xen/console/guest-rcx-$d.log
 		i=0
@@ -53,20 +54,20 @@ xengrant_scenario() {
 	if wait_line $log "RCG .*rmmod-after-release\|RCG FAIL rmmod" 300 "RCX-DOMU-END"; then
 		touch /tmp/rcg-rmmod-done
 	else
-		fail "xengrant owner-domain-unloads-the-module" "no rmmod line from P"
+		fail "xengrant-domP-rmmod-after-release-while-receivers-still-map" "no rmmod line from P"
 		touch /tmp/rcg-rmmod-done
 	fi
 	wait $reader
 	for d in R P; do
 		wait_line /var/log/xen/console/guest-rcx-$d.log "RCX-DOMU-END" 120 ||
-			fail "xengrant dom$d-ends" "no end marker from $d"
+			fail "xengrant-dom$d-ends" "no end marker from $d"
 	done
 	for f in /tmp/rcg0.log /var/log/xen/console/guest-rcx-R.log $log; do
 		case $f in /tmp/*) who=dom0 ;; *R.log) who=domR ;; *) who=domP ;; esac
 		tr -d '\r' <$f | grep -a "RCG ok \|RCG FAIL " | while IFS= read -r line; do
 			case "$line" in
-			*"RCG ok "*) echo "RCX ok xengrant $who ${line#*RCG ok }" ;;
-			*) echo "RCX FAIL xengrant $who ${line#*RCG FAIL }" ;;
+			*"RCG ok "*) echo "RCX ok xengrant-$who-${line#*RCG ok }" ;;
+			*) echo "RCX FAIL xengrant-$who-${line#*RCG FAIL }" ;;
 			esac
 		done
 	done
@@ -83,6 +84,6 @@ xengrant_scenario() {
 		"dom0 release-marks-the-bus-gone-and-notifies" "dom0 pages-intact-after-rmmod-while-still-mapped"; do
 		who=${c%% *}
 		case $who in dom0) f=/tmp/rcg0.log ;; domR) f=/var/log/xen/console/guest-rcx-R.log ;; *) f=$log ;; esac
-		grep -aq "RCG ok ${c#* }" $f || echo "RCX FAIL xengrant $who ${c#* }: never reported"
+		grep -aq "RCG ok ${c#* }" $f || echo "RCX FAIL xengrant-$who-${c#* }: never reported"
 	done
 }
