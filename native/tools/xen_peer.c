@@ -89,13 +89,13 @@ static void report_events(struct rc_xen_pub *xp)
 
 	for (uint32_t i = 0; i < xp->events; i++) {
 		const struct rc_xen_pub_event *e = &xp->event[i];
-		const struct rc_xen_lane *l = xp->lane[e->lane];
+		const struct rc_xen_domain *d = xp->domain[e->domain];
 
 		if (e->kind == RC_XEN_EVENT_DEAD)
-			printf("RCX-PUB evicted domain %u slot %u reason dead via %s at head %llu\n", l->domid, e->slot,
-			       death_name(e->death), (unsigned long long)l->pub.head);
+			printf("RCX-PUB evicted domain %u slot %u reason dead via %s at head %llu\n", d->domid, e->slot,
+			       death_name(e->death), (unsigned long long)xp->pub.head);
 		else
-			printf("RCX-PUB %s domain %u slot %u\n", kinds[e->kind < 5 ? e->kind : 0], l->domid, e->slot);
+			printf("RCX-PUB %s domain %u slot %u\n", kinds[e->kind < 5 ? e->kind : 0], d->domid, e->slot);
 	}
 	fflush(stdout);
 }
@@ -108,7 +108,7 @@ static int usage(void)
 
 static int run_pub(int argc, char **argv)
 {
-	struct rc_xen_receiver rx[RC_XEN_MAX_LANES * RC_XEN_MAX_LANE_SLOTS];
+	struct rc_xen_receiver rx[RC_MAX_SUBSCRIBERS];
 	static struct rc_xen_pub xp;
 	static uint8_t msg[MAX_MESSAGE];
 	const char *bus = NULL, *receivers = NULL;
@@ -158,14 +158,14 @@ static int run_pub(int argc, char **argv)
 		return 1;
 	}
 	xp.heartbeat_timeout_ms = heartbeat_ms;
-	printf("RCX-PUB ready domain %u lanes %u capacity %llu\n", xp.own_domid, xp.lanes,
+	printf("RCX-PUB ready domain %u receiver-domains %u capacity %llu\n", xp.own_domid, xp.domains,
 	       (unsigned long long)capacity);
 	if (manual)
-		for (uint32_t li = 0; li < xp.lanes; li++)
-			for (uint32_t s = 0; s < xp.lane[li]->slots; s++) {
+		for (uint32_t di = 0; di < xp.domains; di++)
+			for (uint32_t s = 0; s < xp.domain[di]->slots; s++) {
 				char line[RC_XEN_MAX_RING_PAGES * 11 + 96];
 
-				if (rc_xen_pub_manual_line(&xp, li, s, line, sizeof(line)) == 0)
+				if (rc_xen_pub_manual_line(&xp, di, s, line, sizeof(line)) == 0)
 					printf("RCX-PUB manual bus=%s %s\n", bus, line);
 			}
 	fflush(stdout);
@@ -208,8 +208,12 @@ static int run_pub(int argc, char **argv)
 				pause();
 		}
 	}
-	printf("RCX-PUB sent %llu messages in %llu ms\n", (unsigned long long)messages,
-	       (unsigned long long)(now_ms() - t0));
+	/* Write-once, checked: the bytes this publisher wrote into shared
+	 * memory (the one ring's head: records and pads), whatever the number
+	 * of receiver domains reading it. */
+	printf("RCX-PUB sent %llu messages in %llu ms, ring bytes written %llu to %u receiver domains\n",
+	       (unsigned long long)messages, (unsigned long long)(now_ms() - t0), (unsigned long long)xp.pub.head,
+	       xp.domains);
 	rc_xen_pub_close(&xp);
 	/* Until every subscriber read the rest and left (or died). */
 	t0 = now_ms();

@@ -297,10 +297,10 @@ report_lines "$LOG.txt" "" "RCX ok " "RCX FAIL "
 # The grant device's checks come last (or alone, after the toolstack's).
 if [ "$ONLY" = xengrant ]; then
 	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
-	GUESTS="dom0 R P"
+	GUESTS="dom0 R Q P"
 else
 	cp "$ROOT/test/xen/expected-checks" "$WORK/expected-checks"
-	GUESTS="dom0 A B C D R P"
+	GUESTS="dom0 A B C D R Q P"
 fi
 cat "$ROOT/test/xen/expected-checks-xengrant" >>"$WORK/expected-checks"
 expect_listed_checks "$LOG.txt" "RCX ok " "$WORK/expected-checks" "test/xen/expected-checks${ONLY:+ ($ONLY)}"
