@@ -255,13 +255,3 @@ scan_kernel_logs() {
 		ok "$name: no other hypervisor or kernel warning on any console"
 	fi
 }
-
-# Passes check $1 when no line of file $3 matches the extended regular
-# expression $2 (kernel or hypervisor warnings on a console), else fails it
-# with the first $4 (default 1) such lines; $5 = numbered prefixes them with
-# their line numbers.
-expect_no_match() {
-	local name=$1 pattern=$2 file=$3 limit=${4:-1} found
-	found=$(grep -aE ${5:+-n} -- "$pattern" "$file" | head -n "$limit")
-	if [ -z "$found" ]; then ok "$name"; else fail "$name" "$found"; fi
-}
