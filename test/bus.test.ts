@@ -1,5 +1,8 @@
 // The bus API in one process: publishing, reading (copy and zero-copy),
 // fragmentation, flow control, options, stats, errors.
+import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
 import { C } from '../src/native.js';
@@ -258,6 +261,22 @@ describe('options are validated with errors that name the value', () => {
   it('a second publisher on a live bus path is refused; a stale socket file is replaced', async () => {
     const { path } = await bus();
     await expect(Publisher.listen({ path })).rejects.toMatchObject({ code: 'ERR_RINGCAST_SYSTEM' });
+
+    // A stale socket: a process listened on it and died (SIGKILL), leaving
+    // the file, with nobody accepting on it.
+    const stale = socketPath('stale.sock');
+    const script = `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`;
+    expect(spawnSync(process.execPath, ['-e', script]).signal).toBe('SIGKILL');
+    expect(statSync(stale).isSocket()).toBe(true);
+    const refused = await new Promise<NodeJS.ErrnoException>((resolve) =>
+      createConnection(stale).on('error', resolve).on('connect', () => resolve(new Error('accepted'))),
+    );
+    expect(refused.code).toBe('ECONNREFUSED');
+    const { publisher } = await listen({ path: stale });
+    const subscriber = await Subscriber.connect({ path: stale });
+    opened.push(subscriber);
+    await publisher.publish(numbered(0, 64));
+    expect(isNumbered((await subscriber.recv())!, 0)).toBe(true);
   });
 
   it('connecting to nothing is a clear error', async () => {

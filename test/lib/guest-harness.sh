@@ -212,7 +212,7 @@ build_canary_module() {
 }
 
 # What counts as kernel or hypervisor trouble on a console.
-KERNEL_TROUBLE='WARNING:|BUG:|kernel BUG|Oops|Call Trace|Kernel panic|general protection|refcount_t:|list_(add|del) corruption|UBSAN|KASAN|blocked for more than|detected stall|sleeping function called|Xen (WARN|BUG)|Assertion .* failed|FATAL'
+KERNEL_TROUBLE='WARNING:|BUG:|kernel BUG|Oops|Call Trace|Kernel panic|general protection|refcount_t:|list_(add|del) corruption|UBSAN|KASAN|blocked for more than|detected stall|sleeping function called|invoked oom-killer|Out of memory|page allocation failure|Xen (WARN|BUG)|Assertion .* failed|FATAL'
 
 # The kernel-log scan, two checks over console file $2 (report names start
 # with $1). Each guest loaded rc_canary.ko at boot, so its log holds one
@@ -223,7 +223,8 @@ KERNEL_TROUBLE='WARNING:|BUG:|kernel BUG|Oops|Call Trace|Kernel panic|general pr
 #      in $3 (space-separated): each guest's log reached the scan, and the
 #      pattern catches a real warning;
 #   2. no other line matches KERNEL_TROUBLE (the canary's own block, from
-#      its WARNING to its "end trace", at most 80 lines, is allowed).
+#      its WARNING to its "end trace", at most 80 lines, is allowed); the
+#      first such line comes with the 3 lines of the same guest before it.
 scan_kernel_logs() {
 	local name=$1 file=$2 want=$3 unprefixed=${4:--} out g missing=""
 	out=$(awk -v pat="$KERNEL_TROUBLE" -v unprefixed="$unprefixed" '
@@ -237,7 +238,11 @@ scan_kernel_logs() {
 				if (line ~ /---\[ end trace/ || ++blocklen[key] > 80) inblock[key] = 0
 				next
 			}
-			if (line ~ pat && bad++ < 10) print "BAD " NR ": " $0
+			if (line ~ pat && bad++ < 10) {
+				if (bad == 1) for (i = 3; i >= 1; i--) if (before[key, i] != "") print "BAD (before) " before[key, i]
+				print "BAD " NR ": " $0
+			}
+			before[key, 3] = before[key, 2]; before[key, 2] = before[key, 1]; before[key, 1] = NR ": " $0
 		}
 		END { for (k in canary) print "CANARY " k }' "$file")
 	for g in $want; do
@@ -254,14 +259,4 @@ scan_kernel_logs() {
 	else
 		ok "$name: no other hypervisor or kernel warning on any console"
 	fi
-}
-
-# Passes check $1 when no line of file $3 matches the extended regular
-# expression $2 (kernel or hypervisor warnings on a console), else fails it
-# with the first $4 (default 1) such lines; $5 = numbered prefixes them with
-# their line numbers.
-expect_no_match() {
-	local name=$1 pattern=$2 file=$3 limit=${4:-1} found
-	found=$(grep -aE ${5:+-n} -- "$pattern" "$file" | head -n "$limit")
-	if [ -z "$found" ]; then ok "$name"; else fail "$name" "$found"; fi
 }
