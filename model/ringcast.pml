@@ -38,6 +38,9 @@
  *   CLOSE_EARLY   the application may close() while a publish waits
  *   STUCK         subscriber 1 may stop for good at any point (a hung
  *                 consumer: never reads or acks again, connection open)
+ *   BUSY_POLL     the subscribers busy-poll before they sleep (spinMicros,
+ *                 #spinForData): rc_sub_available's acquire load of head,
+ *                 and back to reading when it moved
  *   (none)        block policy, waits forever
  *
  * Mutants (each must make a check fail; model/check.sh --mutants):
@@ -500,7 +503,18 @@ proctype subscriber(byte me)
 		if :: doring -> d_step { pub_bell[me] = true; doring = false } :: else fi;
 		goto next;
 
-nothing:	/* ---- #waitReadable: rc_sub_prepare_wait ---- */
+nothing:
+#ifdef BUSY_POLL
+		/* #spinForData: rc_sub_available() until spinMicros ran out; each
+		 * look is one acquire load of head ([S1]'s pairing). Data: read
+		 * again (tryRecv, or #receive's loop) without announcing a sleep.
+		 * The spin may also run out just before data arrives. */
+		if
+		:: head != p -> goto next
+		:: true
+		fi;
+#endif
+		/* ---- #waitReadable: rc_sub_prepare_wait ---- */
 		h = 0;
 		/* sleep_seq++ and sleeping = 1: two relaxed stores, one step.
 		 * The publisher loads sleeping first and sleep_seq second, so the
@@ -559,9 +573,12 @@ active
 proctype quiescence()
 {
 	timeout ->
-	assert(!pub_asleep);       /* the publisher sleeps though there is room */
+	/* subscribers first: a stranded subscriber also strands a publisher
+	 * that waits for its ack, and the mutants' checks name the first
+	 * assertion that fails */
 	assert(NOT_STRANDED(0));   /* sleeps with data, after close or evicted  */
 	assert(NOT_STRANDED(1));
+	assert(!pub_asleep);       /* the publisher sleeps though there is room */
 	/* (c) at the end: an evicted subscriber saw it (or is dead, or read
 	 * everything and saw the close) */
 	assert(!evicted(0) || SEEN(0));

@@ -52,8 +52,8 @@ export interface NativeConstants {
   RC_XEN_EVENT_LEFT: number;
   RC_XEN_EVENT_DEAD: number;
   RC_XEN_EVENT_REFUSED: number;
-  RC_XEN_MAX_LANES: number;
-  RC_XEN_MAX_LANE_SLOTS: number;
+  RC_XEN_MAX_DOMAINS: number;
+  RC_XEN_MAX_DOMAIN_SLOTS: number;
   RC_XEN_MAX_CAPACITY: number;
   RC_XEN_BUS_NAME_MAX: number;
   /** FdWatcher's doorbell kind for /dev/xen/evtchn. */
@@ -161,7 +161,7 @@ export interface NativePublisher {
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
   /** Slots whose state changed since the last call. */
   takeChanges(): Array<{ slot: number; state: number; reason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
-  stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
+  stats(): { head: number; messages: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
   /** Orderly end: head is final, subscribers drain and then end (RC_ECLOSED). */
   close(): void;
   /** Cut short: head is final, subscribers drain and then fail (RC_EABORTED). No-op after close(). */
@@ -323,10 +323,12 @@ export interface NativeIvshmemSubscriber extends NativeSubscriber {
 
 /** One thing a Xen publisher's service pass saw (native/binding/xen.cc). */
 export interface NativeXenEvent {
-  lane: number;
+  /** Index of the receiver domain in the publisher's list. */
+  domain: number;
   domid: number;
+  /** The slot within that domain. */
   slot: number;
-  /** RC_XEN_EVENT_*, or 0: the lane's flow control evicted the slot (`reason`). */
+  /** RC_XEN_EVENT_*, or 0: the ring's flow control evicted the slot (`reason`). */
   kind: number;
   /** RC_XEN_DEATH_* (kind DEAD). */
   death?: number;
@@ -336,25 +338,29 @@ export interface NativeXenEvent {
   reason?: number;
 }
 
-/** A Xen bus's publishing side: one lane (ring granted to one domain) per receiver domain. */
+/** A Xen bus's publishing side: one ring, from the grant device, granted read-only to every receiver domain. */
 export interface NativeXenPublisher {
-  /** RC_OK: every lane has it; RC_EAGAIN: some lane has no room (call again with the same message); else a status. */
+  /** RC_OK: written; RC_EAGAIN: no room (call again with the same message); else a status. */
   send(message: Uint8Array): number;
-  /** How many of messages[start..] every lane now has (stops where a lane has no room). */
+  /** How many of messages[start..] the ring now has (stops where there is no room). */
   sendBatch(messages: Uint8Array[], start: number): number;
   prepareWait(length: number): boolean;
   endWait(): void;
   evictBlocking(length: number): number;
   /** Non-blocking: joins, leaves, deaths, refusals and evictions since the last pass. */
   service(): NativeXenEvent[];
-  lanes(): Array<{
-    domid: number;
+  /** head is also every byte written into shared memory (records and pads), once for all domains. */
+  snapshot(): {
     head: number;
     messages: number;
-    slots: Array<{ slot: number; ackGrant: number; state: number; reason: number; ack: number; lostMessages: number; evictions: number }>;
-  }>;
+    ringPages: number;
+    domains: Array<{
+      domid: number;
+      slots: Array<{ slot: number; ringSlot: number; ackGrant: number; state: number; reason: number; ack: number; lostMessages: number; evictions: number }>;
+    }>;
+  };
   /** The paper's manual reference passing for a slot whose ack page the publisher grants, else null. */
-  manualLine(lane: number, slot: number): string | null;
+  manualLine(domain: number, slot: number): string | null;
   close(): void;
   destroy(): void;
   /** /dev/xen/evtchn: joins, acks while waiting, deaths ring it. */

@@ -126,6 +126,8 @@ export interface PublisherStats {
   /** publish() calls waiting for room (visible backpressure). */
   pending: number;
   doorbellsRung: number;
+  /** Commits that moved head (one release store each): a batch is one. */
+  headStores: number;
   subscribers: SubscriberStats[];
 }
 
@@ -459,6 +461,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       capacity: this.capacity,
       pending: this.#queue.queued,
       doorbellsRung: raw.doorbellsRung,
+      headStores: raw.headStores,
       subscribers,
     };
   }

@@ -2,8 +2,8 @@
 // others, over grant tables and event channels (native/src/rc_xen.c; the
 // deployment, trust model and XenStore layout are in docs/xen.md). Subscribers
 // use the ordinary Subscriber (`Subscriber.connect({ xen })`); the publisher is
-// XenPublisher, because a Xen bus has one ring per receiver domain (Linux
-// grants a page to one domain only) and each message goes to every one.
+// XenPublisher: one ring from the grant device (kmod/ringcast_xengrant.c)
+// granted read-only to every receiver domain, each message written once.
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 
@@ -33,13 +33,13 @@ export interface XenReceiver {
 export interface XenPublisherOptions {
   /** The bus's name in XenStore: 1 to 32 of `A-Z a-z 0-9 _ -`. */
   bus: string;
-  /** Subscriber slots, grouped by domain into one ring each (at most 8 domains, 8 slots per domain). */
+  /** Subscriber slots, grouped by domain (at most 8 domains, 8 slots per domain); every domain reads the one ring. */
   receivers: XenReceiver[];
-  /** Data area bytes per ring, a power of two up to 1 MiB (default 64 KiB): grant references fit one XenStore value. */
+  /** Data area bytes, a power of two up to 1 MiB (default 64 KiB): a domain's grant references fit one XenStore value. */
   capacity?: number;
   /** `xenstore` (default): publish references where only the intended domain reads them. `manual`: hand out manualLines() yourself. */
   rendezvous?: 'xenstore' | 'manual';
-  /** `block` (default) or `drop`, as for Publisher, per ring. */
+  /** `block` (default) or `drop`, as for Publisher. */
   policy?: SlowConsumerPolicy;
   /** block: evict a subscriber that has kept the publisher waiting this long (default: wait forever). */
   evictAfterMs?: number;
@@ -78,10 +78,18 @@ export interface XenSlotEvent {
 export interface XenPublisherStats {
   /** publish() calls waiting for room. */
   pending: number;
-  lanes: Array<{
+  /** The ring's committed position. */
+  head: number;
+  /** Messages committed. */
+  messages: number;
+  /**
+   * Bytes written into shared memory (records and pads): the one ring, so the
+   * same for one receiver domain or many (write once).
+   */
+  bytesWritten: number;
+  /** Receiver domains, in the order first listed, with their slots. */
+  domains: Array<{
     domid: number;
-    head: number;
-    messages: number;
     slots: Array<{ slot: number; ackGrant: XenAckGrant; state: 'free' | 'active' | 'lagging' | 'evicted'; ack: number; evictions: number; lostMessages: number }>;
   }>;
 }
@@ -136,7 +144,7 @@ export function xenRoute(value: unknown): SharedMemoryRoute {
   const o = value as XenSubscribeOptions;
   const bus = checkBus('xen.bus', o.bus);
   const publisher = checkDomid('xen.publisher', o.publisher);
-  const slot = checkInteger('xen.slot', o.slot, 0, 0, C.RC_XEN_MAX_LANE_SLOTS - 1);
+  const slot = checkInteger('xen.slot', o.slot, 0, 0, C.RC_XEN_MAX_DOMAIN_SLOTS - 1);
   if (o.manual !== undefined && (typeof o.manual !== 'string' || o.manual.length === 0 || o.manual.length > 4096)) {
     throw invalidOption('xen.manual', o.manual, "a line from XenPublisher#manualLines()");
   }
@@ -167,7 +175,7 @@ export function xenRoute(value: unknown): SharedMemoryRoute {
         doorbell: C.DOORBELL_EVTCHN,
         rejoin: (rejoinTimeoutMs) => join(sub, rejoinTimeoutMs, where),
         leave: () => void sub.leave(),
-        // The publisher's kernel clears the ring's state byte when its grant goes away.
+        // The publisher's grant device marks the ring gone when the publisher dies.
         publisherGone: () => sub.publisherGone(),
         checkEveryMs: SERVICE_MS,
         logFields: { bus, publisher, domid: sub.info().domid },
@@ -199,8 +207,8 @@ function whileNotAborted<T>(step: Promise<T>, signal: AbortSignal | undefined): 
 }
 
 function checkReceivers(value: unknown, manual: boolean): Array<[number, number]> {
-  if (!Array.isArray(value) || value.length === 0 || value.length > C.RC_XEN_MAX_LANES * C.RC_XEN_MAX_LANE_SLOTS) {
-    throw invalidOption('receivers', value, `an array of 1 to ${C.RC_XEN_MAX_LANES * C.RC_XEN_MAX_LANE_SLOTS} { domid, ackGrant? }`);
+  if (!Array.isArray(value) || value.length === 0 || value.length > C.RC_XEN_MAX_DOMAINS * C.RC_XEN_MAX_DOMAIN_SLOTS) {
+    throw invalidOption('receivers', value, `an array of 1 to ${C.RC_XEN_MAX_DOMAINS * C.RC_XEN_MAX_DOMAIN_SLOTS} { domid, ackGrant? }`);
   }
   const perDomain = new Map<number, number>();
   return value.map((entry: unknown, i) => {
@@ -211,17 +219,18 @@ function checkReceivers(value: unknown, manual: boolean): Array<[number, number]
     if (grant !== 'subscriber' && grant !== 'publisher') throw invalidOption(`receivers[${i}].ackGrant`, ackGrant, "'subscriber' or 'publisher'");
     if (manual && grant !== 'publisher') throw invalidOption(`receivers[${i}].ackGrant`, ackGrant, "'publisher' with manual rendezvous (nothing travels back)");
     const slots = (perDomain.get(domid) ?? 0) + 1;
-    if (slots > C.RC_XEN_MAX_LANE_SLOTS) throw invalidOption(`receivers[${i}]`, entry, `at most ${C.RC_XEN_MAX_LANE_SLOTS} slots per domain`);
+    if (slots > C.RC_XEN_MAX_DOMAIN_SLOTS) throw invalidOption(`receivers[${i}]`, entry, `at most ${C.RC_XEN_MAX_DOMAIN_SLOTS} slots per domain`);
     perDomain.set(domid, slots);
-    if (perDomain.size > C.RC_XEN_MAX_LANES) throw invalidOption('receivers', value, `at most ${C.RC_XEN_MAX_LANES} domains`);
+    if (perDomain.size > C.RC_XEN_MAX_DOMAINS) throw invalidOption('receivers', value, `at most ${C.RC_XEN_MAX_DOMAINS} domains`);
     return [domid, grant === 'publisher' ? C.RC_XEN_ACK_BY_PUBLISHER : C.RC_XEN_ACK_BY_SUBSCRIBER];
   });
 }
 
 /**
- * The publishing side of a Xen bus. It writes each message once per receiver
- * domain (one read-only ring each) and serves joins, leaves and deaths from
- * the event channels. Events: `subscribe`, `unsubscribe`, `evict`, `refuse`
+ * The publishing side of a Xen bus. It writes each message once, into one
+ * ring that every receiver domain maps read-only (the ring comes from the
+ * grant device, `insmod ringcast_xengrant.ko` in this domain: docs/xen.md),
+ * and serves joins, leaves and deaths from the event channels. Events: `subscribe`, `unsubscribe`, `evict`, `refuse`
  * (each XenSlotEvent), `drain` (the publish queue emptied), `close`.
  */
 export class XenPublisher extends EventEmitter<XenPublisherEvents> {
@@ -284,10 +293,10 @@ export class XenPublisher extends EventEmitter<XenPublisherEvents> {
     // XenStore (a destroyed domain) and heartbeats are looked at on a clock.
     this.#timer = setInterval(() => this.#service(), SERVICE_MS);
     this.#timer.unref();
-    this.#log.info({ bus: this.bus, domid: this.#native.ownDomid, rendezvous, lanes: this.#native.lanes().length }, 'publishing on Xen');
+    this.#log.info({ bus: this.bus, domid: this.#native.ownDomid, rendezvous, domains: this.#native.snapshot().domains.length }, 'publishing on Xen');
   }
 
-  /** Grants the rings, binds the event channels and, by default, publishes the references in XenStore. */
+  /** Allocates the ring (grant device), grants it to every receiver domain, binds the event channels and, by default, publishes the references in XenStore. */
   static async open(options: XenPublisherOptions): Promise<XenPublisher> {
     return new XenPublisher(options);
   }
@@ -313,21 +322,21 @@ export class XenPublisher extends EventEmitter<XenPublisherEvents> {
    */
   manualLines(): Array<{ domid: number; slot: number; line: string }> {
     const out: Array<{ domid: number; slot: number; line: string }> = [];
-    this.#native.lanes().forEach((lane, index) => {
-      for (const { slot } of lane.slots) {
+    this.#native.snapshot().domains.forEach((domain, index) => {
+      for (const { slot } of domain.slots) {
         const line = this.#native.manualLine(index, slot);
-        if (line !== null) out.push({ domid: lane.domid, slot, line });
+        if (line !== null) out.push({ domid: domain.domid, slot, line });
       }
     });
     return out;
   }
 
-  /** Writes one message to every domain's ring, waiting for room where the slowest subscriber holds it. */
+  /** Writes one message into the ring (once, for every domain), waiting for room where the slowest subscriber holds it. */
   publish(message: Uint8Array, options?: { signal?: AbortSignal }): Promise<void> {
     return this.publishBatch([message], options);
   }
 
-  /** Writes many messages in order, with one head store per ring and batch where room allows. */
+  /** Writes many messages in order, with one head store per batch where room allows. */
   publishBatch(messages: readonly Uint8Array[], options?: { signal?: AbortSignal }): Promise<void> {
     if (this.#closing) throw closedError('publisher');
     if (!Array.isArray(messages)) throw invalidOption('messages', messages, 'an array of Uint8Array');
@@ -352,11 +361,19 @@ export class XenPublisher extends EventEmitter<XenPublisherEvents> {
     if (this.#closing) throw closedError('publisher');
     return {
       pending: this.#queue.queued,
-      lanes: this.#native.lanes().map((lane) => ({
-        domid: lane.domid,
-        head: lane.head,
-        messages: lane.messages,
-        slots: lane.slots.map((s) => ({
+      ...this.#ringStats(),
+    };
+  }
+
+  #ringStats(): Omit<XenPublisherStats, 'pending'> {
+    const snapshot = this.#native.snapshot();
+    return {
+      head: snapshot.head,
+      messages: snapshot.messages,
+      bytesWritten: snapshot.head,
+      domains: snapshot.domains.map((domain) => ({
+        domid: domain.domid,
+        slots: domain.slots.map((s) => ({
           slot: s.slot,
           ackGrant: s.ackGrant === C.RC_XEN_ACK_BY_PUBLISHER ? 'publisher' : 'subscriber',
           state: SLOT_STATES[s.state] ?? 'evicted',

@@ -80,12 +80,17 @@ describe('hostile subscribers', () => {
     const attacker = spawnTool('hostile_subscriber', [path, 'doorbell-storm']);
     spawned.push(attacker.child);
     await attacker.line(/^attached$/);
+    // Publishing starts once the storm is on, so the two overlap.
+    await attacker.line(/^storming$/);
     const reading = (async () => {
       for (let seq = 0; seq < 5000; seq++) expect(isNumbered((await healthy.recv())!, seq)).toBe(true);
     })();
     // The attacker never reads either: detach it when it exits so the publisher is not held.
     for (let seq = 0; seq < 5000; seq++) await publisher.publish(numbered(seq, 100));
     await reading;
+    // The storm happened: the attacker rang the publisher's doorbell, many times.
+    const rung = Number(/^storm over (\d+) rings$/.exec(await attacker.line(/^storm over/))?.[1]);
+    expect(rung).toBeGreaterThan(1000);
   });
 });
 

@@ -41,7 +41,8 @@ describe('XenPublisher options', () => {
     expect(error.message).toMatch(message);
   });
 
-  it.skipIf(onXen)('says which devices are missing on a system that is not a Xen domain', async () => {
+  it('says which devices are missing on a system that is not a Xen domain', async ({ skip }) => {
+    if (onXen) skip('inside a Xen domain the devices exist');
     const error = await openError({ bus: 'quotes', receivers: [{ domid: 1 }] });
     expect(error.code).toBe('ERR_RINGCAST_SYSTEM');
     expect(error.message).toMatch(/\/dev\/xen\/gntalloc, gntdev and evtchn/);
@@ -66,7 +67,8 @@ describe('Subscriber.connect({ xen })', () => {
     });
   });
 
-  it.skipIf(onXen)('says which devices are missing on a system that is not a Xen domain', async () => {
+  it('says which devices are missing on a system that is not a Xen domain', async ({ skip }) => {
+    if (onXen) skip('inside a Xen domain the devices exist');
     await expect(Subscriber.connect({ xen: { bus: 'quotes', publisher: 1 } })).rejects.toMatchObject({
       code: 'ERR_RINGCAST_SYSTEM',
       message: expect.stringMatching(/bus xen:1\/quotes\/0: .*\/dev\/xen/),

@@ -3,12 +3,11 @@
 // The Xen region provider in the binding: a thin layer over
 // native/src/rc_xen.c (docs/xen.md).
 //
-//   XenPublisher   the publisher's side: one lane (an rc_publisher over pages
-//                  granted read-only to one receiver domain) per receiver
-//                  domain, joins and deaths served from the event-channel
-//                  device. A message goes to every lane; a lane without room
-//                  is retried with the same message (the lanes it already
-//                  reached are remembered here, in done_).
+//   XenPublisher   the publisher's side: one ring (from the grant device,
+//                  kmod/ringcast_xengrant.h) granted read-only to every
+//                  receiver domain, joins and deaths served from the
+//                  event-channel device. A message is written once; without
+//                  room it is retried (done_ remembers whether it went).
 //   XenSubscriber  a subscriber in a receiver domain: the reads of every
 //                  subscriber (subscriber_reads.h) plus open and join, which
 //                  wait on XenStore and the publisher and so run off the
@@ -55,7 +54,7 @@ public:
 			InstanceMethod<&XenPublisher::EndWait>("endWait"),
 			InstanceMethod<&XenPublisher::EvictBlocking>("evictBlocking"),
 			InstanceMethod<&XenPublisher::Service>("service"),
-			InstanceMethod<&XenPublisher::Lanes>("lanes"),
+			InstanceMethod<&XenPublisher::Snapshot>("snapshot"),
 			InstanceMethod<&XenPublisher::ManualLine>("manualLine"),
 			InstanceMethod<&XenPublisher::Close>("close"),
 			InstanceMethod<&XenPublisher::Destroy>("destroy"),
@@ -83,7 +82,7 @@ public:
 			receivers[i].domid = static_cast<uint16_t>(entry.Get(0u).As<Napi::Number>().Uint32Value());
 			receivers[i].ack_grant = entry.Get(1u).As<Napi::Number>().Uint32Value();
 		}
-		// Several rc_publishers: too big for the stack, zeroed as rc_xen_pub_open expects.
+		// Big (per-domain grant references): off the stack, zeroed as rc_xen_pub_open expects.
 		xp_ = std::make_unique<rc_xen_pub>();
 		int r = rc_xen_pub_open(xp_.get(), bus.c_str(), capacity, policy, receivers.data(),
 					static_cast<uint32_t>(receivers.size()), use_xenstore);
@@ -91,8 +90,8 @@ public:
 			throw XenError(env, "cannot open Xen bus " + bus, r, xp_->failed_step);
 		xp_->heartbeat_timeout_ms = heartbeat_timeout;
 		live_ = true;
-		for (uint32_t li = 0; max_lag && li < xp_->lanes; li++)
-			rc_pub_set_max_lag(&xp_->lane[li]->pub, max_lag);
+		if (max_lag)
+			rc_pub_set_max_lag(&xp_->pub, max_lag);
 	}
 
 	~XenPublisher() override { Cleanup(); }
@@ -114,10 +113,9 @@ private:
 		}
 	}
 
-	// One message towards every lane that does not have it yet, not yet
-	// committed: RC_OK when all have it (done_ starts over), RC_EAGAIN when
-	// some lane has no room (call again with the same message), or an error
-	// status.
+	// One message into the ring, not yet committed: RC_OK when written
+	// (done_ starts over), RC_EAGAIN when there is no room (call again with
+	// the same message), or an error status.
 	int OfferOne(Napi::Env env, napi_value value)
 	{
 		const uint8_t *data;
@@ -138,11 +136,11 @@ private:
 		return Napi::Number::New(info.Env(), r);
 	}
 
-	// sendBatch(messages, start) -> how many of messages[start..] every lane
+	// sendBatch(messages, start) -> how many of messages[start..] the ring
 	// now has; stops at the first without room (or an error: then the status
 	// is thrown as ERR_RINGCAST_SYSTEM, which a valid length never causes).
-	// Each lane commits once, at the end: one head store and one doorbell
-	// pass per batch, and what was offered is visible before a wait.
+	// One commit at the end: one head store and one doorbell pass per
+	// batch, and what was offered is visible before a wait.
 	Napi::Value SendBatch(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -162,8 +160,8 @@ private:
 		return Napi::Number::New(env, i - start);
 	}
 
-	// prepareWait(length) -> true: sleep on the event channel (a lane still
-	// missing the message announced it waits for room and no room came).
+	// prepareWait(length) -> true: sleep on the event channel (the publisher
+	// announced it waits for room and no room came).
 	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
 	{
 		Live(info.Env());
@@ -179,21 +177,18 @@ private:
 	}
 
 	// evictBlocking(length) -> how many subscribers were evicted (SLOW) for
-	// holding back a lane that still lacks the message.
+	// holding back the message.
 	Napi::Value EvictBlocking(const Napi::CallbackInfo &info)
 	{
 		Live(info.Env());
 		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-		int evicted = 0;
-		for (uint32_t li = 0; li < xp_->lanes; li++)
-			if (!(done_ & (1u << li)))
-				evicted += rc_pub_evict_blocking(&xp_->lane[li]->pub, len);
+		int evicted = done_ ? 0 : rc_pub_evict_blocking(&xp_->pub, len);
 		return Napi::Number::New(info.Env(), evicted);
 	}
 
-	// service() -> [{ lane, domid, slot, kind, death, verdict, reason }]:
+	// service() -> [{ domain, domid, slot, kind, death, verdict, reason }]:
 	// joins, leaves, deaths and refusals since the last call (non-blocking),
-	// plus evictions the lanes' own flow control did (kind 0, `reason`).
+	// plus evictions the ring's own flow control did (kind 0, `reason`).
 	Napi::Value Service(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -205,38 +200,39 @@ private:
 			throw XenError(env, "serve the event channel", n, nullptr);
 		for (int i = 0; i < n; i++) {
 			const rc_xen_pub_event &e = xp_->event[i];
-			const rc_xen_lane *l = xp_->lane[e.lane];
-			Napi::Object o = Event(env, e.lane, e.slot);
+			uint32_t rs = xp_->domain[e.domain]->slot[e.slot].ring_slot;
+			Napi::Object o = Event(env, e.domain, e.slot);
 			o.Set("kind", e.kind);
 			o.Set("death", e.death);
 			o.Set("verdict", __atomic_load_n(&reinterpret_cast<const rc_join_answer *>(
-				static_cast<const uint8_t *>(l->ring) + RC_JOIN_ANSWER_OFFSET + e.slot * RC_JOIN_ANSWER_SIZE)->verdict,
+				static_cast<const uint8_t *>(xp_->ring) + RC_JOIN_ANSWER_OFFSET + rs * RC_JOIN_ANSWER_SIZE)->verdict,
 				__ATOMIC_RELAXED));
 			out.Set(out.Length(), o);
 		}
 		// Evictions by flow control (slow, protocol, heartbeat) show in the
-		// lanes' change masks; deaths above were evictions too, reported
+		// ring's change mask; deaths above were evictions too, reported
 		// once, there.
-		for (uint32_t li = 0; li < xp_->lanes; li++) {
-			rc_publisher *pub = &xp_->lane[li]->pub;
-			uint64_t changed = rc_pub_take_changes(pub);
-			for (uint32_t s = 0; s < xp_->lane[li]->slots; s++) {
-				if (!(changed & (1ULL << s)) || pub->slots[s].state != RC_SLOT_EVICTED)
+		rc_publisher *pub = &xp_->pub;
+		uint64_t changed = rc_pub_take_changes(pub);
+		for (uint32_t di = 0; di < xp_->domains; di++) {
+			for (uint32_t s = 0; s < xp_->domain[di]->slots; s++) {
+				uint32_t rs = xp_->domain[di]->slot[s].ring_slot;
+				if (!(changed & (1ULL << rs)) || pub->slots[rs].state != RC_SLOT_EVICTED)
 					continue;
-				Napi::Object o = Event(env, li, s);
+				Napi::Object o = Event(env, di, s);
 				o.Set("kind", 0);
-				o.Set("reason", Mirror(pub, s)->evict_reason);
+				o.Set("reason", Mirror(pub, rs)->evict_reason);
 				out.Set(out.Length(), o);
 			}
 		}
 		return out;
 	}
 
-	Napi::Object Event(Napi::Env env, uint32_t lane, uint32_t slot)
+	Napi::Object Event(Napi::Env env, uint32_t domain, uint32_t slot)
 	{
 		Napi::Object o = Napi::Object::New(env);
-		o.Set("lane", lane);
-		o.Set("domid", xp_->lane[lane]->domid);
+		o.Set("domain", domain);
+		o.Set("domid", xp_->domain[domain]->domid);
 		o.Set("slot", slot);
 		return o;
 	}
@@ -246,54 +242,62 @@ private:
 		return reinterpret_cast<const rc_slot *>(pub->ring + RC_SLOT_TABLE_OFFSET + uint64_t(s) * RC_SLOT_SIZE);
 	}
 
-	// lanes() -> [{ domid, head, messages, slots: [{ slot, ackGrant, state,
-	//   reason, ack, lostMessages, evictions }] }]
-	Napi::Value Lanes(const Napi::CallbackInfo &info)
+	// snapshot() -> { head, messages, ringPages, domains: [{ domid, slots:
+	//   [{ slot, ringSlot, ackGrant, state, reason, ack, lostMessages,
+	//   evictions }] }] }. head is also every byte written into shared
+	// memory (records and pads), once whatever the number of domains.
+	Napi::Value Snapshot(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
-		Napi::Array out = Napi::Array::New(env);
-		for (uint32_t li = 0; live_ && li < xp_->lanes; li++) {
-			const rc_xen_lane *l = xp_->lane[li];
-			rc_publisher *pub = &xp_->lane[li]->pub;
-			rc_pub_refresh(pub);
-			Napi::Object lane = Napi::Object::New(env);
-			lane.Set("domid", l->domid);
-			lane.Set("head", static_cast<double>(pub->head));
-			lane.Set("messages", static_cast<double>(pub->messages));
+		Live(env);
+		rc_publisher *pub = &xp_->pub;
+		rc_pub_refresh(pub);
+		Napi::Object out = Napi::Object::New(env);
+		out.Set("head", static_cast<double>(pub->head));
+		out.Set("messages", static_cast<double>(pub->messages));
+		out.Set("ringPages", xp_->ring_pages);
+		Napi::Array domains = Napi::Array::New(env);
+		for (uint32_t di = 0; di < xp_->domains; di++) {
+			const rc_xen_domain *d = xp_->domain[di];
+			Napi::Object domain = Napi::Object::New(env);
+			domain.Set("domid", d->domid);
 			Napi::Array slots = Napi::Array::New(env);
-			for (uint32_t s = 0; s < l->slots; s++) {
-				const rc_slot *m = Mirror(pub, s);
+			for (uint32_t s = 0; s < d->slots; s++) {
+				uint32_t rs = d->slot[s].ring_slot;
+				const rc_slot *m = Mirror(pub, rs);
 				Napi::Object o = Napi::Object::New(env);
 				o.Set("slot", s);
-				o.Set("ackGrant", l->slot[s].ack_grant);
-				o.Set("state", pub->slots[s].state);
+				o.Set("ringSlot", rs);
+				o.Set("ackGrant", d->slot[s].ack_grant);
+				o.Set("state", pub->slots[rs].state);
 				o.Set("reason", m->evict_reason);
-				o.Set("ack", static_cast<double>(pub->slots[s].acked));
+				o.Set("ack", static_cast<double>(pub->slots[rs].acked));
 				o.Set("lostMessages", m->lost_messages);
 				o.Set("evictions", m->evictions);
 				slots.Set(s, o);
 			}
-			lane.Set("slots", slots);
-			out.Set(li, lane);
+			domain.Set("slots", slots);
+			domains.Set(di, domain);
 		}
+		out.Set("domains", domains);
 		return out;
 	}
 
-	// manualLine(lane, slot) -> the paper's reference passing for one slot
-	// ("DOMID SLOT PORT ACK-REF RING-SIZE REF..."), or null where the
+	// manualLine(domain, slot) -> the paper's reference passing for one slot
+	// ("DOMID RING-SLOT PORT ACK-REF RING-SIZE REF..."), or null where the
 	// subscriber grants its ack page (it cannot be passed by hand).
 	Napi::Value ManualLine(const Napi::CallbackInfo &info)
 	{
 		Live(info.Env());
 		char line[RC_XEN_MAX_RING_PAGES * 11 + 96];
-		uint32_t lane = info[0].As<Napi::Number>().Uint32Value(), slot = info[1].As<Napi::Number>().Uint32Value();
-		if (rc_xen_pub_manual_line(xp_.get(), lane, slot, line, sizeof(line)) < 0)
+		uint32_t domain = info[0].As<Napi::Number>().Uint32Value(), slot = info[1].As<Napi::Number>().Uint32Value();
+		if (rc_xen_pub_manual_line(xp_.get(), domain, slot, line, sizeof(line)) < 0)
 			return info.Env().Null();
 		return Napi::String::New(info.Env(), line);
 	}
 
-	// close(): CLOSED in every lane; readers drain and end. The grants stay
-	// until destroy().
+	// close(): CLOSED; readers drain and end. The grants stay until
+	// destroy().
 	Napi::Value Close(const Napi::CallbackInfo &info)
 	{
 		if (live_)
@@ -323,7 +327,7 @@ private:
 	}
 
 	std::unique_ptr<rc_xen_pub> xp_;
-	uint32_t done_ = 0; // lanes that have the message being sent
+	uint32_t done_ = 0; // bit 0: the ring has the message being sent
 	bool live_ = false;
 };
 
@@ -556,8 +560,8 @@ void RegisterXen(Napi::Env env, Napi::Object exports)
 	RC_EXPORT_CONSTANT(c, RC_XEN_EVENT_LEFT);
 	RC_EXPORT_CONSTANT(c, RC_XEN_EVENT_DEAD);
 	RC_EXPORT_CONSTANT(c, RC_XEN_EVENT_REFUSED);
-	RC_EXPORT_CONSTANT(c, RC_XEN_MAX_LANES);
-	RC_EXPORT_CONSTANT(c, RC_XEN_MAX_LANE_SLOTS);
+	RC_EXPORT_CONSTANT(c, RC_XEN_MAX_DOMAINS);
+	RC_EXPORT_CONSTANT(c, RC_XEN_MAX_DOMAIN_SLOTS);
 	RC_EXPORT_CONSTANT(c, RC_XEN_MAX_CAPACITY);
 	RC_EXPORT_CONSTANT(c, RC_XEN_BUS_NAME_MAX);
 	exports.Set("XenPublisher", XenPublisher::Define(env));

@@ -2,22 +2,23 @@
 /*
  * The Xen region provider: a bus whose publisher runs in one Xen domain and
  * whose subscribers run in other domains (domUs or dom0), over grant tables
- * and interdomain event channels, from user space through the Linux devices
- * /dev/xen/gntalloc, /dev/xen/gntdev and /dev/xen/evtchn. Rendezvous through
+ * and interdomain event channels: the publisher's ring comes from the
+ * ringcast grant device (kmod/ringcast_xengrant.h), everything else from the
+ * Linux devices /dev/xen/gntalloc, /dev/xen/gntdev and /dev/xen/evtchn. Rendezvous through
  * XenStore (rc_xenstore.h, spoken directly: no library), or by hand. Plain
  * C, no Node; links with ringcast.c and rc_xenstore.c. docs/xen.md is the
  * normative description; functions return 0 / a count, or -errno (system
  * errors) / RC_* (protocol verdicts).
  *
- * What the kernel interface allows, and so the shape of a Xen bus:
- *   - gntalloc grants pages it allocates itself, each allocation to ONE
- *     domain, read-only unless GNTALLOC_FLAG_WRITABLE. There is no way to
- *     grant pages that already exist (or were granted once) to a second
- *     domain from user space (gntdev's dma-buf export would, but only
- *     writable, and Debian's kernel lacks udmabuf). So a read-only ring
- *     exists once per RECEIVER DOMAIN: a "lane" is one rc_publisher over
- *     pages granted read-only to that domain, and every subscriber in that
- *     domain reads the same lane (write once per domain, not per subscriber).
+ * The shape of a Xen bus:
+ *   - ONE ring, allocated once by the grant device in the publisher's
+ *     domain and granted read-only to every receiver domain (one grant
+ *     reference per page per domain): each message is written once,
+ *     whatever the number of receiver domains. gntalloc alone could not:
+ *     it grants only pages it allocates, each allocation to one domain.
+ *   - ring slot i (of RC_MAX_SUBSCRIBERS) is the i-th entry of the
+ *     publisher's receiver list; within its domain it is "slot s", the
+ *     s-th entry naming that domain (XenStore paths and the API use that).
  *   - each subscriber's ack page is the only page it can write. Who
  *     allocates it is a choice (enum rc_xen_ack_grant), see docs/xen.md for
  *     who can then exhaust whose memory and how that is bounded.
@@ -26,9 +27,10 @@
  *     publisher: join request, ack while the publisher waits, and the
  *     subscriber's death: the unmap notification of its ack page mapping).
  *
- * XenStore (P = publisher domain, D = receiver domain, s = slot in D's lane):
- *   /local/domain/P/data/ringcast/BUS/D/ring-refs   "r0 r1 ..." (read: D)
+ * XenStore (P = publisher domain, D = receiver domain, s = D's slot s):
+ *   /local/domain/P/data/ringcast/BUS/D/ring-refs   "r0 r1 ..." granted to D (read: D)
  *   /local/domain/P/data/ringcast/BUS/D/ring-size   bytes        (read: D)
+ *   /local/domain/P/data/ringcast/BUS/D/s/ring-slot its slot in the ring
  *   /local/domain/P/data/ringcast/BUS/D/s/ack-ref   ack by publisher only
  *   /local/domain/P/data/ringcast/BUS/D/s/port      P's port, written last
  *   /local/domain/D/data/ringcast/BUS/P/s/ack-ref   ack by subscriber only (read: P)
@@ -53,11 +55,10 @@ extern "C" {
 
 struct rc_xs; /* rc_xenstore.h */
 
-#define RC_XEN_MAX_LANES       8u    /* receiver domains per bus            */
-#define RC_XEN_MAX_LANE_SLOTS  8u    /* subscribers per receiver domain     */
+#define RC_XEN_MAX_DOMAINS       8u  /* receiver domains per bus            */
+#define RC_XEN_MAX_DOMAIN_SLOTS  8u  /* subscribers per receiver domain     */
 /* A ring of at most 1 MiB capacity: 258 grant refs, whose decimal list fits
- * one XenStore value (4096 bytes), and 8 lanes stay under gntalloc's default
- * limit of 1024 grants per domain (module parameter `limit`). */
+ * one XenStore value (4096 bytes; the grant device itself allows 16 MiB). */
 #define RC_XEN_MAX_CAPACITY    (1u << 20)
 #define RC_XEN_MAX_RING_PAGES  ((RC_DESC_SIZE + RC_XEN_MAX_CAPACITY) / RC_PAGE_SIZE)
 #define RC_XEN_BUS_NAME_MAX    32u   /* [A-Za-z0-9_-]                        */
@@ -126,6 +127,7 @@ struct rc_xen_receiver {
 
 struct rc_xen_pub_slot {
 	bool used;
+	uint32_t ring_slot;            /* its index in the ring's slot table    */
 	uint32_t ack_grant;
 	uint32_t port;                 /* our end of the subscriber's channel  */
 	void *ack;                     /* the ack page (RW), NULL until known   */
@@ -138,15 +140,12 @@ struct rc_xen_pub_slot {
 	uint32_t death;                /* enum rc_xen_death of the last death   */
 };
 
-struct rc_xen_lane {
+/* A receiver domain: the ring's grant references for it, and its slots. */
+struct rc_xen_domain {
 	uint16_t domid;
-	struct rc_publisher pub;
-	void *ring;
-	uint64_t ring_index;
-	uint32_t ring_pages;
 	uint32_t ring_refs[RC_XEN_MAX_RING_PAGES];
 	uint32_t slots;
-	struct rc_xen_pub_slot slot[RC_XEN_MAX_LANE_SLOTS];
+	struct rc_xen_pub_slot slot[RC_XEN_MAX_DOMAIN_SLOTS];
 };
 
 enum rc_xen_event_kind {
@@ -158,7 +157,7 @@ enum rc_xen_event_kind {
 };
 
 struct rc_xen_pub_event {
-	uint32_t lane, slot;
+	uint32_t domain, slot;        /* xp->domain[domain]->slot[slot]         */
 	uint32_t kind;        /* enum rc_xen_event_kind               */
 	uint32_t death;       /* enum rc_xen_death (RC_XEN_EVENT_DEAD) */
 };
@@ -170,48 +169,54 @@ struct rc_xen_pub {
 	char bus[RC_XEN_BUS_NAME_MAX + 1];
 	uint64_t heartbeat_timeout_ms; /* 0: no heartbeat checks             */
 	uint64_t alive_checked_ms;     /* when XenStore was last read        */
-	uint32_t lanes;
-	struct rc_xen_lane *lane[RC_XEN_MAX_LANES];
+	int grant_fd;                  /* /dev/ringcast-xengrant: the ring    */
+	void *ring;                    /* mapped writable, RC_PAGE_SIZE * ring_pages */
+	uint32_t ring_pages;
+	struct rc_publisher pub;       /* the one ring, read by every domain  */
+	uint32_t domains;
+	struct rc_xen_domain *domain[RC_XEN_MAX_DOMAINS];
 	/* events since the caller last looked (rc_xen_pub_service fills) */
 	const char *failed_step;       /* what rc_xen_pub_open was doing when it failed */
 	uint32_t events;
-	struct rc_xen_pub_event event[2 * RC_XEN_MAX_LANES * RC_XEN_MAX_LANE_SLOTS];
+	struct rc_xen_pub_event event[2 * RC_MAX_SUBSCRIBERS];
 };
 
-/* Creates one lane per distinct receiver domain (one slot per entry), its
- * ring granted read-only to that domain, the event channels, the ack pages
- * allocated on our side, and publishes all of it in XenStore (use_xenstore)
- * where only the intended domain may read it. */
+/* Allocates the ring through the grant device (ENOENT: the module is not
+ * loaded), grants it read-only to each distinct receiver domain (one slot
+ * per entry, ring slot i for entry i), makes the event channels (each also
+ * notified by the device if we die) and the ack pages allocated on our
+ * side, and publishes all of it in XenStore (use_xenstore) where only the
+ * intended domain may read it. */
 int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy,
 		    const struct rc_xen_receiver *receivers, uint32_t count, bool use_xenstore);
 /* Manual rendezvous: one line per slot to hand to its subscriber
- * ("DOMID SLOT PORT ACK-REF RING-SIZE REF..."), the paper's way. */
-int rc_xen_pub_manual_line(const struct rc_xen_pub *xp, uint32_t lane, uint32_t slot, char *out, size_t cap);
+ * ("DOMID RING-SLOT PORT ACK-REF RING-SIZE REF..."), the paper's way. */
+int rc_xen_pub_manual_line(const struct rc_xen_pub *xp, uint32_t domain, uint32_t slot, char *out, size_t cap);
 /* Serves join/leave requests and detects deaths, sleeping up to timeout_ms
  * for an event channel or XenStore watch. Returns the number of new events
  * in xp->event (reset at each call) or -errno. */
 int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms);
-/* Offers one message to every lane not yet in *done_mask; commits each lane
- * that took it. RC_OK when every lane has it, RC_EAGAIN otherwise (call
+/* Offers one message to the ring unless *done_mask says it has it (bit 0),
+ * and commits it. RC_OK when written, RC_EAGAIN when there is no room (call
  * rc_xen_pub_service, then again with the same mask). */
 int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask);
 /* rc_xen_pub_send without the commit: a batch offers each message, then
- * commits every lane once (one head store, one doorbell pass per lane), and
- * must commit before it waits for room. */
+ * commits once (one head store, one doorbell pass), and must commit before
+ * it waits for room. */
 int rc_xen_pub_offer(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask);
 void rc_xen_pub_commit(struct rc_xen_pub *xp);
-/* Announces that the publisher sleeps for room on the lanes still missing. */
+/* Announces that the publisher sleeps for room (unless done_mask has it). */
 bool rc_xen_pub_prepare_wait(struct rc_xen_pub *xp, uint64_t len, uint32_t done_mask);
 void rc_xen_pub_end_wait(struct rc_xen_pub *xp);
 uint32_t rc_xen_pub_attached(const struct rc_xen_pub *xp);
-void rc_xen_pub_close(struct rc_xen_pub *xp);  /* orderly: CLOSED in every lane */
-void rc_xen_pub_destroy(struct rc_xen_pub *xp); /* frees grants, ports, XenStore nodes */
+void rc_xen_pub_close(struct rc_xen_pub *xp);  /* orderly: CLOSED */
+void rc_xen_pub_destroy(struct rc_xen_pub *xp); /* frees the ring (grants end), ports, XenStore nodes */
 
 /* ---- subscriber --------------------------------------------------------- */
 
 struct rc_xen_manual {
 	uint16_t domid;       /* the receiver domain the line is for: ours      */
-	uint32_t slot;
+	uint32_t slot;        /* the ring slot                                  */
 	uint32_t port;
 	uint32_t ack_ref;
 	uint64_t ring_size;
@@ -223,7 +228,8 @@ struct rc_xen_sub {
 	struct rc_xen_devices dev;
 	struct rc_xs *xs;              /* NULL: manual rendezvous            */
 	uint16_t own_domid, pub_domid;
-	uint32_t slot;
+	uint32_t slot;                 /* our domain's slot (XenStore paths)  */
+	uint32_t ring_slot;            /* its index in the ring's slot table  */
 	uint32_t ack_grant;
 	char bus[RC_XEN_BUS_NAME_MAX + 1];
 	void *ring;

@@ -31,6 +31,7 @@ typedef uint32_t grant_ref_t;
 
 #include "rc_xenstore.h"
 #include "ringcast_barrier.h"
+#include "../../kmod/ringcast_xengrant.h"
 
 static int neg_errno(void) { return errno ? -errno : -EIO; }
 
@@ -325,85 +326,123 @@ static int own_domid(struct rc_xs *xs, uint16_t *domid)
 /* ======================================================================== */
 /* publisher                                                                 */
 
-static void pub_event(struct rc_xen_pub *xp, uint32_t lane, uint32_t slot, uint32_t kind, uint32_t death)
+static void pub_event(struct rc_xen_pub *xp, uint32_t domain, uint32_t slot, uint32_t kind, uint32_t death)
 {
 	if (xp->events < sizeof(xp->event) / sizeof(xp->event[0]))
-		xp->event[xp->events++] = (struct rc_xen_pub_event){ lane, slot, kind, death };
+		xp->event[xp->events++] = (struct rc_xen_pub_event){ domain, slot, kind, death };
 }
 
-static void pub_node(const struct rc_xen_pub *xp, const struct rc_xen_lane *l, int slot, const char *leaf,
+static void pub_node(const struct rc_xen_pub *xp, const struct rc_xen_domain *d, int slot, const char *leaf,
 		     char *out, size_t cap)
 {
 	if (slot < 0)
-		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%s", xp->own_domid, xp->bus, l->domid, leaf);
+		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%s", xp->own_domid, xp->bus, d->domid, leaf);
 	else
-		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%d/%s", xp->own_domid, xp->bus, l->domid,
+		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%d/%s", xp->own_domid, xp->bus, d->domid,
 			 slot, leaf);
 }
 
-static void sub_node(const struct rc_xen_pub *xp, const struct rc_xen_lane *l, uint32_t slot, const char *leaf,
+static void sub_node(const struct rc_xen_pub *xp, const struct rc_xen_domain *d, uint32_t slot, const char *leaf,
 		     char *out, size_t cap)
 {
-	snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%u%s%s", l->domid, xp->bus, xp->own_domid, slot,
+	snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%u%s%s", d->domid, xp->bus, xp->own_domid, slot,
 		 *leaf ? "/" : "", leaf);
 }
 
-static int lane_publish(struct rc_xen_pub *xp, struct rc_xen_lane *l)
+/* What domain d may know, readable by d alone: the ring's references
+ * granted to it (no other domain's), the ring's size, and per slot its
+ * ring slot, ack-ref (when we grant the page) and port (last). */
+static int domain_publish(struct rc_xen_pub *xp, struct rc_xen_domain *d)
 {
-	char path[160], *refs;
-	size_t used = 0, cap = (size_t)l->ring_pages * 11 + 1;
+	char path[160], *refs, value[24];
+	size_t used = 0, cap = (size_t)xp->ring_pages * 11 + 1;
 	int r;
 
 	refs = malloc(cap);
 	if (!refs)
 		return -ENOMEM;
 	refs[0] = 0;
-	for (uint32_t i = 0; i < l->ring_pages; i++)
-		used += (size_t)snprintf(refs + used, cap - used, i ? " %u" : "%u", l->ring_refs[i]);
-	pub_node(xp, l, -1, "ring-refs", path, sizeof(path));
-	r = xs_put(xp->xs, path, refs, xp->own_domid, l->domid);
+	for (uint32_t i = 0; i < xp->ring_pages; i++)
+		used += (size_t)snprintf(refs + used, cap - used, i ? " %u" : "%u", d->ring_refs[i]);
+	pub_node(xp, d, -1, "ring-refs", path, sizeof(path));
+	r = xs_put(xp->xs, path, refs, xp->own_domid, d->domid);
 	free(refs);
 	if (r < 0)
 		return r;
-	{
-		char size[24];
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)rc_ring_size(xp->pub.capacity));
+	pub_node(xp, d, -1, "ring-size", path, sizeof(path));
+	if ((r = xs_put(xp->xs, path, value, xp->own_domid, d->domid)) < 0)
+		return r;
+	for (uint32_t s = 0; s < d->slots; s++) {
+		struct rc_xen_pub_slot *ps = &d->slot[s];
 
-		snprintf(size, sizeof(size), "%llu", (unsigned long long)rc_ring_size(l->pub.capacity));
-		pub_node(xp, l, -1, "ring-size", path, sizeof(path));
-		if ((r = xs_put(xp->xs, path, size, xp->own_domid, l->domid)) < 0)
+		snprintf(value, sizeof(value), "%u", ps->ring_slot);
+		pub_node(xp, d, (int)s, "ring-slot", path, sizeof(path));
+		if ((r = xs_put(xp->xs, path, value, xp->own_domid, d->domid)) < 0)
 			return r;
-	}
-	for (uint32_t s = 0; s < l->slots; s++) {
-		struct rc_xen_pub_slot *ps = &l->slot[s];
-		char value[16];
-
 		if (ps->ack_grant == RC_XEN_ACK_BY_PUBLISHER) {
 			snprintf(value, sizeof(value), "%u", ps->ack_ref);
-			pub_node(xp, l, (int)s, "ack-ref", path, sizeof(path));
-			if ((r = xs_put(xp->xs, path, value, xp->own_domid, l->domid)) < 0)
+			pub_node(xp, d, (int)s, "ack-ref", path, sizeof(path));
+			if ((r = xs_put(xp->xs, path, value, xp->own_domid, d->domid)) < 0)
 				return r;
 		}
 		/* The port last: a subscriber that reads it finds the rest. */
 		snprintf(value, sizeof(value), "%u", ps->port);
-		pub_node(xp, l, (int)s, "port", path, sizeof(path));
-		if ((r = xs_put(xp->xs, path, value, xp->own_domid, l->domid)) < 0)
+		pub_node(xp, d, (int)s, "port", path, sizeof(path));
+		if ((r = xs_put(xp->xs, path, value, xp->own_domid, d->domid)) < 0)
 			return r;
 	}
 	return 0;
 }
 
-static struct rc_xen_lane *lane_for(struct rc_xen_pub *xp, uint16_t domid, bool create)
+/* ---- the grant device (kmod/ringcast_xengrant.h) ------------------------ */
+
+static int xengrant_ioctl(int fd, unsigned long cmd, void *arg)
 {
-	for (uint32_t i = 0; i < xp->lanes; i++)
-		if (xp->lane[i]->domid == domid)
-			return xp->lane[i];
-	if (!create || xp->lanes == RC_XEN_MAX_LANES)
+	return ioctl(fd, cmd, arg) < 0 ? neg_errno() : 0;
+}
+
+/* The one ring: allocated by the device, mapped writable here. */
+static int ring_alloc(struct rc_xen_pub *xp, uint32_t pages)
+{
+	struct ringcast_xengrant_alloc alloc = { .pages = pages };
+	void *mem;
+	int r;
+
+	xp->grant_fd = open("/dev/" RINGCAST_XENGRANT_DEVICE, O_RDWR | O_CLOEXEC);
+	if (xp->grant_fd < 0)
+		return neg_errno();
+	if ((r = xengrant_ioctl(xp->grant_fd, RINGCAST_XENGRANT_ALLOC, &alloc)) < 0)
+		return r;
+	mem = mmap(NULL, (size_t)pages * RC_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, xp->grant_fd, 0);
+	if (mem == MAP_FAILED)
+		return neg_errno();
+	xp->ring = mem;
+	xp->ring_pages = pages;
+	return 0;
+}
+
+static int ring_grant(struct rc_xen_pub *xp, struct rc_xen_domain *d)
+{
+	struct ringcast_xengrant_grant grant = {
+		.domid = d->domid, .count = RC_XEN_MAX_RING_PAGES, .refs = (uintptr_t)d->ring_refs,
+	};
+
+	return xengrant_ioctl(xp->grant_fd, RINGCAST_XENGRANT_GRANT, &grant);
+}
+
+static struct rc_xen_domain *domain_for(struct rc_xen_pub *xp, uint16_t domid)
+{
+	for (uint32_t i = 0; i < xp->domains; i++)
+		if (xp->domain[i]->domid == domid)
+			return xp->domain[i];
+	if (xp->domains == RC_XEN_MAX_DOMAINS)
 		return NULL;
-	xp->lane[xp->lanes] = calloc(1, sizeof(struct rc_xen_lane));
-	if (!xp->lane[xp->lanes])
+	xp->domain[xp->domains] = calloc(1, sizeof(struct rc_xen_domain));
+	if (!xp->domain[xp->domains])
 		return NULL;
-	xp->lane[xp->lanes]->domid = domid;
-	return xp->lane[xp->lanes++];
+	xp->domain[xp->domains]->domid = domid;
+	return xp->domain[xp->domains++];
 }
 
 int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy,
@@ -415,7 +454,8 @@ int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, u
 
 	memset(xp, 0, sizeof(*xp));
 	xp->dev.gntalloc_fd = xp->dev.gntdev_fd = xp->dev.evtchn_fd = -1;
-	if (!bus_name_ok(bus) || capacity > RC_XEN_MAX_CAPACITY || count == 0)
+	xp->grant_fd = -1;
+	if (!bus_name_ok(bus) || capacity > RC_XEN_MAX_CAPACITY || count == 0 || count > RC_MAX_SUBSCRIBERS)
 		return -EINVAL;
 	snprintf(xp->bus, sizeof(xp->bus), "%s", bus);
 	step = "open /dev/xen/{gntalloc,gntdev,evtchn}";
@@ -432,9 +472,22 @@ int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, u
 	if (getrandom(&bus_id, sizeof(bus_id), 0) != (ssize_t)sizeof(bus_id))
 		bus_id = now_ms() ^ ((uint64_t)getpid() << 32);
 
+	step = "allocate the ring (/dev/" RINGCAST_XENGRANT_DEVICE ", module ringcast_xengrant)";
+	if ((r = ring_alloc(xp, (uint32_t)(rc_ring_size(capacity) / RC_PAGE_SIZE))) < 0)
+		goto fail;
+	step = "format the ring";
+	if ((r = rc_ring_format(xp->ring, capacity, 0, policy, bus_id, (uint32_t)getpid())) != RC_OK ||
+	    (r = rc_pub_init(&xp->pub, xp->ring, rc_ring_size(capacity))) != RC_OK) {
+		r = -EINVAL;
+		goto fail;
+	}
+	xp->pub.ring_doorbell = rc_xen_ring_doorbell;
+	xp->pub.ring_doorbell_ctx = &xp->dev;
+
 	for (uint32_t i = 0; i < count; i++) {
 		const struct rc_xen_receiver *rx = &receivers[i];
-		struct rc_xen_lane *l;
+		struct ringcast_xengrant_notify notify = { .flags = RINGCAST_XENGRANT_NOTIFY_ADD };
+		struct rc_xen_domain *d;
 		struct rc_xen_pub_slot *ps;
 
 		step = "receiver list";
@@ -444,63 +497,45 @@ int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, u
 			r = -EINVAL;
 			goto fail;
 		}
-		l = lane_for(xp, rx->domid, true);
-		if (!l) {
+		d = domain_for(xp, rx->domid);
+		if (!d || d->slots == RC_XEN_MAX_DOMAIN_SLOTS) {
 			r = -ENOSPC;
 			goto fail;
 		}
-		if (!l->ring) {
-			/* The ring: granted read-only to this domain only. */
-			l->ring_pages = (uint32_t)(rc_ring_size(capacity) / RC_PAGE_SIZE);
-			step = "grant the ring (gntalloc)";
-			r = rc_xen_grant_alloc(&xp->dev, l->domid, false, l->ring_pages, l->ring_refs,
-					       &l->ring_index, &l->ring);
-			if (r < 0)
+		if (d->slots == 0) {
+			/* The same pages, read-only, with this domain's refs. */
+			step = "grant the ring read-only (/dev/" RINGCAST_XENGRANT_DEVICE ")";
+			if ((r = ring_grant(xp, d)) < 0)
 				goto fail;
-			step = "format the ring";
-			if ((r = rc_ring_format(l->ring, capacity, 0, policy, bus_id ^ l->domid,
-						(uint32_t)getpid())) != RC_OK ||
-			    (r = rc_pub_init(&l->pub, l->ring, rc_ring_size(capacity))) != RC_OK) {
-				r = -EINVAL;
-				goto fail;
-			}
-			l->pub.ring_doorbell = rc_xen_ring_doorbell;
-			l->pub.ring_doorbell_ctx = &xp->dev;
 		}
-		if (l->slots == RC_XEN_MAX_LANE_SLOTS) {
-			r = -ENOSPC;
-			goto fail;
-		}
-		ps = &l->slot[l->slots];
+		ps = &d->slot[d->slots];
 		ps->used = true;
+		ps->ring_slot = i;
 		ps->ack_grant = rx->ack_grant;
 		step = "allocate an event channel";
-		if ((r = rc_xen_evtchn_unbound(&xp->dev, l->domid)) < 0)
+		if ((r = rc_xen_evtchn_unbound(&xp->dev, d->domid)) < 0)
 			goto fail;
 		ps->port = (uint32_t)r;
+		/* Our own death, seen by every reader: when our ring's file is
+		 * released without an orderly close, the device stores
+		 * RC_PUB_GONE in publisher_state and notifies every slot. */
+		step = "notify on release (/dev/" RINGCAST_XENGRANT_DEVICE ")";
+		notify.port = ps->port;
+		if ((r = xengrant_ioctl(xp->grant_fd, RINGCAST_XENGRANT_NOTIFY_ON_RELEASE, &notify)) < 0)
+			goto fail;
 		if (ps->ack_grant == RC_XEN_ACK_BY_PUBLISHER) {
 			step = "grant an ack page (gntalloc)";
-			r = rc_xen_grant_alloc(&xp->dev, l->domid, true, 1, &ps->ack_ref, &ps->ack_index, &ps->ack);
+			r = rc_xen_grant_alloc(&xp->dev, d->domid, true, 1, &ps->ack_ref, &ps->ack_index, &ps->ack);
 			if (r < 0)
 				goto fail;
-			rc_ack_page_format(ps->ack, &l->pub, l->slots, 0);
+			rc_ack_page_format(ps->ack, &xp->pub, ps->ring_slot, 0);
 		}
-		if (l->slots == 0) {
-			/* Our own death, seen by this lane's readers: the kernel
-			 * zeroes publisher_state's low byte (OPEN -> 0) when our
-			 * ring allocation goes away, and rings slot 0. */
-			step = "unmap notification on the ring";
-			r = rc_xen_unmap_notify(&xp->dev, true, l->ring_index,
-						(uint32_t)offsetof(struct rc_ring_desc, publisher_state), ps->port);
-			if (r < 0)
-				goto fail;
-		}
-		l->slots++;
+		d->slots++;
 	}
 	step = "publish in XenStore";
 	if (use_xenstore)
-		for (uint32_t i = 0; i < xp->lanes; i++)
-			if ((r = lane_publish(xp, xp->lane[i])) < 0)
+		for (uint32_t i = 0; i < xp->domains; i++)
+			if ((r = domain_publish(xp, xp->domain[i])) < 0)
 				goto fail;
 	return 0;
 fail:
@@ -509,20 +544,20 @@ fail:
 	return r;
 }
 
-int rc_xen_pub_manual_line(const struct rc_xen_pub *xp, uint32_t lane, uint32_t slot, char *out, size_t cap)
+int rc_xen_pub_manual_line(const struct rc_xen_pub *xp, uint32_t domain, uint32_t slot, char *out, size_t cap)
 {
-	const struct rc_xen_lane *l;
+	const struct rc_xen_domain *d;
 	size_t used;
 
-	if (lane >= xp->lanes || slot >= xp->lane[lane]->slots)
+	if (domain >= xp->domains || slot >= xp->domain[domain]->slots)
 		return -EINVAL;
-	l = xp->lane[lane];
-	if (l->slot[slot].ack_grant != RC_XEN_ACK_BY_PUBLISHER)
+	d = xp->domain[domain];
+	if (d->slot[slot].ack_grant != RC_XEN_ACK_BY_PUBLISHER)
 		return -EINVAL;
-	used = (size_t)snprintf(out, cap, "%u %u %u %u %llu", l->domid, slot, l->slot[slot].port,
-				l->slot[slot].ack_ref, (unsigned long long)rc_ring_size(l->pub.capacity));
-	for (uint32_t i = 0; i < l->ring_pages && used < cap; i++)
-		used += (size_t)snprintf(out + used, cap - used, " %u", l->ring_refs[i]);
+	used = (size_t)snprintf(out, cap, "%u %u %u %u %llu", d->domid, d->slot[slot].ring_slot, d->slot[slot].port,
+				d->slot[slot].ack_ref, (unsigned long long)rc_ring_size(xp->pub.capacity));
+	for (uint32_t i = 0; i < xp->ring_pages && used < cap; i++)
+		used += (size_t)snprintf(out + used, cap - used, " %u", d->ring_refs[i]);
 	return used < cap ? 0 : -E2BIG;
 }
 
@@ -537,23 +572,25 @@ static void forget_ack(struct rc_xen_pub *xp, struct rc_xen_pub_slot *ps)
 	ps->mapped_seen = false;
 }
 
-static void slot_died(struct rc_xen_pub *xp, uint32_t li, uint32_t s, uint32_t death)
+static void slot_died(struct rc_xen_pub *xp, uint32_t di, uint32_t s, uint32_t death)
 {
-	struct rc_xen_lane *l = xp->lane[li];
+	struct rc_xen_domain *d = xp->domain[di];
+	struct rc_xen_pub_slot *ps = &d->slot[s];
 
-	if (l->pub.slots[s].state == RC_SLOT_FREE)
+	if (xp->pub.slots[ps->ring_slot].state == RC_SLOT_FREE)
 		return;
 	/* Reclaimed at once, as when a socket closes: FREE, reason DEAD. */
-	rc_pub_detach(&l->pub, s, RC_EVICT_DEAD);
-	l->slot[s].death = death;
-	l->slot[s].alive_seen = false;
-	forget_ack(xp, &l->slot[s]);
-	pub_event(xp, li, s, RC_XEN_EVENT_DEAD, death);
+	rc_pub_detach(&xp->pub, ps->ring_slot, RC_EVICT_DEAD);
+	ps->death = death;
+	ps->alive_seen = false;
+	forget_ack(xp, ps);
+	pub_event(xp, di, s, RC_XEN_EVENT_DEAD, death);
 }
 
-static void answer(struct rc_xen_lane *l, uint32_t slot, uint32_t request, uint32_t verdict, uint64_t generation)
+static void answer(struct rc_xen_pub *xp, uint32_t ring_slot, uint32_t request, uint32_t verdict,
+		   uint64_t generation)
 {
-	struct rc_join_answer *a = answer_entry(l->ring, slot);
+	struct rc_join_answer *a = answer_entry(xp->ring, ring_slot);
 
 	rc_store_relaxed(&a->verdict, verdict);
 	rc_store_relaxed(&a->generation, generation);
@@ -563,9 +600,9 @@ static void answer(struct rc_xen_lane *l, uint32_t slot, uint32_t request, uint3
 }
 
 /* Maps a subscriber-granted ack page once its ref is in XenStore. */
-static int map_sub_ack(struct rc_xen_pub *xp, struct rc_xen_lane *l, uint32_t s)
+static int map_sub_ack(struct rc_xen_pub *xp, struct rc_xen_domain *d, uint32_t s)
 {
-	struct rc_xen_pub_slot *ps = &l->slot[s];
+	struct rc_xen_pub_slot *ps = &d->slot[s];
 	struct rc_ack_page *page;
 	char path[160], value[16];
 	uint32_t ref;
@@ -573,10 +610,10 @@ static int map_sub_ack(struct rc_xen_pub *xp, struct rc_xen_lane *l, uint32_t s)
 
 	if (!xp->xs)
 		return -EINVAL;
-	sub_node(xp, l, s, "ack-ref", path, sizeof(path));
+	sub_node(xp, d, s, "ack-ref", path, sizeof(path));
 	if ((r = xs_get(xp->xs, path, value, sizeof(value))) < 0 || (r = parse_u32(value, UINT32_MAX, &ref)) < 0)
 		return r;
-	if ((r = rc_xen_grant_map(&xp->dev, l->domid, &ref, 1, true, &ps->ack_index, &ps->ack)) < 0)
+	if ((r = rc_xen_grant_map(&xp->dev, d->domid, &ref, 1, true, &ps->ack_index, &ps->ack)) < 0)
 		return r;
 	ps->ack_ref = ref;
 	/* A new page starts a new request sequence: requests must grow on
@@ -587,22 +624,23 @@ static int map_sub_ack(struct rc_xen_pub *xp, struct rc_xen_lane *l, uint32_t s)
 	/* Line 0 is ours to write (const from the subscriber's view). */
 	page = ps->ack;
 	rc_store_relaxed(&page->magic, RC_ACK_MAGIC);
-	rc_store_relaxed(&page->bus_id, l->pub.desc->bus_id);
-	rc_store_relaxed(&page->slot, s);
+	rc_store_relaxed(&page->bus_id, xp->pub.desc->bus_id);
+	rc_store_relaxed(&page->slot, ps->ring_slot);
 	rc_store_relaxed(&page->layout_version, RC_LAYOUT_VERSION);
 	return 0;
 }
 
-static void serve_join(struct rc_xen_pub *xp, uint32_t li, uint32_t s)
+static void serve_join(struct rc_xen_pub *xp, uint32_t di, uint32_t s)
 {
-	struct rc_xen_lane *l = xp->lane[li];
-	struct rc_xen_pub_slot *ps = &l->slot[s];
-	struct rc_publisher *pub = &l->pub;
+	struct rc_xen_domain *d = xp->domain[di];
+	struct rc_xen_pub_slot *ps = &d->slot[s];
+	struct rc_publisher *pub = &xp->pub;
+	uint32_t rs = ps->ring_slot;
 	struct rc_ack_page *page;
 	uint32_t request, peer;
 	uint64_t generation;
 
-	if (!ps->ack && (ps->ack_grant != RC_XEN_ACK_BY_SUBSCRIBER || map_sub_ack(xp, l, s) < 0))
+	if (!ps->ack && (ps->ack_grant != RC_XEN_ACK_BY_SUBSCRIBER || map_sub_ack(xp, d, s) < 0))
 		return;
 	page = ps->ack;
 	/* [V2a] acquire: peer id and `mapped` before the request; pairs with
@@ -613,9 +651,9 @@ static void serve_join(struct rc_xen_pub *xp, uint32_t li, uint32_t s)
 		/* 0: never asked (a page mapped before its first request). */
 		/* The unmap notification: the subscriber's kernel zeroed
 		 * `mapped` (it may have done so long after its last request). */
-		if (pub->slots[s].state != RC_SLOT_FREE && ps->mapped_seen &&
+		if (pub->slots[rs].state != RC_SLOT_FREE && ps->mapped_seen &&
 		    rc_load_relaxed(&page->mapped) != RC_ACK_MAPPED)
-			slot_died(xp, li, s, RC_XEN_DEATH_UNMAP);
+			slot_died(xp, di, s, RC_XEN_DEATH_UNMAP);
 		return;
 	}
 	ps->last_seen_request = request;
@@ -629,17 +667,17 @@ static void serve_join(struct rc_xen_pub *xp, uint32_t li, uint32_t s)
 		return;
 	peer = rc_load_relaxed(&page->join_peer_id);
 	if (request <= ps->highest_answered) {
-		answer(l, s, request, RC_JOIN_BAD_ORDER, 0);
-		pub_event(xp, li, s, RC_XEN_EVENT_REFUSED, 0);
+		answer(xp, rs, request, RC_JOIN_BAD_ORDER, 0);
+		pub_event(xp, di, s, RC_XEN_EVENT_REFUSED, 0);
 		goto wake;
 	}
 	ps->highest_answered = request;
 	if (peer == RC_JOIN_LEAVE) {
-		if (pub->slots[s].state != RC_SLOT_FREE) {
-			rc_pub_detach(pub, s, RC_EVICT_CLOSED);
-			pub_event(xp, li, s, RC_XEN_EVENT_LEFT, 0);
+		if (pub->slots[rs].state != RC_SLOT_FREE) {
+			rc_pub_detach(pub, rs, RC_EVICT_CLOSED);
+			pub_event(xp, di, s, RC_XEN_EVENT_LEFT, 0);
 		}
-		answer(l, s, request, RC_JOIN_LEFT, 0);
+		answer(xp, rs, request, RC_JOIN_LEFT, 0);
 		/* A subscriber-granted page goes with its subscriber: the next
 		 * one in this slot grants a new page (a new ack-ref). */
 		forget_ack(xp, ps);
@@ -647,60 +685,62 @@ static void serve_join(struct rc_xen_pub *xp, uint32_t li, uint32_t s)
 	}
 	/* The page and the channel are this domain's alone; the id it claims
 	 * must be that domain. */
-	if (pub->closed || peer != l->domid) {
-		answer(l, s, request, pub->closed ? RC_JOIN_CLOSED : RC_JOIN_BAD_PEER, 0);
-		pub_event(xp, li, s, RC_XEN_EVENT_REFUSED, 0);
+	if (pub->closed || peer != d->domid) {
+		answer(xp, rs, request, pub->closed ? RC_JOIN_CLOSED : RC_JOIN_BAD_PEER, 0);
+		pub_event(xp, di, s, RC_XEN_EVENT_REFUSED, 0);
 		goto wake;
 	}
-	if (pub->slots[s].state != RC_SLOT_FREE)
-		rc_pub_detach(pub, s, RC_EVICT_CLOSED);
+	if (pub->slots[rs].state != RC_SLOT_FREE)
+		rc_pub_detach(pub, rs, RC_EVICT_CLOSED);
 	generation = rc_load_relaxed(&((struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET +
-							  (uint64_t)s * RC_SLOT_SIZE))->generation) + 1;
+							  (uint64_t)rs * RC_SLOT_SIZE))->generation) + 1;
 	rc_store_relaxed(&page->generation, generation);
-	rc_store_relaxed(&page->slot, s);
+	rc_store_relaxed(&page->slot, rs);
 	rc_store_relaxed(&page->ack, pub->head);
 	rc_store_relaxed(&page->sleeping, 0u);
 	ps->mapped_seen = rc_load_relaxed(&page->mapped) == RC_ACK_MAPPED;
 	ps->death = RC_XEN_DEATH_NONE;
-	rc_pub_attach(pub, s, page, (int)ps->port, 0, 0, &generation);
-	answer(l, s, request, RC_JOIN_ACCEPTED, generation);
-	pub_event(xp, li, s, RC_XEN_EVENT_JOINED, 0);
+	rc_pub_attach(pub, rs, page, (int)ps->port, 0, 0, &generation);
+	answer(xp, rs, request, RC_JOIN_ACCEPTED, generation);
+	pub_event(xp, di, s, RC_XEN_EVENT_JOINED, 0);
 wake:
 	rc_xen_evtchn_notify(&xp->dev, ps->port);
 }
 
 static void check_alive_nodes(struct rc_xen_pub *xp)
 {
-	for (uint32_t li = 0; li < xp->lanes; li++) {
-		struct rc_xen_lane *l = xp->lane[li];
+	for (uint32_t di = 0; di < xp->domains; di++) {
+		struct rc_xen_domain *d = xp->domain[di];
 
-		for (uint32_t s = 0; s < l->slots; s++) {
+		for (uint32_t s = 0; s < d->slots; s++) {
+			struct rc_xen_pub_slot *ps = &d->slot[s];
 			char path[160], value[16];
 			int r;
 
-			sub_node(xp, l, s, "alive", path, sizeof(path));
+			sub_node(xp, d, s, "alive", path, sizeof(path));
 			r = xs_get(xp->xs, path, value, sizeof(value));
 			/* A node that is gone reads as EACCES, not ENOENT, when its
 			 * parents went with it (xenstored does not reveal whether
 			 * a node we may not read exists): both mean gone once we
 			 * had read it. */
-			if (r == 0)
-				l->slot[s].alive_seen = true;
-			else if ((r == -ENOENT || r == -EACCES) && l->slot[s].alive_seen &&
-				 l->pub.slots[s].state != RC_SLOT_FREE)
-				slot_died(xp, li, s, RC_XEN_DEATH_XENSTORE);
+			if (r == 0) {
+				ps->alive_seen = true;
+			} else if ((r == -ENOENT || r == -EACCES) && ps->alive_seen &&
+				   xp->pub.slots[ps->ring_slot].state != RC_SLOT_FREE) {
+				slot_died(xp, di, s, RC_XEN_DEATH_XENSTORE);
+			}
 			/* A free slot may still map the page of a subscriber that
 			 * left just after we mapped it again: once the slot's
 			 * ack-ref is another (or gone), let it go, so the next
 			 * subscriber's page is the one looked at. */
-			if (l->slot[s].ack_grant == RC_XEN_ACK_BY_SUBSCRIBER && l->slot[s].ack &&
-			    l->pub.slots[s].state == RC_SLOT_FREE) {
+			if (ps->ack_grant == RC_XEN_ACK_BY_SUBSCRIBER && ps->ack &&
+			    xp->pub.slots[ps->ring_slot].state == RC_SLOT_FREE) {
 				uint32_t ref;
 
-				sub_node(xp, l, s, "ack-ref", path, sizeof(path));
+				sub_node(xp, d, s, "ack-ref", path, sizeof(path));
 				if (xs_get(xp->xs, path, value, sizeof(value)) < 0 ||
-				    parse_u32(value, UINT32_MAX, &ref) < 0 || ref != l->slot[s].ack_ref)
-					forget_ack(xp, &l->slot[s]);
+				    parse_u32(value, UINT32_MAX, &ref) < 0 || ref != ps->ack_ref)
+					forget_ack(xp, ps);
 			}
 		}
 	}
@@ -722,9 +762,9 @@ int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms)
 	/* Which port rang matters less than not missing one: every slot is
 	 * looked at (a few loads each), so a coalesced event loses nothing. */
 	(void)ports;
-	for (uint32_t li = 0; li < xp->lanes; li++)
-		for (uint32_t s = 0; s < xp->lane[li]->slots; s++)
-			serve_join(xp, li, s);
+	for (uint32_t di = 0; di < xp->domains; di++)
+		for (uint32_t s = 0; s < xp->domain[di]->slots; s++)
+			serve_join(xp, di, s);
 	now = now_ms();
 	/* XenStore is read, not watched: the client (rc_xenstore.h) has no
 	 * watches, which would need a reader thread or a second descriptor
@@ -736,110 +776,101 @@ int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms)
 		check_alive_nodes(xp);
 	}
 	if (xp->heartbeat_timeout_ms) {
+		uint64_t before = 0;
 
-		for (uint32_t li = 0; li < xp->lanes; li++) {
-			struct rc_xen_lane *l = xp->lane[li];
-			uint64_t before = 0;
+		for (uint32_t rs = 0; rs < RC_MAX_SUBSCRIBERS; rs++)
+			if (xp->pub.slots[rs].state == RC_SLOT_EVICTED)
+				before |= 1ULL << rs;
+		if (rc_pub_check_heartbeats(&xp->pub, now, xp->heartbeat_timeout_ms) > 0)
+			for (uint32_t di = 0; di < xp->domains; di++)
+				for (uint32_t s = 0; s < xp->domain[di]->slots; s++) {
+					uint32_t rs = xp->domain[di]->slot[s].ring_slot;
 
-			for (uint32_t s = 0; s < l->slots; s++)
-				if (l->pub.slots[s].state == RC_SLOT_EVICTED)
-					before |= 1ULL << s;
-			if (rc_pub_check_heartbeats(&l->pub, now, xp->heartbeat_timeout_ms) > 0)
-				for (uint32_t s = 0; s < l->slots; s++)
-					if (l->pub.slots[s].state == RC_SLOT_EVICTED && !(before & (1ULL << s)))
-						slot_died(xp, li, s, RC_XEN_DEATH_HEARTBEAT);
-		}
+					if (xp->pub.slots[rs].state == RC_SLOT_EVICTED && !(before & (1ULL << rs)))
+						slot_died(xp, di, s, RC_XEN_DEATH_HEARTBEAT);
+				}
 	}
 	return (int)xp->events;
 }
 
 int rc_xen_pub_offer(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask)
 {
-	bool all = true;
+	int r;
 
-	for (uint32_t li = 0; li < xp->lanes; li++) {
-		int r;
-
-		if (*done_mask & (1u << li))
-			continue;
-		r = rc_pub_offer(&xp->lane[li]->pub, data, len);
-		if (r == RC_OK) {
-			*done_mask |= 1u << li;
-		} else if (r == RC_EAGAIN) {
-			all = false;
-		} else {
-			return r;
-		}
-	}
-	return all ? RC_OK : RC_EAGAIN;
+	if (*done_mask & 1u)
+		return RC_OK;
+	r = rc_pub_offer(&xp->pub, data, len);
+	if (r == RC_OK)
+		*done_mask |= 1u;
+	return r;
 }
 
 void rc_xen_pub_commit(struct rc_xen_pub *xp)
 {
-	for (uint32_t li = 0; li < xp->lanes; li++)
-		rc_pub_commit(&xp->lane[li]->pub);
+	rc_pub_commit(&xp->pub);
 }
 
 int rc_xen_pub_send(struct rc_xen_pub *xp, const void *data, uint64_t len, uint32_t *done_mask)
 {
 	int r = rc_xen_pub_offer(xp, data, len, done_mask);
 
-	/* Lanes that took it publish it now, also when another had no room. */
 	rc_xen_pub_commit(xp);
 	return r;
 }
 
 bool rc_xen_pub_prepare_wait(struct rc_xen_pub *xp, uint64_t len, uint32_t done_mask)
 {
-	bool wait = false;
-
-	for (uint32_t li = 0; li < xp->lanes; li++)
-		if (!(done_mask & (1u << li)) && rc_pub_prepare_wait(&xp->lane[li]->pub, len))
-			wait = true;
-	return wait;
+	return !(done_mask & 1u) && rc_pub_prepare_wait(&xp->pub, len);
 }
 
 void rc_xen_pub_end_wait(struct rc_xen_pub *xp)
 {
-	for (uint32_t li = 0; li < xp->lanes; li++)
-		rc_pub_end_wait(&xp->lane[li]->pub);
+	rc_pub_end_wait(&xp->pub);
 }
 
 uint32_t rc_xen_pub_attached(const struct rc_xen_pub *xp)
 {
-	uint32_t n = 0;
-
-	for (uint32_t li = 0; li < xp->lanes; li++)
-		n += xp->lane[li]->pub.attached;
-	return n;
+	return xp->ring ? xp->pub.attached : 0;
 }
 
 void rc_xen_pub_close(struct rc_xen_pub *xp)
 {
-	for (uint32_t li = 0; li < xp->lanes; li++)
-		rc_pub_close(&xp->lane[li]->pub);
+	if (xp->ring)
+		rc_pub_close(&xp->pub);
 }
 
 void rc_xen_pub_destroy(struct rc_xen_pub *xp)
 {
-	for (uint32_t li = 0; li < xp->lanes; li++) {
-		struct rc_xen_lane *l = xp->lane[li];
+	for (uint32_t di = 0; di < xp->domains; di++) {
+		struct rc_xen_domain *d = xp->domain[di];
 
-		for (uint32_t s = 0; s < l->slots; s++) {
-			struct rc_xen_pub_slot *ps = &l->slot[s];
+		for (uint32_t s = 0; s < d->slots; s++) {
+			struct rc_xen_pub_slot *ps = &d->slot[s];
 
 			if (ps->ack_grant == RC_XEN_ACK_BY_PUBLISHER && ps->ack)
 				rc_xen_grant_free(&xp->dev, ps->ack_index, 1, ps->ack);
 			else
 				forget_ack(xp, ps);
-			if (ps->port)
-				evtchn_unbind(&xp->dev, ps->port);
 		}
-		if (l->ring)
-			rc_xen_grant_free(&xp->dev, l->ring_index, l->ring_pages, l->ring);
-		free(l);
 	}
-	xp->lanes = 0;
+	/* Releasing the device's file ends every grant (deferred where a
+	 * domain still maps) and, after no orderly close, marks the ring
+	 * RC_PUB_GONE and notifies every slot's port: so before the ports go. */
+	if (xp->ring)
+		munmap(xp->ring, (size_t)xp->ring_pages * RC_PAGE_SIZE);
+	xp->ring = NULL;
+	if (xp->grant_fd >= 0)
+		close(xp->grant_fd);
+	xp->grant_fd = -1;
+	for (uint32_t di = 0; di < xp->domains; di++) {
+		struct rc_xen_domain *d = xp->domain[di];
+
+		for (uint32_t s = 0; s < d->slots; s++)
+			if (d->slot[s].port)
+				evtchn_unbind(&xp->dev, d->slot[s].port);
+		free(d);
+	}
+	xp->domains = 0;
 	if (xp->xs) {
 		char path[128];
 
@@ -850,6 +881,7 @@ void rc_xen_pub_destroy(struct rc_xen_pub *xp)
 	}
 	rc_xen_devices_close(&xp->dev);
 }
+
 
 /* ======================================================================== */
 /* subscriber                                                                */
@@ -893,7 +925,7 @@ int rc_xen_manual_parse(const char *line, struct rc_xen_manual *out)
 	for (t = strtok_r(buf, " ", &save); t && i < 5; t = strtok_r(NULL, " ", &save), i++)
 		if (parse_u32(t, UINT32_MAX, &v[i]) < 0)
 			return -EINVAL;
-	if (i < 5 || !t || v[0] > 0x7fef || v[1] >= RC_XEN_MAX_LANE_SLOTS)
+	if (i < 5 || !t || v[0] > 0x7fef || v[1] >= RC_MAX_SUBSCRIBERS)
 		return -EINVAL;
 	out->domid = (uint16_t)v[0];
 	out->slot = v[1];
@@ -958,6 +990,11 @@ static int lookup(struct rc_xen_sub *xs, struct rc_xen_manual *m, int timeout_ms
 	free(refs);
 	if (r < 0 || (r = ring_size_ok(m->ring_size, m->ring_pages)) < 0)
 		return r;
+	snprintf(leaf, sizeof(leaf), "%u/ring-slot", xs->slot);
+	sub_path(xs, true, leaf, path, sizeof(path));
+	if ((r = xs_get(xs->xs, path, value, sizeof(value))) < 0 ||
+	    (r = parse_u32(value, RC_MAX_SUBSCRIBERS - 1, &m->slot)) < 0)
+		return r;
 	snprintf(leaf, sizeof(leaf), "%u/ack-ref", xs->slot);
 	sub_path(xs, true, leaf, path, sizeof(path));
 	r = xs_get(xs->xs, path, value, sizeof(value));
@@ -982,7 +1019,7 @@ int rc_xen_sub_open(struct rc_xen_sub *xs, const char *bus, uint16_t pub_domid, 
 	xs->dev.gntalloc_fd = xs->dev.gntdev_fd = xs->dev.evtchn_fd = -1;
 	xs->pub_domid = pub_domid;
 	xs->slot = slot;
-	if (!bus_name_ok(bus) || slot >= RC_XEN_MAX_LANE_SLOTS)
+	if (!bus_name_ok(bus) || slot >= RC_XEN_MAX_DOMAIN_SLOTS)
 		return -EINVAL;
 	snprintf(xs->bus, sizeof(xs->bus), "%s", bus);
 	step = "open /dev/xen/{gntalloc,gntdev,evtchn}";
@@ -1011,6 +1048,7 @@ int rc_xen_sub_open(struct rc_xen_sub *xs, const char *bus, uint16_t pub_domid, 
 	}
 	xs->ring_size = m->ring_size;
 	xs->ring_pages = m->ring_pages;
+	xs->ring_slot = m->slot;
 	step = "map the ring read-only (gntdev)";
 	if ((r = rc_xen_grant_map(&xs->dev, pub_domid, m->ring_refs, m->ring_pages, false, &xs->ring_index,
 				  &xs->ring)) < 0)
@@ -1060,7 +1098,7 @@ fail:
 static int sub_join_begin(struct rc_xen_sub *xs, uint32_t peer)
 {
 	struct rc_ack_page *page = xs->ack;
-	const struct rc_join_answer *a = answer_entry(xs->ring, xs->slot);
+	const struct rc_join_answer *a = answer_entry(xs->ring, xs->ring_slot);
 	uint32_t answered = rc_load_acquire(&a->request);
 	uint32_t request = rc_load_relaxed(&page->join_request);
 
@@ -1080,7 +1118,7 @@ static int sub_join_begin(struct rc_xen_sub *xs, uint32_t peer)
 int rc_xen_sub_join(struct rc_xen_sub *xs, int timeout_ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0), next_ring = 0;
-	const struct rc_join_answer *a = answer_entry(xs->ring, xs->slot);
+	const struct rc_join_answer *a = answer_entry(xs->ring, xs->ring_slot);
 	uint64_t generation;
 	uint32_t ports[8];
 	int r;
@@ -1123,7 +1161,7 @@ int rc_xen_sub_join(struct rc_xen_sub *xs, int timeout_ms)
 		return r;
 	xs->sub.ring_doorbell = rc_xen_ring_doorbell;
 	xs->sub.ring_doorbell_ctx = &xs->dev;
-	if (xs->sub.generation != generation || xs->sub.slot != xs->slot ||
+	if (xs->sub.generation != generation || xs->sub.slot != xs->ring_slot ||
 	    rc_sub_slot_state(&xs->sub) == RC_SLOT_EVICTED)
 		return RC_EINVAL;
 	xs->joined = true;
@@ -1145,8 +1183,8 @@ int rc_xen_sub_wait(struct rc_xen_sub *xs, int timeout_ms)
 	}
 	if ((r = rc_xen_evtchn_pending(&xs->dev, ports, 8)) < 0)
 		return r;
-	/* The publisher's kernel zeroed publisher_state when its ring
-	 * allocation went away (rc_xen_pub_open's unmap notification). */
+	/* The publisher's grant device stored RC_PUB_GONE when its ring's
+	 * file was released without an orderly close (its death). */
 	state = rc_load_acquire(&desc->publisher_state);
 	if (state != RC_PUB_OPEN && state != RC_PUB_CLOSED && state != RC_PUB_ABORTED &&
 	    rc_sub_available(&xs->sub) == 0)
@@ -1166,7 +1204,7 @@ int rc_xen_sub_leave(struct rc_xen_sub *xs, int timeout_ms)
 	xs->joined = false;
 	if ((r = sub_join_begin(xs, RC_JOIN_LEAVE)) < 0)
 		return r;
-	a = answer_entry(xs->ring, xs->slot);
+	a = answer_entry(xs->ring, xs->ring_slot);
 	/* [V4] pairs with [V3]. */
 	while (rc_load_acquire(&a->request) != xs->join_request) {
 		struct pollfd pfd = { .fd = xs->dev.evtchn_fd, .events = POLLIN };

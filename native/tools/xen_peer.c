@@ -5,7 +5,7 @@
  *
  *   ringcast-xen pub --bus NAME --receivers DOMID:sub|pub[,...] --messages N
  *                    [--wait-subscribers K] [--capacity BYTES] [--heartbeat-ms MS]
- *                    [--manual] [--linger-ms MS]
+ *                    [--manual] [--linger-ms MS] [--hold-after K]
  *   ringcast-xen sub --bus NAME --publisher DOMID [--slot S] --messages N
  *                    [--pause-after K] [--manual "LINE"] [--join-late]
  *
@@ -17,6 +17,9 @@
  * publisher died (its unmap notification), 1 on any error.
  * --manual (pub) prints each slot's rendezvous line instead of writing
  * XenStore; the subscriber takes that line with --manual.
+ * --hold-after K (pub): after committing message K-1, print "RCX-PUB holding
+ * after K messages committed" and stop until killed, so a test that kills
+ * the publisher knows exactly what it had committed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -86,13 +89,13 @@ static void report_events(struct rc_xen_pub *xp)
 
 	for (uint32_t i = 0; i < xp->events; i++) {
 		const struct rc_xen_pub_event *e = &xp->event[i];
-		const struct rc_xen_lane *l = xp->lane[e->lane];
+		const struct rc_xen_domain *d = xp->domain[e->domain];
 
 		if (e->kind == RC_XEN_EVENT_DEAD)
-			printf("RCX-PUB evicted domain %u slot %u reason dead via %s at head %llu\n", l->domid, e->slot,
-			       death_name(e->death), (unsigned long long)l->pub.head);
+			printf("RCX-PUB evicted domain %u slot %u reason dead via %s at head %llu\n", d->domid, e->slot,
+			       death_name(e->death), (unsigned long long)xp->pub.head);
 		else
-			printf("RCX-PUB %s domain %u slot %u\n", kinds[e->kind < 5 ? e->kind : 0], l->domid, e->slot);
+			printf("RCX-PUB %s domain %u slot %u\n", kinds[e->kind < 5 ? e->kind : 0], d->domid, e->slot);
 	}
 	fflush(stdout);
 }
@@ -105,11 +108,11 @@ static int usage(void)
 
 static int run_pub(int argc, char **argv)
 {
-	struct rc_xen_receiver rx[RC_XEN_MAX_LANES * RC_XEN_MAX_LANE_SLOTS];
+	struct rc_xen_receiver rx[RC_MAX_SUBSCRIBERS];
 	static struct rc_xen_pub xp;
 	static uint8_t msg[MAX_MESSAGE];
 	const char *bus = NULL, *receivers = NULL;
-	uint64_t messages = 0, capacity = 64 * 1024, linger_ms = 20000, heartbeat_ms = 0;
+	uint64_t messages = 0, capacity = 64 * 1024, linger_ms = 20000, heartbeat_ms = 0, hold_after = UINT64_MAX;
 	uint32_t count = 0, wait_subs = 0;
 	bool manual = false;
 	uint64_t t0;
@@ -129,6 +132,7 @@ static int run_pub(int argc, char **argv)
 		else if (!strcmp(a, "--wait-subscribers")) wait_subs = (uint32_t)strtoul(v, NULL, 10);
 		else if (!strcmp(a, "--heartbeat-ms")) heartbeat_ms = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--linger-ms")) linger_ms = strtoull(v, NULL, 10);
+		else if (!strcmp(a, "--hold-after")) hold_after = strtoull(v, NULL, 10);
 		else return usage();
 	}
 	if (!bus || !receivers)
@@ -154,14 +158,14 @@ static int run_pub(int argc, char **argv)
 		return 1;
 	}
 	xp.heartbeat_timeout_ms = heartbeat_ms;
-	printf("RCX-PUB ready domain %u lanes %u capacity %llu\n", xp.own_domid, xp.lanes,
+	printf("RCX-PUB ready domain %u receiver-domains %u capacity %llu\n", xp.own_domid, xp.domains,
 	       (unsigned long long)capacity);
 	if (manual)
-		for (uint32_t li = 0; li < xp.lanes; li++)
-			for (uint32_t s = 0; s < xp.lane[li]->slots; s++) {
+		for (uint32_t di = 0; di < xp.domains; di++)
+			for (uint32_t s = 0; s < xp.domain[di]->slots; s++) {
 				char line[RC_XEN_MAX_RING_PAGES * 11 + 96];
 
-				if (rc_xen_pub_manual_line(&xp, li, s, line, sizeof(line)) == 0)
+				if (rc_xen_pub_manual_line(&xp, di, s, line, sizeof(line)) == 0)
 					printf("RCX-PUB manual bus=%s %s\n", bus, line);
 			}
 	fflush(stdout);
@@ -195,9 +199,21 @@ static int run_pub(int argc, char **argv)
 		}
 		if ((seq & 1023) == 0 && (r = rc_xen_pub_service(&xp, 0)) > 0)
 			report_events(&xp);
+		if (seq + 1 == hold_after) {
+			/* rc_xen_pub_send committed it: exactly hold_after messages
+			 * are readable. Wait here for SIGKILL. */
+			printf("RCX-PUB holding after %llu messages committed\n", (unsigned long long)hold_after);
+			fflush(stdout);
+			for (;;)
+				pause();
+		}
 	}
-	printf("RCX-PUB sent %llu messages in %llu ms\n", (unsigned long long)messages,
-	       (unsigned long long)(now_ms() - t0));
+	/* Write-once, checked: the bytes this publisher wrote into shared
+	 * memory (the one ring's head: records and pads), whatever the number
+	 * of receiver domains reading it. */
+	printf("RCX-PUB sent %llu messages in %llu ms, ring bytes written %llu to %u receiver domains\n",
+	       (unsigned long long)messages, (unsigned long long)(now_ms() - t0), (unsigned long long)xp.pub.head,
+	       xp.domains);
 	rc_xen_pub_close(&xp);
 	/* Until every subscriber read the rest and left (or died). */
 	t0 = now_ms();

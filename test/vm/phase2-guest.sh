@@ -18,7 +18,19 @@ if [ -z "$ring" ] || [ -z "$ack" ] || [ -z "$doorbell" ]; then
 	exit 1
 fi
 if [ "$GUEST" = 1 ]; then
-	/bin/rcvm-csub "$ring" "$ack" "$doorbell" "$COUNT_A"
+	# Guest 1 is killed after stream A and never reaches init's kernel-log
+	# dump: it dumps its log here, once stream A is in, and the host kills
+	# it only after that.
+	/bin/rcvm-csub "$ring" "$ack" "$doorbell" "$COUNT_A" | while IFS= read -r line; do
+		echo "$line"
+		case "$line" in
+		"RCVM ok c-subscriber-stream-a"*)
+			echo RCVM-DMESG-BEGIN
+			dmesg
+			echo RCVM-DMESG-END
+			;;
+		esac
+	done
 else
 	/usr/bin/node /pkg/phase2-guest.mjs /pkg "$ring" "$ack" "$doorbell" "$COUNT_A" "$COUNT_B"
 fi

@@ -87,7 +87,7 @@ async function publisher(ringcast, messages, receivers, wait) {
   }
   say(`ok node-publisher-sent ${messages} messages in ${Date.now() - started} ms`);
   const stats = pub.stats();
-  say(`note stats ${JSON.stringify(stats.lanes.map((l) => ({ domid: l.domid, messages: l.messages, slots: l.slots.map((s) => s.state) })))}`);
+  say(`note stats ${JSON.stringify({ messages: stats.messages, bytesWritten: stats.bytesWritten, domains: stats.domains.map((d) => ({ domid: d.domid, slots: d.slots.map((s) => s.state) })) })}`);
   await pub.close({ lingerMs: 120_000 });
   say(`ok node-publisher-closed with ${pub.subscriberCount} attached`);
 }

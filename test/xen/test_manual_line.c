@@ -33,33 +33,36 @@ static void refused(const char *line, const char *what)
 int main(void)
 {
 	static struct rc_xen_pub xp;
-	static struct rc_xen_lane lane;
+	static struct rc_xen_domain domain;
 	static char line[RC_XEN_MAX_RING_PAGES * 11 + 96], big[sizeof(line) * 2];
 	struct rc_xen_manual m;
 	size_t used;
 
-	/* A lane as rc_xen_pub_open leaves it, without the devices. */
-	lane.domid = 7;
-	lane.pub.capacity = 64 * 1024;
-	lane.ring_pages = (uint32_t)(rc_ring_size(lane.pub.capacity) / RC_PAGE_SIZE);
-	for (uint32_t i = 0; i < lane.ring_pages; i++)
-		lane.ring_refs[i] = 4000000000u - i;
-	lane.slots = 2;
-	lane.slot[1].ack_grant = RC_XEN_ACK_BY_PUBLISHER;
-	lane.slot[1].port = 33;
-	lane.slot[1].ack_ref = 123;
-	lane.slot[0].ack_grant = RC_XEN_ACK_BY_SUBSCRIBER;
-	xp.lanes = 1;
-	xp.lane[0] = &lane;
+	/* A receiver domain as rc_xen_pub_open leaves it, without the devices:
+	 * its slot 1 is the ring's slot 5. */
+	domain.domid = 7;
+	xp.pub.capacity = 64 * 1024;
+	xp.ring_pages = (uint32_t)(rc_ring_size(xp.pub.capacity) / RC_PAGE_SIZE);
+	for (uint32_t i = 0; i < xp.ring_pages; i++)
+		domain.ring_refs[i] = 4000000000u - i;
+	domain.slots = 2;
+	domain.slot[1].ack_grant = RC_XEN_ACK_BY_PUBLISHER;
+	domain.slot[1].ring_slot = 5;
+	domain.slot[1].port = 33;
+	domain.slot[1].ack_ref = 123;
+	domain.slot[0].ack_grant = RC_XEN_ACK_BY_SUBSCRIBER;
+	xp.domains = 1;
+	xp.domain[0] = &domain;
 
 	check(rc_xen_pub_manual_line(&xp, 0, 1, line, sizeof(line)) == 0, "the publisher writes a line");
-	check(rc_xen_manual_parse(line, &m) == 0 && m.domid == 7 && m.slot == 1 && m.port == 33 &&
-		      m.ack_ref == 123 && m.ring_size == rc_ring_size(lane.pub.capacity) &&
-		      m.ring_pages == lane.ring_pages && m.ring_refs[17] == 4000000000u - 17,
-	      "the subscriber reads back every field");
+	check(rc_xen_manual_parse(line, &m) == 0 && m.domid == 7 && m.slot == 5 && m.port == 33 &&
+		      m.ack_ref == 123 && m.ring_size == rc_ring_size(xp.pub.capacity) &&
+		      m.ring_pages == xp.ring_pages && m.ring_refs[17] == 4000000000u - 17,
+	      "the subscriber reads back every field, the ring slot among them");
 	check(rc_xen_pub_manual_line(&xp, 0, 0, line, sizeof(line)) == -EINVAL,
 	      "no line for a slot whose ack page the subscriber grants (XenStore only)");
-	check(rc_xen_pub_manual_line(&xp, 1, 0, line, sizeof(line)) == -EINVAL, "no line for a lane that is not there");
+	check(rc_xen_pub_manual_line(&xp, 1, 0, line, sizeof(line)) == -EINVAL,
+	      "no line for a receiver domain that is not there");
 
 	refused("", "empty line");
 	refused("7 1 33 123", "too few fields");
@@ -68,7 +71,7 @@ int main(void)
 	refused("7 1 -1 123 73728 1 2", "a negative field");
 	refused("7 1 33 123 73728 1 99999999999", "a ref beyond 32 bits");
 	refused("32752 1 33 123 73728 1", "a domain id beyond DOMID_FIRST_RESERVED");
-	refused("7 8 33 123 73728 1", "a slot beyond the lane's slots");
+	refused("7 64 33 123 73728 1", "a slot beyond the ring's slot table");
 	refused("7 1 33 123 73728 1 2 3", "ring size and ref count disagree");
 	refused("7 1 33 123 4096 1", "a ring without a data area");
 	refused("7 1 33 123 77824 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19", "a data area that is not a power of two");
