@@ -130,6 +130,8 @@ export interface NativePublisher {
   readonly data: ArrayBuffer;
   /** Null when every slot is taken. */
   attach(pid: number, uid: number): NativeAttachment | null;
+  /** The welcome carrying the slot's ack page was sent: closes our descriptor of it (the mapping stays). */
+  handedOver(slot: number): void;
   detach(slot: number, reason: number): void;
   evict(slot: number, reason: number): void;
   /** Writes and commits a whole message if it fits now: bit 1 = written, bit 2 = slot states changed (takeChanges). */

@@ -771,6 +771,8 @@ export class Publisher extends EventEmitter {
       this.#log.warn({ err: error, pid: peer.pid }, 'welcome failed');
       return null;
     }
+    // No process of our uid may reach the ack page through our descriptors from now on.
+    this.#native.handedOver(grant.slot);
     this.#attached.set(grant.slot, attached);
     this.#processChanges();
     this.#log.info({ slot: grant.slot, pid: peer.pid, uid: peer.uid }, 'subscriber attached');

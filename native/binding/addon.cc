@@ -135,6 +135,7 @@ public:
 		return DefineClass(env, "Publisher", {
 			InstanceMethod<&Publisher::Attach>("attach"),
 			InstanceMethod<&Publisher::Detach>("detach"),
+			InstanceMethod<&Publisher::HandedOver>("handedOver"),
 			InstanceMethod<&Publisher::Evict>("evict"),
 			InstanceMethod<&Publisher::Offer>("offer"),
 			InstanceMethod<&Publisher::OfferFunction>("offerFunction"),
@@ -293,6 +294,19 @@ private:
 		out.Set("doorbellFd", res.doorbell_fd);
 		out.Set("wakeFd", res.wake_fd);
 		return out;
+	}
+
+	// handedOver(slot): the welcome carrying the slot's ack page descriptor
+	// was sent. Our copy of the descriptor goes now: while we held it, any
+	// process of our uid could reopen it read-write through
+	// /proc/<our pid>/fd and forge this subscriber's ack. The read-only
+	// mapping stays (docs/security.md, "Same uid").
+	Napi::Value HandedOver(const Napi::CallbackInfo &info)
+	{
+		uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+		if (slot < RC_MAX_SUBSCRIBERS)
+			CloseFd(slots_[slot].ack_fd);
+		return info.Env().Undefined();
 	}
 
 	Napi::Value Detach(const Napi::CallbackInfo &info)
@@ -675,6 +689,10 @@ private:
 			throw ErrnoError(env, "map ring", r);
 		if ((r = rc_map(ack_fd_, RC_ACK_PAGE_SIZE, 1, &ack_)) < 0)
 			throw ErrnoError(env, "map ack page", r);
+		// The mapping is all we need: a descriptor kept open could be
+		// reopened read-write through /proc/<our pid>/fd by any process of
+		// our uid, which could then forge our ack.
+		CloseFd(ack_fd_);
 		r = rc_sub_init(&sub_, shared_->map.addr, shared_->map.size, ack_.addr, ack_.size, pub_doorbell_fd_);
 		if (r != RC_OK)
 			throw Refused(env, "ring layout", -EPROTO);
