@@ -174,6 +174,9 @@ export interface NativeSubscriberInfo {
   maxPayload: number;
   lostFrom: number;
   lostTo: number;
+  /** On an eviction: the sequence number of the first message not lost (-1: unknown, as after a lap). */
+  lostToSeq: number;
+  /** The publisher's count, from its last validated ack (may be behind `position`). */
   lostMessages: number;
   evictReason: number;
   publisherState: number;

@@ -76,7 +76,9 @@ export interface SubscriberStatsSnapshot {
   /** Messages copied out of the ring but not yet taken by recv(). */
   buffered: number;
   evictions: number;
+  /** Bytes lost: each eviction's or lap's range when it is reported, the rest of the gap at its rejoin. */
   lostBytes: number;
+  /** Messages lost: each eviction's count when it is reported (a lap's at its rejoin), the rest of the gap at its rejoin. */
   lostMessages: number;
 }
 
@@ -543,7 +545,6 @@ export class Subscriber extends EventEmitter {
     this.#doorbell.close();
     this.#native.destroy();
     this.#adopt(message, fds);
-    this.#lostMessages += lostMessages;
     this.#failure = null;
     this.#fragments = null;
     this.#setState('active');
@@ -557,16 +558,17 @@ export class Subscriber extends EventEmitter {
     const lostMessages = Math.max(0, nextSeq - (this.#lastSeq + 1));
     this.#lastSeq = nextSeq - 1;
     this.#data = null;
-    this.#lostMessages += lostMessages;
     this.#failure = null;
     this.#fragments = null;
     this.#setState('active');
     this.#reportGap(lostMessages);
   }
 
+  /** After a rejoin: the whole gap is reported; stats() add what the eviction had not counted yet. */
   #reportGap(lostMessages: number): void {
     const lost = this.#lastEviction;
     this.#lastEviction = null;
+    this.#lostMessages += Math.max(0, lostMessages - (lost?.lostMessages ?? 0));
     if (lost) {
       // Everything from where we stopped to where we join again is gone.
       const lostTo = Math.max(lost.lostTo, this.#native.info().position);
@@ -751,9 +753,10 @@ export class Subscriber extends EventEmitter {
       if (this.#rejoining) return 'rejoining';
       const info = this.#native.info();
       const reason: EvictionReason = status === C.RC_ELAPPED ? 'lapped' : (EVICT_REASONS[info.evictReason] ?? 'slow');
-      const error = new EvictedError(reason, info.lostFrom, info.lostTo, reason === 'lapped' ? undefined : info.lostMessages);
+      const error = new EvictedError(reason, info.lostFrom, info.lostTo, this.#messagesLostTo(info.lostToSeq));
       this.#evictions++;
       this.#lostBytes += error.lostBytes;
+      this.#lostMessages += error.lostMessages ?? 0;
       this.#fragments = null;
       this.#lastEviction = error;
       this.#log.warn({ reason, lostBytes: error.lostBytes }, 'evicted');
@@ -775,6 +778,16 @@ export class Subscriber extends EventEmitter {
     const error = new RingcastError('ERR_RINGCAST_CORRUPT', `the ring broke the protocol (status ${status}); refusing to read further`);
     this.#failure = error;
     throw error;
+  }
+
+  /**
+   * Messages lost up to the one numbered `lostToSeq` (the first not lost),
+   * counted from the next one we would have delivered: from our own read
+   * position, as the lost byte range is. A message we had begun to
+   * reassemble is lost too. undefined when unknown (a lap).
+   */
+  #messagesLostTo(lostToSeq: number): number | undefined {
+    return lostToSeq < 0 ? undefined : Math.max(0, lostToSeq - (this.#lastSeq + 1));
   }
 
   /** Busy-polls up to spinMicros for data; true if some arrived. Synchronous: it never yields. */

@@ -40,6 +40,9 @@ enum rc_status {
 
 const char *rc_status_name(int status);
 
+/* rc_subscriber.lost_to_seq when the loss cannot be counted in messages. */
+#define RC_SEQ_UNKNOWN UINT64_MAX
+
 /* Ring size in bytes for a data area of `capacity`. */
 static inline uint64_t rc_ring_size(uint64_t capacity) { return RC_DESC_SIZE + capacity; }
 
@@ -220,8 +223,12 @@ struct rc_subscriber {
 		uint64_t message_seq;
 	} polled_from;
 	uint32_t last_rung_wait_id;
+	const uint64_t *lost_to_seq_entry;  /* our slot's RC_LOST_TO_SEQ_OFFSET entry */
 	uint64_t lost_from;       /* filled on RC_ELAPPED / RC_EEVICTED */
 	uint64_t lost_to;
+	uint64_t lost_to_seq;     /* RC_EEVICTED: first message not lost (layout
+	                           * RC_LOST_TO_SEQ_OFFSET); RC_SEQ_UNKNOWN on a
+	                           * lap or a slot no longer ours             */
 	uint64_t doorbells_rung;
 	int publisher_doorbell_fd;
 	rc_doorbell_ring_fn ring_doorbell; /* NULL: the doorbell is an eventfd */
