@@ -29,7 +29,7 @@ export interface WelcomeMessage {
 
 export interface RefusedMessage {
   type: 'refused';
-  reason: 'version' | 'allow-list' | 'full' | 'quota' | 'protocol' | 'timeout' | 'closing' | 'flood';
+  reason: 'version' | 'allow-list' | 'full' | 'quota' | 'protocol' | 'timeout' | 'closing' | 'flood' | 'backoff';
   /** At most RC_CONTROL_MAX_TEXT UTF-8 bytes on the wire; longer text is cut when sent. */
   message: string;
 }
@@ -55,6 +55,7 @@ const REASONS: ReadonlyArray<readonly [number, RefusedMessage['reason']]> = [
   [C.RC_REFUSE_TIMEOUT, 'timeout'],
   [C.RC_REFUSE_CLOSING, 'closing'],
   [C.RC_REFUSE_FLOOD, 'flood'],
+  [C.RC_REFUSE_BACKOFF, 'backoff'],
 ];
 
 const ROLE_NAME = new Map(ROLES);

@@ -93,6 +93,7 @@ export interface NativeConstants {
   RC_REFUSE_TIMEOUT: number;
   RC_REFUSE_CLOSING: number;
   RC_REFUSE_FLOOD: number;
+  RC_REFUSE_BACKOFF: number;
   /** Numbers per record in a meta array: offset, length, flags, seq. */
   META_STRIDE: number;
   /** Most records one read/poll describes. */

@@ -4,38 +4,17 @@
 // /proc/<pid>/map_files of the publisher or of any subscriber. The publisher
 // closes its descriptor of each ack page once the welcome carried it; the
 // subscriber closes its own once it mapped the page.
-import { spawnSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, type EvictionEvent } from '../src/index.js';
-import { cleanup, fixtures, numbered, opened, run, socketPath, spawned, type Proc } from './helpers.js';
+import { cleanup, numbered, opened, socketPath, type Proc } from './helpers.js';
+import { NOBODY, OTHER, otherUidsUnavailable, runAs } from './other-uids.js';
 
-const NOBODY = 65534;
-const OTHER = 65533;
-const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
-
-/** Why the test cannot run here, or null. */
-function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'not root: cannot start processes of other uids';
-  for (const uid of [NOBODY, OTHER]) {
-    const readable = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(dist)})`], { uid, gid: uid });
-    if (readable.status !== 0) return `the repository is not readable by uid ${uid}`;
-  }
-  return null;
-}
-const skipReason = unavailable();
+const skipReason = otherUidsUnavailable();
 const suffix = skipReason ? ` (skipped: ${skipReason})` : '';
 
 afterEach(cleanup);
-
-/** A fixture process running as `uid`. */
-function runAs(uid: number, script: string, args: string[]): Proc {
-  const proc = run(join(fixtures, script), args, { uid, gid: uid });
-  spawned.push(proc.child);
-  return proc;
-}
 
 interface ForgeryReport {
   reachable: string[];

@@ -674,16 +674,16 @@ private:
 		// own sizes against that mapping.
 		int r = rc_memfd_verify(ack_fd_, RC_ACK_PAGE_SIZE, 0);
 		if (r < 0)
-			throw Refused(env, "ack page descriptor", r);
+			throw Refused(env, "ack page descriptor", r, rc_memfd_problem(r));
 		if ((r = rc_eventfd_verify(doorbell_fd_)) < 0 || (r = rc_eventfd_verify(pub_doorbell_fd_)) < 0)
-			throw Refused(env, "doorbell descriptor", r);
+			throw Refused(env, "doorbell descriptor", r, rc_eventfd_problem(r));
 		off_t end = lseek(ring_fd_, 0, SEEK_END);
 		if (end < static_cast<off_t>(RC_DESC_SIZE + RC_MIN_CAPACITY) ||
 		    static_cast<uint64_t>(end) > rc_ring_size(RC_MAX_CAPACITY))
 			throw Refused(env, "ring descriptor", -EMSGSIZE);
 		r = rc_memfd_verify(ring_fd_, static_cast<uint64_t>(end), F_SEAL_GROW);
 		if (r < 0)
-			throw Refused(env, "ring descriptor", r);
+			throw Refused(env, "ring descriptor", r, rc_memfd_problem(r));
 		shared_ = new SharedMapping();
 		if ((r = rc_map(ring_fd_, static_cast<uint64_t>(end), 0, &shared_->map)) < 0)
 			throw ErrnoError(env, "map ring", r);
@@ -699,9 +699,14 @@ private:
 		live_ = true;
 	}
 
-	Napi::Error Refused(Napi::Env env, const char *what, int negative_errno)
+	// `problem`: what was wrong in words ("not an eventfd"); the errno's
+	// text follows in parentheses.
+	Napi::Error Refused(Napi::Env env, const char *what, int negative_errno, const char *problem = nullptr)
 	{
-		Napi::Error err = ErrnoError(env, what, negative_errno);
+		std::string described = problem ? std::string(what) + ": " + problem + " (" + std::strerror(-negative_errno) + ")" : what;
+		Napi::Error err = problem ? Napi::Error::New(env, described) : ErrnoError(env, what, negative_errno);
+		if (problem)
+			err.Set("errno", Napi::Number::New(env, -negative_errno));
 		err.Set("code", Napi::String::New(env, "ERR_RINGCAST_BAD_REGION"));
 		return err;
 	}
