@@ -161,7 +161,8 @@ export interface NativePublisher {
   /** Evicts slots whose ack-page heartbeat did not move for `timeoutMs`; returns how many. */
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
   /** Slots whose state changed since the last call. */
-  takeChanges(): Array<{ slot: number; state: number; reason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
+  /** Slots whose state changed since the last call; `evictions` counts every eviction of the slot so far, the lost range is the last one's. */
+  takeChanges(): Array<{ slot: number; state: number; reason: number; evictions: number; evictReason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
   stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
   close(): void;
   destroy(): void;

@@ -226,6 +226,8 @@ export class Publisher extends EventEmitter {
   #claimOpen = false;
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #slotStates = new Map<number, SubscriberState>();
+  /** Evictions of each slot index reported so far (the core counts them). */
+  #evictionsSeen = new Map<number, number>();
   #vm: VmHost | null = null;
   /** VM guests' join positions by slot (socket subscribers keep theirs in #attached). */
   #vmJoinedAt = new Map<number, number>();
@@ -587,26 +589,33 @@ export class Publisher extends EventEmitter {
   /** Turns the core's slot transitions into events (and log lines). */
   #processChanges(): void {
     for (const change of this.#native.takeChanges()) {
-      const from = this.#slotStates.get(change.slot) ?? 'detached';
-      const to = change.state === C.RC_SLOT_FREE ? 'detached' : (STATES[change.state] ?? 'evicted');
+      let from: SubscriberState | 'detached' = this.#slotStates.get(change.slot) ?? 'detached';
+      const to: SubscriberState | 'detached' = change.state === C.RC_SLOT_FREE ? 'detached' : (STATES[change.state] ?? 'evicted');
       if (to === 'detached') this.#slotStates.delete(change.slot);
       else this.#slotStates.set(change.slot, to);
-      if (from === to) continue;
-      const reason = to === 'evicted' || to === 'detached' ? (REASONS[change.reason] ?? null) : null;
-      this.emit('state', { slot: change.slot, from, to, reason } satisfies StateChange);
-      if (to === 'evicted') {
+      // Counted, not inferred from the state: a guest can be evicted and
+      // rejoin through shared memory before we look (ACTIVE then, as before).
+      const evicted = change.evictions > (this.#evictionsSeen.get(change.slot) ?? 0);
+      this.#evictionsSeen.set(change.slot, change.evictions);
+      if (evicted) {
+        const reason = REASONS[change.evictReason] ?? 'slow';
+        if (from !== 'evicted') this.emit('state', { slot: change.slot, from, to: 'evicted', reason } satisfies StateChange);
+        from = 'evicted';
         const event: EvictionEvent = {
           slot: change.slot,
-          reason: reason ?? 'slow',
+          reason,
           lostFrom: change.lostFrom,
           lostTo: change.lostTo,
           lostBytes: Math.max(0, change.lostTo - change.lostFrom),
           lostMessages: change.lostMessages,
         };
         this.#log.warn(event, 'subscriber evicted');
-        if (event.reason === 'slow' || event.reason === 'protocol') this.#misbehaved(change.slot);
+        if (reason === 'slow' || reason === 'protocol') this.#misbehaved(change.slot);
         this.emit('evict', event);
       }
+      if (from === to) continue;
+      const reason = to === 'evicted' || to === 'detached' ? (REASONS[change.reason] ?? null) : null;
+      this.emit('state', { slot: change.slot, from, to, reason } satisfies StateChange);
     }
   }
 

@@ -521,8 +521,10 @@ private:
 		return Napi::Number::New(info.Env(), rc_pub_check_heartbeats(&pub_, now, timeout));
 	}
 
-	// takeChanges() -> [{ slot, state, reason, lostFrom, lostTo }] for every
-	// slot whose state changed since the last call.
+	// takeChanges() -> [{ slot, state, reason, evictions, evictReason,
+	// lostFrom, lostTo, lostMessages }] for every slot whose state changed
+	// since the last call. evictions counts them all (a rejoin may have
+	// followed one already); the rest describe the last.
 	Napi::Value TakeChanges(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -538,10 +540,13 @@ private:
 			Napi::Object o = Napi::Object::New(env);
 			o.Set("slot", i);
 			o.Set("state", pub_.slots[i].state);
+			const rc_eviction &last = pub_.slots[i].last_eviction;
 			o.Set("reason", m->evict_reason);
-			o.Set("lostFrom", static_cast<double>(m->lost_from));
-			o.Set("lostTo", static_cast<double>(m->lost_to));
-			o.Set("lostMessages", m->lost_messages);
+			o.Set("evictions", static_cast<double>(last.count));
+			o.Set("evictReason", last.reason);
+			o.Set("lostFrom", static_cast<double>(last.lost_from));
+			o.Set("lostTo", static_cast<double>(last.lost_to));
+			o.Set("lostMessages", last.lost_messages);
 			out.Set(n++, o);
 		}
 		return out;

@@ -60,6 +60,14 @@ typedef void (*rc_doorbell_ring_fn)(void *ctx, int doorbell);
 /* ------------------------------------------------------------------------ */
 /* publisher                                                                 */
 
+/* An eviction as the publisher decided it (rc_pub_evict). */
+struct rc_eviction {
+	uint64_t count;                     /* evictions of this slot index so far */
+	uint32_t reason;                    /* enum rc_evict_reason of the last    */
+	uint32_t lost_messages;
+	uint64_t lost_from, lost_to;
+};
+
 struct rc_pub_slot {
 	const struct rc_ack_page *ack_page; /* shared, hostile; NULL when FREE */
 	int doorbell_fd;                    /* eventfd to ring, or -1          */
@@ -69,6 +77,10 @@ struct rc_pub_slot {
 	uint64_t generation;
 	uint64_t heartbeat;                 /* last heartbeat value seen        */
 	uint64_t heartbeat_changed_ms;      /* caller's clock when it last moved */
+	struct rc_eviction last_eviction;   /* kept across rejoins: an eviction
+	                                     * and the rejoin after it between two
+	                                     * rc_pub_take_changes leave the state
+	                                     * as it was, but not this count     */
 };
 
 struct rc_publisher {

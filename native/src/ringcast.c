@@ -283,10 +283,15 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	}
 	s->state = RC_SLOT_EVICTED;
 	pub->changed |= 1ULL << slot;
+	s->last_eviction.count++;
+	s->last_eviction.reason = reason;
+	s->last_eviction.lost_from = s->acked;
+	s->last_eviction.lost_to = pub->tail;
+	s->last_eviction.lost_messages = (uint32_t)min_u64(messages_since(pub, s->acked), UINT32_MAX);
 	rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_relaxed(&m->lost_from, s->acked);
 	rc_store_relaxed(&m->lost_to, pub->tail);
-	rc_store_relaxed(&m->lost_messages, (uint32_t)min_u64(messages_since(pub, s->acked), UINT32_MAX));
+	rc_store_relaxed(&m->lost_messages, s->last_eviction.lost_messages);
 	rc_store_relaxed(lost_to_seq(pub, slot), pub->next_seq + (pub->in_message ? 1 : 0));
 	rc_store_relaxed(&m->evictions, rc_load_relaxed(&m->evictions) + 1);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_EVICTED); /* [P4] */
