@@ -98,7 +98,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       violation: (detail) => channel!.#setupFailed?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', detail)),
       closed: () => channel!.#onClosed(),
     });
-    const writer = await Publisher.listen({ path, listen: false, capacity, maxSubscribers: 1, logger: options.logger });
+    // A channel's one reader is its only victim: it blocks like a socket, unbounded.
+    const writer = await Publisher.listen({ path, listen: false, capacity, maxSubscribers: 1, evictAfterMs: 0, logger: options.logger });
     channel = new Channel(connection, writer);
     try {
       const welcomed = channel.#awaitWelcome(timeoutMs, signal);

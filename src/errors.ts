@@ -46,14 +46,16 @@ export type EvictionReason = 'slow' | 'protocol' | 'dead' | 'closed' | 'lapped';
 
 /**
  * The publisher stopped waiting for this subscriber. Bytes in
- * [lostFrom, lostTo) of the bus were not delivered to it. Rejoin at the live
+ * [lostFrom, lostTo) of the bus were not delivered to it, and
+ * `lostMessages` messages: both counted from what this subscriber had
+ * read (a message it had partly read counts as lost). Rejoin at the live
  * head with `subscriber.rejoin()`.
  */
 export class EvictedError extends RingcastError {
   readonly reason: EvictionReason;
   readonly lostFrom: number;
   readonly lostTo: number;
-  /** Messages in the lost range, when the publisher could count them (not for `lapped`). */
+  /** Messages in the lost range (undefined for `lapped`: overwritten records cannot be counted). */
   readonly lostMessages: number | undefined;
   constructor(reason: EvictionReason, lostFrom: number, lostTo: number, lostMessages?: number) {
     super(

@@ -95,6 +95,7 @@ export interface NativeConstants {
   RC_REFUSE_TIMEOUT: number;
   RC_REFUSE_CLOSING: number;
   RC_REFUSE_FLOOD: number;
+  RC_REFUSE_BACKOFF: number;
   /** Numbers per record in a meta array: offset, length, flags, seq. */
   META_STRIDE: number;
   /** Most records one read/poll describes. */
@@ -132,6 +133,8 @@ export interface NativePublisher {
   readonly data: ArrayBuffer;
   /** Null when every slot is taken. */
   attach(pid: number, uid: number): NativeAttachment | null;
+  /** The welcome carrying the slot's ack page was sent: closes our descriptor of it (the mapping stays). */
+  handedOver(slot: number): void;
   detach(slot: number, reason: number): void;
   evict(slot: number, reason: number): void;
   /** Writes and commits a whole message if it fits now: bit 1 = written, bit 2 = slot states changed (takeChanges). */
@@ -160,7 +163,8 @@ export interface NativePublisher {
   /** Evicts slots whose ack-page heartbeat did not move for `timeoutMs`; returns how many. */
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
   /** Slots whose state changed since the last call. */
-  takeChanges(): Array<{ slot: number; state: number; reason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
+  /** Slots whose state changed since the last call; `evictions` counts every eviction of the slot so far, the lost range is the last one's. */
+  takeChanges(): Array<{ slot: number; state: number; reason: number; evictions: number; evictReason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
   stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
   /** Orderly end: head is final, subscribers drain and then end (RC_ECLOSED). */
   close(): void;
@@ -177,6 +181,9 @@ export interface NativeSubscriberInfo {
   maxPayload: number;
   lostFrom: number;
   lostTo: number;
+  /** On an eviction: the sequence number of the first message not lost (-1: unknown, as after a lap). */
+  lostToSeq: number;
+  /** The publisher's count, from its last validated ack (may be behind `position`). */
   lostMessages: number;
   evictReason: number;
   publisherState: number;

@@ -1,6 +1,7 @@
 // The subscriber: maps the ring read-only, writes only its own ack page.
 import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
+import { constants as osConstants } from 'node:os';
 import { Readable } from 'node:stream';
 
 import type { SubscriberEvents } from './events.js';
@@ -78,7 +79,9 @@ export interface SubscriberStatsSnapshot {
   /** Messages copied out of the ring but not yet taken by recv(). */
   buffered: number;
   evictions: number;
+  /** Bytes lost: each eviction's or lap's range when it is reported, the rest of the gap at its rejoin. */
   lostBytes: number;
+  /** Messages lost: each eviction's count when it is reported (a lap's at its rejoin), the rest of the gap at its rejoin. */
   lostMessages: number;
 }
 
@@ -266,8 +269,26 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#log.info({ ...attachment.logFields, slot: this.slot }, 'attached through shared memory');
   }
 
+  /**
+   * Attaches through the socket. A refusal that says "try again" (`flood`: the
+   * publisher is busy with other handshakes; or a full listen backlog) is
+   * retried, with growing pauses, until handshakeTimeoutMs is spent.
+   */
   async #open(signal: AbortSignal | undefined): Promise<void> {
     if (this.#route) return this.#openSharedMemory(this.#route, signal);
+    const deadline = performance.now() + this.#handshakeTimeoutMs;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
+      try {
+        return await this.#openSocket(signal, Math.max(1, deadline - performance.now()));
+      } catch (error) {
+        if (!isTransientRefusal(error) || performance.now() + pause >= deadline) throw error;
+        this.#log.info({ path: this.path, err: error }, 'attach refused for now; trying again');
+        await sleepFor(pause, signal);
+      }
+    }
+  }
+
+  async #openSocket(signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
     let fd: number;
     try {
       fd = native.unixConnect(this.path);
@@ -284,7 +305,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       // A publisher that refuses at once (allow list) may close before our hello
       // lands; its answer still waits in our socket.
       this.#connection.trySend({ type: 'hello', version: PROTOCOL_VERSION, role: 'subscribe' });
-      const { message, fds } = await pending(this, this.#awaitWelcome(signal));
+      const { message, fds } = await pending(this, this.#awaitWelcome(signal, timeoutMs));
       this.#adopt(message, fds);
     } catch (error) {
       this.#connection.close();
@@ -293,11 +314,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#log.info({ path: this.path, slot: this.slot }, 'attached');
   }
 
-  #awaitWelcome(signal: AbortSignal | undefined): Promise<{ message: WelcomeMessage; fds: number[] }> {
+  #awaitWelcome(signal: AbortSignal | undefined, timeoutMs = this.#handshakeTimeoutMs): Promise<{ message: WelcomeMessage; fds: number[] }> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `no answer from ${this.path} within ${this.#handshakeTimeoutMs} ms`)),
-        this.#handshakeTimeoutMs,
+        timeoutMs,
       );
       const onAbort = (): void => finish(abortError(signal!));
       const finish = (error: Error | null, value?: { message: WelcomeMessage; fds: number[] }): void => {
@@ -542,16 +563,37 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#setState('rejoining');
     if (this.#attachment) return this.#rejoinSharedMemory(this.#attachment);
     this.#connection.send({ type: 'rejoin' });
-    const { message, fds } = await pending(this, this.#awaitWelcome(undefined));
+    let answer: { message: WelcomeMessage; fds: number[] };
+    try {
+      answer = await pending(this, this.#awaitWelcome(undefined));
+    } catch (error) {
+      // Still evicted (a `backoff` refusal keeps the connection: ask again later).
+      if (!this.#closed) this.#setState('evicted', this.#lastEviction?.reason ?? null);
+      throw error;
+    }
+    const { message, fds } = answer;
     const lostMessages = Math.max(0, message.nextSeq - (this.#lastSeq + 1));
     this.#doorbell.close();
     this.#native.destroy();
     this.#adopt(message, fds);
-    this.#lostMessages += lostMessages;
     this.#failure = null;
     this.#fragments = null;
     this.#setState('active');
     this.#reportGap(lostMessages);
+  }
+
+  /** rejoin: true: a `backoff` refusal is waited out (asking again with growing pauses), anything else fails. */
+  async #rejoinUntilLetIn(): Promise<void> {
+    for (let pause = 100; ; pause = Math.min(pause * 2, 5000)) {
+      try {
+        return await this.rejoin();
+      } catch (error) {
+        if (!(error instanceof RefusedError && error.reason === 'backoff') || this.#closed) throw error;
+        this.#log.info({ path: this.path, message: error.message }, 'rejoin refused for now; waiting');
+        await sleepFor(pause, undefined);
+        if (this.#closed) throw closedError('subscriber');
+      }
+    }
   }
 
   /** The same slot again, through shared memory; the doorbell and the mapping stay. */
@@ -561,16 +603,17 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const lostMessages = Math.max(0, nextSeq - (this.#lastSeq + 1));
     this.#lastSeq = nextSeq - 1;
     this.#data = null;
-    this.#lostMessages += lostMessages;
     this.#failure = null;
     this.#fragments = null;
     this.#setState('active');
     this.#reportGap(lostMessages);
   }
 
+  /** After a rejoin: the whole gap is reported; stats() add what the eviction had not counted yet. */
   #reportGap(lostMessages: number): void {
     const lost = this.#lastEviction;
     this.#lastEviction = null;
+    this.#lostMessages += Math.max(0, lostMessages - (lost?.lostMessages ?? 0));
     if (lost) {
       // Everything from where we stopped to where we join again is gone.
       const lostTo = Math.max(lost.lostTo, this.#native.info().position);
@@ -764,15 +807,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (this.#rejoining) return 'rejoining';
       const info = this.#native.info();
       const reason: EvictionReason = status === C.RC_ELAPPED ? 'lapped' : (EVICT_REASONS[info.evictReason] ?? 'slow');
-      const error = new EvictedError(reason, info.lostFrom, info.lostTo, reason === 'lapped' ? undefined : info.lostMessages);
+      const error = new EvictedError(reason, info.lostFrom, info.lostTo, this.#messagesLostTo(info.lostToSeq));
       this.#evictions++;
       this.#lostBytes += error.lostBytes;
+      this.#lostMessages += error.lostMessages ?? 0;
       this.#fragments = null;
       this.#lastEviction = error;
       this.#log.warn({ reason, lostBytes: error.lostBytes }, 'evicted');
       this.#setState('evicted', reason);
       if (this.#autoRejoin && !this.#publisherGone) {
-        this.#rejoining ??= this.rejoin().then(
+        this.#rejoining ??= this.#rejoinUntilLetIn().then(
           () => undefined,
           (rejoinError: unknown) => {
             this.#failure = rejoinError as Error;
@@ -788,6 +832,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const error = new RingcastError('ERR_RINGCAST_CORRUPT', `the ring broke the protocol (status ${status}); refusing to read further`);
     this.#failure = error;
     throw error;
+  }
+
+  /**
+   * Messages lost up to the one numbered `lostToSeq` (the first not lost),
+   * counted from the next one we would have delivered: from our own read
+   * position, as the lost byte range is. A message we had begun to
+   * reassemble is lost too. undefined when unknown (a lap).
+   */
+  #messagesLostTo(lostToSeq: number): number | undefined {
+    return lostToSeq < 0 ? undefined : Math.max(0, lostToSeq - (this.#lastSeq + 1));
   }
 
   /** Busy-polls up to spinMicros for data; true if some arrived. Synchronous: it never yields. */
@@ -832,6 +886,28 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       }
     }
   }
+}
+
+/** A refusal worth another try soon: the publisher is busy with handshakes, or its listen backlog is full. */
+function isTransientRefusal(error: unknown): boolean {
+  if (error instanceof RefusedError) return error.reason === 'flood';
+  const cause = (error as { cause?: { errno?: number } } | null)?.cause;
+  return (error as RingcastError | null)?.code === 'ERR_RINGCAST_SYSTEM' && cause?.errno === osConstants.errno.EAGAIN;
+}
+
+function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** What a Subscriber collected without close() leaves behind; it must not reference the Subscriber. */

@@ -352,6 +352,7 @@ protected:
 		out.Set("maxPayload", sub->max_payload);
 		out.Set("lostFrom", static_cast<double>(sub->lost_from));
 		out.Set("lostTo", static_cast<double>(sub->lost_to));
+		out.Set("lostToSeq", sub->lost_to_seq == RC_SEQ_UNKNOWN ? -1.0 : static_cast<double>(sub->lost_to_seq));
 		out.Set("lostMessages", __atomic_load_n(&sub->slot_mirror->lost_messages, __ATOMIC_RELAXED));
 		out.Set("evictReason", __atomic_load_n(&sub->slot_mirror->evict_reason, __ATOMIC_RELAXED));
 		out.Set("joinPosition", static_cast<double>(__atomic_load_n(&sub->slot_mirror->join_position, __ATOMIC_RELAXED)));

@@ -41,6 +41,9 @@ enum rc_status {
 
 const char *rc_status_name(int status);
 
+/* rc_subscriber.lost_to_seq when the loss cannot be counted in messages. */
+#define RC_SEQ_UNKNOWN UINT64_MAX
+
 /* Ring size in bytes for a data area of `capacity`. */
 static inline uint64_t rc_ring_size(uint64_t capacity) { return RC_DESC_SIZE + capacity; }
 
@@ -58,6 +61,14 @@ typedef void (*rc_doorbell_ring_fn)(void *ctx, int doorbell);
 /* ------------------------------------------------------------------------ */
 /* publisher                                                                 */
 
+/* An eviction as the publisher decided it (rc_pub_evict). */
+struct rc_eviction {
+	uint64_t count;                     /* evictions of this slot index so far */
+	uint32_t reason;                    /* enum rc_evict_reason of the last    */
+	uint32_t lost_messages;
+	uint64_t lost_from, lost_to;
+};
+
 struct rc_pub_slot {
 	const struct rc_ack_page *ack_page; /* shared, hostile; NULL when FREE */
 	int doorbell_fd;                    /* eventfd to ring, or -1          */
@@ -67,6 +78,10 @@ struct rc_pub_slot {
 	uint64_t generation;
 	uint64_t heartbeat;                 /* last heartbeat value seen        */
 	uint64_t heartbeat_changed_ms;      /* caller's clock when it last moved */
+	struct rc_eviction last_eviction;   /* kept across rejoins: an eviction
+	                                     * and the rejoin after it between two
+	                                     * rc_pub_take_changes leave the state
+	                                     * as it was, but not this count     */
 };
 
 struct rc_publisher {
@@ -225,8 +240,12 @@ struct rc_subscriber {
 		uint64_t message_seq;
 	} polled_from;
 	uint32_t last_rung_wait_id;
+	const uint64_t *lost_to_seq_entry;  /* our slot's RC_LOST_TO_SEQ_OFFSET entry */
 	uint64_t lost_from;       /* filled on RC_ELAPPED / RC_EEVICTED */
 	uint64_t lost_to;
+	uint64_t lost_to_seq;     /* RC_EEVICTED: first message not lost (layout
+	                           * RC_LOST_TO_SEQ_OFFSET); RC_SEQ_UNKNOWN on a
+	                           * lap or a slot no longer ours             */
 	uint64_t doorbells_rung;
 	int publisher_doorbell_fd;
 	rc_doorbell_ring_fn ring_doorbell; /* NULL: the doorbell is an eventfd */

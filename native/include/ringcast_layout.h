@@ -188,6 +188,20 @@ struct rc_join_answer {
 	                        *      stored before request like verdict           */
 };
 
+/* ---- descriptor, eviction sequence numbers: written by the publisher only */
+
+/* One rc_u64 per slot, in page 0 of the read-only ring: at an eviction, the
+ * sequence number of the first message the evicted subscriber did not lose
+ * (the publisher's next message then; one it was part-way through writing
+ * counts as lost). The subscriber subtracts the sequence number of the next
+ * message it would have delivered: that is its lost message count, measured
+ * from its own read position like its lost byte range (the slot's
+ * lost_messages counts from the publisher's last validated ack, which may be
+ * behind it). publisher -> that slot's subscriber; relaxed, stored before the
+ * slot's state (published by its release, [P4]). Zero while never evicted. */
+#define RC_LOST_TO_SEQ_OFFSET 0xc00u
+#define RC_LOST_TO_SEQ_SIZE   8u
+
 /* ---- descriptor, slot table: written by the publisher only ------------- */
 
 /* A mirror of the publisher's private, validated view of each subscriber.
@@ -352,6 +366,12 @@ RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) == 0x100, "rc_ring_desc size");
 RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) <= RC_JOIN_ANSWER_OFFSET, "desc header overlaps join answers");
 RC_STATIC_ASSERT(RC_JOIN_ANSWER_OFFSET + RC_MAX_SUBSCRIBERS * RC_JOIN_ANSWER_SIZE <= RC_SLOT_TABLE_OFFSET,
 		 "join answers overlap slots");
+
+RC_STATIC_ASSERT(RC_JOIN_ANSWER_OFFSET + RC_MAX_SUBSCRIBERS * RC_JOIN_ANSWER_SIZE <= RC_LOST_TO_SEQ_OFFSET,
+		 "join answers overlap eviction sequence numbers");
+RC_STATIC_ASSERT(RC_LOST_TO_SEQ_OFFSET + RC_MAX_SUBSCRIBERS * RC_LOST_TO_SEQ_SIZE <= RC_SLOT_TABLE_OFFSET,
+		 "eviction sequence numbers overlap slots");
+RC_STATIC_ASSERT(RC_LOST_TO_SEQ_OFFSET % RC_CACHE_LINE == 0, "eviction sequence numbers start a cache line");
 
 RC_ASSERT_OFFSET(rc_join_answer, request,    0x00);
 RC_ASSERT_OFFSET(rc_join_answer, verdict,    0x04);

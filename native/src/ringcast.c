@@ -123,6 +123,11 @@ static struct rc_slot *slot_mirror(struct rc_publisher *pub, uint32_t slot)
 	return (struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
 }
 
+static uint64_t *lost_to_seq(struct rc_publisher *pub, uint32_t slot)
+{
+	return (uint64_t *)(pub->ring + RC_LOST_TO_SEQ_OFFSET + (uint64_t)slot * RC_LOST_TO_SEQ_SIZE);
+}
+
 int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
 {
 	struct rc_ring_desc *desc = ring_mem;
@@ -279,10 +284,16 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	}
 	s->state = RC_SLOT_EVICTED;
 	pub->changed |= 1ULL << slot;
+	s->last_eviction.count++;
+	s->last_eviction.reason = reason;
+	s->last_eviction.lost_from = s->acked;
+	s->last_eviction.lost_to = pub->tail;
+	s->last_eviction.lost_messages = (uint32_t)min_u64(messages_since(pub, s->acked), UINT32_MAX);
 	rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_relaxed(&m->lost_from, s->acked);
 	rc_store_relaxed(&m->lost_to, pub->tail);
-	rc_store_relaxed(&m->lost_messages, (uint32_t)min_u64(messages_since(pub, s->acked), UINT32_MAX));
+	rc_store_relaxed(&m->lost_messages, s->last_eviction.lost_messages);
+	rc_store_relaxed(lost_to_seq(pub, slot), pub->next_seq + (pub->in_message ? 1 : 0));
 	rc_store_relaxed(&m->evictions, rc_load_relaxed(&m->evictions) + 1);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_EVICTED); /* [P4] */
 	ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, s->doorbell_fd); /* a sleeping subscriber must see it */
@@ -707,6 +718,9 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 	sub->generation = ack->generation;
 	sub->slot_mirror = (const struct rc_slot *)(sub->ring + RC_SLOT_TABLE_OFFSET +
 						    (uint64_t)sub->slot * RC_SLOT_SIZE);
+	sub->lost_to_seq_entry = (const uint64_t *)(sub->ring + RC_LOST_TO_SEQ_OFFSET +
+						    (uint64_t)sub->slot * RC_LOST_TO_SEQ_SIZE);
+	sub->lost_to_seq = RC_SEQ_UNKNOWN;
 	sub->publisher_doorbell_fd = publisher_doorbell_fd;
 	sub->pos = rc_load_relaxed(&ack->ack);
 	head = rc_load_acquire(&desc->head);
@@ -738,6 +752,11 @@ static int check_slot(struct rc_subscriber *sub)
 	    (state != RC_SLOT_ACTIVE && state != RC_SLOT_LAGGING)) {
 		sub->lost_from = rc_load_relaxed(&sub->slot_mirror->lost_from);
 		sub->lost_to = rc_load_relaxed(&sub->slot_mirror->lost_to);
+		/* Only our own eviction's: a freed or reused slot's is someone else's. */
+		sub->lost_to_seq = RC_SEQ_UNKNOWN;
+		if (state == RC_SLOT_EVICTED &&
+		    rc_load_relaxed(&sub->slot_mirror->generation) == sub->generation)
+			sub->lost_to_seq = rc_load_relaxed(sub->lost_to_seq_entry);
 		if (sub->lost_from < sub->pos)
 			sub->lost_from = sub->pos;
 		/* A detached slot keeps the range of its last attach (0, 0), and
@@ -765,6 +784,7 @@ static bool lapped_since(struct rc_subscriber *sub, uint64_t from)
 	if (intent > from && intent - from > sub->capacity) {
 		sub->lost_from = from;
 		sub->lost_to = intent - sub->capacity;
+		sub->lost_to_seq = RC_SEQ_UNKNOWN; /* overwritten: no seq to read */
 		return true;
 	}
 	return false;

@@ -3,14 +3,17 @@
  * A publisher that hands its one subscriber something it must refuse, or a
  * ring that goes bad after the attach.
  *
- *   hostile_publisher <socket> unsealed | short | not-memfd | blocking-doorbell
+ *   hostile_publisher <socket> unsealed | short | not-memfd | blocking-doorbell | pipe-doorbell
  *       the welcome carries a region or doorbell the subscriber must refuse
+ *       (blocking-doorbell: an eventfd without O_NONBLOCK; pipe-doorbell: a
+ *       pipe, not an eventfd)
  *   hostile_publisher <socket> corrupt-frame | head-beyond | head-backwards
  *       a valid attach and one good message, then the ring breaks the rules
  */
 #include "hostile_common.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 
 #define CAPACITY (64u * 1024u)
@@ -78,6 +81,11 @@ int main(int argc, char **argv)
 	doorbell = rc_eventfd_create();
 	wake = rc_eventfd_create();
 	if (!strcmp(mode, "blocking-doorbell")) {
+		doorbell = eventfd(0, EFD_CLOEXEC);
+		if (doorbell < 0)
+			die("eventfd", errno);
+	}
+	if (!strcmp(mode, "pipe-doorbell")) {
 		if (pipe(pipe_fds))
 			die("pipe", errno);
 		doorbell = pipe_fds[0];
