@@ -209,7 +209,7 @@ function stuckTable(results) {
             `**${r.healthyThroughputRatio}**`,
             r.evicted ? `evicted after ${r.evictedAfterMs} ms` : r.stalled ? 'nothing: the publisher stalled with it' : 'nothing visible to the publisher',
           ]
-        : [r.transport, '**failed**', '', '', r.error ?? r.skipped],
+        : [r.transport, r.error ? '**failed**' : 'n/a', '', '', r.error ?? r.skipped],
     ),
   );
 }
@@ -313,6 +313,8 @@ export async function writeDocs(jsonFile, outDir) {
     `- Noisy shared machine: compare only within one run. Load average before the run ${machine.loadAvgBefore?.join(', ')} (CPU idle ${machine.idleBefore === null || machine.idleBefore === undefined ? 'unknown' : `${Math.round(machine.idleBefore * 100)}%`} in the half second before it), after ${machine.loadAvgAfter?.join(', ')}.`,
     '',
   );
+  const skipped = new Map(results.filter((r) => r.skipped).map((r) => [r.transport, r.skipped]));
+  if (skipped.size) md.push('Skipped in this run (`n/a` in the tables):', '', ...[...skipped].map(([t, why]) => `- ${t}: ${why}`), '');
   md.push('## Machine', '');
   md.push(`- CPU: ${machine.cpu}, ${machine.cores} cores (${machine.arch})`);
   md.push(`- Node.js ${machine.node}, kernel ${machine.kernel}`);

@@ -20,6 +20,7 @@
 // in-process micro-benchmarks (tinybench). Copy vs zero-copy is the
 // `ringcast` vs `ringcast-zerocopy` pair in every stream scenario.
 import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -180,10 +181,48 @@ function estimate(c) {
 // ---------------------------------------------------------------------------
 // Running cases
 
+/**
+ * The nats-server to run: RINGCAST_NATS_SERVER if set (a path; empty or
+ * missing means none), else the first on PATH or in the usual places.
+ */
+function natsServerProgram() {
+  const chosen = process.env.RINGCAST_NATS_SERVER;
+  if (chosen !== undefined) return chosen && existsSync(chosen) ? chosen : null;
+  return findProgram('nats-server', ['/usr/sbin', '/usr/bin', '/usr/local/bin']);
+}
+
+/**
+ * Why a peer transport cannot run on this machine (a fresh one has no
+ * nats-server; an installed package has no devDependencies such as zeromq;
+ * the C limits need make and a C compiler), or null if it can. Such cases are
+ * skipped with that reason, never failed: they measure the machine, not
+ * ringcast.
+ */
+function unavailable(transport) {
+  if (transport === 'nats' && !natsServerProgram()) {
+    return 'nats-server is not installed (the nats-server package, or RINGCAST_NATS_SERVER=path)';
+  }
+  if (transport === 'zeromq') {
+    try {
+      createRequire(import.meta.url).resolve('zeromq');
+    } catch {
+      return 'the zeromq package is not installed (a devDependency: npm install zeromq)';
+    }
+  }
+  if (transport === 'memcpy' || transport === 'c-core') {
+    try {
+      limitsProgram();
+    } catch (error) {
+      return `cannot build bench/c/limits (make, a C compiler): ${String(error.stderr ?? error.message).trim().split('\n').pop()}`;
+    }
+  }
+  return null;
+}
+
 /** nats-server on a free loopback port for the run's NATS cases; stop() ends it. */
 async function startNats(dir) {
-  const binary = findProgram('nats-server', ['/usr/sbin', '/usr/bin', '/usr/local/bin']);
-  if (!binary) throw new Error('nats-server not found (install the nats-server package)');
+  const binary = natsServerProgram();
+  if (!binary) throw new Error('nats-server is not installed');
   const port = await freePort();
   const config = join(dir, 'nats.conf');
   // Payloads up to the sweep's 64 MiB (the server's own ceiling); deep enough
@@ -559,12 +598,12 @@ export async function runBench({ suite: suiteName = 'quick', scenarios = SCENARI
   const raw = [];
   let micro = null;
   try {
-    let natsError = null;
-    if (cases.some((c) => c.transport === 'nats')) {
+    const skip = new Map([...new Set(cases.map((c) => c.transport))].map((t) => [t, unavailable(t)]));
+    if (cases.some((c) => c.transport === 'nats') && !skip.get('nats')) {
       try {
         nats = await startNats(dir);
       } catch (error) {
-        natsError = error.message;
+        skip.set('nats', `nats-server did not start: ${error.message}`);
       }
     }
     for (const c of cases) {
@@ -580,8 +619,8 @@ export async function runBench({ suite: suiteName = 'quick', scenarios = SCENARI
         progress.advance(weight);
         continue;
       }
-      if (c.transport === 'memcpy' || c.transport === 'c-core') result = await runLimits(c);
-      else if (c.transport === 'nats' && !nats) result = { error: natsError };
+      if (skip.get(c.transport)) result = { skipped: skip.get(c.transport) };
+      else if (c.transport === 'memcpy' || c.transport === 'c-core') result = await runLimits(c);
       else result = await runCaseProcess({ ...c, natsUrl: nats?.url, natsPid: nats?.pid }, 60_000 + c.seconds * 20_000);
       const r = figures(c, result);
       raw.push(r);
@@ -633,11 +672,16 @@ function summary(doc) {
     lines.push('targets:');
     for (const t of doc.targets) lines.push(`  ${t.met ? 'met ' : 'MISS'} ${t.name}: ${t.value} (goal ${t.goal}; ${t.detail})`);
   }
+  const skipped = doc.results.filter((r) => r.skipped);
+  if (skipped.length) {
+    const reasons = new Map(skipped.map((r) => [r.transport, r.skipped]));
+    lines.push(`${skipped.length} case(s) skipped: ${[...reasons].map(([t, why]) => `${t}: ${why}`).join('; ')}`);
+  }
   if (failed.length) lines.push(`${failed.length} case(s) FAILED`);
   return lines.join('\n');
 }
 
-/** `ringcast bench ...`: returns the exit status (1 if a case failed). */
+/** `ringcast bench ...`: returns the exit status (1 if a case failed; a skipped one is no failure). */
 export async function main(argv) {
   let opts;
   try {

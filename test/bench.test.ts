@@ -97,3 +97,20 @@ describe('ringcast bench --suite smoke', () => {
     expect(readdirSync(join(out, 'img')).every((name) => name.endsWith('.svg'))).toBe(true);
   });
 });
+
+describe('ringcast bench on a machine without a peer', () => {
+  it('skips the peer with the reason in the table and the JSON, and exits 0', { timeout: 120_000 }, async () => {
+    const json = join(dir, 'no-nats.json');
+    const bench = run(cli, ['bench', '--suite', 'smoke', '--scenarios', 'throughput', '--transports', 'ringcast,nats', '--json', json], {
+      env: { ...process.env, RINGCAST_NATS_SERVER: join(dir, 'no-such-nats-server') },
+    });
+    const { code } = await bench.exited;
+    expect(code, bench.stdout() + bench.stderr()).toBe(0);
+    expect(bench.stdout()).toMatch(/skipped: nats-server is not installed/);
+    const { results } = JSON.parse(readFileSync(json, 'utf8')) as { results: Result[] };
+    const nats = results.filter((r) => r.transport === 'nats');
+    expect(nats.length).toBeGreaterThan(0);
+    for (const r of nats) expect(r).toMatchObject({ skipped: expect.stringMatching(/nats-server is not installed/) });
+    expect(results.some((r) => r.transport === 'ringcast' && !r.error && !r.skipped)).toBe(true);
+  });
+});
