@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, run } from './helpers.js';
 
-const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck'];
+const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck', 'instr'];
 const TRANSPORTS = ['ringcast', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-bench-test-'));
@@ -45,7 +45,7 @@ describe('ringcast bench --suite smoke', () => {
     }
     // Every transport measured something, and every scenario ran.
     for (const transport of TRANSPORTS) {
-      const figures = doc.results.filter((r) => r.transport === transport && !r.skipped && typeof r.msgsPerSec === 'number' && (r.msgsPerSec as number) > 0);
+      const figures = doc.results.filter((r) => r.transport === transport && !r.skipped && ((r.msgsPerSec as number) > 0 || (r.publisherInstrPerMsg as number) > 0));
       expect(figures.length, transport).toBeGreaterThan(0);
     }
     for (const scenario of SCENARIOS) expect(doc.results.some((r) => r.scenario === scenario), scenario).toBe(true);
@@ -71,6 +71,12 @@ describe('ringcast bench --suite smoke', () => {
     // A frozen subscriber on a ringcast bus with evictAfterMs is evicted, and the healthy go on.
     expect(stuck).toMatchObject({ transport: 'ringcast', evicted: true, healthyThroughputRatio: expect.any(Number) });
     expect(stuck!.healthyThroughputRatio as number).toBeGreaterThan(0);
+    // Instructions per message in the publish path, by callgrind, for the C core and the Node publisher.
+    for (const transport of ['c-core', 'ringcast']) {
+      const counted = of('instr').filter((r) => r.transport === transport);
+      expect(counted.map((r) => r.subscribers), transport).toEqual([1, 2]);
+      for (const r of counted) expect(r.publisherInstrPerMsg as number).toBeGreaterThan(0);
+    }
     expect(Array.isArray(doc.micro)).toBe(true);
   });
 
