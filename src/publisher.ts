@@ -21,6 +21,7 @@ import {
   checkPath,
   checkPolicy,
   checkSignal,
+  MAX_BUFFER_LENGTH,
   type SlowConsumerPolicy,
 } from './options.js';
 import { writableTo, type StreamOptions } from './streams.js';
@@ -44,8 +45,16 @@ export interface PublisherOptionFields {
   envelopes?: boolean;
   /** Data area bytes, a power of two (default 4 MiB). */
   capacity?: number;
-  /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16). */
+  /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16; at least 64). */
   maxPayload?: number;
+  /**
+   * Largest message this publisher writes, declared in the ring so that
+   * subscribers can refuse anything larger before allocating it (default and
+   * subscribers' default cap: 64 MiB). A larger publish throws
+   * ERR_RINGCAST_TOO_BIG; subscribers with a lower `maxMessageBytes` fail on
+   * such a message with ERR_RINGCAST_CORRUPT.
+   */
+  maxMessageBytes?: number;
   /** `block` (default): wait for the slowest subscriber. `drop`: never wait, evict whoever would be overwritten. */
   policy?: SlowConsumerPolicy;
   /**
@@ -210,6 +219,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   readonly path: string;
   readonly capacity: number;
   readonly maxPayload: number;
+  readonly maxMessageBytes: number;
   readonly policy: SlowConsumerPolicy;
 
   #native: NativePublisher;
@@ -251,7 +261,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
     this.path = checkPath('path', options.path);
     this.capacity = checkCapacity(options.capacity);
-    this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), 1, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
+    this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), C.RC_MIN_MAX_PAYLOAD, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
+    this.maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, Math.max(C.RC_DEFAULT_MAX_MESSAGE, this.maxPayload), this.maxPayload, MAX_BUFFER_LENGTH);
     this.policy = checkPolicy(options.policy);
     this.#maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, C.RC_MAX_SUBSCRIBERS, 1, C.RC_MAX_SUBSCRIBERS);
     this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 2000, 1, 600_000);
@@ -287,6 +298,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       options.envelopes === true ? C.RC_FEATURE_ENVELOPE : 0,
       vm?.ringFile,
       vm?.fileMode,
+      this.maxMessageBytes,
     );
     this.#queue = new PublishQueue(
       this.#native,
@@ -374,7 +386,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
    */
   offer(message: Uint8Array): boolean {
     this.#assertOpen();
-    checkMessage(message);
+    this.#checkMessage(message);
     if (this.#queue.queued > 0 || this.#claimOpen) return false;
     return message.length <= this.maxPayload && this.#offerNow(message);
   }
@@ -382,7 +394,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Writes one message, waiting for room if the slowest subscriber holds it. */
   publish(message: Uint8Array, options?: PublishOptions): Promise<void> {
     this.#assertOpen();
-    checkMessage(message);
+    this.#checkMessage(message);
     this.#assertNoClaim();
     const signal = checkSignal(options?.signal);
     if (this.#queue.queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#offerNow(message)) {
@@ -396,7 +408,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#assertOpen();
     this.#assertNoClaim();
     if (!Array.isArray(messages)) throw invalidOption('messages', messages, 'an array of Uint8Array');
-    for (const message of messages) checkMessage(message);
+    for (const message of messages) this.#checkMessage(message);
     const signal = checkSignal(options?.signal);
     const list = messages as Uint8Array[];
     if (this.#queue.queued === 0 && !this.#claimOpen) {
@@ -564,6 +576,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** One zero-copy claim at a time, and nothing else is published while it is open. */
   #assertNoClaim(): void {
     if (this.#claimOpen) throw new RingcastError('ERR_RINGCAST_STATE', 'a claim is open: commit or abort it first');
+  }
+
+  #checkMessage(message: unknown): asserts message is Uint8Array {
+    checkMessage(message);
+    if (message.length > this.maxMessageBytes) {
+      throw new RingcastError('ERR_RINGCAST_TOO_BIG', `message of ${message.length} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`);
+    }
   }
 
   #enqueue(job: () => Promise<void>): Promise<void> {

@@ -24,7 +24,7 @@ import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js'
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './xen.js';
 import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
-import { checkInteger, checkPath, checkSignal } from './options.js';
+import { MAX_BUFFER_LENGTH, checkInteger, checkPath, checkSignal } from './options.js';
 import { wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
 
@@ -48,6 +48,14 @@ export interface SubscriberOptions {
   xen?: XenSubscribeOptions;
   /** Most bytes one batch copy takes from the ring (default 1 MiB; at least maxPayload). */
   batchBytes?: number;
+  /**
+   * Largest message this subscriber accepts (default 64 MiB; the publisher's
+   * declared `maxMessageBytes` caps it further). A message declaring more in
+   * its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT before
+   * anything of it is allocated, as does one whose fragments add up to more
+   * than it declared.
+   */
+  maxMessageBytes?: number;
   /** Busy-poll this long before sleeping on the doorbell (default 0: sleep at once). */
   spinMicros?: number;
   /** On eviction, re-attach at the live head and emit `gap` instead of failing (default false). */
@@ -108,7 +116,7 @@ const EVICT_REASONS: Record<number, EvictionReason> = {
   [C.RC_EVICT_CLOSED]: 'closed',
 };
 
-const { META_STRIDE, MAX_BATCH, RC_FRAG_FIRST, RC_FRAG_LAST } = C;
+const { META_STRIDE, MAX_BATCH } = C;
 
 /**
  * Ready messages up to this many, within SMALL_READ_BYTES of the ring, are
@@ -157,13 +165,17 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #boundTo: NativeSubscriber | null = null;
   #readSmall: NativeReadSmall | null = null;
   #batchBytes: number;
+  #maxMessageBytes: number;
   #spinMicros: number;
   #autoRejoin: boolean;
   #keepEnvelopes: boolean;
   #handshakeTimeoutMs: number;
   #queue: Buffer[] = [];
   #queueIndex = 0;
-  #fragments: Buffer[] | null = null;
+  /** The fragmented message being copied into a buffer of its own (its declared length), and how much of it is there. */
+  #assembly: Buffer | null = null;
+  #assembled = 0;
+  #assemblySeq = -1;
   #data: Uint8Array | null = null;
   #wake: (() => void) | null = null;
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
@@ -201,6 +213,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       this.path = checkPath('path', options.path);
     }
     this.#batchBytes = checkInteger('batchBytes', options.batchBytes, 1 << 20, 1, 1 << 30);
+    this.#maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, C.RC_DEFAULT_MAX_MESSAGE, 1, MAX_BUFFER_LENGTH);
     this.#spinMicros = checkInteger('spinMicros', options.spinMicros, 0, 0, 1_000_000);
     this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
     this.#autoRejoin = options.rejoin === true;
@@ -477,7 +490,22 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (handled >= limit) return handled;
     const max = Math.min(limit - handled, MAX_BATCH);
     const meta = this.#meta.subarray(0, 1 + max * META_STRIDE);
-    const count = this.#native.poll(meta);
+    const native = this.#bound();
+    if (this.#assembly !== null || (native.poll(meta) === C.RC_EMESSAGE && this.#beginMessage(meta))) {
+      // A fragmented message: copied once into a buffer of its own, then handed over.
+      const status = this.#continueMessage();
+      if (status < 0) {
+        if (this.#status(status) === 'end') this.#ended = true;
+        return handled;
+      }
+      const message = this.#take();
+      if (message !== undefined) {
+        handler(message, this.#lastSeq);
+        handled++;
+      }
+      return handled;
+    }
+    const count = meta[0]!;
     if (count >= 0) this.#followSlot();
     if (count <= 0) {
       if (count < 0 && this.#status(count) === 'end') this.#ended = true;
@@ -492,21 +520,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         const at = 1 + i * META_STRIDE;
         const offset = meta[at]!;
         const length = meta[at + 1]!;
-        const flags = meta[at + 2]!;
-        const view = data.subarray(offset, offset + length);
-        if (flags & RC_FRAG_LAST) this.#lastSeq = meta[at + 3]!;
-        if ((flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) === (RC_FRAG_FIRST | RC_FRAG_LAST)) {
-          this.#count(length);
-          handler(view, meta[at + 3]!);
-          handled++;
-        } else {
-          const whole = this.#assemble(Buffer.from(view), flags);
-          if (whole) {
-            this.#count(whole.length);
-            handler(whole, meta[at + 3]!);
-            handled++;
-          }
-        }
+        // Whole messages only (handOutWholeMessages): fragmented ones come as RC_EMESSAGE.
+        this.#lastSeq = meta[at + 3]!;
+        this.#count(length);
+        handler(data.subarray(offset, offset + length), meta[at + 3]!);
+        handled++;
       }
     } finally {
       const released = entries === count ? this.#native.release() : this.#native.releasePartial(entries);
@@ -577,7 +595,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#native.destroy();
     this.#adopt(message, fds);
     this.#failure = null;
-    this.#fragments = null;
+    this.#dropMessage();
     this.#setState('active');
     this.#reportGap(lostMessages);
   }
@@ -603,8 +621,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const lostMessages = Math.max(0, nextSeq - (this.#lastSeq + 1));
     this.#lastSeq = nextSeq - 1;
     this.#data = null;
+    this.#boundTo = null; // the join re-initialised the reader: bind it again
     this.#failure = null;
-    this.#fragments = null;
+    this.#dropMessage();
     this.#setState('active');
     this.#reportGap(lostMessages);
   }
@@ -686,14 +705,51 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     return message;
   }
 
-  /** Collects fragments; returns the message when its last one arrived. */
-  #assemble(fragment: Buffer, flags: number): Buffer | null {
-    if (flags & RC_FRAG_FIRST) this.#fragments = [fragment];
-    else this.#fragments!.push(fragment);
-    if (!(flags & RC_FRAG_LAST)) return null;
-    const whole = Buffer.concat(this.#fragments!);
-    this.#fragments = null;
-    return whole;
+  /**
+   * The native subscriber, bound after each attach: whole-message reads with
+   * this subscriber's cap, and readSmall's buffers.
+   */
+  #bound(): NativeSubscriber {
+    const native = this.#native;
+    if (this.#boundTo !== native) {
+      native.handOutWholeMessages(this.#maxMessageBytes);
+      this.#readSmall = native.bindReadBuffers(this.#meta, (this.#scratch ??= new Uint8Array(SMALL_READ_BYTES)), SMALL_READ_COUNT);
+      this.#boundTo = native;
+    }
+    return native;
+  }
+
+  /**
+   * RC_EMESSAGE: the next message is fragmented and `length` bytes long (the
+   * core checked that against maxMessageBytes): one buffer for all of it, which
+   * its fragments are copied into straight from the ring.
+   */
+  #beginMessage(meta: Float64Array): true {
+    this.#assembly = Buffer.allocUnsafe(meta[1]!);
+    this.#assembled = 0;
+    this.#assemblySeq = meta[2]!;
+    return true;
+  }
+
+  /** Copies what is committed of the message begun; queues it once whole. Returns 1 if it progressed, 0, or a negative status. */
+  #continueMessage(): number {
+    const message = this.#assembly!;
+    const filled = this.#native.readMessage(message, this.#assembled);
+    if (filled < 0) return filled;
+    const progressed = filled > this.#assembled ? 1 : 0;
+    this.#assembled = filled;
+    if (filled === message.length) {
+      this.#lastSeq = this.#assemblySeq;
+      this.#queue.push(message);
+      this.#dropMessage();
+    }
+    return progressed;
+  }
+
+  /** Forgets a message partly copied (its memory goes with it). */
+  #dropMessage(): void {
+    this.#assembly = null;
+    this.#assembled = 0;
   }
 
   /** undefined: nothing now. null: end of stream. Throws on eviction, loss of publisher, corruption. */
@@ -732,14 +788,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * backlog goes to #fillBatch.
    */
   #fill(): number {
-    const native = this.#native;
+    this.#bound();
     const meta = this.#meta;
-    if (this.#boundTo !== native) {
-      this.#readSmall = native.bindReadBuffers(meta, (this.#scratch ??= new Uint8Array(SMALL_READ_BYTES)), SMALL_READ_COUNT);
-      this.#boundTo = native;
-    }
+    if (this.#assembly !== null) return this.#continueMessage();
     const count = this.#readSmall!();
     if (count === C.RC_ETOOBIG) return this.#fillBatch();
+    if (count === C.RC_EMESSAGE) {
+      this.#followSlotState(meta[0]!);
+      this.#beginMessage(meta);
+      return this.#continueMessage();
+    }
     if (count >= 0) this.#followSlotState(meta[0]!);
     if (count <= 0) return count;
     // A Buffer of its own per message, from Node's pool: cheaper than views
@@ -751,19 +809,15 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       const length = meta[at + 1]!;
       const message = Buffer.allocUnsafe(length);
       message.set(scratch.subarray(offset, offset + length));
-      this.#enqueue(message, meta[at + 2]!, meta[at + 3]!);
+      this.#enqueue(message, meta[at + 3]!);
     }
     return count;
   }
 
-  /** Queues a message, or a fragment until its message is whole. */
-  #enqueue(piece: Buffer, flags: number, seq: number): void {
-    if (flags & RC_FRAG_LAST) this.#lastSeq = seq;
-    if ((flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) === (RC_FRAG_FIRST | RC_FRAG_LAST)) this.#queue.push(piece);
-    else {
-      const whole = this.#assemble(piece, flags);
-      if (whole) this.#queue.push(whole);
-    }
+  /** Queues a whole message (fragmented ones come through #beginMessage). */
+  #enqueue(message: Buffer, seq: number): void {
+    this.#lastSeq = seq;
+    this.#queue.push(message);
   }
 
   /** Copies one batch out of the ring into one buffer of its own, its messages views into it, queued. */
@@ -771,12 +825,17 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const meta = this.#meta;
     const batch = this.#native.read(this.#batchBytes, meta);
     const count = meta[0]!;
+    if (count === C.RC_EMESSAGE) {
+      this.#followSlot();
+      this.#beginMessage(meta);
+      return this.#continueMessage();
+    }
     if (count >= 0) this.#followSlot();
     if (batch === null) return count;
     for (let i = 0; i < count; i++) {
       const at = 1 + i * META_STRIDE;
       const offset = meta[at]!;
-      this.#enqueue(batch.subarray(offset, offset + meta[at + 1]!), meta[at + 2]!, meta[at + 3]!);
+      this.#enqueue(batch.subarray(offset, offset + meta[at + 1]!), meta[at + 3]!);
     }
     return count;
   }
@@ -784,14 +843,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** Turns a negative native status into the end of stream, an automatic rejoin, or a thrown error. */
   #status(status: number): 'end' | 'rejoining' {
     if (status === C.RC_EABORTED) {
-      this.#fragments = null;
+      this.#dropMessage();
       this.#failure = new PublisherAbortedError();
       this.#log.warn({ path: this.path }, 'publisher aborted; stream cut short');
       throw this.#failure;
     }
     if (status === C.RC_ECLOSED) {
-      if (this.#fragments !== null) {
-        this.#fragments = null;
+      if (this.#assembly !== null) {
+        this.#dropMessage();
         this.#failure = new RingcastError('ERR_RINGCAST_TRUNCATED', 'the publisher closed in the middle of a message; its beginning was dropped');
         throw this.#failure;
       }
@@ -811,7 +870,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       this.#evictions++;
       this.#lostBytes += error.lostBytes;
       this.#lostMessages += error.lostMessages ?? 0;
-      this.#fragments = null;
+      this.#dropMessage();
       this.#lastEviction = error;
       this.#log.warn({ reason, lostBytes: error.lostBytes }, 'evicted');
       this.#setState('evicted', reason);
@@ -829,6 +888,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       this.#failure = error;
       throw error;
     }
+    this.#dropMessage();
     const error = new RingcastError('ERR_RINGCAST_CORRUPT', `the ring broke the protocol (status ${status}); refusing to read further`);
     this.#failure = error;
     throw error;

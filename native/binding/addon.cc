@@ -164,7 +164,7 @@ public:
 		});
 	}
 
-	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo, features[, ringFile, fileMode])
+	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo, features[, ringFile, fileMode[, maxMessage]])
 	Publisher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Publisher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -195,6 +195,8 @@ public:
 				   static_cast<uint32_t>(getpid()));
 		if (r == RC_OK)
 			r = rc_ring_set_features(shared_->map.addr, features);
+		if (r == RC_OK && info[8].IsNumber())
+			r = rc_ring_set_max_message(shared_->map.addr, static_cast<uint64_t>(info[8].As<Napi::Number>().DoubleValue()));
 		if (r == RC_OK)
 			r = rc_pub_init(&pub_, shared_->map.addr, rc_ring_size(capacity));
 		if (r != RC_OK) {
@@ -1092,6 +1094,9 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_MAX_CAPACITY);
 	RC_EXPORT_CONSTANT(c, RC_RECORD_ALIGN);
 	RC_EXPORT_CONSTANT(c, RC_RECORD_HEADER_SIZE);
+	RC_EXPORT_CONSTANT(c, RC_MIN_MAX_PAYLOAD);
+	RC_EXPORT_CONSTANT(c, RC_DEFAULT_MAX_MESSAGE);
+	RC_EXPORT_CONSTANT(c, RC_FIRST_FRAGMENT_SIZE);
 	RC_EXPORT_CONSTANT(c, RC_PUB_OPEN);
 	RC_EXPORT_CONSTANT(c, RC_PUB_CLOSED);
 	RC_EXPORT_CONSTANT(c, RC_PUB_ABORTED);
@@ -1121,6 +1126,7 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_ESTATE);
 	RC_EXPORT_CONSTANT(c, RC_ENOSLOT);
 	RC_EXPORT_CONSTANT(c, RC_EABORTED);
+	RC_EXPORT_CONSTANT(c, RC_EMESSAGE);
 	RC_EXPORT_CONSTANT(c, RC_MAX_FDS_PER_MESSAGE);
 	c.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
 	c.Set("MAX_BATCH", Napi::Number::New(env, kMaxBatch));
