@@ -167,10 +167,9 @@ export interface NativePublisher {
   evictBlocking(length: number): number;
   /** Evicts slots whose ack-page heartbeat did not move for `timeoutMs`; returns how many. */
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
-  /** Slots whose state changed since the last call. */
   /** Slots whose state changed since the last call; `evictions` counts every eviction of the slot so far, the lost range is the last one's. */
   takeChanges(): Array<{ slot: number; state: number; reason: number; evictions: number; evictReason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
-  stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
+  stats(): { head: number; messages: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
   /** Orderly end: head is final, subscribers drain and then end (RC_ECLOSED). */
   close(): void;
   /** Cut short: head is final, subscribers drain and then fail (RC_EABORTED). No-op after close(). */

@@ -150,6 +150,8 @@ export interface PublisherStats {
   /** publish() calls waiting for room (visible backpressure). */
   pending: number;
   doorbellsRung: number;
+  /** Commits that moved head (one release store each): a batch is one. */
+  headStores: number;
   subscribers: SubscriberStats[];
 }
 
@@ -511,6 +513,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       capacity: this.capacity,
       pending: this.#queue.queued,
       doorbellsRung: raw.doorbellsRung,
+      headStores: raw.headStores,
       subscribers,
     };
   }

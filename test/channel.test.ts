@@ -1,6 +1,6 @@
 // Point-to-point channels: socket-like semantics in both directions.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Channel, ChannelServer, RefusedError, Subscriber } from '../src/index.js';
+import { Channel, ChannelServer, Publisher, RefusedError, Subscriber } from '../src/index.js';
 import { cleanup, opened, socketPath } from './helpers.js';
 
 afterEach(cleanup);
@@ -62,8 +62,20 @@ describe('channel', () => {
   });
 
   it('refuses a bus subscriber on a channel, and a channel on a bus', async () => {
+    // Each side answers the wrong hello with a refusal naming the protocol,
+    // not silence (a handshake timeout would be another error).
     const { path } = await pair();
-    await expect(Subscriber.connect({ path, handshakeTimeoutMs: 2000 })).rejects.toBeInstanceOf(Error);
+    const onChannel = await Subscriber.connect({ path, handshakeTimeoutMs: 10_000 }).catch((e: unknown) => e);
+    expect(onChannel).toBeInstanceOf(RefusedError);
+    expect(onChannel).toMatchObject({ code: 'ERR_RINGCAST_REFUSED', reason: 'protocol' });
+    expect((onChannel as Error).message).toMatch(/expected a channel hello/);
+
+    const busPath = socketPath();
+    opened.push(await Publisher.listen({ path: busPath }));
+    const onBus = await Channel.connect(busPath).catch((e: unknown) => e);
+    expect(onBus).toBeInstanceOf(RefusedError);
+    expect(onBus).toMatchObject({ code: 'ERR_RINGCAST_REFUSED', reason: 'protocol' });
+    expect((onBus as Error).message).toMatch(/is a bus; use Subscriber.connect/);
   });
 
   it('the allow list applies to channels too', async () => {

@@ -1,11 +1,27 @@
 // Hostile input on the control socket: garbage, oversized datagrams, wrong
 // versions, silence, floods. The bus keeps serving the healthy.
 import { once } from 'node:events';
+import { closeSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber } from '../src/index.js';
 import { C, native, type NativeControlMessage } from '../src/native.js';
 import { encodeControlMessage, parseControlMessage, type ControlMessage } from '../src/control.js';
 import { numbered, isNumbered, cleanup, opened, socketPath } from './helpers.js';
+
+/** How many of this process's descriptors are open on file `path`. */
+function descriptorsOpenOn(path: string): number {
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === path) count++;
+    } catch {
+      // the directory's own descriptor, closed by now
+    }
+  }
+  return count;
+}
 
 const fds: number[] = [];
 afterEach(async () => {
@@ -123,11 +139,21 @@ describe('control socket under attack', () => {
 
   it('descriptors sent by a peer are closed, not kept', async () => {
     const { path, publisher, healthy } = await busWithHealthySubscriber();
+    // Descriptors of a file only this test opens: after the publisher read
+    // them, the test's own must be the only ones left in the process.
+    const dir = mkdtempSync(join(tmpdir(), 'ringcast-fds-'));
+    const marker = join(dir, 'sent-by-peer');
+    const sent = [openSync(marker, 'w'), openSync(marker, 'r')];
+    expect(descriptorsOpenOn(marker)).toBe(2);
     const fd = native.unixConnect(path);
     fds.push(fd);
-    native.unixSend(fd, hello(), [0, 1, 2]);
+    native.unixSend(fd, hello(), sent);
     await once(publisher, 'subscribe');
     await stillHealthy(publisher, healthy);
+    expect(descriptorsOpenOn(marker)).toBe(2);
+    for (const own of sent) closeSync(own);
+    expect(descriptorsOpenOn(marker)).toBe(0);
+    rmSync(dir, { recursive: true });
   });
 
   it('max subscribers, per-uid quota and pending-handshake limits hold', async () => {

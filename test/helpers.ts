@@ -107,19 +107,13 @@ export function fixture(name: string, args: string[], options: SpawnOptions = {}
   return run(join(fixtures, name), args, options);
 }
 
-/** A message carrying its sequence number, filled with a pattern derived from it. */
-export function numbered(seq: number, size: number): Buffer {
-  const message = Buffer.allocUnsafe(size);
-  for (let i = 0; i < size; i++) message[i] = (seq + i * 31) & 0xff;
-  message.writeUInt32LE(seq, 0);
-  return message;
-}
-
-export function isNumbered(message: Buffer, seq: number): boolean {
-  if (message.length < 4 || message.readUInt32LE(0) !== seq) return false;
-  for (let i = 4; i < message.length; i++) if (message[i] !== ((seq + i * 31) & 0xff)) return false;
-  return true;
-}
+/**
+ * Numbered messages (one implementation, shared with the fixture processes):
+ * numbered(seq, size) carries its sequence number and its length;
+ * isNumbered(message, seq) holds only for the whole message, so a truncated
+ * one fails.
+ */
+export { numbered, intactNumbered as isNumbered, NUMBERED_MIN_SIZE } from './fixtures/numbered.mjs';
 
 /** A publisher on a fresh socket path with a small (64 KiB) ring, closed by `cleanup`. */
 export async function listen(options: Partial<PublisherOptions> = {}): Promise<{ path: string; publisher: Publisher }> {

@@ -108,7 +108,7 @@ async function publishNumbered(publisher: Publisher, count: number): Promise<{ s
   const sha = createHash('sha256');
   const fnv = new Fnv1a();
   for (let seq = 0; seq < count; seq++) {
-    const message = numbered(seq, 4 + ((seq * 97) % 1500));
+    const message = numbered(seq, 8 + ((seq * 97) % 1500));
     sha.update(message);
     fnv.update(message);
     await publisher.publish(message);

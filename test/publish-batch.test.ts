@@ -10,7 +10,7 @@ afterEach(cleanup);
 
 // Around the packing limits (1 KiB per message, 64 KiB and 1024 messages per
 // crossing) and past a record (a quarter of a 256 KiB ring).
-const SIZES = [4, 64, 1023, 1024, 1025, 4096, 70_000, 100_000];
+const SIZES = [8, 64, 1023, 1024, 1025, 4096, 70_000, 100_000];
 
 describe('publishBatch', () => {
   it('delivers mixed sizes in order and intact while a slow reader keeps the ring full', async () => {

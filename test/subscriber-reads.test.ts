@@ -37,7 +37,7 @@ describe('copy reads', () => {
       }
     };
     for (let round = 0; round < 100; round++) {
-      send(4 + (round % 61)); // alone: the scratch buffer
+      send(8 + (round % 61)); // alone: the scratch buffer
       drain();
       for (let i = 0; i < 5; i++) send(64 + round); // a small group: the scratch buffer
       drain();

@@ -570,6 +570,7 @@ private:
 		out.Set("head", static_cast<double>(pub_.head));
 		out.Set("messages", static_cast<double>(pub_.messages));
 		out.Set("doorbellsRung", static_cast<double>(pub_.doorbells_rung));
+		out.Set("headStores", static_cast<double>(pub_.head_stores));
 		Napi::Array slots = Napi::Array::New(env);
 		uint32_t n = 0;
 		for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {

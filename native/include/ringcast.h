@@ -106,6 +106,7 @@ struct rc_publisher {
 	uint32_t wait_id;               /* last value stored in publisher_waiting */
 	uint32_t attached;              /* slots not FREE                    */
 	uint64_t doorbells_rung;        /* stats: eventfd writes             */
+	uint64_t head_stores;           /* stats: commits that moved head    */
 	uint64_t lag_bound;             /* evict (drop, or max_lag set) or wait
 	                                 * (block) past this many bytes of lag */
 	bool evict_laggards;            /* policy drop, or block with max_lag  */

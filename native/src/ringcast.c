@@ -598,6 +598,7 @@ void rc_pub_commit(struct rc_publisher *pub)
 	rc_store_release(&pub->desc->head, pub->tail);
 	rc_store_relaxed(&pub->desc->messages, pub->messages);
 	pub->head = pub->tail;
+	pub->head_stores++;
 	/* [P3] head store before reading sleep announcements; pairs with [S5]. */
 	rc_fence_full();
 	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {

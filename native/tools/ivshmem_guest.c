@@ -12,8 +12,9 @@
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET flap-ack CYCLES
  *
  * count: joins, prints "attached slot=S peer=P", reads until the publisher
- *   closes, checking that message n starts with n (u32 little-endian) and
- *   that byte i is (n + 31 i) & 0xff; then prints one JSON line
+ *   closes, checking that message n starts with n and its own length (two
+ *   u32 little-endian) and that byte i >= 8 is (n + 31 i) & 0xff (the
+ *   tests' numbered messages); then prints one JSON line
  *   {"received":N,"inOrder":B,"intact":B,"fnv1a":"HEX","error":null|"NAME"}.
  *   Exit 0 when all was in order and intact.
  * hostile: writes a raw join request (peer id PEER, "self" for its own, and
@@ -189,17 +190,20 @@ static int count(struct rc_ivshmem_guest *g)
 		}
 		for (int i = 0; i < n; i++) {
 			const uint8_t *m = buf + entries[i].offset;
-			uint32_t len = entries[i].length, seq;
+			uint32_t len = entries[i].length, seq, stated_len;
 
 			/* Messages fit one record in these tests (no fragments). */
-			if (len < 4 || entries[i].flags != (RC_FRAG_FIRST | RC_FRAG_LAST)) {
+			if (len < 8 || entries[i].flags != (RC_FRAG_FIRST | RC_FRAG_LAST)) {
 				intact = false;
 				continue;
 			}
 			memcpy(&seq, m, 4);
+			memcpy(&stated_len, m + 4, 4);
 			if (seq != (uint32_t)received)
 				in_order = false;
-			for (uint32_t k = 4; k < len; k++)
+			if (stated_len != len)
+				intact = false;
+			for (uint32_t k = 8; k < len; k++)
 				if (m[k] != (uint8_t)((seq + k * 31) & 0xff))
 					intact = false;
 			for (uint32_t k = 0; k < len; k++)

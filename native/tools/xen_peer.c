@@ -5,7 +5,7 @@
  *
  *   ringcast-xen pub --bus NAME --receivers DOMID:sub|pub[,...] --messages N
  *                    [--wait-subscribers K] [--capacity BYTES] [--heartbeat-ms MS]
- *                    [--manual] [--linger-ms MS]
+ *                    [--manual] [--linger-ms MS] [--hold-after K]
  *   ringcast-xen sub --bus NAME --publisher DOMID [--slot S] --messages N
  *                    [--pause-after K] [--manual "LINE"] [--join-late]
  *
@@ -17,6 +17,9 @@
  * publisher died (its unmap notification), 1 on any error.
  * --manual (pub) prints each slot's rendezvous line instead of writing
  * XenStore; the subscriber takes that line with --manual.
+ * --hold-after K (pub): after committing message K-1, print "RCX-PUB holding
+ * after K messages committed" and stop until killed, so a test that kills
+ * the publisher knows exactly what it had committed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -109,7 +112,7 @@ static int run_pub(int argc, char **argv)
 	static struct rc_xen_pub xp;
 	static uint8_t msg[MAX_MESSAGE];
 	const char *bus = NULL, *receivers = NULL;
-	uint64_t messages = 0, capacity = 64 * 1024, linger_ms = 20000, heartbeat_ms = 0;
+	uint64_t messages = 0, capacity = 64 * 1024, linger_ms = 20000, heartbeat_ms = 0, hold_after = UINT64_MAX;
 	uint32_t count = 0, wait_subs = 0;
 	bool manual = false;
 	uint64_t t0;
@@ -129,6 +132,7 @@ static int run_pub(int argc, char **argv)
 		else if (!strcmp(a, "--wait-subscribers")) wait_subs = (uint32_t)strtoul(v, NULL, 10);
 		else if (!strcmp(a, "--heartbeat-ms")) heartbeat_ms = strtoull(v, NULL, 10);
 		else if (!strcmp(a, "--linger-ms")) linger_ms = strtoull(v, NULL, 10);
+		else if (!strcmp(a, "--hold-after")) hold_after = strtoull(v, NULL, 10);
 		else return usage();
 	}
 	if (!bus || !receivers)
@@ -195,6 +199,14 @@ static int run_pub(int argc, char **argv)
 		}
 		if ((seq & 1023) == 0 && (r = rc_xen_pub_service(&xp, 0)) > 0)
 			report_events(&xp);
+		if (seq + 1 == hold_after) {
+			/* rc_xen_pub_send committed it: exactly hold_after messages
+			 * are readable. Wait here for SIGKILL. */
+			printf("RCX-PUB holding after %llu messages committed\n", (unsigned long long)hold_after);
+			fflush(stdout);
+			for (;;)
+				pause();
+		}
 	}
 	printf("RCX-PUB sent %llu messages in %llu ms\n", (unsigned long long)messages,
 	       (unsigned long long)(now_ms() - t0));

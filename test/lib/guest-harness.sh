@@ -175,6 +175,87 @@ report_lines() {
 	done < <(grep -aF -e "$ok_mark" -e "$fail_mark" ${note_mark:+-e "$note_mark"} "$file")
 }
 
+# The expected checks: every name listed in file $3 (one per line; blank
+# lines and "#" comments ignored) must appear in file $1 as a line starting
+# "$2NAME" (then the end of the line or a space), and every such line must
+# name a listed check. Without the list, a FAIL line mangled on a shared
+# console would vanish from the count and the run would pass. $4 names the
+# list in the report.
+expect_listed_checks() {
+	local file=$1 mark=$2 list=$3 label=$4 names reported missing="" unlisted="" n
+	names=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$list" | grep -v '^$')
+	reported=$(grep -a "^$mark" "$file" | cut -c$((${#mark} + 1))- | cut -d' ' -f1 | sort -u)
+	for n in $names; do grep -qxF -- "$n" <<<"$reported" || missing="$missing $n"; done
+	for n in $reported; do grep -qxF -- "$n" <<<"$names" || unlisted="$unlisted $n"; done
+	if [ -z "$missing" ]; then ok "all $(wc -l <<<"$names") checks of $label reported ok"; else
+		fail "all $(wc -l <<<"$names") checks of $label reported ok" "missing (failed, not run, or mangled):$missing"; fi
+	if [ -n "$unlisted" ]; then fail "every check reported is on $label" "not listed:$unlisted"; fi
+}
+
+# Fails check $1 when a line of file $2 matches the extended regular
+# expression $3 (a failure a program printed that no check counted, e.g. on
+# a guest's console copied with a prefix); lists the first 5.
+expect_no_stray_failures() {
+	local found
+	found=$(grep -aE -- "$3" "$2" | sort -u | head -n 5)
+	if [ -z "$found" ]; then ok "$1"; else fail "$1" "$found"; fi
+}
+
+# Builds test/lib/canary/rc_canary.ko (one injected WARN_ON_ONCE at load)
+# for guest kernel $KVER in folder $1 (a copy of the source; build log in
+# $1/build.log). Status 0 when $1/rc_canary.ko exists.
+build_canary_module() {
+	local dir=$1
+	rm -rf "$dir" && mkdir -p "$dir" && cp "$ROOT"/test/lib/canary/* "$dir/" &&
+		make -s -C "/usr/src/linux-headers-$KVER" M="$dir" KCFLAGS=-Werror modules >"$dir/build.log" 2>&1 &&
+		[ -f "$dir/rc_canary.ko" ]
+}
+
+# What counts as kernel or hypervisor trouble on a console.
+KERNEL_TROUBLE='WARNING:|BUG:|kernel BUG|Oops|Call Trace|Kernel panic|general protection|refcount_t:|list_(add|del) corruption|UBSAN|KASAN|blocked for more than|detected stall|sleeping function called|Xen (WARN|BUG)|Assertion .* failed|FATAL'
+
+# The kernel-log scan, two checks over console file $2 (report names start
+# with $1). Each guest loaded rc_canary.ko at boot, so its log holds one
+# WARNING naming rc_canary. Lines are attributed to a guest by their "[X] "
+# prefix (X a short name, as dom0 prefixes the domUs' consoles it copies),
+# "(XEN)" lines to "xen", other lines to $4 (default "-").
+#   1. the scan found the canary's WARNING in the log of every guest named
+#      in $3 (space-separated): each guest's log reached the scan, and the
+#      pattern catches a real warning;
+#   2. no other line matches KERNEL_TROUBLE (the canary's own block, from
+#      its WARNING to its "end trace", at most 80 lines, is allowed).
+scan_kernel_logs() {
+	local name=$1 file=$2 want=$3 unprefixed=${4:--} out g missing=""
+	out=$(awk -v pat="$KERNEL_TROUBLE" -v unprefixed="$unprefixed" '
+		{
+			key = unprefixed; line = $0
+			if (match(line, /^\[[A-Za-z0-9.]+\] /) && RLENGTH <= 8) {
+				key = substr(line, 2, RLENGTH - 3); line = substr(line, RLENGTH + 1)
+			} else if (line ~ /^\(XEN\)/) key = "xen"
+			if (line ~ pat && line ~ /WARNING:.*rc_canary/) { canary[key] = 1; inblock[key] = 1; blocklen[key] = 0; next }
+			if (inblock[key]) {
+				if (line ~ /---\[ end trace/ || ++blocklen[key] > 80) inblock[key] = 0
+				next
+			}
+			if (line ~ pat && bad++ < 10) print "BAD " NR ": " $0
+		}
+		END { for (k in canary) print "CANARY " k }' "$file")
+	for g in $want; do
+		grep -qx "CANARY $g" <<<"$out" || missing="$missing $g"
+	done
+	if [ -z "$missing" ]; then
+		ok "$name: the scan catches the injected canary warning in every guest's kernel log ($want)"
+	else
+		fail "$name: the scan catches the injected canary warning in every guest's kernel log ($want)" \
+			"no canary WARNING seen from:$missing"
+	fi
+	if grep -q '^BAD ' <<<"$out"; then
+		fail "$name: no other hypervisor or kernel warning on any console" "$(grep '^BAD ' <<<"$out" | cut -c5-)"
+	else
+		ok "$name: no other hypervisor or kernel warning on any console"
+	fi
+}
+
 # Passes check $1 when no line of file $3 matches the extended regular
 # expression $2 (kernel or hypervisor warnings on a console), else fails it
 # with the first $4 (default 1) such lines; $5 = numbered prefixes them with
