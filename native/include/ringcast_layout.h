@@ -83,6 +83,9 @@ typedef uint64_t rc_u64;
 /* ---- descriptor, page 0: written by the publisher only ----------------- */
 
 enum rc_publisher_state {
+	RC_PUB_GONE = 0,      /* the publisher's kernel side ended it: its
+	                       * process died without an orderly close (Xen
+	                       * unmap notification, kmod/ringcast_xengrant.c) */
 	RC_PUB_OPEN = 1,      /* publishing                                     */
 	RC_PUB_CLOSED = 2,    /* orderly close: head is final, drain then end   */
 	RC_PUB_ABORTED = 3,   /* cut short: head is final but the stream is not

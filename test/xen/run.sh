@@ -41,7 +41,14 @@
 #
 # Environment: RINGCAST_XEN_CACHE (default .cache/xen), RINGCAST_XEN_MESSAGES
 # (default 20000), RINGCAST_XEN_KEEP=1 keeps the work folder (logs,
-# initramfs) and prints its path, RINGCAST_XEN_SMP (default 2 vCPUs).
+# initramfs) and prints its path, RINGCAST_XEN_SMP (default 2 vCPUs),
+# RINGCAST_XEN_ONLY=xengrant runs only the grant device's test (below).
+#
+# Last, the grant device (kmod/ringcast_xengrant.c, built here against the
+# guest kernel's headers): domU P loads it, allocates one ring, grants it
+# read-only to domU R and dom0, which map the same pages; P revokes R while
+# R maps (deferred), dies, and unloads the module while dom0 still maps
+# (test/xen/xengrant_test.c, test/xen/xengrant-dom0.sh).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,6 +60,7 @@ MANUAL_MESSAGES=1000
 HOLD_AFTER=3000
 NODE_MESSAGES=${RINGCAST_XEN_NODE_MESSAGES:-20000}
 SMP=${RINGCAST_XEN_SMP:-2}
+ONLY=${RINGCAST_XEN_ONLY:-}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-xen.XXXXXX")
 QEMU_TIMEOUT=600
 XENBIN=/usr/lib/xen-4.17/bin
@@ -120,11 +128,26 @@ else
 fi
 
 t=$(elapsed)
-if build_package "$WORK/package-build.log"; then
-	ok "the package builds for the Node part (dist/, build/Release/ringcast.node) ($(($(elapsed) - t)) ms)"
+if make --no-print-directory -C "$ROOT/kmod" modules KVER="$KVER" >"$WORK/kmod.log" 2>&1 &&
+	! grep -qi 'warning' "$WORK/kmod.log" &&
+	gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -static -I"$ROOT/native/include" -I"$ROOT/kmod" \
+		-o "$WORK/xengrant_test" "$ROOT/test/xen/xengrant_test.c" "$ROOT/native/src/rc_xen.c" \
+		"$ROOT/native/src/rc_xenstore.c" "$ROOT/native/src/ringcast.c" >>"$WORK/kmod.log" 2>&1; then
+	ok "the grant device builds against the $KVER headers without warnings, and its test ($(($(elapsed) - t)) ms)"
 else
-	fail "the package builds for the Node part" "$(tail -n 20 "$WORK/package-build.log")"
+	fail "the grant device builds against the $KVER headers without warnings, and its test" \
+		"$(tail -n 20 "$WORK/kmod.log")"
 	finish
+fi
+
+if [ "$ONLY" != xengrant ]; then
+	t=$(elapsed)
+	if build_package "$WORK/package-build.log"; then
+		ok "the package builds for the Node part (dist/, build/Release/ringcast.node) ($(($(elapsed) - t)) ms)"
+	else
+		fail "the package builds for the Node part" "$(tail -n 20 "$WORK/package-build.log")"
+		finish
+	fi
 fi
 
 # The one part that needs no Xen: the manual rendezvous line, under ASan/UBSan.
@@ -145,6 +168,8 @@ stage_common() {
 	stage_initramfs "$stage"
 	mkdir -p "$stage/modules"
 	cp "$PEER" "$stage/bin/ringcast-xen"
+	cp "$WORK/xengrant_test" "$stage/bin/xengrant_test"
+	cp "$ROOT/kmod/ringcast_xengrant.ko" "$stage/modules/"
 	for m in $XENMODS; do cp "$KDIR/${m##*/}.ko" "$stage/modules/"; done
 	cp "$WORK/canary/rc_canary.ko" "$stage/modules/"
 }
@@ -155,17 +180,21 @@ cp "$ROOT/test/xen/domu-init" "$WORK/domu/init"
 chmod 755 "$WORK/domu/init"
 pack_initramfs "$WORK/domu" "$WORK/domu.cpio.gz" gzip -1
 # The Node domUs: the same init, plus node and the package.
-stage_common "$WORK/domu-node"
-stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs"
-cp "$ROOT/test/xen/domu-init" "$WORK/domu-node/init"
-chmod 755 "$WORK/domu-node/init"
-pack_initramfs "$WORK/domu-node" "$WORK/domu-node.cpio.gz" gzip -1
+if [ "$ONLY" != xengrant ]; then
+	stage_common "$WORK/domu-node"
+	stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs"
+	cp "$ROOT/test/xen/domu-init" "$WORK/domu-node/init"
+	chmod 755 "$WORK/domu-node/init"
+	pack_initramfs "$WORK/domu-node" "$WORK/domu-node.cpio.gz" gzip -1
+fi
 
 # ---- initramfs: dom0 (toolstack + its shared libraries) ---------------------------------
 D0=$WORK/dom0
 stage_common "$D0"
 cp "$ROOT/test/xen/dom0-init" "$D0/init"
 chmod 755 "$D0/init"
+mkdir -p "$D0/etc"
+cp "$ROOT/test/xen/xengrant-dom0.sh" "$D0/etc/xengrant-dom0.sh"
 mkdir -p "$D0/usr/lib/xen-4.17/bin" "$D0/lib/x86_64-linux-gnu" "$D0/lib64" "$D0/etc/xen" "$D0/guest" \
 	"$D0/var/lib/xen" "$D0/var/log/xen"
 for b in xl xenstored xen-init-dom0 xenconsoled; do cp "$XENBIN/$b" "$D0/usr/lib/xen-4.17/bin/"; done
@@ -179,8 +208,11 @@ for l in $libs $(readlink -f "$gccs") /lib/x86_64-linux-gnu/libgcc_s.so.1; do
 done
 cp -L /lib64/ld-linux-x86-64.so.2 "$D0/lib64/"
 cp "$KDIR/vmlinuz" "$D0/guest/vmlinuz"
-cp "$WORK/domu.cpio.gz" "$WORK/domu-node.cpio.gz" "$D0/guest/"
-stage_node "$D0" "$ROOT/test/xen/node-peer.mjs"
+cp "$WORK/domu.cpio.gz" "$D0/guest/"
+if [ "$ONLY" != xengrant ]; then
+	cp "$WORK/domu-node.cpio.gz" "$D0/guest/"
+	stage_node "$D0" "$ROOT/test/xen/node-peer.mjs"
+fi
 # One config file per domU (xl 4.17 corrupted its heap when a second domain
 # was created with key=value overrides on the command line).
 domu_cfg() { # name memory extra [ramdisk]
@@ -228,7 +260,7 @@ timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,-smap,-smep,-xsav
 	-nographic -no-reboot -nic none \
 	-kernel "$WORK/xen" \
 	-append "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot loglvl=all guest_loglvl=all" \
-	-initrd "$KDIR/vmlinuz console=hvc0 loglevel=5 rcx.messages=$MESSAGES rcx.kill_at=$((MESSAGES / 4)) rcx.kill2_at=$((MESSAGES / 8)) rcx.manual_messages=$MANUAL_MESSAGES rcx.hold_after=$HOLD_AFTER rcx.node_messages=$NODE_MESSAGES,$WORK/dom0.cpio.gz" \
+	-initrd "$KDIR/vmlinuz console=hvc0 loglevel=5 rcx.messages=$MESSAGES rcx.kill_at=$((MESSAGES / 4)) rcx.kill2_at=$((MESSAGES / 8)) rcx.manual_messages=$MANUAL_MESSAGES rcx.hold_after=$HOLD_AFTER rcx.node_messages=$NODE_MESSAGES${ONLY:+ rcx.only=$ONLY},$WORK/dom0.cpio.gz" \
 	</dev/null >"$LOG" 2>&1 &
 QEMU=$!
 pids+=("$QEMU")
@@ -262,15 +294,25 @@ fi
 
 tr -d '\r' <"$LOG" >"$LOG.txt"
 report_lines "$LOG.txt" "" "RCX ok " "RCX FAIL "
-expect_listed_checks "$LOG.txt" "RCX ok " "$ROOT/test/xen/expected-checks" test/xen/expected-checks
+# The grant device's checks come last (or alone, after the toolstack's).
+if [ "$ONLY" = xengrant ]; then
+	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
+	GUESTS="dom0 R P"
+else
+	cp "$ROOT/test/xen/expected-checks" "$WORK/expected-checks"
+	GUESTS="dom0 A B C D R P"
+fi
+cat "$ROOT/test/xen/expected-checks-xengrant" >>"$WORK/expected-checks"
+expect_listed_checks "$LOG.txt" "RCX ok " "$WORK/expected-checks" "test/xen/expected-checks${ONLY:+ ($ONLY)}"
 # A program's failure in a domain reaches dom0's console with a prefix ("[A] ",
 # "[0.k] "): a check may have waited past it.
 expect_no_stray_failures "no program in any domain reported a failure" "$LOG.txt" '.(RCX|RCX-PUB|RCX-SUB|RCN) FAIL'
 # Progress lines of the programs, for the record.
 grep -E '^\[(A|B|0|0\.[12mkl])\] RCX-(PUB|SUB) |^\[(C|D|N)\] RCN ' "$LOG.txt" | grep -v 'RCX-GUEST-LOG' | sort -u | sed 's/^/  /' | head -n 60
+grep -E '^\[(P|R|0\.g)\] RCG note' "$LOG.txt" | sort -u | sed 's/^/  /'
 
 # Every kernel's log, on every console (dom0's, the domUs' as copied by
 # xenconsoled, Xen's own ring): the canary in each, nothing else.
-scan_kernel_logs "kernel logs" "$LOG.txt" "dom0 A B C D" dom0
+scan_kernel_logs "kernel logs" "$LOG.txt" "$GUESTS" dom0
 if [ "${RINGCAST_XEN_KEEP:-0}" = 1 ]; then cp "$LOG.txt" "$WORK/console.txt"; fi
 finish
