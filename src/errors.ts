@@ -22,6 +22,10 @@ export const RINGCAST_ERROR_CODES = [
   'ERR_RINGCAST_STATE',
   'ERR_RINGCAST_ABORTED',
   'ERR_RINGCAST_SYSTEM',
+  /** A bus address that does not parse, or lacks what its use needs (src/address.ts, AddressError). */
+  'ERR_RINGCAST_BAD_ADDRESS',
+  /** A valid address used where that kind of bus is not supported yet (e.g. a Channel over Xen). */
+  'ERR_RINGCAST_UNSUPPORTED',
   /** The addon could not be loaded (src/load-addon.ts): not built, or built for another Node ABI. */
   'ERR_RINGCAST_NO_ADDON',
   /** The C core returned a status the binding has no better name for (native/binding/addon.cc). */

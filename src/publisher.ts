@@ -12,6 +12,7 @@ import { RingcastError, abortError, closedError, invalidOption, type EvictionRea
 import { resolveLogger, type Logger } from './logger.js';
 import { verdictName } from './attachment.js';
 import { PublishQueue } from './publish-queue.js';
+import { resolvePublisherAddress } from './address.js';
 import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './ivshmem.js';
 import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
 import {
@@ -30,12 +31,20 @@ import { writableTo, type StreamOptions } from './streams.js';
  * Publisher.listen's options. A combination the publisher refuses at run time
  * is refused by the types too: `evictAfterMs` only with policy `block`.
  */
-export type PublisherOptions = PublisherOptionFields & ({ policy?: 'block' } | { policy: 'drop'; evictAfterMs?: undefined });
+export type PublisherOptions = PublisherOptionFields &
+  ({ address: string; path?: undefined } | { path: string; address?: undefined }) &
+  ({ policy?: 'block' } | { policy: 'drop'; evictAfterMs?: undefined });
 
 /** Every option of PublisherOptions, each on its own. */
 export interface PublisherOptionFields {
-  /** Path of the bus's Unix socket (a bind mount shares it with containers). */
-  path: string;
+  /**
+   * The bus's address (docs/addresses.md): `unix:PATH` or a bare path for a
+   * local bus; `ivshmem:RING?server=SOCKET` for KVM/QEMU guests, with the
+   * guests in `vm.guests`. Give this or `path`.
+   */
+  address?: string;
+  /** Path of the bus's Unix socket, taken as it is (a bind mount shares it with containers). Give this or `address`. */
+  path?: string;
   /** @internal false: no socket of its own (a channel attaches its one peer itself). */
   listen?: boolean;
   /**
@@ -258,9 +267,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #packData: Uint8Array | null = null;
   #packLengths: Uint32Array | null = null;
 
-  private constructor(options: PublisherOptions) {
+  private constructor(given: PublisherOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
+    if (typeof given !== 'object' || given === null) throw invalidOption('options', given, 'an object');
+    const options: PublisherOptionFields = { ...given, ...resolvePublisherAddress(given) };
     this.path = checkPath('path', options.path);
     this.capacity = checkCapacity(options.capacity);
     this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), C.RC_MIN_MAX_PAYLOAD, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
@@ -357,7 +367,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Creates the ring and starts listening on `options.path`. */
   static async listen(options: PublisherOptions): Promise<Publisher> {
     const publisher = new Publisher(options);
-    track('publisher', publisher, options.listen === false || options.vm !== undefined ? null : unlinkSocketAtExit(publisher.path));
+    track('publisher', publisher, options.listen === false || publisher.#vm !== null ? null : unlinkSocketAtExit(publisher.path));
     reportEvent('publisher', publisher, 'listen', { capacity: publisher.capacity, maxPayload: publisher.maxPayload, policy: publisher.policy });
     return publisher;
   }

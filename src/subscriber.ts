@@ -21,6 +21,7 @@ import {
 } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js';
+import { resolveSubscriberAddress } from './address.js';
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './xen.js';
 import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
@@ -29,7 +30,14 @@ import { wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
 
 export interface SubscriberOptions {
-  /** Path of the bus's Unix socket (not with `ivshmem` or `xen`). */
+  /**
+   * The bus's address (docs/addresses.md): `unix:PATH` or a bare path,
+   * `ivshmem:RING?ack=FILE&doorbell=DEVICE` (or `&server=SOCKET` on a host),
+   * `xen:DOMID/BUS[/SLOT]`. The `ivshmem` and `xen` options then give only
+   * what the address cannot say (publisherTimeoutMs, manual). Not with `path`.
+   */
+  address?: string;
+  /** Path of the bus's Unix socket, taken as it is (not with `address`, `ivshmem` or `xen`). */
   path?: string;
   /**
    * Attach from a KVM/QEMU guest through ivshmem instead of a socket: the
@@ -202,8 +210,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** What to release if this subscriber is collected unclosed (updated on every attach). */
   #leftovers: SubscriberLeftovers;
 
-  private constructor(options: SubscriberOptions) {
+  private constructor(given: SubscriberOptions) {
     super();
+    const options: SubscriberOptions = { ...given, ...resolveSubscriberAddress<IvshmemSubscribeOptions, XenSubscribeOptions>(given) };
     if (options.ivshmem !== undefined && options.xen !== undefined) throw invalidOption('xen', options.xen, 'no value with ivshmem');
     if (options.ivshmem !== undefined || options.xen !== undefined) {
       if (options.path !== undefined) throw invalidOption('path', options.path, 'no value with ivshmem or xen (they have no socket)');
