@@ -34,9 +34,9 @@ describe('parseAddress', () => {
       'ivshmem:/dev/shm/b.ring?ack=/dev/shm/b.ack.0&server=/run/ivshmem.sock',
     ],
     [
-      'ivshmem:/dev/ringcast-ivshmem0?doorbell=/dev/ringcast-doorbell0&ack=/dev/ringcast-ivshmem1',
-      { kind: 'ivshmem', ring: '/dev/ringcast-ivshmem0', ack: '/dev/ringcast-ivshmem1', doorbell: '/dev/ringcast-doorbell0' },
-      'ivshmem:/dev/ringcast-ivshmem0?ack=/dev/ringcast-ivshmem1&doorbell=/dev/ringcast-doorbell0',
+      'ivshmem:/dev/ringcast-ivshmem0?doorbell=/dev/ringcast-ivshmem2&ack=/dev/ringcast-ivshmem1',
+      { kind: 'ivshmem', ring: '/dev/ringcast-ivshmem0', ack: '/dev/ringcast-ivshmem1', doorbell: '/dev/ringcast-ivshmem2' },
+      'ivshmem:/dev/ringcast-ivshmem0?ack=/dev/ringcast-ivshmem1&doorbell=/dev/ringcast-ivshmem2',
     ],
     ['ivshmem:/dev/shm/b.ring?server=/s', { kind: 'ivshmem', ring: '/dev/shm/b.ring', server: '/s' }, 'ivshmem:/dev/shm/b.ring?server=/s'],
     ['xen:0/ticks', { kind: 'xen', publisher: 0, bus: 'ticks' }, 'xen:0/ticks'],
