@@ -128,10 +128,11 @@ function parameters(address: string, scheme: Scheme, query: string | undefined):
  *
  * After a scheme, `%XX` escapes a character (`%3F` for `?`, `%25` for `%`);
  * a bare path is taken as it is. Throws AddressError (ERR_RINGCAST_BAD_ADDRESS)
- * naming the part that is wrong.
+ * naming the part that is wrong; a value that is not a string is an invalid
+ * `option` (default `address`).
  */
-export function parseAddress(address: unknown): BusAddress {
-  if (typeof address !== 'string') throw invalidOption('address', address, 'a bus address string (unix:PATH, ivshmem:RING?..., xen:DOMID/BUS)');
+export function parseAddress(address: unknown, option = 'address'): BusAddress {
+  if (typeof address !== 'string') throw invalidOption(option, address, 'a bus address string (unix:PATH, ivshmem:RING?..., xen:DOMID/BUS)');
   if (address.length === 0) throw new AddressError(address, 'path', 'empty');
   const scheme = SCHEME.exec(address)?.[1];
   if (scheme === undefined) {
@@ -208,8 +209,8 @@ function addressOption(options: { address?: string; path?: string }): BusAddress
  * ChannelServer, `ringcast stat` and the bridge take for now. Any other
  * valid address is refused with ERR_RINGCAST_UNSUPPORTED, naming `use`.
  */
-export function socketAddress(address: unknown, use: string): string {
-  const parsed = parseAddress(address);
+export function socketAddress(address: unknown, use: string, option = 'address'): string {
+  const parsed = parseAddress(address, option);
   if (parsed.kind === 'unix') return parsed.path;
   throw unsupported(`${use} on the ${parsed.kind} bus ${String(address)}`, 'only unix: addresses for now');
 }

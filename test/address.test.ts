@@ -212,6 +212,7 @@ describe('what an address cannot be used for (yet) is refused with a typed error
     await code(Bridge.start({ republish: 'ivshmem:/dev/shm/r?server=/s', transport })).toMatchObject(unsupported);
     await code(Bridge.start({ republish: { address: 'xen:0/ticks' }, transport })).toMatchObject(unsupported);
     await code(Bridge.start({ forward: 'nats:x', transport })).toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part: 'scheme' });
+    await code(Bridge.start({ forward: 7 as never, transport })).toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(/^option forward:/) });
   });
 });
 

@@ -29,11 +29,11 @@ import {
 /** The republished bus's options with its address resolved: only a socket bus for now. */
 function republishTarget(republish: NonNullable<BridgeOptions['republish']>): Omit<PublisherOptions, 'listen' | 'envelopes'> {
   const use = 'a Bridge republishing';
-  if (typeof republish === 'string') return { path: socketAddress(republish, use) };
+  if (typeof republish === 'string') return { path: socketAddress(republish, use, 'republish') };
   if (republish.address === undefined) return republish;
   if (republish.path !== undefined) throw invalidOption('republish.path', republish.path, 'no value with republish.address');
   const { address, ...rest } = republish;
-  return { ...rest, path: socketAddress(address, use) };
+  return { ...rest, path: socketAddress(address, use, 'republish.address') };
 }
 
 /** Where frames go: a NATS subject, or a direct TCP link. */
@@ -185,7 +185,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     if (options.forward === undefined && options.republish === undefined) {
       throw invalidOption('forward', options.forward, 'a bus path to forward, or a republish option (or both)');
     }
-    const forwardPath = options.forward === undefined ? null : socketAddress(options.forward, 'a Bridge forwarding');
+    const forwardPath = options.forward === undefined ? null : socketAddress(options.forward, 'a Bridge forwarding', 'forward');
     if (options.policy !== undefined && options.policy !== 'block' && options.policy !== 'drop') {
       throw invalidOption('policy', options.policy, "'block' or 'drop'");
     }
