@@ -12,6 +12,7 @@ import {
   Publisher,
   Subscriber,
   formatAddress,
+  inspectBus,
   parseAddress,
   type BusAddress,
 } from '../src/index.js';
@@ -103,6 +104,7 @@ describe('every API takes the address form', () => {
     await publisher.publish(Buffer.from('one address'));
     expect((await viaScheme.recv())!.toString()).toBe('one address');
     expect((await viaBare.recv())!.toString()).toBe('one address');
+    expect((await inspectBus(`unix:${path}`)).subscribers).toHaveLength(2);
   });
 
   it('Channel.connect and ChannelServer.listen on unix:', async () => {
@@ -205,6 +207,7 @@ describe('what an address cannot be used for (yet) is refused with a typed error
     const unsupported = { code: 'ERR_RINGCAST_UNSUPPORTED', message: expect.stringMatching(/^not supported yet: /) };
     await code(Publisher.listen({ address: 'xen:0/ticks' })).toMatchObject({ ...unsupported, message: expect.stringMatching(/XenPublisher\.open/) });
     await code(Channel.connect('xen:0/ticks')).toMatchObject(unsupported);
+    await code(inspectBus('xen:0/ticks')).toMatchObject(unsupported);
     await code(ChannelServer.listen('ivshmem:/dev/shm/r?server=/s')).toMatchObject(unsupported);
     const transport = { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } as const;
     await code(Bridge.start({ forward: 'xen:0/ticks', transport })).toMatchObject(unsupported);
