@@ -144,6 +144,32 @@ function throughputTable(results) {
   );
 }
 
+/** Publisher instructions per message by N (callgrind), the instr scenario. */
+function instrPlot(results) {
+  const rows = results.filter((r) => r.scenario === 'instr' && ok(r));
+  const transports = [...new Set(rows.map((r) => r.transport))].sort(byOrder);
+  return svg({
+    title: 'Publish path: instructions per message (callgrind)',
+    width: 480,
+    height: 300,
+    data: { values: rows.map((r) => ({ n: r.subscribers, value: r.publisherInstrPerMsg, transport: r.transport })) },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'n', type: 'quantitative', scale: { type: 'log', base: 2 }, axis: { values: [1, 2, 4, 8] }, title: 'subscribers (N)' },
+      y: { field: 'value', type: 'quantitative', scale: { zero: true }, title: 'instructions per message' },
+      color: { field: 'transport', type: 'nominal', scale: colorScale(transports), sort: transports },
+    },
+  });
+}
+
+function instrTable(results) {
+  const rows = results.filter((r) => r.scenario === 'instr');
+  const transports = [...new Set(rows.map((r) => r.transport))].sort(byOrder);
+  const counts = [...new Set(rows.map((r) => r.subscribers))].sort((a, b) => a - b);
+  const find = (n, t) => rows.find((r) => r.subscribers === n && r.transport === t);
+  return table(['N', ...transports], counts.map((n) => [String(n), ...transports.map((t) => cell(find(n, t), (r) => String(r.publisherInstrPerMsg)))]));
+}
+
 function fanoutTables(results) {
   const rows = results.filter((r) => r.scenario === 'fanout');
   const out = [];
@@ -209,7 +235,7 @@ function stuckTable(results) {
             `**${r.healthyThroughputRatio}**`,
             r.evicted ? `evicted after ${r.evictedAfterMs} ms` : r.stalled ? 'nothing: the publisher stalled with it' : 'nothing visible to the publisher',
           ]
-        : [r.transport, '**failed**', '', '', r.error ?? r.skipped],
+        : [r.transport, r.error ? '**failed**' : 'n/a', '', '', r.error ?? r.skipped],
     ),
   );
 }
@@ -313,6 +339,8 @@ export async function writeDocs(jsonFile, outDir) {
     `- Noisy shared machine: compare only within one run. Load average before the run ${machine.loadAvgBefore?.join(', ')} (CPU idle ${machine.idleBefore === null || machine.idleBefore === undefined ? 'unknown' : `${Math.round(machine.idleBefore * 100)}%`} in the half second before it), after ${machine.loadAvgAfter?.join(', ')}.`,
     '',
   );
+  const skipped = new Map(results.filter((r) => r.skipped).map((r) => [r.transport, r.skipped]));
+  if (skipped.size) md.push('Skipped in this run (`n/a` in the tables):', '', ...[...skipped].map(([t, why]) => `- ${t}: ${why}`), '');
   md.push('## Machine', '');
   md.push(`- CPU: ${machine.cpu}, ${machine.cores} cores (${machine.arch})`);
   md.push(`- Node.js ${machine.node}, kernel ${machine.kernel}`);
@@ -335,6 +363,15 @@ export async function writeDocs(jsonFile, outDir) {
       );
     }
     md.push(fanoutTables(results), '');
+  }
+  if (has('instr')) {
+    md.push('## Write once, by instruction count', '');
+    md.push(
+      'Instructions the publish path executes per 1 KiB message, counted by callgrind (`--toggle-collect` on the publish functions, callees included), which the load of a shared machine does not change, beside the time-based publisher CPU above. **c-core**: `publish_batch` of `bench/c/limits.c publish-path` (`rc_pub_offer` per message, one `rc_pub_commit` per batch of 256). **ringcast**: the addon entry points `publishBatch()` crosses into (`offerPacked`, `offerBatch`, `writePart`: the binding and the core; the JavaScript that packs a batch is not counted). The N subscribers read in the same process between batches, so the publisher never waits and the count is what writing once costs with N readers.',
+      '',
+    );
+    md.push(await plot('bench-instr.svg', () => instrPlot(results)), '');
+    md.push(instrTable(results), '');
   }
   if (has('latency')) {
     md.push('## Latency (ping-pong round trip)', '');

@@ -20,7 +20,8 @@
 // in-process micro-benchmarks (tinybench). Copy vs zero-copy is the
 // `ringcast` vs `ringcast-zerocopy` pair in every stream scenario.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -35,7 +36,7 @@ const MiB = 1 << 20;
 /** The XenSocket paper's fixed rates (its Table 1), in 10^6 bits/s. */
 export const PAPER_RATES_MBPS = [136, 972, 3320];
 const ALL_TRANSPORTS = [...NODE_TRANSPORTS, 'c-core', 'memcpy'];
-const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck', 'micro'];
+const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck', 'instr', 'micro'];
 
 /**
  * What each suite measures. `seconds` is one run's sending time, after
@@ -51,6 +52,7 @@ export const SUITES = {
     latency: { sizes: [64], seconds: 0.2, iterations: 500, warmup: 50, variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['ringcast', 'busy-poll'], ['uds', 'epoll'], ['c-core', 'doorbell']] },
     cpu: { rates: [136], size: 16 * KiB, seconds: 0.3, transports: ['ringcast'] },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 0.6, transports: ['ringcast'] },
+    instr: { counts: [1, 2], size: 1 * KiB, messages: 2560, transports: ['ringcast', 'c-core'] },
     micro: { time: 25 },
   },
   // Under 3 minutes on 2 cores: what the speed targets need, every peer.
@@ -67,6 +69,7 @@ export const SUITES = {
     },
     cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 0.8, transports: ['ringcast', 'uds', 'tcp', 'zeromq', 'nats'] },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 1.2, transports: ['ringcast', 'uds', 'zeromq', 'nats'] },
+    instr: { counts: [1, 8], size: 1 * KiB, messages: 10240, transports: ['ringcast', 'c-core'] },
     micro: { time: 150 },
   },
   // The whole sweep (docs/benchmarks.md is generated from it).
@@ -88,6 +91,7 @@ export const SUITES = {
     },
     cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 2, transports: NODE_TRANSPORTS },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 2, transports: ['ringcast', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats'] },
+    instr: { counts: [1, 2, 4, 8], size: 1 * KiB, messages: 20480, transports: ['ringcast', 'c-core'] },
     micro: { time: 500 },
   },
 };
@@ -163,6 +167,11 @@ function plan(suite, scenarios, transports) {
     for (const transport of suite.stuck.transports.filter(want))
       cases.push({ scenario: 'stuck', transport, subscribers: healthy, size, seconds, evictAfterMs: 100, repeat: 0 });
   }
+  if (on('instr') && suite.instr) {
+    const { counts, size, messages } = suite.instr;
+    for (const transport of suite.instr.transports.filter(want))
+      for (const subscribers of counts) cases.push({ scenario: 'instr', transport, subscribers, size, messages, repeat: 0 });
+  }
   if (on('micro')) cases.push({ scenario: 'micro', transport: 'ringcast', subscribers: 0, size: 0, repeat: 0, time: suite.micro.time });
   return cases;
 }
@@ -170,6 +179,7 @@ function plan(suite, scenarios, transports) {
 /** Rough seconds a case takes, for the progress bar. */
 function estimate(c) {
   if (c.scenario === 'micro') return 8 * (c.time / 150);
+  if (c.scenario === 'instr') return c.transport === 'c-core' ? 2 : 20 + c.messages / 2000;
   if (c.transport === 'memcpy') return c.seconds + 0.05;
   if (c.transport === 'c-core' && c.scenario === 'latency') return (c.iterations + c.warmup) * (c.wake === 'spin' ? 1e-6 : 25e-6) + 0.1;
   if (c.transport === 'c-core') return c.seconds + 0.1;
@@ -180,10 +190,51 @@ function estimate(c) {
 // ---------------------------------------------------------------------------
 // Running cases
 
+/**
+ * The nats-server to run: RINGCAST_NATS_SERVER if set (a path; empty or
+ * missing means none), else the first on PATH or in the usual places.
+ */
+function natsServerProgram() {
+  const chosen = process.env.RINGCAST_NATS_SERVER;
+  if (chosen !== undefined) return chosen && existsSync(chosen) ? chosen : null;
+  return findProgram('nats-server', ['/usr/sbin', '/usr/bin', '/usr/local/bin']);
+}
+
+/**
+ * Why a peer transport cannot run on this machine (a fresh one has no
+ * nats-server; an installed package has no devDependencies such as zeromq;
+ * the C limits need make and a C compiler), or null if it can. Such cases are
+ * skipped with that reason, never failed: they measure the machine, not
+ * ringcast.
+ */
+function unavailable(transport, scenario) {
+  if (scenario === 'instr' && !findProgram('valgrind', ['/usr/bin', '/usr/local/bin'])) {
+    return 'valgrind is not installed (callgrind counts the instructions)';
+  }
+  if (transport === 'nats' && !natsServerProgram()) {
+    return 'nats-server is not installed (the nats-server package, or RINGCAST_NATS_SERVER=path)';
+  }
+  if (transport === 'zeromq') {
+    try {
+      createRequire(import.meta.url).resolve('zeromq');
+    } catch {
+      return 'the zeromq package is not installed (a devDependency: npm install zeromq)';
+    }
+  }
+  if (transport === 'memcpy' || transport === 'c-core') {
+    try {
+      limitsProgram();
+    } catch (error) {
+      return `cannot build bench/c/limits (make, a C compiler): ${String(error.stderr ?? error.message).trim().split('\n').pop()}`;
+    }
+  }
+  return null;
+}
+
 /** nats-server on a free loopback port for the run's NATS cases; stop() ends it. */
 async function startNats(dir) {
-  const binary = findProgram('nats-server', ['/usr/sbin', '/usr/bin', '/usr/local/bin']);
-  if (!binary) throw new Error('nats-server not found (install the nats-server package)');
+  const binary = natsServerProgram();
+  if (!binary) throw new Error('nats-server is not installed');
   const port = await freePort();
   const config = join(dir, 'nats.conf');
   // Payloads up to the sweep's 64 MiB (the server's own ceiling); deep enough
@@ -349,6 +400,67 @@ function streamFigures(r, size) {
   };
 }
 
+/**
+ * Instructions the publish path executes per message, counted by callgrind
+ * (user space, deterministic: the machine's load does not change it). Only the
+ * publish functions are counted (--toggle-collect, callees included): the C
+ * core's publish_batch (bench/c/limits.c publish-path: rc_pub_offer per
+ * message, one rc_pub_commit per batch of 256) and the Node publisher's addon
+ * entry points that publishBatch() crosses into (offerPacked, offerBatch,
+ * writePart: the binding plus the core; the JavaScript that packs the batch
+ * runs outside them and is not counted). The N subscribers read in the same
+ * process between batches, so the publisher never waits: the count holds
+ * what writing once costs with N readers, not the scheduler.
+ */
+const PUBLISH_FUNCTIONS = {
+  'c-core': ['publish_batch*'],
+  ringcast: ['*Publisher::OfferPacked>*', '*Publisher::OfferBatch>*', '*Publisher::WritePart>*'],
+};
+
+function runPublishPath(c) {
+  const out = join(mkdtempSync(join(os.tmpdir(), 'ringcast-callgrind-')), 'callgrind.out');
+  let target;
+  if (c.transport === 'c-core') {
+    try {
+      target = [limitsProgram(), 'publish-path'];
+    } catch (error) {
+      return { error: `cannot build bench/c/limits: ${String(error.stderr ?? error.message).trim().split('\n').pop()}` };
+    }
+  } else {
+    target = [process.execPath, join(ROOT, 'bench', 'publish-path.mjs')];
+  }
+  const args = [
+    '--tool=callgrind',
+    '--smc-check=all-non-file', // V8 writes the code it runs
+    ...PUBLISH_FUNCTIONS[c.transport].map((f) => `--toggle-collect=${f}`),
+    `--callgrind-out-file=${out}`,
+    ...target,
+    String(c.size),
+    String(c.subscribers),
+    String(c.messages),
+  ];
+  return new Promise((resolveRun) => {
+    const child = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.on('error', (error) => resolveRun({ error: `valgrind: ${error.message}` }));
+    child.on('close', (code) => {
+      try {
+        const messages = JSON.parse(stdout.trim().split('\n').pop()).messages;
+        const totals = /^totals:\s+(\d+)/m.exec(readFileSync(out, 'utf8'));
+        if (code !== 0 || !totals || !messages) throw new Error(`exit ${code}`);
+        resolveRun({ messages, instructions: Number(totals[1]) });
+      } catch (error) {
+        resolveRun({ error: `callgrind run failed (${error.message}): ${stderr.trim().split('\n').slice(-3).join(' ')}` });
+      } finally {
+        rmSync(dirname(out), { recursive: true, force: true });
+      }
+    });
+  });
+}
+
 /** The result object of one case: what was run and what it measured. */
 function figures(c, raw) {
   const base = { scenario: c.scenario, transport: c.transport, subscribers: c.subscribers, size: c.size };
@@ -356,6 +468,9 @@ function figures(c, raw) {
   if (c.scenario === 'cpu') base.rateMbps = c.rateMbps;
   if (raw.skipped) return { ...base, skipped: raw.skipped };
   if (raw.error) return { ...base, error: raw.error };
+  if (c.scenario === 'instr') {
+    return { ...base, messages: raw.messages, publisherInstructions: raw.instructions, publisherInstrPerMsg: round(raw.instructions / raw.messages, 1) };
+  }
   if (c.transport === 'memcpy') return { ...base, subscribers: 0, msgsPerSec: round(raw.msgsPerSec), mbPerSec: round(raw.mbPerSec, 1) };
   if (c.scenario === 'latency') {
     const { samples, p50Ns, p99Ns, p999Ns, meanNs, maxNs, cdf } = raw;
@@ -464,6 +579,23 @@ function judgeTargets(results) {
     const core = c1 && c8 ? `; the C core alone: ${c8.publisherCpuNsPerMsg} vs ${c1.publisherCpuNsPerMsg}` : '';
     add('publisher CPU per message, N=8 / N=1 (1 KiB)', x, '<= 1.2', x <= 1.2, `${n8.publisherCpuNsPerMsg} vs ${n1.publisherCpuNsPerMsg} ns/msg${core}`);
   }
+  // The same question by instruction count (callgrind), which the load of a
+  // shared machine does not change: write-once shown without the scheduler.
+  for (const transport of ['c-core', 'ringcast']) {
+    const counted = results.filter((r) => r.scenario === 'instr' && r.transport === transport && !r.error && !r.skipped);
+    const one = counted.find((r) => r.subscribers === 1);
+    const most = counted.reduce((a, b) => (!a || b.subscribers > a.subscribers ? b : a), null);
+    if (one && most && most.subscribers > 1) {
+      const x = ratio(most.publisherInstrPerMsg, one.publisherInstrPerMsg);
+      add(
+        `publisher instructions per message, N=${most.subscribers} / N=1 (${transport}, callgrind)`,
+        x,
+        '<= 1.1',
+        x <= 1.1,
+        `${most.publisherInstrPerMsg} vs ${one.publisherInstrPerMsg} instructions/msg`,
+      );
+    }
+  }
   const woken = results.find((r) => r.scenario === 'latency' && r.transport === 'ringcast' && r.wake === 'doorbell' && r.size === 64 && !r.error);
   // Spinning: the better of the async API spinning before it sleeps (`spin`)
   // and the synchronous one polling without pause (`busy-poll`).
@@ -516,7 +648,7 @@ class Progress {
 
 function label(c) {
   const parts = [c.scenario, c.transport];
-  if (c.scenario === 'fanout' || c.scenario === 'stuck') parts.push(`N=${c.subscribers}`);
+  if (c.scenario === 'fanout' || c.scenario === 'stuck' || c.scenario === 'instr') parts.push(`N=${c.subscribers}`);
   if (c.scenario === 'latency') parts.push(c.wake);
   if (c.scenario === 'cpu') parts.push(`${c.rateMbps} Mb/s`);
   if (c.size) parts.push(fmtSize(c.size));
@@ -559,12 +691,13 @@ export async function runBench({ suite: suiteName = 'quick', scenarios = SCENARI
   const raw = [];
   let micro = null;
   try {
-    let natsError = null;
-    if (cases.some((c) => c.transport === 'nats')) {
+    const skip = new Map([...new Set(cases.map((c) => c.transport))].map((t) => [t, unavailable(t)]));
+    const instrSkip = cases.some((c) => c.scenario === 'instr') ? unavailable(null, 'instr') : null;
+    if (cases.some((c) => c.transport === 'nats') && !skip.get('nats')) {
       try {
         nats = await startNats(dir);
       } catch (error) {
-        natsError = error.message;
+        skip.set('nats', `nats-server did not start: ${error.message}`);
       }
     }
     for (const c of cases) {
@@ -580,8 +713,9 @@ export async function runBench({ suite: suiteName = 'quick', scenarios = SCENARI
         progress.advance(weight);
         continue;
       }
-      if (c.transport === 'memcpy' || c.transport === 'c-core') result = await runLimits(c);
-      else if (c.transport === 'nats' && !nats) result = { error: natsError };
+      if (skip.get(c.transport)) result = { skipped: skip.get(c.transport) };
+      else if (c.scenario === 'instr') result = instrSkip ? { skipped: instrSkip } : await runPublishPath(c);
+      else if (c.transport === 'memcpy' || c.transport === 'c-core') result = await runLimits(c);
       else result = await runCaseProcess({ ...c, natsUrl: nats?.url, natsPid: nats?.pid }, 60_000 + c.seconds * 20_000);
       const r = figures(c, result);
       raw.push(r);
@@ -623,6 +757,7 @@ function summary(doc) {
     else if (r.skipped) figure = `skipped: ${r.skipped}`;
     else if (r.scenario === 'latency') figure = `p50 ${fmtNs(r.p50Ns)}  p99 ${fmtNs(r.p99Ns)}  p99.9 ${fmtNs(r.p999Ns)}`;
     else if (r.scenario === 'stuck') figure = `healthy ratio ${r.healthyThroughputRatio}${r.evicted ? `, evicted after ${r.evictedAfterMs} ms` : ''}${r.stalled ? ', publisher stalled' : ''}`;
+    else if (r.scenario === 'instr') figure = `${r.publisherInstrPerMsg} instructions/msg in the publish path (callgrind)`;
     else if (r.scenario === 'cpu') figure = `${r.achievedMbps} Mb/s: sender ${r.senderCpuPct}% receiver ${r.receiverCpuPct}%${r.brokerCpuPct !== undefined ? ` broker ${r.brokerCpuPct}%` : ''}`;
     else figure = `${fmtRate(r.msgsPerSec)} msg/s  ${r.mbPerSec} MB/s${r.publisherCpuNsPerMsg ? `  pub ${r.publisherCpuNsPerMsg} ns/msg` : ''}`;
     lines.push(`  ${label(r).padEnd(40)} ${figure}`);
@@ -633,11 +768,16 @@ function summary(doc) {
     lines.push('targets:');
     for (const t of doc.targets) lines.push(`  ${t.met ? 'met ' : 'MISS'} ${t.name}: ${t.value} (goal ${t.goal}; ${t.detail})`);
   }
+  const skipped = doc.results.filter((r) => r.skipped);
+  if (skipped.length) {
+    const reasons = new Map(skipped.map((r) => [r.transport, r.skipped]));
+    lines.push(`${skipped.length} case(s) skipped: ${[...reasons].map(([t, why]) => `${t}: ${why}`).join('; ')}`);
+  }
   if (failed.length) lines.push(`${failed.length} case(s) FAILED`);
   return lines.join('\n');
 }
 
-/** `ringcast bench ...`: returns the exit status (1 if a case failed). */
+/** `ringcast bench ...`: returns the exit status (1 if a case failed; a skipped one is no failure). */
 export async function main(argv) {
   let opts;
   try {

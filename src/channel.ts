@@ -15,12 +15,13 @@ import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 
+import { socketAddress } from './address.js';
 import type { ChannelEvents, ChannelServerEvents } from './events.js';
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedMessage, type WelcomeMessage } from './control.js';
 import { RefusedError, RingcastError, abortError, invalidOption } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { native, type NativeFdWatcher, type NativePeer } from './native.js';
-import { checkCapacity, checkIdList, checkInteger, checkPath, checkSignal } from './options.js';
+import { checkCapacity, checkIdList, checkInteger, checkSignal } from './options.js';
 import { Publisher, wrapSystem, type PublishOptions } from './publisher.js';
 import { duplexOf } from './streams.js';
 import { Subscriber, type ReceiveOptions } from './subscriber.js';
@@ -52,9 +53,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.#writer = writer;
   }
 
-  /** Connects to a channel listener at `path`. */
-  static async connect(path: string, options: ChannelOptions = {}): Promise<Channel> {
-    checkPath('path', path);
+  /** Connects to a channel listener at `address` (`unix:PATH` or a bare path; docs/addresses.md). */
+  static async connect(address: string, options: ChannelOptions = {}): Promise<Channel> {
+    const path = socketAddress(address, 'Channel.connect');
     const signal = checkSignal(options.signal);
     let fd: number;
     try {
@@ -98,7 +99,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       violation: (detail) => channel!.#setupFailed?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', detail)),
       closed: () => channel!.#onClosed(),
     });
-    const writer = await Publisher.listen({ path, listen: false, capacity, maxSubscribers: 1, logger: options.logger });
+    // A channel's one reader is its only victim: it blocks like a socket, unbounded.
+    const writer = await Publisher.listen({ path, listen: false, capacity, maxSubscribers: 1, evictAfterMs: 0, logger: options.logger });
     channel = new Channel(connection, writer);
     try {
       const welcomed = channel.#awaitWelcome(timeoutMs, signal);
@@ -218,9 +220,9 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   #closed = false;
   #log: Logger;
 
-  private constructor(path: string, options: ChannelOptions) {
+  private constructor(address: string, options: ChannelOptions) {
     super();
-    this.path = checkPath('path', path);
+    this.path = socketAddress(address, 'ChannelServer.listen');
     this.#options = options;
     if (options.allow !== undefined && (typeof options.allow !== 'object' || options.allow === null)) {
       throw invalidOption('allow', options.allow, '{ uids?: number[], gids?: number[] }');
@@ -237,8 +239,9 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
     this.#watcher.start();
   }
 
-  static async listen(path: string, options: ChannelOptions = {}): Promise<ChannelServer> {
-    return new ChannelServer(path, options);
+  /** Accepts channels at `address` (`unix:PATH` or a bare path; docs/addresses.md). */
+  static async listen(address: string, options: ChannelOptions = {}): Promise<ChannelServer> {
+    return new ChannelServer(address, options);
   }
 
   /** The next connected channel. */

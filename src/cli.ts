@@ -13,24 +13,28 @@ import { watchBus } from './stat-watch.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
 import { Subscriber } from './subscriber.js';
 import { RingcastError } from './errors.js';
+import { socketAddress } from './address.js';
+
+/** A command's bus argument: an address as docs/addresses.md writes it (parsed where it is used). */
+const BUS_ARGUMENT = 'a bus address: unix:PATH or a bare socket path, ivshmem:RING?..., xen:DOMID/BUS (docs/addresses.md)';
 
 /** Each command's usage: printed by `<command> --help` (exit 0) and after a usage error in it (exit 2). */
 const USAGES = {
   demo: `  ringcast demo [--subscribers N] [--messages M] [--size BYTES] [--capacity BYTES] [--json]
       a publisher and N subscriber processes; checks every message arrives once, in order, intact
       (--size at most ${DEMO_MAX_SIZE} B; --size × --messages is streamed, not held in memory)`,
-  pub: `  ringcast pub <socket> [--subscribers N] [--capacity BYTES] [--policy block|drop]
+  pub: `  ringcast pub <bus> [--subscribers N] [--capacity BYTES] [--policy block|drop]
                  [--evict-after-ms MS] [--max-lag-bytes BYTES] [--heartbeat-timeout-ms MS]
                  [--max-subscribers N] [--max-per-uid N] [--allow-uid UID]... [--allow-gid GID]...
       stdin -> bus (waits for N subscribers, default 1, before reading stdin); an option not given
       takes the library's default (docs/eviction.md, docs/security.md). Interrupted (SIGINT,
       SIGTERM) before stdin ended, it aborts the bus: subscribers fail instead of ending cleanly`,
-  sub: `  ringcast sub <socket>
+  sub: `  ringcast sub <bus>
       bus -> stdout, byte-exact; exits 0 when the publisher closed after its whole input, 1 when the
       stream was cut short (publisher aborted or died, eviction), quietly when stdout is closed`,
-  stat: `  ringcast stat <socket> [--json]
-      the descriptor page: subscribers, state, lag
-  ringcast stat <socket> --watch [--interval MS] [--count N] [--json]
+  stat: `  ringcast stat <bus> [--json]
+      the descriptor page: subscribers, state, lag (a unix: bus for now)
+  ringcast stat <bus> --watch [--interval MS] [--count N] [--json]
       the same as a live table with rates, redrawn every MS (default 1000) until Ctrl-C or N frames;
       with --json one JSON line per frame`,
   bench: `  ringcast bench [--suite quick|full] [--json FILE]
@@ -179,8 +183,7 @@ async function pub(args: string[]): Promise<number> {
     },
     1,
   );
-  const path = positionals[0];
-  if (!path) throw new UsageError('pub', 'pub needs a socket path');
+  const address = busAddress('pub', positionals[0]);
   const policy = string(values, 'policy');
   if (policy !== undefined && policy !== 'block' && policy !== 'drop') throw new UsageError('pub', `--policy must be block or drop, got ${JSON.stringify(policy)}`);
   const wanted = integer('pub', 'subscribers', string(values, 'subscribers'), 1, 0);
@@ -188,7 +191,7 @@ async function pub(args: string[]): Promise<number> {
   const gids = ids('pub', 'allow-gid', values['allow-gid'] as string[] | undefined);
   // Only what was given: every option left out keeps the library's default.
   const options = {
-    path,
+    address,
     capacity: integer('pub', 'capacity', string(values, 'capacity'), undefined, 1),
     policy,
     evictAfterMs: integer('pub', 'evict-after-ms', string(values, 'evict-after-ms'), undefined, 0),
@@ -220,9 +223,8 @@ async function pub(args: string[]): Promise<number> {
 
 async function sub(args: string[]): Promise<number> {
   const { positionals } = parse('sub', args, {}, 1);
-  const path = positionals[0];
-  if (!path) throw new UsageError('sub', 'sub needs a socket path');
-  const subscriber = await Subscriber.connect({ path });
+  const address = busAddress('sub', positionals[0]);
+  const subscriber = await Subscriber.connect({ address });
   try {
     for await (const message of subscriber) {
       if (!process.stdout.write(message)) await once(process.stdout, 'drain');
@@ -241,16 +243,17 @@ async function stat(args: string[]): Promise<number> {
     { json: { type: 'boolean' }, watch: { type: 'boolean' }, interval: { type: 'string' }, count: { type: 'string' } },
     1,
   );
-  const path = positionals[0];
-  if (!path) throw new UsageError('stat', 'stat needs a socket path');
+  const target = positionals[0];
+  if (!target) throw new UsageError('stat', 'stat needs a bus address or a bridge URL');
   const json = values.json === true;
   if (!values.watch) {
     for (const flag of ['interval', 'count'] as const) if (values[flag] !== undefined) throw new UsageError('stat', `--${flag} needs --watch`);
   }
-  if (/^https?:\/\//.test(path)) {
+  if (/^https?:\/\//.test(target)) {
     if (values.watch) throw new UsageError('stat', '--watch is for a bus socket, not a bridge URL');
-    return bridgeStat(path, json);
+    return bridgeStat(target, json);
   }
+  const path = socketAddress(busAddress('stat', target), 'ringcast stat');
   if (values.watch) {
     const interrupted = onTermination();
     const frames = integer('stat', 'count', string(values, 'count'), undefined, 1);
@@ -316,7 +319,8 @@ async function run(command: string | undefined, rest: string[]): Promise<number>
   try {
     return await dispatch(command, rest);
   } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_RINGCAST_INVALID_OPTION' && command !== undefined && Object.hasOwn(USAGES, command)) {
+    const code = (error as { code?: string }).code;
+    if ((code === 'ERR_RINGCAST_INVALID_OPTION' || code === 'ERR_RINGCAST_BAD_ADDRESS') && command !== undefined && Object.hasOwn(USAGES, command)) {
       throw new UsageError(command as Command, (error as Error).message);
     }
     throw error;
@@ -338,7 +342,8 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
       try {
         return await bridgeCommand(rest);
       } catch (error) {
-        if (error instanceof BridgeUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError('bridge', (error as Error).message);
+        const code = (error as { code?: string }).code;
+        if (error instanceof BridgeUsageError || code?.startsWith('ERR_PARSE_ARGS') || code === 'ERR_RINGCAST_BAD_ADDRESS') throw new UsageError('bridge', (error as Error).message);
         throw error;
       }
     case 'bench':
@@ -365,6 +370,12 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
     default:
       throw new UsageError(null, `unknown command ${JSON.stringify(command)}`);
   }
+}
+
+/** The bus argument of `command`, required. */
+function busAddress(command: Command, value: string | undefined): string {
+  if (!value) throw new UsageError(command, `${command} needs ${BUS_ARGUMENT}`);
+  return value;
 }
 
 function usageOf(command: Command | null): string {

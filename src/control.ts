@@ -28,7 +28,7 @@ export interface WelcomeMessage {
 }
 
 /** Why a publisher refused an attach (the `refused` message, the `refuse` event). */
-export type RefuseReason = 'version' | 'allow-list' | 'full' | 'quota' | 'protocol' | 'timeout' | 'closing' | 'flood';
+export type RefuseReason = 'version' | 'allow-list' | 'full' | 'quota' | 'protocol' | 'timeout' | 'closing' | 'flood' | 'backoff';
 
 export interface RefusedMessage {
   type: 'refused';
@@ -58,6 +58,7 @@ const REASONS: ReadonlyArray<readonly [number, RefusedMessage['reason']]> = [
   [C.RC_REFUSE_TIMEOUT, 'timeout'],
   [C.RC_REFUSE_CLOSING, 'closing'],
   [C.RC_REFUSE_FLOOD, 'flood'],
+  [C.RC_REFUSE_BACKOFF, 'backoff'],
 ];
 
 const ROLE_NAME = new Map(ROLES);

@@ -22,6 +22,10 @@ export const RINGCAST_ERROR_CODES = [
   'ERR_RINGCAST_STATE',
   'ERR_RINGCAST_ABORTED',
   'ERR_RINGCAST_SYSTEM',
+  /** A bus address that does not parse, or lacks what its use needs (src/address.ts, AddressError). */
+  'ERR_RINGCAST_BAD_ADDRESS',
+  /** A valid address used where that kind of bus is not supported yet (e.g. a Channel over Xen). */
+  'ERR_RINGCAST_UNSUPPORTED',
   /** The addon could not be loaded (src/load-addon.ts): not built, or built for another Node ABI. */
   'ERR_RINGCAST_NO_ADDON',
   /** The C core returned a status the binding has no better name for (native/binding/addon.cc). */
@@ -46,14 +50,16 @@ export type EvictionReason = 'slow' | 'protocol' | 'dead' | 'closed' | 'lapped';
 
 /**
  * The publisher stopped waiting for this subscriber. Bytes in
- * [lostFrom, lostTo) of the bus were not delivered to it. Rejoin at the live
+ * [lostFrom, lostTo) of the bus were not delivered to it, and
+ * `lostMessages` messages: both counted from what this subscriber had
+ * read (a message it had partly read counts as lost). Rejoin at the live
  * head with `subscriber.rejoin()`.
  */
 export class EvictedError extends RingcastError {
   readonly reason: EvictionReason;
   readonly lostFrom: number;
   readonly lostTo: number;
-  /** Messages in the lost range, when the publisher could count them (not for `lapped`). */
+  /** Messages in the lost range (undefined for `lapped`: overwritten records cannot be counted). */
   readonly lostMessages: number | undefined;
   constructor(reason: EvictionReason, lostFrom: number, lostTo: number, lostMessages?: number) {
     super(

@@ -28,6 +28,8 @@ export {
   RefusedError,
 } from './errors.js';
 export { RINGCAST_ERROR_CODES } from './errors.js';
+export { AddressError, parseAddress, formatAddress } from './address.js';
+export type { BusAddress, UnixAddress, IvshmemAddress, XenAddress, AddressPart } from './address.js';
 export type { RingcastErrorCode, EvictionReason } from './errors.js';
 export type { SlowConsumerPolicy } from './options.js';
 export type {

@@ -1,9 +1,9 @@
 // A read-only look at a bus: the descriptor page and the slot table, as the
 // publisher mirrors them. Used by `ringcast stat`.
+import { socketAddress } from './address.js';
 import { ControlConnection, PROTOCOL_VERSION } from './control.js';
 import { RefusedError, RingcastError } from './errors.js';
 import { C, native } from './native.js';
-import { checkPath } from './options.js';
 import { wrapSystem } from './publisher.js';
 import type { EvictionReason } from './errors.js';
 
@@ -38,9 +38,12 @@ const REASONS: Record<number, EvictionReason> = {
   [C.RC_EVICT_CLOSED]: 'closed',
 };
 
-/** Asks the publisher at `path` for a read-only ring descriptor and reads it. */
-export async function inspectBus(path: string, timeoutMs = 5000): Promise<BusSnapshot> {
-  checkPath('path', path);
+/**
+ * Asks the publisher at `address` (`unix:PATH` or a bare socket path;
+ * docs/addresses.md) for a read-only ring descriptor and reads it.
+ */
+export async function inspectBus(address: string, timeoutMs = 5000): Promise<BusSnapshot> {
+  const path = socketAddress(address, 'inspectBus');
   let fd: number;
   try {
     fd = native.unixConnect(path);

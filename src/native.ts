@@ -16,6 +16,9 @@ export interface NativeConstants {
   RC_MAX_CAPACITY: number;
   RC_RECORD_ALIGN: number;
   RC_RECORD_HEADER_SIZE: number;
+  RC_MIN_MAX_PAYLOAD: number;
+  RC_DEFAULT_MAX_MESSAGE: number;
+  RC_FIRST_FRAGMENT_SIZE: number;
   RC_PUB_OPEN: number;
   RC_PUB_CLOSED: number;
   RC_PUB_ABORTED: number;
@@ -69,6 +72,8 @@ export interface NativeConstants {
   RC_ESTATE: number;
   RC_ENOSLOT: number;
   RC_EABORTED: number;
+  /** Whole-message reads: the next message is fragmented; meta[1] = its length, meta[2] its seq; read it with readMessage. */
+  RC_EMESSAGE: number;
   RC_MAX_FDS_PER_MESSAGE: number;
   /** From native/include/ringcast_control.h (the control-message wire format). */
   RC_CONTROL_VERSION: number;
@@ -95,6 +100,7 @@ export interface NativeConstants {
   RC_REFUSE_TIMEOUT: number;
   RC_REFUSE_CLOSING: number;
   RC_REFUSE_FLOOD: number;
+  RC_REFUSE_BACKOFF: number;
   /** Numbers per record in a meta array: offset, length, flags, seq. */
   META_STRIDE: number;
   /** Most records one read/poll describes. */
@@ -132,6 +138,8 @@ export interface NativePublisher {
   readonly data: ArrayBuffer;
   /** Null when every slot is taken. */
   attach(pid: number, uid: number): NativeAttachment | null;
+  /** The welcome carrying the slot's ack page was sent: closes our descriptor of it (the mapping stays). */
+  handedOver(slot: number): void;
   detach(slot: number, reason: number): void;
   evict(slot: number, reason: number): void;
   /** Writes and commits a whole message if it fits now: bit 1 = written, bit 2 = slot states changed (takeChanges). */
@@ -159,8 +167,8 @@ export interface NativePublisher {
   evictBlocking(length: number): number;
   /** Evicts slots whose ack-page heartbeat did not move for `timeoutMs`; returns how many. */
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
-  /** Slots whose state changed since the last call. */
-  takeChanges(): Array<{ slot: number; state: number; reason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
+  /** Slots whose state changed since the last call; `evictions` counts every eviction of the slot so far, the lost range is the last one's. */
+  takeChanges(): Array<{ slot: number; state: number; reason: number; evictions: number; evictReason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
   stats(): { head: number; messages: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
   /** Orderly end: head is final, subscribers drain and then end (RC_ECLOSED). */
   close(): void;
@@ -177,6 +185,9 @@ export interface NativeSubscriberInfo {
   maxPayload: number;
   lostFrom: number;
   lostTo: number;
+  /** On an eviction: the sequence number of the first message not lost (-1: unknown, as after a lap). */
+  lostToSeq: number;
+  /** The publisher's count, from its last validated ack (may be behind `position`). */
   lostMessages: number;
   evictReason: number;
   publisherState: number;
@@ -209,6 +220,19 @@ export interface NativeSubscriber {
   bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): NativeReadSmall;
   /** Describes a batch in meta without acknowledging it. */
   poll(meta: Float64Array): number;
+  /**
+   * Whole-message reads from now on, messages above `maxMessage` bytes (0: the
+   * ring's max_message) refused as corrupt: read, poll and readSmall stop
+   * before a fragmented message and answer RC_EMESSAGE with its length in
+   * meta[1] and its seq in meta[2]; readMessage copies it.
+   */
+  handOutWholeMessages(maxMessage: number): void;
+  /**
+   * Copies the fragmented message announced by RC_EMESSAGE into `message`
+   * (exactly its length) from `filled` on, as far as it is committed; returns
+   * the new fill (message.length: complete) or a negative RC_* status.
+   */
+  readMessage(message: Uint8Array, filled: number): number;
   /** The sequence number of the next message if its record is in the ring, else -1; acknowledges nothing. */
   peekSeq(): number;
   /** Acknowledges the last poll after re-checking it was not overwritten. */
@@ -394,6 +418,8 @@ export interface NativeAddon {
     features?: number,
     ringFile?: string,
     fileMode?: number,
+    /** Declared in the ring: the largest message it carries (default RC_DEFAULT_MAX_MESSAGE). */
+    maxMessage?: number,
   ) => NativePublisher;
   /** Creates the guests' ack files and connects to the ivshmem server; `publisher` must outlive it. peerIds: -1 = any. */
   IvshmemHost: new (

@@ -1,6 +1,10 @@
 // Option validation: errors name the option, the expected form and the value.
+import { constants as bufferConstants } from 'node:buffer';
 import { invalidOption } from './errors.js';
 import { C } from './native.js';
+
+/** The longest message a Buffer can hold here: the upper bound of maxMessageBytes. */
+export const MAX_BUFFER_LENGTH = Math.min(bufferConstants.MAX_LENGTH, Number.MAX_SAFE_INTEGER);
 
 export type SlowConsumerPolicy = 'block' | 'drop';
 

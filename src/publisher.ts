@@ -6,12 +6,13 @@ import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 
 import type { PublisherEvents } from './events.js';
-import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedMessage } from './control.js';
+import { ControlConnection, PROTOCOL_VERSION, encodeControlMessage, type ControlMessage, type RefusedMessage } from './control.js';
 import { reportEvent, track, unlinkSocketAtExit, untrack } from './diagnostics.js';
 import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { verdictName } from './attachment.js';
 import { PublishQueue } from './publish-queue.js';
+import { resolvePublisherAddress } from './address.js';
 import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './ivshmem.js';
 import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
 import {
@@ -21,6 +22,7 @@ import {
   checkPath,
   checkPolicy,
   checkSignal,
+  MAX_BUFFER_LENGTH,
   type SlowConsumerPolicy,
 } from './options.js';
 import { writableTo, type StreamOptions } from './streams.js';
@@ -29,12 +31,20 @@ import { writableTo, type StreamOptions } from './streams.js';
  * Publisher.listen's options. A combination the publisher refuses at run time
  * is refused by the types too: `evictAfterMs` only with policy `block`.
  */
-export type PublisherOptions = PublisherOptionFields & ({ policy?: 'block' } | { policy: 'drop'; evictAfterMs?: undefined });
+export type PublisherOptions = PublisherOptionFields &
+  ({ address: string; path?: undefined } | { path: string; address?: undefined }) &
+  ({ policy?: 'block' } | { policy: 'drop'; evictAfterMs?: undefined });
 
 /** Every option of PublisherOptions, each on its own. */
 export interface PublisherOptionFields {
-  /** Path of the bus's Unix socket (a bind mount shares it with containers). */
-  path: string;
+  /**
+   * The bus's address (docs/addresses.md): `unix:PATH` or a bare path for a
+   * local bus; `ivshmem:RING?server=SOCKET` for KVM/QEMU guests, with the
+   * guests in `vm.guests`. Give this or `path`.
+   */
+  address?: string;
+  /** Path of the bus's Unix socket, taken as it is (a bind mount shares it with containers). Give this or `address`. */
+  path?: string;
   /** @internal false: no socket of its own (a channel attaches its one peer itself). */
   listen?: boolean;
   /**
@@ -44,11 +54,23 @@ export interface PublisherOptionFields {
   envelopes?: boolean;
   /** Data area bytes, a power of two (default 4 MiB). */
   capacity?: number;
-  /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16). */
+  /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16; at least 64). */
   maxPayload?: number;
+  /**
+   * Largest message this publisher writes, declared in the ring so that
+   * subscribers can refuse anything larger before allocating it (default and
+   * subscribers' default cap: 64 MiB). A larger publish throws
+   * ERR_RINGCAST_TOO_BIG; subscribers with a lower `maxMessageBytes` fail on
+   * such a message with ERR_RINGCAST_CORRUPT.
+   */
+  maxMessageBytes?: number;
   /** `block` (default): wait for the slowest subscriber. `drop`: never wait, evict whoever would be overwritten. */
   policy?: SlowConsumerPolicy;
-  /** block: evict a subscriber that has kept the publisher waiting this long (default: wait forever). */
+  /**
+   * block: evict a subscriber that has kept the publisher waiting this long
+   * (default 5000 ms; 0: wait forever, so one subscriber that stops reading
+   * stops the bus for as long as it likes).
+   */
   evictAfterMs?: number;
   /** block: evict instead of waiting for a subscriber this many bytes behind (default: capacity, i.e. wait). */
   maxLagBytes?: number;
@@ -58,8 +80,19 @@ export interface PublisherOptionFields {
   maxSubscribers?: number;
   /** Peers allowed to attach, by uid or gid as seen by SO_PEERCRED (default: this process's uid). */
   allow?: { uids?: number[]; gids?: number[] };
-  /** Most subscribers one uid may hold at once (default: maxSubscribers). */
+  /**
+   * Most subscribers one uid may hold at once (default: maxSubscribers when
+   * the allow list names a single uid and no gid, else half of
+   * maxSubscribers, so that one allowed uid cannot take every slot).
+   */
   maxPerUid?: number;
+  /**
+   * A peer (a process, by pid) evicted `slow` or `protocol` twice within a
+   * minute may not rejoin or attach again for this long; every further such
+   * eviction doubles it, up to 64 times (default 1000 ms; 0: rejoin at once,
+   * always). Its rejoin is refused with reason `backoff`.
+   */
+  rejoinBackoffMs?: number;
   /** A connection that has not said hello by then is dropped (default 2000 ms). */
   handshakeTimeoutMs?: number;
   /** Connections still in their handshake at once; more are closed at accept (default 16). */
@@ -164,6 +197,23 @@ const STATES: Record<number, SubscriberState> = {
 
 const RESOLVED = Promise.resolve();
 
+/** evictAfterMs unless given: long enough for a busy reader, short enough that a stuck one cannot hold the bus. */
+export const DEFAULT_EVICT_AFTER_MS = 5000;
+/** rejoinBackoffMs unless given. */
+export const DEFAULT_REJOIN_BACKOFF_MS = 1000;
+/** Misbehaviour further apart than this is forgotten: the back-off starts again. */
+const BACKOFF_MEMORY_MS = 60_000;
+/** The back-off grows to at most this many times rejoinBackoffMs. */
+const BACKOFF_MAX_FACTOR = 64;
+
+/** A peer's slow or protocol evictions, for the rejoin back-off. */
+interface Misbehaviour {
+  evictions: number;
+  lastAt: number;
+  /** No rejoin or attach before this (performance.now()). */
+  until: number;
+}
+
 /** Messages up to this size are packed into one buffer per batch (#offerFrom); larger ones go by reference. */
 const PACK_MAX_MESSAGE = 1024;
 /** Bytes and messages one packed crossing carries at most. */
@@ -180,6 +230,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   readonly path: string;
   readonly capacity: number;
   readonly maxPayload: number;
+  readonly maxMessageBytes: number;
   readonly policy: SlowConsumerPolicy;
 
   #native: NativePublisher;
@@ -196,6 +247,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #allowGids: number[];
   #handshakeTimeoutMs: number;
   #maxPendingHandshakes: number;
+  #rejoinBackoffMs: number;
+  /** By pid: who was evicted slow or protocol lately, and until when it must wait. */
+  #misbehaviour = new Map<number, Misbehaviour>();
   #queue: PublishQueue;
   #closing: Promise<void> | null = null;
   /** stats() as it was when close() finished: what stats() answers from then on. */
@@ -204,6 +258,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #claimOpen = false;
   #heartbeatTimer: NodeJS.Timeout | null = null;
   #slotStates = new Map<number, SubscriberState>();
+  /** Evictions of each slot index reported so far (the core counts them). */
+  #evictionsSeen = new Map<number, number>();
   #vm: VmHost | null = null;
   /** VM guests' join positions by slot (socket subscribers keep theirs in #attached). */
   #vmJoinedAt = new Map<number, number>();
@@ -211,15 +267,16 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #packData: Uint8Array | null = null;
   #packLengths: Uint32Array | null = null;
 
-  private constructor(options: PublisherOptions) {
+  private constructor(given: PublisherOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
+    if (typeof given !== 'object' || given === null) throw invalidOption('options', given, 'an object');
+    const options: PublisherOptionFields = { ...given, ...resolvePublisherAddress(given) };
     this.path = checkPath('path', options.path);
     this.capacity = checkCapacity(options.capacity);
-    this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), 1, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
+    this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), C.RC_MIN_MAX_PAYLOAD, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
+    this.maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, Math.max(C.RC_DEFAULT_MAX_MESSAGE, this.maxPayload), this.maxPayload, MAX_BUFFER_LENGTH);
     this.policy = checkPolicy(options.policy);
     this.#maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, C.RC_MAX_SUBSCRIBERS, 1, C.RC_MAX_SUBSCRIBERS);
-    this.#maxPerUid = checkInteger('maxPerUid', options.maxPerUid, this.#maxSubscribers, 1, C.RC_MAX_SUBSCRIBERS);
     this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 2000, 1, 600_000);
     this.#maxPendingHandshakes = checkInteger('maxPendingHandshakes', options.maxPendingHandshakes, 16, 1, 1024);
     if (options.allow !== undefined && (typeof options.allow !== 'object' || options.allow === null)) {
@@ -229,11 +286,15 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const gids = checkIdList('allow.gids', options.allow?.gids);
     this.#allowUids = uids ?? (options.allow ? [] : [process.getuid?.() ?? 0]);
     this.#allowGids = gids ?? [];
+    const singleUid = this.#allowUids.length <= 1 && this.#allowGids.length === 0;
+    this.#maxPerUid = checkInteger('maxPerUid', options.maxPerUid, singleUid ? this.#maxSubscribers : Math.max(1, Math.floor(this.#maxSubscribers / 2)), 1, C.RC_MAX_SUBSCRIBERS);
+    this.#rejoinBackoffMs = checkInteger('rejoinBackoffMs', options.rejoinBackoffMs, DEFAULT_REJOIN_BACKOFF_MS, 0, 600_000);
     this.#log = resolveLogger(options.logger, 'publisher');
     if (options.evictAfterMs !== undefined && this.policy !== 'block') {
       throw invalidOption('evictAfterMs', options.evictAfterMs, "no value with policy 'drop' (it never waits)");
     }
-    const evictAfterMs = options.evictAfterMs === undefined ? undefined : checkInteger('evictAfterMs', options.evictAfterMs, 0, 1, 3_600_000);
+    // Unbounded blocking only when asked for (0): the default resists a subscriber that never reads.
+    const evictAfterMs = this.policy === 'drop' ? undefined : checkInteger('evictAfterMs', options.evictAfterMs, DEFAULT_EVICT_AFTER_MS, 0, 3_600_000) || undefined;
     const minLag = native.minMaxLag(this.maxPayload);
     const maxLagBytes = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
     const vm = options.vm === undefined ? null : checkVmOptions(options.vm);
@@ -249,6 +310,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       options.envelopes === true ? C.RC_FEATURE_ENVELOPE : 0,
       vm?.ringFile,
       vm?.fileMode,
+      this.maxMessageBytes,
     );
     this.#queue = new PublishQueue(
       this.#native,
@@ -305,7 +367,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Creates the ring and starts listening on `options.path`. */
   static async listen(options: PublisherOptions): Promise<Publisher> {
     const publisher = new Publisher(options);
-    track('publisher', publisher, options.listen === false || options.vm !== undefined ? null : unlinkSocketAtExit(publisher.path));
+    track('publisher', publisher, options.listen === false || publisher.#vm !== null ? null : unlinkSocketAtExit(publisher.path));
     reportEvent('publisher', publisher, 'listen', { capacity: publisher.capacity, maxPayload: publisher.maxPayload, policy: publisher.policy });
     return publisher;
   }
@@ -336,7 +398,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
    */
   offer(message: Uint8Array): boolean {
     this.#assertOpen();
-    checkMessage(message);
+    this.#checkMessage(message);
     if (this.#queue.queued > 0 || this.#claimOpen) return false;
     return message.length <= this.maxPayload && this.#offerNow(message);
   }
@@ -344,7 +406,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Writes one message, waiting for room if the slowest subscriber holds it. */
   publish(message: Uint8Array, options?: PublishOptions): Promise<void> {
     this.#assertOpen();
-    checkMessage(message);
+    this.#checkMessage(message);
     this.#assertNoClaim();
     const signal = checkSignal(options?.signal);
     if (this.#queue.queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#offerNow(message)) {
@@ -358,7 +420,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#assertOpen();
     this.#assertNoClaim();
     if (!Array.isArray(messages)) throw invalidOption('messages', messages, 'an array of Uint8Array');
-    for (const message of messages) checkMessage(message);
+    for (const message of messages) this.#checkMessage(message);
     const signal = checkSignal(options?.signal);
     const list = messages as Uint8Array[];
     if (this.#queue.queued === 0 && !this.#claimOpen) {
@@ -529,6 +591,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (this.#claimOpen) throw new RingcastError('ERR_RINGCAST_STATE', 'a claim is open: commit or abort it first');
   }
 
+  #checkMessage(message: unknown): asserts message is Uint8Array {
+    checkMessage(message);
+    if (message.length > this.maxMessageBytes) {
+      throw new RingcastError('ERR_RINGCAST_TOO_BIG', `message of ${message.length} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`);
+    }
+  }
+
   #enqueue(job: () => Promise<void>): Promise<void> {
     return this.#queue.enqueue(job);
   }
@@ -610,26 +679,56 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Turns the core's slot transitions into events (and log lines). */
   #processChanges(): void {
     for (const change of this.#native.takeChanges()) {
-      const from = this.#slotStates.get(change.slot) ?? 'detached';
-      const to = change.state === C.RC_SLOT_FREE ? 'detached' : (STATES[change.state] ?? 'evicted');
+      let from: SubscriberState | 'detached' = this.#slotStates.get(change.slot) ?? 'detached';
+      const to: SubscriberState | 'detached' = change.state === C.RC_SLOT_FREE ? 'detached' : (STATES[change.state] ?? 'evicted');
       if (to === 'detached') this.#slotStates.delete(change.slot);
       else this.#slotStates.set(change.slot, to);
-      if (from === to) continue;
-      const reason = to === 'evicted' || to === 'detached' ? (REASONS[change.reason] ?? null) : null;
-      this.emit('state', { slot: change.slot, from, to, reason } satisfies StateChange);
-      if (to === 'evicted') {
+      // Counted, not inferred from the state: a guest can be evicted and
+      // rejoin through shared memory before we look (ACTIVE then, as before).
+      const evicted = change.evictions > (this.#evictionsSeen.get(change.slot) ?? 0);
+      this.#evictionsSeen.set(change.slot, change.evictions);
+      if (evicted) {
+        const reason = REASONS[change.evictReason] ?? 'slow';
+        if (from !== 'evicted') this.emit('state', { slot: change.slot, from, to: 'evicted', reason } satisfies StateChange);
+        from = 'evicted';
         const event: EvictionEvent = {
           slot: change.slot,
-          reason: reason ?? 'slow',
+          reason,
           lostFrom: change.lostFrom,
           lostTo: change.lostTo,
           lostBytes: Math.max(0, change.lostTo - change.lostFrom),
           lostMessages: change.lostMessages,
         };
         this.#log.warn(event, 'subscriber evicted');
+        if (reason === 'slow' || reason === 'protocol') this.#misbehaved(change.slot);
         this.emit('evict', event);
       }
+      if (from === to) continue;
+      const reason = to === 'evicted' || to === 'detached' ? (REASONS[change.reason] ?? null) : null;
+      this.emit('state', { slot: change.slot, from, to, reason } satisfies StateChange);
     }
+  }
+
+  /** A socket peer was evicted slow or protocol: the second time within a minute, it must wait before it comes back. */
+  #misbehaved(slot: number): void {
+    const pid = this.#attached.get(slot)?.peer.pid;
+    if (pid === undefined || pid === 0 || this.#rejoinBackoffMs === 0) return;
+    const now = performance.now();
+    if (this.#misbehaviour.size >= 1024) {
+      for (const [known, record] of this.#misbehaviour) if (now - record.lastAt > BACKOFF_MEMORY_MS) this.#misbehaviour.delete(known);
+    }
+    const last = this.#misbehaviour.get(pid);
+    const evictions = last && now - last.lastAt <= BACKOFF_MEMORY_MS ? last.evictions + 1 : 1;
+    const factor = evictions < 2 ? 0 : Math.min(2 ** (evictions - 2), BACKOFF_MAX_FACTOR);
+    this.#misbehaviour.set(pid, { evictions, lastAt: now, until: now + factor * this.#rejoinBackoffMs });
+  }
+
+  /** Why `pid` may not come back yet, or null. */
+  #backoff(pid: number): string | null {
+    const record = this.#misbehaviour.get(pid);
+    const wait = record ? Math.ceil(record.until - performance.now()) : 0;
+    if (!record || wait <= 0) return null;
+    return `pid ${pid} was evicted (slow or protocol) ${record.evictions} times within a minute; it may come back in ${wait} ms`;
   }
 
   #waitForRoom(length: number, signal: AbortSignal | undefined): Promise<void> {
@@ -718,7 +817,14 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       }
       if (peer === null) return;
       if (this.#pendingHandshakes.size >= this.#maxPendingHandshakes) {
-        // A flood: drop it before it costs a watcher or a timer.
+        // A flood: drop it before it costs a watcher or a timer, but say why
+        // (one datagram into a fresh socket's buffer never blocks).
+        const message = `${this.#pendingHandshakes.size} handshakes in progress (maxPendingHandshakes); try again`;
+        try {
+          native.unixSend(peer.fd, encodeControlMessage({ type: 'refused', reason: 'flood', message }), []);
+        } catch {
+          // it already went away: nobody to tell
+        }
         native.closeFd(peer.fd);
         this.emit('refuse', { reason: 'flood', pid: peer.pid, uid: peer.uid });
         continue;
@@ -751,7 +857,12 @@ export class Publisher extends EventEmitter<PublisherEvents> {
             attached = null;
             drop();
           } else if (message.type === 'rejoin') {
-            this.#rejoin(attached);
+            const wait = this.#backoff(peer.pid);
+            // Refused, not dropped: it stays evicted, and may ask again later.
+            if (wait) {
+              connection.trySend({ type: 'refused', reason: 'backoff', message: wait });
+              this.emit('refuse', { reason: 'backoff', pid: peer.pid, uid: peer.uid });
+            } else this.#rejoin(attached);
           } else {
             refuse('protocol', `unexpected ${message.type} after attach`);
           }
@@ -767,6 +878,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
           connection.trySend({ type: 'welcome', version: PROTOCOL_VERSION, slot: -1, generation: 0, nextSeq }, [this.#native.ringFd]);
           return drop();
         }
+        const wait = this.#backoff(peer.pid);
+        if (wait) return refuse('backoff', wait);
         if (this.#attached.size >= this.#maxSubscribers) return refuse('full', `bus has ${this.#maxSubscribers} subscribers`);
         let sameUid = 0;
         for (const a of this.#attached.values()) if (a.peer.uid === peer.uid) sameUid++;
@@ -832,6 +945,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#log.warn({ err: error, pid: peer.pid }, 'welcome failed');
       return null;
     }
+    // No process of our uid may reach the ack page through our descriptors from now on.
+    this.#native.handedOver(grant.slot);
     this.#attached.set(grant.slot, attached);
     this.#processChanges();
     this.#log.info({ slot: grant.slot, pid: peer.pid, uid: peer.uid }, 'subscriber attached');

@@ -1,6 +1,7 @@
 // The subscriber: maps the ring read-only, writes only its own ack page.
 import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
+import { constants as osConstants } from 'node:os';
 import { Readable } from 'node:stream';
 
 import type { SubscriberEvents } from './events.js';
@@ -20,15 +21,23 @@ import {
 } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js';
+import { resolveSubscriberAddress } from './address.js';
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './xen.js';
 import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
-import { checkInteger, checkPath, checkSignal } from './options.js';
+import { MAX_BUFFER_LENGTH, checkInteger, checkPath, checkSignal } from './options.js';
 import { wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
 
 export interface SubscriberOptions {
-  /** Path of the bus's Unix socket (not with `ivshmem` or `xen`). */
+  /**
+   * The bus's address (docs/addresses.md): `unix:PATH` or a bare path,
+   * `ivshmem:RING?ack=FILE&doorbell=DEVICE` (or `&server=SOCKET` on a host),
+   * `xen:DOMID/BUS[/SLOT]`. The `ivshmem` and `xen` options then give only
+   * what the address cannot say (publisherTimeoutMs, manual). Not with `path`.
+   */
+  address?: string;
+  /** Path of the bus's Unix socket, taken as it is (not with `address`, `ivshmem` or `xen`). */
   path?: string;
   /**
    * Attach from a KVM/QEMU guest through ivshmem instead of a socket: the
@@ -47,6 +56,14 @@ export interface SubscriberOptions {
   xen?: XenSubscribeOptions;
   /** Most bytes one batch copy takes from the ring (default 1 MiB; at least maxPayload). */
   batchBytes?: number;
+  /**
+   * Largest message this subscriber accepts (default 64 MiB; the publisher's
+   * declared `maxMessageBytes` caps it further). A message declaring more in
+   * its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT before
+   * anything of it is allocated, as does one whose fragments add up to more
+   * than it declared.
+   */
+  maxMessageBytes?: number;
   /** Busy-poll this long before sleeping on the doorbell (default 0: sleep at once). */
   spinMicros?: number;
   /** On eviction, re-attach at the live head and emit `gap` instead of failing (default false). */
@@ -78,7 +95,9 @@ export interface SubscriberStatsSnapshot {
   /** Messages copied out of the ring but not yet taken by recv(). */
   buffered: number;
   evictions: number;
+  /** Bytes lost: each eviction's or lap's range when it is reported, the rest of the gap at its rejoin. */
   lostBytes: number;
+  /** Messages lost: each eviction's count when it is reported (a lap's at its rejoin), the rest of the gap at its rejoin. */
   lostMessages: number;
 }
 
@@ -105,7 +124,7 @@ const EVICT_REASONS: Record<number, EvictionReason> = {
   [C.RC_EVICT_CLOSED]: 'closed',
 };
 
-const { META_STRIDE, MAX_BATCH, RC_FRAG_FIRST, RC_FRAG_LAST } = C;
+const { META_STRIDE, MAX_BATCH } = C;
 
 /**
  * Ready messages up to this many, within SMALL_READ_BYTES of the ring, are
@@ -154,13 +173,17 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #boundTo: NativeSubscriber | null = null;
   #readSmall: NativeReadSmall | null = null;
   #batchBytes: number;
+  #maxMessageBytes: number;
   #spinMicros: number;
   #autoRejoin: boolean;
   #keepEnvelopes: boolean;
   #handshakeTimeoutMs: number;
   #queue: Buffer[] = [];
   #queueIndex = 0;
-  #fragments: Buffer[] | null = null;
+  /** The fragmented message being copied into a buffer of its own (its declared length), and how much of it is there. */
+  #assembly: Buffer | null = null;
+  #assembled = 0;
+  #assemblySeq = -1;
   #data: Uint8Array | null = null;
   #wake: (() => void) | null = null;
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
@@ -187,8 +210,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** What to release if this subscriber is collected unclosed (updated on every attach). */
   #leftovers: SubscriberLeftovers;
 
-  private constructor(options: SubscriberOptions) {
+  private constructor(given: SubscriberOptions) {
     super();
+    const options: SubscriberOptions = { ...given, ...resolveSubscriberAddress<IvshmemSubscribeOptions, XenSubscribeOptions>(given) };
     if (options.ivshmem !== undefined && options.xen !== undefined) throw invalidOption('xen', options.xen, 'no value with ivshmem');
     if (options.ivshmem !== undefined || options.xen !== undefined) {
       if (options.path !== undefined) throw invalidOption('path', options.path, 'no value with ivshmem or xen (they have no socket)');
@@ -198,6 +222,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       this.path = checkPath('path', options.path);
     }
     this.#batchBytes = checkInteger('batchBytes', options.batchBytes, 1 << 20, 1, 1 << 30);
+    this.#maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, C.RC_DEFAULT_MAX_MESSAGE, 1, MAX_BUFFER_LENGTH);
     this.#spinMicros = checkInteger('spinMicros', options.spinMicros, 0, 0, 1_000_000);
     this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
     this.#autoRejoin = options.rejoin === true;
@@ -266,8 +291,26 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#log.info({ ...attachment.logFields, slot: this.slot }, 'attached through shared memory');
   }
 
+  /**
+   * Attaches through the socket. A refusal that says "try again" (`flood`: the
+   * publisher is busy with other handshakes; or a full listen backlog) is
+   * retried, with growing pauses, until handshakeTimeoutMs is spent.
+   */
   async #open(signal: AbortSignal | undefined): Promise<void> {
     if (this.#route) return this.#openSharedMemory(this.#route, signal);
+    const deadline = performance.now() + this.#handshakeTimeoutMs;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
+      try {
+        return await this.#openSocket(signal, Math.max(1, deadline - performance.now()));
+      } catch (error) {
+        if (!isTransientRefusal(error) || performance.now() + pause >= deadline) throw error;
+        this.#log.info({ path: this.path, err: error }, 'attach refused for now; trying again');
+        await sleepFor(pause, signal);
+      }
+    }
+  }
+
+  async #openSocket(signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
     let fd: number;
     try {
       fd = native.unixConnect(this.path);
@@ -284,7 +327,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       // A publisher that refuses at once (allow list) may close before our hello
       // lands; its answer still waits in our socket.
       this.#connection.trySend({ type: 'hello', version: PROTOCOL_VERSION, role: 'subscribe' });
-      const { message, fds } = await pending(this, this.#awaitWelcome(signal));
+      const { message, fds } = await pending(this, this.#awaitWelcome(signal, timeoutMs));
       this.#adopt(message, fds);
     } catch (error) {
       this.#connection.close();
@@ -293,11 +336,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#log.info({ path: this.path, slot: this.slot }, 'attached');
   }
 
-  #awaitWelcome(signal: AbortSignal | undefined): Promise<{ message: WelcomeMessage; fds: number[] }> {
+  #awaitWelcome(signal: AbortSignal | undefined, timeoutMs = this.#handshakeTimeoutMs): Promise<{ message: WelcomeMessage; fds: number[] }> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `no answer from ${this.path} within ${this.#handshakeTimeoutMs} ms`)),
-        this.#handshakeTimeoutMs,
+        timeoutMs,
       );
       const onAbort = (): void => finish(abortError(signal!));
       const finish = (error: Error | null, value?: { message: WelcomeMessage; fds: number[] }): void => {
@@ -456,7 +499,22 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (handled >= limit) return handled;
     const max = Math.min(limit - handled, MAX_BATCH);
     const meta = this.#meta.subarray(0, 1 + max * META_STRIDE);
-    const count = this.#native.poll(meta);
+    const native = this.#bound();
+    if (this.#assembly !== null || (native.poll(meta) === C.RC_EMESSAGE && this.#beginMessage(meta))) {
+      // A fragmented message: copied once into a buffer of its own, then handed over.
+      const status = this.#continueMessage();
+      if (status < 0) {
+        if (this.#status(status) === 'end') this.#ended = true;
+        return handled;
+      }
+      const message = this.#take();
+      if (message !== undefined) {
+        handler(message, this.#lastSeq);
+        handled++;
+      }
+      return handled;
+    }
+    const count = meta[0]!;
     if (count >= 0) this.#followSlot();
     if (count <= 0) {
       if (count < 0 && this.#status(count) === 'end') this.#ended = true;
@@ -471,21 +529,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         const at = 1 + i * META_STRIDE;
         const offset = meta[at]!;
         const length = meta[at + 1]!;
-        const flags = meta[at + 2]!;
-        const view = data.subarray(offset, offset + length);
-        if (flags & RC_FRAG_LAST) this.#lastSeq = meta[at + 3]!;
-        if ((flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) === (RC_FRAG_FIRST | RC_FRAG_LAST)) {
-          this.#count(length);
-          handler(view, meta[at + 3]!);
-          handled++;
-        } else {
-          const whole = this.#assemble(Buffer.from(view), flags);
-          if (whole) {
-            this.#count(whole.length);
-            handler(whole, meta[at + 3]!);
-            handled++;
-          }
-        }
+        // Whole messages only (handOutWholeMessages): fragmented ones come as RC_EMESSAGE.
+        this.#lastSeq = meta[at + 3]!;
+        this.#count(length);
+        handler(data.subarray(offset, offset + length), meta[at + 3]!);
+        handled++;
       }
     } finally {
       const released = entries === count ? this.#native.release() : this.#native.releasePartial(entries);
@@ -542,16 +590,37 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#setState('rejoining');
     if (this.#attachment) return this.#rejoinSharedMemory(this.#attachment);
     this.#connection.send({ type: 'rejoin' });
-    const { message, fds } = await pending(this, this.#awaitWelcome(undefined));
+    let answer: { message: WelcomeMessage; fds: number[] };
+    try {
+      answer = await pending(this, this.#awaitWelcome(undefined));
+    } catch (error) {
+      // Still evicted (a `backoff` refusal keeps the connection: ask again later).
+      if (!this.#closed) this.#setState('evicted', this.#lastEviction?.reason ?? null);
+      throw error;
+    }
+    const { message, fds } = answer;
     const lostMessages = Math.max(0, message.nextSeq - (this.#lastSeq + 1));
     this.#doorbell.close();
     this.#native.destroy();
     this.#adopt(message, fds);
-    this.#lostMessages += lostMessages;
     this.#failure = null;
-    this.#fragments = null;
+    this.#dropMessage();
     this.#setState('active');
     this.#reportGap(lostMessages);
+  }
+
+  /** rejoin: true: a `backoff` refusal is waited out (asking again with growing pauses), anything else fails. */
+  async #rejoinUntilLetIn(): Promise<void> {
+    for (let pause = 100; ; pause = Math.min(pause * 2, 5000)) {
+      try {
+        return await this.rejoin();
+      } catch (error) {
+        if (!(error instanceof RefusedError && error.reason === 'backoff') || this.#closed) throw error;
+        this.#log.info({ path: this.path, message: error.message }, 'rejoin refused for now; waiting');
+        await sleepFor(pause, undefined);
+        if (this.#closed) throw closedError('subscriber');
+      }
+    }
   }
 
   /** The same slot again, through shared memory; the doorbell and the mapping stay. */
@@ -561,16 +630,18 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const lostMessages = Math.max(0, nextSeq - (this.#lastSeq + 1));
     this.#lastSeq = nextSeq - 1;
     this.#data = null;
-    this.#lostMessages += lostMessages;
+    this.#boundTo = null; // the join re-initialised the reader: bind it again
     this.#failure = null;
-    this.#fragments = null;
+    this.#dropMessage();
     this.#setState('active');
     this.#reportGap(lostMessages);
   }
 
+  /** After a rejoin: the whole gap is reported; stats() add what the eviction had not counted yet. */
   #reportGap(lostMessages: number): void {
     const lost = this.#lastEviction;
     this.#lastEviction = null;
+    this.#lostMessages += Math.max(0, lostMessages - (lost?.lostMessages ?? 0));
     if (lost) {
       // Everything from where we stopped to where we join again is gone.
       const lostTo = Math.max(lost.lostTo, this.#native.info().position);
@@ -643,14 +714,51 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     return message;
   }
 
-  /** Collects fragments; returns the message when its last one arrived. */
-  #assemble(fragment: Buffer, flags: number): Buffer | null {
-    if (flags & RC_FRAG_FIRST) this.#fragments = [fragment];
-    else this.#fragments!.push(fragment);
-    if (!(flags & RC_FRAG_LAST)) return null;
-    const whole = Buffer.concat(this.#fragments!);
-    this.#fragments = null;
-    return whole;
+  /**
+   * The native subscriber, bound after each attach: whole-message reads with
+   * this subscriber's cap, and readSmall's buffers.
+   */
+  #bound(): NativeSubscriber {
+    const native = this.#native;
+    if (this.#boundTo !== native) {
+      native.handOutWholeMessages(this.#maxMessageBytes);
+      this.#readSmall = native.bindReadBuffers(this.#meta, (this.#scratch ??= new Uint8Array(SMALL_READ_BYTES)), SMALL_READ_COUNT);
+      this.#boundTo = native;
+    }
+    return native;
+  }
+
+  /**
+   * RC_EMESSAGE: the next message is fragmented and `length` bytes long (the
+   * core checked that against maxMessageBytes): one buffer for all of it, which
+   * its fragments are copied into straight from the ring.
+   */
+  #beginMessage(meta: Float64Array): true {
+    this.#assembly = Buffer.allocUnsafe(meta[1]!);
+    this.#assembled = 0;
+    this.#assemblySeq = meta[2]!;
+    return true;
+  }
+
+  /** Copies what is committed of the message begun; queues it once whole. Returns 1 if it progressed, 0, or a negative status. */
+  #continueMessage(): number {
+    const message = this.#assembly!;
+    const filled = this.#native.readMessage(message, this.#assembled);
+    if (filled < 0) return filled;
+    const progressed = filled > this.#assembled ? 1 : 0;
+    this.#assembled = filled;
+    if (filled === message.length) {
+      this.#lastSeq = this.#assemblySeq;
+      this.#queue.push(message);
+      this.#dropMessage();
+    }
+    return progressed;
+  }
+
+  /** Forgets a message partly copied (its memory goes with it). */
+  #dropMessage(): void {
+    this.#assembly = null;
+    this.#assembled = 0;
   }
 
   /** undefined: nothing now. null: end of stream. Throws on eviction, loss of publisher, corruption. */
@@ -689,14 +797,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * backlog goes to #fillBatch.
    */
   #fill(): number {
-    const native = this.#native;
+    this.#bound();
     const meta = this.#meta;
-    if (this.#boundTo !== native) {
-      this.#readSmall = native.bindReadBuffers(meta, (this.#scratch ??= new Uint8Array(SMALL_READ_BYTES)), SMALL_READ_COUNT);
-      this.#boundTo = native;
-    }
+    if (this.#assembly !== null) return this.#continueMessage();
     const count = this.#readSmall!();
     if (count === C.RC_ETOOBIG) return this.#fillBatch();
+    if (count === C.RC_EMESSAGE) {
+      this.#followSlotState(meta[0]!);
+      this.#beginMessage(meta);
+      return this.#continueMessage();
+    }
     if (count >= 0) this.#followSlotState(meta[0]!);
     if (count <= 0) return count;
     // A Buffer of its own per message, from Node's pool: cheaper than views
@@ -708,19 +818,15 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       const length = meta[at + 1]!;
       const message = Buffer.allocUnsafe(length);
       message.set(scratch.subarray(offset, offset + length));
-      this.#enqueue(message, meta[at + 2]!, meta[at + 3]!);
+      this.#enqueue(message, meta[at + 3]!);
     }
     return count;
   }
 
-  /** Queues a message, or a fragment until its message is whole. */
-  #enqueue(piece: Buffer, flags: number, seq: number): void {
-    if (flags & RC_FRAG_LAST) this.#lastSeq = seq;
-    if ((flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) === (RC_FRAG_FIRST | RC_FRAG_LAST)) this.#queue.push(piece);
-    else {
-      const whole = this.#assemble(piece, flags);
-      if (whole) this.#queue.push(whole);
-    }
+  /** Queues a whole message (fragmented ones come through #beginMessage). */
+  #enqueue(message: Buffer, seq: number): void {
+    this.#lastSeq = seq;
+    this.#queue.push(message);
   }
 
   /** Copies one batch out of the ring into one buffer of its own, its messages views into it, queued. */
@@ -728,12 +834,17 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const meta = this.#meta;
     const batch = this.#native.read(this.#batchBytes, meta);
     const count = meta[0]!;
+    if (count === C.RC_EMESSAGE) {
+      this.#followSlot();
+      this.#beginMessage(meta);
+      return this.#continueMessage();
+    }
     if (count >= 0) this.#followSlot();
     if (batch === null) return count;
     for (let i = 0; i < count; i++) {
       const at = 1 + i * META_STRIDE;
       const offset = meta[at]!;
-      this.#enqueue(batch.subarray(offset, offset + meta[at + 1]!), meta[at + 2]!, meta[at + 3]!);
+      this.#enqueue(batch.subarray(offset, offset + meta[at + 1]!), meta[at + 3]!);
     }
     return count;
   }
@@ -741,14 +852,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** Turns a negative native status into the end of stream, an automatic rejoin, or a thrown error. */
   #status(status: number): 'end' | 'rejoining' {
     if (status === C.RC_EABORTED) {
-      this.#fragments = null;
+      this.#dropMessage();
       this.#failure = new PublisherAbortedError();
       this.#log.warn({ path: this.path }, 'publisher aborted; stream cut short');
       throw this.#failure;
     }
     if (status === C.RC_ECLOSED) {
-      if (this.#fragments !== null) {
-        this.#fragments = null;
+      if (this.#assembly !== null) {
+        this.#dropMessage();
         this.#failure = new RingcastError('ERR_RINGCAST_TRUNCATED', 'the publisher closed in the middle of a message; its beginning was dropped');
         throw this.#failure;
       }
@@ -764,15 +875,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (this.#rejoining) return 'rejoining';
       const info = this.#native.info();
       const reason: EvictionReason = status === C.RC_ELAPPED ? 'lapped' : (EVICT_REASONS[info.evictReason] ?? 'slow');
-      const error = new EvictedError(reason, info.lostFrom, info.lostTo, reason === 'lapped' ? undefined : info.lostMessages);
+      const error = new EvictedError(reason, info.lostFrom, info.lostTo, this.#messagesLostTo(info.lostToSeq));
       this.#evictions++;
       this.#lostBytes += error.lostBytes;
-      this.#fragments = null;
+      this.#lostMessages += error.lostMessages ?? 0;
+      this.#dropMessage();
       this.#lastEviction = error;
       this.#log.warn({ reason, lostBytes: error.lostBytes }, 'evicted');
       this.#setState('evicted', reason);
       if (this.#autoRejoin && !this.#publisherGone) {
-        this.#rejoining ??= this.rejoin().then(
+        this.#rejoining ??= this.#rejoinUntilLetIn().then(
           () => undefined,
           (rejoinError: unknown) => {
             this.#failure = rejoinError as Error;
@@ -785,9 +897,20 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       this.#failure = error;
       throw error;
     }
+    this.#dropMessage();
     const error = new RingcastError('ERR_RINGCAST_CORRUPT', `the ring broke the protocol (status ${status}); refusing to read further`);
     this.#failure = error;
     throw error;
+  }
+
+  /**
+   * Messages lost up to the one numbered `lostToSeq` (the first not lost),
+   * counted from the next one we would have delivered: from our own read
+   * position, as the lost byte range is. A message we had begun to
+   * reassemble is lost too. undefined when unknown (a lap).
+   */
+  #messagesLostTo(lostToSeq: number): number | undefined {
+    return lostToSeq < 0 ? undefined : Math.max(0, lostToSeq - (this.#lastSeq + 1));
   }
 
   /** Busy-polls up to spinMicros for data; true if some arrived. Synchronous: it never yields. */
@@ -832,6 +955,28 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       }
     }
   }
+}
+
+/** A refusal worth another try soon: the publisher is busy with handshakes, or its listen backlog is full. */
+function isTransientRefusal(error: unknown): boolean {
+  if (error instanceof RefusedError) return error.reason === 'flood';
+  const cause = (error as { cause?: { errno?: number } } | null)?.cause;
+  return (error as RingcastError | null)?.code === 'ERR_RINGCAST_SYSTEM' && cause?.errno === osConstants.errno.EAGAIN;
+}
+
+function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** What a Subscriber collected without close() leaves behind; it must not reference the Subscriber. */

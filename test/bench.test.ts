@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, run } from './helpers.js';
 
-const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck'];
+const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck', 'instr'];
 const TRANSPORTS = ['ringcast', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-bench-test-'));
@@ -45,7 +45,7 @@ describe('ringcast bench --suite smoke', () => {
     }
     // Every transport measured something, and every scenario ran.
     for (const transport of TRANSPORTS) {
-      const figures = doc.results.filter((r) => r.transport === transport && !r.skipped && typeof r.msgsPerSec === 'number' && (r.msgsPerSec as number) > 0);
+      const figures = doc.results.filter((r) => r.transport === transport && !r.skipped && ((r.msgsPerSec as number) > 0 || (r.publisherInstrPerMsg as number) > 0));
       expect(figures.length, transport).toBeGreaterThan(0);
     }
     for (const scenario of SCENARIOS) expect(doc.results.some((r) => r.scenario === scenario), scenario).toBe(true);
@@ -71,6 +71,12 @@ describe('ringcast bench --suite smoke', () => {
     // A frozen subscriber on a ringcast bus with evictAfterMs is evicted, and the healthy go on.
     expect(stuck).toMatchObject({ transport: 'ringcast', evicted: true, healthyThroughputRatio: expect.any(Number) });
     expect(stuck!.healthyThroughputRatio as number).toBeGreaterThan(0);
+    // Instructions per message in the publish path, by callgrind, for the C core and the Node publisher.
+    for (const transport of ['c-core', 'ringcast']) {
+      const counted = of('instr').filter((r) => r.transport === transport);
+      expect(counted.map((r) => r.subscribers), transport).toEqual([1, 2]);
+      for (const r of counted) expect(r.publisherInstrPerMsg as number).toBeGreaterThan(0);
+    }
     expect(Array.isArray(doc.micro)).toBe(true);
   });
 
@@ -95,5 +101,22 @@ describe('ringcast bench --suite smoke', () => {
       expect(markdown).toContain(`img/${image.split('/').pop()}`);
     }
     expect(readdirSync(join(out, 'img')).every((name) => name.endsWith('.svg'))).toBe(true);
+  });
+});
+
+describe('ringcast bench on a machine without a peer', () => {
+  it('skips the peer with the reason in the table and the JSON, and exits 0', { timeout: 120_000 }, async () => {
+    const json = join(dir, 'no-nats.json');
+    const bench = run(cli, ['bench', '--suite', 'smoke', '--scenarios', 'throughput', '--transports', 'ringcast,nats', '--json', json], {
+      env: { ...process.env, RINGCAST_NATS_SERVER: join(dir, 'no-such-nats-server') },
+    });
+    const { code } = await bench.exited;
+    expect(code, bench.stdout() + bench.stderr()).toBe(0);
+    expect(bench.stdout()).toMatch(/skipped: nats-server is not installed/);
+    const { results } = JSON.parse(readFileSync(json, 'utf8')) as { results: Result[] };
+    const nats = results.filter((r) => r.transport === 'nats');
+    expect(nats.length).toBeGreaterThan(0);
+    for (const r of nats) expect(r).toMatchObject({ skipped: expect.stringMatching(/nats-server is not installed/) });
+    expect(results.some((r) => r.transport === 'ringcast' && !r.error && !r.skipped)).toBe(true);
   });
 });

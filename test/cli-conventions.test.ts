@@ -72,7 +72,7 @@ describe('usage errors: exit 2 and the usage of the command at fault', () => {
     ['pub', ['pub', path, '--policy', 'fast'], /--policy must be block or drop/],
     ['pub', ['pub', path, '--evict-after-ms', 'soon'], /--evict-after-ms must be an integer/],
     ['pub', ['pub', path, '--policy', 'drop', '--evict-after-ms', '5', '--subscribers', '0'], /evictAfterMs/],
-    ['pub', ['pub'], /pub needs a socket path/],
+    ['pub', ['pub'], /pub needs a bus address/],
     ['sub', ['sub', path, 'extra'], /unexpected argument "extra"/],
     ['stat', ['stat', path, '--count', '2'], /--count needs --watch/],
     ['stat', ['stat', path, '--interval', '500'], /--interval needs --watch/],

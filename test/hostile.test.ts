@@ -110,18 +110,37 @@ describe('hostile publishers', () => {
     expect((error as Error).message).toMatch(message);
   });
 
+  /** A subscriber of a hostile publisher that sends one good message before it misbehaves. */
+  async function afterGoodMessage(mode: string): Promise<Subscriber> {
+    const path = socketPath();
+    const attacker = spawnTool('hostile_publisher', [path, mode]);
+    spawned.push(attacker.child);
+    await attacker.line(/^listening$/);
+    const sub = await Subscriber.connect({ path });
+    opened.push(sub);
+    const first = await sub.recv({ signal: AbortSignal.timeout(10_000) });
+    expect(first!.subarray(0, 16).toString()).toBe('one good message');
+    return sub;
+  }
+
   it.each(['corrupt-frame', 'head-beyond', 'head-backwards'])(
     '%s after a good message: the subscriber gets the good one, then ERR_RINGCAST_CORRUPT, no hang',
     async (mode) => {
-      const path = socketPath();
-      const attacker = spawnTool('hostile_publisher', [path, mode]);
-      spawned.push(attacker.child);
-      await attacker.line(/^listening$/);
-      const sub = await Subscriber.connect({ path });
-      opened.push(sub);
-      const first = await sub.recv({ signal: AbortSignal.timeout(5000) });
-      expect(first!.subarray(0, 16).toString()).toBe('one good message');
+      const sub = await afterGoodMessage(mode);
       await expect(sub.recv({ signal: AbortSignal.timeout(5000) })).rejects.toMatchObject({ code: 'ERR_RINGCAST_CORRUPT' });
     },
   );
+
+  it.each([
+    ['endless-fragments', 'declares 1 MiB, then sends fragments past it'],
+    ['huge-declared', 'declares 1 TiB, beyond maxMessageBytes'],
+  ])('%s (%s): ERR_RINGCAST_CORRUPT with memory bounded, no growth without end', async (mode) => {
+    const sub = await afterGoodMessage(mode);
+    const before = process.memoryUsage().arrayBuffers;
+    // The attacker stops after 256 MiB of fragments: a reader without a bound
+    // is still reassembling then (and holds all of it), and this recv aborts.
+    const error = await sub.recv({ signal: AbortSignal.timeout(30_000) }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_RINGCAST_CORRUPT' });
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
+  });
 });

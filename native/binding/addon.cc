@@ -135,6 +135,7 @@ public:
 		return DefineClass(env, "Publisher", {
 			InstanceMethod<&Publisher::Attach>("attach"),
 			InstanceMethod<&Publisher::Detach>("detach"),
+			InstanceMethod<&Publisher::HandedOver>("handedOver"),
 			InstanceMethod<&Publisher::Evict>("evict"),
 			InstanceMethod<&Publisher::Offer>("offer"),
 			InstanceMethod<&Publisher::OfferFunction>("offerFunction"),
@@ -163,7 +164,7 @@ public:
 		});
 	}
 
-	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo, features[, ringFile, fileMode])
+	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo, features[, ringFile, fileMode[, maxMessage]])
 	Publisher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Publisher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -194,6 +195,8 @@ public:
 				   static_cast<uint32_t>(getpid()));
 		if (r == RC_OK)
 			r = rc_ring_set_features(shared_->map.addr, features);
+		if (r == RC_OK && info[8].IsNumber())
+			r = rc_ring_set_max_message(shared_->map.addr, static_cast<uint64_t>(info[8].As<Napi::Number>().DoubleValue()));
 		if (r == RC_OK)
 			r = rc_pub_init(&pub_, shared_->map.addr, rc_ring_size(capacity));
 		if (r != RC_OK) {
@@ -294,6 +297,19 @@ private:
 		out.Set("doorbellFd", res.doorbell_fd);
 		out.Set("wakeFd", res.wake_fd);
 		return out;
+	}
+
+	// handedOver(slot): the welcome carrying the slot's ack page descriptor
+	// was sent. Our copy of the descriptor goes now: while we held it, any
+	// process of our uid could reopen it read-write through
+	// /proc/<our pid>/fd and forge this subscriber's ack. The read-only
+	// mapping stays (docs/security.md, "Same uid").
+	Napi::Value HandedOver(const Napi::CallbackInfo &info)
+	{
+		uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+		if (slot < RC_MAX_SUBSCRIBERS)
+			CloseFd(slots_[slot].ack_fd);
+		return info.Env().Undefined();
 	}
 
 	Napi::Value Detach(const Napi::CallbackInfo &info)
@@ -508,8 +524,10 @@ private:
 		return Napi::Number::New(info.Env(), rc_pub_check_heartbeats(&pub_, now, timeout));
 	}
 
-	// takeChanges() -> [{ slot, state, reason, lostFrom, lostTo }] for every
-	// slot whose state changed since the last call.
+	// takeChanges() -> [{ slot, state, reason, evictions, evictReason,
+	// lostFrom, lostTo, lostMessages }] for every slot whose state changed
+	// since the last call. evictions counts them all (a rejoin may have
+	// followed one already); the rest describe the last.
 	Napi::Value TakeChanges(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -525,10 +543,13 @@ private:
 			Napi::Object o = Napi::Object::New(env);
 			o.Set("slot", i);
 			o.Set("state", pub_.slots[i].state);
+			const rc_eviction &last = pub_.slots[i].last_eviction;
 			o.Set("reason", m->evict_reason);
-			o.Set("lostFrom", static_cast<double>(m->lost_from));
-			o.Set("lostTo", static_cast<double>(m->lost_to));
-			o.Set("lostMessages", m->lost_messages);
+			o.Set("evictions", static_cast<double>(last.count));
+			o.Set("evictReason", last.reason);
+			o.Set("lostFrom", static_cast<double>(last.lost_from));
+			o.Set("lostTo", static_cast<double>(last.lost_to));
+			o.Set("lostMessages", last.lost_messages);
 			out.Set(n++, o);
 		}
 		return out;
@@ -669,30 +690,39 @@ private:
 		// own sizes against that mapping.
 		int r = rc_memfd_verify(ack_fd_, RC_ACK_PAGE_SIZE, 0);
 		if (r < 0)
-			throw Refused(env, "ack page descriptor", r);
+			throw Refused(env, "ack page descriptor", r, rc_memfd_problem(r));
 		if ((r = rc_eventfd_verify(doorbell_fd_)) < 0 || (r = rc_eventfd_verify(pub_doorbell_fd_)) < 0)
-			throw Refused(env, "doorbell descriptor", r);
+			throw Refused(env, "doorbell descriptor", r, rc_eventfd_problem(r));
 		off_t end = lseek(ring_fd_, 0, SEEK_END);
 		if (end < static_cast<off_t>(RC_DESC_SIZE + RC_MIN_CAPACITY) ||
 		    static_cast<uint64_t>(end) > rc_ring_size(RC_MAX_CAPACITY))
 			throw Refused(env, "ring descriptor", -EMSGSIZE);
 		r = rc_memfd_verify(ring_fd_, static_cast<uint64_t>(end), F_SEAL_GROW);
 		if (r < 0)
-			throw Refused(env, "ring descriptor", r);
+			throw Refused(env, "ring descriptor", r, rc_memfd_problem(r));
 		shared_ = new SharedMapping();
 		if ((r = rc_map(ring_fd_, static_cast<uint64_t>(end), 0, &shared_->map)) < 0)
 			throw ErrnoError(env, "map ring", r);
 		if ((r = rc_map(ack_fd_, RC_ACK_PAGE_SIZE, 1, &ack_)) < 0)
 			throw ErrnoError(env, "map ack page", r);
+		// The mapping is all we need: a descriptor kept open could be
+		// reopened read-write through /proc/<our pid>/fd by any process of
+		// our uid, which could then forge our ack.
+		CloseFd(ack_fd_);
 		r = rc_sub_init(&sub_, shared_->map.addr, shared_->map.size, ack_.addr, ack_.size, pub_doorbell_fd_);
 		if (r != RC_OK)
 			throw Refused(env, "ring layout", -EPROTO);
 		live_ = true;
 	}
 
-	Napi::Error Refused(Napi::Env env, const char *what, int negative_errno)
+	// `problem`: what was wrong in words ("not an eventfd"); the errno's
+	// text follows in parentheses.
+	Napi::Error Refused(Napi::Env env, const char *what, int negative_errno, const char *problem = nullptr)
 	{
-		Napi::Error err = ErrnoError(env, what, negative_errno);
+		std::string described = problem ? std::string(what) + ": " + problem + " (" + std::strerror(-negative_errno) + ")" : what;
+		Napi::Error err = problem ? Napi::Error::New(env, described) : ErrnoError(env, what, negative_errno);
+		if (problem)
+			err.Set("errno", Napi::Number::New(env, -negative_errno));
 		err.Set("code", Napi::String::New(env, "ERR_RINGCAST_BAD_REGION"));
 		return err;
 	}
@@ -1065,6 +1095,9 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_MAX_CAPACITY);
 	RC_EXPORT_CONSTANT(c, RC_RECORD_ALIGN);
 	RC_EXPORT_CONSTANT(c, RC_RECORD_HEADER_SIZE);
+	RC_EXPORT_CONSTANT(c, RC_MIN_MAX_PAYLOAD);
+	RC_EXPORT_CONSTANT(c, RC_DEFAULT_MAX_MESSAGE);
+	RC_EXPORT_CONSTANT(c, RC_FIRST_FRAGMENT_SIZE);
 	RC_EXPORT_CONSTANT(c, RC_PUB_OPEN);
 	RC_EXPORT_CONSTANT(c, RC_PUB_CLOSED);
 	RC_EXPORT_CONSTANT(c, RC_PUB_ABORTED);
@@ -1094,6 +1127,7 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_ESTATE);
 	RC_EXPORT_CONSTANT(c, RC_ENOSLOT);
 	RC_EXPORT_CONSTANT(c, RC_EABORTED);
+	RC_EXPORT_CONSTANT(c, RC_EMESSAGE);
 	RC_EXPORT_CONSTANT(c, RC_MAX_FDS_PER_MESSAGE);
 	c.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
 	c.Set("MAX_BATCH", Napi::Number::New(env, kMaxBatch));

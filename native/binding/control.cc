@@ -161,6 +161,7 @@ void RegisterControl(Napi::Env env, Napi::Object exports)
 	RC_EXPORT_CONSTANT(c, RC_REFUSE_TIMEOUT);
 	RC_EXPORT_CONSTANT(c, RC_REFUSE_CLOSING);
 	RC_EXPORT_CONSTANT(c, RC_REFUSE_FLOOD);
+	RC_EXPORT_CONSTANT(c, RC_REFUSE_BACKOFF);
 	exports.Set("encodeControl", Napi::Function::New(env, EncodeControl));
 	exports.Set("decodeControl", Napi::Function::New(env, DecodeControl));
 }

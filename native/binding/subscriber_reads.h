@@ -15,6 +15,7 @@
 #include <napi.h>
 
 #include "bound_self.h" // BoundSelf: readSmall without napi_unwrap
+#include "message_bytes.h" // MessageBytes: readMessage's target
 
 #include <atomic>
 #include <cstdint>
@@ -68,6 +69,10 @@ inline double *MetaArray(const Napi::Value &value, uint32_t *max_entries)
 	return meta.Data();
 }
 
+// RC_EMESSAGE: meta[1] says how long the fragmented message is, which the
+// caller is about to allocate, meta[2] its sequence number.
+inline void AnnounceMessage(double *meta, const rc_subscriber *sub);
+
 inline void FillMeta(double *meta, const rc_entry *entries, int count)
 {
 	meta[0] = count;
@@ -106,6 +111,15 @@ inline void PrimeMalloc()
 #endif
 }
 
+inline void AnnounceMessage(double *meta, const rc_subscriber *sub)
+{
+	meta[0] = RC_EMESSAGE;
+	meta[1] = static_cast<double>(sub->frag.message_length);
+	meta[2] = static_cast<double>(sub->frag.message_seq);
+	if (sub->frag.message_length >= kPrimeFrom)
+		PrimeMalloc();
+}
+
 // The read side as JS methods (CRTP). T provides, reachable from here
 // (declare `friend class SubscriberReads<T>`):
 //   rc_subscriber *Reader()         the core subscriber while reads may go on, else nullptr
@@ -123,6 +137,8 @@ public:
 			W::InstanceMethod("read", static_cast<M>(&SubscriberReads::Read)),
 			W::InstanceMethod("bindReadBuffers", static_cast<M>(&SubscriberReads::BindReadBuffers)),
 			W::InstanceMethod("poll", static_cast<M>(&SubscriberReads::Poll)),
+			W::InstanceMethod("handOutWholeMessages", static_cast<M>(&SubscriberReads::HandOutWholeMessages)),
+			W::InstanceMethod("readMessage", static_cast<M>(&SubscriberReads::ReadMessage)),
 			W::InstanceMethod("peekSeq", static_cast<M>(&SubscriberReads::PeekSeq)),
 			W::InstanceMethod("release", static_cast<M>(&SubscriberReads::Release)),
 			W::InstanceMethod("releasePartial", static_cast<M>(&SubscriberReads::ReleasePartial)),
@@ -165,6 +181,10 @@ protected:
 			PrimeMalloc();
 		Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, cap);
 		int r = rc_sub_read(sub, out.Data(), cap, entries_, max_entries);
+		if (r == RC_EMESSAGE) {
+			AnnounceMessage(meta, sub);
+			return env.Null();
+		}
 		if (r <= 0) {
 			meta[0] = r;
 			return env.Null();
@@ -247,6 +267,8 @@ protected:
 				r = RC_ETOOBIG;
 			else
 				FillMeta(bound_meta_, entries_, r);
+		} else if (r == RC_EMESSAGE) {
+			AnnounceMessage(bound_meta_, sub);
 		}
 		bound_meta_[0] = rc_sub_slot_state(sub);
 		return r;
@@ -259,9 +281,12 @@ protected:
 	{
 		rc_subscriber *sub = Self().Reader();
 		double seq = -1;
-		if (sub && rc_sub_poll(sub, entries_, 1) > 0) {
+		int r = sub ? rc_sub_poll(sub, entries_, 1) : RC_ECLOSED;
+		if (r > 0) {
 			seq = static_cast<double>(entries_[0].seq);
 			rc_sub_release_partial(sub, 0);
+		} else if (r == RC_EMESSAGE) {
+			seq = static_cast<double>(sub->frag.message_seq);
 		}
 		return Napi::Number::New(info.Env(), seq);
 	}
@@ -274,15 +299,43 @@ protected:
 		double *meta = MetaArray(info[0], &max_entries);
 		rc_subscriber *sub = Self().Reader();
 		int r = sub ? rc_sub_poll(sub, entries_, max_entries) : Self().NotReady();
-		if (r > 0) {
-			// A large fragment is about to be copied for reassembly.
-			if (entries_[0].length >= kPrimeFrom && (entries_[0].flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) != (RC_FRAG_FIRST | RC_FRAG_LAST))
-				PrimeMalloc();
+		if (r > 0)
 			FillMeta(meta, entries_, r);
-		} else {
+		else if (r == RC_EMESSAGE)
+			AnnounceMessage(meta, sub);
+		else
 			meta[0] = r;
-		}
 		return Napi::Number::New(info.Env(), r);
+	}
+
+	// handOutWholeMessages(maxMessage): from now on read, poll and readSmall
+	// stop before a fragmented message with RC_EMESSAGE (meta[1] = its
+	// length), and refuse one declaring more than maxMessage bytes (0: the
+	// ring's max_message) as corrupt, before anything is allocated.
+	Napi::Value HandOutWholeMessages(const Napi::CallbackInfo &info)
+	{
+		if (rc_subscriber *sub = Self().Reader()) {
+			rc_sub_set_max_message(sub, static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue()));
+			rc_sub_hand_out_whole_messages(sub);
+		}
+		return info.Env().Undefined();
+	}
+
+	// readMessage(message, filled) -> the new fill, or a negative status. The
+	// fragments go from the ring straight into `message` (one copy per byte),
+	// each acknowledged as soon as it is copied and re-checked.
+	Napi::Value ReadMessage(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		rc_subscriber *sub = Self().Reader();
+		if (!sub)
+			return Napi::Number::New(env, Self().NotReady());
+		const uint8_t *bytes;
+		size_t length;
+		MessageBytes(env, info[0], &bytes, &length);
+		uint64_t filled = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+		int r = rc_sub_read_message(sub, const_cast<uint8_t *>(bytes), length, &filled);
+		return Napi::Number::New(env, r < 0 ? static_cast<double>(r) : static_cast<double>(filled));
 	}
 
 	Napi::Value Release(const Napi::CallbackInfo &info)
@@ -352,6 +405,7 @@ protected:
 		out.Set("maxPayload", sub->max_payload);
 		out.Set("lostFrom", static_cast<double>(sub->lost_from));
 		out.Set("lostTo", static_cast<double>(sub->lost_to));
+		out.Set("lostToSeq", sub->lost_to_seq == RC_SEQ_UNKNOWN ? -1.0 : static_cast<double>(sub->lost_to_seq));
 		out.Set("lostMessages", __atomic_load_n(&sub->slot_mirror->lost_messages, __ATOMIC_RELAXED));
 		out.Set("evictReason", __atomic_load_n(&sub->slot_mirror->evict_reason, __ATOMIC_RELAXED));
 		out.Set("joinPosition", static_cast<double>(__atomic_load_n(&sub->slot_mirror->join_position, __ATOMIC_RELAXED)));

@@ -35,6 +35,10 @@
 #define RI_OTHER_GEN      (1u << 1) /* the slot's generation is not ours: reused   */
 #define RI_CLOSED         (1u << 2) /* publisher_state CLOSED                        */
 #define RI_WAITING        (1u << 3) /* publisher_waiting set: the reader rings it  */
+#define RI_WHOLE          (1u << 4) /* whole-message reads (rc_sub_hand_out_whole_
+                                     * messages, cap RI_MAX_MESSAGE): RC_EMESSAGE
+                                     * continues with rc_sub_read_message      */
+#define RI_MAX_MESSAGE    (4u * RI_CAPACITY)
 
 enum ri_op {
 	RI_OP_READ = 0,        /* rc_sub_read, max arg+1 records, out of CAP bytes  */

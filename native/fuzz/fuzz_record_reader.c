@@ -54,6 +54,10 @@ static struct {
 	bool live;          /* false after an error that ends the stream */
 	bool in_message;
 	uint64_t seq;
+	bool whole;         /* RI_WHOLE: whole messages only           */
+	uint8_t *message;   /* RC_EMESSAGE: the buffer being filled    */
+	uint64_t length;    /* its length, exactly as allocated        */
+	uint64_t filled;
 } stream;
 
 static void setup_once(void)
@@ -111,6 +115,10 @@ static void build(const struct ri_header *h, const uint8_t *data, size_t len)
 
 	publisher_writes(false);
 	FUZZ_CHECK(rc_sub_init(&sub, ring, RING_SIZE, ack, RC_ACK_PAGE_SIZE, -1) == RC_OK);
+	if (h->flags & RI_WHOLE) {
+		rc_sub_set_max_message(&sub, RI_MAX_MESSAGE);
+		rc_sub_hand_out_whole_messages(&sub);
+	}
 	publisher_writes(true);
 
 	head = (h->flags & RI_HEAD_BEHIND) ? h->pos - h->head_delta : h->pos + h->head_delta;
@@ -151,6 +159,8 @@ static void check_state(uint64_t pos_before, int status)
 static void check_entry_fields(const struct rc_entry *e)
 {
 	FUZZ_CHECK(e->length <= max_payload);
+	if (stream.whole && stream.live)
+		FUZZ_CHECK((e->flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) == (RC_FRAG_FIRST | RC_FRAG_LAST));
 	FUZZ_CHECK((e->flags & ~(uint16_t)(RC_FRAG_FIRST | RC_FRAG_LAST)) == 0);
 	FUZZ_CHECK(e->reserved == 0);
 }
@@ -165,6 +175,47 @@ static void consume(const struct rc_entry *e, uint32_t n)
 			FUZZ_CHECK(stream.in_message && e[i].seq == stream.seq);
 		stream.in_message = !(e[i].flags & RC_FRAG_LAST);
 		stream.seq = e[i].seq;
+	}
+}
+
+/* RC_EMESSAGE: a buffer of exactly the announced length (ASan sees any
+ * overrun); rc_sub_read_message fills it over the next read ops. */
+static void begin_message(uint64_t before)
+{
+	FUZZ_CHECK(stream.whole && !stream.message);
+	FUZZ_CHECK(sub.frag.message_length <= RI_MAX_MESSAGE);
+	FUZZ_CHECK(sub.pending == sub.pos && sub.pos - before <= CAP); /* only pads passed */
+	stream.length = sub.frag.message_length;
+	stream.message = malloc(stream.length);
+	stream.filled = 0;
+	FUZZ_CHECK(stream.message != NULL);
+}
+
+static void end_message(void)
+{
+	free(stream.message);
+	stream.message = NULL;
+}
+
+static void op_read_message(void)
+{
+	uint64_t before = sub.pos, filled = stream.filled;
+	int r = rc_sub_read_message(&sub, stream.message, stream.length, &stream.filled);
+
+	TRACE("read_message(%llu of %llu) = %d %s, pos +%llu\n", (unsigned long long)filled,
+	      (unsigned long long)stream.length, r, r < 0 ? rc_status_name(r) : "",
+	      (unsigned long long)(sub.pos - before));
+	check_state(before, r);
+	FUZZ_CHECK(stream.filled >= filled && stream.filled <= stream.length);
+	if (r == 1) {
+		FUZZ_CHECK(stream.filled == stream.length);
+		for (uint64_t k = 0; k < stream.length; k++)
+			sink ^= stream.message[k];
+		end_message();
+	} else if (r < 0) {
+		FUZZ_CHECK(r == RC_ECORRUPT || r == RC_ELAPPED || r == RC_EEVICTED || r == RC_ECLOSED);
+		end_message();
+		stream.live = false;
 	}
 }
 
@@ -185,12 +236,20 @@ static void op_read(uint32_t max, uint64_t out_cap)
 	int n;
 
 	FUZZ_CHECK(out_cap == 0 || out != NULL);
+	if (stream.message && !pending) {
+		free(e);
+		free(out);
+		op_read_message();
+		return;
+	}
 	n = rc_sub_read(&sub, out, out_cap, e, max);
 	TRACE("read(max %u, cap %llu) = %d %s, pos +%llu\n", max, (unsigned long long)out_cap, n,
 	      n < 0 ? rc_status_name(n) : "", (unsigned long long)(sub.pos - before));
 	check_state(before, n);
 	if (pending) {
 		FUZZ_CHECK(n == RC_ESTATE);
+	} else if (n == RC_EMESSAGE) {
+		begin_message(before);
 	} else if (n >= 0) {
 		FUZZ_CHECK((uint32_t)n <= max);
 		for (int i = 0; i < n; i++) {
@@ -218,13 +277,23 @@ static int op_poll(uint32_t max, struct rc_entry *e)
 {
 	uint64_t before = sub.pos, spans = 0;
 	bool pending = sub.pending != sub.pos;
-	int n = rc_sub_poll(&sub, e, max);
+	int n;
+
+	if (stream.message && !pending) { /* an application keeps filling it */
+		op_read_message();
+		return 0;
+	}
+	n = rc_sub_poll(&sub, e, max);
 
 	TRACE("poll(max %u) = %d %s, pending +%llu\n", max, n, n < 0 ? rc_status_name(n) : "",
 	      (unsigned long long)(sub.pending - before));
 	check_state(before, n);
 	if (pending) {
 		FUZZ_CHECK(n == RC_ESTATE);
+		return n;
+	}
+	if (n == RC_EMESSAGE) {
+		begin_message(before);
 		return n;
 	}
 	if (n < 0) {
@@ -369,7 +438,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stream.live = true;
 	stream.in_message = false;
 	stream.seq = 0;
+	stream.whole = (h.flags & RI_WHOLE) != 0;
+	end_message();
 	for (uint32_t i = 0; i < RI_OPS; i++)
 		run_op(h.ops[i]);
+	end_message();
 	return 0;
 }

@@ -131,20 +131,29 @@ static void image_record(struct image *im, uint32_t length, uint16_t type, uint1
 }
 
 /* What an honest publisher writes for one message: pad first if the
- * record does not fit before the end, fragments of max_payload bytes. */
+ * record does not fit before the end, fragments of max_payload bytes, the
+ * first of them beginning with its struct rc_first_fragment. */
 static void image_message(struct image *im, uint32_t length, uint32_t max_payload, uint64_t seq)
 {
 	uint32_t done = 0;
 
 	do {
-		uint32_t chunk = length - done < max_payload ? length - done : max_payload;
-		uint32_t span = (RC_RECORD_HEADER_SIZE + chunk + RC_RECORD_ALIGN - 1) & ~(RC_RECORD_ALIGN - 1);
+		uint32_t lead = done == 0 && length > max_payload ? RC_FIRST_FRAGMENT_SIZE : 0;
+		uint32_t chunk = length - done < max_payload - lead ? length - done : max_payload - lead;
+		uint32_t span = (RC_RECORD_HEADER_SIZE + lead + chunk + RC_RECORD_ALIGN - 1) & ~(RC_RECORD_ALIGN - 1);
 		uint16_t flags = (done == 0 ? RC_FRAG_FIRST : 0) | (done + chunk == length ? RC_FRAG_LAST : 0);
 		uint64_t to_end = RI_CAPACITY - im->ring_off;
 
 		if (span > to_end)
 			image_record(im, (uint32_t)(to_end - RC_RECORD_HEADER_SIZE), RC_RECORD_PAD, 0, 0);
-		image_record(im, chunk, RC_RECORD_DATA, flags, seq);
+		image_record(im, lead + chunk, RC_RECORD_DATA, flags, seq);
+		if (lead) {
+			struct rc_first_fragment first = { .message_length = length };
+
+			memcpy(im->data + im->len - ((RC_RECORD_HEADER_SIZE + lead + chunk + RC_RECORD_ALIGN - 1) &
+						     ~(RC_RECORD_ALIGN - 1)) + RC_RECORD_HEADER_SIZE,
+			       &first, sizeof(first));
+		}
 		done += chunk;
 	} while (done < length);
 }
@@ -195,6 +204,24 @@ static void record_seeds(void)
 	SET_OPS(&im, RI_OP(RI_OP_POLL, 1), RI_OP(RI_OP_POLL_PARTIAL, 1), RI_OP(RI_OP_POLL, 31),
 		RI_OP(RI_OP_READ, 31));
 	record("fragments", &im);
+
+	/* the same, read as whole messages: RC_EMESSAGE, then the fragments
+	 * copied into one buffer as they are committed */
+	image_init(&im, 1u << 20);
+	im.h.flags = (1u << 8) | RI_WHOLE;
+	image_message(&im, 10, 64, 6);
+	image_message(&im, 150, 64, 7);
+	image_message(&im, 64, 64, 8);
+	image_message(&im, 1000, 64, 9);
+	/* committed record by record: 112 (10 and the first fragment of 150),
+	 * +144 (150 done), +80 (64), +160, +400, +400, +320 (1000 done) */
+	im.h.head_delta = 112;
+	im.h.intent_delta = im.len;
+	SET_OPS(&im, RI_OP(RI_OP_READ, 3), RI_OP(RI_OP_READ, 3), RI_OP(RI_OP_READ, 3), RI_OP(RI_OP_COMMIT, 9),
+		RI_OP(RI_OP_READ, 3), RI_OP(RI_OP_COMMIT, 5), RI_OP(RI_OP_POLL, 3), RI_OP(RI_OP_COMMIT, 10),
+		RI_OP(RI_OP_POLL, 3), RI_OP(RI_OP_READ, 3), RI_OP(RI_OP_COMMIT, 25), RI_OP(RI_OP_READ, 3),
+		RI_OP(RI_OP_COMMIT, 25), RI_OP(RI_OP_READ, 3), RI_OP(RI_OP_COMMIT, 20), RI_OP(RI_OP_READ, 3));
+	record("whole-messages-fragmented", &im);
 
 	/* a pad record at the end of the data area, then the wrap */
 	image_init(&im, 5ull * RI_CAPACITY + RI_CAPACITY - 48);

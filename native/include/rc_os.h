@@ -35,6 +35,8 @@ int rc_ack_memfd_create(uint64_t size, int *fd, struct rc_mapping *map);
  * F_SEAL_SHRINK, so it cannot SIGBUS us later) of exactly `size` bytes, plus
  * `required_seals`. */
 int rc_memfd_verify(int fd, uint64_t size, int required_seals);
+/* What rc_memfd_verify found wrong, in words, for its negative `status`. */
+const char *rc_memfd_problem(int status);
 
 int rc_map(int fd, uint64_t size, int writable, struct rc_mapping *map);
 /* Re-maps a writable mapping read-only (publisher view of an ack page). */
@@ -45,6 +47,8 @@ int rc_eventfd_create(void);
 /* A received doorbell is only watched after this: an eventfd, non-blocking
  * (a blocking descriptor would stall whoever reads it). */
 int rc_eventfd_verify(int fd);
+/* What rc_eventfd_verify found wrong, in words, for its negative `status`. */
+const char *rc_eventfd_problem(int status);
 /* Clears a doorbell; returns the count read or 0 if none was pending. */
 int64_t rc_eventfd_drain(int fd);
 int rc_eventfd_ring(int fd);

@@ -37,9 +37,14 @@ enum rc_status {
 	RC_ESTATE = -8,     /* call not valid now (claim outstanding, ...)      */
 	RC_ENOSLOT = -9,    /* every subscriber slot is taken                  */
 	RC_EABORTED = -10,  /* the publisher aborted and everything was read   */
+	RC_EMESSAGE = -11,  /* whole-message reads: the next message is
+	                     * fragmented; read it with rc_sub_read_message     */
 };
 
 const char *rc_status_name(int status);
+
+/* rc_subscriber.lost_to_seq when the loss cannot be counted in messages. */
+#define RC_SEQ_UNKNOWN UINT64_MAX
 
 /* Ring size in bytes for a data area of `capacity`. */
 static inline uint64_t rc_ring_size(uint64_t capacity) { return RC_DESC_SIZE + capacity; }
@@ -58,6 +63,14 @@ typedef void (*rc_doorbell_ring_fn)(void *ctx, int doorbell);
 /* ------------------------------------------------------------------------ */
 /* publisher                                                                 */
 
+/* An eviction as the publisher decided it (rc_pub_evict). */
+struct rc_eviction {
+	uint64_t count;                     /* evictions of this slot index so far */
+	uint32_t reason;                    /* enum rc_evict_reason of the last    */
+	uint32_t lost_messages;
+	uint64_t lost_from, lost_to;
+};
+
 struct rc_pub_slot {
 	const struct rc_ack_page *ack_page; /* shared, hostile; NULL when FREE */
 	int doorbell_fd;                    /* eventfd to ring, or -1          */
@@ -67,6 +80,10 @@ struct rc_pub_slot {
 	uint64_t generation;
 	uint64_t heartbeat;                 /* last heartbeat value seen        */
 	uint64_t heartbeat_changed_ms;      /* caller's clock when it last moved */
+	struct rc_eviction last_eviction;   /* kept across rejoins: an eviction
+	                                     * and the rejoin after it between two
+	                                     * rc_pub_take_changes leave the state
+	                                     * as it was, but not this count     */
 };
 
 struct rc_publisher {
@@ -77,6 +94,7 @@ struct rc_publisher {
 	uint64_t mask;
 	uint32_t max_payload;
 	uint32_t policy;
+	uint64_t max_message;           /* desc max_message: longer is RC_ETOOBIG */
 	uint64_t tail;                  /* next position to write (>= head) */
 	uint64_t head;                  /* last published head              */
 	uint64_t limit;                 /* cached: may write below this     */
@@ -104,6 +122,10 @@ int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t 
 
 /* Sets enum rc_feature bits on a ring just formatted, before it is shared. */
 int rc_ring_set_features(void *mem, uint32_t features);
+/* Declares the largest message (payload bytes) the publisher will write, on a
+ * ring just formatted (rc_ring_format declares RC_DEFAULT_MAX_MESSAGE). At
+ * least max_payload. */
+int rc_ring_set_max_message(void *mem, uint64_t max_message);
 /* Binds a publisher to a ring formatted by rc_ring_format. */
 int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size);
 
@@ -154,7 +176,8 @@ uint64_t rc_pub_refresh(struct rc_publisher *pub);
 /* Bytes a message of `len` payload bytes occupies (all its fragments). */
 uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len);
 
-/* Writes part of a message without publishing it. `*offset` is how much of
+/* Writes part of a message without publishing it. A message longer than
+ * max_message is RC_ETOOBIG. `*offset` is how much of
  * `len` is already in the ring (0 for a new message) and advances; returns
  * RC_OK when the whole message is written, RC_EAGAIN when the ring is full
  * first (call again with the same offset after room appears). */
@@ -217,17 +240,23 @@ struct rc_subscriber {
 	uint64_t pos;             /* next position to read (private)   */
 	uint64_t acked;           /* last ack stored                   */
 	uint64_t pending;         /* zero-copy: polled, not released   */
-	bool in_message;          /* between FIRST and LAST fragments  */
-	bool joined_mid;          /* no FIRST seen yet: skip a message's tail */
-	uint64_t message_seq;     /* seq of the message being assembled */
-	struct {                  /* fragment state when poll began      */
-		bool in_message;
-		bool joined_mid;
-		uint64_t message_seq;
-	} polled_from;
+	uint64_t max_message;     /* refuse a first fragment declaring more */
+	bool whole_messages;      /* rc_sub_hand_out_whole_messages was called */
+	struct rc_fragment_state {
+		bool in_message;          /* between FIRST and LAST fragments  */
+		bool joined_mid;          /* no FIRST seen yet: skip a message's tail */
+		uint64_t message_seq;     /* seq of the message being read     */
+		uint64_t message_length;  /* its length as handed out (declared
+		                           * length less the hidden envelope)   */
+		uint64_t message_left;    /* ring payload bytes of it still to come */
+	} frag, polled_from;      /* now, and when the last poll began   */
 	uint32_t last_rung_wait_id;
+	const uint64_t *lost_to_seq_entry;  /* our slot's RC_LOST_TO_SEQ_OFFSET entry */
 	uint64_t lost_from;       /* filled on RC_ELAPPED / RC_EEVICTED */
 	uint64_t lost_to;
+	uint64_t lost_to_seq;     /* RC_EEVICTED: first message not lost (layout
+	                           * RC_LOST_TO_SEQ_OFFSET); RC_SEQ_UNKNOWN on a
+	                           * lap or a slot no longer ours             */
 	uint64_t doorbells_rung;
 	int publisher_doorbell_fd;
 	rc_doorbell_ring_fn ring_doorbell; /* NULL: the doorbell is an eventfd */
@@ -241,6 +270,29 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 /* On a bus with RC_FEATURE_ENVELOPE, poll and read hide each message's
  * struct rc_envelope from the caller; a bridge calls this to see them. */
 void rc_sub_keep_envelopes(struct rc_subscriber *sub);
+
+/* Lowers the largest message this subscriber accepts below the ring's
+ * max_message (0 or more than the ring's: the ring's). A first fragment
+ * declaring more is RC_ECORRUPT, before anything of it is copied. */
+void rc_sub_set_max_message(struct rc_subscriber *sub, uint64_t max_message);
+
+/* From now on rc_sub_poll and rc_sub_read hand out whole messages only:
+ * they stop before the first fragment of a message longer than one record,
+ * and when that is the next record they return RC_EMESSAGE with its length
+ * (what the caller gets, envelope hidden) in sub->frag.message_length and
+ * its sequence number in sub->frag.message_seq. The
+ * caller then gives rc_sub_read_message a buffer of that length. */
+void rc_sub_hand_out_whole_messages(struct rc_subscriber *sub);
+
+/* Copies the fragments of the fragmented message at the read position
+ * straight from the ring into `message`, `length` bytes (the
+ * sub->frag.message_length that RC_EMESSAGE reported), from `*filled` on (0
+ * at first), as far as they are committed. Re-checks each fragment for
+ * lapping after its copy, then acknowledges it (the publisher may reuse its
+ * space while the next is copied) and advances *filled. Returns 1 when the
+ * message is complete (*filled == length), 0 when more is to come, or an
+ * error: RC_ECORRUPT also if the fragments do not add up to `length`. */
+int rc_sub_read_message(struct rc_subscriber *sub, uint8_t *message, uint64_t length, uint64_t *filled);
 
 /* Zero-copy: describes up to `max` records after the read position (offsets
  * into the data area). Nothing is released until rc_sub_release. Returns a

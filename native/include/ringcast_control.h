@@ -88,9 +88,12 @@ enum rc_refuse_reason {
 	RC_REFUSE_PROTOCOL = 5,   /* malformed or unexpected message                */
 	RC_REFUSE_TIMEOUT = 6,    /* no hello within the handshake timeout          */
 	RC_REFUSE_CLOSING = 7,    /* the bus is closing                             */
-	RC_REFUSE_FLOOD = 8,      /* too many handshakes in progress                */
+	RC_REFUSE_FLOOD = 8,      /* too many handshakes in progress: try again     */
+	RC_REFUSE_BACKOFF = 9,    /* evicted (slow, protocol) repeatedly: the rejoin
+	                           * or attach must wait; the text says how long.
+	                           * A refused rejoin keeps the connection open.   */
 };
-#define RC_REFUSE_MAX RC_REFUSE_FLOOD
+#define RC_REFUSE_MAX RC_REFUSE_BACKOFF
 
 /* ---- wire layout -------------------------------------------------------- */
 

@@ -54,7 +54,7 @@ typedef uint64_t rc_u64;
 
 #define RC_RING_MAGIC        0x54534143474e4952ULL /* "RINGCAST" little-endian */
 #define RC_ACK_MAGIC         0x4b43414354534352ULL /* "RCSTCACK" little-endian */
-#define RC_LAYOUT_VERSION    1u
+#define RC_LAYOUT_VERSION    2u /* 2: max_message, struct rc_first_fragment */
 
 #define RC_CACHE_LINE        64u
 #define RC_PAGE_SIZE         4096u
@@ -72,6 +72,13 @@ typedef uint64_t rc_u64;
  * can always be written and a header never wraps. */
 #define RC_RECORD_ALIGN      16u
 #define RC_RECORD_HEADER_SIZE 16u
+
+/* Smallest max_payload a ring may have: a first fragment must carry its
+ * struct rc_first_fragment and some of the message. */
+#define RC_MIN_MAX_PAYLOAD   64u
+/* max_message of a ring whose publisher declares none: what a subscriber
+ * allocates at most for one message unless told otherwise. */
+#define RC_DEFAULT_MAX_MESSAGE (64ULL << 20)   /* 64 MiB */
 
 /* ---- descriptor, page 0: written by the publisher only ----------------- */
 
@@ -113,7 +120,10 @@ struct rc_ring_desc {
 	rc_u32 policy;             /* 0x30 enum rc_policy                             */
 	rc_u32 features;           /* 0x34 enum rc_feature bits; a reader refuses a
 	                            *      ring with a bit it does not know          */
-	rc_u64 reserved1[1];       /* 0x38 zero                                       */
+	rc_u64 max_message;        /* 0x38 largest message (payload bytes, envelope
+	                            *      included) the publisher writes; a reader
+	                            *      refuses a first fragment declaring more
+	                            *      before it allocates anything            */
 
 	/* line 1: the commit point, read by every subscriber on every poll.
 	 * head: publisher -> subscribers, release (after the records it covers).
@@ -190,6 +200,20 @@ struct rc_join_answer {
 	                        *      slot mirror's and the ack page's); relaxed,
 	                        *      stored before request like verdict           */
 };
+
+/* ---- descriptor, eviction sequence numbers: written by the publisher only */
+
+/* One rc_u64 per slot, in page 0 of the read-only ring: at an eviction, the
+ * sequence number of the first message the evicted subscriber did not lose
+ * (the publisher's next message then; one it was part-way through writing
+ * counts as lost). The subscriber subtracts the sequence number of the next
+ * message it would have delivered: that is its lost message count, measured
+ * from its own read position like its lost byte range (the slot's
+ * lost_messages counts from the publisher's last validated ack, which may be
+ * behind it). publisher -> that slot's subscriber; relaxed, stored before the
+ * slot's state (published by its release, [P4]). Zero while never evicted. */
+#define RC_LOST_TO_SEQ_OFFSET 0xc00u
+#define RC_LOST_TO_SEQ_SIZE   8u
 
 /* ---- descriptor, slot table: written by the publisher only ------------- */
 
@@ -306,13 +330,30 @@ enum rc_record_flags {
 /* Written by the publisher before the head store that covers it. A reader
  * validates every field before using it: type known, flags consistent with
  * the fragment sequence, length <= max_payload, record inside the data area
- * and below head. */
+ * and below head, fragment lengths adding up to the message_length their
+ * first fragment declared. */
 struct rc_record_header {
 	rc_u32 length;         /* 0x00 payload bytes (PAD: bytes after the header) */
 	rc_u16 type;           /* 0x04 enum rc_record_type                         */
 	rc_u16 flags;          /* 0x06 enum rc_record_flags (DATA only)            */
 	rc_u64 seq;            /* 0x08 message sequence number; fragments share it */
 };
+
+/* The first payload bytes of a fragmented message's first record (flags
+ * FIRST without LAST), before the message's own bytes. A message that fits
+ * one record (FIRST|LAST) has none. It tells a reader, before it copies
+ * anything, how much memory the whole message takes (one buffer, one copy
+ * per byte) and lets it refuse a message above max_message (its own cap, or
+ * the ring's) before it allocates. Written by the publisher with the rest of
+ * the record (covered by the same head store); untrusted: the reader checks
+ * message_length > the fragment's own bytes, <= its cap, reserved == 0, and
+ * that the fragments that follow add up to exactly message_length. */
+struct rc_first_fragment {
+	rc_u64 message_length; /* 0x00 payload bytes of the whole message, this
+	                        *      struct excluded, envelope included       */
+	rc_u64 reserved;       /* 0x08 zero                                     */
+};
+#define RC_FIRST_FRAGMENT_SIZE 16u
 
 /* The first bytes of every message on a bus with RC_FEATURE_ENVELOPE.
  * Written by the bridge that republished the message (it is the publisher
@@ -342,6 +383,7 @@ RC_ASSERT_OFFSET(rc_ring_desc, record_align,           0x24);
 RC_ASSERT_OFFSET(rc_ring_desc, bus_id,                 0x28);
 RC_ASSERT_OFFSET(rc_ring_desc, policy,                 0x30);
 RC_ASSERT_OFFSET(rc_ring_desc, features,               0x34);
+RC_ASSERT_OFFSET(rc_ring_desc, max_message,            0x38);
 RC_ASSERT_OFFSET(rc_ring_desc, head,                   0x40);
 RC_ASSERT_OFFSET(rc_ring_desc, tail_intent,            0x48);
 RC_ASSERT_OFFSET(rc_ring_desc, messages,               0x50);
@@ -355,6 +397,12 @@ RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) == 0x100, "rc_ring_desc size");
 RC_STATIC_ASSERT(sizeof(struct rc_ring_desc) <= RC_JOIN_ANSWER_OFFSET, "desc header overlaps join answers");
 RC_STATIC_ASSERT(RC_JOIN_ANSWER_OFFSET + RC_MAX_SUBSCRIBERS * RC_JOIN_ANSWER_SIZE <= RC_SLOT_TABLE_OFFSET,
 		 "join answers overlap slots");
+
+RC_STATIC_ASSERT(RC_JOIN_ANSWER_OFFSET + RC_MAX_SUBSCRIBERS * RC_JOIN_ANSWER_SIZE <= RC_LOST_TO_SEQ_OFFSET,
+		 "join answers overlap eviction sequence numbers");
+RC_STATIC_ASSERT(RC_LOST_TO_SEQ_OFFSET + RC_MAX_SUBSCRIBERS * RC_LOST_TO_SEQ_SIZE <= RC_SLOT_TABLE_OFFSET,
+		 "eviction sequence numbers overlap slots");
+RC_STATIC_ASSERT(RC_LOST_TO_SEQ_OFFSET % RC_CACHE_LINE == 0, "eviction sequence numbers start a cache line");
 
 RC_ASSERT_OFFSET(rc_join_answer, request,    0x00);
 RC_ASSERT_OFFSET(rc_join_answer, verdict,    0x04);
@@ -394,6 +442,10 @@ RC_ASSERT_OFFSET(rc_record_header, type,   0x04);
 RC_ASSERT_OFFSET(rc_record_header, flags,  0x06);
 RC_ASSERT_OFFSET(rc_record_header, seq,    0x08);
 RC_STATIC_ASSERT(sizeof(struct rc_record_header) == RC_RECORD_HEADER_SIZE, "record header size");
+RC_ASSERT_OFFSET(rc_first_fragment, message_length, 0x00);
+RC_ASSERT_OFFSET(rc_first_fragment, reserved,       0x08);
+RC_STATIC_ASSERT(sizeof(struct rc_first_fragment) == RC_FIRST_FRAGMENT_SIZE, "first fragment lead size");
+RC_STATIC_ASSERT(RC_FIRST_FRAGMENT_SIZE % RC_RECORD_ALIGN == 0, "message bytes stay aligned after the lead");
 RC_ASSERT_OFFSET(rc_envelope, origin,     0x00);
 RC_ASSERT_OFFSET(rc_envelope, origin_seq, 0x08);
 RC_ASSERT_OFFSET(rc_envelope, hops,       0x10);

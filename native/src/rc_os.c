@@ -122,6 +122,20 @@ int rc_memfd_verify(int fd, uint64_t size, int required_seals)
 	return 0;
 }
 
+const char *rc_memfd_problem(int status)
+{
+	switch (status) {
+	case -EBADF:
+		return "not a memfd";
+	case -EPERM:
+		return "a memfd without the required seals";
+	case -EMSGSIZE:
+		return "a memfd of the wrong size";
+	default:
+		return strerror(-status);
+	}
+}
+
 int rc_eventfd_create(void)
 {
 	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -146,6 +160,18 @@ int rc_eventfd_verify(int fd)
 	if (flags < 0)
 		return neg_errno();
 	return (flags & O_NONBLOCK) ? 0 : -EPERM;
+}
+
+const char *rc_eventfd_problem(int status)
+{
+	switch (status) {
+	case -EBADF:
+		return "not an eventfd";
+	case -EPERM:
+		return "a blocking eventfd (a doorbell must be non-blocking)";
+	default:
+		return strerror(-status);
+	}
 }
 
 int64_t rc_eventfd_drain(int fd)

@@ -61,6 +61,7 @@ const char *rc_status_name(int status)
 	case RC_ESTATE: return "ESTATE";
 	case RC_ENOSLOT: return "ENOSLOT";
 	case RC_EABORTED: return "EABORTED";
+	case RC_EMESSAGE: return "EMESSAGE";
 	default: return "EUNKNOWN";
 	}
 }
@@ -86,7 +87,7 @@ int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t 
 		return RC_EINVAL;
 	if (max_payload == 0)
 		max_payload = rc_default_max_payload(capacity);
-	if (align_record(max_payload) > capacity / 2)
+	if (max_payload < RC_MIN_MAX_PAYLOAD || align_record(max_payload) > capacity / 2)
 		return RC_EINVAL;
 	if (policy != RC_POLICY_BLOCK && policy != RC_POLICY_DROP)
 		return RC_EINVAL;
@@ -100,6 +101,7 @@ int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t 
 	desc->max_subscribers = RC_MAX_SUBSCRIBERS;
 	desc->slot_size = RC_SLOT_SIZE;
 	desc->max_payload = max_payload;
+	desc->max_message = RC_DEFAULT_MAX_MESSAGE;
 	desc->record_align = RC_RECORD_ALIGN;
 	desc->bus_id = bus_id;
 	desc->policy = policy;
@@ -118,9 +120,24 @@ int rc_ring_set_features(void *mem, uint32_t features)
 	return RC_OK;
 }
 
+int rc_ring_set_max_message(void *mem, uint64_t max_message)
+{
+	struct rc_ring_desc *desc = mem;
+
+	if (!mem || max_message < desc->max_payload)
+		return RC_EINVAL;
+	desc->max_message = max_message; /* const: the ring is not shared yet */
+	return RC_OK;
+}
+
 static struct rc_slot *slot_mirror(struct rc_publisher *pub, uint32_t slot)
 {
 	return (struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
+}
+
+static uint64_t *lost_to_seq(struct rc_publisher *pub, uint32_t slot)
+{
+	return (uint64_t *)(pub->ring + RC_LOST_TO_SEQ_OFFSET + (uint64_t)slot * RC_LOST_TO_SEQ_SIZE);
 }
 
 int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
@@ -136,6 +153,7 @@ int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
 	    !is_power_of_two(desc->capacity) || desc->capacity < RC_MIN_CAPACITY ||
 	    desc->capacity > RC_MAX_CAPACITY || rc_ring_size(desc->capacity) != ring_size ||
 	    align_record(desc->max_payload) > desc->capacity / 2 ||
+	    desc->max_payload < RC_MIN_MAX_PAYLOAD || desc->max_message < desc->max_payload ||
 	    (desc->policy != RC_POLICY_BLOCK && desc->policy != RC_POLICY_DROP) ||
 	    (desc->features & ~RC_FEATURES_KNOWN))
 		return RC_EINVAL;
@@ -145,6 +163,7 @@ int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
 	pub->capacity = desc->capacity;
 	pub->mask = desc->capacity - 1;
 	pub->max_payload = desc->max_payload;
+	pub->max_message = desc->max_message;
 	pub->policy = desc->policy;
 	pub->tail = pub->head = rc_load_relaxed(&desc->head);
 	pub->limit = UINT64_MAX;
@@ -279,10 +298,16 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	}
 	s->state = RC_SLOT_EVICTED;
 	pub->changed |= 1ULL << slot;
+	s->last_eviction.count++;
+	s->last_eviction.reason = reason;
+	s->last_eviction.lost_from = s->acked;
+	s->last_eviction.lost_to = pub->tail;
+	s->last_eviction.lost_messages = (uint32_t)min_u64(messages_since(pub, s->acked), UINT32_MAX);
 	rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_relaxed(&m->lost_from, s->acked);
 	rc_store_relaxed(&m->lost_to, pub->tail);
-	rc_store_relaxed(&m->lost_messages, (uint32_t)min_u64(messages_since(pub, s->acked), UINT32_MAX));
+	rc_store_relaxed(&m->lost_messages, s->last_eviction.lost_messages);
+	rc_store_relaxed(lost_to_seq(pub, slot), pub->next_seq + (pub->in_message ? 1 : 0));
 	rc_store_relaxed(&m->evictions, rc_load_relaxed(&m->evictions) + 1);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_EVICTED); /* [P4] */
 	ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, s->doorbell_fd); /* a sleeping subscriber must see it */
@@ -402,13 +427,23 @@ static uint64_t record_need(const struct rc_publisher *pub, uint64_t tail, uint6
 	return rec > to_end ? to_end + rec : rec;
 }
 
+/* Message bytes the record written at `offset` of a `len`-byte message
+ * carries; *lead says whether it begins with a struct rc_first_fragment
+ * (the first record of a message that needs more than one). */
+static uint64_t fragment_chunk(const struct rc_publisher *pub, uint64_t len, uint64_t offset, uint32_t *lead)
+{
+	*lead = offset == 0 && len > pub->max_payload ? RC_FIRST_FRAGMENT_SIZE : 0;
+	return min_u64(len - offset, pub->max_payload - *lead);
+}
+
 uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len)
 {
 	uint64_t tail = pub->tail, span = 0, offset = 0;
 
 	do {
-		uint64_t chunk = min_u64(len - offset, pub->max_payload);
-		uint64_t need = record_need(pub, tail, chunk);
+		uint32_t lead;
+		uint64_t chunk = fragment_chunk(pub, len, offset, &lead);
+		uint64_t need = record_need(pub, tail, lead + chunk);
 
 		tail += need;
 		span += need;
@@ -500,23 +535,34 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 	 * would see a FIRST fragment inside it. */
 	if ((*offset == 0) == pub->in_message)
 		return RC_ESTATE;
+	if (len > pub->max_message)
+		return RC_ETOOBIG;
 	do {
-		uint64_t chunk = min_u64(len - *offset, pub->max_payload);
+		uint32_t lead;
+		uint64_t chunk = fragment_chunk(pub, len, *offset, &lead);
 		uint16_t flags = 0;
 		uint64_t off;
+		uint8_t *payload;
 
-		if (!reserve(pub, record_need(pub, pub->tail, chunk)))
+		if (!reserve(pub, record_need(pub, pub->tail, lead + chunk)))
 			return RC_EAGAIN;
-		pad_if_needed(pub, chunk);
+		pad_if_needed(pub, lead + chunk);
 		if (*offset == 0)
 			flags |= RC_FRAG_FIRST;
 		if (*offset + chunk == len)
 			flags |= RC_FRAG_LAST;
 		off = pub->tail & pub->mask;
-		write_header(pub->data + off, (uint32_t)chunk, RC_RECORD_DATA, flags, pub->next_seq);
+		write_header(pub->data + off, (uint32_t)(lead + chunk), RC_RECORD_DATA, flags, pub->next_seq);
+		payload = pub->data + off + RC_RECORD_HEADER_SIZE;
+		if (lead) {
+			struct rc_first_fragment first = { .message_length = len, .reserved = 0 };
+
+			memcpy(payload, &first, sizeof(first));
+			payload += sizeof(first);
+		}
 		if (chunk)
-			memcpy(pub->data + off + RC_RECORD_HEADER_SIZE, src + *offset, chunk);
-		pub->tail += align_record(chunk);
+			memcpy(payload, src + *offset, chunk);
+		pub->tail += align_record(lead + chunk);
 		*offset += chunk;
 		pub->in_message = true;
 	} while (*offset < len);
@@ -533,6 +579,8 @@ int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len)
 
 	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed)
 		return RC_ESTATE;
+	if (len > pub->max_message)
+		return RC_ETOOBIG;
 	span = rc_pub_message_span(pub, len);
 	if (span > pub->lag_bound)
 		return RC_ETOOBIG;
@@ -688,6 +736,7 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 	    desc->slot_size != RC_SLOT_SIZE || desc->record_align != RC_RECORD_ALIGN ||
 	    !is_power_of_two(capacity) || capacity < RC_MIN_CAPACITY || capacity > RC_MAX_CAPACITY ||
 	    rc_ring_size(capacity) != ring_size || align_record(desc->max_payload) > capacity / 2 ||
+	    desc->max_payload < RC_MIN_MAX_PAYLOAD || desc->max_message < desc->max_payload ||
 	    (desc->features & ~RC_FEATURES_KNOWN) ||
 	    ((desc->features & RC_FEATURE_ENVELOPE) && desc->max_payload < RC_ENVELOPE_SIZE))
 		return RC_EINVAL;
@@ -702,19 +751,23 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 	sub->capacity = capacity;
 	sub->mask = capacity - 1;
 	sub->max_payload = desc->max_payload;
+	sub->max_message = desc->max_message;
 	sub->envelope_bytes = sub->strip_bytes =
 		(desc->features & RC_FEATURE_ENVELOPE) ? RC_ENVELOPE_SIZE : 0;
 	sub->slot = ack->slot;
 	sub->generation = ack->generation;
 	sub->slot_mirror = (const struct rc_slot *)(sub->ring + RC_SLOT_TABLE_OFFSET +
 						    (uint64_t)sub->slot * RC_SLOT_SIZE);
+	sub->lost_to_seq_entry = (const uint64_t *)(sub->ring + RC_LOST_TO_SEQ_OFFSET +
+						    (uint64_t)sub->slot * RC_LOST_TO_SEQ_SIZE);
+	sub->lost_to_seq = RC_SEQ_UNKNOWN;
 	sub->publisher_doorbell_fd = publisher_doorbell_fd;
 	sub->pos = rc_load_relaxed(&ack->ack);
 	head = rc_load_acquire(&desc->head);
 	if (sub->pos > head || head - sub->pos > capacity)
 		return RC_EINVAL;
 	sub->acked = sub->pending = sub->pos;
-	sub->joined_mid = true;
+	sub->frag.joined_mid = true;
 	return RC_OK;
 }
 
@@ -723,10 +776,31 @@ void rc_sub_keep_envelopes(struct rc_subscriber *sub)
 	sub->strip_bytes = 0;
 }
 
-/* Payload bytes of this record hidden from the caller: a message's envelope. */
+void rc_sub_set_max_message(struct rc_subscriber *sub, uint64_t max_message)
+{
+	if (max_message && max_message < sub->desc->max_message)
+		sub->max_message = max_message;
+	else
+		sub->max_message = sub->desc->max_message;
+}
+
+void rc_sub_hand_out_whole_messages(struct rc_subscriber *sub)
+{
+	sub->whole_messages = true;
+}
+
+static inline bool fragmented_first(const struct rc_record_header *h)
+{
+	return (h->flags & (RC_FRAG_FIRST | RC_FRAG_LAST)) == RC_FRAG_FIRST;
+}
+
+/* Payload bytes of this record hidden from the caller: a fragmented
+ * message's struct rc_first_fragment, then the message's envelope. */
 static inline uint32_t hidden_lead(const struct rc_subscriber *sub, const struct rc_record_header *h)
 {
-	return (h->flags & RC_FRAG_FIRST) ? sub->strip_bytes : 0;
+	if (!(h->flags & RC_FRAG_FIRST))
+		return 0;
+	return sub->strip_bytes + (fragmented_first(h) ? RC_FIRST_FRAGMENT_SIZE : 0);
 }
 
 /* Our slot says whether we still count. */
@@ -739,6 +813,11 @@ static int check_slot(struct rc_subscriber *sub)
 	    (state != RC_SLOT_ACTIVE && state != RC_SLOT_LAGGING)) {
 		sub->lost_from = rc_load_relaxed(&sub->slot_mirror->lost_from);
 		sub->lost_to = rc_load_relaxed(&sub->slot_mirror->lost_to);
+		/* Only our own eviction's: a freed or reused slot's is someone else's. */
+		sub->lost_to_seq = RC_SEQ_UNKNOWN;
+		if (state == RC_SLOT_EVICTED &&
+		    rc_load_relaxed(&sub->slot_mirror->generation) == sub->generation)
+			sub->lost_to_seq = rc_load_relaxed(sub->lost_to_seq_entry);
 		if (sub->lost_from < sub->pos)
 			sub->lost_from = sub->pos;
 		/* A detached slot keeps the range of its last attach (0, 0), and
@@ -766,6 +845,7 @@ static bool lapped_since(struct rc_subscriber *sub, uint64_t from)
 	if (intent > from && intent - from > sub->capacity) {
 		sub->lost_from = from;
 		sub->lost_to = intent - sub->capacity;
+		sub->lost_to_seq = RC_SEQ_UNKNOWN; /* overwritten: no seq to read */
 		return true;
 	}
 	return false;
@@ -803,19 +883,45 @@ static int64_t next_record(struct rc_subscriber *sub, uint64_t at, uint64_t head
 		return bad_record(sub);
 
 	if (h->flags & RC_FRAG_FIRST) {
-		if (sub->in_message || h->length < sub->envelope_bytes)
+		if (sub->frag.in_message || h->length < sub->envelope_bytes)
 			return bad_record(sub);
-		sub->joined_mid = false;
-	} else if (!sub->in_message) {
+		if (fragmented_first(h)) {
+			/* Its declared length bounds what the rest may add up to, and
+			 * what a reader allocates: check it before anyone does. */
+			struct rc_first_fragment first;
+			uint64_t carried = h->length - RC_FIRST_FRAGMENT_SIZE;
+
+			if (h->length < RC_FIRST_FRAGMENT_SIZE + sub->envelope_bytes)
+				return bad_record(sub);
+			memcpy(&first, sub->data + off + RC_RECORD_HEADER_SIZE, sizeof(first));
+			if (first.reserved || first.message_length <= carried ||
+			    first.message_length > sub->max_message)
+				return bad_record(sub);
+			sub->frag.message_left = first.message_length - carried;
+			sub->frag.message_length = first.message_length - sub->strip_bytes;
+		} else {
+			sub->frag.message_left = 0;
+			sub->frag.message_length = h->length - sub->strip_bytes;
+		}
+		sub->frag.joined_mid = false;
+	} else if (!sub->frag.in_message) {
 		/* The tail of a message that began before we joined. */
-		if (sub->joined_mid)
+		if (sub->frag.joined_mid)
 			return (int64_t)span;
 		return bad_record(sub);
-	} else if (h->seq != sub->message_seq) {
+	} else if (h->seq != sub->frag.message_seq) {
 		return bad_record(sub);
+	} else if ((h->flags & RC_FRAG_LAST) ? h->length != sub->frag.message_left
+					    : h->length == 0 || h->length >= sub->frag.message_left) {
+		/* A message's fragments add up to exactly its declared length,
+		 * and each one before the last brings it closer: a publisher
+		 * cannot make a reader assemble more than it declared. */
+		return bad_record(sub);
+	} else {
+		sub->frag.message_left -= h->length;
 	}
-	sub->in_message = !(h->flags & RC_FRAG_LAST);
-	sub->message_seq = h->seq;
+	sub->frag.in_message = !(h->flags & RC_FRAG_LAST);
+	sub->frag.message_seq = h->seq;
 	*deliver = true;
 	return (int64_t)span;
 }
@@ -852,6 +958,29 @@ static int begin_read(struct rc_subscriber *sub, uint64_t *head)
 
 static void store_ack(struct rc_subscriber *sub, uint64_t position);
 
+/* Whole-message reads, at the first fragment `h` (at position `at`) of a
+ * fragmented message: the fragment state goes back to what it was `before`
+ * it, and the batch ends there. If nothing was handed out (`handed_out` 0,
+ * only pads before it), the message is left for rc_sub_read_message with its
+ * length and seq, which RC_EMESSAGE announces; else it is read next time. */
+static int stop_before_message(struct rc_subscriber *sub, const struct rc_fragment_state *before,
+			       const struct rc_record_header *h, uint64_t at, uint32_t handed_out)
+{
+	uint64_t length = sub->frag.message_length;
+
+	sub->frag = *before;
+	if (handed_out)
+		return 0;
+	/* The header (and the pads before it) must not have been torn. */
+	if (lapped_since(sub, sub->pos))
+		return RC_ELAPPED;
+	if (at != sub->pos)
+		store_ack(sub, at);
+	sub->frag.message_length = length;
+	sub->frag.message_seq = h->seq;
+	return RC_EMESSAGE;
+}
+
 int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t max)
 {
 	uint64_t head, at;
@@ -863,12 +992,11 @@ int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t ma
 	r = begin_read(sub, &head);
 	if (r <= 0)
 		return r;
-	sub->polled_from.in_message = sub->in_message;
-	sub->polled_from.joined_mid = sub->joined_mid;
-	sub->polled_from.message_seq = sub->message_seq;
+	sub->polled_from = sub->frag;
 	for (at = sub->pos; at < head && n < max;) {
 		struct rc_record_header h;
 		bool deliver;
+		struct rc_fragment_state before = sub->frag;
 		int64_t span = next_record(sub, at, head, &h, &deliver);
 
 		/* Hand out the good records before a bad one; the next call
@@ -876,6 +1004,12 @@ int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t ma
 		if (span < 0) {
 			if (n == 0)
 				return (int)span;
+			break;
+		}
+		if (deliver && sub->whole_messages && fragmented_first(&h)) {
+			r = stop_before_message(sub, &before, &h, at, n);
+			if (n == 0)
+				return r;
 			break;
 		}
 		if (deliver) {
@@ -946,9 +1080,7 @@ int rc_sub_release_partial(struct rc_subscriber *sub, uint32_t records)
 		return RC_OK;
 	/* Walk the polled records again from the fragment state poll began
 	 * with, so that state matches what is acknowledged. */
-	sub->in_message = sub->polled_from.in_message;
-	sub->joined_mid = sub->polled_from.joined_mid;
-	sub->message_seq = sub->polled_from.message_seq;
+	sub->frag = sub->polled_from;
 	for (at = sub->pos; at < end && n < records;) {
 		struct rc_record_header h;
 		bool deliver;
@@ -984,13 +1116,18 @@ int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
 	for (at = sub->pos; at < head && n < max;) {
 		struct rc_record_header h;
 		bool deliver;
-		bool in_message = sub->in_message, joined_mid = sub->joined_mid;
-		uint64_t message_seq = sub->message_seq;
+		struct rc_fragment_state before = sub->frag;
 		int64_t span = next_record(sub, at, head, &h, &deliver);
 
 		if (span < 0) { /* as in rc_sub_poll: the good ones first */
 			if (n == 0)
 				return (int)span;
+			break;
+		}
+		if (deliver && sub->whole_messages && fragmented_first(&h)) {
+			r = stop_before_message(sub, &before, &h, at, n);
+			if (n == 0)
+				return r;
 			break;
 		}
 		if (deliver) {
@@ -999,9 +1136,7 @@ int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
 
 			if (used + length > out_cap) {
 				/* Undo the fragment bookkeeping: it is read next time. */
-				sub->in_message = in_message;
-				sub->joined_mid = joined_mid;
-				sub->message_seq = message_seq;
+				sub->frag = before;
 				if (n == 0)
 					return RC_EINVAL;
 				break;
@@ -1026,6 +1161,56 @@ int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
 		return RC_ELAPPED;
 	store_ack(sub, at);
 	return (int)n;
+}
+
+int rc_sub_read_message(struct rc_subscriber *sub, uint8_t *message, uint64_t length, uint64_t *filled)
+{
+	uint64_t head, at;
+	int r;
+
+	if (sub->pending != sub->pos || *filled > length ||
+	    (*filled > 0) != sub->frag.in_message)
+		return RC_ESTATE;
+	r = begin_read(sub, &head);
+	if (r <= 0)
+		return r;
+	for (at = sub->pos; at < head;) {
+		struct rc_record_header h;
+		bool deliver, starting = !sub->frag.in_message;
+		int64_t span = next_record(sub, at, head, &h, &deliver);
+		uint32_t lead;
+		uint64_t part;
+
+		/* Each fragment is acknowledged before the next is read, so
+		 * nothing good precedes a bad record here. */
+		if (span < 0)
+			return (int)span;
+		at += (uint64_t)span;
+		if (!deliver) { /* a pad */
+			if (lapped_since(sub, sub->pos))
+				return RC_ELAPPED;
+			store_ack(sub, at);
+			continue;
+		}
+		lead = hidden_lead(sub, &h);
+		part = h.length - lead;
+		/* The buffer is as long as RC_EMESSAGE said; the ring may have
+		 * said otherwise since (a hostile publisher rewrote the first
+		 * fragment): never copy past it. */
+		if ((starting && !fragmented_first(&h)) || part > length - *filled ||
+		    ((h.flags & RC_FRAG_LAST) && *filled + part != length))
+			return bad_record(sub);
+		memcpy(message + *filled, sub->data + ((at - (uint64_t)span) & sub->mask) + RC_RECORD_HEADER_SIZE + lead, part);
+		/* Seqlock re-check, then give the fragment's space back at once:
+		 * the publisher writes the next ones while we copy. */
+		if (lapped_since(sub, sub->pos))
+			return RC_ELAPPED;
+		*filled += part;
+		store_ack(sub, at);
+		if (h.flags & RC_FRAG_LAST)
+			return 1;
+	}
+	return 0;
 }
 
 uint64_t rc_sub_available(const struct rc_subscriber *sub)

@@ -239,7 +239,8 @@ static void big_message_resumes_at_offset(void)
 		r = rc_pub_write(&pub, big, len, &offset);
 		CHECK(r == RC_OK || r == RC_EAGAIN);
 		CHECK(offset > before); /* the reader drained: progress each time */
-		CHECK_EQ(offset % pub.max_payload == 0 || offset == len, 1);
+		/* fragment boundaries: the first carries its struct rc_first_fragment */
+		CHECK_EQ((offset + RC_FIRST_FRAGMENT_SIZE) % pub.max_payload == 0 || offset == len, 1);
 		CHECK_EQ(pub.next_seq, r == RC_OK ? 1 : 0);
 		rc_pub_commit(&pub);
 		calls++;

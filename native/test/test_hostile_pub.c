@@ -190,7 +190,7 @@ static void first_inside_a_message(void)
 	setup();
 	publish(10);
 	drain_both();
-	publish((uint64_t)pub.max_payload + 100); /* two fragments */
+	publish((uint64_t)pub.max_payload - RC_FIRST_FRAGMENT_SIZE + 100); /* two fragments */
 	second = pub.head - ((RC_RECORD_HEADER_SIZE + 100 + RC_RECORD_ALIGN - 1) & ~(uint64_t)(RC_RECORD_ALIGN - 1));
 	CHECK_EQ(header_at(second)->flags, RC_FRAG_LAST);
 	header_at(second)->flags = RC_FRAG_FIRST | RC_FRAG_LAST;
@@ -205,10 +205,129 @@ static void fragment_of_another_message(void)
 	setup();
 	publish(10);
 	drain_both();
-	publish((uint64_t)pub.max_payload + 100);
+	publish((uint64_t)pub.max_payload - RC_FIRST_FRAGMENT_SIZE + 100);
 	second = pub.head - ((RC_RECORD_HEADER_SIZE + 100 + RC_RECORD_ALIGN - 1) & ~(uint64_t)(RC_RECORD_ALIGN - 1));
 	header_at(second)->seq += 1;
 	expect(RC_ECORRUPT);
+	teardown();
+}
+
+static struct rc_first_fragment *first_fragment_at(uint64_t position)
+{
+	return (struct rc_first_fragment *)(pub.data + (position & pub.mask) + RC_RECORD_HEADER_SIZE);
+}
+
+/* A message of three fragments (max_payload - 16, max_payload, 100 bytes)
+ * begun at the returned position; not read yet. */
+static uint64_t three_fragments(void)
+{
+	uint64_t at;
+
+	publish(10);
+	drain_both(); /* not joined mid */
+	at = pub.tail;
+	publish(2 * (uint64_t)pub.max_payload - RC_FIRST_FRAGMENT_SIZE + 100);
+	CHECK_EQ(header_at(at)->flags, RC_FRAG_FIRST);
+	CHECK_EQ(first_fragment_at(at)->message_length, 2 * (uint64_t)pub.max_payload - RC_FIRST_FRAGMENT_SIZE + 100);
+	return at;
+}
+
+/* The first fragment's declared length bounds the message: more than the
+ * ring's max_message (or the subscriber's own cap) is refused at the first
+ * fragment, before a reader allocates or copies anything. */
+static void declared_length_above_max_message(void)
+{
+	uint64_t at, declared;
+
+	setup();
+	at = three_fragments();
+	declared = first_fragment_at(at)->message_length;
+	first_fragment_at(at)->message_length = pub.desc->max_message + 1;
+	expect(RC_ECORRUPT);
+	first_fragment_at(at)->message_length = UINT64_MAX;
+	expect(RC_ECORRUPT);
+	first_fragment_at(at)->message_length = declared;
+	rc_sub_set_max_message(&copy_sub, declared - 1);
+	rc_sub_set_max_message(&zc_sub, declared - 1);
+	expect(RC_ECORRUPT);
+	rc_sub_set_max_message(&copy_sub, declared);
+	rc_sub_set_max_message(&zc_sub, 0); /* back to the ring's */
+	drain_both();
+	teardown();
+}
+
+/* Fragments must add up to exactly the declared length: a publisher that
+ * keeps sending middle fragments (memory exhaustion of a reassembling
+ * reader) is stopped at the first byte beyond it. */
+static void fragments_beyond_declared_length(void)
+{
+	struct {
+		int64_t declared_change; /* from the true length */
+		uint64_t reserved;
+	} cases[] = {
+		{ -100, 0 }, /* the middle one already reaches the declared end   */
+		{ 1, 0 },    /* the last one is short of it                        */
+		{ 0, 1 },    /* reserved must be zero                              */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t at;
+
+		setup();
+		at = three_fragments();
+		first_fragment_at(at)->message_length += (uint64_t)cases[i].declared_change;
+		first_fragment_at(at)->reserved = cases[i].reserved;
+		expect(RC_ECORRUPT);
+		teardown();
+	}
+	/* no more than the first fragment carries itself: refused at once */
+	setup();
+	{
+		uint64_t at = three_fragments();
+
+		first_fragment_at(at)->message_length = pub.max_payload - RC_FIRST_FRAGMENT_SIZE;
+		expect(RC_ECORRUPT);
+		CHECK_EQ(copy_sub.pos, at);
+		CHECK_EQ(zc_sub.pos, at);
+	}
+	teardown();
+}
+
+/* Whole-message reads: RC_EMESSAGE says the length, rc_sub_read_message
+ * copies into a buffer of exactly that length (allocated here with nothing
+ * to spare, so AddressSanitizer sees any overrun), even if the publisher
+ * rewrites the first fragment in between. */
+static void whole_message_read_never_passes_its_buffer(void)
+{
+	uint64_t at, declared, filled = 0;
+	uint8_t *message;
+
+	setup();
+	at = three_fragments();
+	declared = first_fragment_at(at)->message_length;
+	rc_sub_hand_out_whole_messages(&copy_sub);
+	CHECK_STATUS(rc_sub_read(&copy_sub, out, sizeof(out), entries, 64), RC_EMESSAGE);
+	CHECK_EQ(copy_sub.frag.message_length, declared);
+	message = malloc(declared - 1);
+	CHECK(message != NULL);
+	/* the buffer is one byte short of what the ring now says */
+	CHECK_STATUS(rc_sub_read_message(&copy_sub, message, declared - 1, &filled), RC_ECORRUPT);
+	free(message);
+	teardown();
+
+	setup();
+	at = three_fragments();
+	declared = first_fragment_at(at)->message_length;
+	rc_sub_hand_out_whole_messages(&copy_sub);
+	CHECK_STATUS(rc_sub_poll(&copy_sub, entries, 64), RC_EMESSAGE);
+	message = malloc(declared);
+	CHECK(message != NULL);
+	filled = 0;
+	CHECK_STATUS(rc_sub_read_message(&copy_sub, message, declared, &filled), 1);
+	CHECK_EQ(filled, declared);
+	CHECK(rc_test_matches(message, 1, 0, declared));
+	CHECK_EQ(copy_sub.pos, pub.head);
+	free(message);
 	teardown();
 }
 
@@ -453,6 +572,9 @@ int main(void)
 	RUN(middle_fragment_without_first);
 	RUN(first_inside_a_message);
 	RUN(fragment_of_another_message);
+	RUN(declared_length_above_max_message);
+	RUN(fragments_beyond_declared_length);
+	RUN(whole_message_read_never_passes_its_buffer);
 	RUN(head_more_than_a_ring_ahead);
 	RUN(head_going_backwards);
 	RUN(head_inside_a_record);

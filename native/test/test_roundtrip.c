@@ -56,8 +56,9 @@ static void take(struct reader *r, const uint8_t *payload, const struct rc_entry
 		r->next_seq++;
 		r->messages++;
 	} else {
-		/* only the last fragment of a message may be short */
-		CHECK_EQ(e->length, pub.max_payload);
+		/* only the last fragment of a message may be short; the first
+		 * gives room to its struct rc_first_fragment */
+		CHECK_EQ(e->length, pub.max_payload - (e->flags & RC_FRAG_FIRST ? RC_FIRST_FRAGMENT_SIZE : 0));
 	}
 }
 
@@ -164,7 +165,8 @@ static void every_size_class(void)
 	sizes[n++] = 0;
 
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t len = sizes[i], records = len ? (len + mp - 1) / mp : 1;
+		uint64_t len = sizes[i];
+		uint64_t records = len <= mp ? 1 : 1 + (len - (mp - RC_FIRST_FRAGMENT_SIZE) + mp - 1) / mp;
 		uint64_t pos = pub.tail;
 		struct rc_record_header h;
 

@@ -3,14 +3,21 @@
  * A publisher that hands its one subscriber something it must refuse, or a
  * ring that goes bad after the attach.
  *
- *   hostile_publisher <socket> unsealed | short | not-memfd | blocking-doorbell
+ *   hostile_publisher <socket> unsealed | short | not-memfd | blocking-doorbell | pipe-doorbell
  *       the welcome carries a region or doorbell the subscriber must refuse
+ *       (blocking-doorbell: an eventfd without O_NONBLOCK; pipe-doorbell: a
+ *       pipe, not an eventfd)
  *   hostile_publisher <socket> corrupt-frame | head-beyond | head-backwards
  *       a valid attach and one good message, then the ring breaks the rules
+ *   hostile_publisher <socket> endless-fragments | huge-declared
+ *       a valid attach and one good message, then a first fragment (declaring
+ *       1 MiB, or 1 TiB) followed by middle fragments, 256 MiB of them: a
+ *       reader that reassembles without a bound keeps allocating
  */
 #include "hostile_common.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 
 #define CAPACITY (64u * 1024u)
@@ -29,6 +36,43 @@ static int make_ring(bool seal, uint64_t claimed, struct rc_mapping *map)
 	if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
 		die("seal", errno);
 	return fd;
+}
+
+/* Appends one raw record as a lying publisher would, within flow control
+ * (the subscriber's ack), and commits it. False when the subscriber stopped
+ * making room for 10 s (it gave up on this bus). */
+static bool append_record(struct rc_publisher *pub, const struct rc_ack_page *ack, int doorbell,
+			  uint16_t flags, uint64_t seq, const void *lead, uint32_t lead_length, uint32_t length)
+{
+	uint64_t record = (RC_RECORD_HEADER_SIZE + length + RC_RECORD_ALIGN - 1) & ~(uint64_t)(RC_RECORD_ALIGN - 1);
+	uint64_t to_end = pub->capacity - (pub->tail & pub->mask);
+	uint64_t need = record > to_end ? to_end + record : record;
+	struct rc_record_header h = { .length = length, .type = RC_RECORD_DATA, .flags = flags, .seq = seq };
+	uint8_t *at;
+
+	for (int i = 0; pub->tail + need - __atomic_load_n(&ack->ack, __ATOMIC_ACQUIRE) > pub->capacity; i++) {
+		if (i == 10000)
+			return false;
+		sleep_ms(1);
+	}
+	__atomic_store_n(&pub->desc->tail_intent, pub->tail + need, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (record > to_end) {
+		struct rc_record_header pad = { .length = (uint32_t)(to_end - RC_RECORD_HEADER_SIZE), .type = RC_RECORD_PAD };
+
+		memcpy(pub->data + (pub->tail & pub->mask), &pad, sizeof(pad));
+		pub->tail += to_end;
+	}
+	at = pub->data + (pub->tail & pub->mask);
+	memcpy(at, &h, sizeof(h));
+	memset(at + RC_RECORD_HEADER_SIZE, 0x5a, length);
+	if (lead_length)
+		memcpy(at + RC_RECORD_HEADER_SIZE, lead, lead_length);
+	pub->tail += record;
+	pub->head = pub->tail;
+	__atomic_store_n(&pub->desc->head, pub->tail, __ATOMIC_RELEASE);
+	rc_eventfd_ring(doorbell);
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -78,6 +122,11 @@ int main(int argc, char **argv)
 	doorbell = rc_eventfd_create();
 	wake = rc_eventfd_create();
 	if (!strcmp(mode, "blocking-doorbell")) {
+		doorbell = eventfd(0, EFD_CLOEXEC);
+		if (doorbell < 0)
+			die("eventfd", errno);
+	}
+	if (!strcmp(mode, "pipe-doorbell")) {
 		if (pipe(pipe_fds))
 			die("pipe", errno);
 		doorbell = pipe_fds[0];
@@ -101,6 +150,27 @@ int main(int argc, char **argv)
 	printf("welcomed\n");
 	fflush(stdout);
 
+	if (!strcmp(mode, "endless-fragments") || !strcmp(mode, "huge-declared")) {
+		struct rc_first_fragment first = {
+			.message_length = !strcmp(mode, "huge-declared") ? 1ULL << 40 : 1u << 20,
+		};
+		const struct rc_ack_page *ack_page = ack.addr;
+		uint8_t good[32] = "one good message";
+		uint64_t sent = 0;
+
+		rc_pub_write(&pub, good, sizeof(good), &offset);
+		rc_pub_commit(&pub);
+		rc_eventfd_ring(doorbell);
+		/* Its first fragment, then middle fragments of the same message
+		 * well past what it declared. */
+		if (append_record(&pub, ack_page, doorbell, RC_FRAG_FIRST, 1, &first, sizeof(first), pub.max_payload)) {
+			while (sent < (256u << 20) &&
+			       append_record(&pub, ack_page, doorbell, 0, 1, NULL, 0, pub.max_payload))
+				sent += pub.max_payload;
+		}
+		printf("sent %llu bytes of fragments\n", (unsigned long long)sent);
+		fflush(stdout);
+	}
 	if (!strcmp(mode, "corrupt-frame") || !strcmp(mode, "head-beyond") || !strcmp(mode, "head-backwards")) {
 		struct rc_ring_desc *desc = ring.addr;
 		uint8_t good[32] = "one good message";

@@ -8,6 +8,8 @@
  *   ringcast-ivshmem-guest devices RING_DEV ACK_DEV DOORBELL_DEV count
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET count
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET hostile PEER REQUEST
+ *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET join-flood N
+ *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET flap-ack CYCLES
  *
  * count: joins, prints "attached slot=S peer=P", reads until the publisher
  *   closes, checking that message n starts with n and its own length (two
@@ -19,6 +21,15 @@
  *   counter REQUEST) into the
  *   ack page, rings the host and prints {"request":R,"verdict":V} once the
  *   publisher answered (V: enum rc_join_verdict), or {"timeout":true}.
+ * join-flood: N join requests as fast as it can write them, ringing the
+ *   host after each, never waiting for an answer: every other one names
+ *   another peer (refused), the rest its own (each a rejoin). Then one
+ *   honest join; prints {"sent":N,"joined":B} and leaves.
+ * flap-ack: joins, then CYCLES times: reads what there is, writes an ack
+ *   that goes backwards (below where it joined; even cycles) or past head
+ *   (odd), rings the host,
+ *   waits to be evicted and joins again. Prints
+ *   {"cycles":C,"evicted":E,"rejoined":R} (E counts evictions it saw).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,22 +54,29 @@ static uint64_t now_ms(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: ringcast-ivshmem-guest devices|files RING ACK DOORBELL|SERVER count\n"
-			"       ringcast-ivshmem-guest files RING ACK SERVER hostile PEER REQUEST\n");
+			"       ringcast-ivshmem-guest files RING ACK SERVER hostile PEER REQUEST\n"
+			"       ringcast-ivshmem-guest files RING ACK SERVER join-flood N | flap-ack CYCLES\n");
 	return 2;
+}
+
+/* The host's doorbell: where our requests ring. */
+static const struct rc_ivshmem_remote *host_of(struct rc_ivshmem_guest *g)
+{
+	const struct rc_ring_desc *desc = g->ring.addr;
+
+	if (!(rc_load_acquire(&desc->ivshmem_flags) & RC_IVSHMEM_HOST_PEER_KNOWN))
+		return NULL;
+	return rc_ivshmem_peer_find(g->server, rc_load_relaxed(&desc->ivshmem_host_peer));
 }
 
 static int hostile(struct rc_ivshmem_guest *g, uint32_t peer, uint32_t request)
 {
-	const struct rc_ring_desc *desc = g->ring.addr;
 	struct rc_ack_page *page = g->ack.addr;
 	const struct rc_join_answer *answer;
 	const struct rc_ivshmem_remote *host;
 	uint64_t deadline = now_ms() + 5000;
 
-	if (!(rc_load_acquire(&desc->ivshmem_flags) & RC_IVSHMEM_HOST_PEER_KNOWN) || page->slot >= RC_MAX_SUBSCRIBERS)
-		return 3;
-	host = rc_ivshmem_peer_find(g->server, rc_load_relaxed(&desc->ivshmem_host_peer));
-	if (!host)
+	if (page->slot >= RC_MAX_SUBSCRIBERS || !(host = host_of(g)))
 		return 3;
 	answer = (const struct rc_join_answer *)((const uint8_t *)g->ring.addr + RC_JOIN_ANSWER_OFFSET +
 						 page->slot * RC_JOIN_ANSWER_SIZE);
@@ -78,6 +96,58 @@ static int hostile(struct rc_ivshmem_guest *g, uint32_t peer, uint32_t request)
 	}
 	printf("{\"request\":%" PRIu32 ",\"verdict\":%" PRIu32 "}\n", request, rc_load_relaxed(&answer->verdict));
 	return 0;
+}
+
+static int join_flood(struct rc_ivshmem_guest *g, uint32_t n)
+{
+	struct rc_ack_page *page = g->ack.addr;
+	const struct rc_ivshmem_remote *host = host_of(g);
+	bool joined;
+
+	if (!host)
+		return 3;
+	for (uint32_t i = 1; i <= n; i++) {
+		rc_store_relaxed(&page->join_peer_id, (i & 1) ? g->own_peer + 1000 : g->own_peer);
+		rc_store_release(&page->join_request, i); /* [V2] */
+		rc_eventfd_ring(host->fds[RC_IVSHMEM_VECTOR]);
+	}
+	joined = rc_ivshmem_guest_join(g, 10000) == RC_OK;
+	printf("{\"sent\":%" PRIu32 ",\"joined\":%s}\n", n, joined ? "true" : "false");
+	return joined ? 0 : 1;
+}
+
+static int flap_ack(struct rc_ivshmem_guest *g, uint32_t cycles)
+{
+	static uint8_t buf[1 << 16];
+	struct rc_entry entries[64];
+	const struct rc_ivshmem_remote *host;
+	uint32_t evicted = 0, rejoined = 0, c;
+
+	if (rc_ivshmem_guest_join(g, 10000) != RC_OK || !(host = host_of(g)))
+		return 3;
+	printf("attached slot=%" PRIu32 " peer=%" PRIu32 "\n", g->sub.slot, g->own_peer);
+	for (c = 0; c < cycles; c++) {
+		uint64_t deadline = now_ms() + 10000;
+		/* Below where it joined is backwards whatever ack the publisher saw last. */
+		uint64_t joined_at = g->sub.pos;
+		bool backwards = !(c & 1) && joined_at > 0;
+
+		rc_sub_read(&g->sub, buf, sizeof(buf), entries, 64);
+		rc_store_release(&g->sub.ack_page->ack, backwards ? joined_at - 1 : UINT64_MAX);
+		rc_eventfd_ring(host->fds[RC_IVSHMEM_VECTOR]);
+		while (rc_sub_slot_state(&g->sub) != RC_SLOT_EVICTED) {
+			if (now_ms() >= deadline)
+				goto out;
+			rc_ivshmem_guest_wait(g, 50);
+		}
+		evicted++;
+		if (rc_ivshmem_guest_join(g, 10000) != RC_OK)
+			goto out;
+		rejoined++;
+	}
+out:
+	printf("{\"cycles\":%" PRIu32 ",\"evicted\":%" PRIu32 ",\"rejoined\":%" PRIu32 "}\n", c, evicted, rejoined);
+	return c == cycles ? 0 : 1;
 }
 
 static int count(struct rc_ivshmem_guest *g)
@@ -170,6 +240,10 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[5], "hostile") == 0 && argc == 8 && g.files)
 		r = hostile(&g, strcmp(argv[6], "self") == 0 ? g.own_peer : (uint32_t)strtoul(argv[6], NULL, 0),
 			    (uint32_t)strtoul(argv[7], NULL, 0));
+	else if (strcmp(argv[5], "join-flood") == 0 && argc == 7 && g.files)
+		r = join_flood(&g, (uint32_t)strtoul(argv[6], NULL, 0));
+	else if (strcmp(argv[5], "flap-ack") == 0 && argc == 7 && g.files)
+		r = flap_ack(&g, (uint32_t)strtoul(argv[6], NULL, 0));
 	else
 		r = usage();
 	if (r == 0 && g.joined)

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 
 import PQueue from 'p-queue';
 
+import { socketAddress } from '../address.js';
 import type { BridgeEvents } from '../events.js';
 import { invalidOption, PublisherGoneError } from '../errors.js';
 import { resolveLogger, type Logger } from '../logger.js';
@@ -25,6 +26,16 @@ import {
   type WireError,
 } from './wire.js';
 
+/** The republished bus's options with its address resolved: only a socket bus for now. */
+function republishTarget(republish: NonNullable<BridgeOptions['republish']>): Omit<PublisherOptions, 'listen' | 'envelopes'> {
+  const use = 'a Bridge republishing';
+  if (typeof republish === 'string') return { path: socketAddress(republish, use, 'republish') };
+  if (republish.address === undefined) return republish;
+  if (republish.path !== undefined) throw invalidOption('republish.path', republish.path, 'no value with republish.address');
+  const { address, ...rest } = republish;
+  return { ...rest, path: socketAddress(address, use, 'republish.address') };
+}
+
 /** Where frames go: a NATS subject, or a direct TCP link. */
 export type BridgeTransportOptions =
   | { type: 'nats'; servers: string | string[]; subject: string }
@@ -32,12 +43,17 @@ export type BridgeTransportOptions =
   | { type: 'tcp'; connect: { host: string; port: number } };
 
 export interface BridgeOptions {
-  /** Forward this local bus (its socket path) to the remote side. */
+  /**
+   * Forward this local bus to the remote side: its address (docs/addresses.md),
+   * `unix:PATH` or a bare socket path. ivshmem: and xen: buses are refused
+   * with ERR_RINGCAST_UNSUPPORTED for now.
+   */
   forward?: string;
   /**
    * Republish what remote bridges forward into a local bus served at this
-   * path (a path, or the bus's options; the bus carries envelopes its
-   * subscribers never see).
+   * address (`unix:PATH` or a bare path), or with these options (the bus
+   * carries envelopes its subscribers never see). ivshmem: and xen:
+   * addresses are refused with ERR_RINGCAST_UNSUPPORTED for now.
    */
   republish?: string | Omit<PublisherOptions, 'listen' | 'envelopes'>;
   transport: BridgeTransportOptions;
@@ -169,9 +185,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     if (options.forward === undefined && options.republish === undefined) {
       throw invalidOption('forward', options.forward, 'a bus path to forward, or a republish option (or both)');
     }
-    if (options.forward !== undefined && (typeof options.forward !== 'string' || options.forward.length === 0)) {
-      throw invalidOption('forward', options.forward, 'the socket path of a local bus');
-    }
+    const forwardPath = options.forward === undefined ? null : socketAddress(options.forward, 'a Bridge forwarding', 'forward');
     if (options.policy !== undefined && options.policy !== 'block' && options.policy !== 'drop') {
       throw invalidOption('policy', options.policy, "'block' or 'drop'");
     }
@@ -187,7 +201,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#sender = id.readBigUInt64LE(0);
     this.id = hex(this.#sender);
     this.#log = resolveLogger(options.logger, 'bridge');
-    this.#forwardPath = options.forward ?? null;
+    this.#forwardPath = forwardPath;
     const republish = options.republish;
     if (republish !== undefined && typeof republish !== 'string' && (typeof republish !== 'object' || republish === null)) {
       throw invalidOption('republish', republish, 'a socket path or publisher options');
@@ -196,7 +210,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       republish === undefined
         ? null
         : // Omit<> merged PublisherOptions' policy branches; Publisher checks the combination at run time.
-          ({ ...(typeof republish === 'string' ? { path: republish } : republish), logger: options.logger, envelopes: true } as PublisherOptions);
+          ({ ...republishTarget(republish), logger: options.logger, envelopes: true } as PublisherOptions);
     this.#transport = makeTransport(options.transport, {
       subscribe: this.#republishOptions !== null,
       name: `ringcast-bridge-${this.id}`,

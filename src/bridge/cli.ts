@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 
 import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
 
-export const BRIDGE_USAGE = `  ringcast bridge [--forward <socket>] [--republish <socket>]
+export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus>]
                   (--nats <url> --subject <subject> | --tcp-listen [host:]port | --tcp-connect host:port)
                   [--policy block|drop] [--capacity BYTES] [--metrics-port N] [--json]
       forward a local bus to remote hosts and/or republish theirs into a local bus
@@ -58,7 +58,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
   const capacity = number('capacity', values.capacity);
   const options: BridgeOptions = {
     forward: values.forward,
-    republish: values.republish === undefined ? undefined : { path: values.republish, capacity },
+    republish: values.republish === undefined ? undefined : { address: values.republish, capacity },
     transport,
     policy: values.policy as BridgeOptions['policy'],
     metricsPort: number('metrics-port', values['metrics-port']),

@@ -1,0 +1,57 @@
+// A VM bus on the host, without a VM: a real ivshmem server process, a
+// publisher with `vm` options, and guest processes that map the ring and ack
+// files directly (the guest driver's devices replaced by files).
+// test/ivshmem.test.ts has its own copy of these; new tests use this one.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Publisher, type PublisherOptions } from '../src/index.js';
+import { opened, runCommand, spawned, type Proc } from './helpers.js';
+
+const nativeDir = fileURLToPath(new URL('../native/', import.meta.url));
+const tool = (name: string): string => join(nativeDir, 'build-tools', name);
+const dirs: string[] = [];
+
+export function buildTools(): void {
+  execFileSync('make', ['-s', '-C', join(nativeDir, 'tools')], { stdio: 'inherit' });
+}
+
+export function removeVmDirs(): void {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+export interface VmBus {
+  server: string;
+  ring: string;
+  acks: string[];
+  publisher: Publisher;
+}
+
+/** A bus for `guests` (slot i is guests[i]) behind a fresh ivshmem server. */
+export async function vmBus(guests: Array<{ name: string }>, options: Partial<PublisherOptions> = {}): Promise<VmBus> {
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ringcast-vm-'));
+  dirs.push(dir);
+  const server = join(dir, 'ivshmem.sock');
+  const serverProc = runCommand(tool('ringcast-ivshmem-server'), ['-S', server, '-m', '4096', '-n', '1', '-q']);
+  spawned.push(serverProc.child);
+  await serverProc.line(/listening on/);
+  const ring = join(dir, 'bus.ring');
+  const acks = guests.map((g) => join(dir, `bus.ack.${g.name}`));
+  const publisher = await Publisher.listen({
+    path: join(dir, 'bus'),
+    capacity: 1 << 16,
+    ...options,
+    vm: { ivshmemServer: server, ringFile: ring, guests: guests.map((g, i) => ({ ...g, ackFile: acks[i]! })) },
+  });
+  opened.push(publisher);
+  return { server, ring, acks, publisher };
+}
+
+/** The C guest (ringcast-ivshmem-guest) in `slot`, in one of its modes. */
+export function cGuest(bus: VmBus, slot: number, ...mode: string[]): Proc {
+  const proc = runCommand(tool('ringcast-ivshmem-guest'), ['files', bus.ring, bus.acks[slot]!, bus.server, ...mode]);
+  spawned.push(proc.child);
+  return proc;
+}

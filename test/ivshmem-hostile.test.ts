@@ -1,0 +1,64 @@
+// Hostile guests on the ivshmem path, on the host (test/ivshmem-bus.ts): a
+// guest that floods join requests through shared memory and one whose acks
+// flap (backwards, past head) and who rejoins after every eviction. The
+// healthy guest gets every message, in order, intact, and the publisher
+// counts each violation against the hostile guest's slot alone. A guest
+// writing the ring is refused by QEMU (readonly=on), shown in test:vm.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { EvictionEvent, Publisher } from '../src/index.js';
+import { cleanup, numbered, type Proc } from './helpers.js';
+import { buildTools, cGuest, removeVmDirs, vmBus } from './ivshmem-bus.js';
+
+beforeAll(buildTools);
+afterEach(async () => {
+  await cleanup();
+  removeVmDirs();
+});
+
+function lastJson(proc: Proc): Record<string, unknown> {
+  return JSON.parse(proc.lines().at(-1)!) as Record<string, unknown>;
+}
+
+async function publishNumbered(publisher: Publisher, count: number): Promise<void> {
+  for (let seq = 0; seq < count; seq++) await publisher.publish(numbered(seq, 4 + ((seq * 97) % 1500)));
+}
+
+describe('hostile guests on the ivshmem path', () => {
+  it('a join-request flood through shared memory is answered request by request; the healthy guest is unaffected', async () => {
+    const bus = await vmBus([{ name: 'healthy' }, { name: 'flooder' }]);
+    const refusals: Array<{ guest: string; reason: string }> = [];
+    bus.publisher.on('refuse', (event: { guest: string; reason: string }) => refusals.push(event));
+    const healthy = cGuest(bus, 0, 'count');
+    await healthy.line(/^attached/);
+    const publishing = publishNumbered(bus.publisher, 3000);
+    const flooder = cGuest(bus, 1, 'join-flood', '20000');
+    expect((await flooder.exited).code, flooder.stderr()).toBe(0);
+    expect(lastJson(flooder)).toEqual({ sent: 20000, joined: true }); // and it still gets in honestly
+    await publishing;
+    await bus.publisher.close();
+    expect((await healthy.exited).code).toBe(0);
+    expect(lastJson(healthy)).toMatchObject({ received: 3000, inOrder: true, intact: true, error: null });
+    expect(refusals.every((r) => r.guest === 'flooder')).toBe(true);
+  });
+
+  it('flapping acks evict the guest (protocol) every time it rejoins; the healthy guest is unaffected', async () => {
+    const bus = await vmBus([{ name: 'healthy' }, { name: 'flapper' }]);
+    const evictions: EvictionEvent[] = [];
+    bus.publisher.on('evict', (event: EvictionEvent) => evictions.push(event));
+    const healthy = cGuest(bus, 0, 'count');
+    await healthy.line(/^attached/);
+    const flapper = cGuest(bus, 1, 'flap-ack', '20');
+    await flapper.line(/^attached/);
+    await Promise.all([publishNumbered(bus.publisher, 3000), flapper.exited]);
+    expect(lastJson(flapper)).toEqual({ cycles: 20, evicted: 20, rejoined: 20 });
+    await bus.publisher.close();
+    expect((await healthy.exited).code).toBe(0);
+    expect(lastJson(healthy)).toMatchObject({ received: 3000, inOrder: true, intact: true, error: null });
+    // Every violation is one protocol eviction, even when the guest rejoined before the publisher looked;
+    // leaving the server afterwards may add a `dead` one.
+    const reasons = evictions.filter((e) => e.slot === 1).map((e) => e.reason);
+    expect(reasons.slice(0, 20)).toEqual(Array(20).fill('protocol'));
+    expect(reasons.slice(20).every((reason) => reason === 'dead')).toBe(true);
+    expect(evictions.filter((e) => e.slot === 0)).toEqual([]);
+  });
+});
