@@ -36,6 +36,7 @@ export interface NativeConstants {
   /** From native/include/ringcast_layout.h: enum rc_join_verdict (native/binding/ivshmem.cc). */
   RC_JOIN_ACCEPTED: number;
   RC_JOIN_BAD_PEER: number;
+  RC_JOIN_BACKOFF: number;
   RC_JOIN_BAD_ORDER: number;
   RC_JOIN_CLOSED: number;
   RC_JOIN_LEFT: number;
@@ -303,6 +304,8 @@ export interface NativeIvshmemHost {
   service(): NativeIvshmemService;
   /** Bumps the ring's publisher_heartbeat: guests have no socket to see the publisher die. */
   heartbeat(): void;
+  /** That guest's joins are refused (verdict BACKOFF) for `waitMs`. */
+  backoff(slot: number, waitMs: number): void;
   /** Per guest slot: the peer bound by its last accepted join (-1: none). */
   guests(): Array<{ slot: number; peer: number; joins: number; rejected: number }>;
   destroy(): void;

@@ -60,10 +60,11 @@ export interface PublisherOptions {
    */
   maxPerUid?: number;
   /**
-   * A peer (a process, by pid) evicted `slow` or `protocol` twice within a
-   * minute may not rejoin or attach again for this long; every further such
-   * eviction doubles it, up to 64 times (default 1000 ms; 0: rejoin at once,
-   * always). Its rejoin is refused with reason `backoff`.
+   * A peer (a process, by pid; a VM guest, by its slot) evicted `slow` or
+   * `protocol` twice within a minute may not rejoin or attach again for this
+   * long; every further such eviction doubles it, up to 64 times (default
+   * 1000 ms; 0: rejoin at once, always). Its rejoin is refused with reason
+   * `backoff`.
    */
   rejoinBackoffMs?: number;
   /** A connection that has not said hello by then is dropped (default 2000 ms). */
@@ -218,8 +219,8 @@ export class Publisher extends EventEmitter {
   #handshakeTimeoutMs: number;
   #maxPendingHandshakes: number;
   #rejoinBackoffMs: number;
-  /** By pid: who was evicted slow or protocol lately, and until when it must wait. */
-  #misbehaviour = new Map<number, Misbehaviour>();
+  /** By process (`pid N`) or guest (`guest N`, its slot): who was evicted slow or protocol lately, and until when it must wait. */
+  #misbehaviour = new Map<string, Misbehaviour>();
   #queue: PublishQueue;
   #closing: Promise<void> | null = null;
   #data: Uint8Array | null = null;
@@ -619,23 +620,31 @@ export class Publisher extends EventEmitter {
     }
   }
 
-  /** A socket peer was evicted slow or protocol: the second time within a minute, it must wait before it comes back. */
+  /**
+   * A peer was evicted slow or protocol: the second time within a minute, it
+   * must wait before it comes back. A socket peer is known by its pid (its
+   * rejoin or hello is refused here); a VM guest by its slot (the ivshmem
+   * host refuses its joins).
+   */
   #misbehaved(slot: number): void {
+    if (this.#rejoinBackoffMs === 0) return;
     const pid = this.#attached.get(slot)?.peer.pid;
-    if (pid === undefined || pid === 0 || this.#rejoinBackoffMs === 0) return;
+    const key = pid ? `pid ${pid}` : this.#vm ? `guest ${slot}` : null;
+    if (key === null) return;
     const now = performance.now();
     if (this.#misbehaviour.size >= 1024) {
       for (const [known, record] of this.#misbehaviour) if (now - record.lastAt > BACKOFF_MEMORY_MS) this.#misbehaviour.delete(known);
     }
-    const last = this.#misbehaviour.get(pid);
+    const last = this.#misbehaviour.get(key);
     const evictions = last && now - last.lastAt <= BACKOFF_MEMORY_MS ? last.evictions + 1 : 1;
-    const factor = evictions < 2 ? 0 : Math.min(2 ** (evictions - 2), BACKOFF_MAX_FACTOR);
-    this.#misbehaviour.set(pid, { evictions, lastAt: now, until: now + factor * this.#rejoinBackoffMs });
+    const wait = evictions < 2 ? 0 : Math.min(2 ** (evictions - 2), BACKOFF_MAX_FACTOR) * this.#rejoinBackoffMs;
+    this.#misbehaviour.set(key, { evictions, lastAt: now, until: now + wait });
+    if (wait > 0 && !pid) this.#vm!.backoff(slot, wait);
   }
 
-  /** Why `pid` may not come back yet, or null. */
+  /** Why the process `pid` may not come back yet, or null. */
   #backoff(pid: number): string | null {
-    const record = this.#misbehaviour.get(pid);
+    const record = this.#misbehaviour.get(`pid ${pid}`);
     const wait = record ? Math.ceil(record.until - performance.now()) : 0;
     if (!record || wait <= 0) return null;
     return `pid ${pid} was evicted (slow or protocol) ${record.evictions} times within a minute; it may come back in ${wait} ms`;

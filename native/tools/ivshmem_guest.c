@@ -27,8 +27,9 @@
  * flap-ack: joins, then CYCLES times: reads what there is, writes an ack
  *   that goes backwards (below where it joined; even cycles) or past head
  *   (odd), rings the host,
- *   waits to be evicted and joins again. Prints
- *   {"cycles":C,"evicted":E,"rejoined":R} (E counts evictions it saw).
+ *   waits to be evicted and joins again, asking again every 20 ms while the
+ *   answer is BACKOFF. Prints {"cycles":C,"evicted":E,"rejoined":R,"held":H}
+ *   (E: evictions it saw, H: joins answered BACKOFF).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -120,7 +121,8 @@ static int flap_ack(struct rc_ivshmem_guest *g, uint32_t cycles)
 	static uint8_t buf[1 << 16];
 	struct rc_entry entries[64];
 	const struct rc_ivshmem_remote *host;
-	uint32_t evicted = 0, rejoined = 0, c;
+	int r;
+	uint32_t evicted = 0, rejoined = 0, held = 0, c;
 
 	if (rc_ivshmem_guest_join(g, 10000) != RC_OK || !(host = host_of(g)))
 		return 3;
@@ -140,12 +142,18 @@ static int flap_ack(struct rc_ivshmem_guest *g, uint32_t cycles)
 			rc_ivshmem_guest_wait(g, 50);
 		}
 		evicted++;
-		if (rc_ivshmem_guest_join(g, 10000) != RC_OK)
+		while ((r = rc_ivshmem_guest_join(g, 10000)) == RC_EINVAL && g->last_verdict == RC_JOIN_BACKOFF &&
+		       now_ms() < deadline + 120000) {
+			held++;
+			poll(NULL, 0, 20);
+		}
+		if (r != RC_OK)
 			goto out;
 		rejoined++;
 	}
 out:
-	printf("{\"cycles\":%" PRIu32 ",\"evicted\":%" PRIu32 ",\"rejoined\":%" PRIu32 "}\n", c, evicted, rejoined);
+	printf("{\"cycles\":%" PRIu32 ",\"evicted\":%" PRIu32 ",\"rejoined\":%" PRIu32 ",\"held\":%" PRIu32 "}\n", c, evicted,
+	       rejoined, held);
 	return c == cycles ? 0 : 1;
 }
 
