@@ -9,7 +9,7 @@
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET count
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET hostile PEER REQUEST
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET join-flood N
- *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET flap-ack CYCLES
+ *   ringcast-ivshmem-guest files|devices ... flap-ack CYCLES
  *
  * count: joins, prints "attached slot=S peer=P", reads until the publisher
  *   closes, checking that message n starts with n (u32 little-endian) and
@@ -120,11 +120,11 @@ static int flap_ack(struct rc_ivshmem_guest *g, uint32_t cycles)
 {
 	static uint8_t buf[1 << 16];
 	struct rc_entry entries[64];
-	const struct rc_ivshmem_remote *host;
 	int r;
 	uint32_t evicted = 0, rejoined = 0, held = 0, c;
 
-	if (rc_ivshmem_guest_join(g, 10000) != RC_OK || !(host = host_of(g)))
+	/* After a join g->host_fd rings the publisher, with files or devices. */
+	if (rc_ivshmem_guest_join(g, 10000) != RC_OK)
 		return 3;
 	printf("attached slot=%" PRIu32 " peer=%" PRIu32 "\n", g->sub.slot, g->own_peer);
 	for (c = 0; c < cycles; c++) {
@@ -135,7 +135,7 @@ static int flap_ack(struct rc_ivshmem_guest *g, uint32_t cycles)
 
 		rc_sub_read(&g->sub, buf, sizeof(buf), entries, 64);
 		rc_store_release(&g->sub.ack_page->ack, backwards ? joined_at - 1 : UINT64_MAX);
-		rc_eventfd_ring(host->fds[RC_IVSHMEM_VECTOR]);
+		rc_eventfd_ring(g->host_fd);
 		while (rc_sub_slot_state(&g->sub) != RC_SLOT_EVICTED) {
 			if (now_ms() >= deadline)
 				goto out;
@@ -246,7 +246,7 @@ int main(int argc, char **argv)
 			    (uint32_t)strtoul(argv[7], NULL, 0));
 	else if (strcmp(argv[5], "join-flood") == 0 && argc == 7 && g.files)
 		r = join_flood(&g, (uint32_t)strtoul(argv[6], NULL, 0));
-	else if (strcmp(argv[5], "flap-ack") == 0 && argc == 7 && g.files)
+	else if (strcmp(argv[5], "flap-ack") == 0 && argc == 7)
 		r = flap_ack(&g, (uint32_t)strtoul(argv[6], NULL, 0));
 	else
 		r = usage();
