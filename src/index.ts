@@ -28,6 +28,7 @@ export {
 export type { RingcastErrorCode, EvictionReason } from './errors.js';
 export type { SlowConsumerPolicy } from './options.js';
 export { constants } from './constants.js';
+export { refuseSameUidAccess } from './process.js';
 export { inspectBus } from './inspect.js';
 export { channels as diagnosticsChannels, STATS_INTERVAL_MS } from './diagnostics.js';
 export type { PublisherLifecycleMessage, SubscriberLifecycleMessage, StatsMessage } from './diagnostics.js';

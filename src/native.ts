@@ -433,6 +433,8 @@ export interface NativeAddon {
   /** Null: nothing pending. data.length 0: the peer closed. */
   unixRecv(fd: number, maxLength: number): { data: Buffer; fds: number[] } | null;
   closeFd(fd: number): void;
+  /** prctl(PR_SET_DUMPABLE, 0) for this process. */
+  refuseSameUidAccess(): void;
   ringDoorbell(fd: number): void;
   inspectRing(fd: number): NativeRingSnapshot;
   /** The core's default record payload limit for a data area of `capacity` bytes. */
