@@ -61,7 +61,8 @@ export interface PublisherOptions {
   maxPerUid?: number;
   /**
    * A peer (a process, by pid; a VM guest, by its slot) evicted `slow` or
-   * `protocol` twice within a minute may not rejoin or attach again for this
+   * `protocol` twice within a minute (evictions less than 250 ms apart count
+   * once) may not rejoin or attach again for this
    * long; every further such eviction doubles it, up to 64 times (default
    * 1000 ms; 0: rejoin at once, always). Its rejoin is refused with reason
    * `backoff`.
@@ -175,6 +176,12 @@ export const DEFAULT_EVICT_AFTER_MS = 5000;
 export const DEFAULT_REJOIN_BACKOFF_MS = 1000;
 /** Misbehaviour further apart than this is forgotten: the back-off starts again. */
 const BACKOFF_MEMORY_MS = 60_000;
+/**
+ * Evictions of one peer this close together are one incident: a process
+ * whose several subscribers one stall evicted at once is not a repeat
+ * offender.
+ */
+const BACKOFF_INCIDENT_MS = 250;
 /** The back-off grows to at most this many times rejoinBackoffMs. */
 const BACKOFF_MAX_FACTOR = 64;
 
@@ -636,6 +643,7 @@ export class Publisher extends EventEmitter {
       for (const [known, record] of this.#misbehaviour) if (now - record.lastAt > BACKOFF_MEMORY_MS) this.#misbehaviour.delete(known);
     }
     const last = this.#misbehaviour.get(key);
+    if (last && now - last.lastAt < BACKOFF_INCIDENT_MS) return;
     const evictions = last && now - last.lastAt <= BACKOFF_MEMORY_MS ? last.evictions + 1 : 1;
     const wait = evictions < 2 ? 0 : Math.min(2 ** (evictions - 2), BACKOFF_MAX_FACTOR) * this.#rejoinBackoffMs;
     this.#misbehaviour.set(key, { evictions, lastAt: now, until: now + wait });

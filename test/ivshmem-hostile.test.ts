@@ -58,6 +58,7 @@ describe('hostile guests on the ivshmem path', () => {
   });
 
   it('flapping acks evict the guest (protocol) every time it rejoins; the healthy guest is unaffected', async () => {
+    // rejoinBackoffMs: 0 lets it back at once every time; the next test is about the back-off.
     const bus = await vmBus([{ name: 'healthy' }, { name: 'flapper' }], { rejoinBackoffMs: 0 });
     const evictions: EvictionEvent[] = [];
     bus.publisher.on('evict', (event: EvictionEvent) => evictions.push(event));
@@ -84,7 +85,7 @@ describe('hostile guests on the ivshmem path', () => {
     bus.publisher.on('refuse', (event: { guest: string; reason: string }) => refusals.push(event));
     const healthy = cGuest(bus, 0, 'count');
     await healthy.line(/^attached/);
-    const flapper = cGuest(bus, 1, 'flap-ack', '4');
+    const flapper = cGuest(bus, 1, 'flap-ack', '4', '300'); // 300 ms apart: separate incidents
     await flapper.line(/^attached/);
     const published = await publishUntil(bus.publisher, flapper.exited);
     // Back-offs of 100, 200 and 400 ms after the 2nd, 3rd and 4th eviction: each retried every 20 ms.
