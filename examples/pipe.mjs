@@ -47,7 +47,7 @@ async function sender() {
   rmSync(dir, { recursive: true, force: true });
 
   const expected = `${sent} ${hash.digest('hex')}`;
-  console.log(`sent ${sent} bytes in ${seconds.toFixed(2)} s (${(sent / seconds / 1e6).toFixed(0)} MB/s)`);
+  console.log(`sent ${sent} bytes in ${seconds < 0.01 ? `${(seconds * 1000).toFixed(2)} ms` : `${seconds.toFixed(2)} s`} (${rate(sent / seconds)})`);
   console.log(`receiver saw: ${answer}`);
   console.log(answer === expected ? 'ok: the receiver got every byte, in order' : `FAILED: expected ${expected}`);
   process.exitCode = answer === expected ? 0 : 1;
@@ -71,4 +71,15 @@ async function receiver(path) {
 /** `total` pseudo-random bytes in 64 KiB chunks. */
 function* generated(total) {
   for (let left = total; left > 0; left -= 1 << 16) yield randomBytes(Math.min(left, 1 << 16));
+}
+
+/** Bytes per second with the unit that keeps a few significant digits: 1000 bytes in 2 ms is "500 kB/s", not "0 MB/s". */
+function rate(bytesPerSecond) {
+  const units = ['B/s', 'kB/s', 'MB/s', 'GB/s'];
+  let unit = 0;
+  while (bytesPerSecond >= 1000 && unit < units.length - 1) {
+    bytesPerSecond /= 1000;
+    unit++;
+  }
+  return `${bytesPerSecond.toPrecision(3)} ${units[unit]}`;
 }

@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 
+import type { ChannelEvents, ChannelServerEvents } from './events.js';
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedMessage, type WelcomeMessage } from './control.js';
 import { RefusedError, RingcastError, abortError, invalidOption } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
@@ -36,7 +37,7 @@ export interface ChannelOptions {
 }
 
 /** One end of a point-to-point channel. Events: `end` (peer shut down its side), `close`. */
-export class Channel extends EventEmitter {
+export class Channel extends EventEmitter<ChannelEvents> {
   #connection: ControlConnection;
   #writer: Publisher;
   #reader: Subscriber | null = null;
@@ -205,7 +206,7 @@ export class Channel extends EventEmitter {
 }
 
 /** Accepts channels at a socket path. Events: `refuse` (`{ reason, pid, uid }`). */
-export class ChannelServer extends EventEmitter {
+export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   readonly path: string;
   #fd: number;
   #watcher: NativeFdWatcher;

@@ -1,62 +1,138 @@
 #!/usr/bin/env node
-// The `ringcast` command: demo, pub, sub, stat, bench.
+// The `ringcast` command: demo, pub, sub, stat, bench, bridge.
+// Exit status, the same for every command: 0 done, 1 failed, 2 usage error,
+// 128+N ended by signal N.
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { BRIDGE_USAGE, BridgeUsageError, bridgeCommand, bridgeStat } from './bridge/cli.js';
-import { runDemo, runDemoSubscriber } from './demo.js';
+import { DEMO_MAX_SIZE, runDemo, runDemoSubscriber } from './demo.js';
 import { inspectBus } from './inspect.js';
 import { watchBus } from './stat-watch.js';
-import { Publisher } from './publisher.js';
+import { Publisher, type PublisherOptions } from './publisher.js';
 import { Subscriber } from './subscriber.js';
 import { RingcastError } from './errors.js';
 
-const USAGE = `usage:
-  ringcast demo [--subscribers N] [--messages M] [--size BYTES] [--capacity BYTES] [--json]
+/** Each command's usage: printed by `<command> --help` (exit 0) and after a usage error in it (exit 2). */
+const USAGES = {
+  demo: `  ringcast demo [--subscribers N] [--messages M] [--size BYTES] [--capacity BYTES] [--json]
       a publisher and N subscriber processes; checks every message arrives once, in order, intact
-  ringcast pub <socket> [--subscribers N] [--capacity BYTES] [--policy block|drop]
-      stdin -> bus (waits for N subscribers, default 1, before reading stdin)
-  ringcast sub <socket>
-      bus -> stdout, byte-exact
-  ringcast stat <socket> [--json]
+      (--size at most ${DEMO_MAX_SIZE} B; --size × --messages is streamed, not held in memory)`,
+  pub: `  ringcast pub <socket> [--subscribers N] [--capacity BYTES] [--policy block|drop]
+                 [--evict-after-ms MS] [--max-lag-bytes BYTES] [--heartbeat-timeout-ms MS]
+                 [--max-subscribers N] [--max-per-uid N] [--allow-uid UID]... [--allow-gid GID]...
+      stdin -> bus (waits for N subscribers, default 1, before reading stdin); an option not given
+      takes the library's default (docs/eviction.md, docs/security.md). Interrupted (SIGINT,
+      SIGTERM) before stdin ended, it aborts the bus: subscribers fail instead of ending cleanly`,
+  sub: `  ringcast sub <socket>
+      bus -> stdout, byte-exact; exits 0 when the publisher closed after its whole input, 1 when the
+      stream was cut short (publisher aborted or died, eviction), quietly when stdout is closed`,
+  stat: `  ringcast stat <socket> [--json]
       the descriptor page: subscribers, state, lag
-  ringcast stat <socket> --watch [--interval MS] [--count N]
-      the same as a live table with rates, redrawn every MS (default 1000) until Ctrl-C or N frames
-  ringcast bench [--suite quick|full] [--json FILE]
-      ringcast against Node sockets, zeromq, NATS and the C limits (from a source checkout)
-${BRIDGE_USAGE}`;
+  ringcast stat <socket> --watch [--interval MS] [--count N] [--json]
+      the same as a live table with rates, redrawn every MS (default 1000) until Ctrl-C or N frames;
+      with --json one JSON line per frame`,
+  bench: `  ringcast bench [--suite quick|full] [--json FILE]
+      ringcast against Node sockets, zeromq, NATS and the C limits (from a source checkout)`,
+  bridge: BRIDGE_USAGE,
+} as const;
+type Command = keyof typeof USAGES;
 
-class UsageError extends Error {}
+const USAGE = `usage: ringcast <command> [options]   (ringcast <command> --help, ringcast --version)
+${Object.values(USAGES).join('\n')}
+exit status: 0 done, 1 failed (the message names the error code), 2 usage error, 128+N killed by signal N`;
 
-function integer(name: string, value: string | undefined, fallback: number, min: number): number {
+/** A wrong command line: its message, then the usage of `command` (or of all), exit status 2. */
+class UsageError extends Error {
+  constructor(
+    readonly command: Command | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `--help` on a command: its usage on stdout, exit status 0. */
+class HelpRequested extends Error {
+  constructor(readonly command: Command | null) {
+    super('help');
+  }
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+/**
+ * parseArgs with one convention for every command: `--help`/`-h` anywhere
+ * asks for the usage, every parse error is a usage error, and a negative
+ * number after an option is that option's value (`--messages -1` reads as
+ * `--messages=-1`, so both spellings get the same clear message).
+ */
+function parse(command: Command, args: string[], options: OptionSpec, positionals: number): { values: Values; positionals: string[] } {
+  if (args.includes('--help') || args.includes('-h')) throw new HelpRequested(command);
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (arg.startsWith('--') && options[arg.slice(2)]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else joined.push(arg);
+  }
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: joined, options, allowPositionals: positionals > 0, strict: true }) as { values: Values; positionals: string[] };
+  } catch (error) {
+    throw new UsageError(command, (error as Error).message);
+  }
+  if (parsed.positionals.length > positionals) throw new UsageError(command, `unexpected argument ${JSON.stringify(parsed.positionals[positionals])}`);
+  return parsed;
+}
+
+function string(values: Values, name: string): string | undefined {
+  return values[name] as string | undefined;
+}
+
+function integer(command: Command, name: string, value: string | undefined, fallback: number, min: number): number;
+function integer(command: Command, name: string, value: string | undefined, fallback: undefined, min: number): number | undefined;
+function integer(command: Command, name: string, value: string | undefined, fallback: number | undefined, min: number): number | undefined {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  if (!/^[-+]?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(command, `--${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  }
   return n;
 }
 
+function ids(command: Command, name: string, values: string[] | undefined): number[] | undefined {
+  return values?.map((value) => integer(command, name, value, undefined, 0)!);
+}
+
 async function demo(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parse(
+    'demo',
     args,
-    options: {
-      subscribers: { type: 'string' },
-      messages: { type: 'string' },
-      size: { type: 'string' },
-      capacity: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
+    { subscribers: { type: 'string' }, messages: { type: 'string' }, size: { type: 'string' }, capacity: { type: 'string' }, json: { type: 'boolean' } },
+    0,
+  );
   const options = {
-    subscribers: integer('subscribers', values.subscribers, 4, 1),
-    messages: integer('messages', values.messages, 200_000, 1),
-    size: integer('size', values.size, 64, 8),
-    capacity: integer('capacity', values.capacity, 4 * 1024 * 1024, 1),
-    batch: 256,
+    subscribers: integer('demo', 'subscribers', string(values, 'subscribers'), 4, 1),
+    messages: integer('demo', 'messages', string(values, 'messages'), 200_000, 1),
+    size: integer('demo', 'size', string(values, 'size'), 64, 8),
+    capacity: integer('demo', 'capacity', string(values, 'capacity'), undefined, 1),
   };
-  if (options.subscribers > 64) throw new UsageError('--subscribers must be at most 64');
+  if (options.subscribers > 64) throw new UsageError('demo', '--subscribers must be at most 64');
+  if (options.size > DEMO_MAX_SIZE) throw new UsageError('demo', `--size must be at most ${DEMO_MAX_SIZE}`);
   const log = values.json ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => console.log(line);
-  const result = await runDemo(options, log);
+  const interrupted = onTermination();
+  let result;
+  try {
+    result = await runDemo({ ...options, signal: interrupted.signal }, log);
+  } catch (error) {
+    if (interrupted.signal.aborted) return interrupted.exitCode();
+    throw error;
+  }
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
@@ -70,33 +146,82 @@ async function demo(args: string[]): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
+const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
+
+/** SIGINT/SIGTERM abort `signal`; `exitCode()` is then 128 + the signal's number, the shell's convention. */
+function onTermination(): { signal: AbortSignal; exitCode(): number } {
+  const controller = new AbortController();
+  let received: keyof typeof SIGNAL_NUMBERS = 'SIGINT';
+  for (const name of Object.keys(SIGNAL_NUMBERS) as Array<keyof typeof SIGNAL_NUMBERS>) {
+    process.once(name, () => {
+      received = name;
+      controller.abort(new RingcastError('ERR_RINGCAST_ABORTED', `interrupted by ${name}`));
+    });
+  }
+  return { signal: controller.signal, exitCode: () => 128 + SIGNAL_NUMBERS[received] };
+}
+
 async function pub(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parse(
+    'pub',
     args,
-    allowPositionals: true,
-    options: { subscribers: { type: 'string' }, capacity: { type: 'string' }, policy: { type: 'string' } },
-  });
+    {
+      subscribers: { type: 'string' },
+      capacity: { type: 'string' },
+      policy: { type: 'string' },
+      'evict-after-ms': { type: 'string' },
+      'max-lag-bytes': { type: 'string' },
+      'heartbeat-timeout-ms': { type: 'string' },
+      'max-subscribers': { type: 'string' },
+      'max-per-uid': { type: 'string' },
+      'allow-uid': { type: 'string', multiple: true },
+      'allow-gid': { type: 'string', multiple: true },
+    },
+    1,
+  );
   const path = positionals[0];
-  if (!path) throw new UsageError('pub needs a socket path');
-  const wanted = integer('subscribers', values.subscribers, 1, 0);
-  const publisher = await Publisher.listen({
+  if (!path) throw new UsageError('pub', 'pub needs a socket path');
+  const policy = string(values, 'policy');
+  if (policy !== undefined && policy !== 'block' && policy !== 'drop') throw new UsageError('pub', `--policy must be block or drop, got ${JSON.stringify(policy)}`);
+  const wanted = integer('pub', 'subscribers', string(values, 'subscribers'), 1, 0);
+  const uids = ids('pub', 'allow-uid', values['allow-uid'] as string[] | undefined);
+  const gids = ids('pub', 'allow-gid', values['allow-gid'] as string[] | undefined);
+  // Only what was given: every option left out keeps the library's default.
+  const options = {
     path,
-    capacity: integer('capacity', values.capacity, 4 * 1024 * 1024, 1),
-    policy: values.policy as 'block' | 'drop' | undefined,
+    capacity: integer('pub', 'capacity', string(values, 'capacity'), undefined, 1),
+    policy,
+    evictAfterMs: integer('pub', 'evict-after-ms', string(values, 'evict-after-ms'), undefined, 0),
+    maxLagBytes: integer('pub', 'max-lag-bytes', string(values, 'max-lag-bytes'), undefined, 0),
+    heartbeatTimeoutMs: integer('pub', 'heartbeat-timeout-ms', string(values, 'heartbeat-timeout-ms'), undefined, 0),
+    maxSubscribers: integer('pub', 'max-subscribers', string(values, 'max-subscribers'), undefined, 0),
+    maxPerUid: integer('pub', 'max-per-uid', string(values, 'max-per-uid'), undefined, 0),
+    allow: uids || gids ? { ...(uids && { uids }), ...(gids && { gids }) } : undefined,
+  };
+  for (const key of Object.keys(options) as Array<keyof typeof options>) if (options[key] === undefined) delete options[key];
+  const publisher = await Publisher.listen(options as PublisherOptions);
+  const interrupted = onTermination();
+  interrupted.signal.addEventListener('abort', () => {
+    // Stopped before its input ended: subscribers must not take what they got for all of it.
+    // abort() marks the ring at once; exiting closes the rest.
+    void publisher.abort();
+    process.exit(interrupted.exitCode());
   });
-  const stop = (): void => void publisher.close().then(() => process.exit(130));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  while (publisher.subscriberCount < wanted) await once(publisher, 'subscribe');
-  for await (const chunk of process.stdin) await publisher.publish(chunk as Buffer);
+  try {
+    await publisher.waitForSubscribers(wanted);
+    for await (const chunk of process.stdin) await publisher.publish(chunk as Buffer);
+  } catch (error) {
+    await publisher.abort();
+    throw error;
+  }
   await publisher.close();
   return 0;
 }
 
 async function sub(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const { positionals } = parse('sub', args, {}, 1);
   const path = positionals[0];
-  if (!path) throw new UsageError('sub needs a socket path');
+  if (!path) throw new UsageError('sub', 'sub needs a socket path');
   const subscriber = await Subscriber.connect({ path });
   try {
     for await (const message of subscriber) {
@@ -110,23 +235,31 @@ async function sub(args: string[]): Promise<number> {
 }
 
 async function stat(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parse(
+    'stat',
     args,
-    allowPositionals: true,
-    options: { json: { type: 'boolean' }, watch: { type: 'boolean' }, interval: { type: 'string' }, count: { type: 'string' } },
-  });
+    { json: { type: 'boolean' }, watch: { type: 'boolean' }, interval: { type: 'string' }, count: { type: 'string' } },
+    1,
+  );
   const path = positionals[0];
-  if (!path) throw new UsageError('stat needs a socket path');
-  if (/^https?:\/\//.test(path)) return bridgeStat(path, values.json === true);
+  if (!path) throw new UsageError('stat', 'stat needs a socket path');
+  const json = values.json === true;
+  if (!values.watch) {
+    for (const flag of ['interval', 'count'] as const) if (values[flag] !== undefined) throw new UsageError('stat', `--${flag} needs --watch`);
+  }
+  if (/^https?:\/\//.test(path)) {
+    if (values.watch) throw new UsageError('stat', '--watch is for a bus socket, not a bridge URL');
+    return bridgeStat(path, json);
+  }
   if (values.watch) {
-    const stop = new AbortController();
-    process.once('SIGINT', () => stop.abort());
-    const frames = values.count === undefined ? undefined : integer('count', values.count, 1, 1);
-    await watchBus(path, { intervalMs: integer('interval', values.interval, 1000, 100), frames, signal: stop.signal });
+    const interrupted = onTermination();
+    const frames = integer('stat', 'count', string(values, 'count'), undefined, 1);
+    const intervalMs = integer('stat', 'interval', string(values, 'interval'), 1000, 100);
+    await watchBus(path, { intervalMs, frames, json, signal: interrupted.signal });
     return 0;
   }
   const snapshot = await inspectBus(path);
-  if (values.json) {
+  if (json) {
     process.stdout.write(`${JSON.stringify(snapshot)}\n`);
     return 0;
   }
@@ -161,6 +294,7 @@ async function stat(args: string[]): Promise<number> {
 async function bench(args: string[]): Promise<number> {
   const harness = new URL('../bench/harness.mjs', import.meta.url);
   if (!existsSync(harness)) {
+    if (args.includes('--help') || args.includes('-h')) throw new HelpRequested('bench');
     console.error('ringcast: the benchmark harness (bench/) comes with a source checkout of ringcast and its dev dependencies');
     return 1;
   }
@@ -168,8 +302,28 @@ async function bench(args: string[]): Promise<number> {
   return runBench(args);
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+/**
+ * Runs `command`. An option the library refuses (ERR_RINGCAST_INVALID_OPTION:
+ * `pub --capacity 1000`, `bridge --policy fast`) came from the command line:
+ * a usage error of that command, like any other.
+ */
+async function run(command: string | undefined, rest: string[]): Promise<number> {
+  try {
+    return await dispatch(command, rest);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_RINGCAST_INVALID_OPTION' && command !== undefined && Object.hasOwn(USAGES, command)) {
+      throw new UsageError(command as Command, (error as Error).message);
+    }
+    throw error;
+  }
+}
+
+async function dispatch(command: string | undefined, rest: string[]): Promise<number> {
   switch (command) {
     case 'demo':
       return demo(rest);
@@ -180,7 +334,13 @@ async function main(argv: string[]): Promise<number> {
     case 'stat':
       return stat(rest);
     case 'bridge':
-      return bridgeCommand(rest);
+      if (rest.includes('--help') || rest.includes('-h')) throw new HelpRequested('bridge');
+      try {
+        return await bridgeCommand(rest);
+      } catch (error) {
+        if (error instanceof BridgeUsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError('bridge', (error as Error).message);
+        throw error;
+      }
     case 'bench':
       return bench(rest);
     case 'demo-subscriber': {
@@ -188,23 +348,46 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify(result)}\n`);
       return result.error ? 1 : 0;
     }
-    case undefined:
+    case 'help':
     case '-h':
-    case '--help':
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
+    case '--help': {
+      const topic = rest[0];
+      if (topic === undefined) throw new HelpRequested(null);
+      if (!Object.hasOwn(USAGES, topic)) throw new UsageError(null, `no help for ${JSON.stringify(topic)}: not a command`);
+      throw new HelpRequested(topic as Command);
+    }
+    case '-V':
+    case '--version':
+      console.log(version());
+      return 0;
+    case undefined:
+      throw new UsageError(null, 'a command is needed');
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+      throw new UsageError(null, `unknown command ${JSON.stringify(command)}`);
   }
 }
 
-main(process.argv.slice(2)).then(
+function usageOf(command: Command | null): string {
+  return command === null ? USAGE : `usage:\n${USAGES[command]}`;
+}
+
+// A reader that went away (`ringcast sub S | head -c 1000`) ends us quietly, as it ends other Unix tools.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+const [command, ...rest] = process.argv.slice(2);
+run(command, rest).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof UsageError || error instanceof BridgeUsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      console.error(`ringcast: ${(error as Error).message}\n${USAGE}`);
+    if (error instanceof HelpRequested) {
+      console.log(usageOf(error.command));
+      process.exitCode = 0;
+    } else if (error instanceof UsageError) {
+      console.error(`ringcast: ${error.message}\n${usageOf(error.command)}`);
       process.exitCode = 2;
     } else {
       const code = error instanceof RingcastError ? error.code : ((error as { code?: string }).code ?? 'ERROR');

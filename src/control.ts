@@ -27,9 +27,12 @@ export interface WelcomeMessage {
   nextSeq: number;
 }
 
+/** Why a publisher refused an attach (the `refused` message, the `refuse` event). */
+export type RefuseReason = 'version' | 'allow-list' | 'full' | 'quota' | 'protocol' | 'timeout' | 'closing' | 'flood' | 'backoff';
+
 export interface RefusedMessage {
   type: 'refused';
-  reason: 'version' | 'allow-list' | 'full' | 'quota' | 'protocol' | 'timeout' | 'closing' | 'flood' | 'backoff';
+  reason: RefuseReason;
   /** At most RC_CONTROL_MAX_TEXT UTF-8 bytes on the wire; longer text is cut when sent. */
   message: string;
 }

@@ -11,12 +11,19 @@ import { crc32 } from 'node:zlib';
 import { Publisher } from './publisher.js';
 import { Subscriber } from './subscriber.js';
 
+/** Largest --size: a demo message is built whole in memory, by the publisher and by each subscriber. */
+export const DEMO_MAX_SIZE = 16 * 1024 * 1024;
+
 export interface DemoOptions {
   subscribers: number;
   messages: number;
   size: number;
-  capacity: number;
-  batch: number;
+  /** Ring capacity (default: the library's). */
+  capacity?: number;
+  /** Most messages per publishBatch (default 256); a batch also stops at BATCH_BYTES. */
+  batch?: number;
+  /** Stops the demo: subscriber processes are killed, the socket directory removed, the promise rejects. */
+  signal?: AbortSignal;
 }
 
 export interface DemoSubscriberResult {
@@ -35,16 +42,23 @@ export interface DemoResult {
   seconds: number;
   messagesPerSecond: number;
   megabytesPerSecond: number;
+  /** Peak resident memory of the publisher's process (bounded: messages are built a batch at a time). */
+  publisherMaxRssBytes: number;
   subscribers: DemoSubscriberResult[];
 }
 
 /** Header of a demo message: u32 sequence, u32 CRC-32 of the body that follows. */
 const HEADER = 8;
+/** Distinct bodies, reused in turn; fewer for large sizes so they stay within BODY_BYTES. */
 const BODY_VARIANTS = 64;
+const BODY_BYTES = 64 * 1024 * 1024;
+/** Bytes of messages built ahead of publishing: memory stays bounded whatever --size × --messages is. */
+const BATCH_BYTES = 8 * 1024 * 1024;
 
 function bodies(size: number): Buffer[] {
   const list: Buffer[] = [];
-  for (let v = 0; v < BODY_VARIANTS; v++) {
+  const variants = Math.max(1, Math.min(BODY_VARIANTS, Math.floor(BODY_BYTES / size)));
+  for (let v = 0; v < variants; v++) {
     const body = Buffer.alloc(size - HEADER);
     let x = (v + 1) * 2654435761;
     for (let i = 0; i < body.length; i++) {
@@ -59,11 +73,23 @@ function bodies(size: number): Buffer[] {
 export async function runDemo(options: DemoOptions, onProgress?: (line: string) => void): Promise<DemoResult> {
   const dir = mkdtempSync(join(tmpdir(), 'ringcast-demo-'));
   const path = join(dir, 'bus.sock');
-  const publisher = await Publisher.listen({ path, capacity: options.capacity });
+  let publisher: Publisher;
+  try {
+    publisher = await Publisher.listen({ path, ...(options.capacity !== undefined && { capacity: options.capacity }) });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const signal = options.signal;
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   const children = Array.from({ length: options.subscribers }, () =>
     spawn(process.execPath, [cli, 'demo-subscriber', path, String(options.messages)], { stdio: ['ignore', 'pipe', 'inherit'] }),
   );
+  // Whatever ends the demo (done, failed, interrupted), the children and the socket directory go with it.
+  const stopChildren = (): void => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  signal?.addEventListener('abort', stopChildren, { once: true });
   const results = children.map(
     (child) =>
       new Promise<DemoSubscriberResult>((resolve) => {
@@ -83,6 +109,8 @@ export async function runDemo(options: DemoOptions, onProgress?: (line: string) 
 
   try {
     await new Promise<void>((resolve, reject) => {
+      signal?.throwIfAborted();
+      signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
       const check = (): void => {
         if (publisher.subscriberCount >= options.subscribers) {
           publisher.off('subscribe', check);
@@ -97,16 +125,18 @@ export async function runDemo(options: DemoOptions, onProgress?: (line: string) 
 
     const variants = bodies(options.size);
     const crcs = variants.map((body) => crc32(body));
+    const batchCount = Math.max(1, Math.min(options.batch ?? 256, Math.floor(BATCH_BYTES / options.size)));
     const started = performance.now();
     const batch: Buffer[] = [];
     for (let seq = 0; seq < options.messages; seq++) {
+      const variant = seq % variants.length;
       const message = Buffer.allocUnsafe(options.size);
       message.writeUInt32LE(seq, 0);
-      message.writeUInt32LE(crcs[seq % BODY_VARIANTS]!, 4);
-      variants[seq % BODY_VARIANTS]!.copy(message, HEADER);
+      message.writeUInt32LE(crcs[variant]!, 4);
+      variants[variant]!.copy(message, HEADER);
       batch.push(message);
-      if (batch.length === options.batch || seq === options.messages - 1) {
-        await publisher.publishBatch(batch);
+      if (batch.length === batchCount || seq === options.messages - 1) {
+        await publisher.publishBatch(batch, { signal });
         batch.length = 0;
       }
     }
@@ -121,10 +151,11 @@ export async function runDemo(options: DemoOptions, onProgress?: (line: string) 
       seconds,
       messagesPerSecond: options.messages / seconds,
       megabytesPerSecond: (options.messages * options.size) / seconds / 1e6,
+      publisherMaxRssBytes: process.resourceUsage().maxRSS * 1024,
       subscribers,
     };
   } finally {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    stopChildren();
     await publisher.close();
     rmSync(dir, { recursive: true, force: true });
   }

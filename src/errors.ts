@@ -1,20 +1,36 @@
 // Typed errors: every error ringcast raises is a RingcastError with a stable
 // string `code`; the subclasses carry what a caller needs to react.
 
-export type RingcastErrorCode =
-  | 'ERR_RINGCAST_INVALID_OPTION'
-  | 'ERR_RINGCAST_CLOSED'
-  | 'ERR_RINGCAST_EVICTED'
-  | 'ERR_RINGCAST_PUBLISHER_GONE'
-  | 'ERR_RINGCAST_CORRUPT'
-  | 'ERR_RINGCAST_REFUSED'
-  | 'ERR_RINGCAST_HANDSHAKE'
-  | 'ERR_RINGCAST_BAD_REGION'
-  | 'ERR_RINGCAST_TOO_BIG'
-  | 'ERR_RINGCAST_TRUNCATED'
-  | 'ERR_RINGCAST_STATE'
-  | 'ERR_RINGCAST_ABORTED'
-  | 'ERR_RINGCAST_SYSTEM';
+/**
+ * Every code an error from ringcast can carry: a RingcastError's, and the
+ * three the addon and its loader set on plain Errors (NO_ADDON, NATIVE,
+ * MESSAGE_TOO_LONG). test/errors.test.ts checks this list against every
+ * code the sources raise.
+ */
+export const RINGCAST_ERROR_CODES = [
+  'ERR_RINGCAST_INVALID_OPTION',
+  'ERR_RINGCAST_CLOSED',
+  'ERR_RINGCAST_EVICTED',
+  'ERR_RINGCAST_PUBLISHER_GONE',
+  'ERR_RINGCAST_PUBLISHER_ABORTED',
+  'ERR_RINGCAST_CORRUPT',
+  'ERR_RINGCAST_REFUSED',
+  'ERR_RINGCAST_HANDSHAKE',
+  'ERR_RINGCAST_BAD_REGION',
+  'ERR_RINGCAST_TOO_BIG',
+  'ERR_RINGCAST_TRUNCATED',
+  'ERR_RINGCAST_STATE',
+  'ERR_RINGCAST_ABORTED',
+  'ERR_RINGCAST_SYSTEM',
+  /** The addon could not be loaded (src/load-addon.ts): not built, or built for another Node ABI. */
+  'ERR_RINGCAST_NO_ADDON',
+  /** The C core returned a status the binding has no better name for (native/binding/addon.cc). */
+  'ERR_RINGCAST_NATIVE',
+  /** A control message larger than the receive buffer (native/binding/addon.cc, recv). */
+  'ERR_RINGCAST_MESSAGE_TOO_LONG',
+] as const;
+
+export type RingcastErrorCode = (typeof RINGCAST_ERROR_CODES)[number];
 
 export class RingcastError extends Error {
   readonly code: RingcastErrorCode;
@@ -63,6 +79,19 @@ export class PublisherGoneError extends RingcastError {
   constructor(message = 'publisher went away without closing the bus (all committed messages were delivered)') {
     super('ERR_RINGCAST_PUBLISHER_GONE', message);
     this.name = 'PublisherGoneError';
+  }
+}
+
+/**
+ * The publisher aborted the bus (`publisher.abort()`, or `ringcast pub`
+ * interrupted before its input ended): everything it committed was
+ * delivered, but the stream is incomplete. An orderly `close()` ends the
+ * stream without an error instead.
+ */
+export class PublisherAbortedError extends RingcastError {
+  constructor(message = 'the publisher aborted the bus: the stream was cut short (all committed messages were delivered)') {
+    super('ERR_RINGCAST_PUBLISHER_ABORTED', message);
+    this.name = 'PublisherAbortedError';
   }
 }
 

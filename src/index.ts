@@ -2,6 +2,7 @@
 export { Publisher } from './publisher.js';
 export type {
   PublisherOptions,
+  PublisherOptionFields,
   PublishOptions,
   PublisherStats,
   SubscriberStats,
@@ -22,11 +23,26 @@ export type {
 export {
   RingcastError,
   EvictedError,
+  PublisherAbortedError,
   PublisherGoneError,
   RefusedError,
 } from './errors.js';
+export { RINGCAST_ERROR_CODES } from './errors.js';
 export type { RingcastErrorCode, EvictionReason } from './errors.js';
 export type { SlowConsumerPolicy } from './options.js';
+export type {
+  PublisherEvents,
+  SubscriberEvents,
+  ChannelEvents,
+  ChannelServerEvents,
+  XenPublisherEvents,
+  BridgeEvents,
+  SubscribeEvent,
+  UnsubscribeEvent,
+  RefuseEvent,
+  SubscriptionStateChange,
+} from './events.js';
+export type { RefuseReason } from './control.js';
 export { constants } from './constants.js';
 export { refuseSameUidAccess } from './process.js';
 export { inspectBus } from './inspect.js';

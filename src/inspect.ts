@@ -14,7 +14,7 @@ export interface BusSnapshot {
   policy: 'block' | 'drop';
   head: number;
   messages: number;
-  publisherState: 'open' | 'closed';
+  publisherState: 'open' | 'closed' | 'aborted';
   publisherPid: number;
   subscribers: Array<{
     slot: number;
@@ -79,7 +79,7 @@ export async function inspectBus(path: string, timeoutMs = 5000): Promise<BusSna
       policy: ring.policy === C.RC_POLICY_DROP ? 'drop' : 'block',
       head,
       messages: ring.messages!,
-      publisherState: ring.publisherState === C.RC_PUB_CLOSED ? 'closed' : 'open',
+      publisherState: ring.publisherState === C.RC_PUB_CLOSED ? 'closed' : ring.publisherState === C.RC_PUB_ABORTED ? 'aborted' : 'open',
       publisherPid: ring.publisherPid!,
       subscribers: ring.slots!.map((s) => ({
         slot: s.slot,

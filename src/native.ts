@@ -18,6 +18,7 @@ export interface NativeConstants {
   RC_RECORD_HEADER_SIZE: number;
   RC_PUB_OPEN: number;
   RC_PUB_CLOSED: number;
+  RC_PUB_ABORTED: number;
   RC_POLICY_BLOCK: number;
   RC_POLICY_DROP: number;
   RC_SLOT_FREE: number;
@@ -68,6 +69,7 @@ export interface NativeConstants {
   RC_ETOOBIG: number;
   RC_ESTATE: number;
   RC_ENOSLOT: number;
+  RC_EABORTED: number;
   RC_MAX_FDS_PER_MESSAGE: number;
   /** From native/include/ringcast_control.h (the control-message wire format). */
   RC_CONTROL_VERSION: number;
@@ -165,7 +167,10 @@ export interface NativePublisher {
   /** Slots whose state changed since the last call; `evictions` counts every eviction of the slot so far, the lost range is the last one's. */
   takeChanges(): Array<{ slot: number; state: number; reason: number; evictions: number; evictReason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
   stats(): { head: number; messages: number; doorbellsRung: number; slots: NativeSlotStats[] };
+  /** Orderly end: head is final, subscribers drain and then end (RC_ECLOSED). */
   close(): void;
+  /** Cut short: head is final, subscribers drain and then fail (RC_EABORTED). No-op after close(). */
+  abort(): void;
   destroy(): void;
 }
 

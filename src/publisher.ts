@@ -2,11 +2,13 @@
 import { EventEmitter } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 
+import type { PublisherEvents } from './events.js';
 import { ControlConnection, PROTOCOL_VERSION, encodeControlMessage, type ControlMessage, type RefusedMessage } from './control.js';
 import { reportEvent, track, unlinkSocketAtExit, untrack } from './diagnostics.js';
-import { RingcastError, closedError, invalidOption, type EvictionReason } from './errors.js';
+import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { verdictName } from './attachment.js';
 import { PublishQueue } from './publish-queue.js';
@@ -23,7 +25,14 @@ import {
 } from './options.js';
 import { writableTo, type StreamOptions } from './streams.js';
 
-export interface PublisherOptions {
+/**
+ * Publisher.listen's options. A combination the publisher refuses at run time
+ * is refused by the types too: `evictAfterMs` only with policy `block`.
+ */
+export type PublisherOptions = PublisherOptionFields & ({ policy?: 'block' } | { policy: 'drop'; evictAfterMs?: undefined });
+
+/** Every option of PublisherOptions, each on its own. */
+export interface PublisherOptionFields {
   /** Path of the bus's Unix socket (a bind mount shares it with containers). */
   path: string;
   /** @internal false: no socket of its own (a channel attaches its one peer itself). */
@@ -205,7 +214,7 @@ const PACK_MESSAGES = 1024;
  * (EvictionEvent), `refuse` (`{ reason, pid, uid }`), `drain` (the publish queue
  * emptied), `close`.
  */
-export class Publisher extends EventEmitter {
+export class Publisher extends EventEmitter<PublisherEvents> {
   readonly path: string;
   readonly capacity: number;
   readonly maxPayload: number;
@@ -230,6 +239,8 @@ export class Publisher extends EventEmitter {
   #misbehaviour = new Map<string, Misbehaviour>();
   #queue: PublishQueue;
   #closing: Promise<void> | null = null;
+  /** stats() as it was when close() finished: what stats() answers from then on. */
+  #finalStats: PublisherStats | null = null;
   #data: Uint8Array | null = null;
   #claimOpen = false;
   #heartbeatTimer: NodeJS.Timeout | null = null;
@@ -346,9 +357,9 @@ export class Publisher extends EventEmitter {
   }
 
   /** Every event also goes to the `ringcast:publisher` diagnostics channel (src/diagnostics.ts). */
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
+  override emit<K extends keyof PublisherEvents>(event: K, ...args: PublisherEvents[K]): boolean {
     reportEvent('publisher', this, event, args[0]);
-    return super.emit(event, ...args);
+    return (super.emit as (event: K, ...args: PublisherEvents[K]) => boolean)(event, ...args);
   }
 
   /** Subscribers attached now (evicted ones included until they rejoin or leave). */
@@ -435,9 +446,43 @@ export class Publisher extends EventEmitter {
     return writableTo(this, options.closeOnEnd === false ? undefined : () => this.close(), options);
   }
 
-  /** A snapshot of the bus and of every attached subscriber. */
+  /**
+   * Resolves once `count` subscribers are attached (at once if they already
+   * are); rejects with ERR_RINGCAST_ABORTED when `signal` aborts and with
+   * ERR_RINGCAST_CLOSED when the publisher closes first.
+   */
+  waitForSubscribers(count: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      checkInteger('count', count, 0, 0, C.RC_MAX_SUBSCRIBERS);
+      const signal = checkSignal(options?.signal);
+      this.#assertOpen();
+      if (signal?.aborted) throw abortError(signal);
+      if (this.subscriberCount >= count) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const settle = (error?: RingcastError): void => {
+          this.off('subscribe', onSubscribe);
+          this.off('close', onClose);
+          signal?.removeEventListener('abort', onAbort);
+          if (error) reject(error);
+          else resolve();
+        };
+        const onSubscribe = (): void => {
+          if (this.subscriberCount >= count) settle();
+        };
+        const onClose = (): void => settle(closedError('publisher'));
+        const onAbort = (): void => settle(abortError(signal!));
+        this.on('subscribe', onSubscribe);
+        this.on('close', onClose);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /** A snapshot of the bus and of every attached subscriber; after close(), the final one. */
   stats(): PublisherStats {
-    this.#assertOpen();
+    if (this.#finalStats) return this.#finalStats;
     const raw = this.#native.stats(); // re-reads every ack: LAGGING is re-evaluated here too
     this.#processChanges();
     const subscribers: SubscriberStats[] = [];
@@ -479,6 +524,7 @@ export class Publisher extends EventEmitter {
       if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
       this.#wakeUp();
       await this.#queue.settled();
+      this.#finalStats = this.stats();
       if (this.#listenWatcher) {
         this.#listenWatcher.close();
         native.closeFd(this.#listenFd);
@@ -503,6 +549,18 @@ export class Publisher extends EventEmitter {
       this.emit('close');
     })();
     return this.#closing;
+  }
+
+  /**
+   * Ends the bus cut short, for a stream whose source did not end (interrupted,
+   * failed): like close(), but subscribers, once they have read everything
+   * committed, fail with PublisherAbortedError (ERR_RINGCAST_PUBLISHER_ABORTED)
+   * instead of ending. The ring says so at once, before the promise settles.
+   * After close() it changes nothing: that stream was complete.
+   */
+  abort(): Promise<void> {
+    if (!this.#closing) this.#native.abort();
+    return this.close();
   }
 
   // ---- publishing internals ----------------------------------------------
@@ -916,7 +974,9 @@ function checkMessage(message: unknown): asserts message is Uint8Array {
 }
 
 function wrapSystem(error: unknown, message: string): RingcastError {
-  const detail = error instanceof Error ? error.message : String(error);
+  // A bus is a SOCK_SEQPACKET socket: connecting to a stream or datagram socket says EPROTOTYPE.
+  const notABus = (error as { errno?: number }).errno === osConstants.errno.EPROTOTYPE;
+  const detail = notABus ? 'not a ringcast bus (a socket of another kind)' : error instanceof Error ? error.message : String(error);
   return new RingcastError('ERR_RINGCAST_SYSTEM', `${message}: ${detail}`, { cause: error });
 }
 

@@ -8,6 +8,8 @@ export interface WatchOptions {
   intervalMs: number;
   /** Stop after this many frames (default: until interrupted). */
   frames?: number;
+  /** One JSON line per frame (the snapshot, its time and the rates) instead of the table. */
+  json?: boolean;
   out?: NodeJS.WritableStream & { isTTY?: boolean };
   signal?: AbortSignal;
 }
@@ -28,11 +30,40 @@ export async function watchBus(path: string, options: WatchOptions): Promise<voi
     }
     const at = performance.now();
     const snapshot = await inspectBus(path);
-    const text = render(snapshot, previous && { snapshot: previous.snapshot, seconds: (at - previous.at) / 1000 });
-    // A terminal gets the table redrawn in place; a pipe or file gets one frame after another.
-    out.write(out.isTTY ? `${CLEAR_SCREEN}${text}` : `${frame > 0 ? '\n' : ''}${text}`);
+    const earlier = previous && { snapshot: previous.snapshot, seconds: (at - previous.at) / 1000 };
+    if (options.json) out.write(`${JSON.stringify(frameRecord(snapshot, earlier))}\n`);
+    else {
+      const text = render(snapshot, earlier);
+      // A terminal gets the table redrawn in place; a pipe or file gets one frame after another.
+      out.write(out.isTTY ? `${CLEAR_SCREEN}${text}` : `${frame > 0 ? '\n' : ''}${text}`);
+    }
     previous = { snapshot, at };
   }
+}
+
+/** A JSON frame: the snapshot, when it was taken, and per-second rates (null on the first frame). */
+export interface WatchFrame extends BusSnapshot {
+  time: string;
+  rates: { messagesPerSecond: number; bytesPerSecond: number; subscribers: Array<{ slot: number; readBytesPerSecond: number | null }> } | null;
+}
+
+function frameRecord(snapshot: BusSnapshot, earlier: { snapshot: BusSnapshot; seconds: number } | null): WatchFrame {
+  const per = (now: number, before: number): number => (now - before) / earlier!.seconds;
+  return {
+    time: new Date().toISOString(),
+    ...snapshot,
+    rates:
+      earlier && earlier.seconds > 0
+        ? {
+            messagesPerSecond: per(snapshot.messages, earlier.snapshot.messages),
+            bytesPerSecond: per(snapshot.head, earlier.snapshot.head),
+            subscribers: snapshot.subscribers.map((s) => {
+              const before = earlier.snapshot.subscribers.find((e) => e.slot === s.slot && e.pid === s.pid);
+              return { slot: s.slot, readBytesPerSecond: before ? per(s.ack, before.ack) : null };
+            }),
+          }
+        : null,
+  };
 }
 
 /** One frame: the bus line and a row per subscriber. Rates need an earlier look at the same bus. */

@@ -4,11 +4,13 @@ import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import { Readable } from 'node:stream';
 
+import type { SubscriberEvents } from './events.js';
 import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type WelcomeMessage } from './control.js';
 import { reportEvent, track, untrack } from './diagnostics.js';
 import { forget, hold, pending, releaseIfLeaked, weakly, type Leftovers } from './leaks.js';
 import {
   EvictedError,
+  PublisherAbortedError,
   PublisherGoneError,
   RefusedError,
   RingcastError,
@@ -138,7 +140,7 @@ function nextSeqAfterJoin(reader: NativeSubscriber): number {
  * transition of SubscriptionState, `gap` (GapEvent) after a rejoin, `end`
  * when the publisher closed and everything was read, `close`.
  */
-export class Subscriber extends EventEmitter {
+export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly path: string;
 
   #native!: NativeSubscriber;
@@ -170,6 +172,8 @@ export class Subscriber extends EventEmitter {
   #ownsConnection = true;
   #ended = false;
   #closed = false;
+  /** stats() as it was when close() ran: what stats() answers from then on. */
+  #finalStats: SubscriberStatsSnapshot | null = null;
   #failure: Error | null = null;
   #rejoining: Promise<void> | null = null;
   #state: SubscriptionState = 'active';
@@ -217,9 +221,9 @@ export class Subscriber extends EventEmitter {
   }
 
   /** Every event also goes to the `ringcast:subscriber` diagnostics channel (src/diagnostics.ts). */
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
+  override emit<K extends keyof SubscriberEvents>(event: K, ...args: SubscriberEvents[K]): boolean {
     reportEvent('subscriber', this, event, args[0]);
-    return super.emit(event, ...args);
+    return (super.emit as (event: K, ...args: SubscriberEvents[K]) => boolean)(event, ...args);
   }
 
   /**
@@ -626,7 +630,9 @@ export class Subscriber extends EventEmitter {
     }
   }
 
+  /** Delivery and loss figures; after close(), the final ones. */
   stats(): SubscriberStatsSnapshot {
+    if (this.#finalStats) return this.#finalStats;
     if (this.#closed) throw closedError('subscriber');
     const info = this.#native.info();
     return {
@@ -646,6 +652,7 @@ export class Subscriber extends EventEmitter {
   /** Detaches (the publisher frees the slot at once) and releases every resource. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#native) this.#finalStats = this.stats();
     this.#closed = true;
     untrack(this);
     forget(this);
@@ -706,7 +713,7 @@ export class Subscriber extends EventEmitter {
         if (this.#status(status) === 'end') return null;
         return undefined; // an automatic rejoin is under way; #waitReadable awaits it
       }
-      if (this.#publisherGone && this.#native.available() === 0 && this.#native.info().publisherState === C.RC_PUB_CLOSED) continue;
+      if (this.#publisherGone && this.#native.available() === 0 && publisherEnded(this.#native.info().publisherState)) continue;
       this.#throwIfPublisherDied();
       return undefined;
     }
@@ -715,7 +722,7 @@ export class Subscriber extends EventEmitter {
   /** Nothing left to read, the socket is gone and the ring never said CLOSED: the publisher died. */
   #throwIfPublisherDied(): void {
     if (!this.#publisherGone || this.#native.available() !== 0) return;
-    if (this.#native.info().publisherState === C.RC_PUB_CLOSED) return;
+    if (publisherEnded(this.#native.info().publisherState)) return;
     this.#failure = new PublisherGoneError();
     throw this.#failure;
   }
@@ -778,6 +785,12 @@ export class Subscriber extends EventEmitter {
 
   /** Turns a negative native status into the end of stream, an automatic rejoin, or a thrown error. */
   #status(status: number): 'end' | 'rejoining' {
+    if (status === C.RC_EABORTED) {
+      this.#fragments = null;
+      this.#failure = new PublisherAbortedError();
+      this.#log.warn({ path: this.path }, 'publisher aborted; stream cut short');
+      throw this.#failure;
+    }
     if (status === C.RC_ECLOSED) {
       if (this.#fragments !== null) {
         this.#fragments = null;
@@ -921,4 +934,9 @@ class SubscriberLeftovers implements Leftovers {
     this.connection?.close();
     this.native?.destroy();
   }
+}
+
+/** The ring says the stream ended, in order (CLOSED) or cut short (ABORTED): the publisher did not just die. */
+function publisherEnded(state: number): boolean {
+  return state === C.RC_PUB_CLOSED || state === C.RC_PUB_ABORTED;
 }

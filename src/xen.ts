@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 
+import type { XenPublisherEvents } from './events.js';
 import { verdictName, type SharedMemoryRoute } from './attachment.js';
 import { RefusedError, RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
@@ -223,7 +224,7 @@ function checkReceivers(value: unknown, manual: boolean): Array<[number, number]
  * the event channels. Events: `subscribe`, `unsubscribe`, `evict`, `refuse`
  * (each XenSlotEvent), `drain` (the publish queue emptied), `close`.
  */
-export class XenPublisher extends EventEmitter {
+export class XenPublisher extends EventEmitter<XenPublisherEvents> {
   readonly bus: string;
   readonly capacity: number;
   /** Largest message: a Xen bus does not fragment. */

@@ -91,7 +91,7 @@ function node(host: Host, script: string, args: string[]): Proc {
 }
 
 function startNats(host: Host, port: number): Proc {
-  if (!existsSync(NATS_SERVER)) throw new Error(`${NATS_SERVER} is missing: install Debian's nats-server (.ci/run does)`);
+  if (!existsSync(NATS_SERVER)) throw new Error(`${NATS_SERVER} is missing: install Debian's nats-server (npm test does: scripts/test-deps.sh)`);
   return host.run(NATS_SERVER, ['-a', host.address, '-p', String(port)]);
 }
 

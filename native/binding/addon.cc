@@ -155,6 +155,7 @@ public:
 			InstanceMethod<&Publisher::TakeChanges>("takeChanges"),
 			InstanceMethod<&Publisher::Stats>("stats"),
 			InstanceMethod<&Publisher::Close>("close"),
+			InstanceMethod<&Publisher::Abort>("abort"),
 			InstanceMethod<&Publisher::Destroy>("destroy"),
 			InstanceMethod<&Publisher::Core>("_core"),
 			InstanceAccessor<&Publisher::RingFd>("ringFd"),
@@ -595,6 +596,13 @@ private:
 	{
 		if (live_)
 			rc_pub_close(&pub_);
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Abort(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_pub_abort(&pub_);
 		return info.Env().Undefined();
 	}
 
@@ -1096,6 +1104,7 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_RECORD_HEADER_SIZE);
 	RC_EXPORT_CONSTANT(c, RC_PUB_OPEN);
 	RC_EXPORT_CONSTANT(c, RC_PUB_CLOSED);
+	RC_EXPORT_CONSTANT(c, RC_PUB_ABORTED);
 	RC_EXPORT_CONSTANT(c, RC_POLICY_BLOCK);
 	RC_EXPORT_CONSTANT(c, RC_POLICY_DROP);
 	RC_EXPORT_CONSTANT(c, RC_SLOT_FREE);
@@ -1121,6 +1130,7 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_ETOOBIG);
 	RC_EXPORT_CONSTANT(c, RC_ESTATE);
 	RC_EXPORT_CONSTANT(c, RC_ENOSLOT);
+	RC_EXPORT_CONSTANT(c, RC_EABORTED);
 	RC_EXPORT_CONSTANT(c, RC_MAX_FDS_PER_MESSAGE);
 	c.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
 	c.Set("MAX_BATCH", Napi::Number::New(env, kMaxBatch));

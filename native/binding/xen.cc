@@ -495,7 +495,7 @@ private:
 		if (!Ready())
 			return Napi::Boolean::New(info.Env(), false);
 		uint32_t state = __atomic_load_n(&xs_->sub.desc->publisher_state, __ATOMIC_ACQUIRE);
-		return Napi::Boolean::New(info.Env(), state != RC_PUB_OPEN && state != RC_PUB_CLOSED);
+		return Napi::Boolean::New(info.Env(), state != RC_PUB_OPEN && state != RC_PUB_CLOSED && state != RC_PUB_ABORTED);
 	}
 
 	Napi::Value LastVerdict(const Napi::CallbackInfo &info)

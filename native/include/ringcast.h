@@ -36,6 +36,7 @@ enum rc_status {
 	RC_ETOOBIG = -7,    /* claim larger than one record                    */
 	RC_ESTATE = -8,     /* call not valid now (claim outstanding, ...)      */
 	RC_ENOSLOT = -9,    /* every subscriber slot is taken                  */
+	RC_EABORTED = -10,  /* the publisher aborted and everything was read   */
 };
 
 const char *rc_status_name(int status);
@@ -197,6 +198,10 @@ void rc_pub_end_wait(struct rc_publisher *pub);
 
 /* Orderly close: head is final. */
 void rc_pub_close(struct rc_publisher *pub);
+/* Abort: head is final too, but subscribers end with RC_EABORTED instead of
+ * RC_ECLOSED once drained: the stream was cut short (its source did not end).
+ * After rc_pub_close it does nothing: that stream was already complete. */
+void rc_pub_abort(struct rc_publisher *pub);
 
 /* ------------------------------------------------------------------------ */
 /* subscriber                                                                */

@@ -78,6 +78,8 @@ typedef uint64_t rc_u64;
 enum rc_publisher_state {
 	RC_PUB_OPEN = 1,      /* publishing                                     */
 	RC_PUB_CLOSED = 2,    /* orderly close: head is final, drain then end   */
+	RC_PUB_ABORTED = 3,   /* cut short: head is final but the stream is not
+	                       * complete; drain, then end with an error        */
 };
 
 enum rc_policy {
@@ -213,7 +215,8 @@ struct rc_join_answer {
 enum rc_slot_state {
 	RC_SLOT_FREE = 0,
 	RC_SLOT_ACTIVE = 1,    /* counted in flow control                        */
-	RC_SLOT_LAGGING = 2,   /* behind by more than half the lag bound; counted */
+	RC_SLOT_LAGGING = 2,   /* behind by more than half the lag bound (until
+	                        * down to a quarter again); counted            */
 	RC_SLOT_EVICTED = 3,   /* not counted; the subscriber must rejoin         */
 };
 

@@ -1148,7 +1148,8 @@ int rc_xen_sub_wait(struct rc_xen_sub *xs, int timeout_ms)
 	/* The publisher's kernel zeroed publisher_state when its ring
 	 * allocation went away (rc_xen_pub_open's unmap notification). */
 	state = rc_load_acquire(&desc->publisher_state);
-	if (state != RC_PUB_OPEN && state != RC_PUB_CLOSED && rc_sub_available(&xs->sub) == 0)
+	if (state != RC_PUB_OPEN && state != RC_PUB_CLOSED && state != RC_PUB_ABORTED &&
+	    rc_sub_available(&xs->sub) == 0)
 		return -EPIPE;
 	return r > 0 || rc_sub_available(&xs->sub) > 0;
 }

@@ -2,7 +2,8 @@
 /*
  * Orderly close: rc_pub_close makes head final; readers drain everything
  * committed before it (and what was written but not yet committed), then
- * get RC_ECLOSED on every later call, never a sleep.
+ * get RC_ECLOSED on every later call, never a sleep. rc_pub_abort is the same
+ * end cut short: readers drain, then get RC_EABORTED instead.
  */
 #include "rc_test.h"
 
@@ -129,6 +130,44 @@ static void close_mid_message(void)
 	teardown();
 }
 
+/* Aborted: everything committed is still delivered, then RC_EABORTED (not
+ * ECLOSED) for good and no sleep, on both read paths. */
+static void abort_drains_then_aborted(void)
+{
+	setup();
+	for (uint64_t s = 0; s < 3; s++)
+		rc_test_publish(&pub, s, 100 + s);
+	rc_pub_abort(&pub);
+	CHECK_EQ(pub.desc->publisher_state, RC_PUB_ABORTED);
+	CHECK_STATUS(rc_sub_read(&copy_sub, out, sizeof(out), e, 64), 3);
+	CHECK(rc_test_matches(out + e[2].offset, 2, 0, 102));
+	CHECK_STATUS(rc_sub_read(&copy_sub, out, sizeof(out), e, 64), RC_EABORTED);
+	CHECK_STATUS(rc_sub_read(&copy_sub, out, sizeof(out), e, 64), RC_EABORTED);
+	CHECK(!rc_sub_prepare_wait(&copy_sub));
+	CHECK_STATUS(rc_sub_poll(&zc_sub, e, 64), 3);
+	CHECK_STATUS(rc_sub_release(&zc_sub), RC_OK);
+	CHECK_STATUS(rc_sub_poll(&zc_sub, e, 64), RC_EABORTED);
+	teardown();
+}
+
+/* The first end wins: an abort after an orderly close (a signal while the
+ * publisher was closing) leaves the stream complete, and vice versa. */
+static void first_end_wins(void)
+{
+	setup();
+	rc_pub_close(&pub);
+	rc_pub_abort(&pub);
+	CHECK_EQ(pub.desc->publisher_state, RC_PUB_CLOSED);
+	CHECK_STATUS(rc_sub_read(&copy_sub, out, sizeof(out), e, 64), RC_ECLOSED);
+	teardown();
+	setup();
+	rc_pub_abort(&pub);
+	rc_pub_close(&pub);
+	CHECK_EQ(pub.desc->publisher_state, RC_PUB_ABORTED);
+	CHECK_STATUS(rc_sub_read(&copy_sub, out, sizeof(out), e, 64), RC_EABORTED);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(drains_then_closed);
@@ -136,5 +175,7 @@ int main(void)
 	RUN(close_with_nothing_published);
 	RUN(join_after_close);
 	RUN(close_mid_message);
+	RUN(abort_drains_then_aborted);
+	RUN(first_end_wins);
 	return rc_test_done("test_close");
 }

@@ -116,6 +116,35 @@ static void lagging_is_reported_and_cleared(void)
 	teardown();
 }
 
+/* Hysteresis: LAGGING above half the lag bound stays LAGGING until the lag
+ * is down to a quarter, so a lag hovering around half does not flap. */
+static void lagging_has_hysteresis(void)
+{
+	setup();
+	for (int i = 0; i < 40; i++) { /* 40 records of 1016 bytes: lag 40640 > 32768 */
+		CHECK_STATUS(rc_pub_offer(&pub, msg, MSG), RC_OK);
+		rc_pub_commit(&pub);
+	}
+	drain_fast();
+	rc_pub_refresh(&pub);
+	CHECK_EQ(rc_test_mirror(&pub, 1)->state, RC_SLOT_LAGGING);
+	CHECK_STATUS(rc_sub_read(&slow, out, sizeof(out), e, 20), 20); /* lag 20320: under half, over a quarter */
+	rc_pub_refresh(&pub);
+	CHECK_EQ(rc_test_mirror(&pub, 1)->state, RC_SLOT_LAGGING);
+	CHECK_STATUS(rc_sub_read(&slow, out, sizeof(out), e, 5), 5); /* lag 15240: at most a quarter */
+	rc_pub_refresh(&pub);
+	CHECK_EQ(rc_test_mirror(&pub, 1)->state, RC_SLOT_ACTIVE);
+	/* ... and back to LAGGING only above half again, not above a quarter */
+	for (int i = 0; i < 10; i++) { /* lag 25400 */
+		CHECK_STATUS(rc_pub_offer(&pub, msg, MSG), RC_OK);
+		rc_pub_commit(&pub);
+	}
+	drain_fast();
+	rc_pub_refresh(&pub);
+	CHECK_EQ(rc_test_mirror(&pub, 1)->state, RC_SLOT_ACTIVE);
+	teardown();
+}
+
 static void heartbeat_that_stops_is_dead(void)
 {
 	setup();
@@ -137,6 +166,7 @@ int main(void)
 	RUN(max_lag_evicts_instead_of_waiting);
 	RUN(evict_blocking_takes_only_the_blockers);
 	RUN(lagging_is_reported_and_cleared);
+	RUN(lagging_has_hysteresis);
 	RUN(heartbeat_that_stops_is_dead);
 	return rc_test_done("test_policy");
 }

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 
 import PQueue from 'p-queue';
 
+import type { BridgeEvents } from '../events.js';
 import { invalidOption, PublisherGoneError } from '../errors.js';
 import { resolveLogger, type Logger } from '../logger.js';
 import { checkInteger } from '../options.js';
@@ -134,7 +135,7 @@ function hex(origin: bigint): string {
  * Events: `gap` (BridgeGapEvent), `drop` (`{ messages, reason }`), `up`/`down`
  * (the link), `malformed` (WireError from a peer), `close`.
  */
-export class Bridge extends EventEmitter {
+export class Bridge extends EventEmitter<BridgeEvents> {
   /** This bridge's sender id on the wire (16 hex digits). */
   readonly id: string;
   #sender: bigint;
@@ -192,7 +193,10 @@ export class Bridge extends EventEmitter {
       throw invalidOption('republish', republish, 'a socket path or publisher options');
     }
     this.#republishOptions =
-      republish === undefined ? null : { ...(typeof republish === 'string' ? { path: republish } : republish), logger: options.logger, envelopes: true };
+      republish === undefined
+        ? null
+        : // Omit<> merged PublisherOptions' policy branches; Publisher checks the combination at run time.
+          ({ ...(typeof republish === 'string' ? { path: republish } : republish), logger: options.logger, envelopes: true } as PublisherOptions);
     this.#transport = makeTransport(options.transport, {
       subscribe: this.#republishOptions !== null,
       name: `ringcast-bridge-${this.id}`,
