@@ -8,6 +8,7 @@ const VERDICTS: Record<number, string> = {
   [C.RC_JOIN_BAD_PEER]: 'bad-peer',
   [C.RC_JOIN_BAD_ORDER]: 'bad-order',
   [C.RC_JOIN_CLOSED]: 'closing',
+  [C.RC_JOIN_BACKOFF]: 'backoff',
 };
 
 /** Why the publisher refused a join, as the `refuse` event and RefusedError say it. */

@@ -46,6 +46,7 @@ export type {
 } from './events.js';
 export type { RefuseReason } from './control.js';
 export { constants } from './constants.js';
+export { refuseSameUidAccess } from './process.js';
 export { inspectBus } from './inspect.js';
 export { channels as diagnosticsChannels, STATS_INTERVAL_MS } from './diagnostics.js';
 export type { PublisherLifecycleMessage, SubscriberLifecycleMessage, StatsMessage } from './diagnostics.js';

@@ -198,6 +198,11 @@ export class VmHost {
     server?.close();
   }
 
+  /** Guest `slot`'s joins are refused `backoff` for `waitMs` (it was evicted slow or protocol repeatedly). */
+  backoff(slot: number, waitMs: number): void {
+    this.#native.backoff(slot, Math.ceil(waitMs));
+  }
+
   destroy(): void {
     clearInterval(this.#heartbeat);
     if (this.#retry) clearTimeout(this.#retry);

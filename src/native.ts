@@ -40,6 +40,7 @@ export interface NativeConstants {
   /** From native/include/ringcast_layout.h: enum rc_join_verdict (native/binding/ivshmem.cc). */
   RC_JOIN_ACCEPTED: number;
   RC_JOIN_BAD_PEER: number;
+  RC_JOIN_BACKOFF: number;
   RC_JOIN_BAD_ORDER: number;
   RC_JOIN_CLOSED: number;
   RC_JOIN_LEFT: number;
@@ -325,6 +326,8 @@ export interface NativeIvshmemHost {
   service(): NativeIvshmemService;
   /** Bumps the ring's publisher_heartbeat: guests have no socket to see the publisher die. */
   heartbeat(): void;
+  /** That guest's joins are refused (verdict BACKOFF) for `waitMs`. */
+  backoff(slot: number, waitMs: number): void;
   /** Per guest slot: the peer bound by its last accepted join (-1: none). */
   guests(): Array<{ slot: number; peer: number; joins: number; rejected: number }>;
   destroy(): void;
@@ -460,6 +463,8 @@ export interface NativeAddon {
   /** Null: nothing pending. data.length 0: the peer closed. */
   unixRecv(fd: number, maxLength: number): { data: Buffer; fds: number[] } | null;
   closeFd(fd: number): void;
+  /** prctl(PR_SET_DUMPABLE, 0) for this process. */
+  refuseSameUidAccess(): void;
   ringDoorbell(fd: number): void;
   inspectRing(fd: number): NativeRingSnapshot;
   /** The core's default record payload limit for a data area of `capacity` bytes. */

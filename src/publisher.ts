@@ -87,10 +87,12 @@ export interface PublisherOptionFields {
    */
   maxPerUid?: number;
   /**
-   * A peer (a process, by pid) evicted `slow` or `protocol` twice within a
-   * minute may not rejoin or attach again for this long; every further such
-   * eviction doubles it, up to 64 times (default 1000 ms; 0: rejoin at once,
-   * always). Its rejoin is refused with reason `backoff`.
+   * A peer (a process, by pid; a VM guest, by its slot) evicted `slow` or
+   * `protocol` twice within a minute (evictions less than 250 ms apart count
+   * once) may not rejoin or attach again for this
+   * long; every further such eviction doubles it, up to 64 times (default
+   * 1000 ms; 0: rejoin at once, always). Its rejoin is refused with reason
+   * `backoff`.
    */
   rejoinBackoffMs?: number;
   /** A connection that has not said hello by then is dropped (default 2000 ms). */
@@ -203,6 +205,12 @@ export const DEFAULT_EVICT_AFTER_MS = 5000;
 export const DEFAULT_REJOIN_BACKOFF_MS = 1000;
 /** Misbehaviour further apart than this is forgotten: the back-off starts again. */
 const BACKOFF_MEMORY_MS = 60_000;
+/**
+ * Evictions of one peer this close together are one incident: a process
+ * whose several subscribers one stall evicted at once is not a repeat
+ * offender.
+ */
+const BACKOFF_INCIDENT_MS = 250;
 /** The back-off grows to at most this many times rejoinBackoffMs. */
 const BACKOFF_MAX_FACTOR = 64;
 
@@ -248,8 +256,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #handshakeTimeoutMs: number;
   #maxPendingHandshakes: number;
   #rejoinBackoffMs: number;
-  /** By pid: who was evicted slow or protocol lately, and until when it must wait. */
-  #misbehaviour = new Map<number, Misbehaviour>();
+  /** By process (`pid N`) or guest (`guest N`, its slot): who was evicted slow or protocol lately, and until when it must wait. */
+  #misbehaviour = new Map<string, Misbehaviour>();
   #queue: PublishQueue;
   #closing: Promise<void> | null = null;
   /** stats() as it was when close() finished: what stats() answers from then on. */
@@ -709,23 +717,32 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     }
   }
 
-  /** A socket peer was evicted slow or protocol: the second time within a minute, it must wait before it comes back. */
+  /**
+   * A peer was evicted slow or protocol: the second time within a minute, it
+   * must wait before it comes back. A socket peer is known by its pid (its
+   * rejoin or hello is refused here); a VM guest by its slot (the ivshmem
+   * host refuses its joins).
+   */
   #misbehaved(slot: number): void {
+    if (this.#rejoinBackoffMs === 0) return;
     const pid = this.#attached.get(slot)?.peer.pid;
-    if (pid === undefined || pid === 0 || this.#rejoinBackoffMs === 0) return;
+    const key = pid ? `pid ${pid}` : this.#vm ? `guest ${slot}` : null;
+    if (key === null) return;
     const now = performance.now();
     if (this.#misbehaviour.size >= 1024) {
       for (const [known, record] of this.#misbehaviour) if (now - record.lastAt > BACKOFF_MEMORY_MS) this.#misbehaviour.delete(known);
     }
-    const last = this.#misbehaviour.get(pid);
+    const last = this.#misbehaviour.get(key);
+    if (last && now - last.lastAt < BACKOFF_INCIDENT_MS) return;
     const evictions = last && now - last.lastAt <= BACKOFF_MEMORY_MS ? last.evictions + 1 : 1;
-    const factor = evictions < 2 ? 0 : Math.min(2 ** (evictions - 2), BACKOFF_MAX_FACTOR);
-    this.#misbehaviour.set(pid, { evictions, lastAt: now, until: now + factor * this.#rejoinBackoffMs });
+    const wait = evictions < 2 ? 0 : Math.min(2 ** (evictions - 2), BACKOFF_MAX_FACTOR) * this.#rejoinBackoffMs;
+    this.#misbehaviour.set(key, { evictions, lastAt: now, until: now + wait });
+    if (wait > 0 && !pid) this.#vm!.backoff(slot, wait);
   }
 
-  /** Why `pid` may not come back yet, or null. */
+  /** Why the process `pid` may not come back yet, or null. */
   #backoff(pid: number): string | null {
-    const record = this.#misbehaviour.get(pid);
+    const record = this.#misbehaviour.get(`pid ${pid}`);
     const wait = record ? Math.ceil(record.until - performance.now()) : 0;
     if (!record || wait <= 0) return null;
     return `pid ${pid} was evicted (slow or protocol) ${record.evictions} times within a minute; it may come back in ${wait} ms`;

@@ -588,17 +588,19 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (this.#closed) throw closedError('subscriber');
     if (this.#publisherGone) throw new PublisherGoneError();
     this.#setState('rejoining');
-    if (this.#attachment) return this.#rejoinSharedMemory(this.#attachment);
-    this.#connection.send({ type: 'rejoin' });
-    let answer: { message: WelcomeMessage; fds: number[] };
     try {
-      answer = await pending(this, this.#awaitWelcome(undefined));
+      await (this.#attachment ? this.#rejoinSharedMemory(this.#attachment) : this.#rejoinSocket());
     } catch (error) {
-      // Still evicted (a `backoff` refusal keeps the connection: ask again later).
+      // Still evicted (a `backoff` refusal keeps the connection or the slot: ask again later).
       if (!this.#closed) this.#setState('evicted', this.#lastEviction?.reason ?? null);
       throw error;
     }
-    const { message, fds } = answer;
+  }
+
+  /** A new slot through the same connection: the welcome brings new descriptors. */
+  async #rejoinSocket(): Promise<void> {
+    this.#connection.send({ type: 'rejoin' });
+    const { message, fds } = await pending(this, this.#awaitWelcome(undefined));
     const lostMessages = Math.max(0, message.nextSeq - (this.#lastSeq + 1));
     this.#doorbell.close();
     this.#native.destroy();

@@ -20,6 +20,7 @@ interface ForgeryReport {
   reachable: string[];
   written: number;
   refused: Record<string, string>;
+  mem: Record<string, string>;
 }
 
 async function forge(uid: number, pids: number[]): Promise<ForgeryReport> {
@@ -61,6 +62,26 @@ describe('ack pages are reachable only by their subscriber', () => {
       await subscriber.exited;
       expect(lastJson(subscriber)).toEqual({ received: published, inOrder: true, intact: true, error: null });
     }
+  });
+
+  it.runIf(!skipReason)(`refuseSameUidAccess(): a process of the same uid cannot even open its /proc/<pid>/mem or list its descriptors${suffix}`, async () => {
+    const path = socketPath();
+    chmodSync(dirname(path), 0o777);
+    const publisher = runAs(NOBODY, 'ticking-publisher.mjs', [path, '1', String(NOBODY), 'refuse-same-uid']);
+    await publisher.line(/^listening/);
+    const subscriber = runAs(NOBODY, 'subscriber.mjs', [path, 'count']);
+    await subscriber.line(/^attached$/);
+    await publisher.line(/^publishing$/);
+    const pid = publisher.child.pid!;
+    const report = await forge(NOBODY, [pid]);
+    expect(report.mem[pid]).toBe('EACCES');
+    expect(report.refused).toMatchObject({ [`${pid}/fd`]: 'EACCES', [`${pid}/map_files`]: 'EACCES' });
+    expect(report.reachable).toEqual([]);
+    publisher.child.stdin!.write('close\n');
+    expect((await publisher.exited).code, publisher.stderr()).toBe(0);
+    const { published } = lastJson(publisher) as { published: number };
+    await subscriber.exited;
+    expect(lastJson(subscriber)).toEqual({ received: published, inOrder: true, intact: true, error: null });
   });
 
   it.runIf(!skipReason)(`subscribers of distinct uids: one uid's processes reach nothing of the other's or the publisher's${suffix}`, async () => {

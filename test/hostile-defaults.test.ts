@@ -60,6 +60,7 @@ describe('rejoin back-off', () => {
     await overrun(publisher, sub);
     await sub.rejoin(); // the first time: at once
 
+    await sleep(300); // a separate incident (evictions closer together count once)
     await overrun(publisher, sub);
     const refused = (await sub.rejoin().catch((e: unknown) => e)) as RefusedError;
     expect(refused).toBeInstanceOf(RefusedError);
@@ -71,10 +72,21 @@ describe('rejoin back-off', () => {
     while (await sub.rejoin().then(() => false, () => true)) await sleep(50);
     expect(sub.state).toBe('active');
 
+    await sleep(300);
     await overrun(publisher, sub);
     const again = (await sub.rejoin().catch((e: unknown) => e)) as RefusedError;
     expect(again.reason).toBe('backoff');
     expect(Number(/in (\d+) ms/.exec(again.message)![1])).toBeGreaterThan(200); // doubled: 400
+  });
+
+  it('one stall that evicts several subscribers of one process at once is one incident, not a repeat', async () => {
+    const { path, publisher } = await listen({ policy: 'drop', rejoinBackoffMs: 60_000 });
+    const subs = [await Subscriber.connect({ path }), await Subscriber.connect({ path }), await Subscriber.connect({ path })];
+    opened.push(...subs);
+    for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+    for (const sub of subs) await expect(sub.recv()).rejects.toBeInstanceOf(EvictedError);
+    for (const sub of subs) await sub.rejoin(); // none refused: the process misbehaved once
+    expect(subs.map((s) => s.state)).toEqual(['active', 'active', 'active']);
   });
 
   it('rejoin: true waits out the back-off and reports the gap', async () => {

@@ -23,6 +23,22 @@ async function publishNumbered(publisher: Publisher, count: number): Promise<voi
   for (let seq = 0; seq < count; seq++) await publisher.publish(numbered(seq, 4 + ((seq * 97) % 1500)));
 }
 
+/**
+ * Publishes numbered messages until `until` settles (the publisher only
+ * looks at acks while it publishes), letting timers and child processes in
+ * every 100; returns how many.
+ */
+async function publishUntil(publisher: Publisher, until: Promise<unknown>): Promise<number> {
+  let done = false;
+  void until.finally(() => (done = true));
+  let seq = 0;
+  while (!done) {
+    await publisher.publish(numbered(seq, 4 + ((seq * 97) % 1500)));
+    if (++seq % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return seq;
+}
+
 describe('hostile guests on the ivshmem path', () => {
   it('a join-request flood through shared memory is answered request by request; the healthy guest is unaffected', async () => {
     const bus = await vmBus([{ name: 'healthy' }, { name: 'flooder' }]);
@@ -42,23 +58,44 @@ describe('hostile guests on the ivshmem path', () => {
   });
 
   it('flapping acks evict the guest (protocol) every time it rejoins; the healthy guest is unaffected', async () => {
-    const bus = await vmBus([{ name: 'healthy' }, { name: 'flapper' }]);
+    // rejoinBackoffMs: 0 lets it back at once every time; the next test is about the back-off.
+    const bus = await vmBus([{ name: 'healthy' }, { name: 'flapper' }], { rejoinBackoffMs: 0 });
     const evictions: EvictionEvent[] = [];
     bus.publisher.on('evict', (event: EvictionEvent) => evictions.push(event));
     const healthy = cGuest(bus, 0, 'count');
     await healthy.line(/^attached/);
     const flapper = cGuest(bus, 1, 'flap-ack', '20');
     await flapper.line(/^attached/);
-    await Promise.all([publishNumbered(bus.publisher, 3000), flapper.exited]);
-    expect(lastJson(flapper)).toEqual({ cycles: 20, evicted: 20, rejoined: 20 });
+    const published = await publishUntil(bus.publisher, flapper.exited);
+    expect(lastJson(flapper)).toEqual({ cycles: 20, evicted: 20, rejoined: 20, held: 0 });
     await bus.publisher.close();
     expect((await healthy.exited).code).toBe(0);
-    expect(lastJson(healthy)).toMatchObject({ received: 3000, inOrder: true, intact: true, error: null });
+    expect(lastJson(healthy)).toMatchObject({ received: published, inOrder: true, intact: true, error: null });
     // Every violation is one protocol eviction, even when the guest rejoined before the publisher looked;
     // leaving the server afterwards may add a `dead` one.
     const reasons = evictions.filter((e) => e.slot === 1).map((e) => e.reason);
     expect(reasons.slice(0, 20)).toEqual(Array(20).fill('protocol'));
     expect(reasons.slice(20).every((reason) => reason === 'dead')).toBe(true);
     expect(evictions.filter((e) => e.slot === 0)).toEqual([]);
+  });
+
+  it('a guest evicted protocol again within a minute has its joins refused (backoff) for a growing while', async () => {
+    const bus = await vmBus([{ name: 'healthy' }, { name: 'flapper' }], { rejoinBackoffMs: 100 });
+    const refusals: Array<{ guest: string; reason: string }> = [];
+    bus.publisher.on('refuse', (event: { guest: string; reason: string }) => refusals.push(event));
+    const healthy = cGuest(bus, 0, 'count');
+    await healthy.line(/^attached/);
+    const flapper = cGuest(bus, 1, 'flap-ack', '4', '300'); // 300 ms apart: separate incidents
+    await flapper.line(/^attached/);
+    const published = await publishUntil(bus.publisher, flapper.exited);
+    // Back-offs of 100, 200 and 400 ms after the 2nd, 3rd and 4th eviction: each retried every 20 ms.
+    const report = lastJson(flapper) as { cycles: number; held: number };
+    expect(report).toMatchObject({ cycles: 4, evicted: 4, rejoined: 4 });
+    expect(report.held).toBeGreaterThanOrEqual(3);
+    expect(refusals.length).toBe(report.held);
+    expect(refusals.every((r) => r.guest === 'flapper' && r.reason === 'backoff')).toBe(true);
+    await bus.publisher.close();
+    expect((await healthy.exited).code).toBe(0);
+    expect(lastJson(healthy)).toMatchObject({ received: published, inOrder: true, intact: true, error: null });
   });
 });

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
+#include <sys/prctl.h>
 #include <string>
 #include <unistd.h>
 #include <unordered_map>
@@ -997,6 +998,15 @@ Napi::Value UnixRecv(const Napi::CallbackInfo &info)
 	return out;
 }
 
+// refuseSameUidAccess(): prctl(PR_SET_DUMPABLE, 0) for the whole process
+// (docs/security.md, "Same uid"). Throws ERR_RINGCAST_SYSTEM if refused.
+Napi::Value RefuseSameUidAccess(const Napi::CallbackInfo &info)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		throw ErrnoError(info.Env(), "prctl(PR_SET_DUMPABLE, 0)", -errno);
+	return info.Env().Undefined();
+}
+
 Napi::Value CloseFdJs(const Napi::CallbackInfo &info)
 {
 	int fd = info[0].As<Napi::Number>().Int32Value();
@@ -1152,6 +1162,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("unixSend", Napi::Function::New(env, UnixSend));
 	exports.Set("unixRecv", Napi::Function::New(env, UnixRecv));
 	exports.Set("closeFd", Napi::Function::New(env, CloseFdJs));
+	exports.Set("refuseSameUidAccess", Napi::Function::New(env, RefuseSameUidAccess));
 	exports.Set("ringDoorbell", Napi::Function::New(env, RingDoorbell));
 	exports.Set("inspectRing", Napi::Function::New(env, InspectRing));
 	exports.Set("defaultMaxPayload", Napi::Function::New(env, DefaultMaxPayload));

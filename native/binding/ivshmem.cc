@@ -48,6 +48,7 @@ public:
 			InstanceMethod<&IvshmemHost::Service>("service"),
 			InstanceMethod<&IvshmemHost::Guests>("guests"),
 			InstanceMethod<&IvshmemHost::Heartbeat>("heartbeat"),
+			InstanceMethod<&IvshmemHost::Backoff>("backoff"),
 			InstanceMethod<&IvshmemHost::Destroy>("destroy"),
 			InstanceAccessor<&IvshmemHost::ServerFd>("serverFd"),
 			InstanceAccessor<&IvshmemHost::DoorbellFd>("doorbellFd"),
@@ -161,6 +162,15 @@ private:
 			out.Set(i, o);
 		}
 		return out;
+	}
+
+	// backoff(slot, waitMs): that guest's joins are refused BACKOFF meanwhile.
+	Napi::Value Backoff(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_ivshmem_host_backoff(&host_, info[0].As<Napi::Number>().Uint32Value(),
+						info[1].As<Napi::Number>().Uint32Value());
+		return info.Env().Undefined();
 	}
 
 	Napi::Value Heartbeat(const Napi::CallbackInfo &info)
@@ -330,6 +340,7 @@ void RegisterIvshmem(Napi::Env env, Napi::Object exports)
 	Napi::Object c = exports.Get("constants").As<Napi::Object>();
 	RC_EXPORT_CONSTANT(c, RC_JOIN_ACCEPTED);
 	RC_EXPORT_CONSTANT(c, RC_JOIN_BAD_PEER);
+	RC_EXPORT_CONSTANT(c, RC_JOIN_BACKOFF);
 	RC_EXPORT_CONSTANT(c, RC_JOIN_BAD_ORDER);
 	RC_EXPORT_CONSTANT(c, RC_JOIN_CLOSED);
 	RC_EXPORT_CONSTANT(c, RC_JOIN_LEFT);

@@ -146,6 +146,8 @@ struct rc_ivshmem_host_guest {
 	uint32_t highest_answered;      /* requests must go beyond this           */
 	uint64_t deferred_since_ms;     /* a request naming a peer id not announced
 	                                 * yet waits since then (0: none)          */
+	uint64_t not_before_ms;         /* joins before then are refused BACKOFF
+	                                 * (rc_ivshmem_host_backoff; 0: none)      */
 	uint64_t joins;                 /* stats */
 	uint64_t rejected;
 };
@@ -191,6 +193,9 @@ int rc_ivshmem_host_service(struct rc_ivshmem_host *host, struct rc_ivshmem_serv
  * bumps the ring's publisher_heartbeat. Call it well within the guests'
  * timeout (the binding: every 250 ms). */
 void rc_ivshmem_host_heartbeat(struct rc_ivshmem_host *host);
+/* Guest `index` was evicted (slow, protocol) repeatedly: its joins for the
+ * next `wait_ms` are answered RC_JOIN_BACKOFF. */
+void rc_ivshmem_host_backoff(struct rc_ivshmem_host *host, uint32_t index, uint32_t wait_ms);
 /* The descriptors to watch: the server socket and the host's own doorbell. */
 int rc_ivshmem_host_server_fd(const struct rc_ivshmem_host *host);
 int rc_ivshmem_host_doorbell_fd(const struct rc_ivshmem_host *host);

@@ -186,6 +186,9 @@ enum rc_join_verdict {
 	RC_JOIN_CLOSED = 4,         /* the publisher closed the bus                  */
 	RC_JOIN_LEFT = 5,           /* a leave request (join_peer_id = RC_JOIN_LEAVE):
 	                             * the slot was freed (reason CLOSED)            */
+	RC_JOIN_BACKOFF = 6,        /* evicted (slow, protocol) repeatedly: ask again
+	                             * later, with a new request (the publisher's
+	                             * rejoinBackoffMs)                              */
 };
 /* join_peer_id of a request to leave: the orderly detach of the socket path. */
 #define RC_JOIN_LEAVE 0xffffffffu

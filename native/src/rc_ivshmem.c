@@ -425,6 +425,12 @@ int rc_ivshmem_host_connect(struct rc_ivshmem_host *host, const char *path, int 
 	return 0;
 }
 
+void rc_ivshmem_host_backoff(struct rc_ivshmem_host *host, uint32_t index, uint32_t wait_ms)
+{
+	if (index < host->guests)
+		host->guest[index].not_before_ms = now_ms() + wait_ms;
+}
+
 void rc_ivshmem_host_heartbeat(struct rc_ivshmem_host *host)
 {
 	struct rc_ring_desc *desc = host->pub->desc;
@@ -542,6 +548,13 @@ static uint32_t serve_join(struct rc_ivshmem_host *host, uint32_t index, struct 
 	}
 	if (!peer_acceptable(host, index, peer_id)) {
 		answer(host, index, request, RC_JOIN_BAD_PEER, 0);
+		g->rejected++;
+		result->rejected |= 1ULL << index;
+		return rc_ivshmem_peer_find(&host->server, peer_id) ? peer_id : RC_IVSHMEM_NO_PEER;
+	}
+	if (g->not_before_ms && now_ms() < g->not_before_ms) {
+		/* Its slot stays evicted; the guest asks again with a new request. */
+		answer(host, index, request, RC_JOIN_BACKOFF, 0);
 		g->rejected++;
 		result->rejected |= 1ULL << index;
 		return rc_ivshmem_peer_find(&host->server, peer_id) ? peer_id : RC_IVSHMEM_NO_PEER;

@@ -9,7 +9,7 @@
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET count
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET hostile PEER REQUEST
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET join-flood N
- *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET flap-ack CYCLES
+ *   ringcast-ivshmem-guest files|devices ... flap-ack CYCLES [PAUSE_MS]
  *
  * count: joins, prints "attached slot=S peer=P", reads until the publisher
  *   closes, checking that message n starts with n and its own length (two
@@ -28,8 +28,10 @@
  * flap-ack: joins, then CYCLES times: reads what there is, writes an ack
  *   that goes backwards (below where it joined; even cycles) or past head
  *   (odd), rings the host,
- *   waits to be evicted and joins again. Prints
- *   {"cycles":C,"evicted":E,"rejoined":R} (E counts evictions it saw).
+ *   waits to be evicted, waits PAUSE_MS (default 0) and joins again, asking
+ *   again every 20 ms while the
+ *   answer is BACKOFF. Prints {"cycles":C,"evicted":E,"rejoined":R,"held":H}
+ *   (E: evictions it saw, H: joins answered BACKOFF).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,7 +57,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: ringcast-ivshmem-guest devices|files RING ACK DOORBELL|SERVER count\n"
 			"       ringcast-ivshmem-guest files RING ACK SERVER hostile PEER REQUEST\n"
-			"       ringcast-ivshmem-guest files RING ACK SERVER join-flood N | flap-ack CYCLES\n");
+			"       ringcast-ivshmem-guest files RING ACK SERVER join-flood N | flap-ack CYCLES [PAUSE_MS]\n");
 	return 2;
 }
 
@@ -116,14 +118,15 @@ static int join_flood(struct rc_ivshmem_guest *g, uint32_t n)
 	return joined ? 0 : 1;
 }
 
-static int flap_ack(struct rc_ivshmem_guest *g, uint32_t cycles)
+static int flap_ack(struct rc_ivshmem_guest *g, uint32_t cycles, int pause_ms)
 {
 	static uint8_t buf[1 << 16];
 	struct rc_entry entries[64];
-	const struct rc_ivshmem_remote *host;
-	uint32_t evicted = 0, rejoined = 0, c;
+	int r;
+	uint32_t evicted = 0, rejoined = 0, held = 0, c;
 
-	if (rc_ivshmem_guest_join(g, 10000) != RC_OK || !(host = host_of(g)))
+	/* After a join g->host_fd rings the publisher, with files or devices. */
+	if (rc_ivshmem_guest_join(g, 10000) != RC_OK)
 		return 3;
 	printf("attached slot=%" PRIu32 " peer=%" PRIu32 "\n", g->sub.slot, g->own_peer);
 	for (c = 0; c < cycles; c++) {
@@ -134,19 +137,27 @@ static int flap_ack(struct rc_ivshmem_guest *g, uint32_t cycles)
 
 		rc_sub_read(&g->sub, buf, sizeof(buf), entries, 64);
 		rc_store_release(&g->sub.ack_page->ack, backwards ? joined_at - 1 : UINT64_MAX);
-		rc_eventfd_ring(host->fds[RC_IVSHMEM_VECTOR]);
+		rc_eventfd_ring(g->host_fd);
 		while (rc_sub_slot_state(&g->sub) != RC_SLOT_EVICTED) {
 			if (now_ms() >= deadline)
 				goto out;
 			rc_ivshmem_guest_wait(g, 50);
 		}
 		evicted++;
-		if (rc_ivshmem_guest_join(g, 10000) != RC_OK)
+		if (pause_ms > 0)
+			poll(NULL, 0, pause_ms);
+		while ((r = rc_ivshmem_guest_join(g, 10000)) == RC_EINVAL && g->last_verdict == RC_JOIN_BACKOFF &&
+		       now_ms() < deadline + 120000) {
+			held++;
+			poll(NULL, 0, 20);
+		}
+		if (r != RC_OK)
 			goto out;
 		rejoined++;
 	}
 out:
-	printf("{\"cycles\":%" PRIu32 ",\"evicted\":%" PRIu32 ",\"rejoined\":%" PRIu32 "}\n", c, evicted, rejoined);
+	printf("{\"cycles\":%" PRIu32 ",\"evicted\":%" PRIu32 ",\"rejoined\":%" PRIu32 ",\"held\":%" PRIu32 "}\n", c, evicted,
+	       rejoined, held);
 	return c == cycles ? 0 : 1;
 }
 
@@ -242,8 +253,8 @@ int main(int argc, char **argv)
 			    (uint32_t)strtoul(argv[7], NULL, 0));
 	else if (strcmp(argv[5], "join-flood") == 0 && argc == 7 && g.files)
 		r = join_flood(&g, (uint32_t)strtoul(argv[6], NULL, 0));
-	else if (strcmp(argv[5], "flap-ack") == 0 && argc == 7 && g.files)
-		r = flap_ack(&g, (uint32_t)strtoul(argv[6], NULL, 0));
+	else if (strcmp(argv[5], "flap-ack") == 0 && (argc == 7 || argc == 8))
+		r = flap_ack(&g, (uint32_t)strtoul(argv[6], NULL, 0), argc == 8 ? atoi(argv[7]) : 0);
 	else
 		r = usage();
 	if (r == 0 && g.joined)
