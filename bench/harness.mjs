@@ -69,7 +69,7 @@ export const SUITES = {
     },
     cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 0.8, transports: ['ringcast', 'uds', 'tcp', 'zeromq', 'nats'] },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 1.2, transports: ['ringcast', 'uds', 'zeromq', 'nats'] },
-    instr: { counts: [1, 8], size: 1 * KiB, messages: 10240, transports: ['ringcast', 'c-core'] },
+    instr: { counts: [1, 8], size: 1 * KiB, messages: 5120, transports: ['ringcast', 'c-core'] },
     micro: { time: 150 },
   },
   // The whole sweep (docs/benchmarks.md is generated from it).
