@@ -330,7 +330,7 @@ export async function writeDocs(jsonFile, outDir) {
       `(\`ringcast bench --suite full --json docs/benchmarks.json\`) wrote. Edit the scripts, not this file.`,
     '',
   );
-  md.push('## Targets (issue 4), judged on this run', '', targetsTable(doc.targets), '', ...limitsSection(doc.targets));
+  md.push('## Targets (issues 4 and 17), judged on this run', '', targetsTable(doc.targets), '', ...limitsSection(doc.targets));
   md.push('## Method', '');
   md.push(
     '- Every measurement that crosses processes runs in a fresh **case process** (the publisher, or the pinger) with fresh **subscriber processes** (`child_process`), so no transport inherits another\'s JIT state, heap or sockets. Every subscriber checks the length of every message, and a stream case fails unless every subscriber received exactly the number of messages sent.',
