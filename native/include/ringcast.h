@@ -36,7 +36,7 @@ enum rc_status {
 	RC_ETOOBIG = -7,    /* claim larger than one record                    */
 	RC_ESTATE = -8,     /* call not valid now (claim outstanding, ...)      */
 	RC_ENOSLOT = -9,    /* every subscriber slot is taken                  */
-	RC_EMESSAGE = -10,  /* whole-message reads: the next message is
+	RC_EMESSAGE = -11,  /* whole-message reads: the next message is
 	                     * fragmented; read it with rc_sub_read_message     */
 };
 
