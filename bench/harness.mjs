@@ -69,7 +69,7 @@ export const SUITES = {
     },
     cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 0.8, transports: ['ringcast', 'uds', 'tcp', 'zeromq', 'nats'] },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 1.2, transports: ['ringcast', 'uds', 'zeromq', 'nats'] },
-    instr: { counts: [1, 8], size: 1 * KiB, messages: 10240, transports: ['ringcast', 'c-core'] },
+    instr: { counts: [1, 8], size: 1 * KiB, messages: 5120, transports: ['ringcast', 'c-core'] },
     micro: { time: 150 },
   },
   // The whole sweep (docs/benchmarks.md is generated from it).
@@ -526,7 +526,7 @@ function mergeRepeats(results) {
 }
 
 /** The issue's speed targets, judged on this run's figures. */
-function judgeTargets(results) {
+export function judgeTargets(results) {
   const find = (scenario, transport, subscribers, size, extra = {}) =>
     results.find(
       (r) =>
@@ -570,6 +570,34 @@ function judgeTargets(results) {
     const x = ratio(best.msgsPerSec, peer.msgsPerSec);
     add('N=4 at 1 KiB: ringcast / best Node peer (per subscriber)', x, '>= 5', x >= 5, `${best.transport} ${fmtRate(best.msgsPerSec)} vs ${peer.transport} ${fmtRate(peer.msgsPerSec)} msg/s`);
   }
+  // Issue 17: the default API (for await over a Subscriber, publishBatch) on its own.
+  const defaultFan = find('fanout', 'ringcast', 4, 1 * KiB);
+  if (defaultFan && peers.length) {
+    const peer = peers.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
+    const x = ratio(defaultFan.msgsPerSec, peer.msgsPerSec);
+    add('default API, N=4 at 1 KiB: ringcast / best Node peer (per subscriber)', x, '>= 5', x >= 5, `${fmtRate(defaultFan.msgsPerSec)} vs ${peer.transport} ${fmtRate(peer.msgsPerSec)} msg/s`);
+  }
+  // Large messages, fragmented through the default ring: both APIs against uds, memcpy at 4 MiB, zero-copy against copy.
+  for (const size of [1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB]) {
+    const uds = find('throughput', 'uds', 1, size);
+    const copy = find('throughput', 'ringcast', 1, size);
+    const zero = find('throughput', 'ringcast-zerocopy', 1, size);
+    for (const r of [copy, zero].filter(Boolean)) {
+      if (uds) {
+        const x = ratio(r.mbPerSec, uds.mbPerSec);
+        add(`${fmtSize(size)} point-to-point: ${r.transport} / uds`, x, '>= 2', x >= 2, `${r.mbPerSec} vs ${uds.mbPerSec} MB/s`);
+      }
+    }
+    const memcpy = find('throughput', 'memcpy', 0, size);
+    if (size === 4 * MiB && copy && memcpy) {
+      const x = ratio(copy.mbPerSec, memcpy.mbPerSec);
+      add('4 MiB point-to-point: ringcast / memcpy', x, '>= 0.5', x >= 0.5, `${copy.mbPerSec} vs ${memcpy.mbPerSec} MB/s`);
+    }
+    if (copy && zero) {
+      const x = ratio(zero.mbPerSec, copy.mbPerSec);
+      add(`${fmtSize(size)} point-to-point: zero-copy / copy`, x, '>= 1', x >= 1, `${zero.mbPerSec} vs ${copy.mbPerSec} MB/s`);
+    }
+  }
   const n1 = find('fanout', 'ringcast', 1, 1 * KiB);
   const n8 = find('fanout', 'ringcast', 8, 1 * KiB);
   if (n1 && n8) {
@@ -603,6 +631,10 @@ function judgeTargets(results) {
   if (woken) {
     const c = results.find((r) => r.scenario === 'latency' && r.transport === 'c-core' && r.wake === 'doorbell' && r.size === 64 && !r.error && !r.skipped);
     add('RTT p50 woken by the doorbell (64 B)', woken.p50Ns, '<= 20000 ns', woken.p50Ns <= 20_000, `${fmtNs(woken.p50Ns)}${c ? `; the C core alone: ${fmtNs(c.p50Ns)}` : ''}`);
+    if (c) {
+      const x = ratio(woken.p50Ns, c.p50Ns);
+      add('RTT p50 woken: ringcast / the C core\'s doorbell round trip (64 B)', x, '<= 1.2', x <= 1.2, `${fmtNs(woken.p50Ns)} vs ${fmtNs(c.p50Ns)}`);
+    }
   }
   if (spinners.length) {
     const best = spinners.reduce((a, b) => (b.p50Ns < a.p50Ns ? b : a));

@@ -182,6 +182,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #queueIndex = 0;
   /** The fragmented message being copied into a buffer of its own (its declared length), and how much of it is there. */
   #assembly: Buffer | null = null;
+  /**
+   * poll() hands a fragmented message to its handler as a view valid during
+   * the call only, like the ring's own views: one buffer, reused for each
+   * (no allocation, no fresh pages), is enough. #assembly may be a view of it.
+   */
+  #pollBuffer: Buffer | null = null;
   #assembled = 0;
   #assemblySeq = -1;
   #data: Uint8Array | null = null;
@@ -484,7 +490,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /**
    * Zero-copy: calls `handler` for up to `limit` ready messages with views into
    * the shared ring, valid only during the call, then acknowledges them.
-   * A message that was fragmented in the ring is handed over as one copy.
+   * A message that was fragmented in the ring is handed over as one copy, in
+   * a buffer that the next such message reuses: valid during the call too.
    * Returns how many messages were handled (0: none ready).
    */
   poll(handler: PollHandler, limit = MAX_BATCH): number {
@@ -500,9 +507,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const max = Math.min(limit - handled, MAX_BATCH);
     const meta = this.#meta.subarray(0, 1 + max * META_STRIDE);
     const native = this.#bound();
-    if (this.#assembly !== null || (native.poll(meta) === C.RC_EMESSAGE && this.#beginMessage(meta))) {
-      // A fragmented message: copied once into a buffer of its own, then handed over.
-      const status = this.#continueMessage();
+    if (this.#assembly !== null || (native.poll(meta) === C.RC_EMESSAGE && this.#beginMessage(meta, true))) {
+      // A fragmented message: copied once into the reused poll buffer, then handed over.
+      const status = this.#continueMessage(true);
       if (status < 0) {
         if (this.#status(status) === 'end') this.#ended = true;
         return handled;
@@ -735,15 +742,25 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * core checked that against maxMessageBytes): one buffer for all of it, which
    * its fragments are copied into straight from the ring.
    */
-  #beginMessage(meta: Float64Array): true {
-    this.#assembly = Buffer.allocUnsafe(meta[1]!);
+  #beginMessage(meta: Float64Array, forPoll = false): true {
+    const length = meta[1]!;
+    if (forPoll) {
+      if ((this.#pollBuffer?.length ?? 0) < length) this.#pollBuffer = Buffer.allocUnsafe(length);
+      this.#assembly = this.#pollBuffer!.subarray(0, length);
+    } else {
+      this.#assembly = Buffer.allocUnsafe(length);
+    }
     this.#assembled = 0;
     this.#assemblySeq = meta[2]!;
     return true;
   }
 
-  /** Copies what is committed of the message begun; queues it once whole. Returns 1 if it progressed, 0, or a negative status. */
-  #continueMessage(): number {
+  /**
+   * Copies what is committed of the message begun; queues it once whole.
+   * Returns 1 if it progressed, 0, or a negative status. `forPoll`: poll()
+   * takes it at once (else it goes to recv(), whose callers keep it).
+   */
+  #continueMessage(forPoll = false): number {
     const message = this.#assembly!;
     const filled = this.#native.readMessage(message, this.#assembled);
     if (filled < 0) return filled;
@@ -751,7 +768,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#assembled = filled;
     if (filled === message.length) {
       this.#lastSeq = this.#assemblySeq;
-      this.#queue.push(message);
+      // Begun by poll() in its reused buffer, finished by recv(): recv's callers keep what they get.
+      this.#queue.push(!forPoll && message.buffer === this.#pollBuffer?.buffer ? Buffer.from(message) : message);
       this.#dropMessage();
     }
     return progressed;

@@ -176,6 +176,15 @@ protected:
 		}
 		if (max_bytes < sub->max_payload)
 			max_bytes = sub->max_payload;
+		// A fragmented message next gets a buffer of its own (readMessage):
+		// find out before allocating a batch buffer it would not use.
+		int next = rc_sub_poll(sub, entries_, 1);
+		if (next == RC_EMESSAGE) {
+			AnnounceMessage(meta, sub);
+			return env.Null();
+		}
+		if (next > 0)
+			rc_sub_release_partial(sub, 0);
 		uint64_t cap = avail < max_bytes ? avail : max_bytes;
 		if (cap >= kPrimeFrom)
 			PrimeMalloc();

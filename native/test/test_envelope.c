@@ -104,6 +104,35 @@ static void fragments_lose_only_the_first_lead(void)
 	teardown();
 }
 
+/* Whole-message reads announce the length without the envelope (or with
+ * it, kept) and copy exactly that into one buffer. */
+static void whole_message_reads_hide_the_envelope(void)
+{
+	for (int keep = 0; keep < 2; keep++) {
+		uint64_t len, filled = 0, lead;
+		uint8_t *message;
+
+		setup();
+		if (keep)
+			rc_sub_keep_envelopes(&sub);
+		rc_sub_hand_out_whole_messages(&sub);
+		lead = keep ? RC_ENVELOPE_SIZE : 0;
+		len = (uint64_t)pub.max_payload * 2;
+		publish_enveloped(0, len);
+		CHECK_STATUS(rc_sub_read(&sub, out, sizeof(out), (struct rc_entry[1]){ { 0 } }, 1), RC_EMESSAGE);
+		CHECK_EQ(sub.frag.message_length, len + lead);
+		message = malloc(len + lead);
+		CHECK(message != NULL);
+		CHECK_STATUS(rc_sub_read_message(&sub, message, len + lead, &filled), 1);
+		CHECK_EQ(filled, len + lead);
+		if (keep)
+			CHECK_EQ(((struct rc_envelope *)message)->origin_seq, 1000);
+		CHECK(rc_test_matches(message + lead, 0, 0, len));
+		free(message);
+		teardown();
+	}
+}
+
 static void short_first_record_is_corrupt(void)
 {
 	struct rc_entry e[8];
@@ -136,6 +165,7 @@ int main(void)
 	RUN(copy_read_hides_envelope);
 	RUN(kept_envelopes_are_handed_out);
 	RUN(fragments_lose_only_the_first_lead);
+	RUN(whole_message_reads_hide_the_envelope);
 	RUN(short_first_record_is_corrupt);
 	RUN(unknown_features_are_refused);
 	return rc_test_done("envelope");
