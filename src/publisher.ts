@@ -203,6 +203,14 @@ const RESOLVED = Promise.resolve();
 export const DEFAULT_EVICT_AFTER_MS = 5000;
 /** rejoinBackoffMs unless given. */
 export const DEFAULT_REJOIN_BACKOFF_MS = 1000;
+/**
+ * How long a subscriber must stay ACTIVE or LAGGING before a `state` event reports a swing between
+ * the two. When the publisher is faster than every reader, the one it waits for is a whole ring
+ * behind at each wait and drains to nothing in between: an event per swing (about 1,300 per 100 k
+ * messages on a 64 KiB ring) is noise, a lag that lasts is news. Evictions, attaches and detaches
+ * are reported at once.
+ */
+export const LAG_SETTLE_MS = 250;
 /** Misbehaviour further apart than this is forgotten: the back-off starts again. */
 const BACKOFF_MEMORY_MS = 60_000;
 /**
@@ -268,6 +276,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #slotStates = new Map<number, SubscriberState>();
   /** Evictions of each slot index reported so far (the core counts them). */
   #evictionsSeen = new Map<number, number>();
+  /** Per slot, what the last `state` event said: ACTIVE <-> LAGGING swings reach it only once settled. */
+  #shownStates = new Map<number, SubscriberState>();
+  /** Per slot, the timer that reports an ACTIVE <-> LAGGING swing once it held LAG_SETTLE_MS. */
+  #settling = new Map<number, NodeJS.Timeout>();
   #vm: VmHost | null = null;
   /** VM guests' join positions by slot (socket subscribers keep theirs in #attached). */
   #vmJoinedAt = new Map<number, number>();
@@ -547,6 +559,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#closing = (async () => {
       this.#native.close();
       if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+      for (const timer of this.#settling.values()) clearTimeout(timer);
+      this.#settling.clear();
       this.#wakeUp();
       await this.#queue.settled();
       this.#finalStats = this.stats();
@@ -687,7 +701,6 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Turns the core's slot transitions into events (and log lines). */
   #processChanges(): void {
     for (const change of this.#native.takeChanges()) {
-      let from: SubscriberState | 'detached' = this.#slotStates.get(change.slot) ?? 'detached';
       const to: SubscriberState | 'detached' = change.state === C.RC_SLOT_FREE ? 'detached' : (STATES[change.state] ?? 'evicted');
       if (to === 'detached') this.#slotStates.delete(change.slot);
       else this.#slotStates.set(change.slot, to);
@@ -697,8 +710,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#evictionsSeen.set(change.slot, change.evictions);
       if (evicted) {
         const reason = REASONS[change.evictReason] ?? 'slow';
-        if (from !== 'evicted') this.emit('state', { slot: change.slot, from, to: 'evicted', reason } satisfies StateChange);
-        from = 'evicted';
+        this.#showState(change.slot, 'evicted', reason);
         const event: EvictionEvent = {
           slot: change.slot,
           reason,
@@ -711,10 +723,36 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         if (reason === 'slow' || reason === 'protocol') this.#misbehaved(change.slot);
         this.emit('evict', event);
       }
-      if (from === to) continue;
-      const reason = to === 'evicted' || to === 'detached' ? (REASONS[change.reason] ?? null) : null;
-      this.emit('state', { slot: change.slot, from, to, reason } satisfies StateChange);
+      const shown = this.#shownStates.get(change.slot);
+      if ((to === 'active' || to === 'lagging') && (shown === 'active' || shown === 'lagging')) this.#settle(change.slot);
+      else this.#showState(change.slot, to, to === 'evicted' || to === 'detached' ? (REASONS[change.reason] ?? null) : null);
     }
+  }
+
+  /** Emits `state` for a slot unless that is what the last one said; ends a pending swing. */
+  #showState(slot: number, to: SubscriberState | 'detached', reason: EvictionReason | null): void {
+    const timer = this.#settling.get(slot);
+    if (timer) {
+      clearTimeout(timer);
+      this.#settling.delete(slot);
+    }
+    const from = this.#shownStates.get(slot) ?? 'detached';
+    if (to === 'detached') this.#shownStates.delete(slot);
+    else this.#shownStates.set(slot, to);
+    if (from !== to) this.emit('state', { slot, from, to, reason } satisfies StateChange);
+  }
+
+  /** An ACTIVE <-> LAGGING swing: shown once the slot kept its new state for LAG_SETTLE_MS (each swing restarts the clock). */
+  #settle(slot: number): void {
+    clearTimeout(this.#settling.get(slot));
+    const timer = setTimeout(() => {
+      this.#settling.delete(slot);
+      this.#processChanges();
+      const now = this.#slotStates.get(slot);
+      if (!this.#settling.has(slot) && (now === 'active' || now === 'lagging')) this.#showState(slot, now, null);
+    }, LAG_SETTLE_MS);
+    timer.unref();
+    this.#settling.set(slot, timer);
   }
 
   /**

@@ -26,7 +26,7 @@ import { ivshmemRoute, type IvshmemSubscribeOptions } from './ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './xen.js';
 import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
 import { MAX_BUFFER_LENGTH, checkInteger, checkPath, checkSignal } from './options.js';
-import { wrapSystem } from './publisher.js';
+import { LAG_SETTLE_MS, wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
 
 export interface SubscriberOptions {
@@ -203,6 +203,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #failure: Error | null = null;
   #rejoining: Promise<void> | null = null;
   #state: SubscriptionState = 'active';
+  /** The slot state the publisher last mirrored, and since when (ACTIVE <-> LAGGING settling). */
+  #mirrorSeen: 'active' | 'lagging' = 'active';
+  #mirrorSince = 0;
   #lastEviction: EvictedError | null = null;
   #heartbeatMs: number;
   #heartbeat: NodeJS.Timeout | null = null;
@@ -429,6 +432,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
+    if (to === 'active' || to === 'lagging') {
+      this.#mirrorSeen = to;
+      this.#mirrorSince = performance.now();
+    }
     this.emit('state', { from, to, reason });
   }
 
@@ -438,11 +445,21 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#followSlotState(this.#native.slotState());
   }
 
-  /** #followSlot with the slot's state already read (RC_SLOT_*). */
+  /**
+   * #followSlot with the slot's state already read (RC_SLOT_*). A swing between ACTIVE and LAGGING
+   * is shown once the mirror kept it for LAG_SETTLE_MS, as on the publisher's side (seen at the
+   * reads that follow: a reader that stopped reading has nothing to be told until it reads again).
+   */
   #followSlotState(slot: number): void {
     if (this.#state !== 'active' && this.#state !== 'lagging') return;
-    if (slot === C.RC_SLOT_LAGGING) this.#setState('lagging');
-    else if (slot === C.RC_SLOT_ACTIVE) this.#setState('active');
+    const seen = slot === C.RC_SLOT_LAGGING ? 'lagging' : slot === C.RC_SLOT_ACTIVE ? 'active' : null;
+    if (seen === null) return;
+    const now = performance.now();
+    if (seen !== this.#mirrorSeen) {
+      this.#mirrorSeen = seen;
+      this.#mirrorSince = now;
+    }
+    if (seen !== this.#state && now - this.#mirrorSince >= LAG_SETTLE_MS) this.#setState(seen);
   }
 
   /** @internal The bus's id (hex) and whether its messages carry envelopes. */
