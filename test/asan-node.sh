@@ -17,6 +17,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-asan.XXXXXX")
+# mktemp makes it 0700: the isolation tests run the fixtures as uid 65534.
+chmod 755 "$work"
 cleanup() { if [ "${RINGCAST_ASAN_KEEP:-0}" = 1 ]; then echo "asan: kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 

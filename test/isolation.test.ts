@@ -88,6 +88,10 @@ function startContainer(sock: string, mode = 'count'): Proc {
       NODE: process.execPath,
       FIXTURE: subscriberFixture,
       MODE: mode,
+      // test/asan-node.sh: node in the container needs the preloaded runtime too.
+      ...Object.fromEntries(
+        ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS'].flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])),
+      ),
     },
   });
   children.push(container.child);
