@@ -204,11 +204,11 @@ export const DEFAULT_EVICT_AFTER_MS = 5000;
 /** rejoinBackoffMs unless given. */
 export const DEFAULT_REJOIN_BACKOFF_MS = 1000;
 /**
- * How long a subscriber must stay ACTIVE or LAGGING before a `state` event reports a swing between
- * the two. When the publisher is faster than every reader, the one it waits for is a whole ring
- * behind at each wait and drains to nothing in between: an event per swing (about 1,300 per 100 k
- * messages on a 64 KiB ring) is noise, a lag that lasts is news. Evictions, attaches and detaches
- * are reported at once.
+ * How long a LAGGING subscriber must stay ACTIVE again before a `state` event says so. When the
+ * publisher is faster than every reader, the one it waits for is a whole ring behind at each wait
+ * and drains to nothing in between: an event per swing (about 1,300 per 100 k messages on a 64 KiB
+ * ring) is noise. LAGGING is shown at once, and stays shown while the lag keeps coming back.
+ * Evictions, attaches and detaches are reported at once.
  */
 export const LAG_SETTLE_MS = 250;
 /** Misbehaviour further apart than this is forgotten: the back-off starts again. */
@@ -276,9 +276,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #slotStates = new Map<number, SubscriberState>();
   /** Evictions of each slot index reported so far (the core counts them). */
   #evictionsSeen = new Map<number, number>();
-  /** Per slot, what the last `state` event said: ACTIVE <-> LAGGING swings reach it only once settled. */
+  /** Per slot, what the last `state` event said: LAGGING -> ACTIVE reaches it only once settled. */
   #shownStates = new Map<number, SubscriberState>();
-  /** Per slot, the timer that reports an ACTIVE <-> LAGGING swing once it held LAG_SETTLE_MS. */
+  /** Per slot, the timer that shows LAGGING -> ACTIVE once the slot stayed ACTIVE for LAG_SETTLE_MS. */
   #settling = new Map<number, NodeJS.Timeout>();
   #vm: VmHost | null = null;
   /** VM guests' join positions by slot (socket subscribers keep theirs in #attached). */
@@ -724,7 +724,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         this.emit('evict', event);
       }
       const shown = this.#shownStates.get(change.slot);
-      if ((to === 'active' || to === 'lagging') && (shown === 'active' || shown === 'lagging')) this.#settle(change.slot);
+      if (to === 'active' && shown === 'lagging') this.#settle(change.slot);
       else this.#showState(change.slot, to, to === 'evicted' || to === 'detached' ? (REASONS[change.reason] ?? null) : null);
     }
   }
@@ -742,14 +742,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (from !== to) this.emit('state', { slot, from, to, reason } satisfies StateChange);
   }
 
-  /** An ACTIVE <-> LAGGING swing: shown once the slot kept its new state for LAG_SETTLE_MS (each swing restarts the clock). */
+  /** LAGGING -> ACTIVE: shown once the slot stayed ACTIVE for LAG_SETTLE_MS (a return to LAGGING cancels it). */
   #settle(slot: number): void {
     clearTimeout(this.#settling.get(slot));
     const timer = setTimeout(() => {
       this.#settling.delete(slot);
       this.#processChanges();
-      const now = this.#slotStates.get(slot);
-      if (!this.#settling.has(slot) && (now === 'active' || now === 'lagging')) this.#showState(slot, now, null);
+      if (!this.#settling.has(slot) && this.#slotStates.get(slot) === 'active') this.#showState(slot, 'active', null);
     }, LAG_SETTLE_MS);
     timer.unref();
     this.#settling.set(slot, timer);

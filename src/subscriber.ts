@@ -203,9 +203,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #failure: Error | null = null;
   #rejoining: Promise<void> | null = null;
   #state: SubscriptionState = 'active';
-  /** The slot state the publisher last mirrored, and since when (ACTIVE <-> LAGGING settling). */
-  #mirrorSeen: 'active' | 'lagging' = 'active';
-  #mirrorSince = 0;
+  /** While LAGGING: when the mirror was first seen ACTIVE again (null: not yet). */
+  #activeSince: number | null = null;
   #lastEviction: EvictedError | null = null;
   #heartbeatMs: number;
   #heartbeat: NodeJS.Timeout | null = null;
@@ -432,10 +431,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
-    if (to === 'active' || to === 'lagging') {
-      this.#mirrorSeen = to;
-      this.#mirrorSince = performance.now();
-    }
+    this.#activeSince = null;
     this.emit('state', { from, to, reason });
   }
 
@@ -446,20 +442,20 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /**
-   * #followSlot with the slot's state already read (RC_SLOT_*). A swing between ACTIVE and LAGGING
-   * is shown once the mirror kept it for LAG_SETTLE_MS, as on the publisher's side (seen at the
-   * reads that follow: a reader that stopped reading has nothing to be told until it reads again).
+   * #followSlot with the slot's state already read (RC_SLOT_*). LAGGING is shown at once; ACTIVE
+   * again once the mirror said so for LAG_SETTLE_MS, as on the publisher's side (seen at the reads
+   * that follow: a reader that stopped reading has nothing to be told until it reads again).
    */
   #followSlotState(slot: number): void {
     if (this.#state !== 'active' && this.#state !== 'lagging') return;
-    const seen = slot === C.RC_SLOT_LAGGING ? 'lagging' : slot === C.RC_SLOT_ACTIVE ? 'active' : null;
-    if (seen === null) return;
-    const now = performance.now();
-    if (seen !== this.#mirrorSeen) {
-      this.#mirrorSeen = seen;
-      this.#mirrorSince = now;
+    if (slot === C.RC_SLOT_LAGGING) {
+      this.#activeSince = null;
+      this.#setState('lagging');
+    } else if (slot === C.RC_SLOT_ACTIVE && this.#state === 'lagging') {
+      const now = performance.now();
+      this.#activeSince ??= now;
+      if (now - this.#activeSince >= LAG_SETTLE_MS) this.#setState('active');
     }
-    if (seen !== this.#state && now - this.#mirrorSince >= LAG_SETTLE_MS) this.#setState(seen);
   }
 
   /** @internal The bus's id (hex) and whether its messages carry envelopes. */

@@ -3,6 +3,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher, Subscriber, EvictedError, PublisherGoneError, type StateChange } from '../src/index.js';
+import { LAG_SETTLE_MS } from '../src/publisher.js';
 import { fixture, isNumbered, numbered, cleanup, opened, spawned, socketPath, listen } from './helpers.js';
 
 afterEach(cleanup);
@@ -74,6 +75,8 @@ describe('lagging', () => {
     await publisher.publish(numbered(40, 10));
     publisher.stats();
     await sub.recv();
+    expect(pubStates.map((s) => s.to)).toEqual(['lagging']); // ACTIVE again is shown once it held
+    await new Promise((resolve) => setTimeout(resolve, LAG_SETTLE_MS + 50));
     expect(pubStates.map((s) => s.to)).toEqual(['lagging', 'active']);
     expect(subStates.map((s) => (s as { to: string }).to)).toContain('lagging');
   });
