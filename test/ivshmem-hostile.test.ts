@@ -20,7 +20,7 @@ function lastJson(proc: Proc): Record<string, unknown> {
 }
 
 async function publishNumbered(publisher: Publisher, count: number): Promise<void> {
-  for (let seq = 0; seq < count; seq++) await publisher.publish(numbered(seq, 4 + ((seq * 97) % 1500)));
+  for (let seq = 0; seq < count; seq++) await publisher.publish(numbered(seq, 8 + ((seq * 97) % 1500)));
 }
 
 /**
@@ -33,7 +33,7 @@ async function publishUntil(publisher: Publisher, until: Promise<unknown>): Prom
   void until.finally(() => (done = true));
   let seq = 0;
   while (!done) {
-    await publisher.publish(numbered(seq, 4 + ((seq * 97) % 1500)));
+    await publisher.publish(numbered(seq, 8 + ((seq * 97) % 1500)));
     if (++seq % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   return seq;

@@ -21,7 +21,7 @@ async function pair(
 describe('fragmented messages', () => {
   it('arrive whole and intact through recv and poll, between small ones, larger than the ring too', async () => {
     const { publisher, subscriber } = await pair({ capacity: 1 << 16 });
-    const sizes = [10, 20_000, 5, 16_368, 16_369, 200_000, 7, 1 << 20, 4];
+    const sizes = [10, 20_000, 8, 16_368, 16_369, 200_000, 9, 1 << 20, 8];
     const sending = (async () => {
       for (const [seq, size] of sizes.entries()) await publisher.publish(numbered(seq, size));
       await publisher.publishBatch(sizes.map((size, i) => numbered(sizes.length + i, size)));
