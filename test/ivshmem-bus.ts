@@ -1,7 +1,6 @@
 // A VM bus on the host, without a VM: a real ivshmem server process, a
 // publisher with `vm` options, and guest processes that map the ring and ack
 // files directly (the guest driver's devices replaced by files).
-// test/ivshmem.test.ts has its own copy of these; new tests use this one.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,8 @@ import { Publisher, type PublisherOptions } from '../src/index.js';
 import { opened, runCommand, spawned, type Proc } from './helpers.js';
 
 const nativeDir = fileURLToPath(new URL('../native/', import.meta.url));
-const tool = (name: string): string => join(nativeDir, 'build-tools', name);
+/** A program of native/tools (built by buildTools). */
+export const tool = (name: string): string => join(nativeDir, 'build-tools', name);
 const dirs: string[] = [];
 
 export function buildTools(): void {
@@ -22,7 +22,24 @@ export function removeVmDirs(): void {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
+/** Where QEMU would find the files: /dev/shm when there is one. Removed by removeVmDirs. */
+export function vmDir(): string {
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ringcast-vm-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** A real ivshmem server process on `dir`/ivshmem.sock; resolves with that socket once it listens. */
+export async function startServer(dir: string): Promise<string> {
+  const socket = join(dir, 'ivshmem.sock');
+  const server = runCommand(tool('ringcast-ivshmem-server'), ['-S', socket, '-m', '4096', '-n', '1', '-q']);
+  spawned.push(server.child);
+  await server.line(/listening on/);
+  return socket;
+}
+
 export interface VmBus {
+  dir: string;
   server: string;
   ring: string;
   acks: string[];
@@ -30,13 +47,9 @@ export interface VmBus {
 }
 
 /** A bus for `guests` (slot i is guests[i]) behind a fresh ivshmem server. */
-export async function vmBus(guests: Array<{ name: string }>, options: Partial<PublisherOptions> = {}): Promise<VmBus> {
-  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ringcast-vm-'));
-  dirs.push(dir);
-  const server = join(dir, 'ivshmem.sock');
-  const serverProc = runCommand(tool('ringcast-ivshmem-server'), ['-S', server, '-m', '4096', '-n', '1', '-q']);
-  spawned.push(serverProc.child);
-  await serverProc.line(/listening on/);
+export async function vmBus(guests: Array<{ name: string; peerId?: number }>, options: Partial<PublisherOptions> = {}): Promise<VmBus> {
+  const dir = vmDir();
+  const server = await startServer(dir);
   const ring = join(dir, 'bus.ring');
   const acks = guests.map((g) => join(dir, `bus.ack.${g.name}`));
   const publisher = await Publisher.listen({
@@ -46,7 +59,7 @@ export async function vmBus(guests: Array<{ name: string }>, options: Partial<Pu
     vm: { ivshmemServer: server, ringFile: ring, guests: guests.map((g, i) => ({ ...g, ackFile: acks[i]! })) },
   });
   opened.push(publisher);
-  return { server, ring, acks, publisher };
+  return { dir, server, ring, acks, publisher };
 }
 
 /** The C guest (ringcast-ivshmem-guest) in `slot`, in one of its modes. */

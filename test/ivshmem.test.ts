@@ -4,76 +4,24 @@
 // server's eventfds (the guest driver's devices replaced by files). One guest
 // is a Node subscriber (the TypeScript API), one the C entry point
 // (ringcast-ivshmem-guest), as in the VM test.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { Publisher, Subscriber, ivshmemRegionSize, type EvictionEvent, type GapEvent, type PublisherOptions } from '../src/index.js';
-import { cleanup, fixture, isNumbered, numbered, opened, runCommand, spawned, type Proc } from './helpers.js';
+import { Publisher, Subscriber, ivshmemRegionSize, type EvictionEvent, type GapEvent } from '../src/index.js';
+import { cleanup, fixture, isNumbered, numbered, opened, spawned, type Proc } from './helpers.js';
+import { buildTools, cGuest, removeVmDirs, startServer, vmBus, vmDir, type VmBus } from './ivshmem-bus.js';
 
-const nativeDir = fileURLToPath(new URL('../native/', import.meta.url));
-const tool = (name: string): string => join(nativeDir, 'build-tools', name);
-const dirs: string[] = [];
-
-beforeAll(() => {
-  execFileSync('make', ['-s', '-C', join(nativeDir, 'tools')], { stdio: 'inherit' });
-});
+beforeAll(buildTools);
 
 afterEach(async () => {
   await cleanup();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  removeVmDirs();
 });
 
-/** Where QEMU would find the files: /dev/shm when there is one. */
-function vmDir(): string {
-  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ringcast-vm-'));
-  dirs.push(dir);
-  return dir;
-}
-
-async function startServer(dir: string): Promise<string> {
-  const socket = join(dir, 'ivshmem.sock');
-  const server = runCommand(tool('ringcast-ivshmem-server'), ['-S', socket, '-m', '4096', '-n', '1', '-q']);
-  spawned.push(server.child);
-  await server.line(/listening on/);
-  return socket;
-}
-
-interface Bus {
-  dir: string;
-  server: string;
-  ring: string;
-  acks: string[];
-  publisher: Publisher;
-}
-
-async function vmBus(guests: Array<{ name: string; peerId?: number }>, options: Partial<PublisherOptions> = {}): Promise<Bus> {
-  const dir = vmDir();
-  const server = await startServer(dir);
-  const ring = join(dir, 'bus.ring');
-  const acks = guests.map((g) => join(dir, `bus.ack.${g.name}`));
-  const publisher = await Publisher.listen({
-    path: join(dir, 'bus'),
-    capacity: 1 << 16,
-    ...options,
-    vm: { ivshmemServer: server, ringFile: ring, guests: guests.map((g, i) => ({ ...g, ackFile: acks[i]! })) },
-  });
-  opened.push(publisher);
-  return { dir, server, ring, acks, publisher };
-}
-
-function nodeGuest(bus: Bus, slot: number, mode: string): Proc {
+function nodeGuest(bus: VmBus, slot: number, mode: string): Proc {
   const proc = fixture('ivshmem-guest.mjs', [bus.ring, bus.acks[slot]!, bus.server, mode]);
-  spawned.push(proc.child);
-  return proc;
-}
-
-function cGuest(bus: Bus, slot: number, ...mode: string[]): Proc {
-  const proc = runCommand(tool('ringcast-ivshmem-guest'), ['files', bus.ring, bus.acks[slot]!, bus.server, ...mode]);
   spawned.push(proc.child);
   return proc;
 }
