@@ -37,6 +37,26 @@ export function checkPolicy(value: unknown): SlowConsumerPolicy {
   return value;
 }
 
+/**
+ * evictAfterMs unless given, for every publisher (Publisher, XenPublisher):
+ * long enough for a busy reader, short enough that a stuck one cannot hold
+ * the bus.
+ */
+export const DEFAULT_EVICT_AFTER_MS = 5000;
+
+/**
+ * A publisher's evictAfterMs, validated: with `block`, the given value or
+ * DEFAULT_EVICT_AFTER_MS, and undefined (wait forever) only when asked with
+ * 0; with `drop` (it never waits) no value is allowed and none is returned.
+ */
+export function checkEvictAfterMs(value: unknown, policy: SlowConsumerPolicy): number | undefined {
+  if (policy !== 'block') {
+    if (value !== undefined) throw invalidOption('evictAfterMs', value, "no value with policy 'drop' (it never waits)");
+    return undefined;
+  }
+  return checkInteger('evictAfterMs', value, DEFAULT_EVICT_AFTER_MS, 0, 3_600_000) || undefined;
+}
+
 export function checkIdList(name: string, value: unknown): number[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {

@@ -17,6 +17,7 @@ import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './
 import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
 import {
   checkCapacity,
+  checkEvictAfterMs,
   checkIdList,
   checkInteger,
   checkPath,
@@ -199,8 +200,6 @@ const STATES: Record<number, SubscriberState> = {
 
 const RESOLVED = Promise.resolve();
 
-/** evictAfterMs unless given: long enough for a busy reader, short enough that a stuck one cannot hold the bus. */
-export const DEFAULT_EVICT_AFTER_MS = 5000;
 /** rejoinBackoffMs unless given. */
 export const DEFAULT_REJOIN_BACKOFF_MS = 1000;
 /**
@@ -310,11 +309,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#maxPerUid = checkInteger('maxPerUid', options.maxPerUid, singleUid ? this.#maxSubscribers : Math.max(1, Math.floor(this.#maxSubscribers / 2)), 1, C.RC_MAX_SUBSCRIBERS);
     this.#rejoinBackoffMs = checkInteger('rejoinBackoffMs', options.rejoinBackoffMs, DEFAULT_REJOIN_BACKOFF_MS, 0, 600_000);
     this.#log = resolveLogger(options.logger, 'publisher');
-    if (options.evictAfterMs !== undefined && this.policy !== 'block') {
-      throw invalidOption('evictAfterMs', options.evictAfterMs, "no value with policy 'drop' (it never waits)");
-    }
     // Unbounded blocking only when asked for (0): the default resists a subscriber that never reads.
-    const evictAfterMs = this.policy === 'drop' ? undefined : checkInteger('evictAfterMs', options.evictAfterMs, DEFAULT_EVICT_AFTER_MS, 0, 3_600_000) || undefined;
+    const evictAfterMs = checkEvictAfterMs(options.evictAfterMs, this.policy);
     const minLag = native.minMaxLag(this.maxPayload);
     const maxLagBytes = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
     const vm = options.vm === undefined ? null : checkVmOptions(options.vm);

@@ -13,7 +13,7 @@ import { RefusedError, RingcastError, abortError, closedError, invalidOption, ty
 import { resolveLogger, type Logger } from './logger.js';
 import { PublishQueue } from './publish-queue.js';
 import { C, native, type NativeFdWatcher, type NativeXenEvent, type NativeXenPublisher, type NativeXenSubscriber } from './native.js';
-import { checkCapacity, checkInteger, checkPolicy, checkSignal, type SlowConsumerPolicy } from './options.js';
+import { checkCapacity, checkEvictAfterMs, checkInteger, checkPolicy, checkSignal, type SlowConsumerPolicy } from './options.js';
 
 /** Who allocates a subscriber's ack page and grants it to the other side (docs/xen.md, "Trust"). */
 export type XenAckGrant = 'subscriber' | 'publisher';
@@ -41,7 +41,11 @@ export interface XenPublisherOptions {
   rendezvous?: 'xenstore' | 'manual';
   /** `block` (default) or `drop`, as for Publisher. */
   policy?: SlowConsumerPolicy;
-  /** block: evict a subscriber that has kept the publisher waiting this long (default: wait forever). */
+  /**
+   * block: evict a subscriber that has kept the publisher waiting this long
+   * (default 5000 ms, as for Publisher; 0: wait forever, so one subscriber
+   * that stops reading stops the bus for as long as it likes).
+   */
   evictAfterMs?: number;
   /** block: evict instead of waiting for a subscriber this many bytes behind. */
   maxLagBytes?: number;
@@ -226,6 +230,45 @@ function checkReceivers(value: unknown, manual: boolean): Array<[number, number]
   });
 }
 
+/** @internal XenPublisherOptions, validated, with every default applied: what a XenPublisher would run with. */
+export interface XenPublisherSettings {
+  bus: string;
+  rendezvous: 'xenstore' | 'manual';
+  /** [domid, RC_XEN_ACK_BY_*] per slot. */
+  receivers: Array<[number, number]>;
+  capacity: number;
+  maxPayload: number;
+  policy: SlowConsumerPolicy;
+  /** undefined: wait forever (policy `drop`, or `evictAfterMs: 0` asked for). */
+  evictAfterMs: number | undefined;
+  /** 0: no lag bound. */
+  maxLag: number;
+  heartbeatTimeoutMs: number;
+}
+
+/**
+ * @internal Validates XenPublisherOptions the way Publisher validates its
+ * own (same defaults, same checks: options.ts), before anything touches Xen.
+ */
+export function xenPublisherSettings(options: XenPublisherOptions): XenPublisherSettings {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', options, '{ bus, receivers, ... }');
+  const bus = checkBus('bus', options.bus);
+  const rendezvous = options.rendezvous ?? 'xenstore';
+  if (rendezvous !== 'xenstore' && rendezvous !== 'manual') throw invalidOption('rendezvous', rendezvous, "'xenstore' or 'manual'");
+  const receivers = checkReceivers(options.receivers, rendezvous === 'manual');
+  const capacity = checkCapacity(options.capacity, 64 * 1024);
+  if (capacity > C.RC_XEN_MAX_CAPACITY) throw invalidOption('capacity', capacity, `at most ${C.RC_XEN_MAX_CAPACITY} on Xen`);
+  const maxPayload = native.defaultMaxPayload(capacity);
+  const policy = checkPolicy(options.policy);
+  // Unbounded blocking only when asked for (0): the default resists a subscriber that never reads.
+  const evictAfterMs = checkEvictAfterMs(options.evictAfterMs, policy);
+  const minLag = native.minMaxLag(maxPayload);
+  const maxLag = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, capacity);
+  const heartbeatTimeoutMs = checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 5000, 0, 3_600_000);
+  if (heartbeatTimeoutMs !== 0 && heartbeatTimeoutMs < 4 * SERVICE_MS) throw invalidOption('heartbeatTimeoutMs', heartbeatTimeoutMs, `0 or at least ${4 * SERVICE_MS}`);
+  return { bus, rendezvous, receivers, capacity, maxPayload, policy, evictAfterMs, maxLag, heartbeatTimeoutMs };
+}
+
 /**
  * The publishing side of a Xen bus. It writes each message once, into one
  * ring that every receiver domain maps read-only (the ring comes from the
@@ -250,23 +293,12 @@ export class XenPublisher extends EventEmitter<XenPublisherEvents> {
 
   private constructor(options: XenPublisherOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw invalidOption('options', options, '{ bus, receivers, ... }');
-    this.bus = checkBus('bus', options.bus);
-    const rendezvous = options.rendezvous ?? 'xenstore';
-    if (rendezvous !== 'xenstore' && rendezvous !== 'manual') throw invalidOption('rendezvous', rendezvous, "'xenstore' or 'manual'");
-    const receivers = checkReceivers(options.receivers, rendezvous === 'manual');
-    this.capacity = checkCapacity(options.capacity, 64 * 1024);
-    if (this.capacity > C.RC_XEN_MAX_CAPACITY) throw invalidOption('capacity', this.capacity, `at most ${C.RC_XEN_MAX_CAPACITY} on Xen`);
-    this.maxPayload = native.defaultMaxPayload(this.capacity);
-    this.policy = checkPolicy(options.policy);
-    if (options.evictAfterMs !== undefined && this.policy !== 'block') {
-      throw invalidOption('evictAfterMs', options.evictAfterMs, "no value with policy 'drop' (it never waits)");
-    }
-    const evictAfterMs = options.evictAfterMs === undefined ? undefined : checkInteger('evictAfterMs', options.evictAfterMs, 0, 1, 3_600_000);
-    const minLag = native.minMaxLag(this.maxPayload);
-    const maxLag = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
-    const heartbeatTimeoutMs = checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 5000, 0, 3_600_000);
-    if (heartbeatTimeoutMs !== 0 && heartbeatTimeoutMs < 4 * SERVICE_MS) throw invalidOption('heartbeatTimeoutMs', heartbeatTimeoutMs, `0 or at least ${4 * SERVICE_MS}`);
+    const settings = xenPublisherSettings(options);
+    this.bus = settings.bus;
+    this.capacity = settings.capacity;
+    this.maxPayload = settings.maxPayload;
+    this.policy = settings.policy;
+    const { rendezvous, receivers, evictAfterMs, maxLag, heartbeatTimeoutMs } = settings;
     this.#log = resolveLogger(options.logger, 'xen-publisher');
     requireXen(`bus ${this.bus}`);
     try {

@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { Subscriber, XenPublisher, type XenPublisherOptions } from '../src/index.js';
+import { DEFAULT_EVICT_AFTER_MS } from '../src/options.js';
+import { xenPublisherSettings } from '../src/xen.js';
 
 const onXen = existsSync('/dev/xen/gntalloc') && existsSync('/dev/xen/evtchn');
 
@@ -35,6 +37,9 @@ describe('XenPublisher options', () => {
     ['evictAfterMs with the drop policy', { bus: 'b', receivers: [{ domid: 1 }], policy: 'drop', evictAfterMs: 100 }, /option evictAfterMs/],
     ['an unknown rendezvous', { bus: 'b', receivers: [{ domid: 1 }], rendezvous: 'dns' }, /option rendezvous/],
     ['a heartbeat timeout below four service periods', { bus: 'b', receivers: [{ domid: 1 }], heartbeatTimeoutMs: 100 }, /option heartbeatTimeoutMs/],
+    ['a negative evictAfterMs', { bus: 'b', receivers: [{ domid: 1 }], evictAfterMs: -1 }, /option evictAfterMs: expected an integer from 0 to 3600000/],
+    ['a fractional evictAfterMs', { bus: 'b', receivers: [{ domid: 1 }], evictAfterMs: 1.5 }, /option evictAfterMs: expected an integer/],
+    ['evictAfterMs 0 with the drop policy', { bus: 'b', receivers: [{ domid: 1 }], policy: 'drop', evictAfterMs: 0 }, /option evictAfterMs: expected no value with policy 'drop'/],
   ])('refuses %s with ERR_RINGCAST_INVALID_OPTION', async (_name, options, message) => {
     const error = await openError(options);
     expect(error.code).toBe('ERR_RINGCAST_INVALID_OPTION');
@@ -46,6 +51,31 @@ describe('XenPublisher options', () => {
     const error = await openError({ bus: 'quotes', receivers: [{ domid: 1 }] });
     expect(error.code).toBe('ERR_RINGCAST_SYSTEM');
     expect(error.message).toMatch(/\/dev\/xen\/gntalloc, gntdev and evtchn/);
+  });
+});
+
+describe('XenPublisher slow-consumer defaults (the same as Publisher)', () => {
+  const receivers = [{ domid: 1 }];
+
+  it('bounds block by default: a subscriber that stops reading is evicted after DEFAULT_EVICT_AFTER_MS', () => {
+    const settings = xenPublisherSettings({ bus: 'b', receivers });
+    expect(settings.policy).toBe('block');
+    expect(settings.evictAfterMs).toBe(DEFAULT_EVICT_AFTER_MS);
+  });
+
+  it('waits forever only when asked with evictAfterMs: 0', () => {
+    expect(xenPublisherSettings({ bus: 'b', receivers, evictAfterMs: 0 }).evictAfterMs).toBeUndefined();
+    expect(xenPublisherSettings({ bus: 'b', receivers, evictAfterMs: 250 }).evictAfterMs).toBe(250);
+  });
+
+  it('never waits with drop, so has no eviction clock', () => {
+    expect(xenPublisherSettings({ bus: 'b', receivers, policy: 'drop' }).evictAfterMs).toBeUndefined();
+  });
+
+  it('accepts evictAfterMs: 0 at open (the refusal that follows is about Xen, not the option)', async ({ skip }) => {
+    if (onXen) skip('inside a Xen domain the open goes on');
+    const error = await openError({ bus: 'b', receivers, evictAfterMs: 0 });
+    expect(error.code).toBe('ERR_RINGCAST_SYSTEM');
   });
 });
 

@@ -16,21 +16,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
-static const struct rc_slot *mirror_of(const uint8_t *ring, uint32_t slot)
-{
-	return (const struct rc_slot *)(ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
-}
-
-static const char *reason_name(uint32_t r)
-{
-	switch (r) {
-	case RC_EVICT_SLOW: return "slow";
-	case RC_EVICT_PROTOCOL: return "protocol";
-	case RC_EVICT_DEAD: return "dead";
-	case RC_EVICT_CLOSED: return "closed";
-	default: return "none";
-	}
-}
+#include "slot_mirror.h"
 
 static const char *outcome(int r)
 {

@@ -20,6 +20,18 @@
  * --hold-after K (pub): after committing message K-1, print "RCX-PUB holding
  * after K messages committed" and stop until killed, so a test that kills
  * the publisher knows exactly what it had committed.
+ *
+ *   ringcast-xen hostile --bus NAME --publisher DOMID --slot S
+ *                        --attack ack-beyond|ack-backwards|flap|join-flood [--cycles K]
+ *
+ * A receiver domain that attacks the publisher through the only page it may
+ * write, its ack page (issue 16; docs/xen.md, "Trust model"): ack-beyond
+ * stores an ack past head, ack-backwards one below what the publisher
+ * already validated, flap does ack-beyond and rejoins, K times (default 5),
+ * join-flood writes K (default 5000) join requests as fast as it can,
+ * every other one naming a domain it is not. Each prints "RCX-HOSTILE ..."
+ * lines saying what the publisher did; the publisher prints, at its end,
+ * "RCX-PUB slot domain D slot S evictions N last-reason R" for every slot.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +42,8 @@
 #include <unistd.h>
 
 #include "rc_xen.h"
+#include "ringcast_barrier.h"
+#include "slot_mirror.h"
 
 #define MAX_MESSAGE 4096u
 
@@ -214,6 +228,15 @@ static int run_pub(int argc, char **argv)
 	printf("RCX-PUB sent %llu messages in %llu ms, ring bytes written %llu to %u receiver domains\n",
 	       (unsigned long long)messages, (unsigned long long)(now_ms() - t0), (unsigned long long)xp.pub.head,
 	       xp.domains);
+	/* What every slot went through, for the hostile receivers' checks:
+	 * the mirror's eviction count survives rejoins. */
+	for (uint32_t di = 0; di < xp.domains; di++)
+		for (uint32_t sl = 0; sl < xp.domain[di]->slots; sl++) {
+			const struct rc_slot *m = mirror_of(xp.ring, xp.domain[di]->slot[sl].ring_slot);
+
+			printf("RCX-PUB slot domain %u slot %u evictions %u last-reason %s\n", xp.domain[di]->domid, sl,
+			       rc_load_relaxed(&m->evictions), reason_name(rc_load_relaxed(&m->evict_reason)));
+		}
 	rc_xen_pub_close(&xp);
 	/* Until every subscriber read the rest and left (or died). */
 	t0 = now_ms();
@@ -352,6 +375,160 @@ static int run_sub(int argc, char **argv)
 	return expected == messages ? 0 : 1;
 }
 
+/* Forges our ack: the one store the publisher must treat as hostile. */
+static void forge_ack(struct rc_xen_sub *xs, uint64_t ack)
+{
+	rc_store_release(&((struct rc_ack_page *)xs->ack)->ack, ack);
+	rc_xen_evtchn_notify(&xs->dev, xs->port);
+}
+
+/* Waits until the publisher marks our slot EVICTED (the mirror's state is
+ * stored last, with release); rings its port meanwhile so that it looks.
+ * Returns the reason, or 0 on timeout. */
+static uint32_t wait_evicted(struct rc_xen_sub *xs, uint64_t generation, int timeout_ms)
+{
+	const struct rc_slot *m = mirror_of(xs->ring, xs->ring_slot);
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+	while (now_ms() < deadline) {
+		if (rc_load_acquire(&m->state) == RC_SLOT_EVICTED && rc_load_relaxed(&m->generation) == generation)
+			return rc_load_relaxed(&m->evict_reason);
+		rc_xen_evtchn_notify(&xs->dev, xs->port);
+		usleep(20 * 1000);
+	}
+	return 0;
+}
+
+/* Reads (and so acks) until the publisher has validated an ack past where
+ * we joined: only then does an ack below its validated one go backwards. */
+static int read_until_validated(struct rc_xen_sub *xs, int timeout_ms)
+{
+	static uint8_t buf[64 * 1024];
+	struct rc_entry entries[64];
+	const struct rc_slot *m = mirror_of(xs->ring, xs->ring_slot);
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+
+	while (now_ms() < deadline) {
+		int n = rc_sub_read(&xs->sub, buf, sizeof(buf), entries, 64);
+
+		if (n < 0)
+			return n;
+		if (rc_load_relaxed(&m->ack) > rc_load_relaxed(&m->join_position))
+			return 0;
+		if (n == 0)
+			rc_xen_sub_wait(xs, 100);
+	}
+	return -ETIMEDOUT;
+}
+
+static int run_hostile(int argc, char **argv)
+{
+	static struct rc_xen_sub xs;
+	const char *bus = NULL, *attack = NULL;
+	uint32_t slot = 0, cycles = 0, reason;
+	uint16_t pub_domid = 0;
+	bool have_pub = false;
+	int r;
+
+	for (int i = 2; i + 1 < argc; i += 2) {
+		const char *a = argv[i], *v = argv[i + 1];
+
+		if (!strcmp(a, "--bus")) bus = v;
+		else if (!strcmp(a, "--publisher")) { pub_domid = (uint16_t)strtoul(v, NULL, 10); have_pub = true; }
+		else if (!strcmp(a, "--slot")) slot = (uint32_t)strtoul(v, NULL, 10);
+		else if (!strcmp(a, "--attack")) attack = v;
+		else if (!strcmp(a, "--cycles")) cycles = (uint32_t)strtoul(v, NULL, 10);
+		else return usage();
+	}
+	if (!bus || !have_pub || !attack)
+		return usage();
+	r = rc_xen_sub_open(&xs, bus, pub_domid, slot, NULL, 60000);
+	if (r < 0) {
+		printf("RCX-HOSTILE FAIL open (%s): %s\n", xs.failed_step, strerror(-r));
+		return 1;
+	}
+	if ((r = rc_xen_sub_join(&xs, 30000)) != RC_OK) {
+		printf("RCX-HOSTILE FAIL join: %s verdict %u\n", r < RC_ENOSLOT ? strerror(-r) : rc_status_name(r),
+		       xs.last_verdict);
+		return 1;
+	}
+	printf("RCX-HOSTILE %s joined publisher %u slot %u\n", attack, pub_domid, slot);
+	/* Attack while the publisher streams (it waits for every slot first). */
+	for (int i = 0; i < 12000 && rc_load_acquire(&((const struct rc_ring_desc *)xs.ring)->head) == 0; i++)
+		usleep(10 * 1000);
+	if (!strcmp(attack, "ack-beyond") || !strcmp(attack, "ack-backwards")) {
+		bool beyond = attack[4] == 'b' && attack[5] == 'e';
+		const struct rc_slot *m = mirror_of(xs.ring, xs.ring_slot);
+		uint64_t forged;
+
+		/* A subscriber that behaved first: it read, and was acked. */
+		if ((r = read_until_validated(&xs, 60000)) < 0) {
+			printf("RCX-HOSTILE FAIL %s: no validated ack (%d)\n", attack, r);
+			return 1;
+		}
+		forged = beyond ? rc_load_acquire(&((const struct rc_ring_desc *)xs.ring)->head) + xs.ring_size
+				: rc_load_relaxed(&m->ack) - 1;
+		forge_ack(&xs, forged);
+		reason = wait_evicted(&xs, xs.sub.generation, 60000);
+		printf("RCX-HOSTILE %s forged ack %llu: %s reason %s\n", attack, (unsigned long long)forged,
+		       reason ? "evicted" : "NOT evicted", reason_name(reason));
+		return reason == RC_EVICT_PROTOCOL ? 0 : 1;
+	}
+	if (!strcmp(attack, "flap")) {
+		uint32_t evicted = 0, accepted = 1;
+
+		cycles = cycles ? cycles : 5;
+		for (uint32_t c = 0; c < cycles; c++) {
+			if (c > 0) {
+				r = rc_xen_sub_join(&xs, 30000);
+				printf("RCX-HOSTILE flap rejoin %u: %s verdict %u\n", c,
+				       r == RC_OK ? "accepted" : "refused", xs.last_verdict);
+				if (r != RC_OK)
+					break;
+				accepted++;
+			}
+			forge_ack(&xs, rc_load_acquire(&((const struct rc_ring_desc *)xs.ring)->head) + 2 * xs.ring_size);
+			reason = wait_evicted(&xs, xs.sub.generation, 60000);
+			if (reason != RC_EVICT_PROTOCOL) {
+				printf("RCX-HOSTILE FAIL flap cycle %u: reason %s\n", c, reason_name(reason));
+				break;
+			}
+			evicted++;
+		}
+		printf("RCX-HOSTILE flap evicted protocol %u of %u cycles, joins accepted %u\n", evicted, cycles,
+		       accepted);
+		return evicted == cycles ? 0 : 1;
+	}
+	if (!strcmp(attack, "join-flood")) {
+		struct rc_ack_page *page = xs.ack;
+		const struct rc_join_answer *a = (const struct rc_join_answer *)((const uint8_t *)xs.ring +
+									      RC_JOIN_ANSWER_OFFSET +
+									      (uint64_t)xs.ring_slot * RC_JOIN_ANSWER_SIZE);
+		uint32_t request = rc_load_relaxed(&page->join_request);
+		uint64_t t0 = now_ms();
+
+		cycles = cycles ? cycles : 5000;
+		for (uint32_t c = 0; c < cycles; c++) {
+			/* Every other request names a domain we are not. */
+			rc_store_relaxed(&page->join_peer_id, c & 1 ? (uint32_t)xs.own_domid + 100u : xs.own_domid);
+			rc_store_release(&page->join_request, ++request);
+			rc_xen_evtchn_notify(&xs.dev, xs.port);
+		}
+		/* The publisher serves the latest request of a slot per wake-up. */
+		for (int i = 0; i < 300 && rc_load_acquire(&a->request) != request; i++) {
+			rc_xen_evtchn_notify(&xs.dev, xs.port);
+			usleep(20 * 1000);
+		}
+		printf("RCX-HOSTILE join-flood wrote %u requests in %llu ms; last answered %s, verdict %u\n", cycles,
+		       (unsigned long long)(now_ms() - t0), rc_load_acquire(&a->request) == request ? "yes" : "no",
+		       rc_load_relaxed(&a->verdict));
+		r = rc_xen_sub_leave(&xs, 10000);
+		printf("RCX-HOSTILE join-flood leave: %s\n", r == RC_OK ? "left" : "not left");
+		return r == RC_OK ? 0 : 1;
+	}
+	return usage();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -361,5 +538,7 @@ int main(int argc, char **argv)
 		return run_pub(argc, argv);
 	if (!strcmp(argv[1], "sub"))
 		return run_sub(argc, argv);
+	if (!strcmp(argv[1], "hostile"))
+		return run_hostile(argc, argv);
 	return usage();
 }

@@ -42,13 +42,19 @@
 # Environment: RINGCAST_XEN_CACHE (default .cache/xen), RINGCAST_XEN_MESSAGES
 # (default 20000), RINGCAST_XEN_KEEP=1 keeps the work folder (logs,
 # initramfs) and prints its path, RINGCAST_XEN_SMP (default 2 vCPUs),
-# RINGCAST_XEN_ONLY=xengrant runs only the grant device's test (below).
+# RINGCAST_XEN_ONLY=xengrant runs only the grant device's test (below),
+# RINGCAST_XEN_ONLY=hostile only the hostile receiver domain's (below).
 #
 # Last, the grant device (kmod/ringcast_xengrant.c, built here against the
 # guest kernel's headers): domU P loads it, allocates one ring, grants it
 # read-only to domU R and dom0, which map the same pages; P revokes R while
 # R maps (deferred), dies, and unloads the module while dom0 still maps
 # (test/xen/xengrant_test.c, test/xen/xengrant-dom0.sh).
+# Then a hostile receiver domain H attacks a bus that domU U publishes to
+# it and to dom0 through its ack page: acks beyond head, backwards,
+# flapping with rejoins, a join-request flood; U must evict each forged ack
+# (protocol) and dom0's subscribers receive everything intact
+# (test/xen/hostile-dom0.sh, `ringcast-xen hostile`).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -140,7 +146,7 @@ else
 	finish
 fi
 
-if [ "$ONLY" != xengrant ]; then
+if [ -z "$ONLY" ]; then
 	t=$(elapsed)
 	if build_package "$WORK/package-build.log"; then
 		ok "the package builds for the Node part (dist/, build/Release/ringcast.node) ($(($(elapsed) - t)) ms)"
@@ -180,7 +186,7 @@ cp "$ROOT/test/xen/domu-init" "$WORK/domu/init"
 chmod 755 "$WORK/domu/init"
 pack_initramfs "$WORK/domu" "$WORK/domu.cpio.gz" gzip -1
 # The Node domUs: the same init, plus node and the package.
-if [ "$ONLY" != xengrant ]; then
+if [ -z "$ONLY" ]; then
 	stage_common "$WORK/domu-node"
 	stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs"
 	cp "$ROOT/test/xen/domu-init" "$WORK/domu-node/init"
@@ -195,6 +201,7 @@ cp "$ROOT/test/xen/dom0-init" "$D0/init"
 chmod 755 "$D0/init"
 mkdir -p "$D0/etc"
 cp "$ROOT/test/xen/xengrant-dom0.sh" "$D0/etc/xengrant-dom0.sh"
+cp "$ROOT/test/xen/hostile-dom0.sh" "$D0/etc/hostile-dom0.sh"
 mkdir -p "$D0/usr/lib/xen-4.17/bin" "$D0/lib/x86_64-linux-gnu" "$D0/lib64" "$D0/etc/xen" "$D0/guest" \
 	"$D0/var/lib/xen" "$D0/var/log/xen"
 for b in xl xenstored xen-init-dom0 xenconsoled; do cp "$XENBIN/$b" "$D0/usr/lib/xen-4.17/bin/"; done
@@ -209,7 +216,7 @@ done
 cp -L /lib64/ld-linux-x86-64.so.2 "$D0/lib64/"
 cp "$KDIR/vmlinuz" "$D0/guest/vmlinuz"
 cp "$WORK/domu.cpio.gz" "$D0/guest/"
-if [ "$ONLY" != xengrant ]; then
+if [ -z "$ONLY" ]; then
 	cp "$WORK/domu-node.cpio.gz" "$D0/guest/"
 	stage_node "$D0" "$ROOT/test/xen/node-peer.mjs"
 fi
@@ -295,21 +302,31 @@ fi
 tr -d '\r' <"$LOG" >"$LOG.txt"
 report_lines "$LOG.txt" "" "RCX ok " "RCX FAIL "
 # The grant device's checks come last (or alone, after the toolstack's).
-if [ "$ONLY" = xengrant ]; then
+case "$ONLY" in
+xengrant)
 	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
+	cat "$ROOT/test/xen/expected-checks-xengrant" >>"$WORK/expected-checks"
 	GUESTS="dom0 R Q P"
-else
+	;;
+hostile)
+	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
+	cat "$ROOT/test/xen/expected-checks-hostile" >>"$WORK/expected-checks"
+	GUESTS="dom0 H U"
+	;;
+*)
 	cp "$ROOT/test/xen/expected-checks" "$WORK/expected-checks"
-	GUESTS="dom0 A B C D R Q P"
-fi
-cat "$ROOT/test/xen/expected-checks-xengrant" >>"$WORK/expected-checks"
+	cat "$ROOT/test/xen/expected-checks-xengrant" "$ROOT/test/xen/expected-checks-hostile" >>"$WORK/expected-checks"
+	GUESTS="dom0 A B C D R Q P H U"
+	;;
+esac
 expect_listed_checks "$LOG.txt" "RCX ok " "$WORK/expected-checks" "test/xen/expected-checks${ONLY:+ ($ONLY)}"
 # A program's failure in a domain reaches dom0's console with a prefix ("[A] ",
 # "[0.k] "): a check may have waited past it.
-expect_no_stray_failures "no program in any domain reported a failure" "$LOG.txt" '.(RCX|RCX-PUB|RCX-SUB|RCN) FAIL'
+expect_no_stray_failures "no program in any domain reported a failure" "$LOG.txt" '.(RCX|RCX-PUB|RCX-SUB|RCX-HOSTILE|RCN) FAIL'
 # Progress lines of the programs, for the record.
 grep -E '^\[(A|B|0|0\.[12mkl])\] RCX-(PUB|SUB) |^\[(C|D|N)\] RCN ' "$LOG.txt" | grep -v 'RCX-GUEST-LOG' | sort -u | sed 's/^/  /' | head -n 60
 grep -E '^\[(P|R|0\.g)\] RCG note' "$LOG.txt" | sort -u | sed 's/^/  /'
+grep -E '^\[(H|U)\] RCX-(HOSTILE|PUB) ' "$LOG.txt" | grep -v 'refused domain' | sort -u | sed 's/^/  /' | head -n 40
 
 # Every kernel's log, on every console (dom0's, the domUs' as copied by
 # xenconsoled, Xen's own ring): the canary in each, nothing else.

@@ -29,6 +29,17 @@ on_crash = "destroy"
 CFG
 }
 
+# Copies each named domU's console to dom0's, prefixed "[NAME] ", as it grows.
+follow_consoles() {
+	local d f i
+	for d in "$@"; do
+		f=/var/log/xen/console/guest-rcx-$d.log
+		i=0
+		while [ ! -e $f ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+		tail -n +1 -F $f 2>/dev/null | prefix "[$d] " &
+	done
+}
+
 # $1: the id of the last domain created so far (0 if none).
 xengrant_scenario() {
 	local next=$(($1 + 1)) p r q log wo=${WRITE_ONCE_MESSAGES:-5000}
@@ -49,12 +60,7 @@ xengrant_scenario() {
 	else
 		fail "xengrant-domain-ids" "R=$r Q=$q P=$p, expected $next, $((next + 1)), $((next + 2))"
 	fi
-	for d in R Q P; do
-		f=/var/log/xen/console/guest-rcx-$d.log
-		i=0
-		while [ ! -e $f ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-		tail -n +1 -F $f 2>/dev/null | prefix "[$d] " &
-	done
+	follow_consoles R Q P
 	rm -f /tmp/rcg-rmmod-done
 	xengrant_test reader "$p" >/tmp/rcg0.log 2>&1 &
 	local reader=$!
