@@ -575,12 +575,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /**
    * Batches of messages until the publisher closes: each array holds every
    * message that one crossing into the native core copied out of the ring (at
-   * least one, in order; up to `batchBytes` of them). The same messages, end,
-   * errors (EvictedError, PublisherGoneError, corruption), automatic rejoin
-   * and `gap` event as iterating the subscriber itself, with one promise per
-   * batch instead of one per message: the fastest way to read with copies.
-   * `signal` aborts the iteration (ERR_RINGCAST_ABORTED) when it is waiting or at its
-   * next step; what was already handed over stays delivered.
+   * least one, in order; up to `batchBytes` bytes of them). The same messages,
+   * end, errors (EvictedError, PublisherGoneError, corruption), automatic
+   * rejoin and `gap` event as iterating the subscriber itself, with one
+   * promise per batch instead of one per message. `signal` aborts the
+   * iteration (ERR_RINGCAST_ABORTED) when it is waiting or at its next step;
+   * what was already handed over stays delivered.
    */
   batches(options?: ReceiveOptions): AsyncIterableIterator<Buffer[]> {
     return this.#iterate(this.#nextMessages, checkSignal(options?.signal));
