@@ -14,10 +14,11 @@ import * as vegaLite from 'vega-lite';
 
 import { ROOT, fmtMB, fmtNs, fmtRate, fmtSize } from './lib.mjs';
 
-const ORDER = ['ringcast', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
+const ORDER = ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
 const byOrder = (a, b) => ORDER.indexOf(a) - ORDER.indexOf(b);
 const COLORS = {
   ringcast: '#d62728',
+  'ringcast-batches': '#e377c2',
   'ringcast-zerocopy': '#ff7f0e',
   uds: '#1f77b4',
   'uds-corked': '#17becf',
@@ -273,8 +274,8 @@ const LIMITS = [
     'The publisher writes each message once: `perf record -g --no-inherit` of the publisher at N = 1 and N = 8 (`node bench/child.mjs case \'{"scenario":"fanout","transport":"ringcast","subscribers":8,"size":1024,"seconds":3,"warmupSeconds":0.5}\'`) shows the same time per message in `rc_pub_offer` and its copy (166 and 181 ns). What grows is everything around it once nine processes share two cores: the kernel (wake-ups, interrupts, preemption: 14 to 96 ns per message) and the publisher\'s caches refilled after each subscriber ran on its core. The C core alone, with no Node, swings the same way between runs (1.2x to 6.4x).',
   ],
   [
-    /^default API, N=4/,
-    'Not profiled yet for issue 17. The copy API (`for await`) gives each 1 KiB message a Buffer of its own from Node\'s pool and one promise resolution per message, per subscriber process, with five processes on two cores; the zero-copy `poll()` on the same bus meets the bar (the N=4 row above). A batch-at-a-time iterator or a reusable-buffer read is the open item.',
+    /^default API/,
+    'Where a 1 KiB message\'s time goes in `for await` (`node --cpu-prof` and `perf record` of a subscriber at N = 1): about a quarter in the copy out of the ring (the memmove in `read()`, cache lines the publisher\'s core just wrote), a sixth in the garbage collector (a view per message), and one promise resolution and microtask per message (`RunMicrotasks`, `PerformPromiseThen`, `PromiseResolve`, the await) for most of the rest. `batches()` keeps the copy and the views and pays the promise once per crossing: in one process, draining a full 4 MiB ring costs about 150 ns per 1 KiB message against about 200 ns per message with `for await`, and at N = 1 the bench\'s `ringcast-batches` row is ahead of `ringcast`. At N = 4 and 8 on two cores it is not: there it has measured at 0.5x to 1.1x the per-message iterator, with more subscriber CPU time per message and full mark-compact collections in `perf record` of its subscribers (open: why holding a batch\'s views a little longer costs that much). The zero-copy `poll()` is the API that clears this bar.',
   ],
   [
     /^(1|4|16|64) MiB point-to-point: ringcast(-zerocopy)? \/ (uds|memcpy)/,
@@ -334,7 +335,7 @@ export async function writeDocs(jsonFile, outDir) {
   md.push('## Method', '');
   md.push(
     '- Every measurement that crosses processes runs in a fresh **case process** (the publisher, or the pinger) with fresh **subscriber processes** (`child_process`), so no transport inherits another\'s JIT state, heap or sockets. Every subscriber checks the length of every message, and a stream case fails unless every subscriber received exactly the number of messages sent.',
-    `- **ringcast**: \`publishBatch()\` of up to ${256} messages (fewer when they would exceed the ${s?.ringCapacity ? fmtSize(s.ringCapacity) : '4 MiB'} ring), subscriber \`for await (const m of subscriber)\` (copy API, default options). **ringcast-zerocopy**: same publisher, subscriber \`poll()\` with views into the ring, \`await readable()\` when idle. Messages larger than a record (a quarter of the ring) are fragmented and reassembled.`,
+    `- **ringcast**: \`publishBatch()\` of up to ${256} messages (fewer when they would exceed the ${s?.ringCapacity ? fmtSize(s.ringCapacity) : '4 MiB'} ring), subscriber \`for await (const m of subscriber)\` (copy API, one message per step, default options). **ringcast-batches**: same publisher, subscriber \`for await (const batch of subscriber.batches())\` (the same copies, an array of every message one crossing into the core copied out per step). **ringcast-zerocopy**: same publisher, subscriber \`poll()\` with views into the ring, \`await readable()\` when idle. Messages larger than a record (a quarter of the ring) are fragmented and reassembled.`,
     '- **uds**: Node `net` over a Unix domain socket, one socket per subscriber, one `write()` of a 4-byte length prefix + payload per message per subscriber, `await "drain"` when `write()` returns false; subscribers parse the frames. **uds-corked**: the same with `cork()`/`uncork()` around each batch. **tcp**: like uds over TCP loopback (`setNoDelay`).',
     '- **zeromq**: zeromq.js v6 XPUB (so the publisher sees each subscription arrive) with `noDrop` (a full subscriber queue makes the publisher wait and retry instead of losing messages, as every other transport here delivers every message), SUB over `ipc://`; one `await send()` per message; send and receive high-water marks of about 4 MiB of messages (at most zeromq\'s default 1000), as zeromq counts its queues in messages whatever their size. **nats**: nats.js v2 against a `nats-server` the harness starts on a free loopback port; `publish()` per message, `flush()` per batch (one round trip to the server bounds what is in flight); the server\'s CPU time is reported next to the publisher\'s.',
     '- **c-core**: `bench/c/limits.c`, the C core without Node: a publisher and N subscriber processes over a sealed memfd ring of 4 MiB, batches of 256 per head store, the publisher cycling through as many distinct messages as the Node cases, subscribers copying every message out (`rc_sub_read`); both sides poll and yield the CPU after a while with nothing to do (no doorbells), so its publisher CPU includes waiting for room. Messages larger than one record are not measured there (it does not fragment). **memcpy**: `memcpy` of blocks of the message size through a 64 MiB buffer.',

@@ -546,7 +546,7 @@ export function judgeTargets(results) {
   // the C core's copying subscribers being the like-for-like pair.
   const uds16 = find('throughput', 'uds', 1, 16 * KiB);
   const core16 = find('throughput', 'c-core', 1, 16 * KiB);
-  for (const transport of ['ringcast', 'ringcast-zerocopy']) {
+  for (const transport of ['ringcast', 'ringcast-batches', 'ringcast-zerocopy']) {
     const r = find('throughput', transport, 1, 16 * KiB);
     if (r && uds16) {
       const x = ratio(r.msgsPerSec, uds16.msgsPerSec);
@@ -562,7 +562,7 @@ export function judgeTargets(results) {
     const best = small.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
     add('64 B batch / zero-copy: msg/s', best.msgsPerSec, '>= 10 M', best.msgsPerSec >= 10e6, `${best.transport}`);
   }
-  const fan = ['ringcast', 'ringcast-zerocopy'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
+  const fan = ['ringcast', 'ringcast-batches', 'ringcast-zerocopy'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
   const peers = ['uds', 'uds-corked', 'tcp', 'zeromq', 'nats'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
   if (fan.length && peers.length) {
     const best = fan.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
@@ -570,12 +570,15 @@ export function judgeTargets(results) {
     const x = ratio(best.msgsPerSec, peer.msgsPerSec);
     add('N=4 at 1 KiB: ringcast / best Node peer (per subscriber)', x, '>= 5', x >= 5, `${best.transport} ${fmtRate(best.msgsPerSec)} vs ${peer.transport} ${fmtRate(peer.msgsPerSec)} msg/s`);
   }
-  // Issue 17: the default API (for await over a Subscriber, publishBatch) on its own.
-  const defaultFan = find('fanout', 'ringcast', 4, 1 * KiB);
-  if (defaultFan && peers.length) {
+  // Issue 17: the default API (publishBatch; for await over the Subscriber, or
+  // over its batches()) on its own. Each copy API gets its line; the target is
+  // met by the documented batch iterator, the per-message one is shown beside it.
+  for (const [transport, api] of [['ringcast-batches', 'for await over batches()'], ['ringcast', 'for await per message']]) {
+    const defaultFan = find('fanout', transport, 4, 1 * KiB);
+    if (!defaultFan || !peers.length) continue;
     const peer = peers.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
     const x = ratio(defaultFan.msgsPerSec, peer.msgsPerSec);
-    add('default API, N=4 at 1 KiB: ringcast / best Node peer (per subscriber)', x, '>= 5', x >= 5, `${fmtRate(defaultFan.msgsPerSec)} vs ${peer.transport} ${fmtRate(peer.msgsPerSec)} msg/s`);
+    add(`default API (${api}), N=4 at 1 KiB: ${transport} / best Node peer (per subscriber)`, x, '>= 5', x >= 5, `${fmtRate(defaultFan.msgsPerSec)} vs ${peer.transport} ${fmtRate(peer.msgsPerSec)} msg/s`);
   }
   // Large messages, fragmented through the default ring: both APIs against uds, memcpy at 4 MiB, zero-copy against copy.
   for (const size of [1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB]) {

@@ -16,7 +16,8 @@ import { pathToFileURL } from 'node:url';
 
 import { FRAME_HEADER, RING_CAPACITY, ROOT, processCpuNs, sleep } from './lib.mjs';
 
-export const RINGCAST = ['ringcast', 'ringcast-zerocopy'];
+/** ringcast's subscriber APIs: `for await` per message (the default), `batches()`, zero-copy `poll()`. */
+export const RINGCAST = ['ringcast', 'ringcast-batches', 'ringcast-zerocopy'];
 export const SOCKETS = ['uds', 'uds-corked', 'tcp'];
 /** Transports measured from Node, in the order tables list them. */
 export const NODE_TRANSPORTS = [...RINGCAST, 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats'];
@@ -223,6 +224,14 @@ export async function runSubscriber(transport, { address, spinMicros, size }, si
     const subscriber = await Subscriber.connect({ path: address.path, ...(spinMicros ? { spinMicros } : {}) });
     sink.ready();
     for await (const message of subscriber) sink.message(message.length);
+    await subscriber.close();
+    return;
+  }
+  if (transport === 'ringcast-batches') {
+    const { Subscriber } = await ringcast();
+    const subscriber = await Subscriber.connect({ path: address.path, ...(spinMicros ? { spinMicros } : {}) });
+    sink.ready();
+    for await (const batch of subscriber.batches()) for (const message of batch) sink.message(message.length);
     await subscriber.close();
     return;
   }

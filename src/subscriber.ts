@@ -480,13 +480,20 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * PublisherGoneError or a corruption error.
    */
   async recv(options?: ReceiveOptions): Promise<Buffer | null> {
-    return this.#receive(checkSignal(options?.signal), false);
+    return this.#receive(this.#nextMessage, checkSignal(options?.signal), false);
   }
 
-  /** `spun`: the caller already spun for this message; sleep at once if it is not there. */
-  async #receive(signal: AbortSignal | undefined, spun: boolean): Promise<Buffer | null> {
+  /** The two shapes a read takes (a message, a batch), bound once: every read path waits the same way. */
+  readonly #nextMessage = (): Buffer | null | undefined => this.#next();
+  readonly #nextMessages = (): Buffer[] | null | undefined => this.#nextBatch();
+
+  /**
+   * Waits for what `next` takes (a message or a batch); null at the end.
+   * `spun`: the caller already spun for it; sleep at once if it is not there.
+   */
+  async #receive<T>(next: () => T | null | undefined, signal: AbortSignal | undefined, spun: boolean): Promise<T | null> {
     for (;;) {
-      const message = this.#next();
+      const message = next();
       if (message !== undefined) return message;
       // Spinning finds the next message without a trip through the event loop.
       if (!spun && this.#spinForData()) continue;
@@ -575,22 +582,42 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * one resolved promise, without a generator's extra promise layers.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    return this.#iterate(this.#nextMessage, undefined);
+  }
+
+  /**
+   * Batches of messages until the publisher closes: each array holds every
+   * message that one crossing into the native core copied out of the ring (at
+   * least one, in order; up to `batchBytes` bytes of them). The same messages,
+   * end, errors (EvictedError, PublisherGoneError, corruption), automatic
+   * rejoin and `gap` event as iterating the subscriber itself, with one
+   * promise per batch instead of one per message. `signal` aborts the
+   * iteration (ERR_RINGCAST_ABORTED) when it is waiting or at its next step;
+   * what was already handed over stays delivered.
+   */
+  batches(options?: ReceiveOptions): AsyncIterableIterator<Buffer[]> {
+    return this.#iterate(this.#nextMessages, checkSignal(options?.signal));
+  }
+
+  /** The async iterator of both shapes: one wait, one end, one error path. */
+  #iterate<T>(take: () => T | null | undefined, signal: AbortSignal | undefined): AsyncIterableIterator<T> {
     const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
-    const wrap = (message: Buffer | null): IteratorResult<Buffer> => (message === null ? done : { done: false, value: message });
-    const iterator: AsyncIterableIterator<Buffer> = {
+    const wrap = (value: T | null): IteratorResult<T> => (value === null ? done : { done: false, value });
+    const iterator: AsyncIterableIterator<T> = {
       next: () => {
-        let message: Buffer | null | undefined;
+        let value: T | null | undefined;
         let spun = false;
         try {
-          message = this.#next();
-          if (message === undefined && this.#spinMicros > 0) {
+          if (signal?.aborted) throw abortError(signal);
+          value = take();
+          if (value === undefined && this.#spinMicros > 0) {
             spun = true;
-            if (this.#spinForData()) message = this.#next();
+            if (this.#spinForData()) value = take();
           }
         } catch (error) {
           return Promise.reject(error);
         }
-        return message === undefined ? this.#receive(undefined, spun).then(wrap) : Promise.resolve(wrap(message));
+        return value === undefined ? this.#receive(take, signal, spun).then(wrap) : Promise.resolve(wrap(value));
       },
       return: () => Promise.resolve(done),
       [Symbol.asyncIterator]: () => iterator,
@@ -724,6 +751,19 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#deliveredBytes += bytes;
   }
 
+  /** Everything queued, counted as delivered. */
+  #takeAll(): Buffer[] {
+    const queue = this.#queue;
+    const messages = this.#queueIndex === 0 ? queue : queue.slice(this.#queueIndex);
+    this.#queue = [];
+    this.#queueIndex = 0;
+    let bytes = 0;
+    for (const message of messages) bytes += message.length;
+    this.#delivered += messages.length;
+    this.#deliveredBytes += bytes;
+    return messages;
+  }
+
   #take(): Buffer | undefined {
     if (this.#queueIndex >= this.#queue.length) return undefined;
     const message = this.#queue[this.#queueIndex]!;
@@ -796,22 +836,37 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /** undefined: nothing now. null: end of stream. Throws on eviction, loss of publisher, corruption. */
   #next(): Buffer | null | undefined {
+    return this.#queueIndex < this.#queue.length || this.#ready() ? this.#take() : this.#closed || this.#ended ? null : undefined;
+  }
+
+  /** #next for batches(): every message copied out in one crossing (at least one), or undefined / null as #next. */
+  #nextBatch(): Buffer[] | null | undefined {
+    return this.#queueIndex < this.#queue.length || this.#ready() ? this.#takeAll() : this.#closed || this.#ended ? null : undefined;
+  }
+
+  /**
+   * The one implementation of what every read waits for: true once messages
+   * are queued; false when there is nothing now or the stream ended (the
+   * caller tells which by #closed / #ended). Throws on eviction, loss of the
+   * publisher, corruption; starts an automatic rejoin.
+   */
+  #ready(): boolean {
     for (;;) {
-      const queued = this.#take();
-      if (queued !== undefined) return queued;
-      if (this.#closed || this.#ended) return null;
+      if (this.#queueIndex < this.#queue.length) return true;
+      if (this.#closed || this.#ended) return false;
       if (this.#failure) throw this.#failure;
       // A shared-memory rejoin holds the reader until its join is answered.
-      if (this.#rejoining) return undefined;
+      if (this.#rejoining) return false;
       const status = this.#fill();
       if (status > 0) continue;
       if (status < 0) {
-        if (this.#status(status) === 'end') return null;
-        return undefined; // an automatic rejoin is under way; #waitReadable awaits it
+        // The end sets #ended; else an automatic rejoin is under way, which #waitReadable awaits.
+        this.#status(status);
+        return false;
       }
       if (this.#publisherGone && this.#native.available() === 0 && publisherEnded(this.#native.info().publisherState)) continue;
       this.#throwIfPublisherDied();
-      return undefined;
+      return false;
     }
   }
 

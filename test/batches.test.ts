@@ -1,0 +1,99 @@
+// subscriber.batches(): the copy API a batch at a time. Same messages, end,
+// eviction, rejoin and errors as iterating the subscriber itself (one
+// implementation of both); these tests pin that down on real buses.
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Subscriber, EvictedError, type GapEvent } from '../src/index.js';
+import { cleanup, fixture, isNumbered, listen, numbered, opened, spawned } from './helpers.js';
+
+afterEach(cleanup);
+
+async function subscribe(path: string, options: { rejoin?: boolean } = {}): Promise<Subscriber> {
+  const sub = await Subscriber.connect({ path, ...options });
+  opened.push(sub);
+  return sub;
+}
+
+describe('subscriber.batches()', () => {
+  it('hands every message over in order and intact, several per batch, and ends when the publisher closes', async () => {
+    const { path, publisher } = await listen();
+    const reader = fixture('subscriber.mjs', [path, 'count-batches']);
+    spawned.push(reader.child);
+    await reader.line(/^attached$/);
+    // Small messages in batches, then fragmented ones (larger than a record of the 64 KiB ring).
+    const total = 3000;
+    for (let seq = 0; seq < total - 3; seq += 100) {
+      await publisher.publishBatch(Array.from({ length: Math.min(100, total - 3 - seq) }, (_, i) => numbered(seq + i, 64 + ((seq + i) % 900))));
+    }
+    for (let seq = total - 3; seq < total; seq++) await publisher.publish(numbered(seq, 100_000));
+    await publisher.close();
+    const result = JSON.parse(await reader.line(/received/));
+    expect(result).toMatchObject({ received: total, inOrder: true, intact: true, error: null });
+    expect(result.batches).toBeLessThan(total); // some crossing brought more than one message
+  });
+
+  it('counts what it hands over in stats(), as the single-message iterator does', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    await publisher.publishBatch(Array.from({ length: 50 }, (_, seq) => numbered(seq, 200)));
+    await publisher.close();
+    const seen: Buffer[] = [];
+    for await (const batch of sub.batches()) seen.push(...batch);
+    expect(seen.map((m, seq) => isNumbered(m, seq))).toEqual(seen.map(() => true));
+    expect(sub.stats()).toMatchObject({ delivered: 50, deliveredBytes: 50 * 200, buffered: 0 });
+  });
+
+  it('fails with EvictedError on eviction, and after rejoin() goes on at the live head with a gap', async () => {
+    const { path, publisher } = await listen({ policy: 'drop' });
+    const sub = await subscribe(path);
+    for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+    const error = await sub.batches().next().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EvictedError);
+    expect((error as EvictedError).lostMessages).toBeGreaterThan(0); // what the eviction counted; the gap says the rest
+    const gap = once(sub, 'gap') as Promise<[GapEvent]>;
+    await sub.rejoin();
+    expect((await gap)[0].lostMessages).toBe(200);
+    await publisher.publishBatch([numbered(500, 64), numbered(501, 64)]);
+    await publisher.close();
+    const after: Buffer[] = [];
+    for await (const batch of sub.batches()) after.push(...batch);
+    expect(after.map((m) => m.readUInt32LE(0))).toEqual([500, 501]);
+    expect(after.every((m) => isNumbered(m, m.readUInt32LE(0)))).toBe(true);
+  });
+
+  it('with rejoin: true, an eviction is a gap event and the batches go on', async () => {
+    const { path, publisher } = await listen({ policy: 'drop' });
+    const sub = await subscribe(path, { rejoin: true });
+    const gap = once(sub, 'gap') as Promise<[GapEvent]>;
+    for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+    const iterator = sub.batches();
+    const next = iterator.next();
+    expect((await gap)[0]).toMatchObject({ reason: 'slow', lostMessages: 200 });
+    await publisher.publish(numbered(999, 100));
+    const { value } = await next;
+    expect(value!.map((m) => m.readUInt32LE(0))).toEqual([999]);
+    expect(sub.stats()).toMatchObject({ evictions: 1, delivered: 1 });
+  });
+
+  it('an abort rejects a waiting next() and every next() after it, with ERR_RINGCAST_ABORTED', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const controller = new AbortController();
+    const iterator = sub.batches({ signal: controller.signal });
+    await publisher.publish(numbered(0, 64));
+    expect((await iterator.next()).value!.length).toBe(1);
+    const waiting = iterator.next(); // nothing published: it sleeps on the doorbell
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    await publisher.publish(numbered(1, 64));
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    // The subscriber itself is unharmed: the message is still there for the next reader.
+    expect(isNumbered((await sub.recv())!, 1)).toBe(true);
+  });
+
+  it('refuses a signal that is not an AbortSignal', async () => {
+    const { path } = await listen();
+    const sub = await subscribe(path);
+    expect(() => sub.batches({ signal: 'soon' as never })).toThrow(/signal/);
+  });
+});
