@@ -223,7 +223,8 @@ KERNEL_TROUBLE='WARNING:|BUG:|kernel BUG|Oops|Call Trace|Kernel panic|general pr
 #      in $3 (space-separated): each guest's log reached the scan, and the
 #      pattern catches a real warning;
 #   2. no other line matches KERNEL_TROUBLE (the canary's own block, from
-#      its WARNING to its "end trace", at most 80 lines, is allowed); the
+#      its WARNING to its "end trace", at most 80 kernel lines of that guest,
+#      is allowed; the guest's program lines in between are checked); the
 #      first such line comes with the 3 lines of the same guest before it.
 scan_kernel_logs() {
 	local name=$1 file=$2 want=$3 unprefixed=${4:--} out g missing=""
@@ -234,7 +235,10 @@ scan_kernel_logs() {
 				key = substr(line, 2, RLENGTH - 3); line = substr(line, RLENGTH + 1)
 			} else if (line ~ /^\(XEN\)/) key = "xen"
 			if (line ~ pat && line ~ /WARNING:.*rc_canary/) { canary[key] = 1; inblock[key] = 1; blocklen[key] = 0; next }
-			if (inblock[key]) {
+			# Only kernel lines ("[ seconds] ...") of that guest belong to the block:
+			# its programs write to the same console, and the kernel may flush the
+			# trace behind hundreds of their lines (a flooded publisher did).
+			if (inblock[key] && line ~ /^\[ *[0-9]+\.[0-9]+\] /) {
 				if (line ~ /---\[ end trace/ || ++blocklen[key] > 80) inblock[key] = 0
 				next
 			}
