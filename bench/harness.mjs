@@ -211,6 +211,9 @@ function unavailable(transport, scenario) {
   if (scenario === 'instr' && !findProgram('valgrind', ['/usr/bin', '/usr/local/bin'])) {
     return 'valgrind is not installed (callgrind counts the instructions)';
   }
+  if (scenario === 'instr' && /libasan/.test(process.env.LD_PRELOAD ?? '')) {
+    return 'AddressSanitizer is preloaded (test/asan-node.sh): valgrind cannot run under it';
+  }
   if (transport === 'nats' && !natsServerProgram()) {
     return 'nats-server is not installed (the nats-server package, or RINGCAST_NATS_SERVER=path)';
   }
