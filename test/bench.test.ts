@@ -71,11 +71,16 @@ describe('ringcast bench --suite smoke', () => {
     // A frozen subscriber on a ringcast bus with evictAfterMs is evicted, and the healthy go on.
     expect(stuck).toMatchObject({ transport: 'ringcast', evicted: true, healthyThroughputRatio: expect.any(Number) });
     expect(stuck!.healthyThroughputRatio as number).toBeGreaterThan(0);
-    // Instructions per message in the publish path, by callgrind, for the C core and the Node publisher.
+    // Instructions per message in the publish path, by callgrind, for the C core and the Node publisher
+    // (skipped, with the reason, in the run under test/asan-node.sh: valgrind cannot run under ASan).
+    const underAsan = /libasan/.test(process.env.LD_PRELOAD ?? '');
     for (const transport of ['c-core', 'ringcast']) {
       const counted = of('instr').filter((r) => r.transport === transport);
       expect(counted.map((r) => r.subscribers), transport).toEqual([1, 2]);
-      for (const r of counted) expect(r.publisherInstrPerMsg as number).toBeGreaterThan(0);
+      for (const r of counted) {
+        if (underAsan) expect(r.skipped).toMatch(/AddressSanitizer/);
+        else expect(r.publisherInstrPerMsg as number).toBeGreaterThan(0);
+      }
     }
     expect(Array.isArray(doc.micro)).toBe(true);
   });
