@@ -286,16 +286,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#attachment = attachment;
     this.#native = reader;
     this.#lastSeq = nextSeqAfterJoin(reader) - 1;
-    this.#doorbell = new native.FdWatcher(reader.doorbellFd, attachment.doorbell, () => this.#wake?.());
-    this.#heartbeat = setInterval(() => {
-      this.#native.heartbeat();
-      if (!this.#publisherGone && attachment.publisherGone()) {
-        this.#log.warn({ bus: route.where }, 'publisher gone');
-        this.#publisherGone = true;
-        this.#wake?.();
-      }
-    }, Math.min(this.#heartbeatMs, attachment.checkEveryMs));
-    this.#heartbeat.unref();
+    // No socket tells us the publisher died: the heartbeat's tick also looks (#beat).
+    this.#attached(reader, attachment.doorbell, attachment.leave, Math.min(this.#heartbeatMs, attachment.checkEveryMs));
     this.#log.info({ ...attachment.logFields, slot: this.slot }, 'attached through shared memory');
   }
 
@@ -413,13 +405,41 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#native = subscriber;
     this.#data = null;
     this.#lastSeq = message.nextSeq - 1; // the first message we can see is nextSeq
-    // Watcher and timer live on their own: they reach us weakly (src/leaks.ts).
-    this.#doorbell = new native.FdWatcher(subscriber.doorbellFd, true, weakly(this, (self) => self.#wake?.()));
+    this.#attached(subscriber, true, detachThrough(this.#connection, this.#ownsConnection), this.#heartbeatMs);
+  }
+
+  /**
+   * What every route (socket, ivshmem, Xen) does once its reader is attached,
+   * and a socket rejoin again with its new reader: watch the doorbell, start
+   * the heartbeat, and tell the leftovers what to release. The watcher and
+   * the timer live on their own, so they reach this subscriber only weakly
+   * (src/leaks.ts): an unclosed subscriber nobody references is collected on
+   * every route, and its leftovers give its slot back as close() does.
+   * Nothing created here may capture `this`: one closure that did would keep
+   * it alive through this scope.
+   */
+  #attached(reader: NativeSubscriber, doorbell: boolean | number, detach: () => void, beatEveryMs: number): void {
+    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#wake?.()));
     if (!this.#heartbeat) {
-      this.#heartbeat = setInterval(weakly(this, (self) => self.#native.heartbeat()), this.#heartbeatMs);
+      this.#heartbeat = setInterval(weakly(this, (self) => self.#beat()), beatEveryMs);
       this.#heartbeat.unref();
     }
-    Object.assign(this.#leftovers, { connection: this.#connection, native: subscriber, doorbell: this.#doorbell, heartbeat: this.#heartbeat, slot: info.slot });
+    this.#leftovers.attached({ detach, native: reader, doorbell: this.#doorbell, heartbeat: this.#heartbeat, slot: reader.info().slot });
+  }
+
+  /**
+   * The heartbeat's tick: the ack page's heartbeat moves (a publisher that
+   * watches it sees us live); on a route without a socket, also the look
+   * whether the publisher is gone.
+   */
+  #beat(): void {
+    this.#native.heartbeat();
+    const attachment = this.#attachment;
+    if (attachment && !this.#publisherGone && attachment.publisherGone()) {
+      this.#log.warn({ bus: this.path }, 'publisher gone');
+      this.#publisherGone = true;
+      this.#wake?.();
+    }
   }
 
   /** This subscriber's standing with the publisher. */
@@ -731,14 +751,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#closed = true;
     untrack(this);
     forget(this);
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
-    if (this.#attachment) this.#attachment.leave();
-    else {
-      this.#connection.trySend({ type: 'detach' });
-      if (this.#ownsConnection) this.#connection.close();
-    }
-    this.#doorbell?.close();
-    this.#native?.destroy();
+    // The same release as when collected unclosed: one way to give the slot back per route.
+    this.#leftovers.release();
     this.#data = null;
     this.#wake?.();
     this.emit('close');
@@ -1067,28 +1081,50 @@ function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/** What a Subscriber collected without close() leaves behind; it must not reference the Subscriber. */
+/**
+ * What a Subscriber holds that must be released, by close() or, if it is
+ * collected unclosed, by the leak registry (src/leaks.ts). One release for
+ * every route; it must not reference the Subscriber.
+ */
 class SubscriberLeftovers implements Leftovers {
-  connection: ControlConnection | null = null;
-  doorbell: NativeFdWatcher | null = null;
-  native: NativeSubscriber | null = null;
-  heartbeat: NodeJS.Timeout | null = null;
-  slot = -1;
+  /** Gives the slot back: the socket's detach message, or the shared-memory leave request. */
+  #detach: (() => void) | null = null;
+  #doorbell: NativeFdWatcher | null = null;
+  #native: NativeSubscriber | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #slot = -1;
 
   constructor(readonly path: string) {}
 
-  describe(): string {
-    return `ringcast Subscriber of ${this.path} (slot ${this.slot})`;
+  /** After each attach: what to release from now on. */
+  attached(what: { detach: () => void; native: NativeSubscriber; doorbell: NativeFdWatcher; heartbeat: NodeJS.Timeout; slot: number }): void {
+    this.#detach = what.detach;
+    this.#native = what.native;
+    this.#doorbell = what.doorbell;
+    this.#heartbeat = what.heartbeat;
+    this.#slot = what.slot;
   }
 
-  /** What close() does, without the object: the publisher frees the slot at once. */
-  release(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.doorbell?.close();
-    this.connection?.trySend({ type: 'detach' });
-    this.connection?.close();
-    this.native?.destroy();
+  describe(): string {
+    return `ringcast Subscriber of ${this.path} (slot ${this.#slot})`;
   }
+
+  /** Stops the timer and the watcher, gives the slot back (the publisher frees it at once), unmaps. Once. */
+  release(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#doorbell?.close();
+    this.#detach?.(); // before destroy(): a leave request is written into the ack page
+    this.#native?.destroy();
+    this.#detach = this.#doorbell = this.#native = this.#heartbeat = null;
+  }
+}
+
+/** The socket route's detach: tell the publisher, then close the connection if it is ours (a channel's is the channel's). */
+function detachThrough(connection: ControlConnection, owned: boolean): () => void {
+  return () => {
+    connection.trySend({ type: 'detach' });
+    if (owned) connection.close();
+  };
 }
 
 /** The ring says the stream ended, in order (CLOSED) or cut short (ABORTED): the publisher did not just die. */

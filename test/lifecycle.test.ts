@@ -1,13 +1,14 @@
 // Worker threads, the injected logger, diagnostics channels, and resource release: on close(), at process or worker exit, on garbage collection.
 import { Worker } from 'node:worker_threads';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Publisher, PublisherGoneError, Subscriber, diagnosticsChannels, type StatsMessage } from '../src/index.js';
-import { cleanup, fixtures, listen, numbered, runCommand, socketPath } from './helpers.js';
+import { cleanup, fixtures, listen, numbered, runCommand, socketPath, spawned } from './helpers.js';
+import { buildTools, removeVmDirs, startServer, vmDir } from './ivshmem-bus.js';
 
 afterEach(cleanup);
 
@@ -203,25 +204,39 @@ describe('diagnostics channels', () => {
 });
 
 describe('garbage collection', () => {
-  const collect = (mode: 'dropped' | 'awaited') => {
-    const proc = runCommand(process.execPath, ['--expose-gc', join(fixtures, 'unclosed-subscriber.mjs'), socketPath(), mode]);
-    return proc.exited.then(({ code }) => {
-      expect(code, proc.stderr()).toBe(0);
-      return JSON.parse(proc.lines().at(-1)!);
-    });
+  beforeAll(buildTools);
+  afterAll(removeVmDirs);
+
+  /** The arguments that put the fixture's bus on `route`: a VM bus gets a real ivshmem server of its own. */
+  const routeArgs = async (route: 'socket' | 'ivshmem'): Promise<string[]> => {
+    if (route === 'socket') return [];
+    const dir = vmDir();
+    return ['ivshmem', await startServer(dir), join(dir, 'bus.ring'), join(dir, 'bus.ack.guest')];
+  };
+  const collect = async (mode: 'dropped' | 'awaited', route: 'socket' | 'ivshmem') => {
+    const proc = runCommand(process.execPath, ['--expose-gc', join(fixtures, 'unclosed-subscriber.mjs'), socketPath(), mode, ...(await routeArgs(route))]);
+    spawned.push(proc.child);
+    const { code } = await proc.exited;
+    expect(code, proc.stderr()).toBe(0);
+    return JSON.parse(proc.lines().at(-1)!);
   };
 
-  it('releases a subscriber collected without close(): slot freed, descriptors closed, a warning names it', async () => {
-    const result = await collect('dropped');
-    expect(result.left).toMatchObject({ slot: 0 });
-    expect(result.subscribers).toBe(0);
-    expect(result.descriptorsAfter).toBe(result.descriptorsBefore);
-    expect(result.warnings).toEqual([
-      { code: 'RINGCAST_UNCLOSED', message: expect.stringMatching(/^ringcast Subscriber of \S+bus\.sock \(slot 0\) was garbage-collected without close\(\)/) },
-    ]);
-  });
+  // One lifecycle for every route: a route whose watcher or timer held the
+  // subscriber strongly would never be collected, and its publisher (which
+  // has no socket to a guest) would keep its slot.
+  describe.each(['socket', 'ivshmem'] as const)('through %s', (route) => {
+    it('releases a subscriber collected without close(): slot freed at the publisher, descriptors closed, a warning names it', async () => {
+      const result = await collect('dropped', route);
+      expect(result.left).toMatchObject({ slot: 0 });
+      expect(result.subscribers).toBe(0);
+      expect(result.descriptorsAfter).toBe(result.descriptorsBefore);
+      expect(result.warnings).toEqual([
+        { code: 'RINGCAST_UNCLOSED', message: expect.stringMatching(/^ringcast Subscriber of \S+bus\.(sock|ring) \(slot 0\) was garbage-collected without close\(\)/) },
+      ]);
+    });
 
-  it('never collects a subscriber that only a pending recv() still awaits', async () => {
-    expect(await collect('awaited')).toEqual({ received: 'still here', warnings: [] });
+    it('never collects a subscriber that only a pending recv() still awaits', async () => {
+      expect(await collect('awaited', route)).toEqual({ received: 'still here', warnings: [] });
+    });
   });
 });
