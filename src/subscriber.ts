@@ -668,14 +668,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   async #rejoinSocket(): Promise<void> {
     this.#connection.send({ type: 'rejoin' });
     const { message, fds } = await pending(this, this.#awaitWelcome(undefined));
-    const lostMessages = Math.max(0, message.nextSeq - (this.#lastSeq + 1));
+    const lastSeq = this.#lastSeq;
     this.#doorbell.close();
     this.#native.destroy();
     this.#adopt(message, fds);
-    this.#failure = null;
-    this.#dropMessage();
-    this.#setState('active');
-    this.#reportGap(lostMessages);
+    this.#rejoined(lastSeq, message.nextSeq);
   }
 
   /** rejoin: true: a `backoff` refusal is waited out (asking again with growing pauses), anything else fails. */
@@ -695,15 +692,23 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** The same slot again, through shared memory; the doorbell and the mapping stay. */
   async #rejoinSharedMemory(attachment: SharedMemoryAttachment): Promise<void> {
     await attachment.rejoin(this.#handshakeTimeoutMs);
-    const nextSeq = nextSeqAfterJoin(attachment.reader);
-    const lostMessages = Math.max(0, nextSeq - (this.#lastSeq + 1));
+    this.#rejoined(this.#lastSeq, nextSeqAfterJoin(attachment.reader));
+  }
+
+  /**
+   * Every route's rejoin ends here: reading resumes at the message numbered
+   * `nextSeq` (the last one delivered before was `lastSeq`), the reader is
+   * bound again (a shared-memory join re-initialised it; a socket rejoin
+   * brought a new one), and the gap is reported.
+   */
+  #rejoined(lastSeq: number, nextSeq: number): void {
     this.#lastSeq = nextSeq - 1;
     this.#data = null;
-    this.#boundTo = null; // the join re-initialised the reader: bind it again
+    this.#boundTo = null;
     this.#failure = null;
     this.#dropMessage();
     this.#setState('active');
-    this.#reportGap(lostMessages);
+    this.#reportGap(Math.max(0, nextSeq - (lastSeq + 1)));
   }
 
   /** After a rejoin: the whole gap is reported; stats() add what the eviction had not counted yet. */
