@@ -2,6 +2,7 @@
 // memory instead of a control socket: ivshmem guests (src/ivshmem.ts) and Xen
 // domains (src/xen.ts). The join handshake is the one of docs/protocol.md,
 // "Attach through shared memory"; the reads are every subscriber's.
+import { RefusedError, RingcastError } from './errors.js';
 import { C, type NativeSubscriber } from './native.js';
 
 const VERDICTS: Record<number, string> = {
@@ -14,6 +15,21 @@ const VERDICTS: Record<number, string> = {
 /** Why the publisher refused a join, as the `refuse` event and RefusedError say it. */
 export function verdictName(verdict: number): string {
   return VERDICTS[verdict] ?? `verdict-${verdict}`;
+}
+
+/**
+ * @internal How every shared-memory route reports a join (or rejoin) that
+ * did not end in RC_OK: no answer within `timeoutMs` (`timedOut`), a
+ * refusal (RC_EINVAL with the publisher's verdict: RefusedError naming it),
+ * or an answer that does not fit the ring.
+ */
+export function joinFailure(where: string, status: number, verdict: number, timeoutMs: number, timedOut: boolean): Error {
+  if (timedOut) return new RingcastError('ERR_RINGCAST_HANDSHAKE', `${where}: no join answer within ${timeoutMs} ms`);
+  if (status === C.RC_EINVAL && verdict !== 0 && verdict !== C.RC_JOIN_ACCEPTED) {
+    const reason = verdictName(verdict);
+    return new RefusedError(reason, `${where}: the publisher refused the join (${reason})`);
+  }
+  return new RingcastError('ERR_RINGCAST_HANDSHAKE', `${where}: the join answer does not match the ring (status ${status})`);
 }
 
 /** @internal An attached subscriber of a shared-memory provider. */

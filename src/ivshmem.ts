@@ -2,8 +2,8 @@
 // The protocol is native/src/rc_ivshmem.c's; this file validates options and
 // ties the native objects to the event loop. docs/protocol.md, "Attach through
 // shared memory", and docs/vm.md describe the deployment.
-import { verdictName, type SharedMemoryRoute } from './attachment.js';
-import { RefusedError, RingcastError, abortError, invalidOption } from './errors.js';
+import { joinFailure, type SharedMemoryRoute } from './attachment.js';
+import { RingcastError, abortError, invalidOption } from './errors.js';
 import { C, native, type NativeFdWatcher, type NativeIvshmemHost, type NativeIvshmemService, type NativeIvshmemSubscriber, type NativePublisher } from './native.js';
 
 /** One guest of a VM bus: it owns slot `index` (its position in `guests`). */
@@ -263,16 +263,11 @@ async function joinGuest(guest: NativeIvshmemSubscriber, timeoutMs: number, sign
     }
     const status = guest.joinPoll();
     if (status === C.RC_EAGAIN) return;
-    if (status === C.RC_OK) return finish(null);
-    if (status === C.RC_EINVAL && guest.lastVerdict !== 0) {
-      const reason = verdictName(guest.lastVerdict);
-      return finish(new RefusedError(reason, `${what}: the publisher refused the join (${reason})`));
-    }
-    finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `${what}: the join answer does not match the region (status ${status})`));
+    finish(status === C.RC_OK ? null : joinFailure(what, status, guest.lastVerdict, timeoutMs, false));
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      const deadline = setTimeout(() => finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `${what}: no join answer within ${timeoutMs} ms`)), timeoutMs);
+      const deadline = setTimeout(() => finish(joinFailure(what, C.RC_EAGAIN, 0, timeoutMs, true)), timeoutMs);
       // Only the host's answer wakes us; ring again until it comes.
       const again = setInterval(() => {
         if (asked) guest.joinBegin();
