@@ -146,11 +146,12 @@ describe('process exit', () => {
   it('a publisher that exits without close() removes its socket; its subscriber learns the publisher is gone', async () => {
     const path = socketPath();
     const child = inChild(
-      `const p = await ringcast.Publisher.listen({ path }); await new Promise((r) => p.once('subscribe', r));
+      `const p = await ringcast.Publisher.listen({ path }); console.log('listening'); await new Promise((r) => p.once('subscribe', r));
        await p.publish(Buffer.from('last words')); process.exit(0);`,
       path,
     );
-    while (!existsSync(path)) await new Promise((r) => setTimeout(r, 10));
+    // Not the socket file's appearance: it exists from bind(), before listen() (a connect then is refused).
+    await child.line(/listening/);
     const subscriber = await Subscriber.connect({ path });
     expect((await child.exited).code).toBe(0);
     expect(existsSync(path)).toBe(false);
