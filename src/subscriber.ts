@@ -245,7 +245,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const subscriber = new Subscriber(options);
     await subscriber.#open(checkSignal(options.signal));
     releaseIfLeaked(subscriber, subscriber.#leftovers);
-    track('subscriber', subscriber);
+    // At exit the kernel closes a socket subscriber's connection, which frees
+    // its slot; nothing tells the publisher of a shared-memory subscriber's end.
+    track('subscriber', subscriber, subscriber.#route ? subscriber.#leftovers.leaveAtExit : null);
     reportEvent('subscriber', subscriber, 'connect', { slot: subscriber.slot });
     return subscriber;
   }
@@ -1113,6 +1115,16 @@ class SubscriberLeftovers implements Leftovers {
   describe(): string {
     return `ringcast Subscriber of ${this.path} (slot ${this.#slot})`;
   }
+
+  /**
+   * The exit hook of a route without a socket: only the leave request (a
+   * store into the ack page and a doorbell ring, synchronous); the kernel
+   * releases the rest as the process ends.
+   */
+  readonly leaveAtExit = (): void => {
+    this.#detach?.();
+    this.#detach = null;
+  };
 
   /** Stops the timer and the watcher, gives the slot back (the publisher frees it at once), unmaps. Once. */
   release(): void {

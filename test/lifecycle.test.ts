@@ -8,9 +8,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Publisher, PublisherGoneError, Subscriber, diagnosticsChannels, type StatsMessage } from '../src/index.js';
 import { cleanup, fixtures, listen, numbered, runCommand, socketPath, spawned } from './helpers.js';
-import { buildTools, removeVmDirs, startServer, vmDir } from './ivshmem-bus.js';
+import { buildTools, removeVmDirs, startServer, vmBus, vmDir } from './ivshmem-bus.js';
 
 afterEach(cleanup);
+// The ivshmem cases run a real ivshmem server (native/tools) on files in a directory of their own.
+beforeAll(buildTools);
+afterAll(removeVmDirs);
 
 const dist = new URL('../dist/index.js', import.meta.url).href;
 
@@ -168,6 +171,34 @@ describe('process exit', () => {
     expect(await left).toMatchObject({ reason: 'dead' });
     expect(publisher.subscriberCount).toBe(0);
   });
+
+  // No socket tells the publisher that a guest's process ended: without the
+  // exit hook's leave request, its slot would stay (evicted `dead` here, when
+  // its peer leaves the ivshmem server; inside a VM only once its heartbeat
+  // stood still for heartbeatTimeoutMs).
+  it('a subscriber attached through ivshmem that exits without close() gives its slot back at once', async () => {
+    const bus = await vmBus([{ name: 'guest' }]);
+    const ivshmem = JSON.stringify({ ring: bus.ring, ack: bus.acks[0], server: bus.server });
+    const child = inChild(`await ringcast.Subscriber.connect({ ivshmem: ${ivshmem} }); console.log('attached'); process.exit(0);`, bus.ring);
+    // The leave request is written before the process ends, so the service
+    // pass that sees its peer leave the server sees the leave too: once an
+    // `evict` was emitted, an `unsubscribe` that has not come never will.
+    const seen: string[] = [];
+    const settled = new Promise<string[]>((resolve) => {
+      bus.publisher.on('unsubscribe', (e: { slot: number; reason: string }) => {
+        seen.push(`unsubscribe slot ${e.slot} ${e.reason}`);
+        resolve(seen);
+      });
+      bus.publisher.on('evict', (e: { slot: number; reason: string }) => {
+        seen.push(`evict slot ${e.slot} ${e.reason}`);
+        setImmediate(() => resolve(seen));
+      });
+    });
+    await child.line(/attached/);
+    expect((await child.exited).code).toBe(0);
+    expect(await settled).toContain('unsubscribe slot 0 closed');
+    expect(bus.publisher.subscriberCount).toBe(0);
+  });
 });
 
 describe('diagnostics channels', () => {
@@ -205,9 +236,6 @@ describe('diagnostics channels', () => {
 });
 
 describe('garbage collection', () => {
-  beforeAll(buildTools);
-  afterAll(removeVmDirs);
-
   /** The arguments that put the fixture's bus on `route`: a VM bus gets a real ivshmem server of its own. */
   const routeArgs = async (route: 'socket' | 'ivshmem'): Promise<string[]> => {
     if (route === 'socket') return [];
