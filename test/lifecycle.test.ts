@@ -44,6 +44,27 @@ const readAll = `
   await sub.close();
   parentPort.postMessage({ n, ok });`;
 
+/**
+ * What a VM publisher reports about a guest that went away, once it is
+ * settled: a leave request is written before the guest's descriptors close,
+ * so the service pass that sees its peer leave the server sees the leave
+ * too; once an `evict` was emitted, an `unsubscribe` that has not come never
+ * will.
+ */
+function publisherSettles(publisher: Publisher): Promise<string[]> {
+  const seen: string[] = [];
+  return new Promise((resolve) => {
+    publisher.on('unsubscribe', (e: { slot: number; reason: string }) => {
+      seen.push(`unsubscribe slot ${e.slot} ${e.reason}`);
+      resolve(seen);
+    });
+    publisher.on('evict', (e: { slot: number; reason: string }) => {
+      seen.push(`evict slot ${e.slot} ${e.reason}`);
+      setImmediate(() => resolve(seen));
+    });
+  });
+}
+
 describe('worker threads', () => {
   it('publisher in the main thread, subscribers in several workers at once', async () => {
     const path = socketPath();
@@ -94,6 +115,24 @@ describe('worker threads', () => {
     await worker.terminate(); // no JavaScript runs in it any more: the addon's environment cleanup closes its sockets
     expect(await left).toMatchObject({ reason: 'dead' });
     expect(publisher.subscriberCount).toBe(0);
+    expect(descriptors()).toBe(before);
+  });
+
+  // terminate() runs no JavaScript (no exit hook, no close()): the native
+  // guest's own teardown must send the leave request a guest has no socket for.
+  it('a worker terminated with an unclosed ivshmem subscriber gives its slot back and closes every descriptor', async () => {
+    const { readdirSync } = await import('node:fs');
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const bus = await vmBus([{ name: 'guest' }]);
+    const before = descriptors();
+    const worker = startWorker(`globalThis.kept = await ringcast.Subscriber.connect({ ivshmem: workerData.ivshmem }); parentPort.postMessage({ attached: true });`, {
+      ivshmem: { ring: bus.ring, ack: bus.acks[0], server: bus.server },
+    });
+    expect(await results([worker])).toEqual([{ attached: true }]);
+    const settled = publisherSettles(bus.publisher);
+    await worker.terminate();
+    expect(await settled).toContain('unsubscribe slot 0 closed');
+    expect(bus.publisher.subscriberCount).toBe(0);
     expect(descriptors()).toBe(before);
   });
 });
@@ -180,20 +219,7 @@ describe('process exit', () => {
     const bus = await vmBus([{ name: 'guest' }]);
     const ivshmem = JSON.stringify({ ring: bus.ring, ack: bus.acks[0], server: bus.server });
     const child = inChild(`await ringcast.Subscriber.connect({ ivshmem: ${ivshmem} }); console.log('attached'); process.exit(0);`, bus.ring);
-    // The leave request is written before the process ends, so the service
-    // pass that sees its peer leave the server sees the leave too: once an
-    // `evict` was emitted, an `unsubscribe` that has not come never will.
-    const seen: string[] = [];
-    const settled = new Promise<string[]>((resolve) => {
-      bus.publisher.on('unsubscribe', (e: { slot: number; reason: string }) => {
-        seen.push(`unsubscribe slot ${e.slot} ${e.reason}`);
-        resolve(seen);
-      });
-      bus.publisher.on('evict', (e: { slot: number; reason: string }) => {
-        seen.push(`evict slot ${e.slot} ${e.reason}`);
-        setImmediate(() => resolve(seen));
-      });
-    });
+    const settled = publisherSettles(bus.publisher);
     await child.line(/attached/);
     expect((await child.exited).code).toBe(0);
     expect(await settled).toContain('unsubscribe slot 0 closed');
