@@ -13,7 +13,7 @@ import { resolveLogger, type Logger } from './logger.js';
 import { verdictName } from './attachment.js';
 import { PublishQueue } from './publish-queue.js';
 import { resolvePublisherAddress } from './address.js';
-import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './ivshmem.js';
+import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './providers/ivshmem.js';
 import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
 import {
   checkCapacity,
