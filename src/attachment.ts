@@ -40,7 +40,12 @@ export interface SharedMemoryAttachment {
   readonly doorbell: boolean | number;
   /** Joins the same slot again after an eviction. */
   rejoin(timeoutMs: number): Promise<void>;
-  /** Gives the slot back without waiting for the answer. */
+  /**
+   * Gives the slot back without waiting for the answer. Synchronous, and it
+   * must not reach the Subscriber: close(), the release of a subscriber
+   * collected unclosed and the exit hook all call it (src/subscriber.ts,
+   * SubscriberLeftovers).
+   */
   leave(): void;
   /** True once the publisher is known to be gone (no socket tells us). */
   publisherGone(): boolean;
