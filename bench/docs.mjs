@@ -14,11 +14,12 @@ import * as vegaLite from 'vega-lite';
 
 import { ROOT, fmtMB, fmtNs, fmtRate, fmtSize } from './lib.mjs';
 
-const ORDER = ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
+const ORDER = ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
 const byOrder = (a, b) => ORDER.indexOf(a) - ORDER.indexOf(b);
 const COLORS = {
   ringcast: '#d62728',
   'ringcast-batches': '#e377c2',
+  'ringcast-reuse': '#f7b6d2',
   'ringcast-zerocopy': '#ff7f0e',
   uds: '#1f77b4',
   'uds-corked': '#17becf',
@@ -335,7 +336,7 @@ export async function writeDocs(jsonFile, outDir) {
   md.push('## Method', '');
   md.push(
     '- Every measurement that crosses processes runs in a fresh **case process** (the publisher, or the pinger) with fresh **subscriber processes** (`child_process`), so no transport inherits another\'s JIT state, heap or sockets. Every subscriber checks the length of every message, and a stream case fails unless every subscriber received exactly the number of messages sent.',
-    `- **ringcast**: \`publishBatch()\` of up to ${256} messages (fewer when they would exceed the ${s?.ringCapacity ? fmtSize(s.ringCapacity) : '4 MiB'} ring), subscriber \`for await (const m of subscriber)\` (copy API, one message per step, default options). **ringcast-batches**: same publisher, subscriber \`for await (const batch of subscriber.batches())\` (the same copies, an array of every message one crossing into the core copied out per step). **ringcast-zerocopy**: same publisher, subscriber \`poll()\` with views into the ring, \`await readable()\` when idle. Messages larger than a record (a quarter of the ring) are fragmented and reassembled.`,
+    `- **ringcast**: \`publishBatch()\` of up to ${256} messages (fewer when they would exceed the ${s?.ringCapacity ? fmtSize(s.ringCapacity) : '4 MiB'} ring), subscriber \`for await (const m of subscriber)\` (copy API, one message per step, default options). **ringcast-batches**: same publisher, subscriber \`for await (const batch of subscriber.batches())\` (the same copies, an array of every message one crossing into the core copied out per step). **ringcast-reuse**: the same with \`batches({ reuseBuffer: true })\` (each batch copied into one buffer the iterator reuses; its messages valid until the next step). **ringcast-zerocopy**: same publisher, subscriber \`poll()\` with views into the ring, \`await readable()\` when idle. Messages larger than a record (a quarter of the ring) are fragmented and reassembled.`,
     '- **uds**: Node `net` over a Unix domain socket, one socket per subscriber, one `write()` of a 4-byte length prefix + payload per message per subscriber, `await "drain"` when `write()` returns false; subscribers parse the frames. **uds-corked**: the same with `cork()`/`uncork()` around each batch. **tcp**: like uds over TCP loopback (`setNoDelay`).',
     '- **zeromq**: zeromq.js v6 XPUB (so the publisher sees each subscription arrive) with `noDrop` (a full subscriber queue makes the publisher wait and retry instead of losing messages, as every other transport here delivers every message), SUB over `ipc://`; one `await send()` per message; send and receive high-water marks of about 4 MiB of messages (at most zeromq\'s default 1000), as zeromq counts its queues in messages whatever their size. **nats**: nats.js v2 against a `nats-server` the harness starts on a free loopback port; `publish()` per message, `flush()` per batch (one round trip to the server bounds what is in flight); the server\'s CPU time is reported next to the publisher\'s.',
     '- **c-core**: `bench/c/limits.c`, the C core without Node: a publisher and N subscriber processes over a sealed memfd ring of 4 MiB, batches of 256 per head store, the publisher cycling through as many distinct messages as the Node cases, subscribers copying every message out (`rc_sub_read`); both sides poll and yield the CPU after a while with nothing to do (no doorbells), so its publisher CPU includes waiting for room. Messages larger than one record are not measured there (it does not fragment). **memcpy**: `memcpy` of blocks of the message size through a 64 MiB buffer.',

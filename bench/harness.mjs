@@ -549,7 +549,7 @@ export function judgeTargets(results) {
   // the C core's copying subscribers being the like-for-like pair.
   const uds16 = find('throughput', 'uds', 1, 16 * KiB);
   const core16 = find('throughput', 'c-core', 1, 16 * KiB);
-  for (const transport of ['ringcast', 'ringcast-batches', 'ringcast-zerocopy']) {
+  for (const transport of ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy']) {
     const r = find('throughput', transport, 1, 16 * KiB);
     if (r && uds16) {
       const x = ratio(r.msgsPerSec, uds16.msgsPerSec);
@@ -565,7 +565,7 @@ export function judgeTargets(results) {
     const best = small.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
     add('64 B batch / zero-copy: msg/s', best.msgsPerSec, '>= 10 M', best.msgsPerSec >= 10e6, `${best.transport}`);
   }
-  const fan = ['ringcast', 'ringcast-batches', 'ringcast-zerocopy'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
+  const fan = ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
   const peers = ['uds', 'uds-corked', 'tcp', 'zeromq', 'nats'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
   if (fan.length && peers.length) {
     const best = fan.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
@@ -576,7 +576,11 @@ export function judgeTargets(results) {
   // Issue 17: the default API (publishBatch; for await over the Subscriber, or
   // over its batches()) on its own. Each copy API gets its line; the target is
   // met by the documented batch iterator, the per-message one is shown beside it.
-  for (const [transport, api] of [['ringcast-batches', 'for await over batches()'], ['ringcast', 'for await per message']]) {
+  for (const [transport, api] of [
+    ['ringcast-reuse', 'for await over batches({ reuseBuffer: true })'],
+    ['ringcast-batches', 'for await over batches()'],
+    ['ringcast', 'for await per message'],
+  ]) {
     const defaultFan = find('fanout', transport, 4, 1 * KiB);
     if (!defaultFan || !peers.length) continue;
     const peer = peers.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));

@@ -16,8 +16,11 @@ import { pathToFileURL } from 'node:url';
 
 import { FRAME_HEADER, RING_CAPACITY, ROOT, processCpuNs, sleep } from './lib.mjs';
 
-/** ringcast's subscriber APIs: `for await` per message (the default), `batches()`, zero-copy `poll()`. */
-export const RINGCAST = ['ringcast', 'ringcast-batches', 'ringcast-zerocopy'];
+/**
+ * ringcast's subscriber APIs: `for await` per message (the default), `batches()`,
+ * `batches({ reuseBuffer: true })`, zero-copy `poll()`.
+ */
+export const RINGCAST = ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy'];
 export const SOCKETS = ['uds', 'uds-corked', 'tcp'];
 /** Transports measured from Node, in the order tables list them. */
 export const NODE_TRANSPORTS = [...RINGCAST, 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats'];
@@ -227,11 +230,12 @@ export async function runSubscriber(transport, { address, spinMicros, size }, si
     await subscriber.close();
     return;
   }
-  if (transport === 'ringcast-batches') {
+  if (transport === 'ringcast-batches' || transport === 'ringcast-reuse') {
     const { Subscriber } = await ringcast();
     const subscriber = await Subscriber.connect({ path: address.path, ...(spinMicros ? { spinMicros } : {}) });
     sink.ready();
-    for await (const batch of subscriber.batches()) for (const message of batch) sink.message(message.length);
+    const batches = subscriber.batches({ reuseBuffer: transport === 'ringcast-reuse' });
+    for await (const batch of batches) for (const message of batch) sink.message(message.length);
     await subscriber.close();
     return;
   }

@@ -15,6 +15,7 @@ export { Subscriber } from './subscriber.js';
 export type {
   SubscriberOptions,
   ReceiveOptions,
+  BatchesOptions,
   SubscriberStatsSnapshot,
   SubscriptionState,
   GapEvent,

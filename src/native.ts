@@ -215,8 +215,12 @@ export type NativeReadSmall = () => number;
 export interface NativeSubscriber {
   /** Read-only view of the data area (zero-copy polls). */
   readonly data: ArrayBuffer;
-  /** Copies a batch; meta[0] = count or negative RC_* status. */
-  read(maxBytes: number, meta: Float64Array): Buffer | null;
+  /**
+   * Copies a batch; meta[0] = count or negative RC_* status. Into a new
+   * Buffer, or into `into` (at least maxPayload bytes, at most its length
+   * copied), which is then returned.
+   */
+  read(maxBytes: number, meta: Float64Array, into?: Uint8Array): Buffer | null;
   /** Binds the arrays readSmall fills (meta as read()'s, a scratch buffer) and returns it, bound to this object. */
   bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): NativeReadSmall;
   /** Describes a batch in meta without acknowledging it. */

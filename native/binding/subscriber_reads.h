@@ -154,8 +154,12 @@ public:
 	}
 
 protected:
-	// read(maxBytes, meta) -> Buffer holding the payloads (meta[0] = count),
-	// or null with meta[0] = 0 (nothing) or a negative status.
+	// read(maxBytes, meta[, into]) -> Buffer holding the payloads (meta[0] =
+	// count), or null with meta[0] = 0 (nothing) or a negative status. With
+	// `into` (a Uint8Array of at least max_payload bytes, which the caller
+	// reuses) the payloads are copied there, at most its length, and `into`
+	// is returned: no allocation at all, so a reader that hands out batches
+	// valid until its next read adds nothing for the GC to collect.
 	Napi::Value Read(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -186,10 +190,26 @@ protected:
 		if (next > 0)
 			rc_sub_release_partial(sub, 0);
 		uint64_t cap = avail < max_bytes ? avail : max_bytes;
-		if (cap >= kPrimeFrom)
-			PrimeMalloc();
-		Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, cap);
-		int r = rc_sub_read(sub, out.Data(), cap, entries_, max_entries);
+		uint8_t *target;
+		Napi::Value out;
+		if (info.Length() > 2 && info[2].IsTypedArray()) {
+			size_t length;
+			const uint8_t *bytes;
+			MessageBytes(env, info[2], &bytes, &length);
+			if (length < sub->max_payload)
+				throw Napi::RangeError::New(env, "read: the target is smaller than the ring's largest record");
+			if (cap > length)
+				cap = length;
+			target = const_cast<uint8_t *>(bytes);
+			out = info[2];
+		} else {
+			if (cap >= kPrimeFrom)
+				PrimeMalloc();
+			Napi::Buffer<uint8_t> fresh = Napi::Buffer<uint8_t>::New(env, cap);
+			target = fresh.Data();
+			out = fresh;
+		}
+		int r = rc_sub_read(sub, target, cap, entries_, max_entries);
 		if (r == RC_EMESSAGE) {
 			AnnounceMessage(meta, sub);
 			return env.Null();
