@@ -16,6 +16,7 @@ export type {
   SubscriberOptions,
   ReceiveOptions,
   BatchesOptions,
+  ReceiveSyncOptions,
   SubscriberStatsSnapshot,
   SubscriptionState,
   GapEvent,

@@ -216,6 +216,13 @@ export interface NativeSubscriber {
   /** Read-only view of the data area (zero-copy polls). */
   readonly data: ArrayBuffer;
   /**
+   * Socket buses only: blocks this thread until the doorbell rings or
+   * `timeoutMs` passes (< 0: no limit), with the core's sleep protocol.
+   * 0: timed out; 1: something may be ready (read again); 2: the control
+   * socket `controlFd` has something, which only the event loop reads.
+   */
+  waitSync?(timeoutMs: number, controlFd: number): number;
+  /**
    * Copies a batch; meta[0] = count or negative RC_* status. Into a new
    * Buffer, or into `into` (at least maxPayload bytes, at most its length
    * copied), which is then returned.

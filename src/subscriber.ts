@@ -21,7 +21,7 @@ import {
 } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js';
-import { resolveSubscriberAddress } from './address.js';
+import { resolveSubscriberAddress, unsupported } from './address.js';
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './xen.js';
 import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
@@ -81,6 +81,11 @@ export interface SubscriberOptions {
 
 export interface ReceiveOptions {
   signal?: AbortSignal;
+}
+
+export interface ReceiveSyncOptions {
+  /** Give up after this long (default -1: no limit). */
+  timeoutMs?: number;
 }
 
 export interface BatchesOptions extends ReceiveOptions {
@@ -519,6 +524,36 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** The next message if one is ready now; undefined if none; null at end of stream. */
   tryRecv(): Buffer | null | undefined {
     return this.#next();
+  }
+
+  /**
+   * The next message, waiting for it by blocking this thread: the wait with
+   * the lowest latency, for a worker thread (or a process) that does nothing
+   * but read. The doorbell wakes the thread straight out of poll(), with no
+   * event loop, callback or promise on the way (docs/protocol.md, "Sleeping
+   * and waking"). Returns the message; null at the end of the stream;
+   * undefined when none came within `timeoutMs`, or when the event loop must
+   * run first: the publisher sent a control message or its socket closed,
+   * or an automatic rejoin is under way (then `await recv()` once, which
+   * also reports a publisher that died). Throws as recv() does. While it
+   * blocks nothing else runs on this thread: no timers, heartbeats or
+   * events. Socket buses only (ERR_RINGCAST_UNSUPPORTED through ivshmem or
+   * Xen).
+   */
+  recvSync(options?: ReceiveSyncOptions): Buffer | null | undefined {
+    const timeoutMs = checkInteger('timeoutMs', options?.timeoutMs, -1, -1, 2 ** 31 - 1);
+    if (this.#attachment) throw unsupported('recvSync() through shared-memory attachment (ivshmem, Xen)', 'use recv()');
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      const message = this.#next();
+      if (message !== undefined) return message;
+      if (this.#spinForData()) continue;
+      if (this.#rejoining) return undefined;
+      const left = deadline - performance.now();
+      if (left <= 0) return undefined;
+      const woken = this.#native.waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd);
+      if (woken === 2) return undefined;
+    }
   }
 
   /**
