@@ -106,6 +106,8 @@ export interface NativeConstants {
   META_STRIDE: number;
   /** Most records one read/poll describes. */
   MAX_BATCH: number;
+  /** Fragmented messages from this length on get their Buffer from allocMessage. */
+  LARGE_MESSAGE_FROM: number;
 }
 
 export interface NativeSlotStats {
@@ -482,6 +484,12 @@ export interface NativeAddon {
   defaultMaxPayload(capacity: number): number;
   /** The smallest maxLagBytes the core accepts with records of `maxPayload` bytes. */
   minMaxLag(maxPayload: number): number;
+  /**
+   * A Buffer of `length` bytes (at least LARGE_MESSAGE_FROM) in its own
+   * mapping, which the kernel may back with transparent huge pages: a large
+   * message is copied into it without a page fault per 4 KiB.
+   */
+  allocMessage(length: number): Buffer;
   /** One control datagram; throws (ERR_RINGCAST_INVALID_OPTION) on a message the codec refuses. */
   encodeControl(message: NativeControlMessage): Buffer;
   /** Null unless `data` is exactly one well-formed control datagram. */

@@ -143,7 +143,7 @@ const EVICT_REASONS: Record<number, EvictionReason> = {
   [C.RC_EVICT_CLOSED]: 'closed',
 };
 
-const { META_STRIDE, MAX_BATCH } = C;
+const { META_STRIDE, MAX_BATCH, LARGE_MESSAGE_FROM } = C;
 
 /**
  * Ready messages up to this many, within SMALL_READ_BYTES of the ring, are
@@ -856,7 +856,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if ((this.#pollBuffer?.length ?? 0) < length) this.#pollBuffer = Buffer.allocUnsafe(length);
       this.#assembly = this.#pollBuffer!.subarray(0, length);
     } else {
-      this.#assembly = Buffer.allocUnsafe(length);
+      // A large message gets a mapping that an earlier one left (allocMessage): no fresh pages to fault in.
+      this.#assembly = length >= LARGE_MESSAGE_FROM ? native.allocMessage(length) : Buffer.allocUnsafe(length);
     }
     this.#assembled = 0;
     this.#assemblySeq = meta[2]!;

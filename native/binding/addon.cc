@@ -1170,6 +1170,7 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_MAX_FDS_PER_MESSAGE);
 	c.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
 	c.Set("MAX_BATCH", Napi::Number::New(env, kMaxBatch));
+	c.Set("LARGE_MESSAGE_FROM", Napi::Number::New(env, static_cast<double>(kLargeMessageFrom)));
 	c.Set("DOORBELL_EVTCHN", Napi::Number::New(env, FdWatcher::kEvtchn));
 	return c;
 }
@@ -1196,6 +1197,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("inspectRing", Napi::Function::New(env, InspectRing));
 	exports.Set("defaultMaxPayload", Napi::Function::New(env, DefaultMaxPayload));
 	exports.Set("minMaxLag", Napi::Function::New(env, MinMaxLag));
+	exports.Set("allocMessage", Napi::Function::New(env, AllocMessage));
 	return exports;
 }
 
