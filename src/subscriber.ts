@@ -96,8 +96,8 @@ export interface BatchesOptions extends ReceiveOptions {
    * (`Buffer.from(message)`). Nothing is allocated per batch but the
    * messages' views, so a fast stream makes no memory for the garbage
    * collector to reclaim, and the buffer stays in the cache
-   * (docs/protocol.md, "Copy"). A fragmented message still comes in a
-   * buffer of its own.
+   * (docs/protocol.md, "Copy"). A fragmented message is copied into a
+   * second buffer the iterator reuses, valid until its next step too.
    */
   reuseBuffer?: boolean;
 }
@@ -131,6 +131,15 @@ export interface GapEvent {
   lostBytes: number;
   /** Messages published while this subscriber was evicted. */
   lostMessages: number;
+}
+
+/**
+ * What one batches({ reuseBuffer: true }) iterator lends out: the buffer every
+ * batch is copied into, and the one fragmented messages are (grown as needed).
+ */
+interface LentBuffers {
+  batch: Buffer;
+  message: Buffer | null;
 }
 
 /** Zero-copy handler: `view` is valid only during the call. */
@@ -209,6 +218,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #pollBuffer: Buffer | null = null;
   #assembled = 0;
   #assemblySeq = -1;
+  /** Whose reused buffer #assembly is in: poll()'s, a lending iterator's, or null (a buffer of its own). */
+  #assemblyLender: 'poll' | LentBuffers | null = null;
   #data: Uint8Array | null = null;
   #wake: (() => void) | null = null;
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
@@ -576,9 +587,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const max = Math.min(limit - handled, MAX_BATCH);
     const meta = this.#meta.subarray(0, 1 + max * META_STRIDE);
     const native = this.#bound();
-    if (this.#assembly !== null || (native.poll(meta) === C.RC_EMESSAGE && this.#beginMessage(meta, true))) {
+    if (this.#assembly !== null || (native.poll(meta) === C.RC_EMESSAGE && this.#beginMessage(meta, 'poll'))) {
       // A fragmented message: copied once into the reused poll buffer, then handed over.
-      const status = this.#continueMessage(true);
+      const status = this.#continueMessage('poll');
       if (status < 0) {
         if (this.#status(status) === 'end') this.#ended = true;
         return handled;
@@ -644,14 +655,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * iteration (ERR_RINGCAST_ABORTED) when it is waiting or at its next step;
    * what was already handed over stays delivered. With `reuseBuffer`, every
    * batch is copied into one buffer the iterator reuses: its messages are
-   * valid until the iterator's next step.
+   * valid until the iterator's next step, fragmented messages included.
    */
   batches(options?: BatchesOptions): AsyncIterableIterator<Buffer[]> {
     const signal = checkSignal(options?.signal);
     if (options?.reuseBuffer !== true) return this.#iterate(this.#nextMessages, signal);
-    // The buffer is this iterator's own: another iterator's steps cannot overwrite what it handed over.
-    let lent: Buffer | null = null;
-    return this.#iterate(() => this.#nextBatch((lent ??= this.#newLentBuffer())), signal);
+    // The buffers are this iterator's own: another iterator's steps cannot overwrite what it handed over.
+    let lent: LentBuffers | null = null;
+    return this.#iterate(() => this.#nextBatch((lent ??= this.#newLentBuffers())), signal);
   }
 
   /** The async iterator of both shapes: one wait, one end, one error path. */
@@ -848,13 +859,18 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /**
    * RC_EMESSAGE: the next message is fragmented and `length` bytes long (the
    * core checked that against maxMessageBytes): one buffer for all of it, which
-   * its fragments are copied into straight from the ring.
+   * its fragments are copied into straight from the ring. `lender`: poll()'s
+   * reused buffer, or a lending iterator's, instead of a buffer of its own.
    */
-  #beginMessage(meta: Float64Array, forPoll = false): true {
+  #beginMessage(meta: Float64Array, lender: 'poll' | LentBuffers | null = null): true {
     const length = meta[1]!;
-    if (forPoll) {
+    this.#assemblyLender = lender;
+    if (lender === 'poll') {
       if ((this.#pollBuffer?.length ?? 0) < length) this.#pollBuffer = Buffer.allocUnsafe(length);
       this.#assembly = this.#pollBuffer!.subarray(0, length);
+    } else if (lender !== null) {
+      if ((lender.message?.length ?? 0) < length) lender.message = length >= LARGE_MESSAGE_FROM ? native.allocMessage(length) : Buffer.allocUnsafeSlow(length);
+      this.#assembly = lender.message!.subarray(0, length);
     } else {
       // A large message gets a mapping that an earlier one left (allocMessage): no fresh pages to fault in.
       this.#assembly = length >= LARGE_MESSAGE_FROM ? native.allocMessage(length) : Buffer.allocUnsafe(length);
@@ -866,10 +882,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /**
    * Copies what is committed of the message begun; queues it once whole.
-   * Returns 1 if it progressed, 0, or a negative status. `forPoll`: poll()
-   * takes it at once (else it goes to recv(), whose callers keep it).
+   * Returns 1 if it progressed, 0, or a negative status. `taker`: who takes
+   * it, poll() or a lending iterator (which hand out their own reused
+   * buffers), or null (recv() and the rest, whose callers keep what they get).
    */
-  #continueMessage(forPoll = false): number {
+  #continueMessage(taker: 'poll' | LentBuffers | null = null): number {
     const message = this.#assembly!;
     const filled = this.#native.readMessage(message, this.#assembled);
     if (filled < 0) return filled;
@@ -877,8 +894,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#assembled = filled;
     if (filled === message.length) {
       this.#lastSeq = this.#assemblySeq;
-      // Begun by poll() in its reused buffer, finished by recv(): recv's callers keep what they get.
-      this.#queue.push(!forPoll && message.buffer === this.#pollBuffer?.buffer ? Buffer.from(message) : message);
+      // Begun in a reused buffer and finished by another reader (poll() then recv()): a copy of its own.
+      const lender = this.#assemblyLender;
+      this.#queue.push(lender === null || lender === taker ? message : Buffer.from(message));
       this.#dropMessage();
     }
     return progressed;
@@ -888,6 +906,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #dropMessage(): void {
     this.#assembly = null;
     this.#assembled = 0;
+    this.#assemblyLender = null;
   }
 
   /** undefined: nothing now. null: end of stream. Throws on eviction, loss of publisher, corruption. */
@@ -897,32 +916,32 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /**
    * #next for batches(): every message copied out in one crossing (at least
-   * one), or undefined / null as #next. `into`: the batch is copied there
-   * (batches({ reuseBuffer: true })).
+   * one), or undefined / null as #next. `lent`: the batch (or a fragmented
+   * message) is copied into these (batches({ reuseBuffer: true })).
    */
-  #nextBatch(into: Buffer | null = null): Buffer[] | null | undefined {
-    return this.#queueIndex < this.#queue.length || this.#ready(into) ? this.#takeAll() : this.#closed || this.#ended ? null : undefined;
+  #nextBatch(lent: LentBuffers | null = null): Buffer[] | null | undefined {
+    return this.#queueIndex < this.#queue.length || this.#ready(lent) ? this.#takeAll() : this.#closed || this.#ended ? null : undefined;
   }
 
-  /** The buffer one batches({ reuseBuffer: true }) copies into: batchBytes, and at least one record's payload. */
-  #newLentBuffer(): Buffer {
-    return Buffer.allocUnsafeSlow(Math.max(this.#batchBytes, this.#native.info().maxPayload));
+  /** What one batches({ reuseBuffer: true }) copies into: batchBytes (at least one record's payload); a message buffer once needed. */
+  #newLentBuffers(): LentBuffers {
+    return { batch: Buffer.allocUnsafeSlow(Math.max(this.#batchBytes, this.#native.info().maxPayload)), message: null };
   }
 
   /**
    * The one implementation of what every read waits for: true once messages
    * are queued; false when there is nothing now or the stream ended (the
    * caller tells which by #closed / #ended). Throws on eviction, loss of the
-   * publisher, corruption; starts an automatic rejoin. `into`: as #fill's.
+   * publisher, corruption; starts an automatic rejoin. `lent`: as #fill's.
    */
-  #ready(into: Buffer | null = null): boolean {
+  #ready(lent: LentBuffers | null = null): boolean {
     for (;;) {
       if (this.#queueIndex < this.#queue.length) return true;
       if (this.#closed || this.#ended) return false;
       if (this.#failure) throw this.#failure;
       // A shared-memory rejoin holds the reader until its join is answered.
       if (this.#rejoining) return false;
-      const status = this.#fill(into);
+      const status = this.#fill(lent);
       if (status > 0) continue;
       if (status < 0) {
         // The end sets #ended; else an automatic rejoin is under way, which #waitReadable awaits.
@@ -947,14 +966,15 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * Copies what is ready out of the ring into the queue; returns the native
    * status (the count copied, 0, or negative). A few small messages come in
    * one crossing with the slot's state, each into a Buffer of its own; a
-   * backlog goes to #fillBatch. `into`: everything goes to #fillBatch, which
-   * copies it there (the caller hands the messages over until its next read).
+   * backlog goes to #fillBatch. `lent`: everything goes to #fillBatch, which
+   * copies it into those buffers (the caller hands the messages over until
+   * its next read).
    */
-  #fill(into: Buffer | null = null): number {
+  #fill(lent: LentBuffers | null = null): number {
     this.#bound();
     const meta = this.#meta;
-    if (this.#assembly !== null) return this.#continueMessage();
-    if (into !== null) return this.#fillBatch(into);
+    if (this.#assembly !== null) return this.#continueMessage(lent);
+    if (lent !== null) return this.#fillBatch(lent);
     const count = this.#readSmall!();
     if (count === C.RC_ETOOBIG) return this.#fillBatch();
     if (count === C.RC_EMESSAGE) {
@@ -986,16 +1006,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /**
    * Copies one batch out of the ring into one buffer of its own (or into
-   * `into`), its messages views into it, queued.
+   * the lent one), its messages views into it, queued.
    */
-  #fillBatch(into: Buffer | null = null): number {
+  #fillBatch(lent: LentBuffers | null = null): number {
     const meta = this.#meta;
-    const batch = into === null ? this.#native.read(this.#batchBytes, meta) : this.#native.read(into.length, meta, into);
+    const batch = lent === null ? this.#native.read(this.#batchBytes, meta) : this.#native.read(lent.batch.length, meta, lent.batch);
     const count = meta[0]!;
     if (count === C.RC_EMESSAGE) {
       this.#followSlot();
-      this.#beginMessage(meta);
-      return this.#continueMessage();
+      this.#beginMessage(meta, lent);
+      return this.#continueMessage(lent);
     }
     if (count >= 0) this.#followSlot();
     if (batch === null) return count;

@@ -41,13 +41,15 @@ describe('subscriber.batches()', () => {
     expect(result.batches).toBeLessThan(3000); // some crossing brought more than one message
   });
 
-  it('with reuseBuffer, copies every batch into one buffer of its own, whose messages hold until the next step', async () => {
+  it('with reuseBuffer, copies every batch (and every fragmented message) into buffers of its own, whose messages hold until the next step', async () => {
     const { path, publisher } = await listen();
     // The reader checks order and content as each batch comes, before its next step.
     const result = await readMixedStream(path, publisher, 'count-lent-batches');
     expect(result.batches).toBeGreaterThan(1);
-    // Every whole message of every batch was a view of the same memory: nothing allocated per batch.
+    // Every whole message of every batch was a view of the same memory, and
+    // every fragmented one of a second: nothing allocated per batch or message.
     expect(result.memories).toBe(1);
+    expect(result.largeMemories).toBe(1);
   });
 
   it('two iterators with reuseBuffer each lend their own buffer', async () => {
