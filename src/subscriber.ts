@@ -21,13 +21,15 @@ import {
 } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js';
-import { resolveSubscriberAddress, unsupported } from './address.js';
+import { resolveSubscriberAddress } from './address.js';
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './xen.js';
 import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
 import { MAX_BUFFER_LENGTH, checkInteger, checkPath, checkSignal } from './options.js';
 import { LAG_SETTLE_MS, wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
+// recvSync() names what it cannot do yet the way addresses do.
+import { unsupported } from './address.js';
 
 export interface SubscriberOptions {
   /**
