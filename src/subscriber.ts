@@ -28,6 +28,8 @@ import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubsc
 import { MAX_BUFFER_LENGTH, checkInteger, checkPath, checkSignal } from './options.js';
 import { LAG_SETTLE_MS, wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
+// recvSync() names what it cannot do yet the way addresses do.
+import { unsupported } from './address.js';
 
 export interface SubscriberOptions {
   /**
@@ -83,6 +85,25 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
+export interface ReceiveSyncOptions {
+  /** Give up after this long (default -1: no limit). */
+  timeoutMs?: number;
+}
+
+export interface BatchesOptions extends ReceiveOptions {
+  /**
+   * Copy every batch into one buffer that this iterator reuses, instead of a
+   * new buffer per batch (default false). Each message handed over is then
+   * valid only until the iterator's next step: copy what you keep
+   * (`Buffer.from(message)`). Nothing is allocated per batch but the
+   * messages' views, so a fast stream makes no memory for the garbage
+   * collector to reclaim, and the buffer stays in the cache
+   * (docs/protocol.md, "Copy"). A fragmented message is copied into a
+   * second buffer the iterator reuses, valid until its next step too.
+   */
+  reuseBuffer?: boolean;
+}
+
 export interface SubscriberStatsSnapshot {
   slot: number;
   /** Messages handed to the application. */
@@ -114,6 +135,15 @@ export interface GapEvent {
   lostMessages: number;
 }
 
+/**
+ * What one batches({ reuseBuffer: true }) iterator lends out: the buffer every
+ * batch is copied into, and the one fragmented messages are (grown as needed).
+ */
+interface LentBuffers {
+  batch: Buffer;
+  message: Buffer | null;
+}
+
 /** Zero-copy handler: `view` is valid only during the call. */
 export type PollHandler = (view: Uint8Array, seq: number) => void;
 
@@ -124,7 +154,7 @@ const EVICT_REASONS: Record<number, EvictionReason> = {
   [C.RC_EVICT_CLOSED]: 'closed',
 };
 
-const { META_STRIDE, MAX_BATCH } = C;
+const { META_STRIDE, MAX_BATCH, LARGE_MESSAGE_FROM } = C;
 
 /**
  * Ready messages up to this many, within SMALL_READ_BYTES of the ring, are
@@ -190,6 +220,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #pollBuffer: Buffer | null = null;
   #assembled = 0;
   #assemblySeq = -1;
+  /** Whose reused buffer #assembly is in: poll()'s, a lending iterator's, or null (a buffer of its own). */
+  #assemblyLender: 'poll' | LentBuffers | null = null;
   #data: Uint8Array | null = null;
   #wake: (() => void) | null = null;
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
@@ -530,6 +562,36 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /**
+   * The next message, waiting for it by blocking this thread: the wait with
+   * the lowest latency, for a worker thread (or a process) that does nothing
+   * but read. The doorbell wakes the thread straight out of poll(), with no
+   * event loop, callback or promise on the way (docs/protocol.md, "Sleeping
+   * and waking"). Returns the message; null at the end of the stream;
+   * undefined when none came within `timeoutMs`, or when the event loop must
+   * run first: the publisher sent a control message or its socket closed,
+   * or an automatic rejoin is under way (then `await recv()` once, which
+   * also reports a publisher that died). Throws as recv() does. While it
+   * blocks nothing else runs on this thread: no timers, heartbeats or
+   * events. Socket buses only (ERR_RINGCAST_UNSUPPORTED through ivshmem or
+   * Xen).
+   */
+  recvSync(options?: ReceiveSyncOptions): Buffer | null | undefined {
+    const timeoutMs = checkInteger('timeoutMs', options?.timeoutMs, -1, -1, 2 ** 31 - 1);
+    if (this.#attachment) throw unsupported('recvSync() through shared-memory attachment (ivshmem, Xen)', 'use recv()');
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
+    for (;;) {
+      const message = this.#next();
+      if (message !== undefined) return message;
+      if (this.#spinForData()) continue;
+      if (this.#rejoining) return undefined;
+      const left = deadline - performance.now();
+      if (left <= 0) return undefined;
+      const woken = this.#native.waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd);
+      if (woken === 2) return undefined;
+    }
+  }
+
+  /**
    * Zero-copy: calls `handler` for up to `limit` ready messages with views into
    * the shared ring, valid only during the call, then acknowledges them.
    * A message that was fragmented in the ring is handed over as one copy, in
@@ -549,9 +611,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const max = Math.min(limit - handled, MAX_BATCH);
     const meta = this.#meta.subarray(0, 1 + max * META_STRIDE);
     const native = this.#bound();
-    if (this.#assembly !== null || (native.poll(meta) === C.RC_EMESSAGE && this.#beginMessage(meta, true))) {
+    if (this.#assembly !== null || (native.poll(meta) === C.RC_EMESSAGE && this.#beginMessage(meta, 'poll'))) {
       // A fragmented message: copied once into the reused poll buffer, then handed over.
-      const status = this.#continueMessage(true);
+      const status = this.#continueMessage('poll');
       if (status < 0) {
         if (this.#status(status) === 'end') this.#ended = true;
         return handled;
@@ -615,10 +677,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * rejoin and `gap` event as iterating the subscriber itself, with one
    * promise per batch instead of one per message. `signal` aborts the
    * iteration (ERR_RINGCAST_ABORTED) when it is waiting or at its next step;
-   * what was already handed over stays delivered.
+   * what was already handed over stays delivered. With `reuseBuffer`, every
+   * batch is copied into one buffer the iterator reuses: its messages are
+   * valid until the iterator's next step, fragmented messages included.
    */
-  batches(options?: ReceiveOptions): AsyncIterableIterator<Buffer[]> {
-    return this.#iterate(this.#nextMessages, checkSignal(options?.signal));
+  batches(options?: BatchesOptions): AsyncIterableIterator<Buffer[]> {
+    const signal = checkSignal(options?.signal);
+    if (options?.reuseBuffer !== true) return this.#iterate(this.#nextMessages, signal);
+    // The buffers are this iterator's own: another iterator's steps cannot overwrite what it handed over.
+    let lent: LentBuffers | null = null;
+    return this.#iterate(() => this.#nextBatch((lent ??= this.#newLentBuffers())), signal);
   }
 
   /** The async iterator of both shapes: one wait, one end, one error path. */
@@ -814,15 +882,21 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /**
    * RC_EMESSAGE: the next message is fragmented and `length` bytes long (the
    * core checked that against maxMessageBytes): one buffer for all of it, which
-   * its fragments are copied into straight from the ring.
+   * its fragments are copied into straight from the ring. `lender`: poll()'s
+   * reused buffer, or a lending iterator's, instead of a buffer of its own.
    */
-  #beginMessage(meta: Float64Array, forPoll = false): true {
+  #beginMessage(meta: Float64Array, lender: 'poll' | LentBuffers | null = null): true {
     const length = meta[1]!;
-    if (forPoll) {
+    this.#assemblyLender = lender;
+    if (lender === 'poll') {
       if ((this.#pollBuffer?.length ?? 0) < length) this.#pollBuffer = Buffer.allocUnsafe(length);
       this.#assembly = this.#pollBuffer!.subarray(0, length);
+    } else if (lender !== null) {
+      if ((lender.message?.length ?? 0) < length) lender.message = length >= LARGE_MESSAGE_FROM ? native.allocMessage(length) : Buffer.allocUnsafeSlow(length);
+      this.#assembly = lender.message!.subarray(0, length);
     } else {
-      this.#assembly = Buffer.allocUnsafe(length);
+      // A large message gets a mapping that an earlier one left (allocMessage): no fresh pages to fault in.
+      this.#assembly = length >= LARGE_MESSAGE_FROM ? native.allocMessage(length) : Buffer.allocUnsafe(length);
     }
     this.#assembled = 0;
     this.#assemblySeq = meta[2]!;
@@ -831,10 +905,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /**
    * Copies what is committed of the message begun; queues it once whole.
-   * Returns 1 if it progressed, 0, or a negative status. `forPoll`: poll()
-   * takes it at once (else it goes to recv(), whose callers keep it).
+   * Returns 1 if it progressed, 0, or a negative status. `taker`: who takes
+   * it, poll() or a lending iterator (which hand out their own reused
+   * buffers), or null (recv() and the rest, whose callers keep what they get).
    */
-  #continueMessage(forPoll = false): number {
+  #continueMessage(taker: 'poll' | LentBuffers | null = null): number {
     const message = this.#assembly!;
     const filled = this.#native.readMessage(message, this.#assembled);
     if (filled < 0) return filled;
@@ -842,8 +917,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#assembled = filled;
     if (filled === message.length) {
       this.#lastSeq = this.#assemblySeq;
-      // Begun by poll() in its reused buffer, finished by recv(): recv's callers keep what they get.
-      this.#queue.push(!forPoll && message.buffer === this.#pollBuffer?.buffer ? Buffer.from(message) : message);
+      // Begun in a reused buffer and finished by another reader (poll() then recv()): a copy of its own.
+      const lender = this.#assemblyLender;
+      this.#queue.push(lender === null || lender === taker ? message : Buffer.from(message));
       this.#dropMessage();
     }
     return progressed;
@@ -853,6 +929,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #dropMessage(): void {
     this.#assembly = null;
     this.#assembled = 0;
+    this.#assemblyLender = null;
   }
 
   /** undefined: nothing now. null: end of stream. Throws on eviction, loss of publisher, corruption. */
@@ -860,25 +937,34 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     return this.#queueIndex < this.#queue.length || this.#ready() ? this.#take() : this.#closed || this.#ended ? null : undefined;
   }
 
-  /** #next for batches(): every message copied out in one crossing (at least one), or undefined / null as #next. */
-  #nextBatch(): Buffer[] | null | undefined {
-    return this.#queueIndex < this.#queue.length || this.#ready() ? this.#takeAll() : this.#closed || this.#ended ? null : undefined;
+  /**
+   * #next for batches(): every message copied out in one crossing (at least
+   * one), or undefined / null as #next. `lent`: the batch (or a fragmented
+   * message) is copied into these (batches({ reuseBuffer: true })).
+   */
+  #nextBatch(lent: LentBuffers | null = null): Buffer[] | null | undefined {
+    return this.#queueIndex < this.#queue.length || this.#ready(lent) ? this.#takeAll() : this.#closed || this.#ended ? null : undefined;
+  }
+
+  /** What one batches({ reuseBuffer: true }) copies into: batchBytes (at least one record's payload); a message buffer once needed. */
+  #newLentBuffers(): LentBuffers {
+    return { batch: Buffer.allocUnsafeSlow(Math.max(this.#batchBytes, this.#native.info().maxPayload)), message: null };
   }
 
   /**
    * The one implementation of what every read waits for: true once messages
    * are queued; false when there is nothing now or the stream ended (the
    * caller tells which by #closed / #ended). Throws on eviction, loss of the
-   * publisher, corruption; starts an automatic rejoin.
+   * publisher, corruption; starts an automatic rejoin. `lent`: as #fill's.
    */
-  #ready(): boolean {
+  #ready(lent: LentBuffers | null = null): boolean {
     for (;;) {
       if (this.#queueIndex < this.#queue.length) return true;
       if (this.#closed || this.#ended) return false;
       if (this.#failure) throw this.#failure;
       // A shared-memory rejoin holds the reader until its join is answered.
       if (this.#rejoining) return false;
-      const status = this.#fill();
+      const status = this.#fill(lent);
       if (status > 0) continue;
       if (status < 0) {
         // The end sets #ended; else an automatic rejoin is under way, which #waitReadable awaits.
@@ -903,12 +989,15 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * Copies what is ready out of the ring into the queue; returns the native
    * status (the count copied, 0, or negative). A few small messages come in
    * one crossing with the slot's state, each into a Buffer of its own; a
-   * backlog goes to #fillBatch.
+   * backlog goes to #fillBatch. `lent`: everything goes to #fillBatch, which
+   * copies it into those buffers (the caller hands the messages over until
+   * its next read).
    */
-  #fill(): number {
+  #fill(lent: LentBuffers | null = null): number {
     this.#bound();
     const meta = this.#meta;
-    if (this.#assembly !== null) return this.#continueMessage();
+    if (this.#assembly !== null) return this.#continueMessage(lent);
+    if (lent !== null) return this.#fillBatch(lent);
     const count = this.#readSmall!();
     if (count === C.RC_ETOOBIG) return this.#fillBatch();
     if (count === C.RC_EMESSAGE) {
@@ -938,22 +1027,28 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#queue.push(message);
   }
 
-  /** Copies one batch out of the ring into one buffer of its own, its messages views into it, queued. */
-  #fillBatch(): number {
+  /**
+   * Copies one batch out of the ring into one buffer of its own (or into
+   * the lent one), its messages views into it, queued.
+   */
+  #fillBatch(lent: LentBuffers | null = null): number {
     const meta = this.#meta;
-    const batch = this.#native.read(this.#batchBytes, meta);
+    const batch = lent === null ? this.#native.read(this.#batchBytes, meta) : this.#native.read(lent.batch.length, meta, lent.batch);
     const count = meta[0]!;
     if (count === C.RC_EMESSAGE) {
       this.#followSlot();
-      this.#beginMessage(meta);
-      return this.#continueMessage();
+      this.#beginMessage(meta, lent);
+      return this.#continueMessage(lent);
     }
     if (count >= 0) this.#followSlot();
     if (batch === null) return count;
+    // Buffer.from(arrayBuffer, ...) makes the view without subarray()'s
+    // species lookup: a fifth less per message.
+    const memory = batch.buffer;
+    const base = batch.byteOffset;
     for (let i = 0; i < count; i++) {
       const at = 1 + i * META_STRIDE;
-      const offset = meta[at]!;
-      this.#enqueue(batch.subarray(offset, offset + meta[at + 1]!), meta[at + 3]!);
+      this.#enqueue(Buffer.from(memory, base + meta[at]!, meta[at + 1]!), meta[at + 3]!);
     }
     return count;
   }

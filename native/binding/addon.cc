@@ -24,6 +24,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <string>
 #include <unistd.h>
@@ -660,6 +661,7 @@ public:
 		auto properties = ReadMethods();
 		properties.push_back(InstanceMethod<&Subscriber::Destroy>("destroy"));
 		properties.push_back(InstanceAccessor<&Subscriber::DoorbellFd>("doorbellFd"));
+		properties.push_back(InstanceMethod<&Subscriber::WaitSync>("waitSync"));
 		return DefineClass(env, "Subscriber", properties);
 	}
 
@@ -749,6 +751,33 @@ private:
 	void MoreInfo(Napi::Object &) {}
 
 	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
+
+	// waitSync(timeoutMs, controlFd) -> 0 if it timed out, 1 if something
+	// may be ready to read (or to report: the end, an eviction), 2 if the
+	// control socket has something (a message, or the publisher's end of it
+	// closed): only the event loop reads that. Blocks the calling thread in
+	// poll() on our doorbell and the control socket, with the core's sleep
+	// protocol ([S5]: announce, re-check, sleep; the publisher rings only an
+	// announced sleeper), as the C core's own reader sleeps in read(): the
+	// kernel wakes this thread directly, with no event loop, callback or
+	// promise between the doorbell and the read. timeoutMs < 0: no limit.
+	Napi::Value WaitSync(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		int timeout_ms = info[0].As<Napi::Number>().Int32Value();
+		int control_fd = info[1].As<Napi::Number>().Int32Value();
+		if (!live_ || !rc_sub_prepare_wait(&sub_))
+			return Napi::Number::New(env, 1);
+		struct pollfd fds[2] = { { doorbell_fd_, POLLIN, 0 }, { control_fd, POLLIN | POLLRDHUP, 0 } };
+		int r = poll(fds, control_fd >= 0 ? 2 : 1, timeout_ms);
+		// A ring meant for this wait, or a stale one: either way the caller reads again.
+		if (r > 0 && fds[0].revents)
+			rc_eventfd_drain(doorbell_fd_);
+		rc_sub_end_wait(&sub_);
+		// EINTR (a signal for this thread) counts as a wake-up: the caller looks again.
+		int result = r == 0 ? 0 : r > 0 && fds[1].revents && !fds[0].revents ? 2 : 1;
+		return Napi::Number::New(env, result);
+	}
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
 	{
@@ -1142,6 +1171,7 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_MAX_FDS_PER_MESSAGE);
 	c.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
 	c.Set("MAX_BATCH", Napi::Number::New(env, kMaxBatch));
+	c.Set("LARGE_MESSAGE_FROM", Napi::Number::New(env, static_cast<double>(kLargeMessageFrom)));
 	c.Set("DOORBELL_EVTCHN", Napi::Number::New(env, FdWatcher::kEvtchn));
 	return c;
 }
@@ -1168,6 +1198,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("inspectRing", Napi::Function::New(env, InspectRing));
 	exports.Set("defaultMaxPayload", Napi::Function::New(env, DefaultMaxPayload));
 	exports.Set("minMaxLag", Napi::Function::New(env, MinMaxLag));
+	exports.Set("allocMessage", Napi::Function::New(env, AllocMessage));
 	return exports;
 }
 
