@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Publisher, Subscriber, inspectBus, ivshmemRegionSize, type BusSnapshot } from '../src/index.js';
 import { cleanup, cli, fixture, numbered, opened, run, socketPath, spawned, type Proc } from './helpers.js';
-import { buildTools, cGuest, mixedBus, removeVmDirs } from './ivshmem-bus.js';
+import { buildTools, cGuest, mixedBus, removeVmDirs, vmBus } from './ivshmem-bus.js';
 
 beforeAll(buildTools);
 
@@ -129,6 +129,18 @@ describe('mixed bus: local processes and guests on one ring', () => {
     expect((await table.exited).code).toBe(0);
     expect(table.stdout()).toMatch(/guest/);
     expect(table.stdout()).toMatch(/process/);
+  });
+
+  it('ringcast stat reads a VM-only bus (no socket) from its plain ring file', async () => {
+    const bus = await vmBus([{ name: 'vm1' }, { name: 'vm2' }]);
+    expect(lstatSync(bus.ring).isFile()).toBe(true);
+    const guest = cGuest(bus, 1, 'count');
+    await guest.line(/^attached slot=1/);
+    const probe = run(cli, ['stat', `ivshmem:${bus.ring}?server=${bus.server}`, '--json']);
+    expect((await probe.exited).code).toBe(0);
+    const snapshot = JSON.parse(probe.stdout()) as BusSnapshot;
+    expect(snapshot.subscribers.map((s) => [s.slot, s.kind, s.state])).toEqual([[1, 'guest', 'active']]);
+    expect(snapshot.path).toBe(bus.ring);
   });
 
   it('ringcast stat on a Xen bus says why it cannot, with ERR_RINGCAST_UNSUPPORTED', async () => {
