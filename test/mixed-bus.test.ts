@@ -2,12 +2,13 @@
 // subscriber process through its Unix socket and two "guests" (a Node one and
 // the C one) through ivshmem files and a real ivshmem server, all from the
 // same ring (docs/vm.md, "Mixed bus").
-import { closeSync, lstatSync, openSync, readlinkSync, statSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, ftruncateSync, lstatSync, openSync, readlinkSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Publisher, Subscriber, inspectBus, ivshmemRegionSize, type BusSnapshot } from '../src/index.js';
 import { cleanup, cli, fixture, numbered, opened, run, socketPath, spawned, type Proc } from './helpers.js';
-import { buildTools, cGuest, mixedBus, removeVmDirs, vmBus } from './ivshmem-bus.js';
+import { buildTools, cGuest, mixedBus, removeVmDirs, startServer, vmBus, vmDir } from './ivshmem-bus.js';
 
 beforeAll(buildTools);
 
@@ -129,6 +130,25 @@ describe('mixed bus: local processes and guests on one ring', () => {
     expect((await table.exited).code).toBe(0);
     expect(table.stdout()).toMatch(/guest/);
     expect(table.stdout()).toMatch(/process/);
+  });
+
+  it('the options form (vm.unixSocket) makes the same mixed bus; a socket path that is the ring or an ack file is refused', async () => {
+    const dir = vmDir();
+    const server = await startServer(dir);
+    const vm = { ivshmemServer: server, ringFile: join(dir, 'r.ring'), guests: [{ name: 'vm1', ackFile: join(dir, 'r.ack') }] };
+    await expect(Publisher.listen({ path: 'bus', vm: { ...vm, unixSocket: vm.ringFile } })).rejects.toMatchObject({
+      code: 'ERR_RINGCAST_INVALID_OPTION',
+      message: expect.stringMatching(/^option vm\.unixSocket:/),
+    });
+    const socket = join(dir, 'r.sock');
+    const publisher = await Publisher.listen({ path: 'bus', vm: { ...vm, unixSocket: socket } });
+    opened.push(publisher);
+    expect(publisher.path).toBe(socket);
+    expect(lstatSync(vm.ringFile).isSymbolicLink()).toBe(true);
+    const local = await Subscriber.connect({ path: socket });
+    expect(local.slot).toBe(1);
+    expect(kinds(await inspectBus(socket))).toEqual([[1, 'process']]);
+    await local.close();
   });
 
   it('ringcast stat reads a VM-only bus (no socket) from its plain ring file', async () => {
