@@ -290,7 +290,8 @@ export interface NativeRingSnapshot {
   messages?: number;
   publisherState?: number;
   publisherPid?: number;
-  slots?: Array<NativeSlotStats & { pid: number; uid: number }>;
+  /** guest: attached through shared memory (its join answer names this attachment). */
+  slots?: Array<NativeSlotStats & { pid: number; uid: number; guest: boolean }>;
 }
 
 /**
@@ -436,6 +437,11 @@ export interface NativeAddon {
     fileMode?: number,
     /** Declared in the ring: the largest message it carries (default RC_DEFAULT_MAX_MESSAGE). */
     maxMessage?: number,
+    /**
+     * A mixed bus: the ring is a sealed memfd of ivshmemRegionSize(capacity)
+     * (handed to local subscribers) and `ringFile` a link to it for QEMU.
+     */
+    mixed?: boolean,
   ) => NativePublisher;
   /** Creates the guests' ack files and connects to the ivshmem server; `publisher` must outlive it. peerIds: -1 = any. */
   IvshmemHost: new (
