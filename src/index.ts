@@ -37,7 +37,6 @@ export type {
   SubscriberEvents,
   ChannelEvents,
   ChannelServerEvents,
-  XenPublisherEvents,
   BridgeEvents,
   SubscribeEvent,
   UnsubscribeEvent,
@@ -56,7 +55,6 @@ export type { ChannelOptions } from './channel.js';
 export type { StreamOptions } from './streams.js';
 export { ivshmemRegionSize } from './ivshmem.js';
 export type { VmOptions, VmGuestOptions, IvshmemSubscribeOptions } from './ivshmem.js';
-export { XenPublisher } from './xen.js';
-export type { XenPublisherOptions, XenReceiver, XenAckGrant, XenSubscribeOptions, XenSlotEvent, XenPublisherStats } from './xen.js';
+export type { XenBusOptions, XenBusInfo, XenReceiver, XenAckGrant, XenSubscribeOptions, XenDeathSeenBy } from './xen.js';
 export { Bridge } from './bridge/bridge.js';
 export type { BridgeOptions, BridgeTransportOptions, BridgeStats, BridgeGapEvent } from './bridge/bridge.js';

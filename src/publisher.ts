@@ -14,7 +14,8 @@ import { verdictName } from './attachment.js';
 import { PublishQueue } from './publish-queue.js';
 import { resolvePublisherAddress } from './address.js';
 import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './ivshmem.js';
-import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
+import { XEN_DEFAULT_HEARTBEAT_MS, XenHost, checkXenBusOptions, type XenBusInfo, type XenBusOptions, type XenSlotChange } from './xen.js';
+import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher, type NativeRingWriter } from './native.js';
 import {
   checkCapacity,
   checkEvictAfterMs,
@@ -41,7 +42,8 @@ export interface PublisherOptionFields {
   /**
    * The bus's address (docs/addresses.md): `unix:PATH` or a bare path for a
    * local bus; `ivshmem:RING?server=SOCKET` for KVM/QEMU guests, with the
-   * guests in `vm.guests`. Give this or `path`.
+   * guests in `vm.guests`; `xen:DOMID/BUS` for Xen domains (DOMID: this
+   * domain), with the receivers in `xen.receivers`. Give this or `path`.
    */
   address?: string;
   /** Path of the bus's Unix socket, taken as it is (a bind mount shares it with containers). Give this or `address`. */
@@ -53,16 +55,18 @@ export interface PublisherOptionFields {
    * hops) that subscribers do not see: a bridge's republished bus.
    */
   envelopes?: boolean;
-  /** Data area bytes, a power of two (default 4 MiB). */
+  /** @internal The Xen bus a `xen:` address names (resolvePublisherAddress). */
+  xenBus?: { domid: number; bus: string };
+  /** Data area bytes, a power of two (default 4 MiB; on Xen at most `constants.xenMaxCapacity`, docs/xen.md). */
   capacity?: number;
-  /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16; at least 64). */
+  /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16; at least 64; on Xen always the default). */
   maxPayload?: number;
   /**
    * Largest message this publisher writes, declared in the ring so that
    * subscribers can refuse anything larger before allocating it (default and
    * subscribers' default cap: 64 MiB). A larger publish throws
    * ERR_RINGCAST_TOO_BIG; subscribers with a lower `maxMessageBytes` fail on
-   * such a message with ERR_RINGCAST_CORRUPT.
+   * such a message with ERR_RINGCAST_CORRUPT. On Xen always the default.
    */
   maxMessageBytes?: number;
   /** `block` (default): wait for the slowest subscriber. `drop`: never wait, evict whoever would be overwritten. */
@@ -75,7 +79,7 @@ export interface PublisherOptionFields {
   evictAfterMs?: number;
   /** block: evict instead of waiting for a subscriber this many bytes behind (default: capacity, i.e. wait). */
   maxLagBytes?: number;
-  /** Evict (reason `dead`) a subscriber whose ack-page heartbeat has not moved this long (default: off; socket peers are watched through their connection). */
+  /** Evict (reason `dead`) a subscriber whose ack-page heartbeat has not moved this long (default: off; socket peers are watched through their connection; 5000 on ivshmem and Xen). */
   heartbeatTimeoutMs?: number;
   /** Most subscribers attached at once (default and maximum: the slot table size, 64). */
   maxSubscribers?: number;
@@ -112,6 +116,17 @@ export interface PublisherOptionFields {
    * `refuse` (`{ reason, guest, peer }`).
    */
   vm?: VmOptions;
+  /**
+   * With a `xen:DOMID/BUS` address: the receiver domains' slots (ring slot i
+   * is `receivers[i]`) and how they find the bus (docs/xen.md). The ring comes
+   * from the grant device (`insmod ringcast_xengrant.ko` in this domain) and
+   * is granted read-only to every receiver domain: each message is written
+   * once. `allow`, `maxPerUid`, `rejoinBackoffMs` and the handshake options
+   * are about sockets and do not apply. Joins emit `subscribe` (`{ slot,
+   * domid, domainSlot }`), refused joins `refuse` (the join answer's verdict),
+   * a receiver's death `unsubscribe` with reason `dead` and `seenBy`.
+   */
+  xen?: XenBusOptions;
 }
 
 export interface PublishOptions {
@@ -153,6 +168,9 @@ export interface SubscriberStats {
   lostBytes: number;
   /** Messages lost at its last eviction. */
   lostMessages: number;
+  /** Xen: the receiver's domain and its slot there. */
+  domid?: number;
+  domainSlot?: number;
 }
 
 export interface PublisherStats {
@@ -280,6 +298,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Per slot, the timer that shows LAGGING -> ACTIVE once the slot stayed ACTIVE for LAG_SETTLE_MS. */
   #settling = new Map<number, NodeJS.Timeout>();
   #vm: VmHost | null = null;
+  #xen: XenHost | null = null;
+  /** Xen: close() waits for subscribers to leave, then this resolves it early. */
+  #lingerDone: (() => void) | null = null;
   /** VM guests' join positions by slot (socket subscribers keep theirs in #attached). */
   #vmJoinedAt = new Map<number, number>();
   /** Staging for #offerFrom: small messages packed back to back, and their sizes. */
@@ -291,7 +312,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (typeof given !== 'object' || given === null) throw invalidOption('options', given, 'an object');
     const options: PublisherOptionFields = { ...given, ...resolvePublisherAddress(given) };
     this.path = checkPath('path', options.path);
-    this.capacity = checkCapacity(options.capacity);
+    if (options.xen !== undefined && !options.xenBus) throw invalidOption('xen', options.xen, 'a value only with a xen:DOMID/BUS address');
+    const xen = options.xenBus ? checkXenBusOptions(options.xenBus, options.xen) : null;
+    // A Xen ring is granted page by page to every receiver domain: at most RC_XEN_MAX_CAPACITY.
+    this.capacity = xen ? checkCapacity(options.capacity, Math.min(4 * 1024 * 1024, C.RC_XEN_MAX_CAPACITY)) : checkCapacity(options.capacity);
     this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), C.RC_MIN_MAX_PAYLOAD, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
     this.maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, Math.max(C.RC_DEFAULT_MAX_MESSAGE, this.maxPayload), this.maxPayload, MAX_BUFFER_LENGTH);
     this.policy = checkPolicy(options.policy);
@@ -314,20 +338,31 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const minLag = native.minMaxLag(this.maxPayload);
     const maxLagBytes = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
     const vm = options.vm === undefined ? null : checkVmOptions(options.vm);
-    const heartbeatTimeoutMs = options.heartbeatTimeoutMs === undefined ? (vm ? 5000 : 0) : checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 0, 10, 3_600_000);
+    const heartbeatTimeoutMs = options.heartbeatTimeoutMs === undefined ? (vm ? 5000 : xen ? XEN_DEFAULT_HEARTBEAT_MS : 0) : checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 0, 10, 3_600_000);
+    const policy = this.policy === 'drop' ? C.RC_POLICY_DROP : C.RC_POLICY_BLOCK;
 
-    const id = randomBytes(8);
-    this.#native = new native.Publisher(
-      this.capacity,
-      this.maxPayload,
-      this.policy === 'drop' ? C.RC_POLICY_DROP : C.RC_POLICY_BLOCK,
-      id.readUInt32BE(0),
-      id.readUInt32BE(4),
-      options.envelopes === true ? C.RC_FEATURE_ENVELOPE : 0,
-      vm?.ringFile,
-      vm?.fileMode,
-      this.maxMessageBytes,
-    );
+    if (xen) {
+      // The grant device formats the ring with the core's defaults.
+      if (this.maxPayload !== native.defaultMaxPayload(this.capacity)) throw invalidOption('maxPayload', options.maxPayload, 'the default on a Xen bus');
+      if (this.maxMessageBytes !== C.RC_DEFAULT_MAX_MESSAGE) throw invalidOption('maxMessageBytes', options.maxMessageBytes, 'the default on a Xen bus');
+      if (options.envelopes === true) throw invalidOption('envelopes', true, 'no envelopes on a Xen bus');
+      this.#xen = new XenHost(xen, { capacity: this.capacity, policy, heartbeatTimeoutMs }, (changes, error) => this.#onXenService(changes, error));
+      // A Xen ring has no socket: the socket-only calls (attach, detach, handedOver, ringFd) are never made.
+      this.#native = this.#xen.ring as NativeRingWriter as NativePublisher;
+    } else {
+      const id = randomBytes(8);
+      this.#native = new native.Publisher(
+        this.capacity,
+        this.maxPayload,
+        policy,
+        id.readUInt32BE(0),
+        id.readUInt32BE(4),
+        options.envelopes === true ? C.RC_FEATURE_ENVELOPE : 0,
+        vm?.ringFile,
+        vm?.fileMode,
+        this.maxMessageBytes,
+      );
+    }
     this.#queue = new PublishQueue(
       this.#native,
       {
@@ -345,7 +380,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       evictAfterMs,
     );
     this.#nativeOffer = this.#native.offerFunction();
-    if (options.listen !== false && !vm) {
+    if (options.listen !== false && !vm && !xen) {
       try {
         this.#listenFd = native.unixListen(this.path, 64);
       } catch (error) {
@@ -356,6 +391,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#listenWatcher.start();
     }
     if (maxLagBytes && !this.#native.setMaxLag(maxLagBytes)) {
+      this.#xen?.stop();
       this.#native.destroy();
       throw invalidOption('maxLagBytes', maxLagBytes, `an integer from ${minLag} to ${this.capacity}`);
     }
@@ -368,7 +404,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         throw wrapSystem(error, `cannot serve guests through ${vm.ivshmemServer}`);
       }
     }
-    if (heartbeatTimeoutMs) {
+    // Xen checks heartbeats in its own service pass: a stopped heartbeat is a receiver's death there.
+    if (heartbeatTimeoutMs && !xen) {
       this.#heartbeatTimer = setInterval(() => {
         if (this.#native.checkHeartbeats(Math.floor(performance.now()) + 1, heartbeatTimeoutMs) > 0) {
           this.#processChanges();
@@ -383,7 +420,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Creates the ring and starts listening on `options.path`. */
   static async listen(options: PublisherOptions): Promise<Publisher> {
     const publisher = new Publisher(options);
-    track('publisher', publisher, options.listen === false || publisher.#vm !== null ? null : unlinkSocketAtExit(publisher.path));
+    track('publisher', publisher, options.listen === false || publisher.#vm !== null || publisher.#xen !== null ? null : unlinkSocketAtExit(publisher.path));
     reportEvent('publisher', publisher, 'listen', { capacity: publisher.capacity, maxPayload: publisher.maxPayload, policy: publisher.policy });
     return publisher;
   }
@@ -396,7 +433,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   /** Subscribers attached now (evicted ones included until they rejoin or leave). */
   get subscriberCount(): number {
+    if (this.#xen) return this.#xen.attached;
     return this.#vm ? this.#slotStates.size : this.#attached.size;
+  }
+
+  /** On a Xen bus (a `xen:` address): this domain, the ring's pages and the manual rendezvous lines; else null. */
+  get xen(): XenBusInfo | null {
+    return this.#xen;
   }
 
   /** publish() calls waiting for room. */
@@ -520,6 +563,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const subscribers: SubscriberStats[] = [];
     for (const slot of raw.slots) {
       const attached = this.#attached.get(slot.slot);
+      const receiver = this.#xen?.receivers[slot.slot];
       subscribers.push({
         slot: slot.slot,
         state: STATES[slot.state] ?? 'evicted',
@@ -531,6 +575,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         evictions: slot.evictions,
         lostBytes: slot.state === C.RC_SLOT_EVICTED ? slot.lostTo - slot.lostFrom : 0,
         lostMessages: slot.state === C.RC_SLOT_EVICTED ? slot.lostMessages : 0,
+        ...(receiver && { domid: receiver.domid, domainSlot: receiver.slot }),
       });
     }
     return {
@@ -559,6 +604,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#settling.clear();
       this.#wakeUp();
       await this.#queue.settled();
+      if (this.#xen) await this.#linger(this.#xen);
       this.#finalStats = this.stats();
       if (this.#listenWatcher) {
         this.#listenWatcher.close();
@@ -579,6 +625,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#data = null;
       this.#vm?.destroy(); // it works on the native publisher: first
       this.#vm = null;
+      this.#xen?.stop();
       this.#native.destroy();
       this.#log.info({ path: this.path }, 'bus closed');
       this.emit('close');
@@ -829,6 +876,57 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   // ---- control plane -----------------------------------------------------
+
+  /**
+   * A pass of the Xen host: receivers joined, left, died or were refused
+   * (the ring's slot transitions follow through takeChanges, as for every
+   * provider); acks may have made room.
+   */
+  #onXenService(changes: XenSlotChange[], error?: unknown): void {
+    if (error) this.#log.error({ err: error }, 'Xen event channel failed');
+    this.#processChanges();
+    for (const change of changes) {
+      const where = { slot: change.slot, domid: change.domid, domainSlot: change.domainSlot };
+      switch (change.kind) {
+        case 'joined':
+          this.#vmJoinedAt.set(change.slot, this.#native.stats().head);
+          this.#log.info(where, 'subscriber joined');
+          this.emit('subscribe', { ...where, pid: 0, uid: 0 });
+          break;
+        case 'left':
+          this.#log.info(where, 'subscriber left');
+          this.emit('unsubscribe', { ...where, reason: 'closed' });
+          break;
+        case 'dead':
+          this.#log.warn({ ...where, seenBy: change.seenBy }, 'subscriber dead');
+          this.emit('unsubscribe', { ...where, reason: 'dead', seenBy: change.seenBy });
+          break;
+        case 'refused':
+          this.#log.warn({ ...where, verdict: change.verdict }, 'join refused');
+          this.emit('refuse', { ...where, reason: change.verdict ?? 'refused', pid: 0, uid: 0 });
+          break;
+      }
+    }
+    this.#wakeUp();
+    if (this.#lingerDone && this.#xen!.attached === 0) this.#lingerDone();
+  }
+
+  /**
+   * Xen: the ring is closed; receivers read the rest and leave (their joins
+   * are refused `closing`) for up to xen.lingerMs, before the grants go.
+   */
+  async #linger(xen: XenHost): Promise<void> {
+    const lingerMs = xen.settings.lingerMs;
+    if (xen.attached === 0 || lingerMs === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, lingerMs);
+      this.#lingerDone = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#lingerDone = null;
+  }
 
   /** A pass of the ivshmem host: guests joined, were refused, or their VM left the server. */
   #onVmService(result: VmServiceResult): void {

@@ -1,14 +1,14 @@
 // The Node programs of the Xen test's second part (test/xen/run.sh): the
-// package's XenPublisher and Subscriber({ xen }) running in Xen domains, the
-// host's node binary and the package copied into the initramfs.
+// package's Publisher (a xen: address) and Subscriber({ xen }) running in Xen
+// domains, the host's node binary and the package copied into the initramfs.
 //
-//   node node-peer.mjs PKG pub BUS MESSAGES RECEIVERS WAIT
+//   node node-peer.mjs PKG pub BUS MESSAGES RECEIVERS WAIT DOMID
 //       RECEIVERS: DOMID,DOMID,... (one slot each, in order; ack pages
 //       granted by the subscribers). Waits for WAIT subscribers, publishes
 //       MESSAGES sequenced, checksummed messages (block policy, a subscriber
 //       that keeps it waiting 1 s is evicted; the second half waits until an
 //       evicted subscriber is back, so its rejoin never meets a closed bus),
-//       closes, lingers until all left.
+//       closes, lingers until all left. DOMID: this domain (the address's).
 //   node node-peer.mjs PKG sub BUS PUBLISHER SLOT MESSAGES [STALL_AT|-] [REFUSED_SLOT]
 //       Reads everything in order; with STALL_AT it stops reading there for
 //       3 s, is evicted (slow), rejoins by itself and must see a gap that
@@ -49,26 +49,32 @@ function checkMessage(m) {
   return Number(m.readBigUInt64LE(0));
 }
 
-async function publisher(ringcast, messages, receivers, wait) {
-  const { XenPublisher } = ringcast;
-  const pub = await XenPublisher.open({
-    bus,
-    receivers: receivers.map((domid) => ({ domid })),
+/** Ring slot i is receivers[i]: its domain, and its number among that domain's slots. */
+function slotNames(receivers) {
+  return receivers.map((domid, i) => ({ domid, slot: receivers.slice(0, i).filter((d) => d === domid).length }));
+}
+
+async function publisher(ringcast, messages, receivers, wait, domid) {
+  const { Publisher } = ringcast;
+  const pub = await Publisher.listen({
+    address: `xen:${domid}/${bus}`,
+    xen: { receivers: receivers.map((domid) => ({ domid })), lingerMs: 120_000 },
     capacity: 64 * 1024,
     evictAfterMs: 1000,
   });
-  say(`note publisher ready in domain ${pub.domid}`);
+  say(`note publisher ready in domain ${pub.xen.domid}`);
+  const names = slotNames(receivers);
   const evicted = new Set();
   pub.on('subscribe', (e) => {
-    evicted.delete(`${e.domid}/${e.slot}`);
-    say(`note joined domain ${e.domid} slot ${e.slot}`);
+    evicted.delete(e.slot);
+    say(`note joined domain ${e.domid} slot ${e.domainSlot}`);
   });
   pub.on('evict', (e) => {
-    if (e.reason === 'slow') evicted.add(`${e.domid}/${e.slot}`);
-    say(`evicted domain ${e.domid} slot ${e.slot} reason ${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''}`);
+    if (e.reason === 'slow') evicted.add(e.slot);
+    say(`evicted domain ${names[e.slot].domid} slot ${names[e.slot].slot} reason ${e.reason} (${e.lostMessages} messages lost)`);
   });
-  pub.on('refuse', (e) => say(`refused domain ${e.domid} slot ${e.slot} verdict ${e.verdict}`));
-  pub.on('unsubscribe', (e) => say(`note left domain ${e.domid} slot ${e.slot} reason ${e.reason}`));
+  pub.on('refuse', (e) => say(`refused domain ${e.domid} slot ${e.domainSlot} verdict ${e.reason}`));
+  pub.on('unsubscribe', (e) => say(`note left domain ${e.domid} slot ${e.domainSlot} reason ${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''}`));
   const deadline = Date.now() + 240_000;
   while (pub.subscriberCount < wait) {
     if (Date.now() > deadline) throw new Error(`only ${pub.subscriberCount} of ${wait} joined`);
@@ -87,8 +93,8 @@ async function publisher(ringcast, messages, receivers, wait) {
   }
   say(`ok node-publisher-sent ${messages} messages in ${Date.now() - started} ms`);
   const stats = pub.stats();
-  say(`note stats ${JSON.stringify({ messages: stats.messages, bytesWritten: stats.bytesWritten, domains: stats.domains.map((d) => ({ domid: d.domid, slots: d.slots.map((s) => s.state) })) })}`);
-  await pub.close({ lingerMs: 120_000 });
+  say(`note stats ${JSON.stringify({ messages: stats.messages, bytesWritten: stats.head, subscribers: stats.subscribers.map((s) => `${s.domid}/${s.domainSlot} ${s.state}`) })}`);
+  await pub.close();
   say(`ok node-publisher-closed with ${pub.subscriberCount} attached`);
 }
 
@@ -149,7 +155,7 @@ async function refused(ringcast, publisherDomid, slot) {
 async function main() {
   const ringcast = await import(pathToFileURL(join(root, 'dist/index.js')).href);
   const optional = (value) => (value === undefined || value === '-' ? undefined : Number(value));
-  if (role === 'pub') await publisher(ringcast, Number(rest[0]), rest[1].split(',').map(Number), Number(rest[2]));
+  if (role === 'pub') await publisher(ringcast, Number(rest[0]), rest[1].split(',').map(Number), Number(rest[2]), Number(rest[3]));
   else if (role === 'sub') await subscriber(ringcast, Number(rest[0]), Number(rest[1]), Number(rest[2]), optional(rest[3]), optional(rest[4]));
   else throw new Error(`unknown role ${role}`);
 }

@@ -24,7 +24,7 @@
 # and finish the stream. Then a bus with manual rendezvous (no XenStore) to dom0, and one
 # whose publisher A kills: dom0's subscriber must end cleanly.
 # Then the same from Node, with the package (the host's node binary copied
-# into the initramfs): XenPublisher in domU C (domain 4), two subscribers in
+# into the initramfs): a Publisher (xen: address) in domU C (domain 4), two subscribers in
 # domU D (domain 3; one stalls, is evicted `slow` and rejoins with a gap that
 # accounts for every message) and one in dom0, which after the publisher's
 # close checks that a new join is refused (`closing`).
@@ -245,7 +245,7 @@ domu_cfg rcx-B 128 "rcx.role=sub rcx.publisher=2 rcx.messages=$MESSAGES rcx.paus
 # The Node part, once A and B are gone: dom0 creates D (domain 3, two Node
 # subscribers) before C (domain 4, the Node publisher). C's slots: D's 0 and
 # 1, dom0's 0 (a Node subscriber) and 1 (only ever asked for after the close).
-domu_cfg rcx-C 512 "rcx.role=node-pub rcx.receivers=3,3,0,0 rcx.subscribers=3 rcx.messages=$NODE_MESSAGES" \
+domu_cfg rcx-C 512 "rcx.role=node-pub rcx.domid=4 rcx.receivers=3,3,0,0 rcx.subscribers=3 rcx.messages=$NODE_MESSAGES" \
 	domu-node.cpio.gz >"$D0/etc/xen/domC.cfg"
 domu_cfg rcx-D 512 "rcx.role=node-sub rcx.publisher=4 rcx.messages=$NODE_MESSAGES rcx.stall=$((NODE_MESSAGES / 4))" \
 	domu-node.cpio.gz >"$D0/etc/xen/domD.cfg"
