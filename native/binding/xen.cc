@@ -176,7 +176,7 @@ private:
 	Napi::Value ManualLine(const Napi::CallbackInfo &info)
 	{
 		Live(info.Env());
-		char line[RC_XEN_MAX_RING_PAGES * 11 + 96];
+		char line[RC_XEN_MANUAL_LINE_MAX];
 		uint32_t domain = info[0].As<Napi::Number>().Uint32Value(), slot = info[1].As<Napi::Number>().Uint32Value();
 		if (rc_xen_pub_manual_line(xp_.get(), domain, slot, line, sizeof(line)) < 0)
 			return info.Env().Null();
