@@ -56,6 +56,12 @@ describe('Publisher.listen on a xen: address', () => {
     expect(error.message).toMatch(/bus xen:1\/b: .*\/dev\/xen\/gntalloc, gntdev and evtchn/);
   });
 
+  it('takes a ring of 16 MiB, the default max_pages of the grant device (the refusal that follows is about Xen)', async ({ skip }) => {
+    if (onXen) skip('inside a Xen domain the open goes on');
+    expect(constants.xenMaxCapacity).toBe(16 << 20);
+    for (const capacity of [2 << 20, 16 << 20]) expect(await listenError(bus(one, { capacity }))).toMatchObject({ code: 'ERR_RINGCAST_SYSTEM' });
+  });
+
   it('takes the slow-consumer options as every Publisher does (the refusal that follows is about Xen)', async ({ skip }) => {
     if (onXen) skip('inside a Xen domain the open goes on');
     for (const more of [{ evictAfterMs: 0 }, { policy: 'drop' }, { capacity: constants.xenMaxCapacity, maxLagBytes: constants.xenMaxCapacity }, { capacity: constants.xenMaxCapacity }]) {
