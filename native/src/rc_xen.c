@@ -427,10 +427,12 @@ static int ring_grant(struct rc_xen_pub *xp, struct rc_xen_domain *d)
 	return xengrant_ioctl(xp->grant_fd, RINGCAST_XENGRANT_GRANT, &grant);
 }
 
-/* Domain d's index pages: its references for the ring, page by page,
- * granted read-only to d alone (gntalloc: fresh pages for one domain is
- * all this needs). They stay while the bus lives: a subscriber that
- * joins later reads them too. */
+/* Domain d's index pages: its references for the ring, page by page (u32
+ * each, ring page order), granted read-only to d alone (gntalloc: fresh
+ * pages for one domain is all this needs). Written once, here, before
+ * domain_publish or a manual line names them (that write is their
+ * publication), never changed; they stay while the bus lives, so a
+ * subscriber that joins later reads them too. */
 static int index_grant(struct rc_xen_pub *xp, struct rc_xen_domain *d)
 {
 	uint32_t pages = RC_XEN_INDEX_PAGES(xp->ring_pages);

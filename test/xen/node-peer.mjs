@@ -15,10 +15,21 @@
 //       accounts for every message it did not get. With REFUSED_SLOT, once
 //       the publisher has closed (and lingers, since we are still attached),
 //       joins that slot of our domain and must be refused (`closing`).
+//   node node-peer.mjs PKG wopub DOMID RECEIVERS
+//       test/xen/xenpub-dom0.sh: publishes the same sequence on bus rcw1 (to
+//       dom0) and then rcw3 (to dom0 and RECEIVERS=DOMID,DOMID), each on a
+//       2 MiB ring: small messages, one of 16 MiB, a zero-copy claim, chunks
+//       of createWriteStream(). Prints its sha256 of the sequence, the bytes
+//       it wrote into shared memory (stats().head) and the ring's pages.
+//   node node-peer.mjs PKG wosub BUS PUBLISHER SLOT
+//       Reads BUS to its end; prints the sha256 of what it received and the
+//       largest message's length.
 //
 // Prints "RCN ok NAME" / "RCN FAIL NAME: why" / "RCN note ..." lines; the
 // harness in dom0 turns them into its own checks.
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -152,11 +163,94 @@ async function refused(ringcast, publisherDomid, slot) {
   }
 }
 
+/** The sequence's hash: each message's length (8 bytes LE) and bytes, in order. */
+function sequenceHash() {
+  const hash = createHash('sha256');
+  const length = Buffer.alloc(8);
+  return {
+    add(m) {
+      length.writeBigUInt64LE(BigInt(m.length));
+      hash.update(length);
+      hash.update(m);
+    },
+    digest: () => hash.digest('hex'),
+  };
+}
+
+const WO_SMALL = 300;
+const WO_BIG = 16 << 20;
+const WO_CLAIM = 200_000;
+const WO_CHUNKS = [1000, 70_000, 5];
+
+async function writeOncePublisher(ringcast, domid, others) {
+  const { Publisher } = ringcast;
+  const big = randomBytes(WO_BIG);
+  const small = Array.from({ length: WO_SMALL }, (_, i) => randomBytes(16 + ((i * 97) % 2000)));
+  const chunks = WO_CHUNKS.map((n) => randomBytes(n));
+  const claimed = randomBytes(WO_CLAIM);
+  for (const [bus, receivers] of [['rcw1', [0]], ['rcw3', [0, ...others]]]) {
+    const pub = await Publisher.listen({
+      address: `xen:${domid}/${bus}`,
+      xen: { receivers: receivers.map((domid) => ({ domid })), lingerMs: 120_000 },
+      capacity: 2 << 20,
+      // Under emulation a subscriber's event loop (its heartbeat) can stand
+      // still for seconds while it hashes 16 MiB: not a death.
+      evictAfterMs: 120_000,
+      heartbeatTimeoutMs: 120_000,
+    });
+    pub.on('evict', (e) => say(`FAIL wo-pub ${bus}: slot ${e.slot} evicted ${e.reason}`));
+    pub.on('unsubscribe', (e) => say(`note ${bus}: domain ${e.domid} slot ${e.domainSlot} left (${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''})`));
+    say(`note ${bus} ready: ${pub.xen.ringPages} ring pages, maxPayload ${pub.maxPayload}, waiting for ${receivers.length}`);
+    await pub.waitForSubscribers(receivers.length, { signal: AbortSignal.timeout(300_000) });
+    const hash = sequenceHash();
+    const started = Date.now();
+    await pub.publishBatch(small);
+    small.forEach((m) => hash.add(m));
+    await pub.publish(big); // larger than the ring: fragmented, flowing as readers drain
+    hash.add(big);
+    const claim = await pub.claim(WO_CLAIM); // zero-copy, in the granted ring itself
+    claimed.copy(Buffer.from(claim.buffer.buffer, claim.buffer.byteOffset, claim.buffer.length));
+    hash.add(Buffer.from(claim.buffer));
+    claim.commit();
+    const stream = pub.createWriteStream({ closeOnEnd: false });
+    for (const chunk of chunks) stream.write(chunk);
+    stream.end();
+    await finished(stream);
+    chunks.forEach((m) => hash.add(m));
+    const stats = pub.stats();
+    const domains = new Set(stats.subscribers.map((s) => s.domid)).size;
+    say(
+      `ok wo-pub ${bus} messages=${stats.messages} digest=${hash.digest()} head=${stats.head} ringPages=${pub.xen.ringPages} ` +
+        `domains=${domains} claimed=${WO_CLAIM} ms=${Date.now() - started}`,
+    );
+    await pub.close();
+    say(`note ${bus} closed with ${pub.subscriberCount} attached`);
+  }
+}
+
+async function writeOnceSubscriber(ringcast, bus, publisherDomid, slot) {
+  const { Subscriber } = ringcast;
+  const sub = await Subscriber.connect({ address: `xen:${publisherDomid}/${bus}/${slot}`, handshakeTimeoutMs: 600_000 });
+  say(`note wo-sub ${bus} joined`);
+  const hash = sequenceHash();
+  let messages = 0;
+  let largest = 0;
+  for await (const m of sub) {
+    hash.add(m);
+    messages++;
+    largest = Math.max(largest, m.length);
+  }
+  say(`ok wo-sub ${bus} messages=${messages} digest=${hash.digest()} largest=${largest}`);
+  await sub.close();
+}
+
 async function main() {
   const ringcast = await import(pathToFileURL(join(root, 'dist/index.js')).href);
   const optional = (value) => (value === undefined || value === '-' ? undefined : Number(value));
   if (role === 'pub') await publisher(ringcast, Number(rest[0]), rest[1].split(',').map(Number), Number(rest[2]), Number(rest[3]));
   else if (role === 'sub') await subscriber(ringcast, Number(rest[0]), Number(rest[1]), Number(rest[2]), optional(rest[3]), optional(rest[4]));
+  else if (role === 'wopub') await writeOncePublisher(ringcast, Number(bus), rest[0].split(',').map(Number));
+  else if (role === 'wosub') await writeOnceSubscriber(ringcast, bus, Number(rest[0]), Number(rest[1]));
   else throw new Error(`unknown role ${role}`);
 }
 
