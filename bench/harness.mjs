@@ -418,7 +418,9 @@ function streamFigures(r, size) {
  */
 const PUBLISH_FUNCTIONS = {
   'c-core': ['publish_batch*'],
-  ringcast: ['*Publisher::OfferPacked>*', '*Publisher::OfferBatch>*', '*Publisher::WritePart>*'],
+  // The socket Publisher's entry points live in PublisherWrites<Publisher>
+  // (native/binding/publisher_writes.h), shared with the Xen publisher.
+  ringcast: ['*PublisherWrites<*::Publisher>::OfferPacked(*', '*PublisherWrites<*::Publisher>::OfferBatch(*', '*PublisherWrites<*::Publisher>::WritePart(*'],
 };
 
 function runPublishPath(c) {

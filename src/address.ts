@@ -27,14 +27,14 @@ export interface IvshmemAddress {
   unix?: string;
 }
 
-/** A bus a XenPublisher publishes in another domain, found through XenStore. */
+/** A Xen bus: published from one domain, found through XenStore by receiver domains. */
 export interface XenAddress {
   kind: 'xen';
   /** The publisher's domain. */
   publisher: number;
   /** The bus's name in XenStore. */
   bus: string;
-  /** The subscriber's slot among its domain's slots (default 0). */
+  /** A subscriber's slot among its domain's slots (default 0); a publisher's address has none. */
   slot?: number;
 }
 
@@ -65,7 +65,7 @@ const PARAMETERS = { unix: [], ivshmem: ['ack', 'doorbell', 'server', 'unix'], x
 type Scheme = keyof typeof PARAMETERS;
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
-/** The Xen bus name rule (src/providers/xen.ts, XenPublisherOptions.bus). */
+/** The Xen bus name rule (src/providers/xen.ts, checkBus). */
 const XEN_BUS_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 /** DOMID_FIRST_RESERVED - 1: the largest domain id Xen gives out. */
 const MAX_DOMID = 0x7fef;
@@ -280,13 +280,17 @@ export function resolveSubscriberAddress<I extends object, X extends object>(opt
   }
 }
 
-/** What a publisher serves: a socket path, or the ivshmem `vm` options. */
-export type PublisherTarget<V> = { path: string; vm?: undefined } | { path: string; vm: V };
+/** What a publisher serves: a socket path, the ivshmem `vm` options, or a Xen bus (its `xen` options stay where they are). */
+export type PublisherTarget<V> =
+  | { path: string; vm?: undefined; xenBus?: undefined }
+  | { path: string; vm: V; xenBus?: undefined }
+  | { path: string; vm?: undefined; xenBus: { domid: number; bus: string } };
 
 /**
  * A publisher's bus from its options: `unix:` (or a bare path) is a socket;
  * `ivshmem:RING?server=SOCKET` fills vm.ringFile and vm.ivshmemServer, and
- * the guests stay in `vm.guests`. A Xen bus is XenPublisher's.
+ * the guests stay in `vm.guests`; `xen:DOMID/BUS` names this domain and the
+ * bus, and the receivers stay in `xen.receivers`.
  */
 export function resolvePublisherAddress<V extends object>(options: { address?: string; path?: string; vm?: V }): PublisherTarget<V> | undefined {
   const address = addressOption(options);
@@ -309,6 +313,8 @@ export function resolvePublisherAddress<V extends object>(options: { address?: s
         vm: merge(text, 'vm', { ringFile: address.ring, ivshmemServer: address.server, unixSocket: address.unix } as unknown as Partial<V>, options.vm),
       };
     case 'xen':
-      throw unsupported(`Publisher serving a Xen bus (${text})`, 'XenPublisher.open({ bus, receivers }) publishes one');
+      if (address.slot !== undefined) throw new AddressError(text, 'slot', 'a publisher serves every slot of its bus: give xen:DOMID/BUS (DOMID: its own domain)');
+      if (options.vm !== undefined) throw invalidOption('vm', options.vm, `no value with the Xen address ${text} (receivers go in xen.receivers)`);
+      return { path: formatAddress(address), xenBus: { domid: address.publisher, bus: address.bus } };
   }
 }

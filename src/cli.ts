@@ -11,6 +11,7 @@ import { DEMO_MAX_SIZE, runDemo, runDemoSubscriber } from './demo.js';
 import { inspectBus } from './inspect.js';
 import { watchBus } from './stat-watch.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
+import type { XenReceiver } from './providers/xen.js';
 import { Subscriber } from './subscriber.js';
 import { RingcastError } from './errors.js';
 
@@ -25,9 +26,12 @@ const USAGES = {
   pub: `  ringcast pub <bus> [--subscribers N] [--capacity BYTES] [--policy block|drop]
                  [--evict-after-ms MS] [--max-lag-bytes BYTES] [--heartbeat-timeout-ms MS]
                  [--max-subscribers N] [--max-per-uid N] [--allow-uid UID]... [--allow-gid GID]...
+                 [--receivers DOMID[:sub|:pub],...]
       stdin -> bus (waits for N subscribers, default 1, before reading stdin); an option not given
       takes the library's default (docs/eviction.md, docs/security.md). Interrupted (SIGINT,
-      SIGTERM) before stdin ended, it aborts the bus: subscribers fail instead of ending cleanly`,
+      SIGTERM) before stdin ended, it aborts the bus: subscribers fail instead of ending cleanly.
+      A xen:DOMID/BUS bus (DOMID: this domain) needs --receivers: one slot per entry, in order; :pub
+      when this domain grants the slot's ack page (default :sub, the receiver grants it; docs/xen.md)`,
   sub: `  ringcast sub <bus>
       bus -> stdout, byte-exact; exits 0 when the publisher closed after its whole input, 1 when the
       stream was cut short (publisher aborted or died, eviction), quietly when stdout is closed`,
@@ -180,10 +184,12 @@ async function pub(args: string[]): Promise<number> {
       'max-per-uid': { type: 'string' },
       'allow-uid': { type: 'string', multiple: true },
       'allow-gid': { type: 'string', multiple: true },
+      receivers: { type: 'string' },
     },
     1,
   );
   const address = busAddress('pub', positionals[0]);
+  const receivers = xenReceivers(string(values, 'receivers'));
   const policy = string(values, 'policy');
   if (policy !== undefined && policy !== 'block' && policy !== 'drop') throw new UsageError('pub', `--policy must be block or drop, got ${JSON.stringify(policy)}`);
   const wanted = integer('pub', 'subscribers', string(values, 'subscribers'), 1, 0);
@@ -200,6 +206,7 @@ async function pub(args: string[]): Promise<number> {
     maxSubscribers: integer('pub', 'max-subscribers', string(values, 'max-subscribers'), undefined, 0),
     maxPerUid: integer('pub', 'max-per-uid', string(values, 'max-per-uid'), undefined, 0),
     allow: uids || gids ? { ...(uids && { uids }), ...(gids && { gids }) } : undefined,
+    xen: receivers && { receivers },
   };
   for (const key of Object.keys(options) as Array<keyof typeof options>) if (options[key] === undefined) delete options[key];
   const publisher = await Publisher.listen(options as PublisherOptions);
@@ -374,6 +381,16 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
 }
 
 /** The bus argument of `command`, required. */
+/** `--receivers 3,3:pub,0`: a Xen bus's slots, in ring order. */
+function xenReceivers(value: string | undefined): XenReceiver[] | undefined {
+  if (value === undefined) return undefined;
+  return value.split(',').map((entry) => {
+    const match = /^(0|[1-9][0-9]*)(?::(sub|pub))?$/.exec(entry);
+    if (!match) throw new UsageError('pub', `--receivers takes DOMID[:sub|:pub],..., got ${JSON.stringify(entry)}`);
+    return { domid: Number(match[1]), ackGrant: match[2] === 'pub' ? 'publisher' : 'subscriber' };
+  });
+}
+
 function busAddress(command: Command, value: string | undefined): string {
   if (!value) throw new UsageError(command, `${command} needs ${BUS_ARGUMENT}`);
   return value;

@@ -11,4 +11,6 @@ export const constants = Object.freeze({
   maxCapacity: C.RC_MAX_CAPACITY,
   recordAlign: C.RC_RECORD_ALIGN,
   recordHeaderSize: C.RC_RECORD_HEADER_SIZE,
+  /** The largest data area of a Xen bus (docs/xen.md says what limits it). */
+  xenMaxCapacity: C.RC_XEN_MAX_CAPACITY,
 });

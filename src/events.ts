@@ -1,15 +1,19 @@
 // The events of each emitter, as the argument lists their listeners get.
-// Publisher, Subscriber, Channel, ChannelServer, XenPublisher and Bridge
+// Publisher, Subscriber, Channel, ChannelServer and Bridge
 // extend EventEmitter<their map>, so under strict TypeScript a misspelled
 // event name or field does not compile (test/types/ proves it with tsc).
 import type { EvictionReason } from './errors.js';
 import type { RefuseReason } from './control.js';
 import type { EvictionEvent, StateChange } from './publisher.js';
 import type { GapEvent, SubscriptionState } from './subscriber.js';
-import type { XenSlotEvent } from './providers/xen.js';
+import type { XenDeathSeenBy } from './providers/xen.js';
 import type { BridgeGapEvent } from './bridge/bridge.js';
 
-/** A subscriber took a slot: a process (pid, uid from SO_PEERCRED) or a VM guest (`guest`, `peer`; pid and uid 0). */
+/**
+ * A subscriber took a slot: a process (pid, uid from SO_PEERCRED), a VM guest
+ * (`guest`, `peer`) or a Xen receiver (`domid`, `domainSlot`); pid and uid are
+ * 0 for the last two.
+ */
 export interface SubscribeEvent {
   slot: number;
   pid: number;
@@ -18,12 +22,21 @@ export interface SubscribeEvent {
   guest?: string;
   /** ivshmem: the guest's peer id at the ivshmem server. */
   peer?: number;
+  /** Xen: the receiver's domain. */
+  domid?: number;
+  /** Xen: the slot's number among its domain's slots (what its address names). */
+  domainSlot?: number;
 }
 
 /** A slot became free again. */
 export interface UnsubscribeEvent {
   slot: number;
   reason: EvictionReason;
+  /** Xen: the receiver's domain and its slot there. */
+  domid?: number;
+  domainSlot?: number;
+  /** Xen, reason `dead`: how the death was seen (its kernel's unmap notification, its domain's XenStore node gone, its heartbeat stopped). */
+  seenBy?: XenDeathSeenBy;
 }
 
 /** An attach the publisher turned down (allow list, full, flood, protocol, ...). */
@@ -34,6 +47,9 @@ export interface RefuseEvent {
   uid: number;
   guest?: string;
   peer?: number;
+  /** Xen: the receiver's domain and its slot there. */
+  domid?: number;
+  domainSlot?: number;
   /** protocol: what the peer got wrong. */
   detail?: string;
 }
@@ -75,15 +91,6 @@ export interface ChannelEvents {
 
 export interface ChannelServerEvents {
   refuse: [event: RefuseEvent];
-}
-
-export interface XenPublisherEvents {
-  subscribe: [event: XenSlotEvent];
-  unsubscribe: [event: XenSlotEvent];
-  evict: [event: XenSlotEvent];
-  refuse: [event: XenSlotEvent];
-  drain: [];
-  close: [];
 }
 
 export interface BridgeEvents {

@@ -39,7 +39,6 @@ export type {
   SubscriberEvents,
   ChannelEvents,
   ChannelServerEvents,
-  XenPublisherEvents,
   BridgeEvents,
   SubscribeEvent,
   UnsubscribeEvent,
@@ -58,7 +57,6 @@ export type { ChannelOptions } from './channel.js';
 export type { StreamOptions } from './streams.js';
 export { ivshmemRegionSize } from './providers/ivshmem.js';
 export type { VmOptions, VmGuestOptions, IvshmemSubscribeOptions } from './providers/ivshmem.js';
-export { XenPublisher } from './providers/xen.js';
-export type { XenPublisherOptions, XenReceiver, XenAckGrant, XenSubscribeOptions, XenSlotEvent, XenPublisherStats } from './providers/xen.js';
+export type { XenBusOptions, XenBusInfo, XenReceiver, XenAckGrant, XenSubscribeOptions, XenDeathSeenBy } from './providers/xen.js';
 export { Bridge } from './bridge/bridge.js';
 export type { BridgeOptions, BridgeTransportOptions, BridgeStats, BridgeGapEvent } from './bridge/bridge.js';

@@ -369,45 +369,33 @@ export interface NativeXenEvent {
   domid: number;
   /** The slot within that domain. */
   slot: number;
-  /** RC_XEN_EVENT_*, or 0: the ring's flow control evicted the slot (`reason`). */
+  /** The slot's index in the ring. */
+  ringSlot: number;
+  /** RC_XEN_EVENT_*. */
   kind: number;
   /** RC_XEN_DEATH_* (kind DEAD). */
-  death?: number;
+  death: number;
   /** RC_JOIN_* in the slot's answer entry (kind REFUSED). */
-  verdict?: number;
-  /** RC_EVICT_* (kind 0). */
-  reason?: number;
+  verdict: number;
 }
 
+/** The publishing calls every ring has, whoever supplies it (native/binding/publisher_writes.h). */
+export type NativeRingWriter = Omit<NativePublisher, 'ringFd' | 'attach' | 'handedOver' | 'detach'>;
+
 /** A Xen bus's publishing side: one ring, from the grant device, granted read-only to every receiver domain. */
-export interface NativeXenPublisher {
-  /** RC_OK: written; RC_EAGAIN: no room (call again with the same message); else a status. */
-  send(message: Uint8Array): number;
-  /** How many of messages[start..] the ring now has (stops where there is no room). */
-  sendBatch(messages: Uint8Array[], start: number): number;
-  prepareWait(length: number): boolean;
-  endWait(): void;
-  evictBlocking(length: number): number;
-  /** Non-blocking: joins, leaves, deaths, refusals and evictions since the last pass. */
+export interface NativeXenPublisher extends NativeRingWriter {
+  /** Non-blocking: joins, leaves, deaths and refusals since the last pass (slot transitions: takeChanges). */
   service(): NativeXenEvent[];
-  /** head is also every byte written into shared memory (records and pads), once for all domains. */
-  snapshot(): {
-    head: number;
-    messages: number;
-    ringPages: number;
-    domains: Array<{
-      domid: number;
-      slots: Array<{ slot: number; ringSlot: number; ackGrant: number; state: number; reason: number; ack: number; lostMessages: number; evictions: number }>;
-    }>;
-  };
+  /** Who each ring slot is for, in ring-slot order. */
+  receivers(): Array<{ domid: number; slot: number; ringSlot: number; ackGrant: number }>;
   /** The paper's manual reference passing for a slot whose ack page the publisher grants, else null. */
   manualLine(domain: number, slot: number): string | null;
-  close(): void;
-  destroy(): void;
   /** /dev/xen/evtchn: joins, acks while waiting, deaths ring it. */
   readonly evtchnFd: number;
   readonly attached: number;
   readonly ownDomid: number;
+  /** The ring's pages (descriptor + data area). */
+  readonly ringPages: number;
 }
 
 /** A subscriber in a Xen domain: the NativeSubscriber methods plus open and join, run off the event loop. */

@@ -38,7 +38,7 @@ export function checkPolicy(value: unknown): SlowConsumerPolicy {
 }
 
 /**
- * evictAfterMs unless given, for every publisher (Publisher, XenPublisher):
+ * evictAfterMs unless given, for every publisher (every provider's Publisher):
  * long enough for a busy reader, short enough that a stuck one cannot hold
  * the bus.
  */

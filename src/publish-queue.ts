@@ -1,8 +1,8 @@
 // What every publisher shares between its publish calls: one ordered queue of
 // the publishes that had to wait, and the wait for room itself (announced to
 // the core first, so an ack's doorbell is never lost; with evictAfterMs, the
-// subscriber that blocks too long is evicted). Publisher (one ring) and
-// XenPublisher (one ring per receiver domain) differ only in the hooks.
+// subscriber that blocks too long is evicted). Providers differ only in the
+// hooks (a socket bus watches its subscribers' doorbells while it sleeps).
 import { abortError, closedError } from './errors.js';
 
 const RESOLVED = Promise.resolve();

@@ -14,7 +14,8 @@ import { verdictName } from './attachment.js';
 import { PublishQueue } from './publish-queue.js';
 import { resolvePublisherAddress } from './address.js';
 import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './providers/ivshmem.js';
-import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
+import { XEN_DEFAULT_HEARTBEAT_MS, XenHost, checkXenBusOptions, type XenBusInfo, type XenBusOptions, type XenSlotChange } from './providers/xen.js';
+import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher, type NativeRingWriter } from './native.js';
 import {
   checkCapacity,
   checkEvictAfterMs,
@@ -42,7 +43,8 @@ export interface PublisherOptionFields {
    * The bus's address (docs/addresses.md): `unix:PATH` or a bare path for a
    * local bus; `ivshmem:RING?server=SOCKET` for KVM/QEMU guests, with the
    * guests in `vm.guests`; `ivshmem:RING?server=SOCKET&unix=PATH` for both
-   * (a mixed bus). Give this or `path`.
+   * (a mixed bus); `xen:DOMID/BUS` for Xen domains (DOMID: this domain), with
+   * the receivers in `xen.receivers`. Give this or `path`.
    */
   address?: string;
   /** Path of the bus's Unix socket, taken as it is (a bind mount shares it with containers). Give this or `address`. */
@@ -54,16 +56,18 @@ export interface PublisherOptionFields {
    * hops) that subscribers do not see: a bridge's republished bus.
    */
   envelopes?: boolean;
-  /** Data area bytes, a power of two (default 4 MiB). */
+  /** @internal The Xen bus a `xen:` address names (resolvePublisherAddress). */
+  xenBus?: { domid: number; bus: string };
+  /** Data area bytes, a power of two (default 4 MiB; on Xen at most `constants.xenMaxCapacity`, docs/xen.md). */
   capacity?: number;
-  /** Largest payload of one record; larger messages are fragmented (default min(capacity/4, 16 MiB) - 16; at least 64). */
+  /** Largest payload of one record; larger messages are fragmented (default min(capacity/4, 16 MiB) - 16; at least 64; on Xen always the default). */
   maxPayload?: number;
   /**
    * Largest message this publisher writes, declared in the ring so that
    * subscribers can refuse anything larger before allocating it (default and
    * subscribers' default cap: 64 MiB). A larger publish throws
    * ERR_RINGCAST_TOO_BIG; subscribers with a lower `maxMessageBytes` fail on
-   * such a message with ERR_RINGCAST_CORRUPT.
+   * such a message with ERR_RINGCAST_CORRUPT. On Xen always the default.
    */
   maxMessageBytes?: number;
   /** `block` (default): wait for the slowest subscriber. `drop`: never wait, evict whoever would be overwritten. */
@@ -76,7 +80,7 @@ export interface PublisherOptionFields {
   evictAfterMs?: number;
   /** block: evict instead of waiting for a subscriber this many bytes behind (default: capacity, i.e. wait). */
   maxLagBytes?: number;
-  /** Evict (reason `dead`) a subscriber whose ack-page heartbeat has not moved this long (default: off; socket peers are watched through their connection). */
+  /** Evict (reason `dead`) a subscriber whose ack-page heartbeat has not moved this long (default: off; socket peers are watched through their connection; 5000 on ivshmem and Xen). */
   heartbeatTimeoutMs?: number;
   /** Most subscribers attached at once (default and maximum: the slot table size, 64). */
   maxSubscribers?: number;
@@ -115,6 +119,17 @@ export interface PublisherOptionFields {
    * `refuse` (`{ reason, guest, peer }`).
    */
   vm?: VmOptions;
+  /**
+   * With a `xen:DOMID/BUS` address: the receiver domains' slots (ring slot i
+   * is `receivers[i]`) and how they find the bus (docs/xen.md). The ring comes
+   * from the grant device (`insmod ringcast_xengrant.ko` in this domain) and
+   * is granted read-only to every receiver domain: each message is written
+   * once. `allow`, `maxPerUid`, `rejoinBackoffMs` and the handshake options
+   * are about sockets and do not apply. Joins emit `subscribe` (`{ slot,
+   * domid, domainSlot }`), refused joins `refuse` (the join answer's verdict),
+   * a receiver's death `unsubscribe` with reason `dead` and `seenBy`.
+   */
+  xen?: XenBusOptions;
 }
 
 export interface PublishOptions {
@@ -158,6 +173,9 @@ export interface SubscriberStats {
   lostMessages: number;
   /** A VM guest's name (vm.guests); absent for a local process. */
   guest?: string;
+  /** Xen: the receiver's domain and its slot there. */
+  domid?: number;
+  domainSlot?: number;
 }
 
 export interface PublisherStats {
@@ -285,6 +303,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Per slot, the timer that shows LAGGING -> ACTIVE once the slot stayed ACTIVE for LAG_SETTLE_MS. */
   #settling = new Map<number, NodeJS.Timeout>();
   #vm: VmHost | null = null;
+  #xen: XenHost | null = null;
+  /** Xen: close() waits for subscribers to leave, then this resolves it early. */
+  #lingerDone: (() => void) | null = null;
   /** VM guests' join positions by slot (socket subscribers keep theirs in #attached). */
   #vmJoinedAt = new Map<number, number>();
   /** Staging for #offerFrom: small messages packed back to back, and their sizes. */
@@ -298,7 +319,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const vm = options.vm === undefined ? null : checkVmOptions(options.vm);
     // A mixed bus is found by its socket; a VM-only bus's path only names it.
     this.path = vm?.unixSocket ?? checkPath('path', options.path);
-    this.capacity = checkCapacity(options.capacity);
+    if (options.xen !== undefined && !options.xenBus) throw invalidOption('xen', options.xen, 'a value only with a xen:DOMID/BUS address');
+    const xen = options.xenBus ? checkXenBusOptions(options.xenBus, options.xen) : null;
+    // A Xen ring is granted page by page to every receiver domain: at most RC_XEN_MAX_CAPACITY.
+    this.capacity = xen ? checkCapacity(options.capacity, Math.min(4 * 1024 * 1024, C.RC_XEN_MAX_CAPACITY)) : checkCapacity(options.capacity);
     this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), C.RC_MIN_MAX_PAYLOAD, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
     this.maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, Math.max(C.RC_DEFAULT_MAX_MESSAGE, this.maxPayload), this.maxPayload, MAX_BUFFER_LENGTH);
     this.policy = checkPolicy(options.policy);
@@ -320,21 +344,32 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const evictAfterMs = checkEvictAfterMs(options.evictAfterMs, this.policy);
     const minLag = native.minMaxLag(this.maxPayload);
     const maxLagBytes = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
-    const heartbeatTimeoutMs = options.heartbeatTimeoutMs === undefined ? (vm ? 5000 : 0) : checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 0, 10, 3_600_000);
+    const heartbeatTimeoutMs = options.heartbeatTimeoutMs === undefined ? (vm ? 5000 : xen ? XEN_DEFAULT_HEARTBEAT_MS : 0) : checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 0, 10, 3_600_000);
+    const policy = this.policy === 'drop' ? C.RC_POLICY_DROP : C.RC_POLICY_BLOCK;
 
-    const id = randomBytes(8);
-    this.#native = new native.Publisher(
-      this.capacity,
-      this.maxPayload,
-      this.policy === 'drop' ? C.RC_POLICY_DROP : C.RC_POLICY_BLOCK,
-      id.readUInt32BE(0),
-      id.readUInt32BE(4),
-      options.envelopes === true ? C.RC_FEATURE_ENVELOPE : 0,
-      vm?.ringFile,
-      vm?.fileMode,
-      this.maxMessageBytes,
-      vm?.unixSocket != null,
-    );
+    if (xen) {
+      // The grant device formats the ring with the core's defaults.
+      if (this.maxPayload !== native.defaultMaxPayload(this.capacity)) throw invalidOption('maxPayload', options.maxPayload, 'the default on a Xen bus');
+      if (this.maxMessageBytes !== C.RC_DEFAULT_MAX_MESSAGE) throw invalidOption('maxMessageBytes', options.maxMessageBytes, 'the default on a Xen bus');
+      if (options.envelopes === true) throw invalidOption('envelopes', true, 'no envelopes on a Xen bus');
+      this.#xen = new XenHost(xen, { capacity: this.capacity, policy, heartbeatTimeoutMs }, (changes, error) => this.#onXenService(changes, error));
+      // A Xen ring has no socket: the socket-only calls (attach, detach, handedOver, ringFd) are never made.
+      this.#native = this.#xen.ring as NativeRingWriter as NativePublisher;
+    } else {
+      const id = randomBytes(8);
+      this.#native = new native.Publisher(
+        this.capacity,
+        this.maxPayload,
+        policy,
+        id.readUInt32BE(0),
+        id.readUInt32BE(4),
+        options.envelopes === true ? C.RC_FEATURE_ENVELOPE : 0,
+        vm?.ringFile,
+        vm?.fileMode,
+        this.maxMessageBytes,
+        vm?.unixSocket != null,
+      );
+    }
     this.#queue = new PublishQueue(
       this.#native,
       {
@@ -352,7 +387,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       evictAfterMs,
     );
     this.#nativeOffer = this.#native.offerFunction();
-    if (options.listen !== false && (!vm || vm.unixSocket !== null)) {
+    if (options.listen !== false && !xen && (!vm || vm.unixSocket !== null)) {
       try {
         this.#listenFd = native.unixListen(this.path, 64);
       } catch (error) {
@@ -363,6 +398,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#listenWatcher.start();
     }
     if (maxLagBytes && !this.#native.setMaxLag(maxLagBytes)) {
+      this.#xen?.stop();
       this.#native.destroy();
       throw invalidOption('maxLagBytes', maxLagBytes, `an integer from ${minLag} to ${this.capacity}`);
     }
@@ -375,7 +411,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         throw wrapSystem(error, `cannot serve guests through ${vm.ivshmemServer}`);
       }
     }
-    if (heartbeatTimeoutMs) {
+    // Xen checks heartbeats in its own service pass: a stopped heartbeat is a receiver's death there.
+    if (heartbeatTimeoutMs && !xen) {
       this.#heartbeatTimer = setInterval(() => {
         if (this.#native.checkHeartbeats(Math.floor(performance.now()) + 1, heartbeatTimeoutMs) > 0) {
           this.#processChanges();
@@ -403,7 +440,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   /** Subscribers attached now (evicted ones included until they rejoin or leave). */
   get subscriberCount(): number {
+    if (this.#xen) return this.#xen.attached;
     return this.#vm ? this.#slotStates.size : this.#attached.size;
+  }
+
+  /** On a Xen bus (a `xen:` address): this domain, the ring's pages and the manual rendezvous lines; else null. */
+  get xen(): XenBusInfo | null {
+    return this.#xen;
   }
 
   /** publish() calls waiting for room. */
@@ -527,6 +570,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const subscribers: SubscriberStats[] = [];
     for (const slot of raw.slots) {
       const attached = this.#attached.get(slot.slot);
+      const receiver = this.#xen?.receivers[slot.slot];
       subscribers.push({
         slot: slot.slot,
         state: STATES[slot.state] ?? 'evicted',
@@ -539,6 +583,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         lostBytes: slot.state === C.RC_SLOT_EVICTED ? slot.lostTo - slot.lostFrom : 0,
         lostMessages: slot.state === C.RC_SLOT_EVICTED ? slot.lostMessages : 0,
         ...(attached || !this.#vm?.guests[slot.slot] ? {} : { guest: this.#vm.guests[slot.slot]!.name }),
+        ...(receiver && { domid: receiver.domid, domainSlot: receiver.slot }),
       });
     }
     return {
@@ -567,6 +612,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#settling.clear();
       this.#wakeUp();
       await this.#queue.settled();
+      if (this.#xen) await this.#linger(this.#xen);
       this.#finalStats = this.stats();
       if (this.#listenWatcher) {
         this.#listenWatcher.close();
@@ -587,6 +633,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#data = null;
       this.#vm?.destroy(); // it works on the native publisher: first
       this.#vm = null;
+      this.#xen?.stop();
       this.#native.destroy();
       this.#log.info({ path: this.path }, 'bus closed');
       this.emit('close');
@@ -837,6 +884,57 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   // ---- control plane -----------------------------------------------------
+
+  /**
+   * A pass of the Xen host: receivers joined, left, died or were refused
+   * (the ring's slot transitions follow through takeChanges, as for every
+   * provider); acks may have made room.
+   */
+  #onXenService(changes: XenSlotChange[], error?: unknown): void {
+    if (error) this.#log.error({ err: error }, 'Xen event channel failed');
+    this.#processChanges();
+    for (const change of changes) {
+      const where = { slot: change.slot, domid: change.domid, domainSlot: change.domainSlot };
+      switch (change.kind) {
+        case 'joined':
+          this.#vmJoinedAt.set(change.slot, this.#native.stats().head);
+          this.#log.info(where, 'subscriber joined');
+          this.emit('subscribe', { ...where, pid: 0, uid: 0 });
+          break;
+        case 'left':
+          this.#log.info(where, 'subscriber left');
+          this.emit('unsubscribe', { ...where, reason: 'closed' });
+          break;
+        case 'dead':
+          this.#log.warn({ ...where, seenBy: change.seenBy }, 'subscriber dead');
+          this.emit('unsubscribe', { ...where, reason: 'dead', seenBy: change.seenBy });
+          break;
+        case 'refused':
+          this.#log.warn({ ...where, verdict: change.verdict }, 'join refused');
+          this.emit('refuse', { ...where, reason: change.verdict ?? 'refused', pid: 0, uid: 0 });
+          break;
+      }
+    }
+    this.#wakeUp();
+    if (this.#lingerDone && this.#xen!.attached === 0) this.#lingerDone();
+  }
+
+  /**
+   * Xen: the ring is closed; receivers read the rest and leave (their joins
+   * are refused `closing`) for up to xen.lingerMs, before the grants go.
+   */
+  async #linger(xen: XenHost): Promise<void> {
+    const lingerMs = xen.settings.lingerMs;
+    if (xen.attached === 0 || lingerMs === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, lingerMs);
+      this.#lingerDone = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#lingerDone = null;
+  }
 
   /** A pass of the ivshmem host: guests joined, were refused, or their VM left the server. */
   #onVmService(result: VmServiceResult): void {

@@ -50,7 +50,7 @@ export interface SubscriberOptions {
    */
   ivshmem?: IvshmemSubscribeOptions;
   /**
-   * Attach from a Xen domain to a bus that XenPublisher publishes in another
+   * Attach from a Xen domain to a bus a Publisher publishes (`xen:` address) in another
    * domain: grant tables and an event channel, found through XenStore (or a
    * manual line). The lookup and the join each time out after
    * `handshakeTimeoutMs`. `close()` gives the slot back. docs/xen.md.

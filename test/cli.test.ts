@@ -66,6 +66,24 @@ describe('ringcast pub | ringcast sub', () => {
   }, 120_000);
 });
 
+describe('ringcast pub on a xen: bus', () => {
+  it('takes --receivers; outside a Xen domain it says which devices are missing (exit 1)', async ({ skip }) => {
+    if (existsSync('/dev/xen/evtchn')) skip('inside a Xen domain the devices exist');
+    const pub = run(cli, ['pub', 'xen:1/quotes', '--receivers', '2,2:pub,0']);
+    expect((await pub.exited).code).toBe(1);
+    expect(pub.stderr()).toMatch(/ERR_RINGCAST_SYSTEM: bus xen:1\/quotes: .*\/dev\/xen/);
+  });
+
+  it('refuses a malformed --receivers, and a xen: bus without it, before touching Xen', async () => {
+    const bad = run(cli, ['pub', 'xen:1/quotes', '--receivers', '2:both']);
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.stderr()).toMatch(/--receivers takes DOMID\[:sub\|:pub\]/);
+    const none = run(cli, ['pub', 'xen:1/quotes']);
+    expect((await none.exited).code).toBe(2);
+    expect(none.stderr()).toMatch(/option xen: expected \{ receivers/);
+  });
+});
+
 describe('ringcast stat', () => {
   it('shows the descriptor page: subscribers, state, lag', async () => {
     const path = socketPath();

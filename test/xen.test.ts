@@ -1,81 +1,72 @@
 // The Xen provider's TypeScript surface where it can run without Xen: option
-// validation and the typed error on a system without the Xen devices. The
+// validation (Publisher on a xen: address, Subscriber with xen) and the typed
+// error on a system without the Xen devices. The
 // grant tables, event channels and XenStore run in `npm run test:xen`
 // (test/xen/run.sh: Xen 4.17 under QEMU, with node-peer.mjs in the domains).
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-import { Subscriber, XenPublisher, type XenPublisherOptions } from '../src/index.js';
-import { DEFAULT_EVICT_AFTER_MS } from '../src/options.js';
-import { xenPublisherSettings } from '../src/providers/xen.js';
+import { Publisher, Subscriber, constants, type PublisherOptions } from '../src/index.js';
 
 const onXen = existsSync('/dev/xen/gntalloc') && existsSync('/dev/xen/evtchn');
 
-async function openError(options: unknown): Promise<{ code: string; message: string }> {
+async function listenError(options: unknown): Promise<{ code: string; message: string }> {
   try {
-    const pub = await XenPublisher.open(options as XenPublisherOptions);
-    await pub.close({ lingerMs: 0 });
+    const pub = await Publisher.listen(options as PublisherOptions);
+    await pub.close();
   } catch (error) {
     return error as { code: string; message: string };
   }
-  throw new Error('XenPublisher.open accepted the options');
+  throw new Error('Publisher.listen accepted the options');
 }
 
-describe('XenPublisher options', () => {
+const bus = (xen: unknown, more: object = {}) => ({ address: 'xen:1/b', xen, ...more });
+const one = { receivers: [{ domid: 2 }] };
+
+describe('Publisher.listen on a xen: address', () => {
   it.each([
-    ['no bus', { receivers: [{ domid: 1 }] }, /option bus: expected a bus name/],
-    ['a bus name with a slash', { bus: 'a/b', receivers: [{ domid: 1 }] }, /option bus/],
-    ['a bus name too long', { bus: 'x'.repeat(33), receivers: [{ domid: 1 }] }, /option bus/],
-    ['no receivers', { bus: 'b', receivers: [] }, /option receivers/],
-    ['a receiver without domid', { bus: 'b', receivers: [{}] }, /option receivers\[0\]\.domid/],
-    ['a reserved domid', { bus: 'b', receivers: [{ domid: 0x7ff0 }] }, /option receivers\[0\]\.domid: expected a domain id from 0 to 32751/],
-    ['an unknown ack grant', { bus: 'b', receivers: [{ domid: 1, ackGrant: 'both' }] }, /option receivers\[0\]\.ackGrant/],
-    ['a subscriber-granted ack page with manual rendezvous', { bus: 'b', rendezvous: 'manual', receivers: [{ domid: 1, ackGrant: 'subscriber' }] }, /'publisher' with manual rendezvous/],
-    ['nine slots in one domain', { bus: 'b', receivers: Array.from({ length: 9 }, () => ({ domid: 1 })) }, /at most 8 slots per domain/],
-    ['nine domains', { bus: 'b', receivers: Array.from({ length: 9 }, (_, i) => ({ domid: i + 1 })) }, /at most 8 domains/],
-    ['a ring above 1 MiB', { bus: 'b', receivers: [{ domid: 1 }], capacity: 2 * 1024 * 1024 }, /option capacity: expected at most 1048576 on Xen/],
-    ['evictAfterMs with the drop policy', { bus: 'b', receivers: [{ domid: 1 }], policy: 'drop', evictAfterMs: 100 }, /option evictAfterMs/],
-    ['an unknown rendezvous', { bus: 'b', receivers: [{ domid: 1 }], rendezvous: 'dns' }, /option rendezvous/],
-    ['a heartbeat timeout below four service periods', { bus: 'b', receivers: [{ domid: 1 }], heartbeatTimeoutMs: 100 }, /option heartbeatTimeoutMs/],
-    ['a negative evictAfterMs', { bus: 'b', receivers: [{ domid: 1 }], evictAfterMs: -1 }, /option evictAfterMs: expected an integer from 0 to 3600000/],
-    ['a fractional evictAfterMs', { bus: 'b', receivers: [{ domid: 1 }], evictAfterMs: 1.5 }, /option evictAfterMs: expected an integer/],
-    ['evictAfterMs 0 with the drop policy', { bus: 'b', receivers: [{ domid: 1 }], policy: 'drop', evictAfterMs: 0 }, /option evictAfterMs: expected no value with policy 'drop'/],
-  ])('refuses %s with ERR_RINGCAST_INVALID_OPTION', async (_name, options, message) => {
-    const error = await openError(options);
-    expect(error.code).toBe('ERR_RINGCAST_INVALID_OPTION');
+    ['no xen options', { address: 'xen:1/b' }, /option xen: expected \{ receivers/],
+    ['xen options with a socket address', { address: 'unix:/tmp/x.sock', xen: one }, /option xen: expected a value only with a xen:DOMID\/BUS address/],
+    ['a slot in the address', { address: 'xen:1/b/0', xen: one }, /slot: a publisher serves every slot/],
+    ['vm options with a xen address', { address: 'xen:1/b', xen: one, vm: { guests: [] } }, /option vm/],
+    ['no receivers', bus({ receivers: [] }), /option xen\.receivers/],
+    ['a receiver without domid', bus({ receivers: [{}] }), /option xen\.receivers\[0\]\.domid/],
+    ['a reserved domid', bus({ receivers: [{ domid: 0x7ff0 }] }), /option xen\.receivers\[0\]\.domid: expected a domain id from 0 to 32751/],
+    ['an unknown ack grant', bus({ receivers: [{ domid: 1, ackGrant: 'both' }] }), /option xen\.receivers\[0\]\.ackGrant/],
+    ['a subscriber-granted ack page with manual rendezvous', bus({ rendezvous: 'manual', receivers: [{ domid: 1, ackGrant: 'subscriber' }] }), /'publisher' with manual rendezvous/],
+    ['nine slots in one domain', bus({ receivers: Array.from({ length: 9 }, () => ({ domid: 1 })) }), /at most 8 slots per domain/],
+    ['nine domains', bus({ receivers: Array.from({ length: 9 }, (_, i) => ({ domid: i + 1 })) }), /at most 8 domains/],
+    ['an unknown rendezvous', bus({ ...one, rendezvous: 'dns' }), /option xen\.rendezvous/],
+    ['a negative lingerMs', bus({ ...one, lingerMs: -1 }), /option xen\.lingerMs/],
+    ['a ring above the Xen maximum', bus(one, { capacity: 2 * constants.xenMaxCapacity }), new RegExp(`option capacity: expected at most ${constants.xenMaxCapacity} on Xen`)],
+    ['a maxPayload other than the default', bus(one, { maxPayload: 1024 }), /option maxPayload: expected the default on a Xen bus/],
+    ['a maxMessageBytes other than the default', bus(one, { maxMessageBytes: 1 << 20 }), /option maxMessageBytes: expected the default on a Xen bus/],
+    ['evictAfterMs with the drop policy', bus(one, { policy: 'drop', evictAfterMs: 100 }), /option evictAfterMs/],
+    ['a heartbeat timeout below four service periods', bus(one, { heartbeatTimeoutMs: 100 }), /option heartbeatTimeoutMs/],
+  ])('refuses %s with a typed error before touching Xen', async (_name, options, message) => {
+    const error = await listenError(options);
+    expect(['ERR_RINGCAST_INVALID_OPTION', 'ERR_RINGCAST_BAD_ADDRESS']).toContain(error.code);
     expect(error.message).toMatch(message);
   });
 
   it('says which devices are missing on a system that is not a Xen domain', async ({ skip }) => {
     if (onXen) skip('inside a Xen domain the devices exist');
-    const error = await openError({ bus: 'quotes', receivers: [{ domid: 1 }] });
+    const error = await listenError(bus(one));
     expect(error.code).toBe('ERR_RINGCAST_SYSTEM');
-    expect(error.message).toMatch(/\/dev\/xen\/gntalloc, gntdev and evtchn/);
-  });
-});
-
-describe('XenPublisher slow-consumer defaults (the same as Publisher)', () => {
-  const receivers = [{ domid: 1 }];
-
-  it('bounds block by default: a subscriber that stops reading is evicted after DEFAULT_EVICT_AFTER_MS', () => {
-    const settings = xenPublisherSettings({ bus: 'b', receivers });
-    expect(settings.policy).toBe('block');
-    expect(settings.evictAfterMs).toBe(DEFAULT_EVICT_AFTER_MS);
+    expect(error.message).toMatch(/bus xen:1\/b: .*\/dev\/xen\/gntalloc, gntdev and evtchn/);
   });
 
-  it('waits forever only when asked with evictAfterMs: 0', () => {
-    expect(xenPublisherSettings({ bus: 'b', receivers, evictAfterMs: 0 }).evictAfterMs).toBeUndefined();
-    expect(xenPublisherSettings({ bus: 'b', receivers, evictAfterMs: 250 }).evictAfterMs).toBe(250);
-  });
-
-  it('never waits with drop, so has no eviction clock', () => {
-    expect(xenPublisherSettings({ bus: 'b', receivers, policy: 'drop' }).evictAfterMs).toBeUndefined();
-  });
-
-  it('accepts evictAfterMs: 0 at open (the refusal that follows is about Xen, not the option)', async ({ skip }) => {
+  it('takes a ring of 16 MiB, the default max_pages of the grant device (the refusal that follows is about Xen)', async ({ skip }) => {
     if (onXen) skip('inside a Xen domain the open goes on');
-    const error = await openError({ bus: 'b', receivers, evictAfterMs: 0 });
-    expect(error.code).toBe('ERR_RINGCAST_SYSTEM');
+    expect(constants.xenMaxCapacity).toBe(16 << 20);
+    for (const capacity of [2 << 20, 16 << 20]) expect(await listenError(bus(one, { capacity }))).toMatchObject({ code: 'ERR_RINGCAST_SYSTEM' });
+  });
+
+  it('takes the slow-consumer options as every Publisher does (the refusal that follows is about Xen)', async ({ skip }) => {
+    if (onXen) skip('inside a Xen domain the open goes on');
+    for (const more of [{ evictAfterMs: 0 }, { policy: 'drop' }, { capacity: constants.xenMaxCapacity, maxLagBytes: constants.xenMaxCapacity }, { capacity: constants.xenMaxCapacity }]) {
+      expect((await listenError(bus(one, more))).code).toBe('ERR_RINGCAST_SYSTEM');
+    }
   });
 });
 

@@ -36,7 +36,7 @@
 #include "export_constant.h" // RC_EXPORT_CONSTANT
 #include "message_bytes.h" // MessageBytes: one typed-array lookup per message
 #include "subscriber_reads.h" // SubscriberReads, SharedMapping, the batch shape
-#include "bound_self.h" // BindFunction: offer without an unwrap per call
+#include "publisher_writes.h" // PublisherWrites: what every publisher object shares
 #include "ivshmem.h" // RegisterIvshmem: the ivshmem provider
 #include "xen.h" // RegisterXen: the Xen provider; DrainEvtchn
 
@@ -132,40 +132,18 @@ void CloseFd(int &fd)
 
 // ---------------------------------------------------------------------------
 
-class Publisher : public Napi::ObjectWrap<Publisher> {
+class Publisher : public Napi::ObjectWrap<Publisher>, public PublisherWrites<Publisher> {
 public:
 	static Napi::Function Define(Napi::Env env)
 	{
-		return DefineClass(env, "Publisher", {
-			InstanceMethod<&Publisher::Attach>("attach"),
-			InstanceMethod<&Publisher::Detach>("detach"),
-			InstanceMethod<&Publisher::HandedOver>("handedOver"),
-			InstanceMethod<&Publisher::Evict>("evict"),
-			InstanceMethod<&Publisher::Offer>("offer"),
-			InstanceMethod<&Publisher::OfferFunction>("offerFunction"),
-			InstanceMethod<&Publisher::OfferBatch>("offerBatch"),
-			InstanceMethod<&Publisher::OfferPacked>("offerPacked"),
-			InstanceMethod<&Publisher::WritePart>("writePart"),
-			InstanceMethod<&Publisher::Claim>("claim"),
-			InstanceMethod<&Publisher::ClaimCommit>("claimCommit"),
-			InstanceMethod<&Publisher::ClaimAbort>("claimAbort"),
-			InstanceMethod<&Publisher::PrepareWait>("prepareWait"),
-			InstanceMethod<&Publisher::EndWait>("endWait"),
-			InstanceMethod<&Publisher::Refresh>("refresh"),
-			InstanceMethod<&Publisher::SetMaxLag>("setMaxLag"),
-			InstanceMethod<&Publisher::EvictBlocking>("evictBlocking"),
-			InstanceMethod<&Publisher::CheckHeartbeats>("checkHeartbeats"),
-			InstanceMethod<&Publisher::TakeChanges>("takeChanges"),
-			InstanceMethod<&Publisher::Stats>("stats"),
-			InstanceMethod<&Publisher::Close>("close"),
-			InstanceMethod<&Publisher::Abort>("abort"),
-			InstanceMethod<&Publisher::Destroy>("destroy"),
-			InstanceMethod<&Publisher::Core>("_core"),
-			InstanceAccessor<&Publisher::RingFd>("ringFd"),
-			InstanceAccessor<&Publisher::Data>("data"),
-			InstanceAccessor<&Publisher::MaxPayload>("maxPayload"),
-			InstanceAccessor<&Publisher::Capacity>("capacity"),
-		});
+		auto properties = WriteMethods();
+		properties.push_back(InstanceMethod<&Publisher::Attach>("attach"));
+		properties.push_back(InstanceMethod<&Publisher::Detach>("detach"));
+		properties.push_back(InstanceMethod<&Publisher::HandedOver>("handedOver"));
+		properties.push_back(InstanceMethod<&Publisher::Destroy>("destroy"));
+		properties.push_back(InstanceMethod<&Publisher::CoreExternal>("_core"));
+		properties.push_back(InstanceAccessor<&Publisher::RingFd>("ringFd"));
+		return DefineClass(env, "Publisher", properties);
 	}
 
 	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo, features[, ringFile, fileMode[, maxMessage[, mixed]]])
@@ -227,11 +205,7 @@ public:
 		live_ = true;
 	}
 
-	~Publisher() override
-	{
-		Cleanup();
-		UnbindSelf(bound_self_);
-	}
+	~Publisher() override { Cleanup(); }
 
 private:
 	struct SlotResources {
@@ -263,15 +237,6 @@ private:
 		CloseFd(slot.ack_fd);
 		CloseFd(slot.doorbell_fd);
 		CloseFd(slot.wake_fd);
-	}
-
-	void Live(Napi::Env env)
-	{
-		if (!live_) {
-			Napi::Error err = Napi::Error::New(env, "publisher is destroyed");
-			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_CLOSED"));
-			throw err;
-		}
 	}
 
 	// attach(pid, uid) -> { slot, generation, ackFd, doorbellFd, wakeFd } or
@@ -343,291 +308,6 @@ private:
 		return info.Env().Undefined();
 	}
 
-	Napi::Value Evict(const Napi::CallbackInfo &info)
-	{
-		uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
-		uint32_t reason = info[1].As<Napi::Number>().Uint32Value();
-		if (live_ && slot < RC_MAX_SUBSCRIBERS)
-			rc_pub_evict(&pub_, slot, reason);
-		return info.Env().Undefined();
-	}
-
-	// offer(buf) -> 1 when the whole message was written and committed, 0
-	// when there is no room now; +2 when slot states changed (takeChanges).
-	Napi::Value Offer(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Live(env);
-		const uint8_t *data;
-		size_t length;
-		MessageBytes(env, info[0], &data, &length);
-		int r = rc_pub_offer(&pub_, data, length);
-		if (r != RC_OK && r != RC_EAGAIN && r != RC_ETOOBIG)
-			return StateError(env, r);
-		if (r == RC_OK)
-			rc_pub_commit(&pub_);
-		return Napi::Number::New(env, (r == RC_OK ? 1 : 0) | (pub_.changed ? 2 : 0));
-	}
-
-	// offerFunction() -> offer, bound to this object (bound_self.h): what a
-	// busy-polling publisher calls, without an unwrap per call.
-	Napi::Value OfferFunction(const Napi::CallbackInfo &info)
-	{
-		return BindFunction<Publisher, &Publisher::OfferBound>(info.Env(), bound_self_, this, "offer");
-	}
-
-	static Napi::Value OfferBound(const Napi::CallbackInfo &info)
-	{
-		Publisher *self = BoundObject<Publisher>(info);
-		if (!self) {
-			Napi::Error err = Napi::Error::New(info.Env(), "publisher: destroyed");
-			err.Set("code", Napi::String::New(info.Env(), "ERR_RINGCAST_STATE"));
-			throw err;
-		}
-		return self->Offer(info);
-	}
-
-	// Offers the messages `next(&data, &length)` yields until it has no more
-	// or the ring has no room for the next one whole (no room now, or larger
-	// than the ring: writePart), so a batch never leaves a fragment behind.
-	// Commits once: the head is published and the readers woken per batch,
-	// not per message. Returns how many were written; a state error is
-	// thrown after committing those.
-	template <typename Next> uint32_t OfferWhole(Napi::Env env, Next next)
-	{
-		uint32_t written = 0;
-		const uint8_t *data;
-		size_t length;
-		while (next(&data, &length)) {
-			int r = rc_pub_offer(&pub_, data, length);
-			if (r == RC_EAGAIN || r == RC_ETOOBIG)
-				break;
-			if (r != RC_OK) {
-				rc_pub_commit(&pub_);
-				StateError(env, r);
-			}
-			written++;
-		}
-		rc_pub_commit(&pub_);
-		return written;
-	}
-
-	// offerBatch(bufs, start) -> index after the last message written; one
-	// commit. The caller checks takeChanges() afterwards.
-	Napi::Value OfferBatch(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Live(env);
-		Napi::Array bufs = info[0].As<Napi::Array>();
-		uint32_t start = info[1].As<Napi::Number>().Uint32Value();
-		uint32_t n = bufs.Length();
-		uint32_t i = start;
-		uint32_t written = OfferWhole(env, [&](const uint8_t **data, size_t *length) {
-			if (i >= n)
-				return false;
-			MessageBytes(env, bufs.Get(i++), data, length);
-			return true;
-		});
-		return Napi::Number::New(env, start + written);
-	}
-
-	// offerPacked(data, lengths, count) -> how many of the `count` messages,
-	// packed back to back in `data` with their sizes in `lengths`, were
-	// written whole; one commit. Small messages come this way: one crossing
-	// per batch instead of an element lookup and a typed-array lookup per
-	// message, which cost more than copying 64 bytes. Sizes that overrun
-	// `data` end the batch there.
-	Napi::Value OfferPacked(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Live(env);
-		Napi::Uint8Array packed = info[0].As<Napi::Uint8Array>();
-		Napi::Uint32Array lengths = info[1].As<Napi::Uint32Array>();
-		uint32_t count = info[2].As<Napi::Number>().Uint32Value();
-		if (count > lengths.ElementLength())
-			count = static_cast<uint32_t>(lengths.ElementLength());
-		const uint8_t *at = packed.Data();
-		size_t left = packed.ByteLength();
-		const uint32_t *size = lengths.Data();
-		uint32_t i = 0;
-		return Napi::Number::New(env, OfferWhole(env, [&](const uint8_t **data, size_t *length) {
-			if (i >= count || size[i] > left)
-				return false;
-			*data = at;
-			*length = size[i];
-			at += size[i];
-			left -= size[i];
-			i++;
-			return true;
-		}));
-	}
-
-	// writePart(buf, offset) -> new offset; commits what it wrote. Used for
-	// messages larger than the ring, which must flow as the readers drain.
-	Napi::Value WritePart(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Live(env);
-		Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
-		uint64_t offset = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-		int r = rc_pub_write(&pub_, buf.Data(), buf.ByteLength(), &offset);
-		rc_pub_commit(&pub_);
-		if (r != RC_OK && r != RC_EAGAIN)
-			return StateError(env, r);
-		return Napi::Number::New(env, static_cast<double>(offset));
-	}
-
-	// claim(len) -> offset of the payload in `data`, or a negative status.
-	Napi::Value Claim(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Live(env);
-		int status = RC_OK;
-		uint8_t *at = rc_pub_claim(&pub_, info[0].As<Napi::Number>().Uint32Value(), &status);
-		if (!at)
-			return Napi::Number::New(env, status);
-		return Napi::Number::New(env, static_cast<double>(at - pub_.data));
-	}
-
-	Napi::Value ClaimCommit(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		return Napi::Number::New(info.Env(), rc_pub_claim_commit(&pub_, info[0].As<Napi::Number>().Uint32Value()));
-	}
-
-	Napi::Value ClaimAbort(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		return Napi::Number::New(info.Env(), rc_pub_claim_abort(&pub_));
-	}
-
-	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-		return Napi::Boolean::New(info.Env(), rc_pub_prepare_wait(&pub_, len));
-	}
-
-	Napi::Value EndWait(const Napi::CallbackInfo &info)
-	{
-		if (live_)
-			rc_pub_end_wait(&pub_);
-		return info.Env().Undefined();
-	}
-
-	Napi::Value Refresh(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		uint64_t room = rc_pub_refresh(&pub_);
-		return Napi::Number::New(info.Env(), room == UINT64_MAX ? -1 : static_cast<double>(room));
-	}
-
-	Napi::Value SetMaxLag(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		uint64_t max_lag = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-		return Napi::Boolean::New(info.Env(), rc_pub_set_max_lag(&pub_, max_lag) == RC_OK);
-	}
-
-	Napi::Value EvictBlocking(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-		return Napi::Number::New(info.Env(), rc_pub_evict_blocking(&pub_, len));
-	}
-
-	Napi::Value CheckHeartbeats(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		uint64_t now = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-		uint64_t timeout = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-		return Napi::Number::New(info.Env(), rc_pub_check_heartbeats(&pub_, now, timeout));
-	}
-
-	// takeChanges() -> [{ slot, state, reason, evictions, evictReason,
-	// lostFrom, lostTo, lostMessages }] for every slot whose state changed
-	// since the last call. evictions counts them all (a rejoin may have
-	// followed one already); the rest describe the last.
-	Napi::Value TakeChanges(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Napi::Array out = Napi::Array::New(env);
-		if (!live_)
-			return out;
-		uint64_t changed = rc_pub_take_changes(&pub_);
-		uint32_t n = 0;
-		for (uint32_t i = 0; changed && i < RC_MAX_SUBSCRIBERS; i++) {
-			if (!(changed & (1ULL << i)))
-				continue;
-			const rc_slot *m = Mirror(i);
-			Napi::Object o = Napi::Object::New(env);
-			o.Set("slot", i);
-			o.Set("state", pub_.slots[i].state);
-			const rc_eviction &last = pub_.slots[i].last_eviction;
-			o.Set("reason", m->evict_reason);
-			o.Set("evictions", static_cast<double>(last.count));
-			o.Set("evictReason", last.reason);
-			o.Set("lostFrom", static_cast<double>(last.lost_from));
-			o.Set("lostTo", static_cast<double>(last.lost_to));
-			o.Set("lostMessages", last.lost_messages);
-			out.Set(n++, o);
-		}
-		return out;
-	}
-
-	const rc_slot *Mirror(uint32_t slot) const
-	{
-		return reinterpret_cast<const rc_slot *>(static_cast<uint8_t *>(shared_->map.addr) +
-							 RC_SLOT_TABLE_OFFSET + slot * RC_SLOT_SIZE);
-	}
-
-	Napi::Value Stats(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Live(env);
-		rc_pub_refresh(&pub_);
-		Napi::Object out = Napi::Object::New(env);
-		out.Set("head", static_cast<double>(pub_.head));
-		out.Set("messages", static_cast<double>(pub_.messages));
-		out.Set("doorbellsRung", static_cast<double>(pub_.doorbells_rung));
-		out.Set("headStores", static_cast<double>(pub_.head_stores));
-		Napi::Array slots = Napi::Array::New(env);
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
-			const rc_pub_slot &s = pub_.slots[i];
-			if (s.state == RC_SLOT_FREE)
-				continue;
-			const rc_slot *m = Mirror(i);
-			Napi::Object o = Napi::Object::New(env);
-			o.Set("slot", i);
-			o.Set("state", s.state);
-			o.Set("reason", m->evict_reason);
-			o.Set("ack", static_cast<double>(s.acked));
-			o.Set("generation", static_cast<double>(s.generation));
-			o.Set("lostFrom", static_cast<double>(m->lost_from));
-			o.Set("lostTo", static_cast<double>(m->lost_to));
-			o.Set("lostMessages", m->lost_messages);
-			o.Set("evictions", m->evictions);
-			slots.Set(n++, o);
-		}
-		out.Set("slots", slots);
-		return out;
-	}
-
-	Napi::Value Close(const Napi::CallbackInfo &info)
-	{
-		if (live_)
-			rc_pub_close(&pub_);
-		return info.Env().Undefined();
-	}
-
-	Napi::Value Abort(const Napi::CallbackInfo &info)
-	{
-		if (live_)
-			rc_pub_abort(&pub_);
-		return info.Env().Undefined();
-	}
-
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
 	{
 		Cleanup();
@@ -637,32 +317,21 @@ private:
 	// _core() -> the C publisher, for the ivshmem host (ivshmem.cc). The host
 	// keeps this object from being collected, but destroy() here may unmap
 	// the ring under it: the host must be destroyed first.
-	Napi::Value Core(const Napi::CallbackInfo &info)
+	Napi::Value CoreExternal(const Napi::CallbackInfo &info)
 	{
 		Live(info.Env());
 		return Napi::External<rc_publisher>::New(info.Env(), &pub_);
 	}
 
-	Napi::Value StateError(Napi::Env env, int status)
-	{
-		Napi::Error err = Napi::Error::New(env, std::string("publisher: ") + rc_status_name(status));
-		err.Set("code", Napi::String::New(env, status == RC_ESTATE ? "ERR_RINGCAST_STATE" : "ERR_RINGCAST_NATIVE"));
-		throw err;
-	}
-
 	Napi::Value RingFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), ring_ro_fd_); }
-	Napi::Value MaxPayload(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), pub_.max_payload); }
-	Napi::Value Capacity(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), static_cast<double>(pub_.capacity)); }
 
-	Napi::Value Data(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		return ExposeMapping(info.Env(), shared_, RC_DESC_SIZE, pub_.capacity);
-	}
+	friend class PublisherWrites<Publisher>;
+	rc_publisher *Core() { return &pub_; }
+	bool IsLive() const { return live_; }
+	SharedMapping *RingMapping() { return shared_; }
 
 	rc_publisher pub_{};
 	SharedMapping *shared_ = nullptr;
-	BoundSelf<Publisher> *bound_self_ = nullptr;
 	SlotResources slots_[RC_MAX_SUBSCRIBERS];
 	int ring_fd_ = -1;
 	int ring_ro_fd_ = -1;

@@ -6,8 +6,10 @@
 //   XenPublisher   the publisher's side: one ring (from the grant device,
 //                  kmod/ringcast_xengrant.h) granted read-only to every
 //                  receiver domain, joins and deaths served from the
-//                  event-channel device. A message is written once; without
-//                  room it is retried (done_ remembers whether it went).
+//                  event-channel device. Writing, claiming and waiting
+//                  for room are every publisher's (publisher_writes.h):
+//                  a message is written once, whatever the number of
+//                  receiver domains.
 //   XenSubscriber  a subscriber in a receiver domain: the reads of every
 //                  subscriber (subscriber_reads.h) plus open and join, which
 //                  wait on XenStore and the publisher and so run off the
@@ -15,7 +17,7 @@
 
 #include "xen.h"
 #include "export_constant.h"
-#include "message_bytes.h"
+#include "publisher_writes.h"
 #include "subscriber_reads.h"
 
 #include <cerrno>
@@ -43,25 +45,20 @@ Napi::Error XenError(Napi::Env env, const std::string &what, int status, const c
 
 // ---------------------------------------------------------------------------
 
-class XenPublisher : public Napi::ObjectWrap<XenPublisher> {
+class XenPublisher : public Napi::ObjectWrap<XenPublisher>, public PublisherWrites<XenPublisher> {
 public:
 	static Napi::Function Define(Napi::Env env)
 	{
-		return DefineClass(env, "XenPublisher", {
-			InstanceMethod<&XenPublisher::Send>("send"),
-			InstanceMethod<&XenPublisher::SendBatch>("sendBatch"),
-			InstanceMethod<&XenPublisher::PrepareWait>("prepareWait"),
-			InstanceMethod<&XenPublisher::EndWait>("endWait"),
-			InstanceMethod<&XenPublisher::EvictBlocking>("evictBlocking"),
-			InstanceMethod<&XenPublisher::Service>("service"),
-			InstanceMethod<&XenPublisher::Snapshot>("snapshot"),
-			InstanceMethod<&XenPublisher::ManualLine>("manualLine"),
-			InstanceMethod<&XenPublisher::Close>("close"),
-			InstanceMethod<&XenPublisher::Destroy>("destroy"),
-			InstanceAccessor<&XenPublisher::EvtchnFd>("evtchnFd"),
-			InstanceAccessor<&XenPublisher::Attached>("attached"),
-			InstanceAccessor<&XenPublisher::OwnDomid>("ownDomid"),
-		});
+		auto properties = WriteMethods();
+		properties.push_back(InstanceMethod<&XenPublisher::Service>("service"));
+		properties.push_back(InstanceMethod<&XenPublisher::Receivers>("receivers"));
+		properties.push_back(InstanceMethod<&XenPublisher::ManualLine>("manualLine"));
+		properties.push_back(InstanceMethod<&XenPublisher::Destroy>("destroy"));
+		properties.push_back(InstanceAccessor<&XenPublisher::EvtchnFd>("evtchnFd"));
+		properties.push_back(InstanceAccessor<&XenPublisher::Attached>("attached"));
+		properties.push_back(InstanceAccessor<&XenPublisher::OwnDomid>("ownDomid"));
+		properties.push_back(InstanceAccessor<&XenPublisher::RingPages>("ringPages"));
+		return DefineClass(env, "XenPublisher", properties);
 	}
 
 	// new XenPublisher(bus, capacity, policy, receivers: [domid, ackGrant][],
@@ -89,6 +86,11 @@ public:
 		if (r < 0)
 			throw XenError(env, "cannot open Xen bus " + bus, r, xp_->failed_step);
 		xp_->heartbeat_timeout_ms = heartbeat_timeout;
+		// The ring mapping is shared with the `data` views handed to JS
+		// (zero-copy claims), as on every publisher; xp_ keeps the rest.
+		ring_ = new SharedMapping();
+		ring_->map.addr = xp_->ring;
+		ring_->map.size = static_cast<size_t>(xp_->ring_pages) * RC_PAGE_SIZE;
 		live_ = true;
 		if (max_lag)
 			rc_pub_set_max_lag(&xp_->pub, max_lag);
@@ -97,98 +99,29 @@ public:
 	~XenPublisher() override { Cleanup(); }
 
 private:
+	friend class PublisherWrites<XenPublisher>;
+	rc_publisher *Core() { return &xp_->pub; }
+	bool IsLive() const { return live_; }
+	SharedMapping *RingMapping() { return ring_; }
+
 	void Cleanup()
 	{
-		if (live_)
-			rc_xen_pub_destroy(xp_.get());
+		if (!live_)
+			return;
 		live_ = false;
+		// The ring goes with the last of us and the `data` views JS still
+		// holds (SharedMapping); the device's file is released, and the
+		// grants end, once it is unmapped.
+		xp_->ring = nullptr;
+		rc_xen_pub_destroy(xp_.get());
+		ring_->Release();
+		ring_ = nullptr;
 	}
 
-	void Live(Napi::Env env) const
-	{
-		if (!live_) {
-			Napi::Error err = Napi::Error::New(env, "publisher is closed");
-			err.Set("code", Napi::String::New(env, "ERR_RINGCAST_CLOSED"));
-			throw err;
-		}
-	}
-
-	// One message into the ring, not yet committed: RC_OK when written
-	// (done_ starts over), RC_EAGAIN when there is no room (call again with
-	// the same message), or an error status.
-	int OfferOne(Napi::Env env, napi_value value)
-	{
-		const uint8_t *data;
-		size_t length;
-		MessageBytes(env, value, &data, &length);
-		int r = rc_xen_pub_offer(xp_.get(), data, length, &done_);
-		if (r != RC_EAGAIN)
-			done_ = 0;
-		return r;
-	}
-
-	// send(message) -> RC_OK | RC_EAGAIN | error status (see OfferOne).
-	Napi::Value Send(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		int r = OfferOne(info.Env(), info[0]);
-		rc_xen_pub_commit(xp_.get());
-		return Napi::Number::New(info.Env(), r);
-	}
-
-	// sendBatch(messages, start) -> how many of messages[start..] the ring
-	// now has; stops at the first without room (or an error: then the status
-	// is thrown as ERR_RINGCAST_SYSTEM, which a valid length never causes).
-	// One commit at the end: one head store and one doorbell pass per
-	// batch, and what was offered is visible before a wait.
-	Napi::Value SendBatch(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		Live(env);
-		Napi::Array messages = info[0].As<Napi::Array>();
-		uint32_t start = info[1].As<Napi::Number>().Uint32Value();
-		uint32_t n = messages.Length(), i = start;
-		int r = RC_OK;
-		for (; i < n; i++) {
-			r = OfferOne(env, messages.Get(i));
-			if (r != RC_OK)
-				break;
-		}
-		rc_xen_pub_commit(xp_.get());
-		if (r != RC_OK && r != RC_EAGAIN)
-			throw XenError(env, "publish", r, nullptr);
-		return Napi::Number::New(env, i - start);
-	}
-
-	// prepareWait(length) -> true: sleep on the event channel (the publisher
-	// announced it waits for room and no room came).
-	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-		return Napi::Boolean::New(info.Env(), rc_xen_pub_prepare_wait(xp_.get(), len, done_));
-	}
-
-	Napi::Value EndWait(const Napi::CallbackInfo &info)
-	{
-		if (live_)
-			rc_xen_pub_end_wait(xp_.get());
-		return info.Env().Undefined();
-	}
-
-	// evictBlocking(length) -> how many subscribers were evicted (SLOW) for
-	// holding back the message.
-	Napi::Value EvictBlocking(const Napi::CallbackInfo &info)
-	{
-		Live(info.Env());
-		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-		int evicted = done_ ? 0 : rc_pub_evict_blocking(&xp_->pub, len);
-		return Napi::Number::New(info.Env(), evicted);
-	}
-
-	// service() -> [{ domain, domid, slot, kind, death, verdict, reason }]:
-	// joins, leaves, deaths and refusals since the last call (non-blocking),
-	// plus evictions the ring's own flow control did (kind 0, `reason`).
+	// service() -> [{ domain, domid, slot, ringSlot, kind, death, verdict }]:
+	// joins, leaves, deaths and refusals since the last call (non-blocking).
+	// Slot transitions, evictions included, are the core's (takeChanges),
+	// as on every publisher.
 	Napi::Value Service(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -201,85 +134,39 @@ private:
 		for (int i = 0; i < n; i++) {
 			const rc_xen_pub_event &e = xp_->event[i];
 			uint32_t rs = xp_->domain[e.domain]->slot[e.slot].ring_slot;
-			Napi::Object o = Event(env, e.domain, e.slot);
+			Napi::Object o = Napi::Object::New(env);
+			o.Set("domain", e.domain);
+			o.Set("domid", xp_->domain[e.domain]->domid);
+			o.Set("slot", e.slot);
+			o.Set("ringSlot", rs);
 			o.Set("kind", e.kind);
 			o.Set("death", e.death);
 			o.Set("verdict", __atomic_load_n(&reinterpret_cast<const rc_join_answer *>(
-				static_cast<const uint8_t *>(xp_->ring) + RC_JOIN_ANSWER_OFFSET + rs * RC_JOIN_ANSWER_SIZE)->verdict,
+				xp_->pub.ring + RC_JOIN_ANSWER_OFFSET + rs * RC_JOIN_ANSWER_SIZE)->verdict,
 				__ATOMIC_RELAXED));
 			out.Set(out.Length(), o);
-		}
-		// Evictions by flow control (slow, protocol, heartbeat) show in the
-		// ring's change mask; deaths above were evictions too, reported
-		// once, there.
-		rc_publisher *pub = &xp_->pub;
-		uint64_t changed = rc_pub_take_changes(pub);
-		for (uint32_t di = 0; di < xp_->domains; di++) {
-			for (uint32_t s = 0; s < xp_->domain[di]->slots; s++) {
-				uint32_t rs = xp_->domain[di]->slot[s].ring_slot;
-				if (!(changed & (1ULL << rs)) || pub->slots[rs].state != RC_SLOT_EVICTED)
-					continue;
-				Napi::Object o = Event(env, di, s);
-				o.Set("kind", 0);
-				o.Set("reason", Mirror(pub, rs)->evict_reason);
-				out.Set(out.Length(), o);
-			}
 		}
 		return out;
 	}
 
-	Napi::Object Event(Napi::Env env, uint32_t domain, uint32_t slot)
-	{
-		Napi::Object o = Napi::Object::New(env);
-		o.Set("domain", domain);
-		o.Set("domid", xp_->domain[domain]->domid);
-		o.Set("slot", slot);
-		return o;
-	}
-
-	static const rc_slot *Mirror(const rc_publisher *pub, uint32_t s)
-	{
-		return reinterpret_cast<const rc_slot *>(pub->ring + RC_SLOT_TABLE_OFFSET + uint64_t(s) * RC_SLOT_SIZE);
-	}
-
-	// snapshot() -> { head, messages, ringPages, domains: [{ domid, slots:
-	//   [{ slot, ringSlot, ackGrant, state, reason, ack, lostMessages,
-	//   evictions }] }] }. head is also every byte written into shared
-	// memory (records and pads), once whatever the number of domains.
-	Napi::Value Snapshot(const Napi::CallbackInfo &info)
+	// receivers() -> [{ domid, slot, ringSlot, ackGrant }] in ring-slot
+	// order: who each slot of the ring is for.
+	Napi::Value Receivers(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		Live(env);
-		rc_publisher *pub = &xp_->pub;
-		rc_pub_refresh(pub);
-		Napi::Object out = Napi::Object::New(env);
-		out.Set("head", static_cast<double>(pub->head));
-		out.Set("messages", static_cast<double>(pub->messages));
-		out.Set("ringPages", xp_->ring_pages);
-		Napi::Array domains = Napi::Array::New(env);
+		Napi::Array out = Napi::Array::New(env);
 		for (uint32_t di = 0; di < xp_->domains; di++) {
 			const rc_xen_domain *d = xp_->domain[di];
-			Napi::Object domain = Napi::Object::New(env);
-			domain.Set("domid", d->domid);
-			Napi::Array slots = Napi::Array::New(env);
 			for (uint32_t s = 0; s < d->slots; s++) {
-				uint32_t rs = d->slot[s].ring_slot;
-				const rc_slot *m = Mirror(pub, rs);
 				Napi::Object o = Napi::Object::New(env);
+				o.Set("domid", d->domid);
 				o.Set("slot", s);
-				o.Set("ringSlot", rs);
+				o.Set("ringSlot", d->slot[s].ring_slot);
 				o.Set("ackGrant", d->slot[s].ack_grant);
-				o.Set("state", pub->slots[rs].state);
-				o.Set("reason", m->evict_reason);
-				o.Set("ack", static_cast<double>(pub->slots[rs].acked));
-				o.Set("lostMessages", m->lost_messages);
-				o.Set("evictions", m->evictions);
-				slots.Set(s, o);
+				out.Set(d->slot[s].ring_slot, o);
 			}
-			domain.Set("slots", slots);
-			domains.Set(di, domain);
 		}
-		out.Set("domains", domains);
 		return out;
 	}
 
@@ -289,20 +176,11 @@ private:
 	Napi::Value ManualLine(const Napi::CallbackInfo &info)
 	{
 		Live(info.Env());
-		char line[RC_XEN_MAX_RING_PAGES * 11 + 96];
+		char line[RC_XEN_MANUAL_LINE_MAX];
 		uint32_t domain = info[0].As<Napi::Number>().Uint32Value(), slot = info[1].As<Napi::Number>().Uint32Value();
 		if (rc_xen_pub_manual_line(xp_.get(), domain, slot, line, sizeof(line)) < 0)
 			return info.Env().Null();
 		return Napi::String::New(info.Env(), line);
-	}
-
-	// close(): CLOSED; readers drain and end. The grants stay until
-	// destroy().
-	Napi::Value Close(const Napi::CallbackInfo &info)
-	{
-		if (live_)
-			rc_xen_pub_close(xp_.get());
-		return info.Env().Undefined();
 	}
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
@@ -326,8 +204,13 @@ private:
 		return Napi::Number::New(info.Env(), live_ ? xp_->own_domid : 0);
 	}
 
+	Napi::Value RingPages(const Napi::CallbackInfo &info)
+	{
+		return Napi::Number::New(info.Env(), live_ ? xp_->ring_pages : 0);
+	}
+
 	std::unique_ptr<rc_xen_pub> xp_;
-	uint32_t done_ = 0; // bit 0: the ring has the message being sent
+	SharedMapping *ring_ = nullptr;
 	bool live_ = false;
 };
 

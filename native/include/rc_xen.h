@@ -28,7 +28,9 @@
  *     subscriber's death: the unmap notification of its ack page mapping).
  *
  * XenStore (P = publisher domain, D = receiver domain, s = D's slot s):
- *   /local/domain/P/data/ringcast/BUS/D/ring-refs   "r0 r1 ..." granted to D (read: D)
+ *   /local/domain/P/data/ringcast/BUS/D/ring-index  "i0 i1 ..." the refs of D's
+ *                   index pages: read-only pages granted to D alone that hold
+ *                   the ring's refs for D (u32 each, page order)   (read: D)
  *   /local/domain/P/data/ringcast/BUS/D/ring-size   bytes        (read: D)
  *   /local/domain/P/data/ringcast/BUS/D/s/ring-slot its slot in the ring
  *   /local/domain/P/data/ringcast/BUS/D/s/ack-ref   ack by publisher only
@@ -57,10 +59,20 @@ struct rc_xs; /* rc_xenstore.h */
 
 #define RC_XEN_MAX_DOMAINS       8u  /* receiver domains per bus            */
 #define RC_XEN_MAX_DOMAIN_SLOTS  8u  /* subscribers per receiver domain     */
-/* A ring of at most 1 MiB capacity: 258 grant refs, whose decimal list fits
- * one XenStore value (4096 bytes; the grant device itself allows 16 MiB). */
-#define RC_XEN_MAX_CAPACITY    (1u << 20)
+/* A data area of at most 16 MiB: the grant device's default max_pages
+ * (4098: the descriptor's 2 pages + 4096). A domain's refs for the ring do
+ * not travel in XenStore (one value holds 4096 bytes at most, a domU's
+ * xenstored quota 2048: about 1 MiB of ring) but in index pages, as
+ * blkfront's indirect descriptors do: read-only pages granted to that
+ * domain alone, RC_XEN_REFS_PER_INDEX_PAGE refs each, whose own refs (at
+ * most RC_XEN_MAX_INDEX_PAGES) are what XenStore or the manual line carry. */
+#define RC_XEN_MAX_CAPACITY    (16u << 20)
 #define RC_XEN_MAX_RING_PAGES  ((RC_DESC_SIZE + RC_XEN_MAX_CAPACITY) / RC_PAGE_SIZE)
+#define RC_XEN_REFS_PER_INDEX_PAGE (RC_PAGE_SIZE / 4u)
+#define RC_XEN_INDEX_PAGES(ring_pages) (((ring_pages) + RC_XEN_REFS_PER_INDEX_PAGE - 1) / RC_XEN_REFS_PER_INDEX_PAGE)
+#define RC_XEN_MAX_INDEX_PAGES RC_XEN_INDEX_PAGES(RC_XEN_MAX_RING_PAGES)
+/* A manual line: five numbers and the index refs, each at most 10 digits. */
+#define RC_XEN_MANUAL_LINE_MAX (16u + (5u + RC_XEN_MAX_INDEX_PAGES) * 11u)
 #define RC_XEN_BUS_NAME_MAX    32u   /* [A-Za-z0-9_-]                        */
 /* How often XenStore is read for a subscriber's `alive` node (and a
  * subscriber waits for the publisher's nodes): polled, not watched. */
@@ -140,10 +152,15 @@ struct rc_xen_pub_slot {
 	uint32_t death;                /* enum rc_xen_death of the last death   */
 };
 
-/* A receiver domain: the ring's grant references for it, and its slots. */
+/* A receiver domain: the ring's grant references for it, the index pages
+ * that hand them over, and its slots. */
 struct rc_xen_domain {
 	uint16_t domid;
 	uint32_t ring_refs[RC_XEN_MAX_RING_PAGES];
+	uint32_t index_refs[RC_XEN_MAX_INDEX_PAGES];
+	uint32_t index_pages;
+	uint64_t index_index;          /* gntalloc's offset of the index pages  */
+	void *index;                   /* the index pages, mapped here (RW)     */
 	uint32_t slots;
 	struct rc_xen_pub_slot slot[RC_XEN_MAX_DOMAIN_SLOTS];
 };
@@ -190,7 +207,8 @@ struct rc_xen_pub {
 int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy,
 		    const struct rc_xen_receiver *receivers, uint32_t count, bool use_xenstore);
 /* Manual rendezvous: one line per slot to hand to its subscriber
- * ("DOMID RING-SLOT PORT ACK-REF RING-SIZE REF..."), the paper's way. */
+ * ("DOMID RING-SLOT PORT ACK-REF RING-SIZE INDEX-REF...", at most
+ * RC_XEN_MANUAL_LINE_MAX bytes), the paper's way. */
 int rc_xen_pub_manual_line(const struct rc_xen_pub *xp, uint32_t domain, uint32_t slot, char *out, size_t cap);
 /* Serves join/leave requests and detects deaths, sleeping up to timeout_ms
  * for an event channel or XenStore watch. Returns the number of new events
@@ -214,14 +232,15 @@ void rc_xen_pub_destroy(struct rc_xen_pub *xp); /* frees the ring (grants end), 
 
 /* ---- subscriber --------------------------------------------------------- */
 
+/* What a subscriber needs to map the bus: from XenStore, or a manual line. */
 struct rc_xen_manual {
 	uint16_t domid;       /* the receiver domain the line is for: ours      */
 	uint32_t slot;        /* the ring slot                                  */
 	uint32_t port;
 	uint32_t ack_ref;
 	uint64_t ring_size;
-	uint32_t ring_pages;
-	uint32_t ring_refs[RC_XEN_MAX_RING_PAGES];
+	uint32_t index_pages; /* RC_XEN_INDEX_PAGES(ring_size / RC_PAGE_SIZE)   */
+	uint32_t index_refs[RC_XEN_MAX_INDEX_PAGES];
 };
 
 struct rc_xen_sub {

@@ -177,7 +177,7 @@ static int run_pub(int argc, char **argv)
 	if (manual)
 		for (uint32_t di = 0; di < xp.domains; di++)
 			for (uint32_t s = 0; s < xp.domain[di]->slots; s++) {
-				char line[RC_XEN_MAX_RING_PAGES * 11 + 96];
+				char line[RC_XEN_MANUAL_LINE_MAX];
 
 				if (rc_xen_pub_manual_line(&xp, di, s, line, sizeof(line)) == 0)
 					printf("RCX-PUB manual bus=%s %s\n", bus, line);

@@ -1,19 +1,18 @@
 // The Xen region provider: a publisher in one Xen domain, subscribers in
 // others, over grant tables and event channels (native/src/providers/xen/rc_xen.c; the
-// deployment, trust model and XenStore layout are in docs/xen.md). Subscribers
-// use the ordinary Subscriber (`Subscriber.connect({ xen })`); the publisher is
-// XenPublisher: one ring from the grant device (kmod/ringcast_xengrant.c)
-// granted read-only to every receiver domain, each message written once.
-import { EventEmitter } from 'node:events';
+// deployment, trust model and XenStore layout are in docs/xen.md). Both ends
+// are the ordinary classes: `Publisher.listen({ address: 'xen:DOMID/BUS', xen:
+// { receivers } })` publishes one ring from the grant device
+// (kmod/ringcast_xengrant.c) granted read-only to every receiver domain, each
+// message written once; `Subscriber.connect({ address: 'xen:DOMID/BUS/SLOT' })`
+// reads it. XenHost below is what Publisher needs of Xen: the ring, joins,
+// leaves and deaths.
 import { constants } from 'node:os';
 
-import type { XenPublisherEvents } from '../events.js';
 import { joinFailure, verdictName, type SharedMemoryRoute } from '../attachment.js';
-import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from '../errors.js';
-import { resolveLogger, type Logger } from '../logger.js';
-import { PublishQueue } from '../publish-queue.js';
-import { C, native, type NativeFdWatcher, type NativeXenEvent, type NativeXenPublisher, type NativeXenSubscriber } from '../native.js';
-import { checkCapacity, checkEvictAfterMs, checkInteger, checkPolicy, checkSignal, type SlowConsumerPolicy } from '../options.js';
+import { RefusedError, RingcastError, abortError, invalidOption } from '../errors.js';
+import { C, native, type NativeFdWatcher, type NativeXenPublisher, type NativeXenSubscriber } from '../native.js';
+import { checkInteger } from '../options.js';
 
 /** Who allocates a subscriber's ack page and grants it to the other side (docs/xen.md, "Trust"). */
 export type XenAckGrant = 'subscriber' | 'publisher';
@@ -30,29 +29,17 @@ export interface XenReceiver {
   ackGrant?: XenAckGrant;
 }
 
-export interface XenPublisherOptions {
-  /** The bus's name in XenStore: 1 to 32 of `A-Z a-z 0-9 _ -`. */
-  bus: string;
+/** `PublisherOptions.xen`: who reads a Xen bus. Its address is `xen:DOMID/BUS` (DOMID: this domain). */
+export interface XenBusOptions {
   /** Subscriber slots, grouped by domain (at most 8 domains, 8 slots per domain); every domain reads the one ring. */
   receivers: XenReceiver[];
-  /** Data area bytes, a power of two up to 1 MiB (default 64 KiB): a domain's grant references fit one XenStore value. */
-  capacity?: number;
-  /** `xenstore` (default): publish references where only the intended domain reads them. `manual`: hand out manualLines() yourself. */
+  /** `xenstore` (default): publish references where only the intended domain reads them. `manual`: hand out `publisher.xen.manualLines()` yourself. */
   rendezvous?: 'xenstore' | 'manual';
-  /** `block` (default) or `drop`, as for Publisher. */
-  policy?: SlowConsumerPolicy;
   /**
-   * block: evict a subscriber that has kept the publisher waiting this long
-   * (default 5000 ms, as for Publisher; 0: wait forever, so one subscriber
-   * that stops reading stops the bus for as long as it likes).
+   * How long close() waits for subscribers to read the rest and leave before
+   * the grants go (default 5000 ms); joins meanwhile are refused `closing`.
    */
-  evictAfterMs?: number;
-  /** block: evict instead of waiting for a subscriber this many bytes behind. */
-  maxLagBytes?: number;
-  /** Evict (reason `dead`) a subscriber whose heartbeat stood still this long (default 5000; 0: off). */
-  heartbeatTimeoutMs?: number;
-  /** pino logger for lifecycle events; silent by default. */
-  logger?: Logger;
+  lingerMs?: number;
 }
 
 /** `SubscriberOptions.xen`: attach from a Xen domain. */
@@ -63,61 +50,40 @@ export interface XenSubscribeOptions {
   publisher: number;
   /** Our slot among the slots of our domain (default 0). */
   slot?: number;
-  /** Instead of XenStore: the line XenPublisher#manualLines() gave for this slot. */
+  /** Instead of XenStore: the line `publisher.xen.manualLines()` gave for this slot. */
   manual?: string;
 }
 
-/** A slot of a Xen bus as `subscribe`, `unsubscribe`, `evict` and `refuse` events name it. */
-export interface XenSlotEvent {
-  domid: number;
-  slot: number;
-  /** unsubscribe, evict: why. */
-  reason?: EvictionReason;
-  /** evict `dead`: how the death was seen (`unmap`: the kernel's unmap notification; `xenstore`: the domain's node vanished; `heartbeat`). */
-  seenBy?: 'unmap' | 'xenstore' | 'heartbeat';
-  /** refuse: the verdict written in the ring's join answer. */
-  verdict?: string;
-}
+/** How the publisher saw a receiver die (`unsubscribe` with reason `dead` on a Xen bus). */
+export type XenDeathSeenBy = 'unmap' | 'xenstore' | 'heartbeat';
 
-export interface XenPublisherStats {
-  /** publish() calls waiting for room. */
-  pending: number;
-  /** The ring's committed position. */
-  head: number;
-  /** Messages committed. */
-  messages: number;
+/** What `publisher.xen` offers on a Xen bus. */
+export interface XenBusInfo {
+  /** This publisher's domain. */
+  readonly domid: number;
+  /** The ring's pages (descriptor + data area), granted once to each receiver domain. */
+  readonly ringPages: number;
   /**
-   * Bytes written into shared memory (records and pads): the one ring, so the
-   * same for one receiver domain or many (write once).
+   * Manual rendezvous (the paper's reference passing): one line per slot whose
+   * ack page the publisher grants, to hand to that subscriber as `xen.manual`.
    */
-  bytesWritten: number;
-  /** Receiver domains, in the order first listed, with their slots. */
-  domains: Array<{
-    domid: number;
-    slots: Array<{ slot: number; ackGrant: XenAckGrant; state: 'free' | 'active' | 'lagging' | 'evicted'; ack: number; evictions: number; lostMessages: number }>;
-  }>;
+  manualLines(): Array<{ domid: number; slot: number; line: string }>;
 }
 
 const BUS_NAME = /^[A-Za-z0-9_-]{1,32}$/;
-const RESOLVED = Promise.resolve();
 /** How often the publisher looks at XenStore and heartbeats when no event channel rings. */
 const SERVICE_MS = 200;
 /** How long close() waits for subscribers to read the rest and leave. */
 const DEFAULT_LINGER_MS = 5000;
+/** heartbeatTimeoutMs unless given: a receiver whose process died while its domain lives is found by it. */
+export const XEN_DEFAULT_HEARTBEAT_MS = 5000;
 const ETIMEDOUT = -constants.errno.ETIMEDOUT;
 
-const REASONS: Record<number, EvictionReason> = {
-  [C.RC_EVICT_SLOW]: 'slow',
-  [C.RC_EVICT_PROTOCOL]: 'protocol',
-  [C.RC_EVICT_DEAD]: 'dead',
-  [C.RC_EVICT_CLOSED]: 'closed',
-};
-const DEATHS: Record<number, XenSlotEvent['seenBy']> = {
+const DEATHS: Record<number, XenDeathSeenBy> = {
   [C.RC_XEN_DEATH_UNMAP]: 'unmap',
   [C.RC_XEN_DEATH_XENSTORE]: 'xenstore',
   [C.RC_XEN_DEATH_HEARTBEAT]: 'heartbeat',
 };
-const SLOT_STATES = ['free', 'active', 'lagging', 'evicted'] as const;
 
 function checkBus(name: string, value: unknown): string {
   if (typeof value !== 'string' || !BUS_NAME.test(value)) throw invalidOption(name, value, 'a bus name of 1 to 32 letters, digits, _ or -');
@@ -150,7 +116,7 @@ export function xenRoute(value: unknown): SharedMemoryRoute {
   const publisher = checkDomid('xen.publisher', o.publisher);
   const slot = checkInteger('xen.slot', o.slot, 0, 0, C.RC_XEN_MAX_DOMAIN_SLOTS - 1);
   if (o.manual !== undefined && (typeof o.manual !== 'string' || o.manual.length === 0 || o.manual.length > 4096)) {
-    throw invalidOption('xen.manual', o.manual, "a line from XenPublisher#manualLines()");
+    throw invalidOption('xen.manual', o.manual, "a line from publisher.xen.manualLines()");
   }
   const where = `xen:${publisher}/${bus}/${slot}`;
   return {
@@ -206,295 +172,170 @@ function whileNotAborted<T>(step: Promise<T>, signal: AbortSignal | undefined): 
 
 function checkReceivers(value: unknown, manual: boolean): Array<[number, number]> {
   if (!Array.isArray(value) || value.length === 0 || value.length > C.RC_XEN_MAX_DOMAINS * C.RC_XEN_MAX_DOMAIN_SLOTS) {
-    throw invalidOption('receivers', value, `an array of 1 to ${C.RC_XEN_MAX_DOMAINS * C.RC_XEN_MAX_DOMAIN_SLOTS} { domid, ackGrant? }`);
+    throw invalidOption('xen.receivers', value, `an array of 1 to ${C.RC_XEN_MAX_DOMAINS * C.RC_XEN_MAX_DOMAIN_SLOTS} { domid, ackGrant? }`);
   }
   const perDomain = new Map<number, number>();
   return value.map((entry: unknown, i) => {
-    if (typeof entry !== 'object' || entry === null) throw invalidOption(`receivers[${i}]`, entry, '{ domid, ackGrant? }');
+    const name = `xen.receivers[${i}]`;
+    if (typeof entry !== 'object' || entry === null) throw invalidOption(name, entry, '{ domid, ackGrant? }');
     const { domid, ackGrant } = entry as XenReceiver;
-    checkDomid(`receivers[${i}].domid`, domid);
+    checkDomid(`${name}.domid`, domid);
     const grant = ackGrant ?? (manual ? 'publisher' : 'subscriber');
-    if (grant !== 'subscriber' && grant !== 'publisher') throw invalidOption(`receivers[${i}].ackGrant`, ackGrant, "'subscriber' or 'publisher'");
-    if (manual && grant !== 'publisher') throw invalidOption(`receivers[${i}].ackGrant`, ackGrant, "'publisher' with manual rendezvous (nothing travels back)");
+    if (grant !== 'subscriber' && grant !== 'publisher') throw invalidOption(`${name}.ackGrant`, ackGrant, "'subscriber' or 'publisher'");
+    if (manual && grant !== 'publisher') throw invalidOption(`${name}.ackGrant`, ackGrant, "'publisher' with manual rendezvous (nothing travels back)");
     const slots = (perDomain.get(domid) ?? 0) + 1;
-    if (slots > C.RC_XEN_MAX_DOMAIN_SLOTS) throw invalidOption(`receivers[${i}]`, entry, `at most ${C.RC_XEN_MAX_DOMAIN_SLOTS} slots per domain`);
+    if (slots > C.RC_XEN_MAX_DOMAIN_SLOTS) throw invalidOption(name, entry, `at most ${C.RC_XEN_MAX_DOMAIN_SLOTS} slots per domain`);
     perDomain.set(domid, slots);
-    if (perDomain.size > C.RC_XEN_MAX_DOMAINS) throw invalidOption('receivers', value, `at most ${C.RC_XEN_MAX_DOMAINS} domains`);
+    if (perDomain.size > C.RC_XEN_MAX_DOMAINS) throw invalidOption('xen.receivers', value, `at most ${C.RC_XEN_MAX_DOMAINS} domains`);
     return [domid, grant === 'publisher' ? C.RC_XEN_ACK_BY_PUBLISHER : C.RC_XEN_ACK_BY_SUBSCRIBER];
   });
 }
 
-/** @internal XenPublisherOptions, validated, with every default applied: what a XenPublisher would run with. */
-export interface XenPublisherSettings {
+/** @internal XenBusOptions, validated, with every default applied. */
+export interface XenBusSettings {
+  /** This domain, as the address names it. */
+  domid: number;
   bus: string;
   rendezvous: 'xenstore' | 'manual';
-  /** [domid, RC_XEN_ACK_BY_*] per slot. */
+  /** [domid, RC_XEN_ACK_BY_*] per ring slot. */
   receivers: Array<[number, number]>;
+  lingerMs: number;
+}
+
+/**
+ * @internal Validates a Xen publisher's options before anything touches Xen:
+ * `address` is the parsed `xen:DOMID/BUS`, `value` is PublisherOptions.xen.
+ */
+export function checkXenBusOptions(address: { domid: number; bus: string }, value: unknown): XenBusSettings {
+  if (typeof value !== 'object' || value === null) throw invalidOption('xen', value, '{ receivers, rendezvous?, lingerMs? } with a xen: address');
+  const o = value as XenBusOptions;
+  const rendezvous = o.rendezvous ?? 'xenstore';
+  if (rendezvous !== 'xenstore' && rendezvous !== 'manual') throw invalidOption('xen.rendezvous', rendezvous, "'xenstore' or 'manual'");
+  const receivers = checkReceivers(o.receivers, rendezvous === 'manual');
+  const lingerMs = checkInteger('xen.lingerMs', o.lingerMs, DEFAULT_LINGER_MS, 0, 600_000);
+  return { domid: checkDomid('domain', address.domid), bus: checkBus('bus', address.bus), rendezvous, receivers, lingerMs };
+}
+
+/** @internal What the ring of a Xen bus is made with (Publisher's settings). */
+export interface XenRingSettings {
   capacity: number;
-  maxPayload: number;
-  policy: SlowConsumerPolicy;
-  /** undefined: wait forever (policy `drop`, or `evictAfterMs: 0` asked for). */
-  evictAfterMs: number | undefined;
-  /** 0: no lag bound. */
-  maxLag: number;
+  policy: number;
+  /** 0: no heartbeat checks. */
   heartbeatTimeoutMs: number;
 }
 
-/**
- * @internal Validates XenPublisherOptions the way Publisher validates its
- * own (same defaults, same checks: options.ts), before anything touches Xen.
- */
-export function xenPublisherSettings(options: XenPublisherOptions): XenPublisherSettings {
-  if (typeof options !== 'object' || options === null) throw invalidOption('options', options, '{ bus, receivers, ... }');
-  const bus = checkBus('bus', options.bus);
-  const rendezvous = options.rendezvous ?? 'xenstore';
-  if (rendezvous !== 'xenstore' && rendezvous !== 'manual') throw invalidOption('rendezvous', rendezvous, "'xenstore' or 'manual'");
-  const receivers = checkReceivers(options.receivers, rendezvous === 'manual');
-  const capacity = checkCapacity(options.capacity, 64 * 1024);
-  if (capacity > C.RC_XEN_MAX_CAPACITY) throw invalidOption('capacity', capacity, `at most ${C.RC_XEN_MAX_CAPACITY} on Xen`);
-  const maxPayload = native.defaultMaxPayload(capacity);
-  const policy = checkPolicy(options.policy);
-  // Unbounded blocking only when asked for (0): the default resists a subscriber that never reads.
-  const evictAfterMs = checkEvictAfterMs(options.evictAfterMs, policy);
-  const minLag = native.minMaxLag(maxPayload);
-  const maxLag = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, capacity);
-  const heartbeatTimeoutMs = checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 5000, 0, 3_600_000);
-  if (heartbeatTimeoutMs !== 0 && heartbeatTimeoutMs < 4 * SERVICE_MS) throw invalidOption('heartbeatTimeoutMs', heartbeatTimeoutMs, `0 or at least ${4 * SERVICE_MS}`);
-  return { bus, rendezvous, receivers, capacity, maxPayload, policy, evictAfterMs, maxLag, heartbeatTimeoutMs };
+/** @internal A join, leave, death or refusal on a Xen bus, by ring slot. */
+export interface XenSlotChange {
+  kind: 'joined' | 'left' | 'dead' | 'refused';
+  /** The slot's index in the ring (PublisherOptions events and stats use it). */
+  slot: number;
+  /** The receiver domain, and the slot's number among that domain's slots. */
+  domid: number;
+  domainSlot: number;
+  /** dead: how it was seen. */
+  seenBy?: XenDeathSeenBy;
+  /** refused: the join answer's verdict. */
+  verdict?: string;
 }
 
-/**
- * The publishing side of a Xen bus. It writes each message once, into one
- * ring that every receiver domain maps read-only (the ring comes from the
- * grant device, `insmod ringcast_xengrant.ko` in this domain: docs/xen.md),
- * and serves joins, leaves and deaths from the event channels. Events: `subscribe`, `unsubscribe`, `evict`, `refuse`
- * (each XenSlotEvent), `drain` (the publish queue emptied), `close`.
- */
-export class XenPublisher extends EventEmitter<XenPublisherEvents> {
-  readonly bus: string;
-  readonly capacity: number;
-  /** Largest message: a Xen bus does not fragment. */
-  readonly maxPayload: number;
-  readonly policy: SlowConsumerPolicy;
+const KINDS: Record<number, XenSlotChange['kind']> = {
+  [C.RC_XEN_EVENT_JOINED]: 'joined',
+  [C.RC_XEN_EVENT_LEFT]: 'left',
+  [C.RC_XEN_EVENT_DEAD]: 'dead',
+  [C.RC_XEN_EVENT_REFUSED]: 'refused',
+};
 
-  #native: NativeXenPublisher;
-  #log: Logger;
+/**
+ * @internal The Xen provider's side of a Publisher: the ring (allocated by
+ * the grant device, granted read-only to every receiver domain, written
+ * through the same core calls as every ring: `ring`), and the joins, leaves
+ * and deaths served from the event channels and, on a clock, XenStore and
+ * heartbeats (`onChanges`, after every pass: a wait for room re-checks).
+ */
+export class XenHost implements XenBusInfo {
+  readonly ring: NativeXenPublisher;
+  readonly settings: XenBusSettings;
+  /** Per ring slot: its domain and its number there. */
+  readonly receivers: ReadonlyArray<{ domid: number; slot: number; ackGrant: number }>;
   #watcher: NativeFdWatcher;
   #timer: NodeJS.Timeout;
-  #queue: PublishQueue;
-  #closing: Promise<void> | null = null;
-  #lingerDone: (() => void) | null = null;
+  #onChanges: (changes: XenSlotChange[], error?: unknown) => void;
 
-  private constructor(options: XenPublisherOptions) {
-    super();
-    const settings = xenPublisherSettings(options);
-    this.bus = settings.bus;
-    this.capacity = settings.capacity;
-    this.maxPayload = settings.maxPayload;
-    this.policy = settings.policy;
-    const { rendezvous, receivers, evictAfterMs, maxLag, heartbeatTimeoutMs } = settings;
-    this.#log = resolveLogger(options.logger, 'xen-publisher');
-    requireXen(`bus ${this.bus}`);
-    try {
-      this.#native = new native.XenPublisher(
-        this.bus,
-        this.capacity,
-        this.policy === 'drop' ? C.RC_POLICY_DROP : C.RC_POLICY_BLOCK,
-        receivers,
-        rendezvous === 'xenstore',
-        heartbeatTimeoutMs,
-        maxLag,
-      );
-    } catch (error) {
-      throw systemError(error, `cannot publish Xen bus ${this.bus}`);
+  constructor(settings: XenBusSettings, ring: XenRingSettings, onChanges: (changes: XenSlotChange[], error?: unknown) => void) {
+    const where = `xen:${settings.domid}/${settings.bus}`;
+    if (ring.capacity > C.RC_XEN_MAX_CAPACITY) throw invalidOption('capacity', ring.capacity, `at most ${C.RC_XEN_MAX_CAPACITY} on Xen`);
+    if (ring.heartbeatTimeoutMs !== 0 && ring.heartbeatTimeoutMs < 4 * SERVICE_MS) {
+      throw invalidOption('heartbeatTimeoutMs', ring.heartbeatTimeoutMs, `0 or at least ${4 * SERVICE_MS} on Xen`);
     }
-    this.#queue = new PublishQueue(
-      this.#native,
-      { closing: () => this.#closing !== null, drained: () => this.emit('drain'), changed: () => this.#service() },
-      evictAfterMs,
-    );
-    // Joins, leaves, deaths and acks while we wait all ring this one device.
-    this.#watcher = new native.FdWatcher(this.#native.evtchnFd, false, () => this.#service());
+    requireXen(`bus ${where}`);
+    this.settings = settings;
+    this.#onChanges = onChanges;
+    try {
+      this.ring = new native.XenPublisher(settings.bus, ring.capacity, ring.policy, settings.receivers, settings.rendezvous === 'xenstore', ring.heartbeatTimeoutMs, 0);
+    } catch (error) {
+      throw systemError(error, `cannot publish Xen bus ${where}`);
+    }
+    // The address names this domain: with XenStore we know it and check it.
+    if (settings.rendezvous === 'xenstore' && this.ring.ownDomid !== settings.domid) {
+      const own = this.ring.ownDomid;
+      this.ring.destroy();
+      throw invalidOption('address', where, `xen:${own}/${settings.bus}: a publisher publishes from its own domain (this is domain ${own})`);
+    }
+    this.receivers = this.ring.receivers();
+    // Joins, leaves, deaths and acks while the publisher waits all ring this one device.
+    this.#watcher = new native.FdWatcher(this.ring.evtchnFd, false, () => this.service());
     this.#watcher.start();
     // XenStore (a destroyed domain) and heartbeats are looked at on a clock.
-    this.#timer = setInterval(() => this.#service(), SERVICE_MS);
+    this.#timer = setInterval(() => this.service(), SERVICE_MS);
     this.#timer.unref();
-    this.#log.info({ bus: this.bus, domid: this.#native.ownDomid, rendezvous, domains: this.#native.snapshot().domains.length }, 'publishing on Xen');
   }
 
-  /** Allocates the ring (grant device), grants it to every receiver domain, binds the event channels and, by default, publishes the references in XenStore. */
-  static async open(options: XenPublisherOptions): Promise<XenPublisher> {
-    return new XenPublisher(options);
-  }
-
-  /** Subscribers attached now, over every domain. */
-  get subscriberCount(): number {
-    return this.#native.attached;
-  }
-
-  /** This publisher's domain. */
   get domid(): number {
-    return this.#native.ownDomid;
+    return this.ring.ownDomid;
   }
 
-  /** publish() calls waiting for room. */
-  get pending(): number {
-    return this.#queue.queued;
+  get ringPages(): number {
+    return this.ring.ringPages;
   }
 
-  /**
-   * Manual rendezvous (the paper's reference passing): one line per slot whose
-   * ack page the publisher grants, to hand to that subscriber as `xen.manual`.
-   */
+  /** Subscribers joined now, over every domain. */
+  get attached(): number {
+    return this.ring.attached;
+  }
+
   manualLines(): Array<{ domid: number; slot: number; line: string }> {
     const out: Array<{ domid: number; slot: number; line: string }> = [];
-    this.#native.snapshot().domains.forEach((domain, index) => {
-      for (const { slot } of domain.slots) {
-        const line = this.#native.manualLine(index, slot);
-        if (line !== null) out.push({ domid: domain.domid, slot, line });
-      }
-    });
+    const domains: number[] = [];
+    for (const { domid, slot } of this.receivers) {
+      if (!domains.includes(domid)) domains.push(domid);
+      const line = this.ring.manualLine(domains.indexOf(domid), slot);
+      if (line !== null) out.push({ domid, slot, line });
+    }
     return out;
   }
 
-  /** Writes one message into the ring (once, for every domain), waiting for room where the slowest subscriber holds it. */
-  publish(message: Uint8Array, options?: { signal?: AbortSignal }): Promise<void> {
-    return this.publishBatch([message], options);
-  }
-
-  /** Writes many messages in order, with one head store per batch where room allows. */
-  publishBatch(messages: readonly Uint8Array[], options?: { signal?: AbortSignal }): Promise<void> {
-    if (this.#closing) throw closedError('publisher');
-    if (!Array.isArray(messages)) throw invalidOption('messages', messages, 'an array of Uint8Array');
-    for (const message of messages) {
-      if (!(message instanceof Uint8Array)) throw invalidOption('message', message, 'a Uint8Array');
-      if (message.length > this.maxPayload) throw invalidOption('message.length', message.length, `at most ${this.maxPayload} bytes (a Xen bus does not fragment)`);
-    }
-    const signal = checkSignal(options?.signal);
-    const list = messages as Uint8Array[];
-    if (this.#queue.queued === 0) {
-      const done = this.#native.sendBatch(list, 0);
-      if (done === list.length) {
-        this.#queue.progressed();
-        return RESOLVED;
-      }
-      return this.#queue.enqueue(() => this.#publishRest(list, done, signal));
-    }
-    return this.#queue.enqueue(() => this.#publishRest(list, 0, signal));
-  }
-
-  stats(): XenPublisherStats {
-    if (this.#closing) throw closedError('publisher');
-    return {
-      pending: this.#queue.queued,
-      ...this.#ringStats(),
-    };
-  }
-
-  #ringStats(): Omit<XenPublisherStats, 'pending'> {
-    const snapshot = this.#native.snapshot();
-    return {
-      head: snapshot.head,
-      messages: snapshot.messages,
-      bytesWritten: snapshot.head,
-      domains: snapshot.domains.map((domain) => ({
-        domid: domain.domid,
-        slots: domain.slots.map((s) => ({
-          slot: s.slot,
-          ackGrant: s.ackGrant === C.RC_XEN_ACK_BY_PUBLISHER ? 'publisher' : 'subscriber',
-          state: SLOT_STATES[s.state] ?? 'evicted',
-          ack: s.ack,
-          evictions: s.evictions,
-          lostMessages: s.lostMessages,
-        })),
-      })),
-    };
-  }
-
-  /**
-   * Closes the bus: queued publishes fail, subscribers read what was
-   * committed and then end. Waits up to `lingerMs` (default 5000) for them to
-   * leave before the grants go (a subscriber still reading then sees the
-   * publisher gone once it has read what it can).
-   */
-  close(options?: { lingerMs?: number }): Promise<void> {
-    if (this.#closing) return this.#closing;
-    const lingerMs = checkInteger('lingerMs', options?.lingerMs, DEFAULT_LINGER_MS, 0, 600_000);
-    this.#closing = (async () => {
-      this.#native.close();
-      this.#queue.wake();
-      await this.#queue.settled();
-      if (this.#native.attached > 0 && lingerMs > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, lingerMs);
-          this.#lingerDone = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      clearInterval(this.#timer);
-      this.#watcher.close();
-      this.#native.destroy();
-      this.#log.info({ bus: this.bus }, 'closed');
-      this.emit('close');
-    })();
-    return this.#closing;
-  }
-
-  async #publishRest(messages: Uint8Array[], start: number, signal: AbortSignal | undefined): Promise<void> {
-    let index = start;
-    while (index < messages.length) {
-      const sent = this.#native.sendBatch(messages, index);
-      if (sent > 0) this.#queue.progressed();
-      else await this.#queue.waitForRoom(messages[index]!.length, signal);
-      index += sent;
-    }
-  }
-
-  /** Serves joins, leaves and deaths; wakes a publish waiting for room. */
-  #service(): void {
-    let events: NativeXenEvent[];
+  /** Serves joins, leaves and deaths now; reports them (and every pass, so waits for room re-check). */
+  service(): void {
+    let changes: XenSlotChange[];
     try {
-      events = this.#native.service();
+      changes = this.ring.service().map((e) => ({
+        kind: KINDS[e.kind] ?? 'refused',
+        slot: e.ringSlot,
+        domid: e.domid,
+        domainSlot: e.slot,
+        ...(e.kind === C.RC_XEN_EVENT_DEAD && { seenBy: DEATHS[e.death ?? 0] ?? 'unmap' }),
+        ...(e.kind === C.RC_XEN_EVENT_REFUSED && { verdict: verdictName(e.verdict ?? 0) }),
+      }));
     } catch (error) {
-      this.#log.error({ err: error }, 'event channel failed');
-      events = [];
+      this.#onChanges([], error);
+      return;
     }
-    for (const e of events) this.#report(e);
-    this.#queue.wake();
-    if (this.#lingerDone && this.#native.attached === 0) this.#lingerDone();
+    this.#onChanges(changes);
   }
 
-  #report(e: NativeXenEvent): void {
-    const where = { domid: e.domid, slot: e.slot };
-    switch (e.kind) {
-      case C.RC_XEN_EVENT_JOINED:
-        this.#log.info(where, 'subscriber joined');
-        this.emit('subscribe', where satisfies XenSlotEvent);
-        return;
-      case C.RC_XEN_EVENT_LEFT:
-        this.#log.info(where, 'subscriber left');
-        this.emit('unsubscribe', { ...where, reason: 'closed' } satisfies XenSlotEvent);
-        return;
-      case C.RC_XEN_EVENT_DEAD: {
-        const event: XenSlotEvent = { ...where, reason: 'dead', seenBy: DEATHS[e.death ?? 0] ?? 'unmap' };
-        this.#log.warn(event, 'subscriber dead');
-        this.emit('evict', event);
-        this.emit('unsubscribe', event);
-        return;
-      }
-      case C.RC_XEN_EVENT_REFUSED: {
-        const event: XenSlotEvent = { ...where, verdict: verdictName(e.verdict ?? 0) };
-        this.#log.warn(event, 'join refused');
-        this.emit('refuse', event);
-        return;
-      }
-      default: {
-        const event: XenSlotEvent = { ...where, reason: REASONS[e.reason ?? 0] ?? 'slow' };
-        this.#log.warn(event, 'subscriber evicted');
-        this.emit('evict', event);
-      }
-    }
+  /** Stops serving; the caller destroys the ring (Publisher: its native publisher). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#watcher.close();
   }
 }

@@ -1,24 +1,35 @@
 // The Node programs of the Xen test's second part (test/xen/run.sh): the
-// package's XenPublisher and Subscriber({ xen }) running in Xen domains, the
-// host's node binary and the package copied into the initramfs.
+// package's Publisher (a xen: address) and Subscriber({ xen }) running in Xen
+// domains, the host's node binary and the package copied into the initramfs.
 //
-//   node node-peer.mjs PKG pub BUS MESSAGES RECEIVERS WAIT
+//   node node-peer.mjs PKG pub BUS MESSAGES RECEIVERS WAIT DOMID
 //       RECEIVERS: DOMID,DOMID,... (one slot each, in order; ack pages
 //       granted by the subscribers). Waits for WAIT subscribers, publishes
 //       MESSAGES sequenced, checksummed messages (block policy, a subscriber
 //       that keeps it waiting 1 s is evicted; the second half waits until an
 //       evicted subscriber is back, so its rejoin never meets a closed bus),
-//       closes, lingers until all left.
+//       closes, lingers until all left. DOMID: this domain (the address's).
 //   node node-peer.mjs PKG sub BUS PUBLISHER SLOT MESSAGES [STALL_AT|-] [REFUSED_SLOT]
 //       Reads everything in order; with STALL_AT it stops reading there for
 //       3 s, is evicted (slow), rejoins by itself and must see a gap that
 //       accounts for every message it did not get. With REFUSED_SLOT, once
 //       the publisher has closed (and lingers, since we are still attached),
 //       joins that slot of our domain and must be refused (`closing`).
+//   node node-peer.mjs PKG wopub DOMID RECEIVERS
+//       test/xen/xenpub-dom0.sh: publishes the same sequence on bus rcw1 (to
+//       dom0) and then rcw3 (to dom0 and RECEIVERS=DOMID,DOMID), each on a
+//       2 MiB ring: small messages, one of 16 MiB, a zero-copy claim, chunks
+//       of createWriteStream(). Prints its sha256 of the sequence, the bytes
+//       it wrote into shared memory (stats().head) and the ring's pages.
+//   node node-peer.mjs PKG wosub BUS PUBLISHER SLOT
+//       Reads BUS to its end; prints the sha256 of what it received and the
+//       largest message's length.
 //
 // Prints "RCN ok NAME" / "RCN FAIL NAME: why" / "RCN note ..." lines; the
 // harness in dom0 turns them into its own checks.
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -49,26 +60,32 @@ function checkMessage(m) {
   return Number(m.readBigUInt64LE(0));
 }
 
-async function publisher(ringcast, messages, receivers, wait) {
-  const { XenPublisher } = ringcast;
-  const pub = await XenPublisher.open({
-    bus,
-    receivers: receivers.map((domid) => ({ domid })),
+/** Ring slot i is receivers[i]: its domain, and its number among that domain's slots. */
+function slotNames(receivers) {
+  return receivers.map((domid, i) => ({ domid, slot: receivers.slice(0, i).filter((d) => d === domid).length }));
+}
+
+async function publisher(ringcast, messages, receivers, wait, domid) {
+  const { Publisher } = ringcast;
+  const pub = await Publisher.listen({
+    address: `xen:${domid}/${bus}`,
+    xen: { receivers: receivers.map((domid) => ({ domid })), lingerMs: 120_000 },
     capacity: 64 * 1024,
     evictAfterMs: 1000,
   });
-  say(`note publisher ready in domain ${pub.domid}`);
+  say(`note publisher ready in domain ${pub.xen.domid}`);
+  const names = slotNames(receivers);
   const evicted = new Set();
   pub.on('subscribe', (e) => {
-    evicted.delete(`${e.domid}/${e.slot}`);
-    say(`note joined domain ${e.domid} slot ${e.slot}`);
+    evicted.delete(e.slot);
+    say(`note joined domain ${e.domid} slot ${e.domainSlot}`);
   });
   pub.on('evict', (e) => {
-    if (e.reason === 'slow') evicted.add(`${e.domid}/${e.slot}`);
-    say(`evicted domain ${e.domid} slot ${e.slot} reason ${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''}`);
+    if (e.reason === 'slow') evicted.add(e.slot);
+    say(`evicted domain ${names[e.slot].domid} slot ${names[e.slot].slot} reason ${e.reason} (${e.lostMessages} messages lost)`);
   });
-  pub.on('refuse', (e) => say(`refused domain ${e.domid} slot ${e.slot} verdict ${e.verdict}`));
-  pub.on('unsubscribe', (e) => say(`note left domain ${e.domid} slot ${e.slot} reason ${e.reason}`));
+  pub.on('refuse', (e) => say(`refused domain ${e.domid} slot ${e.domainSlot} verdict ${e.reason}`));
+  pub.on('unsubscribe', (e) => say(`note left domain ${e.domid} slot ${e.domainSlot} reason ${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''}`));
   const deadline = Date.now() + 240_000;
   while (pub.subscriberCount < wait) {
     if (Date.now() > deadline) throw new Error(`only ${pub.subscriberCount} of ${wait} joined`);
@@ -87,8 +104,8 @@ async function publisher(ringcast, messages, receivers, wait) {
   }
   say(`ok node-publisher-sent ${messages} messages in ${Date.now() - started} ms`);
   const stats = pub.stats();
-  say(`note stats ${JSON.stringify({ messages: stats.messages, bytesWritten: stats.bytesWritten, domains: stats.domains.map((d) => ({ domid: d.domid, slots: d.slots.map((s) => s.state) })) })}`);
-  await pub.close({ lingerMs: 120_000 });
+  say(`note stats ${JSON.stringify({ messages: stats.messages, bytesWritten: stats.head, subscribers: stats.subscribers.map((s) => `${s.domid}/${s.domainSlot} ${s.state}`) })}`);
+  await pub.close();
   say(`ok node-publisher-closed with ${pub.subscriberCount} attached`);
 }
 
@@ -146,11 +163,94 @@ async function refused(ringcast, publisherDomid, slot) {
   }
 }
 
+/** The sequence's hash: each message's length (8 bytes LE) and bytes, in order. */
+function sequenceHash() {
+  const hash = createHash('sha256');
+  const length = Buffer.alloc(8);
+  return {
+    add(m) {
+      length.writeBigUInt64LE(BigInt(m.length));
+      hash.update(length);
+      hash.update(m);
+    },
+    digest: () => hash.digest('hex'),
+  };
+}
+
+const WO_SMALL = 300;
+const WO_BIG = 16 << 20;
+const WO_CLAIM = 200_000;
+const WO_CHUNKS = [1000, 70_000, 5];
+
+async function writeOncePublisher(ringcast, domid, others) {
+  const { Publisher } = ringcast;
+  const big = randomBytes(WO_BIG);
+  const small = Array.from({ length: WO_SMALL }, (_, i) => randomBytes(16 + ((i * 97) % 2000)));
+  const chunks = WO_CHUNKS.map((n) => randomBytes(n));
+  const claimed = randomBytes(WO_CLAIM);
+  for (const [bus, receivers] of [['rcw1', [0]], ['rcw3', [0, ...others]]]) {
+    const pub = await Publisher.listen({
+      address: `xen:${domid}/${bus}`,
+      xen: { receivers: receivers.map((domid) => ({ domid })), lingerMs: 120_000 },
+      capacity: 2 << 20,
+      // Under emulation a subscriber's event loop (its heartbeat) can stand
+      // still for seconds while it hashes 16 MiB: not a death.
+      evictAfterMs: 120_000,
+      heartbeatTimeoutMs: 120_000,
+    });
+    pub.on('evict', (e) => say(`FAIL wo-pub ${bus}: slot ${e.slot} evicted ${e.reason}`));
+    pub.on('unsubscribe', (e) => say(`note ${bus}: domain ${e.domid} slot ${e.domainSlot} left (${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''})`));
+    say(`note ${bus} ready: ${pub.xen.ringPages} ring pages, maxPayload ${pub.maxPayload}, waiting for ${receivers.length}`);
+    await pub.waitForSubscribers(receivers.length, { signal: AbortSignal.timeout(300_000) });
+    const hash = sequenceHash();
+    const started = Date.now();
+    await pub.publishBatch(small);
+    small.forEach((m) => hash.add(m));
+    await pub.publish(big); // larger than the ring: fragmented, flowing as readers drain
+    hash.add(big);
+    const claim = await pub.claim(WO_CLAIM); // zero-copy, in the granted ring itself
+    claimed.copy(Buffer.from(claim.buffer.buffer, claim.buffer.byteOffset, claim.buffer.length));
+    hash.add(Buffer.from(claim.buffer));
+    claim.commit();
+    const stream = pub.createWriteStream({ closeOnEnd: false });
+    for (const chunk of chunks) stream.write(chunk);
+    stream.end();
+    await finished(stream);
+    chunks.forEach((m) => hash.add(m));
+    const stats = pub.stats();
+    const domains = new Set(stats.subscribers.map((s) => s.domid)).size;
+    say(
+      `ok wo-pub ${bus} messages=${stats.messages} digest=${hash.digest()} head=${stats.head} ringPages=${pub.xen.ringPages} ` +
+        `domains=${domains} claimed=${WO_CLAIM} ms=${Date.now() - started}`,
+    );
+    await pub.close();
+    say(`note ${bus} closed with ${pub.subscriberCount} attached`);
+  }
+}
+
+async function writeOnceSubscriber(ringcast, bus, publisherDomid, slot) {
+  const { Subscriber } = ringcast;
+  const sub = await Subscriber.connect({ address: `xen:${publisherDomid}/${bus}/${slot}`, handshakeTimeoutMs: 600_000 });
+  say(`note wo-sub ${bus} joined`);
+  const hash = sequenceHash();
+  let messages = 0;
+  let largest = 0;
+  for await (const m of sub) {
+    hash.add(m);
+    messages++;
+    largest = Math.max(largest, m.length);
+  }
+  say(`ok wo-sub ${bus} messages=${messages} digest=${hash.digest()} largest=${largest}`);
+  await sub.close();
+}
+
 async function main() {
   const ringcast = await import(pathToFileURL(join(root, 'dist/index.js')).href);
   const optional = (value) => (value === undefined || value === '-' ? undefined : Number(value));
-  if (role === 'pub') await publisher(ringcast, Number(rest[0]), rest[1].split(',').map(Number), Number(rest[2]));
+  if (role === 'pub') await publisher(ringcast, Number(rest[0]), rest[1].split(',').map(Number), Number(rest[2]), Number(rest[3]));
   else if (role === 'sub') await subscriber(ringcast, Number(rest[0]), Number(rest[1]), Number(rest[2]), optional(rest[3]), optional(rest[4]));
+  else if (role === 'wopub') await writeOncePublisher(ringcast, Number(bus), rest[0].split(',').map(Number));
+  else if (role === 'wosub') await writeOnceSubscriber(ringcast, bus, Number(rest[0]), Number(rest[1]));
   else throw new Error(`unknown role ${role}`);
 }
 

@@ -24,7 +24,7 @@
 # and finish the stream. Then a bus with manual rendezvous (no XenStore) to dom0, and one
 # whose publisher A kills: dom0's subscriber must end cleanly.
 # Then the same from Node, with the package (the host's node binary copied
-# into the initramfs): XenPublisher in domU C (domain 4), two subscribers in
+# into the initramfs): a Publisher (xen: address) in domU C (domain 4), two subscribers in
 # domU D (domain 3; one stalls, is evicted `slow` and rejoins with a gap that
 # accounts for every message) and one in dom0, which after the publisher's
 # close checks that a new join is refused (`closing`).
@@ -43,7 +43,8 @@
 # (default 20000), RINGCAST_XEN_KEEP=1 keeps the work folder (logs,
 # initramfs) and prints its path, RINGCAST_XEN_SMP (default 2 vCPUs),
 # RINGCAST_XEN_ONLY=xengrant runs only the grant device's test (below),
-# RINGCAST_XEN_ONLY=hostile only the hostile receiver domain's (below).
+# RINGCAST_XEN_ONLY=hostile only the hostile receiver domain's (below),
+# RINGCAST_XEN_ONLY=xenpub only the Node Publisher's write-once buses (below).
 #
 # Last, the grant device (kmod/ringcast_xengrant.c, built here against the
 # guest kernel's headers): domU P loads it, allocates one ring, grants it
@@ -55,6 +56,11 @@
 # flapping with rejoins, a join-request flood; U must evict each forged ack
 # (protocol) and dom0's subscribers receive everything intact
 # (test/xen/hostile-dom0.sh, `ringcast-xen hostile`).
+# Last, a Xen bus is a Publisher: domU W's Node Publisher publishes the same
+# sequence (small messages, one of 16 MiB, a zero-copy claim, a write
+# stream) on 2 MiB rings to dom0 alone and then to dom0 and domUs X and Y;
+# every subscriber's sha256 must be the publisher's, and the bytes W wrote
+# must be the same for 1 and 3 receiver domains (test/xen/xenpub-dom0.sh).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,7 +74,7 @@ NODE_MESSAGES=${RINGCAST_XEN_NODE_MESSAGES:-20000}
 SMP=${RINGCAST_XEN_SMP:-2}
 ONLY=${RINGCAST_XEN_ONLY:-}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-xen.XXXXXX")
-QEMU_TIMEOUT=600
+QEMU_TIMEOUT=900
 XENBIN=/usr/lib/xen-4.17/bin
 XENGZ=/boot/xen-4.17-amd64.gz
 
@@ -186,7 +192,7 @@ cp "$ROOT/test/xen/domu-init" "$WORK/domu/init"
 chmod 755 "$WORK/domu/init"
 pack_initramfs "$WORK/domu" "$WORK/domu.cpio.gz" gzip -1
 # The Node domUs: the same init, plus node and the package.
-if [ -z "$ONLY" ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ]; then
 	stage_common "$WORK/domu-node"
 	stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs"
 	cp "$ROOT/test/xen/domu-init" "$WORK/domu-node/init"
@@ -202,6 +208,7 @@ chmod 755 "$D0/init"
 mkdir -p "$D0/etc"
 cp "$ROOT/test/xen/xengrant-dom0.sh" "$D0/etc/xengrant-dom0.sh"
 cp "$ROOT/test/xen/hostile-dom0.sh" "$D0/etc/hostile-dom0.sh"
+cp "$ROOT/test/xen/xenpub-dom0.sh" "$D0/etc/xenpub-dom0.sh"
 mkdir -p "$D0/usr/lib/xen-4.17/bin" "$D0/lib/x86_64-linux-gnu" "$D0/lib64" "$D0/etc/xen" "$D0/guest" \
 	"$D0/var/lib/xen" "$D0/var/log/xen"
 for b in xl xenstored xen-init-dom0 xenconsoled; do cp "$XENBIN/$b" "$D0/usr/lib/xen-4.17/bin/"; done
@@ -216,7 +223,7 @@ done
 cp -L /lib64/ld-linux-x86-64.so.2 "$D0/lib64/"
 cp "$KDIR/vmlinuz" "$D0/guest/vmlinuz"
 cp "$WORK/domu.cpio.gz" "$D0/guest/"
-if [ -z "$ONLY" ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ]; then
 	cp "$WORK/domu-node.cpio.gz" "$D0/guest/"
 	stage_node "$D0" "$ROOT/test/xen/node-peer.mjs"
 fi
@@ -245,7 +252,7 @@ domu_cfg rcx-B 128 "rcx.role=sub rcx.publisher=2 rcx.messages=$MESSAGES rcx.paus
 # The Node part, once A and B are gone: dom0 creates D (domain 3, two Node
 # subscribers) before C (domain 4, the Node publisher). C's slots: D's 0 and
 # 1, dom0's 0 (a Node subscriber) and 1 (only ever asked for after the close).
-domu_cfg rcx-C 512 "rcx.role=node-pub rcx.receivers=3,3,0,0 rcx.subscribers=3 rcx.messages=$NODE_MESSAGES" \
+domu_cfg rcx-C 512 "rcx.role=node-pub rcx.domid=4 rcx.receivers=3,3,0,0 rcx.subscribers=3 rcx.messages=$NODE_MESSAGES" \
 	domu-node.cpio.gz >"$D0/etc/xen/domC.cfg"
 domu_cfg rcx-D 512 "rcx.role=node-sub rcx.publisher=4 rcx.messages=$NODE_MESSAGES rcx.stall=$((NODE_MESSAGES / 4))" \
 	domu-node.cpio.gz >"$D0/etc/xen/domD.cfg"
@@ -313,10 +320,16 @@ hostile)
 	cat "$ROOT/test/xen/expected-checks-hostile" >>"$WORK/expected-checks"
 	GUESTS="dom0 H U"
 	;;
+xenpub)
+	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
+	cat "$ROOT/test/xen/expected-checks-xenpub" >>"$WORK/expected-checks"
+	GUESTS="dom0 X Y W"
+	;;
 *)
 	cp "$ROOT/test/xen/expected-checks" "$WORK/expected-checks"
-	cat "$ROOT/test/xen/expected-checks-xengrant" "$ROOT/test/xen/expected-checks-hostile" >>"$WORK/expected-checks"
-	GUESTS="dom0 A B C D R Q P H U"
+	cat "$ROOT/test/xen/expected-checks-xengrant" "$ROOT/test/xen/expected-checks-hostile" \
+		"$ROOT/test/xen/expected-checks-xenpub" >>"$WORK/expected-checks"
+	GUESTS="dom0 A B C D R Q P H U X Y W"
 	;;
 esac
 expect_listed_checks "$LOG.txt" "RCX ok " "$WORK/expected-checks" "test/xen/expected-checks${ONLY:+ ($ONLY)}"
@@ -324,7 +337,7 @@ expect_listed_checks "$LOG.txt" "RCX ok " "$WORK/expected-checks" "test/xen/expe
 # "[0.k] "): a check may have waited past it.
 expect_no_stray_failures "no program in any domain reported a failure" "$LOG.txt" '.(RCX|RCX-PUB|RCX-SUB|RCX-HOSTILE|RCN) FAIL'
 # Progress lines of the programs, for the record.
-grep -E '^\[(A|B|0|0\.[12mkl])\] RCX-(PUB|SUB) |^\[(C|D|N)\] RCN ' "$LOG.txt" | grep -v 'RCX-GUEST-LOG' | sort -u | sed 's/^/  /' | head -n 60
+grep -E '^\[(A|B|0|0\.[12mkl])\] RCX-(PUB|SUB) |^\[(C|D|N|W|X|Y|0\.rcw[13])\] RCN ' "$LOG.txt" | grep -v 'RCX-GUEST-LOG' | sort -u | sed 's/^/  /' | head -n 60
 grep -E '^\[(P|R|0\.g)\] RCG note' "$LOG.txt" | sort -u | sed 's/^/  /'
 grep -E '^\[(H|U)\] RCX-(HOSTILE|PUB) ' "$LOG.txt" | grep -v 'refused domain' | sort -u | sed 's/^/  /' | head -n 40
 

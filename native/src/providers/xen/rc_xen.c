@@ -349,25 +349,21 @@ static void sub_node(const struct rc_xen_pub *xp, const struct rc_xen_domain *d,
 		 *leaf ? "/" : "", leaf);
 }
 
-/* What domain d may know, readable by d alone: the ring's references
- * granted to it (no other domain's), the ring's size, and per slot its
- * ring slot, ack-ref (when we grant the page) and port (last). */
+/* What domain d may know, readable by d alone: the references of its
+ * index pages (which hold the ring's references granted to it, no other
+ * domain's), the ring's size, and per slot its ring slot, ack-ref (when we
+ * grant the page) and port (last). */
 static int domain_publish(struct rc_xen_pub *xp, struct rc_xen_domain *d)
 {
-	char path[160], *refs, value[24];
-	size_t used = 0, cap = (size_t)xp->ring_pages * 11 + 1;
+	char path[160], refs[RC_XEN_MAX_INDEX_PAGES * 11 + 1], value[24];
+	size_t used = 0;
 	int r;
 
-	refs = malloc(cap);
-	if (!refs)
-		return -ENOMEM;
 	refs[0] = 0;
-	for (uint32_t i = 0; i < xp->ring_pages; i++)
-		used += (size_t)snprintf(refs + used, cap - used, i ? " %u" : "%u", d->ring_refs[i]);
-	pub_node(xp, d, -1, "ring-refs", path, sizeof(path));
-	r = xs_put(xp->xs, path, refs, xp->own_domid, d->domid);
-	free(refs);
-	if (r < 0)
+	for (uint32_t i = 0; i < d->index_pages; i++)
+		used += (size_t)snprintf(refs + used, sizeof(refs) - used, i ? " %u" : "%u", d->index_refs[i]);
+	pub_node(xp, d, -1, "ring-index", path, sizeof(path));
+	if ((r = xs_put(xp->xs, path, refs, xp->own_domid, d->domid)) < 0)
 		return r;
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)rc_ring_size(xp->pub.capacity));
 	pub_node(xp, d, -1, "ring-size", path, sizeof(path));
@@ -429,6 +425,25 @@ static int ring_grant(struct rc_xen_pub *xp, struct rc_xen_domain *d)
 	};
 
 	return xengrant_ioctl(xp->grant_fd, RINGCAST_XENGRANT_GRANT, &grant);
+}
+
+/* Domain d's index pages: its references for the ring, page by page (u32
+ * each, ring page order), granted read-only to d alone (gntalloc: fresh
+ * pages for one domain is all this needs). Written once, here, before
+ * domain_publish or a manual line names them (that write is their
+ * publication), never changed; they stay while the bus lives, so a
+ * subscriber that joins later reads them too. */
+static int index_grant(struct rc_xen_pub *xp, struct rc_xen_domain *d)
+{
+	uint32_t pages = RC_XEN_INDEX_PAGES(xp->ring_pages);
+	int r;
+
+	r = rc_xen_grant_alloc(&xp->dev, d->domid, false, pages, d->index_refs, &d->index_index, &d->index);
+	if (r < 0)
+		return r;
+	d->index_pages = pages;
+	memcpy(d->index, d->ring_refs, (size_t)xp->ring_pages * sizeof(uint32_t));
+	return 0;
 }
 
 static struct rc_xen_domain *domain_for(struct rc_xen_pub *xp, uint16_t domid)
@@ -507,6 +522,9 @@ int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, u
 			step = "grant the ring read-only (/dev/" RINGCAST_XENGRANT_DEVICE ")";
 			if ((r = ring_grant(xp, d)) < 0)
 				goto fail;
+			step = "grant the ring's index pages (gntalloc)";
+			if ((r = index_grant(xp, d)) < 0)
+				goto fail;
 		}
 		ps = &d->slot[d->slots];
 		ps->used = true;
@@ -556,8 +574,8 @@ int rc_xen_pub_manual_line(const struct rc_xen_pub *xp, uint32_t domain, uint32_
 		return -EINVAL;
 	used = (size_t)snprintf(out, cap, "%u %u %u %u %llu", d->domid, d->slot[slot].ring_slot, d->slot[slot].port,
 				d->slot[slot].ack_ref, (unsigned long long)rc_ring_size(xp->pub.capacity));
-	for (uint32_t i = 0; i < xp->ring_pages && used < cap; i++)
-		used += (size_t)snprintf(out + used, cap - used, " %u", d->ring_refs[i]);
+	for (uint32_t i = 0; i < d->index_pages && used < cap; i++)
+		used += (size_t)snprintf(out + used, cap - used, " %u", d->index_refs[i]);
 	return used < cap ? 0 : -E2BIG;
 }
 
@@ -868,6 +886,8 @@ void rc_xen_pub_destroy(struct rc_xen_pub *xp)
 		for (uint32_t s = 0; s < d->slots; s++)
 			if (d->slot[s].port)
 				evtchn_unbind(&xp->dev, d->slot[s].port);
+		if (d->index)
+			rc_xen_grant_free(&xp->dev, d->index_index, d->index_pages, d->index);
 		free(d);
 	}
 	xp->domains = 0;
@@ -902,20 +922,47 @@ static int parse_refs(char *s, uint32_t *refs, uint32_t max, uint32_t *count)
 
 /* The ring's size as the publisher states it, checked before anything is
  * mapped: a whole number of pages, a power-of-two data area in range, one
- * ref per page. */
-static int ring_size_ok(uint64_t size, uint32_t pages)
+ * index page per RC_XEN_REFS_PER_INDEX_PAGE ring pages. */
+static int ring_size_ok(uint64_t size, uint32_t index_pages)
 {
 	uint64_t capacity = size - RC_DESC_SIZE;
 
 	if (size <= RC_DESC_SIZE || size % RC_PAGE_SIZE || capacity < RC_MIN_CAPACITY ||
-	    capacity > RC_XEN_MAX_CAPACITY || (capacity & (capacity - 1)) || size / RC_PAGE_SIZE != pages)
+	    capacity > RC_XEN_MAX_CAPACITY || (capacity & (capacity - 1)) ||
+	    RC_XEN_INDEX_PAGES(size / RC_PAGE_SIZE) != index_pages)
 		return -EINVAL;
 	return 0;
 }
 
+/* Maps the ring read-only through the refs its index pages hold. Trusting
+ * them costs nothing: a ref that is not the publisher's grant to us, or not
+ * read-only, is refused by Xen at the map; the count comes from the size
+ * checked above, not from the publisher's pages. */
+static int map_ring(struct rc_xen_sub *xs, const struct rc_xen_manual *m)
+{
+	uint32_t *refs;
+	uint64_t index_index;
+	void *index;
+	int r;
+
+	r = rc_xen_grant_map(&xs->dev, xs->pub_domid, m->index_refs, m->index_pages, false, &index_index, &index);
+	if (r < 0)
+		return r;
+	refs = malloc((size_t)xs->ring_pages * sizeof(uint32_t));
+	if (refs) {
+		memcpy(refs, index, (size_t)xs->ring_pages * sizeof(uint32_t));
+		r = rc_xen_grant_map(&xs->dev, xs->pub_domid, refs, xs->ring_pages, false, &xs->ring_index, &xs->ring);
+		free(refs);
+	} else {
+		r = -ENOMEM;
+	}
+	rc_xen_grant_unmap(&xs->dev, index_index, m->index_pages, index);
+	return r;
+}
+
 int rc_xen_manual_parse(const char *line, struct rc_xen_manual *out)
 {
-	char buf[RC_XEN_MAX_RING_PAGES * 11 + 96], *save = NULL, *t;
+	char buf[RC_XEN_MANUAL_LINE_MAX], *save = NULL, *t;
 	uint32_t v[5];
 	int i = 0;
 
@@ -937,10 +984,10 @@ int rc_xen_manual_parse(const char *line, struct rc_xen_manual *out)
 		char rest[sizeof(buf)];
 
 		snprintf(rest, sizeof(rest), "%s%s%s", t, save && *save ? " " : "", save ? save : "");
-		if (parse_refs(rest, out->ring_refs, RC_XEN_MAX_RING_PAGES, &out->ring_pages) < 0)
+		if (parse_refs(rest, out->index_refs, RC_XEN_MAX_INDEX_PAGES, &out->index_pages) < 0)
 			return -EINVAL;
 	}
-	return ring_size_ok(out->ring_size, out->ring_pages);
+	return ring_size_ok(out->ring_size, out->index_pages);
 }
 
 static void sub_path(const struct rc_xen_sub *xs, bool publisher_side, const char *leaf, char *out, size_t cap)
@@ -958,8 +1005,7 @@ static void sub_path(const struct rc_xen_sub *xs, bool publisher_side, const cha
 static int lookup(struct rc_xen_sub *xs, struct rc_xen_manual *m, int timeout_ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-	char path[160], leaf[32], value[32];
-	char *refs = NULL;
+	char path[160], leaf[32], value[32], refs[RC_XEN_MAX_INDEX_PAGES * 11 + 1];
 	uint32_t size;
 	int r;
 
@@ -981,14 +1027,10 @@ static int lookup(struct rc_xen_sub *xs, struct rc_xen_manual *m, int timeout_ms
 	if ((r = parse_u32(value, UINT32_MAX, &size)) < 0)
 		return r;
 	m->ring_size = size;
-	refs = malloc(RC_XEN_MAX_RING_PAGES * 11 + 1);
-	if (!refs)
-		return -ENOMEM;
-	sub_path(xs, true, "ring-refs", path, sizeof(path));
-	if ((r = xs_get(xs->xs, path, refs, RC_XEN_MAX_RING_PAGES * 11 + 1)) == 0)
-		r = parse_refs(refs, m->ring_refs, RC_XEN_MAX_RING_PAGES, &m->ring_pages);
-	free(refs);
-	if (r < 0 || (r = ring_size_ok(m->ring_size, m->ring_pages)) < 0)
+	sub_path(xs, true, "ring-index", path, sizeof(path));
+	if ((r = xs_get(xs->xs, path, refs, sizeof(refs))) == 0)
+		r = parse_refs(refs, m->index_refs, RC_XEN_MAX_INDEX_PAGES, &m->index_pages);
+	if (r < 0 || (r = ring_size_ok(m->ring_size, m->index_pages)) < 0)
 		return r;
 	snprintf(leaf, sizeof(leaf), "%u/ring-slot", xs->slot);
 	sub_path(xs, true, leaf, path, sizeof(path));
@@ -1047,11 +1089,10 @@ int rc_xen_sub_open(struct rc_xen_sub *xs, const char *bus, uint16_t pub_domid, 
 			goto fail;
 	}
 	xs->ring_size = m->ring_size;
-	xs->ring_pages = m->ring_pages;
+	xs->ring_pages = (uint32_t)(m->ring_size / RC_PAGE_SIZE);
 	xs->ring_slot = m->slot;
-	step = "map the ring read-only (gntdev)";
-	if ((r = rc_xen_grant_map(&xs->dev, pub_domid, m->ring_refs, m->ring_pages, false, &xs->ring_index,
-				  &xs->ring)) < 0)
+	step = "map the ring read-only through its index pages (gntdev)";
+	if ((r = map_ring(xs, m)) < 0)
 		goto fail;
 	step = "bind the event channel";
 	if ((r = rc_xen_evtchn_bind(&xs->dev, pub_domid, m->port)) < 0)
