@@ -6,12 +6,11 @@
 // (ringcast-ivshmem-guest), as in the VM test.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Publisher, Subscriber, ivshmemRegionSize, type EvictionEvent, type GapEvent } from '../src/index.js';
-import { cleanup, fixture, isNumbered, numbered, opened, spawned, type Proc } from './helpers.js';
-import { buildTools, cGuest, removeVmDirs, startServer, vmBus, vmDir, type VmBus } from './ivshmem-bus.js';
+import { cleanup, fixture, isNumbered, numbered, opened, spawned } from './helpers.js';
+import { buildTools, cGuest, Checksums, lastJson, nodeGuest, removeVmDirs, startServer, vmBus, vmDir, waitFor } from './ivshmem-bus.js';
 
 beforeAll(buildTools);
 
@@ -20,59 +19,14 @@ afterEach(async () => {
   removeVmDirs();
 });
 
-function nodeGuest(bus: VmBus, slot: number, mode: string): Proc {
-  const proc = fixture('ivshmem-guest.mjs', [bus.ring, bus.acks[slot]!, bus.server, mode]);
-  spawned.push(proc.child);
-  return proc;
-}
-
-function lastJson(proc: Proc): Record<string, unknown> {
-  return JSON.parse(proc.lines().pop()!) as Record<string, unknown>;
-}
-
-/** FNV-1a 64 over every byte, as the C guest computes it (two 32-bit halves, exact in doubles). */
-class Fnv1a {
-  #hi = 0xcbf29ce4;
-  #lo = 0x84222325;
-  update(data: Uint8Array): void {
-    let hi = this.#hi, lo = this.#lo;
-    for (const byte of data) {
-      lo = (lo ^ byte) >>> 0;
-      // h * (2^40 + 0x1b3) mod 2^64
-      const lowProduct = lo * 0x1b3;
-      const carry = Math.floor(lowProduct / 0x100000000);
-      hi = (hi * 0x1b3 + carry + ((lo << 8) >>> 0)) % 0x100000000;
-      lo = lowProduct % 0x100000000;
-    }
-    this.#hi = hi;
-    this.#lo = lo;
-  }
-  hex(): string {
-    return this.#hi.toString(16).padStart(8, '0') + this.#lo.toString(16).padStart(8, '0');
-  }
-}
-
 async function publishNumbered(publisher: Publisher, count: number): Promise<{ sha256: string; fnv1a: string }> {
-  const sha = createHash('sha256');
-  const fnv = new Fnv1a();
+  const sums = new Checksums();
   for (let seq = 0; seq < count; seq++) {
     const message = numbered(seq, 8 + ((seq * 97) % 1500));
-    sha.update(message);
-    fnv.update(message);
+    sums.add(message);
     await publisher.publish(message);
   }
-  return { sha256: sha.digest('hex'), fnv1a: fnv.hex() };
-}
-
-function waitFor<T>(emitter: Publisher, event: string, predicate: (value: T) => boolean = () => true): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (value: T): void => {
-      if (!predicate(value)) return;
-      emitter.off(event, on);
-      resolve(value);
-    };
-    emitter.on(event, on);
-  });
+  return sums.digest();
 }
 
 describe('ivshmem provider on the host (files + a real ivshmem server)', () => {

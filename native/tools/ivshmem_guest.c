@@ -11,10 +11,11 @@
  *   ringcast-ivshmem-guest files   RING_FILE ACK_FILE SERVER_SOCKET join-flood N
  *   ringcast-ivshmem-guest files|devices ... flap-ack CYCLES [PAUSE_MS]
  *
- * count: joins, prints "attached slot=S peer=P", reads until the publisher
- *   closes, checking that message n starts with n and its own length (two
- *   u32 little-endian) and that byte i >= 8 is (n + 31 i) & 0xff (the
- *   tests' numbered messages); then prints one JSON line
+ * count: joins, prints "attached slot=S peer=P", reads whole messages until
+ *   the publisher closes (one longer than a record reassembled with
+ *   rc_sub_read_message), checking that message n starts with n and its own
+ *   length (two u32 little-endian) and that byte i >= 8 is (n + 31 i) & 0xff
+ *   (the tests' numbered messages); then prints one JSON line
  *   {"received":N,"inOrder":B,"intact":B,"fnv1a":"HEX","error":null|"NAME"}.
  *   Exit 0 when all was in order and intact.
  * hostile: writes a raw join request (peer id PEER, "self" for its own, and
@@ -161,12 +162,78 @@ out:
 	return c == cycles ? 0 : 1;
 }
 
+/* What count found so far: the tests' numbered messages, checked one by one. */
+struct count_state {
+	uint64_t received, fnv;
+	bool in_order, intact;
+};
+
+/* Message n starts with n and its own length (two u32 little-endian); byte
+ * i >= 8 is (n + 31 i) & 0xff (test/fixtures/numbered.mjs). */
+static void count_message(struct count_state *cs, const uint8_t *m, uint64_t len)
+{
+	uint32_t seq, stated_len;
+
+	if (len < 8) {
+		cs->intact = false;
+		return;
+	}
+	memcpy(&seq, m, 4);
+	memcpy(&stated_len, m + 4, 4);
+	if (seq != (uint32_t)cs->received)
+		cs->in_order = false;
+	if (stated_len != len)
+		cs->intact = false;
+	for (uint64_t k = 8; k < len; k++)
+		if (m[k] != (uint8_t)((seq + k * 31) & 0xff))
+			cs->intact = false;
+	for (uint64_t k = 0; k < len; k++)
+		cs->fnv = (cs->fnv ^ m[k]) * 0x100000001b3ULL;
+	cs->received++;
+}
+
+/* The fragmented message that RC_EMESSAGE announced, reassembled by the core
+ * (rc_sub_read_message) into one buffer: 0, or the status that ended it
+ * (*error set when the publisher died in the middle of it). */
+static int count_fragmented(struct rc_ivshmem_guest *g, struct count_state *cs, uint64_t *last_beat,
+			    const char **error)
+{
+	uint64_t length = g->sub.frag.message_length, filled = 0;
+	uint8_t *message = malloc(length ? length : 1);
+	int r;
+
+	if (!message)
+		return RC_EINVAL;
+	while ((r = rc_sub_read_message(&g->sub, message, length, &filled)) == 0) {
+		if (now_ms() - *last_beat >= 200) {
+			rc_sub_heartbeat(&g->sub);
+			*last_beat = now_ms();
+		}
+		if (rc_ivshmem_guest_publisher_gone(g, now_ms(), 5000) && rc_sub_available(&g->sub) == 0) {
+			*error = "PUBLISHER_GONE"; /* cut short: the message is not counted */
+			r = RC_ECLOSED;
+			break;
+		}
+		if (rc_ivshmem_guest_wait(g, 200) < 0) {
+			*error = "wait";
+			r = RC_ECLOSED;
+			break;
+		}
+	}
+	if (r == 1) {
+		count_message(cs, message, length);
+		r = 0;
+	}
+	free(message);
+	return r;
+}
+
 static int count(struct rc_ivshmem_guest *g)
 {
 	static uint8_t buf[1 << 20];
 	struct rc_entry entries[256];
-	uint64_t received = 0, fnv = 0xcbf29ce484222325ULL, last_beat = now_ms();
-	bool in_order = true, intact = true;
+	struct count_state cs = { .fnv = 0xcbf29ce484222325ULL, .in_order = true, .intact = true };
+	uint64_t last_beat = now_ms();
 	const char *error = NULL;
 	int r;
 
@@ -174,6 +241,8 @@ static int count(struct rc_ivshmem_guest *g)
 		printf("{\"joinError\":%d,\"verdict\":%" PRIu32 "}\n", r, g->last_verdict);
 		return 3;
 	}
+	/* A message longer than one record comes as RC_EMESSAGE, not as fragments. */
+	rc_sub_hand_out_whole_messages(&g->sub);
 	printf("attached slot=%" PRIu32 " peer=%" PRIu32 "\n", g->sub.slot, g->own_peer);
 	fflush(stdout);
 	for (;;) {
@@ -183,6 +252,8 @@ static int count(struct rc_ivshmem_guest *g)
 			rc_sub_heartbeat(&g->sub);
 			last_beat = now_ms();
 		}
+		if (n == RC_EMESSAGE && (n = count_fragmented(g, &cs, &last_beat, &error)) == 0)
+			continue; /* read on: more may be there already */
 		if (n == 0) {
 			/* No socket tells a guest that the publisher died. */
 			if (rc_ivshmem_guest_publisher_gone(g, now_ms(), 5000) && rc_sub_available(&g->sub) == 0) {
@@ -196,36 +267,22 @@ static int count(struct rc_ivshmem_guest *g)
 			continue;
 		}
 		if (n < 0) {
-			error = n == RC_ECLOSED ? NULL : rc_status_name(n);
+			if (!error)
+				error = n == RC_ECLOSED ? NULL : rc_status_name(n);
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			const uint8_t *m = buf + entries[i].offset;
-			uint32_t len = entries[i].length, seq, stated_len;
-
-			/* Messages fit one record in these tests (no fragments). */
-			if (len < 8 || entries[i].flags != (RC_FRAG_FIRST | RC_FRAG_LAST)) {
-				intact = false;
+			if (entries[i].flags != (RC_FRAG_FIRST | RC_FRAG_LAST)) {
+				cs.intact = false; /* whole messages only, as asked */
 				continue;
 			}
-			memcpy(&seq, m, 4);
-			memcpy(&stated_len, m + 4, 4);
-			if (seq != (uint32_t)received)
-				in_order = false;
-			if (stated_len != len)
-				intact = false;
-			for (uint32_t k = 8; k < len; k++)
-				if (m[k] != (uint8_t)((seq + k * 31) & 0xff))
-					intact = false;
-			for (uint32_t k = 0; k < len; k++)
-				fnv = (fnv ^ m[k]) * 0x100000001b3ULL;
-			received++;
+			count_message(&cs, buf + entries[i].offset, entries[i].length);
 		}
 	}
 	printf("{\"received\":%" PRIu64 ",\"inOrder\":%s,\"intact\":%s,\"fnv1a\":\"%016" PRIx64 "\",\"error\":%s%s%s}\n",
-	       received, in_order ? "true" : "false", intact ? "true" : "false", fnv, error ? "\"" : "",
+	       cs.received, cs.in_order ? "true" : "false", cs.intact ? "true" : "false", cs.fnv, error ? "\"" : "",
 	       error ? error : "null", error ? "\"" : "");
-	return in_order && intact && !error ? 0 : 1;
+	return cs.in_order && cs.intact && !error ? 0 : 1;
 }
 
 int main(int argc, char **argv)
