@@ -12,16 +12,16 @@
 // its recv() returns null. The side that owns a ring's pages is torn down
 // last by construction: the memfd lives until its last mapping goes.
 import { EventEmitter } from 'node:events';
-import { unlinkSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 
 import { socketAddress } from './address.js';
 import type { ChannelEvents, ChannelServerEvents } from './events.js';
-import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type RefusedMessage, type WelcomeMessage } from './control.js';
-import { RefusedError, RingcastError, abortError, invalidOption } from './errors.js';
+import { ControlConnection, PROTOCOL_VERSION, type ControlMessage, type WelcomeMessage } from './control.js';
+import { ControlServer, checkAllow, checkMaxPendingHandshakes, type Handshake } from './control/server.js';
+import { RefusedError, RingcastError, abortError } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
-import { native, type NativeFdWatcher, type NativePeer } from './native.js';
-import { checkCapacity, checkIdList, checkInteger, checkSignal } from './options.js';
+import { native, type NativePeer } from './native.js';
+import { checkCapacity, checkInteger, checkSignal } from './options.js';
 import { Publisher, wrapSystem, type PublishOptions } from './publisher.js';
 import { duplexOf } from './streams.js';
 import { Subscriber, type ReceiveOptions } from './subscriber.js';
@@ -31,8 +31,10 @@ export interface ChannelOptions {
   capacity?: number;
   /** Give up the setup after this long (default 5000 ms). */
   handshakeTimeoutMs?: number;
-  /** Listener only: peers allowed to connect (default: this process's uid). */
+  /** Listener only: peers allowed to connect, checked at accept (default: this process's uid). */
   allow?: { uids?: number[]; gids?: number[] };
+  /** Listener only: connections still in their handshake at once; more are refused at accept (`flood`; default 16). */
+  maxPendingHandshakes?: number;
   signal?: AbortSignal;
   logger?: Logger;
 }
@@ -206,17 +208,18 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 }
 
-/** Accepts channels at a socket path. Events: `refuse` (`{ reason, pid, uid }`). */
+/**
+ * Accepts channels at a socket path, under the rules a bus's Publisher
+ * accepts subscribers with (src/control/server.ts): the allow list at accept,
+ * maxPendingHandshakes, the handshake timer. Events: `refuse` (`{ reason,
+ * pid, uid }`) for every connection turned down.
+ */
 export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   readonly path: string;
-  #fd: number;
-  #watcher: NativeFdWatcher;
+  #server: ControlServer;
   #options: ChannelOptions;
-  #allowUids: number[];
-  #allowGids: number[];
   #ready: Channel[] = [];
   #waiters: Array<{ resolve: (channel: Channel) => void; reject: (error: Error) => void }> = [];
-  #pending = new Set<ControlConnection>();
   #closed = false;
   #log: Logger;
 
@@ -224,19 +227,26 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
     super();
     this.path = socketAddress(address, 'ChannelServer.listen');
     this.#options = options;
-    if (options.allow !== undefined && (typeof options.allow !== 'object' || options.allow === null)) {
-      throw invalidOption('allow', options.allow, '{ uids?: number[], gids?: number[] }');
-    }
-    this.#allowUids = checkIdList('allow.uids', options.allow?.uids) ?? (options.allow ? [] : [process.getuid?.() ?? 0]);
-    this.#allowGids = checkIdList('allow.gids', options.allow?.gids) ?? [];
+    const allow = checkAllow(options.allow);
+    const handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
+    const maxPendingHandshakes = checkMaxPendingHandshakes(options.maxPendingHandshakes);
     this.#log = resolveLogger(options.logger, 'channel');
     try {
-      this.#fd = native.unixListen(this.path, 16);
+      this.#server = new ControlServer({
+        path: this.path,
+        noun: 'channel',
+        roles: ['channel'],
+        wrongRole: () => 'expected a channel hello (this is a channel server; use Channel.connect)',
+        allow,
+        handshakeTimeoutMs,
+        maxPendingHandshakes,
+        log: this.#log,
+        refused: (event) => this.emit('refuse', event),
+        hello: (handshake) => this.#hello(handshake),
+      });
     } catch (error) {
       throw wrapSystem(error, `cannot listen on ${this.path}`);
     }
-    this.#watcher = new native.FdWatcher(this.#fd, false, () => this.#accept());
-    this.#watcher.start();
   }
 
   /** Accepts channels at `address` (`unix:PATH` or a bare path; docs/addresses.md). */
@@ -267,68 +277,20 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#watcher.close();
-    native.closeFd(this.#fd);
-    try {
-      unlinkSync(this.path);
-    } catch {
-      // already removed
-    }
-    for (const connection of this.#pending) connection.close();
+    this.#server.close();
     for (const waiter of this.#waiters) waiter.reject(new RingcastError('ERR_RINGCAST_CLOSED', 'channel server is closed'));
     this.#waiters = [];
   }
 
-  #accept(): void {
-    for (;;) {
-      const peer = native.unixAccept(this.#fd);
-      if (peer === null) return;
-      if (this.#pending.size >= 16) {
-        native.closeFd(peer.fd);
-        continue;
-      }
-      this.#greet(peer);
-    }
-  }
-
-  /** Waits for the peer's hello on a bare connection, then hands the fd to the channel setup. */
-  #greet(peer: NativePeer): void {
-    const refuse = (reason: RefusedMessage['reason'], message: string): void => {
-      probe.trySend({ type: 'refused', reason, message });
-      this.emit('refuse', { reason, pid: peer.pid, uid: peer.uid });
-      this.#log.warn({ reason, pid: peer.pid }, 'channel refused');
-      clearTimeout(timer);
-      this.#pending.delete(probe);
-      probe.close();
-    };
-    const timeoutMs = this.#options.handshakeTimeoutMs ?? 5000;
-    const timer = setTimeout(() => refuse('timeout', `no hello within ${timeoutMs} ms`), timeoutMs);
-    timer.unref();
-    const probe = new ControlConnection(peer.fd, {
-      message: (message, fds) => {
-        for (const fd of fds) native.closeFd(fd);
-        if (message.type !== 'hello' || message.role !== 'channel') return refuse('protocol', 'expected a channel hello');
-        if (message.version !== PROTOCOL_VERSION) return refuse('version', `protocol version ${message.version} not supported`);
-        if (!this.#allowUids.includes(peer.uid) && !this.#allowGids.includes(peer.gid)) {
-          return refuse('allow-list', `uid ${peer.uid} gid ${peer.gid} is not allowed on this channel`);
-        }
-        clearTimeout(timer);
-        this.#pending.delete(probe);
-        // The channel takes the socket over; the connector's welcome may
-        // already be queued behind the hello and must be left for it.
-        const fd = probe.detach();
-        Channel._accept(this.path, fd, peer, this.#options).then(
-          (channel) => this.#deliver(channel),
-          (error: unknown) => this.#log.warn({ err: error, pid: peer.pid }, 'channel setup failed'),
-        );
-      },
-      violation: (detail) => this.emit('refuse', { reason: 'protocol', pid: peer.pid, uid: peer.uid, detail }),
-      closed: () => {
-        clearTimeout(timer);
-        this.#pending.delete(probe);
-      },
-    });
-    this.#pending.add(probe);
+  /** The peer's hello was accepted: the channel takes the socket over and sets both rings up. */
+  #hello(handshake: Handshake): void {
+    const { peer } = handshake;
+    // The connector's welcome may already be queued behind the hello and must be left for the channel.
+    const fd = handshake.handOver();
+    Channel._accept(this.path, fd, peer, this.#options).then(
+      (channel) => this.#deliver(channel),
+      (error: unknown) => this.#log.warn({ err: error, pid: peer.pid }, 'channel setup failed'),
+    );
   }
 
   #deliver(channel: Channel): void {

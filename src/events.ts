@@ -26,7 +26,7 @@ export interface UnsubscribeEvent {
   reason: EvictionReason;
 }
 
-/** An attach the publisher turned down (allow list, full, flood, protocol, ...). */
+/** A connection a publisher or a channel server turned down (allow list, full, flood, protocol, ...). */
 export interface RefuseEvent {
   /** A VM guest's refusal names the verdict of its join answer instead. */
   reason: RefuseReason | (string & {});
