@@ -36,6 +36,8 @@ export interface RefuseEvent {
   peer?: number;
   /** protocol: what the peer got wrong. */
   detail?: string;
+  /** A Xen channel: the domain turned down (pid and uid are 0). */
+  domid?: number;
 }
 
 /** A subscriber's own standing changed (`state` event of Subscriber). */

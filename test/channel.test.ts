@@ -147,3 +147,18 @@ describe('channel server: the accept rules of a bus (src/control/server.ts)', ()
     expect((await accepted.recv())!.toString()).toBe('after the silent one');
   });
 });
+
+describe('channel addresses between Xen domains', () => {
+  it('xen:DOMID/NAME: no slot, a name that leaves room for the ring suffix, allow.domids required; off Xen a typed error', async () => {
+    await expect(Channel.connect('xen:1/chan/0')).rejects.toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part: 'slot' });
+    await expect(Channel.connect(`xen:1/${'n'.repeat(27)}`)).rejects.toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part: 'bus' });
+    await expect(ChannelServer.listen('xen:0/chan')).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(/^option allow\.domids:/) });
+    await expect(ChannelServer.listen('xen:0/chan', { allow: { uids: [0] } })).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    await expect(ChannelServer.listen(socketPath('chan.sock'), { allow: { domids: [1] } })).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    if (!native.xenAvailable()) {
+      // This machine is no Xen domain: the Xen devices are named (npm run test:xen runs the real thing).
+      await expect(Channel.connect('xen:1/chan')).rejects.toMatchObject({ code: 'ERR_RINGCAST_SYSTEM', message: expect.stringMatching(/gntalloc/) });
+      await expect(ChannelServer.listen('xen:0/chan', { allow: { domids: [1] } })).rejects.toMatchObject({ code: 'ERR_RINGCAST_SYSTEM' });
+    }
+  });
+});
