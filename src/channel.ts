@@ -423,8 +423,9 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
       return;
     }
     this.path = target.path;
-    const allow = checkAllow(options.allow === undefined ? undefined : { uids: options.allow.uids, gids: options.allow.gids });
-    if (options.allow?.domids !== undefined) throw invalidOption('allow.domids', options.allow.domids, 'no value with a unix: address (uids, gids)');
+    const given = options.allow as ChannelOptions['allow'] | null;
+    if (typeof given === 'object' && given?.domids !== undefined) throw invalidOption('allow.domids', given.domids, 'no value with a unix: address (uids, gids)');
+    const allow = checkAllow(given);
     const maxPendingHandshakes = checkMaxPendingHandshakes(options.maxPendingHandshakes);
     try {
       this.#server = new ControlServer({
