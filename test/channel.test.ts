@@ -148,6 +148,19 @@ describe('channel server: the accept rules of a bus (src/control/server.ts)', ()
   });
 });
 
+describe('closing a listener with handshakes in progress', () => {
+  it('ends them with their timers: no refusal is reported after close()', async () => {
+    const server = await ChannelServer.listen(socketPath('chan.sock'), { handshakeTimeoutMs: 50 });
+    const refused: RefuseEvent[] = [];
+    server.on('refuse', (e) => refused.push(e));
+    silentConnections(server.path, 1);
+    await new Promise((r) => setTimeout(r, 10)); // one turn of the event loop's poll: the server accepts it
+    await server.close();
+    await new Promise((r) => setTimeout(r, 200)); // four handshake timeouts
+    expect(refused).toEqual([]);
+  });
+});
+
 describe('channel addresses between Xen domains', () => {
   it('xen:DOMID/NAME: no slot, a name that leaves room for the ring suffix, allow.domids required; off Xen a typed error', async () => {
     await expect(Channel.connect('xen:1/chan/0')).rejects.toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part: 'slot' });

@@ -90,8 +90,8 @@ export class ControlServer {
   #options: ControlServerOptions;
   #fd: number;
   #watcher: NativeFdWatcher;
-  /** Connections accepted and still in their handshake: what maxPendingHandshakes bounds. */
-  #pending = new Set<ControlConnection>();
+  /** Connections accepted and still in their handshake (what maxPendingHandshakes bounds), with what ends each. */
+  #pending = new Map<ControlConnection, () => void>();
   #closed = false;
 
   constructor(options: ControlServerOptions) {
@@ -119,8 +119,8 @@ export class ControlServer {
     } catch {
       // already gone: someone removed it, nothing to clean up
     }
-    for (const connection of [...this.#pending]) connection.close();
-    this.#pending.clear();
+    // Each with its timer: none fires (and reports a refusal) after close.
+    for (const end of [...this.#pending.values()]) end();
   }
 
   #accept(): void {
@@ -225,7 +225,7 @@ export class ControlServer {
       },
       closed: () => end(),
     });
-    this.#pending.add(connection);
+    this.#pending.set(connection, end);
     const timer = setTimeout(() => handshake.refuse('timeout', `no hello within ${options.handshakeTimeoutMs} ms`), options.handshakeTimeoutMs);
     timer.unref();
   }
