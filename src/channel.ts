@@ -164,9 +164,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /**
-   * Xen, connector's side: join the listener's ring for us (waiting while it
-   * is not published yet), publish ours for the listener, and wait for its
-   * join, so nothing we send is written before the peer reads.
+   * Xen, connector's side: publish our ring for the listener (which tells us
+   * our domain id, the name of the listener's ring for us), join the
+   * listener's ring (waiting while it is not published yet), and wait for
+   * the listener's join, so nothing we send is written before it reads.
    */
   static async #connectXen(target: Extract<ChannelAddress, { kind: 'xen' }>, options: ChannelOptions, signal: AbortSignal | undefined): Promise<Channel> {
     const timeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
