@@ -2,7 +2,7 @@
  * ringcast.pml -- Promela model of the ringcast ring protocol:
  * publish / ack / sleep-wake / evict, one publisher, two subscribers.
  *
- * Source of truth: native/src/ringcast.c (C core), native/binding/addon.cc
+ * Source of truth: native/src/core/ringcast.c (C core), native/binding/addon.cc
  * (which C calls make one JS-visible operation), src/publisher.ts and
  * src/subscriber.ts (the wait loops), as of commit a7628a0. Barrier labels
  * [P1]..[P7], [S1]..[S6], [S2b] are the ones in ringcast.c and

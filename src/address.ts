@@ -63,7 +63,7 @@ const PARAMETERS = { unix: [], ivshmem: ['ack', 'doorbell', 'server'], xen: [] }
 type Scheme = keyof typeof PARAMETERS;
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
-/** The Xen bus name rule (src/xen.ts, XenPublisherOptions.bus). */
+/** The Xen bus name rule (src/providers/xen.ts, XenPublisherOptions.bus). */
 const XEN_BUS_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 /** DOMID_FIRST_RESERVED - 1: the largest domain id Xen gives out. */
 const MAX_DOMID = 0x7fef;

@@ -1,6 +1,6 @@
 // What a subscriber needs from a region provider that attaches through shared
-// memory instead of a control socket: ivshmem guests (src/ivshmem.ts) and Xen
-// domains (src/xen.ts). The join handshake is the one of docs/protocol.md,
+// memory instead of a control socket: ivshmem guests (src/providers/ivshmem.ts) and Xen
+// domains (src/providers/xen.ts). The join handshake is the one of docs/protocol.md,
 // "Attach through shared memory"; the reads are every subscriber's.
 import { C, type NativeSubscriber } from './native.js';
 

@@ -34,7 +34,7 @@ import { checkCapacity, checkInteger, checkSignal } from './options.js';
 import { Publisher, wrapSystem, type PublishOptions } from './publisher.js';
 import { duplexOf } from './streams.js';
 import { Subscriber, type ReceiveOptions } from './subscriber.js';
-import { XenPublisher } from './xen.js';
+import { XenPublisher } from './providers/xen.js';
 
 export interface ChannelOptions {
   /** Bytes of the ring each side writes (power of two, default 1 MiB; at most 1 MiB between Xen domains). */

@@ -1,7 +1,7 @@
 // The same-host control plane: one SOCK_SEQPACKET Unix socket per bus.
 // Each control message is one datagram of at most MAX_CONTROL_MESSAGE bytes
 // in the binary format of native/include/ringcast_control.h, encoded and
-// checked by the C codec (native/src/rc_control.c, fuzzed in native/fuzz);
+// checked by the C codec (native/src/control/rc_control.c, fuzzed in native/fuzz);
 // descriptors ride along with SCM_RIGHTS. docs/protocol.md is the normative
 // description.
 import { C, native } from './native.js';

@@ -6,7 +6,7 @@ import type { EvictionReason } from './errors.js';
 import type { RefuseReason } from './control.js';
 import type { EvictionEvent, StateChange } from './publisher.js';
 import type { GapEvent, SubscriptionState } from './subscriber.js';
-import type { XenSlotEvent } from './xen.js';
+import type { XenSlotEvent } from './providers/xen.js';
 import type { BridgeGapEvent } from './bridge/bridge.js';
 
 /** A subscriber took a slot: a process (pid, uid from SO_PEERCRED) or a VM guest (`guest`, `peer`; pid and uid 0). */

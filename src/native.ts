@@ -439,7 +439,7 @@ export interface NativeAddon {
   ivshmemRegionSize(capacity: number): number;
   /** Takes ownership of the four descriptors (closed on destroy or failure). */
   Subscriber: new (ringFd: number, ackFd: number, doorbellFd: number, publisherDoorbellFd: number) => NativeSubscriber;
-  /** Publishes a Xen bus (native/src/rc_xen.c); receivers: [domid, RC_XEN_ACK_BY_*], in slot order per domain. */
+  /** Publishes a Xen bus (native/src/providers/xen/rc_xen.c); receivers: [domid, RC_XEN_ACK_BY_*], in slot order per domain. */
   XenPublisher: new (
     bus: string,
     capacity: number,

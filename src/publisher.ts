@@ -13,7 +13,7 @@ import { resolveLogger, type Logger } from './logger.js';
 import { verdictName } from './attachment.js';
 import { PublishQueue } from './publish-queue.js';
 import { resolvePublisherAddress } from './address.js';
-import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './ivshmem.js';
+import { VmHost, checkVmOptions, type VmOptions, type VmServiceResult } from './providers/ivshmem.js';
 import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher } from './native.js';
 import {
   checkCapacity,
@@ -54,7 +54,7 @@ export interface PublisherOptionFields {
   envelopes?: boolean;
   /** Data area bytes, a power of two (default 4 MiB). */
   capacity?: number;
-  /** Largest payload of one record; larger messages are fragmented (default capacity/4 - 16; at least 64). */
+  /** Largest payload of one record; larger messages are fragmented (default min(capacity/4, 16 MiB) - 16; at least 64). */
   maxPayload?: number;
   /**
    * Largest message this publisher writes, declared in the ring so that
@@ -439,10 +439,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (this.#queue.queued === 0 && !this.#claimOpen) {
       const done = this.#offerFrom(list, 0);
       this.#processChanges();
-      if (done === list.length) {
-        this.#queue.progressed();
-        return RESOLVED;
-      }
+      // Any message written is progress: a clock left running by an earlier
+      // wait must not evict for time spent before this write.
+      if (done > 0) this.#queue.progressed();
+      if (done === list.length) return RESOLVED;
       return this.#enqueue(() => this.#publishRest(list, done, signal));
     }
     return this.#enqueue(() => this.#publishRest(list, 0, signal));

@@ -22,8 +22,8 @@ import {
 import { resolveLogger, type Logger } from './logger.js';
 import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js';
 import { resolveSubscriberAddress } from './address.js';
-import { ivshmemRoute, type IvshmemSubscribeOptions } from './ivshmem.js';
-import { xenRoute, type XenSubscribeOptions } from './xen.js';
+import { ivshmemRoute, type IvshmemSubscribeOptions } from './providers/ivshmem.js';
+import { xenRoute, type XenSubscribeOptions } from './providers/xen.js';
 import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
 import { MAX_BUFFER_LENGTH, checkInteger, checkPath, checkSignal } from './options.js';
 import { LAG_SETTLE_MS, wrapSystem } from './publisher.js';

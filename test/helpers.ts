@@ -44,6 +44,8 @@ export interface Proc {
   lines(): string[];
   stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** For a failure message: whether it still runs or how it ended, and the end of its stderr. */
+  report(): string;
 }
 
 /** A node script as a child process. */
@@ -75,6 +77,11 @@ export function runCommand(command: string, args: string[], options: SpawnOption
     lines: () => out.split('\n').filter(Boolean),
     stderr: () => err,
     exited,
+    report() {
+      const { exitCode, signalCode } = child;
+      const status = signalCode !== null ? `killed by ${signalCode}` : exitCode !== null ? `exited ${exitCode}` : 'running';
+      return `${script} (pid ${child.pid}): ${status}; stderr: ${err.slice(-1500) || '(empty)'}`;
+    },
     line(pattern, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

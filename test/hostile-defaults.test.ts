@@ -110,8 +110,15 @@ describe('rejoin back-off', () => {
 
 const uidSkip = otherUidsUnavailable();
 
+/**
+ * test/fixtures/attach-many.mjs as `uid`, under --expose-gc: once it printed
+ * what it took it collects garbage and prints "collected", so a fixture that
+ * let go of its subscribers (released when collected: src/leaks.ts) fails
+ * here every time instead of when V8 happens to collect.
+ */
 function attachMany(uid: number, path: string, count: number): Proc {
-  return runAs(uid, 'attach-many.mjs', [path, String(count)]);
+  const NODE_OPTIONS = [process.env.NODE_OPTIONS, '--expose-gc'].filter(Boolean).join(' ');
+  return runAs(uid, 'attach-many.mjs', [path, String(count)], { env: { ...process.env, NODE_OPTIONS } });
 }
 
 describe('maxPerUid default', () => {
@@ -124,9 +131,11 @@ describe('maxPerUid default', () => {
     const taken = JSON.parse(await greedy.line(/^\{/)) as { attached: number; refused: string | null; message: string };
     expect(taken).toMatchObject({ attached: 32, refused: 'quota' });
     expect(taken.message).toMatch(/uid 65534 already holds 32 subscriptions/);
+    await greedy.line(/^collected$/);
     const newcomer = attachMany(OTHER, path, 1);
     expect(JSON.parse(await newcomer.line(/^\{/))).toMatchObject({ attached: 1, refused: null });
-    expect(publisher.subscriberCount).toBe(33);
+    // The greedy process still holds its 32: had it died or let them go, its stderr says how.
+    expect(publisher.subscriberCount, `${greedy.report()}\n${newcomer.report()}`).toBe(33);
   });
 });
 

@@ -1,5 +1,5 @@
 // Fixture processes of other uids (the tests run as root and drop to these).
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnOptions } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtures, run, spawned, type Proc } from './helpers.js';
@@ -20,8 +20,8 @@ export function otherUidsUnavailable(uids: number[] = [NOBODY, OTHER]): string |
 }
 
 /** test/fixtures/<script> as a process of `uid` (killed by cleanup()). */
-export function runAs(uid: number, script: string, args: string[]): Proc {
-  const proc = run(join(fixtures, script), args, { uid, gid: uid });
+export function runAs(uid: number, script: string, args: string[], options: SpawnOptions = {}): Proc {
+  const proc = run(join(fixtures, script), args, { ...options, uid, gid: uid });
   spawned.push(proc.child);
   return proc;
 }

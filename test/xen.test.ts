@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Subscriber, XenPublisher, type XenPublisherOptions } from '../src/index.js';
 import { DEFAULT_EVICT_AFTER_MS } from '../src/options.js';
-import { xenPublisherSettings } from '../src/xen.js';
+import { xenPublisherSettings } from '../src/providers/xen.js';
 
 const onXen = existsSync('/dev/xen/gntalloc') && existsSync('/dev/xen/evtchn');
 

@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rc_os.h"
+#include "rc_memfd.h"
 #include "ringcast.h"
 
 #define CAPACITY (4u << 20)

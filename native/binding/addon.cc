@@ -40,7 +40,8 @@
 
 extern "C" {
 #include "rc_ivshmem.h"
-#include "rc_os.h"
+#include "rc_memfd.h"
+#include "rc_unix.h"
 #include "ringcast.h"
 }
 
@@ -895,7 +896,7 @@ private:
 };
 
 // ---------------------------------------------------------------------------
-// Control-plane functions: thin wrappers over rc_os.
+// Control-plane functions: thin wrappers over rc_unix.
 
 Napi::Value UnixListen(const Napi::CallbackInfo &info)
 {

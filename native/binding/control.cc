@@ -2,7 +2,7 @@
 //
 // Control messages across the N-API boundary: JS objects with numeric enums
 // on this side, the wire bytes of ringcast_control.h on the other. All rules
-// live in native/src/rc_control.c; this file only converts.
+// live in native/src/control/rc_control.c; this file only converts.
 //
 //   encodeControl({ type, ... }) -> Buffer     throws on a message the codec
 //                                              would refuse

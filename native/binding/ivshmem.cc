@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // The ivshmem region provider in the binding: a thin layer over
-// native/src/rc_ivshmem.c.
+// native/src/providers/ivshmem/rc_ivshmem.c.
 //
 //   IvshmemHost        the publisher's side: ack files, the ivshmem server
 //                      connection, join requests. Works on the rc_publisher of
@@ -23,7 +23,7 @@
 
 extern "C" {
 #include "rc_ivshmem.h"
-#include "rc_os.h"
+#include "rc_memfd.h"
 #include "ringcast.h"
 }
 

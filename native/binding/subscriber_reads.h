@@ -26,7 +26,7 @@
 #include <vector>
 
 extern "C" {
-#include "rc_os.h"
+#include "rc_memfd.h"
 #include "ringcast.h"
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // The Xen region provider in the binding: a thin layer over
-// native/src/rc_xen.c (docs/xen.md).
+// native/src/providers/xen/rc_xen.c (docs/xen.md).
 //
 //   XenPublisher   the publisher's side: one ring (from the grant device,
 //                  kmod/ringcast_xengrant.h) granted read-only to every

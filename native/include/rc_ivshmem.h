@@ -2,7 +2,7 @@
 /*
  * The ivshmem region provider: a bus whose publisher runs on a KVM/QEMU host
  * and whose subscribers run in guests that cannot receive descriptors.
- * Plain C, no Node; links with ringcast.c and rc_os.c. Functions return 0 /
+ * Plain C, no Node; links with ringcast.c and rc_memfd.c. Functions return 0 /
  * a count, or -errno (system errors) / RC_* (protocol verdicts).
  * Normative description: docs/protocol.md, "Attach through shared memory";
  * layout: docs/layout.md (join answers, ack page line 3).
@@ -31,7 +31,7 @@
  *
  * Guest (a subscriber) -- for a static C program in a VM:
  *
- *   #include "rc_ivshmem.h"   // link ringcast.c rc_os.c rc_ivshmem.c
+ *   #include "rc_ivshmem.h"   // link ringcast.c rc_memfd.c rc_ivshmem.c
  *   struct rc_ivshmem_guest g;
  *   int r = rc_ivshmem_guest_open_devices(&g, "/dev/ringcast-ivshmem0",
  *                                         "/dev/ringcast-ivshmem1",
@@ -64,7 +64,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "rc_os.h"
+#include "rc_memfd.h"
 #include "ringcast.h"
 
 #ifdef __cplusplus

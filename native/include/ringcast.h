@@ -6,7 +6,7 @@
  * mapping of the ring and read-only views of each subscriber's ack page; the
  * subscriber side owns a read-only mapping of the ring and a writable
  * mapping of its own ack page. Region providers (memfd, ivshmem, Xen) only
- * supply the pages; see rc_os.h for the memfd/eventfd/socket helpers.
+ * supply the pages; see rc_memfd.h (memfds, eventfds) and rc_unix.h (sockets).
  *
  * Shared pointers are named after the field they reach (desc, ack_page);
  * private shadow copies carry no such marker (tail, acked).

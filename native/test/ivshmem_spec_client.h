@@ -4,7 +4,7 @@
  * ivshmem-spec, "The ivshmem Client-Server Protocol"), for the tests that
  * check our server: native/test/test_ivshmem_server.c and the VM test's
  * host (test/vm/rcvm_host.c). Written from the spec text, not from
- * native/src/rc_ivshmem_server.c or the provider's client in rc_ivshmem.c,
+ * native/src/providers/ivshmem/rc_ivshmem_server.c or the provider's client in rc_ivshmem.c,
  * so the server is checked against an independent reading.
  *
  * The server only sends: each message is one little-endian int64, with at

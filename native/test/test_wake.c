@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "rc_os.h"
+#include "rc_memfd.h"
 
 #define CAP RC_TEST_CAPACITY
 #define MSG 1000

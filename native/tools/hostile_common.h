@@ -15,7 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rc_os.h"
+#include "rc_memfd.h"
+#include "rc_unix.h"
 #include "ringcast.h"
 #include "ringcast_control.h"
 

@@ -29,13 +29,13 @@ qemu_of() {
 phase2() {
 	local t host_pid host_rc q1 q2 rc1 rc2 qpid extra=$WORK/phase2-extra ring i
 	t=$(elapsed)
-	if [ ! -f "$ROOT/native/src/rc_ivshmem.c" ] || ! grep -q ivshmem "$ROOT/src/subscriber.ts" 2>/dev/null; then
-		fail "phase 2: the ivshmem region provider is present (native/src/rc_ivshmem.c, src/ivshmem.ts)"
+	if [ ! -f "$ROOT/native/src/providers/ivshmem/rc_ivshmem.c" ] || ! grep -q ivshmem "$ROOT/src/subscriber.ts" 2>/dev/null; then
+		fail "phase 2: the ivshmem region provider is present (native/src/providers/ivshmem/rc_ivshmem.c, src/providers/ivshmem.ts)"
 		return
 	fi
 	if gcc -static -O2 -Wall -Wextra -Werror -I"$ROOT/native/include" -I"$ROOT/kmod" -o "$BIN/rcvm-csub" \
-		"$ROOT/test/vm/rcvm_csub.c" "$ROOT/native/src/ringcast.c" "$ROOT/native/src/rc_os.c" \
-		"$ROOT/native/src/rc_ivshmem.c" >"$WORK/csub.log" 2>&1; then
+		"$ROOT/test/vm/rcvm_csub.c" "$ROOT/native/src/core/ringcast.c" "$ROOT/native/src/providers/memfd/rc_memfd.c" \
+		"$ROOT/native/src/providers/ivshmem/rc_ivshmem.c" >"$WORK/csub.log" 2>&1; then
 		ok "phase 2: static C subscriber builds on the C core"
 	else
 		fail "phase 2: static C subscriber builds on the C core" "$(tail -n 10 "$WORK/csub.log")"

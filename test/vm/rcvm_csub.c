@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Guest 1 of the VM test, phase 2: a static C subscriber on the ringcast C
- * core (native/src/ringcast.c + rc_ivshmem.c) attached through the
+ * core (native/src/core/ringcast.c + rc_ivshmem.c) attached through the
  * ringcast_ivshmem devices, woken by MSI-X doorbells.
  *
  *   rcvm-csub RING_DEV ACK_DEV DOORBELL_DEV COUNT_A

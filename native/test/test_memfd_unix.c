@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * rc_os: sealed memfds that subscribers can only map read-only, the
+ * rc_memfd and rc_unix: sealed memfds that subscribers can only map read-only, the
  * verification every received descriptor passes before it is mapped,
  * eventfd doorbells, and the SOCK_SEQPACKET control socket (SCM_RIGHTS,
  * SO_PEERCRED, truncation, stale and busy socket paths). A kernel without
@@ -20,7 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "rc_os.h"
+#include "rc_memfd.h"
+#include "rc_unix.h"
 
 #define CAP RC_TEST_CAPACITY
 #define RING_SIZE rc_ring_size(CAP)
@@ -359,7 +360,7 @@ static void unix_paths(void)
 
 static void on_alarm(int sig)
 {
-	static const char msg[] = "test_os: a connect blocked on a full backlog\n";
+	static const char msg[] = "test_memfd_unix: a connect blocked on a full backlog\n";
 
 	(void)sig;
 	if (write(2, msg, sizeof(msg) - 1) < 0)
@@ -429,9 +430,9 @@ int main(void)
 	CHECK_EQ(rmdir(dir), 0);
 	if (skipped_cases) {
 		/* The runner counts exit 77 as a skip and shows this last line. */
-		printf("test_os: %d cases ran, %d skipped: %s\n", rc_test_cases - skipped_cases, skipped_cases,
+		printf("test_memfd_unix: %d cases ran, %d skipped: %s\n", rc_test_cases - skipped_cases, skipped_cases,
 		       skipped_why);
 		return RC_TEST_SKIP;
 	}
-	return rc_test_done("test_os");
+	return rc_test_done("test_memfd_unix");
 }

@@ -1,10 +1,10 @@
 // The ivshmem region provider: buses whose subscribers live in KVM/QEMU guests.
-// The protocol is native/src/rc_ivshmem.c's; this file validates options and
+// The protocol is native/src/providers/ivshmem/rc_ivshmem.c's; this file validates options and
 // ties the native objects to the event loop. docs/protocol.md, "Attach through
 // shared memory", and docs/vm.md describe the deployment.
-import { verdictName, type SharedMemoryRoute } from './attachment.js';
-import { RefusedError, RingcastError, abortError, invalidOption } from './errors.js';
-import { C, native, type NativeFdWatcher, type NativeIvshmemHost, type NativeIvshmemService, type NativeIvshmemSubscriber, type NativePublisher } from './native.js';
+import { verdictName, type SharedMemoryRoute } from '../attachment.js';
+import { RefusedError, RingcastError, abortError, invalidOption } from '../errors.js';
+import { C, native, type NativeFdWatcher, type NativeIvshmemHost, type NativeIvshmemService, type NativeIvshmemSubscriber, type NativePublisher } from '../native.js';
 
 /** One guest of a VM bus: it owns slot `index` (its position in `guests`). */
 export interface VmGuestOptions {

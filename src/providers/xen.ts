@@ -1,5 +1,5 @@
 // The Xen region provider: a publisher in one Xen domain, subscribers in
-// others, over grant tables and event channels (native/src/rc_xen.c; the
+// others, over grant tables and event channels (native/src/providers/xen/rc_xen.c; the
 // deployment, trust model and XenStore layout are in docs/xen.md). Subscribers
 // use the ordinary Subscriber (`Subscriber.connect({ xen })`); the publisher is
 // XenPublisher: one ring from the grant device (kmod/ringcast_xengrant.c)
@@ -7,13 +7,13 @@
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 
-import type { XenPublisherEvents } from './events.js';
-import { verdictName, type SharedMemoryRoute } from './attachment.js';
-import { RefusedError, RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
-import { resolveLogger, type Logger } from './logger.js';
-import { PublishQueue } from './publish-queue.js';
-import { C, native, type NativeFdWatcher, type NativeXenEvent, type NativeXenPublisher, type NativeXenSubscriber } from './native.js';
-import { checkCapacity, checkEvictAfterMs, checkInteger, checkPolicy, checkSignal, type SlowConsumerPolicy } from './options.js';
+import type { XenPublisherEvents } from '../events.js';
+import { verdictName, type SharedMemoryRoute } from '../attachment.js';
+import { RefusedError, RingcastError, abortError, closedError, invalidOption, type EvictionReason } from '../errors.js';
+import { resolveLogger, type Logger } from '../logger.js';
+import { PublishQueue } from '../publish-queue.js';
+import { C, native, type NativeFdWatcher, type NativeXenEvent, type NativeXenPublisher, type NativeXenSubscriber } from '../native.js';
+import { checkCapacity, checkEvictAfterMs, checkInteger, checkPolicy, checkSignal, type SlowConsumerPolicy } from '../options.js';
 
 /** Who allocates a subscriber's ack page and grants it to the other side (docs/xen.md, "Trust"). */
 export type XenAckGrant = 'subscriber' | 'publisher';

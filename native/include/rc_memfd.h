@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The memfd region provider and the same-host control plane: memfds and
- * their seals, eventfd doorbells, SOCK_SEQPACKET Unix sockets carrying
- * descriptors (SCM_RIGHTS) and peer credentials (SO_PEERCRED).
+ * The memfd region provider: the ring and ack pages as sealed memfds, their
+ * mappings, and eventfd doorbells. The same-host control plane that hands
+ * them over is rc_unix.h.
  * Linux only. Functions return 0 / a descriptor, or -errno.
  */
-#ifndef RC_OS_H
-#define RC_OS_H
+#ifndef RC_MEMFD_H
+#define RC_MEMFD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,8 +14,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define RC_MAX_FDS_PER_MESSAGE 8
 
 struct rc_mapping {
 	void *addr;
@@ -53,31 +51,8 @@ const char *rc_eventfd_problem(int status);
 int64_t rc_eventfd_drain(int fd);
 int rc_eventfd_ring(int fd);
 
-/* SOCK_SEQPACKET, non-blocking, close-on-exec. listen replaces a stale
- * socket file at `path` but refuses (-EADDRINUSE) when a live bus answers. */
-int rc_unix_listen(const char *path, int backlog);
-int rc_unix_connect(const char *path);
-
-struct rc_peer {
-	int32_t pid;
-	uint32_t uid;
-	uint32_t gid;
-};
-
-/* -EAGAIN when nothing is pending. */
-int rc_unix_accept(int listen_fd, struct rc_peer *peer);
-int rc_peer_credentials(int fd, struct rc_peer *peer);
-
-/* One message with up to RC_MAX_FDS_PER_MESSAGE descriptors. */
-int rc_unix_send(int fd, const void *data, size_t len, const int *fds, int nfds);
-
-/* Receives one message into `buf`. Returns its length (0 = peer closed,
- * -EAGAIN = nothing pending, -EMSGSIZE = longer than `cap`, descriptors
- * closed). Descriptors land in fds[*nfds]. */
-int rc_unix_recv(int fd, void *buf, size_t cap, int *fds, int *nfds);
-
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* RC_OS_H */
+#endif /* RC_MEMFD_H */
