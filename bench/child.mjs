@@ -240,18 +240,18 @@ async function pacedLoop(publisher, batch, seconds, rate) {
 // ---------------------------------------------------------------------------
 // Latency
 
-async function latencyRun({ transport, size, iterations, warmup, seconds, spin, busyPoll, natsUrl }) {
+async function latencyRun({ transport, size, iterations, warmup, seconds, spin, busyPoll, blocking, natsUrl }) {
   const dir = mkdtempSync(join(tmpdir(), 'ringcast-bench-'));
   let ponger = null;
   let pinger = null;
   try {
-    pinger = await openPinger(transport, { dir, size, spin, busyPoll, natsUrl }, (args) => (ponger = spawnChild('pong', args)));
+    pinger = await openPinger(transport, { dir, size, spin, busyPoll, blocking, natsUrl }, (args) => (ponger = spawnChild('pong', args)));
     const message = Buffer.alloc(size, 0x5a);
     const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
     const deadline = now() + BigInt(Math.round(seconds * 1e9));
     let done = 0;
     if (pinger.pingSync) {
-      // The same loop without an await: a busy-polling caller never yields.
+      // The same loop without an await: a busy-polling or blocking caller never yields.
       const { pingSync } = pinger;
       for (let i = 0; i < warmup; i++) pingSync(message);
       while (done < iterations) {

@@ -85,7 +85,10 @@ export function report(obj) {
  * its subscribers die with it when the harness kills the group).
  */
 export function spawnChild(role, args, { detached = false } = {}) {
-  const proc = spawn(process.execPath, [CHILD, role, JSON.stringify(args)], {
+  // RINGCAST_BENCH_NODE_FLAGS: node flags for the subscriber and pong processes of a case, to profile
+  // them (e.g. "--cpu-prof --cpu-prof-dir=DIR"; their stdout is the wire, so nothing that prints there).
+  const flags = (process.env.RINGCAST_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...(role === 'case' ? [] : flags), CHILD, role, JSON.stringify(args)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached,
   });

@@ -16,8 +16,11 @@ import { pathToFileURL } from 'node:url';
 
 import { FRAME_HEADER, RING_CAPACITY, ROOT, processCpuNs, sleep } from './lib.mjs';
 
-/** ringcast's subscriber APIs: `for await` per message (the default), `batches()`, zero-copy `poll()`. */
-export const RINGCAST = ['ringcast', 'ringcast-batches', 'ringcast-zerocopy'];
+/**
+ * ringcast's subscriber APIs: `for await` per message (the default), `batches()`,
+ * `batches({ reuseBuffer: true })`, zero-copy `poll()`.
+ */
+export const RINGCAST = ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy'];
 export const SOCKETS = ['uds', 'uds-corked', 'tcp'];
 /** Transports measured from Node, in the order tables list them. */
 export const NODE_TRANSPORTS = [...RINGCAST, 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats'];
@@ -227,11 +230,12 @@ export async function runSubscriber(transport, { address, spinMicros, size }, si
     await subscriber.close();
     return;
   }
-  if (transport === 'ringcast-batches') {
+  if (transport === 'ringcast-batches' || transport === 'ringcast-reuse') {
     const { Subscriber } = await ringcast();
     const subscriber = await Subscriber.connect({ path: address.path, ...(spinMicros ? { spinMicros } : {}) });
     sink.ready();
-    for await (const batch of subscriber.batches()) for (const message of batch) sink.message(message.length);
+    const batches = subscriber.batches({ reuseBuffer: transport === 'ringcast-reuse' });
+    for await (const batch of batches) for (const message of batch) sink.message(message.length);
     await subscriber.close();
     return;
   }
@@ -357,6 +361,13 @@ function busyPoll(attempt, what) {
   }
 }
 
+/** recvSync() with a limit: the peer is gone or hung if nothing came for BUSY_POLL_GIVE_UP_MS. */
+function recvBlocking(subscriber) {
+  const message = subscriber.recvSync({ timeoutMs: BUSY_POLL_GIVE_UP_MS });
+  if (message === undefined) throw new Error(`blocking: nothing for ${BUSY_POLL_GIVE_UP_MS} ms, or a control message to read`);
+  return message;
+}
+
 /** `publisher.offer(message)` until it takes the message (a ring with room takes it at once). */
 function offerBusy(publisher, message) {
   busyPoll(() => (publisher.offer(message) ? true : undefined), 'room in the ring');
@@ -369,19 +380,21 @@ function offerBusy(publisher, message) {
  * `spin`: both sides busy-poll before sleeping (ringcast spinMicros).
  * `busyPoll`: both sides never sleep: synchronous offer() and tryRecv() in
  * a tight loop, what a latency-bound application with a core to spare does.
+ * `blocking`: both sides sleep on the doorbell at once, each thread blocked
+ * in recvSync() (a reader that owns its thread), then offer().
  */
-export async function openPinger(transport, { dir, size, spin, busyPoll: busy, natsUrl }, spawnPonger) {
+export async function openPinger(transport, { dir, size, spin, busyPoll: busy, blocking, natsUrl }, spawnPonger) {
   if (transport === 'ringcast') {
     const { Publisher, Subscriber } = await ringcast();
     const pingPath = join(dir, 'ping.sock');
     const pongPath = join(dir, 'pong.sock');
     const publisher = await Publisher.listen({ path: pingPath, capacity: 1 << 20 });
-    const ponger = spawnPonger({ transport, address: { pingPath, pongPath }, size, spin, busyPoll: busy });
+    const ponger = spawnPonger({ transport, address: { pingPath, pongPath }, size, spin, busyPoll: busy, blocking });
     await ponger.ready; // it attached to ours and listens on its own
     const subscriber = await Subscriber.connect({ path: pongPath, ...(spin ? { spinMicros: SPIN_MICROS } : {}) });
     while (publisher.subscriberCount < 1) await once(publisher, 'subscribe');
-    if (busy) {
-      const receive = () => subscriber.tryRecv();
+    if (busy || blocking) {
+      const receive = busy ? () => subscriber.tryRecv() : () => recvBlocking(subscriber);
       const pingSync = (message) => {
         offerBusy(publisher, message);
         const echo = busyPoll(receive, 'echo');
@@ -521,16 +534,16 @@ export async function openPinger(transport, { dir, size, spin, busyPoll: busy, n
 }
 
 /** The echo side: returns when the pinger closes (or, busy-polling, sends its end marker). */
-export async function runPonger({ transport, address, spin, busyPoll: busy }, ready) {
+export async function runPonger({ transport, address, spin, busyPoll: busy, blocking }, ready) {
   if (transport === 'ringcast') {
     const { Publisher, Subscriber } = await ringcast();
     const subscriber = await Subscriber.connect({ path: address.pingPath, ...(spin ? { spinMicros: SPIN_MICROS } : {}) });
     const publisher = await Publisher.listen({ path: address.pongPath, capacity: 1 << 20 });
     ready();
     while (publisher.subscriberCount < 1) await once(publisher, 'subscribe');
-    if (busy) {
+    if (busy || blocking) {
       // Never yields until the end: null is the end of the stream, an empty message the end marker.
-      const receive = () => subscriber.tryRecv();
+      const receive = busy ? () => subscriber.tryRecv() : () => recvBlocking(subscriber);
       for (;;) {
         const message = busyPoll(receive, 'ping');
         if (message === null || message.length === 0) break;

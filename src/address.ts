@@ -23,6 +23,8 @@ export interface IvshmemAddress {
   doorbell?: string;
   /** On the host: the ivshmem server's socket. */
   server?: string;
+  /** A mixed bus's Unix socket: local processes attach through it (docs/vm.md, "Mixed bus"). */
+  unix?: string;
 }
 
 /** A bus a XenPublisher publishes in another domain, found through XenStore. */
@@ -59,7 +61,7 @@ export function unsupported(what: string, instead?: string): RingcastError {
 }
 
 /** The schemes, and the parameters each takes after `?`. */
-const PARAMETERS = { unix: [], ivshmem: ['ack', 'doorbell', 'server'], xen: [] } as const;
+const PARAMETERS = { unix: [], ivshmem: ['ack', 'doorbell', 'server', 'unix'], xen: [] } as const;
 type Scheme = keyof typeof PARAMETERS;
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
@@ -123,7 +125,8 @@ function parameters(address: string, scheme: Scheme, query: string | undefined):
  *   local bus's Unix socket.
  * - `ivshmem:RING?ack=FILE&doorbell=DEVICE` (a guest) or
  *   `ivshmem:RING?ack=FILE&server=SOCKET` (a host standing in for a guest);
- *   a publisher gives `ivshmem:RING?server=SOCKET`.
+ *   a publisher gives `ivshmem:RING?server=SOCKET`, and `&unix=PATH` for a
+ *   mixed bus (local processes attach through that socket too).
  * - `xen:DOMID/BUS[/SLOT]`: the publisher's domain, the bus's name, our slot.
  *
  * After a scheme, `%XX` escapes a character (`%3F` for `?`, `%25` for `%`);
@@ -157,9 +160,21 @@ export function parseAddress(address: unknown, option = 'address'): BusAddress {
         throw new AddressError(address, 'parameter doorbell', 'not with server (doorbell: in a guest; server: on the host)');
       }
       if (server !== undefined) socketPath(address, 'parameter server', server);
+      const unix = params.get('unix');
+      if (unix !== undefined) socketPath(address, 'parameter unix', unix);
       const ack = params.get('ack');
       if (ack === ring) throw new AddressError(address, 'parameter ack', 'the same file as the ring');
-      return { kind: 'ivshmem', ring, ...(ack === undefined ? {} : { ack }), ...(doorbell === undefined ? {} : { doorbell }), ...(server === undefined ? {} : { server }) };
+      if (ack !== undefined && unix !== undefined) {
+        throw new AddressError(address, 'parameter unix', 'not with ack (ack: attach as a guest; unix: attach through the bus socket)');
+      }
+      return {
+        kind: 'ivshmem',
+        ring,
+        ...(ack === undefined ? {} : { ack }),
+        ...(doorbell === undefined ? {} : { doorbell }),
+        ...(server === undefined ? {} : { server }),
+        ...(unix === undefined ? {} : { unix }),
+      };
     }
     case 'xen': {
       const parts = body.split('/');
@@ -183,7 +198,7 @@ export function formatAddress(address: BusAddress): string {
     case 'unix':
       return `unix:${encode(address.path)}`;
     case 'ivshmem': {
-      const query = (['ack', 'doorbell', 'server'] as const)
+      const query = (['ack', 'doorbell', 'server', 'unix'] as const)
         .filter((key) => address[key] !== undefined)
         .map((key) => `${key}=${encode(address[key]!)}`)
         .join('&');
@@ -249,6 +264,8 @@ export function resolveSubscriberAddress<I extends object, X extends object>(opt
     case 'unix':
       return { path: address.path };
     case 'ivshmem': {
+      // A local process on a mixed bus: through its socket, like any local bus.
+      if (address.unix !== undefined && options.ivshmem === undefined) return { path: address.unix };
       if (address.ack === undefined) throw new AddressError(text, 'parameter ack', "a subscriber needs its ack page (ack=FILE)");
       if (address.doorbell === undefined && address.server === undefined) {
         throw new AddressError(text, 'parameter doorbell', 'a subscriber needs doorbell=DEVICE (in a guest) or server=SOCKET (on the host)');
@@ -277,13 +294,20 @@ export function resolvePublisherAddress<V extends object>(options: { address?: s
   const text = options.address!;
   switch (address.kind) {
     case 'unix':
-      if (options.vm !== undefined) throw invalidOption('vm', options.vm, `no value with the socket address ${text} (a VM bus is ivshmem:RING?server=SOCKET)`);
+      if (options.vm !== undefined) throw invalidOption('vm', options.vm, `no value with the socket address ${text} (a VM bus is ivshmem:RING?server=SOCKET, a mixed one ivshmem:RING?server=SOCKET&unix=PATH)`);
       return { path: address.path };
     case 'ivshmem':
       if (address.ack !== undefined) throw new AddressError(text, 'parameter ack', "a publisher takes its guests' ack files from vm.guests");
       if (address.doorbell !== undefined) throw new AddressError(text, 'parameter doorbell', 'a publisher runs on the host: give server=SOCKET');
       if (address.server === undefined) throw new AddressError(text, 'parameter server', "a publisher needs the ivshmem server's socket (server=SOCKET)");
-      return { path: text, vm: merge(text, 'vm', { ringFile: address.ring, ivshmemServer: address.server } as unknown as Partial<V>, options.vm) };
+      if (address.unix === undefined) {
+        return { path: text, vm: merge(text, 'vm', { ringFile: address.ring, ivshmemServer: address.server } as unknown as Partial<V>, options.vm) };
+      }
+      // A mixed bus: the socket is where local processes find it, so it is the path.
+      return {
+        path: address.unix,
+        vm: merge(text, 'vm', { ringFile: address.ring, ivshmemServer: address.server, unixSocket: address.unix } as unknown as Partial<V>, options.vm),
+      };
     case 'xen':
       throw unsupported(`Publisher serving a Xen bus (${text})`, 'XenPublisher.open({ bus, receivers }) publishes one');
   }

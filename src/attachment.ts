@@ -2,6 +2,7 @@
 // memory instead of a control socket: ivshmem guests (src/providers/ivshmem.ts) and Xen
 // domains (src/providers/xen.ts). The join handshake is the one of docs/protocol.md,
 // "Attach through shared memory"; the reads are every subscriber's.
+import { RefusedError, RingcastError } from './errors.js';
 import { C, type NativeSubscriber } from './native.js';
 
 const VERDICTS: Record<number, string> = {
@@ -16,6 +17,21 @@ export function verdictName(verdict: number): string {
   return VERDICTS[verdict] ?? `verdict-${verdict}`;
 }
 
+/**
+ * @internal How every shared-memory route reports a join (or rejoin) that
+ * did not end in RC_OK: no answer within `timeoutMs` (`timedOut`), a
+ * refusal (RC_EINVAL with the publisher's verdict: RefusedError naming it),
+ * or an answer that does not fit the ring.
+ */
+export function joinFailure(where: string, status: number, verdict: number, timeoutMs: number, timedOut: boolean): Error {
+  if (timedOut) return new RingcastError('ERR_RINGCAST_HANDSHAKE', `${where}: no join answer within ${timeoutMs} ms`);
+  if (status === C.RC_EINVAL && verdict !== 0 && verdict !== C.RC_JOIN_ACCEPTED) {
+    const reason = verdictName(verdict);
+    return new RefusedError(reason, `${where}: the publisher refused the join (${reason})`);
+  }
+  return new RingcastError('ERR_RINGCAST_HANDSHAKE', `${where}: the join answer does not match the ring (status ${status})`);
+}
+
 /** @internal An attached subscriber of a shared-memory provider. */
 export interface SharedMemoryAttachment {
   /** The reads, as for a socket subscriber; its doorbellFd is what wakes us. */
@@ -24,7 +40,12 @@ export interface SharedMemoryAttachment {
   readonly doorbell: boolean | number;
   /** Joins the same slot again after an eviction. */
   rejoin(timeoutMs: number): Promise<void>;
-  /** Gives the slot back without waiting for the answer. */
+  /**
+   * Gives the slot back without waiting for the answer. Synchronous, and it
+   * must not reach the Subscriber: close(), the release of a subscriber
+   * collected unclosed and the exit hook all call it (src/subscriber.ts,
+   * SubscriberLeftovers).
+   */
   leave(): void;
   /** True once the publisher is known to be gone (no socket tells us). */
   publisherGone(): boolean;

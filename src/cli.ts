@@ -13,7 +13,6 @@ import { watchBus } from './stat-watch.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
 import { Subscriber } from './subscriber.js';
 import { RingcastError } from './errors.js';
-import { socketAddress } from './address.js';
 
 /** A command's bus argument: an address as docs/addresses.md writes it (parsed where it is used). */
 const BUS_ARGUMENT = 'a bus address: unix:PATH or a bare socket path, ivshmem:RING?..., xen:DOMID/BUS (docs/addresses.md)';
@@ -33,7 +32,8 @@ const USAGES = {
       bus -> stdout, byte-exact; exits 0 when the publisher closed after its whole input, 1 when the
       stream was cut short (publisher aborted or died, eviction), quietly when stdout is closed`,
   stat: `  ringcast stat <bus> [--json]
-      the descriptor page: subscribers, state, lag (a unix: bus for now)
+      the descriptor page: subscribers (local processes and VM guests), state, lag; a unix: bus or a
+      mixed one through its socket, an ivshmem: bus from its ring file; not a xen: bus (docs/xen.md)
   ringcast stat <bus> --watch [--interval MS] [--count N] [--json]
       the same as a live table with rates, redrawn every MS (default 1000) until Ctrl-C or N frames;
       with --json one JSON line per frame`,
@@ -253,15 +253,15 @@ async function stat(args: string[]): Promise<number> {
     if (values.watch) throw new UsageError('stat', '--watch is for a bus socket, not a bridge URL');
     return bridgeStat(target, json);
   }
-  const path = socketAddress(busAddress('stat', target), 'ringcast stat');
+  const address = busAddress('stat', target);
   if (values.watch) {
     const interrupted = onTermination();
     const frames = integer('stat', 'count', string(values, 'count'), undefined, 1);
     const intervalMs = integer('stat', 'interval', string(values, 'interval'), 1000, 100);
-    await watchBus(path, { intervalMs, frames, json, signal: interrupted.signal });
+    await watchBus(address, { intervalMs, frames, json, signal: interrupted.signal });
     return 0;
   }
-  const snapshot = await inspectBus(path);
+  const snapshot = await inspectBus(address);
   if (json) {
     process.stdout.write(`${JSON.stringify(snapshot)}\n`);
     return 0;
@@ -275,6 +275,7 @@ async function stat(args: string[]): Promise<number> {
     console.table(
       snapshot.subscribers.map((s) => ({
         slot: s.slot,
+        kind: s.kind,
         state: s.state,
         reason: s.reason ?? '',
         pid: s.pid,

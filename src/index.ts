@@ -15,6 +15,8 @@ export { Subscriber } from './subscriber.js';
 export type {
   SubscriberOptions,
   ReceiveOptions,
+  BatchesOptions,
+  ReceiveSyncOptions,
   SubscriberStatsSnapshot,
   SubscriptionState,
   GapEvent,

@@ -1,6 +1,7 @@
 // A read-only look at a bus: the descriptor page and the slot table, as the
 // publisher mirrors them. Used by `ringcast stat`.
-import { socketAddress } from './address.js';
+import { openSync } from 'node:fs';
+import { parseAddress, unsupported } from './address.js';
 import { ControlConnection, PROTOCOL_VERSION } from './control.js';
 import { RefusedError, RingcastError } from './errors.js';
 import { C, native } from './native.js';
@@ -8,6 +9,7 @@ import { wrapSystem } from './publisher.js';
 import type { EvictionReason } from './errors.js';
 
 export interface BusSnapshot {
+  /** What was read: the bus socket, or an ivshmem bus's ring file. */
   path: string;
   capacity: number;
   maxPayload: number;
@@ -18,6 +20,11 @@ export interface BusSnapshot {
   publisherPid: number;
   subscribers: Array<{
     slot: number;
+    /**
+     * `process`: attached through the bus socket (pid, uid from SO_PEERCRED);
+     * `guest`: attached through shared memory (a VM guest: pid and uid 0).
+     */
+    kind: 'process' | 'guest';
     state: 'active' | 'lagging' | 'evicted';
     reason: EvictionReason | null;
     pid: number;
@@ -39,11 +46,23 @@ const REASONS: Record<number, EvictionReason> = {
 };
 
 /**
- * Asks the publisher at `address` (`unix:PATH` or a bare socket path;
- * docs/addresses.md) for a read-only ring descriptor and reads it.
+ * Reads the descriptor page and slot table of the bus at `address`
+ * (docs/addresses.md): a socket bus (`unix:PATH`, a bare path, or a mixed
+ * bus's `ivshmem:...&unix=PATH`) is asked for a read-only ring descriptor;
+ * an ivshmem bus without a socket is read from its ring file. A Xen bus
+ * cannot be inspected from here (ERR_RINGCAST_UNSUPPORTED; docs/xen.md).
  */
 export async function inspectBus(address: string, timeoutMs = 5000): Promise<BusSnapshot> {
-  const path = socketAddress(address, 'inspectBus');
+  const parsed = parseAddress(address);
+  if (parsed.kind === 'xen') {
+    throw unsupported(
+      `inspecting the Xen bus ${address}`,
+      "its ring lives in the publisher's process, granted page by page to the receiver domains only: no other process of " +
+        "the publisher's domain can map it, and reading it from a receiver domain (which could) is not written yet",
+    );
+  }
+  if (parsed.kind === 'ivshmem' && parsed.unix === undefined) return snapshotOf(parsed.ring, openRingFile(parsed.ring));
+  const path = parsed.kind === 'unix' ? parsed.path : parsed.unix!;
   let fd: number;
   try {
     fd = native.unixConnect(path);
@@ -71,6 +90,20 @@ export async function inspectBus(address: string, timeoutMs = 5000): Promise<Bus
     });
     connection.trySend({ type: 'hello', version: PROTOCOL_VERSION, role: 'inspect' }); // a refusal may already wait for us
   });
+  return snapshotOf(path, ringFd);
+}
+
+/** An ivshmem bus's ring file (or a mixed bus's link to its memfd), read-only. */
+function openRingFile(ring: string): number {
+  try {
+    return openSync(ring, 'r');
+  } catch (error) {
+    throw wrapSystem(error, `cannot open the ring ${ring}`);
+  }
+}
+
+/** Reads the ring behind `ringFd` and closes it. */
+function snapshotOf(path: string, ringFd: number): BusSnapshot {
   try {
     const ring = native.inspectRing(ringFd);
     if (!ring.valid) throw new RingcastError('ERR_RINGCAST_BAD_REGION', 'not a ringcast ring of this layout version');
@@ -86,6 +119,7 @@ export async function inspectBus(address: string, timeoutMs = 5000): Promise<Bus
       publisherPid: ring.publisherPid!,
       subscribers: ring.slots!.map((s) => ({
         slot: s.slot,
+        kind: s.guest ? 'guest' : 'process',
         state: STATES[s.state as keyof typeof STATES] ?? 'evicted',
         reason: REASONS[s.reason] ?? null,
         pid: s.pid,

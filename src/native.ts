@@ -106,6 +106,8 @@ export interface NativeConstants {
   META_STRIDE: number;
   /** Most records one read/poll describes. */
   MAX_BATCH: number;
+  /** Fragmented messages from this length on get their Buffer from allocMessage. */
+  LARGE_MESSAGE_FROM: number;
 }
 
 export interface NativeSlotStats {
@@ -215,8 +217,19 @@ export type NativeReadSmall = () => number;
 export interface NativeSubscriber {
   /** Read-only view of the data area (zero-copy polls). */
   readonly data: ArrayBuffer;
-  /** Copies a batch; meta[0] = count or negative RC_* status. */
-  read(maxBytes: number, meta: Float64Array): Buffer | null;
+  /**
+   * Socket buses only: blocks this thread until the doorbell rings or
+   * `timeoutMs` passes (< 0: no limit), with the core's sleep protocol.
+   * 0: timed out; 1: something may be ready (read again); 2: the control
+   * socket `controlFd` has something, which only the event loop reads.
+   */
+  waitSync?(timeoutMs: number, controlFd: number): number;
+  /**
+   * Copies a batch; meta[0] = count or negative RC_* status. Into a new
+   * Buffer, or into `into` (at least maxPayload bytes, at most its length
+   * copied), which is then returned.
+   */
+  read(maxBytes: number, meta: Float64Array, into?: Uint8Array): Buffer | null;
   /** Binds the arrays readSmall fills (meta as read()'s, a scratch buffer) and returns it, bound to this object. */
   bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): NativeReadSmall;
   /** Describes a batch in meta without acknowledging it. */
@@ -277,7 +290,8 @@ export interface NativeRingSnapshot {
   messages?: number;
   publisherState?: number;
   publisherPid?: number;
-  slots?: Array<NativeSlotStats & { pid: number; uid: number }>;
+  /** guest: attached through shared memory (its join answer names this attachment). */
+  slots?: Array<NativeSlotStats & { pid: number; uid: number; guest: boolean }>;
 }
 
 /**
@@ -423,6 +437,11 @@ export interface NativeAddon {
     fileMode?: number,
     /** Declared in the ring: the largest message it carries (default RC_DEFAULT_MAX_MESSAGE). */
     maxMessage?: number,
+    /**
+     * A mixed bus: the ring is a sealed memfd of ivshmemRegionSize(capacity)
+     * (handed to local subscribers) and `ringFile` a link to it for QEMU.
+     */
+    mixed?: boolean,
   ) => NativePublisher;
   /** Creates the guests' ack files and connects to the ivshmem server; `publisher` must outlive it. peerIds: -1 = any. */
   IvshmemHost: new (
@@ -471,6 +490,12 @@ export interface NativeAddon {
   defaultMaxPayload(capacity: number): number;
   /** The smallest maxLagBytes the core accepts with records of `maxPayload` bytes. */
   minMaxLag(maxPayload: number): number;
+  /**
+   * A Buffer of `length` bytes (at least LARGE_MESSAGE_FROM) in its own
+   * mapping, which the kernel may back with transparent huge pages: a large
+   * message is copied into it without a page fault per 4 KiB.
+   */
+  allocMessage(length: number): Buffer;
   /** One control datagram; throws (ERR_RINGCAST_INVALID_OPTION) on a message the codec refuses. */
   encodeControl(message: NativeControlMessage): Buffer;
   /** Null unless `data` is exactly one well-formed control datagram. */

@@ -40,7 +40,8 @@ export interface PublisherOptionFields {
   /**
    * The bus's address (docs/addresses.md): `unix:PATH` or a bare path for a
    * local bus; `ivshmem:RING?server=SOCKET` for KVM/QEMU guests, with the
-   * guests in `vm.guests`. Give this or `path`.
+   * guests in `vm.guests`; `ivshmem:RING?server=SOCKET&unix=PATH` for both
+   * (a mixed bus). Give this or `path`.
    */
   address?: string;
   /** Path of the bus's Unix socket, taken as it is (a bind mount shares it with containers). Give this or `address`. */
@@ -104,8 +105,10 @@ export interface PublisherOptionFields {
   /**
    * Publish to KVM/QEMU guests through ivshmem instead of a Unix socket: the
    * ring lives in `vm.ringFile`, each guest attaches through its own ack file
-   * and the ivshmem server's doorbells (docs/vm.md). No socket is created;
-   * `path` only names the bus. `heartbeatTimeoutMs` defaults to 5000 here: a
+   * and the ivshmem server's doorbells (docs/vm.md). No socket is created
+   * and `path` only names the bus, unless `vm.unixSocket` makes it a mixed
+   * bus: local processes attach there too, to the same ring, which is then
+   * written once for both. `heartbeatTimeoutMs` defaults to 5000 here: a
    * guest whose process died while its VM lives is found by its heartbeat.
    * Guests' joins emit `subscribe` (`{ slot, guest, peer }`), refused ones
    * `refuse` (`{ reason, guest, peer }`).
@@ -152,6 +155,8 @@ export interface SubscriberStats {
   lostBytes: number;
   /** Messages lost at its last eviction. */
   lostMessages: number;
+  /** A VM guest's name (vm.guests); absent for a local process. */
+  guest?: string;
 }
 
 export interface PublisherStats {
@@ -284,7 +289,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     super();
     if (typeof given !== 'object' || given === null) throw invalidOption('options', given, 'an object');
     const options: PublisherOptionFields = { ...given, ...resolvePublisherAddress(given) };
-    this.path = checkPath('path', options.path);
+    const vm = options.vm === undefined ? null : checkVmOptions(options.vm);
+    // A mixed bus is found by its socket; a VM-only bus's path only names it.
+    this.path = vm?.unixSocket ?? checkPath('path', options.path);
     this.capacity = checkCapacity(options.capacity);
     this.maxPayload = checkInteger('maxPayload', options.maxPayload, native.defaultMaxPayload(this.capacity), C.RC_MIN_MAX_PAYLOAD, this.capacity / 2 - 2 * C.RC_RECORD_HEADER_SIZE);
     this.maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, Math.max(C.RC_DEFAULT_MAX_MESSAGE, this.maxPayload), this.maxPayload, MAX_BUFFER_LENGTH);
@@ -301,7 +308,6 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const evictAfterMs = checkEvictAfterMs(options.evictAfterMs, this.policy);
     const minLag = native.minMaxLag(this.maxPayload);
     const maxLagBytes = options.maxLagBytes === undefined ? 0 : checkInteger('maxLagBytes', options.maxLagBytes, 0, minLag, this.capacity);
-    const vm = options.vm === undefined ? null : checkVmOptions(options.vm);
     const heartbeatTimeoutMs = options.heartbeatTimeoutMs === undefined ? (vm ? 5000 : 0) : checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 0, 10, 3_600_000);
 
     const id = randomBytes(8);
@@ -315,6 +321,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       vm?.ringFile,
       vm?.fileMode,
       this.maxMessageBytes,
+      vm?.unixSocket != null,
     );
     this.#queue = new PublishQueue(
       this.#native,
@@ -333,7 +340,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       evictAfterMs,
     );
     this.#nativeOffer = this.#native.offerFunction();
-    if (options.listen !== false && !vm) {
+    if (options.listen !== false && (!vm || vm.unixSocket !== null)) {
       try {
         this.#server = new ControlServer({
           path: this.path,
@@ -380,7 +387,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Creates the ring and starts listening on `options.path`. */
   static async listen(options: PublisherOptions): Promise<Publisher> {
     const publisher = new Publisher(options);
-    track('publisher', publisher, options.listen === false || publisher.#vm !== null ? null : unlinkSocketAtExit(publisher.path));
+    track('publisher', publisher, publisher.#server === null ? null : unlinkSocketAtExit(publisher.path));
     reportEvent('publisher', publisher, 'listen', { capacity: publisher.capacity, maxPayload: publisher.maxPayload, policy: publisher.policy });
     return publisher;
   }
@@ -528,6 +535,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         evictions: slot.evictions,
         lostBytes: slot.state === C.RC_SLOT_EVICTED ? slot.lostTo - slot.lostFrom : 0,
         lostMessages: slot.state === C.RC_SLOT_EVICTED ? slot.lostMessages : 0,
+        ...(attached || !this.#vm?.guests[slot.slot] ? {} : { guest: this.#vm.guests[slot.slot]!.name }),
       });
     }
     return {

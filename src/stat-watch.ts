@@ -1,4 +1,4 @@
-// `ringcast stat <socket> --watch`: the descriptor page as a live table,
+// `ringcast stat <bus> --watch`: the descriptor page as a live table,
 // with rates computed from the change between two looks.
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -17,7 +17,7 @@ export interface WatchOptions {
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
 
 /** Redraws the bus's table every `intervalMs` until `signal` aborts or `frames` were drawn. */
-export async function watchBus(path: string, options: WatchOptions): Promise<void> {
+export async function watchBus(address: string, options: WatchOptions): Promise<void> {
   const out = options.out ?? process.stdout;
   let previous: { snapshot: BusSnapshot; at: number } | null = null;
   for (let frame = 0; options.frames === undefined || frame < options.frames; frame++) {
@@ -29,7 +29,7 @@ export async function watchBus(path: string, options: WatchOptions): Promise<voi
       }
     }
     const at = performance.now();
-    const snapshot = await inspectBus(path);
+    const snapshot = await inspectBus(address);
     const earlier = previous && { snapshot: previous.snapshot, seconds: (at - previous.at) / 1000 };
     if (options.json) out.write(`${JSON.stringify(frameRecord(snapshot, earlier))}\n`);
     else {
@@ -82,7 +82,7 @@ export function render(snapshot: BusSnapshot, earlier: { snapshot: BusSnapshot; 
     const before = earlier?.snapshot.subscribers.find((e) => e.slot === s.slot && e.pid === s.pid);
     return [
       String(s.slot),
-      String(s.pid),
+      s.kind === 'guest' ? 'guest' : String(s.pid),
       s.state,
       s.reason ?? '',
       String(s.lagBytes),

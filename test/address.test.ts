@@ -40,6 +40,11 @@ describe('parseAddress', () => {
       'ivshmem:/dev/ringcast-ivshmem0?ack=/dev/ringcast-ivshmem1&doorbell=/dev/ringcast-ivshmem2',
     ],
     ['ivshmem:/dev/shm/b.ring?server=/s', { kind: 'ivshmem', ring: '/dev/shm/b.ring', server: '/s' }, 'ivshmem:/dev/shm/b.ring?server=/s'],
+    [
+      'ivshmem:/dev/shm/b.ring?unix=/run/q.sock&server=/s',
+      { kind: 'ivshmem', ring: '/dev/shm/b.ring', server: '/s', unix: '/run/q.sock' },
+      'ivshmem:/dev/shm/b.ring?server=/s&unix=/run/q.sock',
+    ],
     ['xen:0/ticks', { kind: 'xen', publisher: 0, bus: 'ticks' }, 'xen:0/ticks'],
     ['xen:32751/a_b-C9/7', { kind: 'xen', publisher: 32751, bus: 'a_b-C9', slot: 7 }, 'xen:32751/a_b-C9/7'],
   ];
@@ -58,7 +63,9 @@ describe('parseAddress', () => {
     [`unix:/${'x'.repeat(107)}`, 'path', /at most 107 bytes/],
     ['unix:/q.sock?mode=0600', 'parameter mode', /unix: takes no parameters/],
     ['ivshmem:?ack=/a&server=/s', 'ring', /empty/],
-    ['ivshmem:/r?ack=/a&port=3', 'parameter port', /ivshmem: does not take it \(it takes ack, doorbell, server\)/],
+    ['ivshmem:/r?ack=/a&port=3', 'parameter port', /ivshmem: does not take it \(it takes ack, doorbell, server, unix\)/],
+    ['ivshmem:/r?ack=/a&server=/s&unix=/q.sock', 'parameter unix', /not with ack/],
+    [`ivshmem:/r?server=/s&unix=/${'x'.repeat(107)}`, 'parameter unix', /at most 107 bytes/],
     ['ivshmem:/r?ack=/a&ack=/b', 'parameter ack', /given twice/],
     ['ivshmem:/r?ack', 'parameter ack', /needs a value/],
     ['ivshmem:/r?ack=', 'parameter ack', /empty/],
@@ -243,14 +250,17 @@ describe('the CLI takes addresses (the real binary)', () => {
     expect(sub.stdout()).toBe('through unix:');
   }, 30_000);
 
-  it('a bad address is a usage error (exit 2) naming the part; stat on an ivshmem: bus is not supported yet (exit 1)', async () => {
+  it('a bad address is a usage error (exit 2) naming the part; stat on a xen: bus is not supported (exit 1)', async () => {
     for (const args of [['pub', 'xen:0/t.x'], ['sub', 'nope:/x'], ['stat', 'unix:/a%zz'], ['bridge', '--forward', 'xen:0/ticks/9', '--tcp-listen', '0']]) {
       const proc = run(cli, args);
       expect((await proc.exited).code, args.join(' ')).toBe(2);
       expect(proc.stderr()).toMatch(/bad bus address .*: (bus|scheme|path|slot): /);
     }
-    const stat = run(cli, ['stat', 'ivshmem:/dev/shm/r?server=/s']);
+    const stat = run(cli, ['stat', 'xen:0/ticks']);
     expect((await stat.exited).code).toBe(1);
-    expect(stat.stderr()).toMatch(/ERR_RINGCAST_UNSUPPORTED: not supported yet: ringcast stat on the ivshmem bus ivshmem:/);
+    expect(stat.stderr()).toMatch(/ERR_RINGCAST_UNSUPPORTED: not supported yet: inspecting the Xen bus xen:0\/ticks/);
+    const missing = run(cli, ['stat', 'ivshmem:/nonexistent/r?server=/s']);
+    expect((await missing.exited).code).toBe(1);
+    expect(missing.stderr()).toMatch(/ERR_RINGCAST_SYSTEM: cannot open the ring \/nonexistent\/r/);
   }, 30_000);
 });

@@ -3,7 +3,7 @@
 // implementation of both); these tests pin that down on real buses.
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Subscriber, EvictedError, type GapEvent } from '../src/index.js';
+import { Subscriber, EvictedError, type GapEvent, type Publisher } from '../src/index.js';
 import { cleanup, fixture, isNumbered, listen, numbered, opened, spawned } from './helpers.js';
 
 afterEach(cleanup);
@@ -14,22 +14,53 @@ async function subscribe(path: string, options: { rejoin?: boolean } = {}): Prom
   return sub;
 }
 
+/**
+ * A subscriber process in `mode` reads 3000 numbered messages: small ones in
+ * batches, then fragmented ones (larger than a record of the 64 KiB ring).
+ * Every one must arrive, in order and intact; returns the reader's report.
+ */
+async function readMixedStream(path: string, publisher: Publisher, mode: string): Promise<Record<string, unknown>> {
+  const reader = fixture('subscriber.mjs', [path, mode]);
+  spawned.push(reader.child);
+  await reader.line(/^attached$/);
+  const total = 3000;
+  for (let seq = 0; seq < total - 3; seq += 100) {
+    await publisher.publishBatch(Array.from({ length: Math.min(100, total - 3 - seq) }, (_, i) => numbered(seq + i, 64 + ((seq + i) % 900))));
+  }
+  for (let seq = total - 3; seq < total; seq++) await publisher.publish(numbered(seq, 100_000));
+  await publisher.close();
+  const result = JSON.parse(await reader.line(/received/)) as Record<string, unknown>;
+  expect(result).toMatchObject({ received: total, inOrder: true, intact: true, error: null });
+  return result;
+}
+
 describe('subscriber.batches()', () => {
   it('hands every message over in order and intact, several per batch, and ends when the publisher closes', async () => {
     const { path, publisher } = await listen();
-    const reader = fixture('subscriber.mjs', [path, 'count-batches']);
-    spawned.push(reader.child);
-    await reader.line(/^attached$/);
-    // Small messages in batches, then fragmented ones (larger than a record of the 64 KiB ring).
-    const total = 3000;
-    for (let seq = 0; seq < total - 3; seq += 100) {
-      await publisher.publishBatch(Array.from({ length: Math.min(100, total - 3 - seq) }, (_, i) => numbered(seq + i, 64 + ((seq + i) % 900))));
-    }
-    for (let seq = total - 3; seq < total; seq++) await publisher.publish(numbered(seq, 100_000));
-    await publisher.close();
-    const result = JSON.parse(await reader.line(/received/));
-    expect(result).toMatchObject({ received: total, inOrder: true, intact: true, error: null });
-    expect(result.batches).toBeLessThan(total); // some crossing brought more than one message
+    const result = await readMixedStream(path, publisher, 'count-batches');
+    expect(result.batches).toBeLessThan(3000); // some crossing brought more than one message
+  });
+
+  it('with reuseBuffer, copies every batch (and every fragmented message) into buffers of its own, whose messages hold until the next step', async () => {
+    const { path, publisher } = await listen();
+    // The reader checks order and content as each batch comes, before its next step.
+    const result = await readMixedStream(path, publisher, 'count-lent-batches');
+    expect(result.batches).toBeGreaterThan(1);
+    // Every whole message of every batch was a view of the same memory, and
+    // every fragmented one of a second: nothing allocated per batch or message.
+    expect(result.memories).toBe(1);
+    expect(result.largeMemories).toBe(1);
+  });
+
+  it('two iterators with reuseBuffer each lend their own buffer', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    await publisher.publish(numbered(0, 300));
+    const first = (await sub.batches({ reuseBuffer: true }).next()).value!;
+    await publisher.publish(numbered(1, 300));
+    const second = (await sub.batches({ reuseBuffer: true }).next()).value!;
+    expect(first[0]!.buffer).not.toBe(second[0]!.buffer);
+    expect(isNumbered(first[0]!, 0) && isNumbered(second[0]!, 1)).toBe(true);
   });
 
   it('counts what it hands over in stats(), as the single-message iterator does', async () => {

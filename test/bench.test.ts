@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cli, run } from './helpers.js';
 
 const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck', 'instr'];
-const TRANSPORTS = ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
+const TRANSPORTS = ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
 
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-bench-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

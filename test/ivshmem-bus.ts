@@ -62,6 +62,24 @@ export async function vmBus(guests: Array<{ name: string; peerId?: number }>, op
   return { dir, server, ring, acks, publisher };
 }
 
+/** A mixed bus: guests as vmBus's, and local processes through `socket`; one address says it all. */
+export async function mixedBus(guests: Array<{ name: string; peerId?: number }>, options: Partial<PublisherOptions> = {}): Promise<VmBus & { socket: string; address: string }> {
+  const dir = vmDir();
+  const server = await startServer(dir);
+  const ring = join(dir, 'bus.ring');
+  const socket = join(dir, 'bus.sock');
+  const acks = guests.map((g) => join(dir, `bus.ack.${g.name}`));
+  const address = `ivshmem:${ring}?server=${server}&unix=${socket}`;
+  const publisher = await Publisher.listen({
+    address,
+    capacity: 1 << 16,
+    ...options,
+    vm: { guests: guests.map((g, i) => ({ ...g, ackFile: acks[i]! })) },
+  } as PublisherOptions);
+  opened.push(publisher);
+  return { dir, server, ring, acks, publisher, socket, address };
+}
+
 /** The C guest (ringcast-ivshmem-guest) in `slot`, in one of its modes. */
 export function cGuest(bus: VmBus, slot: number, ...mode: string[]): Proc {
   const proc = runCommand(tool('ringcast-ivshmem-guest'), ['files', bus.ring, bus.acks[slot]!, bus.server, ...mode]);

@@ -1,15 +1,19 @@
 // Worker threads, the injected logger, diagnostics channels, and resource release: on close(), at process or worker exit, on garbage collection.
 import { Worker } from 'node:worker_threads';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Publisher, PublisherGoneError, Subscriber, diagnosticsChannels, type StatsMessage } from '../src/index.js';
-import { cleanup, fixtures, listen, numbered, runCommand, socketPath } from './helpers.js';
+import { cleanup, fixtures, listen, numbered, runCommand, socketPath, spawned } from './helpers.js';
+import { buildTools, removeVmDirs, startServer, vmBus, vmDir } from './ivshmem-bus.js';
 
 afterEach(cleanup);
+// The ivshmem cases run a real ivshmem server (native/tools) on files in a directory of their own.
+beforeAll(buildTools);
+afterAll(removeVmDirs);
 
 const dist = new URL('../dist/index.js', import.meta.url).href;
 
@@ -39,6 +43,27 @@ const readAll = `
   for await (const m of sub) { if (m.readUInt32LE(0) !== n++) ok = false; }
   await sub.close();
   parentPort.postMessage({ n, ok });`;
+
+/**
+ * What a VM publisher reports about a guest that went away, once it is
+ * settled: a leave request is written before the guest's descriptors close,
+ * so the service pass that sees its peer leave the server sees the leave
+ * too; once an `evict` was emitted, an `unsubscribe` that has not come never
+ * will.
+ */
+function publisherSettles(publisher: Publisher): Promise<string[]> {
+  const seen: string[] = [];
+  return new Promise((resolve) => {
+    publisher.on('unsubscribe', (e: { slot: number; reason: string }) => {
+      seen.push(`unsubscribe slot ${e.slot} ${e.reason}`);
+      resolve(seen);
+    });
+    publisher.on('evict', (e: { slot: number; reason: string }) => {
+      seen.push(`evict slot ${e.slot} ${e.reason}`);
+      setImmediate(() => resolve(seen));
+    });
+  });
+}
 
 describe('worker threads', () => {
   it('publisher in the main thread, subscribers in several workers at once', async () => {
@@ -90,6 +115,24 @@ describe('worker threads', () => {
     await worker.terminate(); // no JavaScript runs in it any more: the addon's environment cleanup closes its sockets
     expect(await left).toMatchObject({ reason: 'dead' });
     expect(publisher.subscriberCount).toBe(0);
+    expect(descriptors()).toBe(before);
+  });
+
+  // terminate() runs no JavaScript (no exit hook, no close()): the native
+  // guest's own teardown must send the leave request a guest has no socket for.
+  it('a worker terminated with an unclosed ivshmem subscriber gives its slot back and closes every descriptor', async () => {
+    const { readdirSync } = await import('node:fs');
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const bus = await vmBus([{ name: 'guest' }]);
+    const before = descriptors();
+    const worker = startWorker(`globalThis.kept = await ringcast.Subscriber.connect({ ivshmem: workerData.ivshmem }); parentPort.postMessage({ attached: true });`, {
+      ivshmem: { ring: bus.ring, ack: bus.acks[0], server: bus.server },
+    });
+    expect(await results([worker])).toEqual([{ attached: true }]);
+    const settled = publisherSettles(bus.publisher);
+    await worker.terminate();
+    expect(await settled).toContain('unsubscribe slot 0 closed');
+    expect(bus.publisher.subscriberCount).toBe(0);
     expect(descriptors()).toBe(before);
   });
 });
@@ -145,11 +188,12 @@ describe('process exit', () => {
   it('a publisher that exits without close() removes its socket; its subscriber learns the publisher is gone', async () => {
     const path = socketPath();
     const child = inChild(
-      `const p = await ringcast.Publisher.listen({ path }); await new Promise((r) => p.once('subscribe', r));
+      `const p = await ringcast.Publisher.listen({ path }); console.log('listening'); await new Promise((r) => p.once('subscribe', r));
        await p.publish(Buffer.from('last words')); process.exit(0);`,
       path,
     );
-    while (!existsSync(path)) await new Promise((r) => setTimeout(r, 10));
+    // Not the socket file's appearance: it exists from bind(), before listen() (a connect then is refused).
+    await child.line(/listening/);
     const subscriber = await Subscriber.connect({ path });
     expect((await child.exited).code).toBe(0);
     expect(existsSync(path)).toBe(false);
@@ -165,6 +209,21 @@ describe('process exit', () => {
     await child.line(/attached/);
     expect(await left).toMatchObject({ reason: 'dead' });
     expect(publisher.subscriberCount).toBe(0);
+  });
+
+  // No socket tells the publisher that a guest's process ended: without the
+  // exit hook's leave request, its slot would stay (evicted `dead` here, when
+  // its peer leaves the ivshmem server; inside a VM only once its heartbeat
+  // stood still for heartbeatTimeoutMs).
+  it('a subscriber attached through ivshmem that exits without close() gives its slot back at once', async () => {
+    const bus = await vmBus([{ name: 'guest' }]);
+    const ivshmem = JSON.stringify({ ring: bus.ring, ack: bus.acks[0], server: bus.server });
+    const child = inChild(`await ringcast.Subscriber.connect({ ivshmem: ${ivshmem} }); console.log('attached'); process.exit(0);`, bus.ring);
+    const settled = publisherSettles(bus.publisher);
+    await child.line(/attached/);
+    expect((await child.exited).code).toBe(0);
+    expect(await settled).toContain('unsubscribe slot 0 closed');
+    expect(bus.publisher.subscriberCount).toBe(0);
   });
 });
 
@@ -203,25 +262,36 @@ describe('diagnostics channels', () => {
 });
 
 describe('garbage collection', () => {
-  const collect = (mode: 'dropped' | 'awaited') => {
-    const proc = runCommand(process.execPath, ['--expose-gc', join(fixtures, 'unclosed-subscriber.mjs'), socketPath(), mode]);
-    return proc.exited.then(({ code }) => {
-      expect(code, proc.stderr()).toBe(0);
-      return JSON.parse(proc.lines().at(-1)!);
-    });
+  /** The arguments that put the fixture's bus on `route`: a VM bus gets a real ivshmem server of its own. */
+  const routeArgs = async (route: 'socket' | 'ivshmem'): Promise<string[]> => {
+    if (route === 'socket') return [];
+    const dir = vmDir();
+    return ['ivshmem', await startServer(dir), join(dir, 'bus.ring'), join(dir, 'bus.ack.guest')];
+  };
+  const collect = async (mode: 'dropped' | 'awaited', route: 'socket' | 'ivshmem') => {
+    const proc = runCommand(process.execPath, ['--expose-gc', join(fixtures, 'unclosed-subscriber.mjs'), socketPath(), mode, ...(await routeArgs(route))]);
+    spawned.push(proc.child);
+    const { code } = await proc.exited;
+    expect(code, proc.stderr()).toBe(0);
+    return JSON.parse(proc.lines().at(-1)!);
   };
 
-  it('releases a subscriber collected without close(): slot freed, descriptors closed, a warning names it', async () => {
-    const result = await collect('dropped');
-    expect(result.left).toMatchObject({ slot: 0 });
-    expect(result.subscribers).toBe(0);
-    expect(result.descriptorsAfter).toBe(result.descriptorsBefore);
-    expect(result.warnings).toEqual([
-      { code: 'RINGCAST_UNCLOSED', message: expect.stringMatching(/^ringcast Subscriber of \S+bus\.sock \(slot 0\) was garbage-collected without close\(\)/) },
-    ]);
-  });
+  // One lifecycle for every route: a route whose watcher or timer held the
+  // subscriber strongly would never be collected, and its publisher (which
+  // has no socket to a guest) would keep its slot.
+  describe.each(['socket', 'ivshmem'] as const)('through %s', (route) => {
+    it('releases a subscriber collected without close(): slot freed at the publisher, descriptors closed, a warning names it', async () => {
+      const result = await collect('dropped', route);
+      expect(result.left).toMatchObject({ slot: 0 });
+      expect(result.subscribers).toBe(0);
+      expect(result.descriptorsAfter).toBe(result.descriptorsBefore);
+      expect(result.warnings).toEqual([
+        { code: 'RINGCAST_UNCLOSED', message: expect.stringMatching(/^ringcast Subscriber of \S+bus\.(sock|ring) \(slot 0\) was garbage-collected without close\(\)/) },
+      ]);
+    });
 
-  it('never collects a subscriber that only a pending recv() still awaits', async () => {
-    expect(await collect('awaited')).toEqual({ received: 'still here', warnings: [] });
+    it('never collects a subscriber that only a pending recv() still awaits', async () => {
+      expect(await collect('awaited', route)).toEqual({ received: 'still here', warnings: [] });
+    });
   });
 });

@@ -6,7 +6,10 @@
 // by later reads.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Subscriber, type Publisher, type PublisherOptions } from '../src/index.js';
-import { cleanup, isNumbered, listen, numbered, opened } from './helpers.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanup, fixtures, isNumbered, listen, numbered, opened, runCommand, spawned } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -62,6 +65,23 @@ describe('copy reads', () => {
       const message = await subscriber.recv();
       expect(message!.length).toBe(size);
       expect(isNumbered(message!, seq)).toBe(true);
+    }
+  });
+
+  it('copy a large fragmented message into memory an earlier one left, not into fresh pages', async () => {
+    // 32 MiB is above glibc's mmap threshold: a Buffer of its own would be a
+    // fresh mapping, faulted in a page (4 KiB) at a time as the fragments land.
+    const size = 32 << 20;
+    const dir = mkdtempSync(join(tmpdir(), 'ringcast-large-'));
+    try {
+      const reader = runCommand(process.execPath, ['--expose-gc', join(fixtures, 'large-reuse.mjs'), dir, String(size)]);
+      spawned.push(reader.child);
+      const result = JSON.parse(await reader.line(/secondFaults/, 60_000)) as { firstFaults: number; secondFaults: number; intact: boolean };
+      expect(result.intact).toBe(true);
+      expect(result.firstFaults).toBeGreaterThan(size / 4096 / 2); // the first one had to be faulted in
+      expect(result.secondFaults).toBeLessThan(size / 4096 / 8); // the second reused its memory
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

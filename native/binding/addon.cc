@@ -24,11 +24,13 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <string>
 #include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "control.h" // RegisterControl: the control-message codec
 #include "export_constant.h" // RC_EXPORT_CONSTANT
@@ -166,7 +168,9 @@ public:
 		});
 	}
 
-	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo, features[, ringFile, fileMode[, maxMessage]])
+	// new Publisher(capacity, maxPayload, policy, busIdHi, busIdLo, features[, ringFile, fileMode[, maxMessage[, mixed]]])
+	// mixed: the ring serves local processes too, so it is a sealed memfd
+	// (what they verify) and ringFile becomes QEMU's way to it.
 	Publisher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Publisher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -178,7 +182,18 @@ public:
 		int r;
 
 		shared_ = new SharedMapping();
-		if (info[6].IsString()) {
+		bool mixed = info[9].IsBoolean() && info[9].As<Napi::Boolean>().Value();
+		if (info[6].IsString() && mixed) {
+			// A mixed bus (docs/vm.md): one sealed memfd, sized for a PCI BAR,
+			// handed to local subscribers as usual; ringFile links to it for QEMU.
+			ring_link_ = info[6].As<Napi::String>().Utf8Value();
+			r = rc_ring_memfd_create(rc_ivshmem_region_size(capacity), &ring_fd_, &ring_ro_fd_, &shared_->map);
+			if (r >= 0 && (r = rc_ivshmem_ring_link(ring_link_.c_str(), ring_ro_fd_)) < 0) {
+				ring_link_.clear();
+				Cleanup();
+				throw ErrnoError(env, "ring file link", r);
+			}
+		} else if (info[6].IsString()) {
 			// The ivshmem provider (native/binding/ivshmem.cc): the ring lives in
 			// the file QEMU maps for guests, sized to a power of two; no memfd.
 			std::string ring_file = info[6].As<Napi::String>().Utf8Value();
@@ -231,6 +246,9 @@ private:
 	{
 		for (auto &slot : slots_)
 			ReleaseSlot(slot);
+		if (!ring_link_.empty())
+			rc_ivshmem_ring_unlink(ring_link_.c_str(), ring_ro_fd_);
+		ring_link_.clear();
 		CloseFd(ring_fd_);
 		CloseFd(ring_ro_fd_);
 		if (shared_)
@@ -648,6 +666,7 @@ private:
 	SlotResources slots_[RC_MAX_SUBSCRIBERS];
 	int ring_fd_ = -1;
 	int ring_ro_fd_ = -1;
+	std::string ring_link_; /* mixed bus: the link QEMU opens (removed at close) */
 	bool live_ = false;
 };
 
@@ -660,6 +679,7 @@ public:
 		auto properties = ReadMethods();
 		properties.push_back(InstanceMethod<&Subscriber::Destroy>("destroy"));
 		properties.push_back(InstanceAccessor<&Subscriber::DoorbellFd>("doorbellFd"));
+		properties.push_back(InstanceMethod<&Subscriber::WaitSync>("waitSync"));
 		return DefineClass(env, "Subscriber", properties);
 	}
 
@@ -711,7 +731,10 @@ private:
 		// reopened read-write through /proc/<our pid>/fd by any process of
 		// our uid, which could then forge our ack.
 		CloseFd(ack_fd_);
-		r = rc_sub_init(&sub_, shared_->map.addr, shared_->map.size, ack_.addr, ack_.size, pub_doorbell_fd_);
+		// The region may be larger than the ring (a mixed bus's is sized for
+		// a PCI BAR): the ring is what its descriptor says, if the mapping holds it.
+		r = rc_sub_init(&sub_, shared_->map.addr, rc_ring_size_in(shared_->map.addr, shared_->map.size), ack_.addr,
+				ack_.size, pub_doorbell_fd_);
 		if (r != RC_OK)
 			throw Refused(env, "ring layout", -EPROTO);
 		live_ = true;
@@ -749,6 +772,33 @@ private:
 	void MoreInfo(Napi::Object &) {}
 
 	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
+
+	// waitSync(timeoutMs, controlFd) -> 0 if it timed out, 1 if something
+	// may be ready to read (or to report: the end, an eviction), 2 if the
+	// control socket has something (a message, or the publisher's end of it
+	// closed): only the event loop reads that. Blocks the calling thread in
+	// poll() on our doorbell and the control socket, with the core's sleep
+	// protocol ([S5]: announce, re-check, sleep; the publisher rings only an
+	// announced sleeper), as the C core's own reader sleeps in read(): the
+	// kernel wakes this thread directly, with no event loop, callback or
+	// promise between the doorbell and the read. timeoutMs < 0: no limit.
+	Napi::Value WaitSync(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		int timeout_ms = info[0].As<Napi::Number>().Int32Value();
+		int control_fd = info[1].As<Napi::Number>().Int32Value();
+		if (!live_ || !rc_sub_prepare_wait(&sub_))
+			return Napi::Number::New(env, 1);
+		struct pollfd fds[2] = { { doorbell_fd_, POLLIN, 0 }, { control_fd, POLLIN | POLLRDHUP, 0 } };
+		int r = poll(fds, control_fd >= 0 ? 2 : 1, timeout_ms);
+		// A ring meant for this wait, or a stale one: either way the caller reads again.
+		if (r > 0 && fds[0].revents)
+			rc_eventfd_drain(doorbell_fd_);
+		rc_sub_end_wait(&sub_);
+		// EINTR (a signal for this thread) counts as a wake-up: the caller looks again.
+		int result = r == 0 ? 0 : r > 0 && fds[1].revents && !fds[0].revents ? 2 : 1;
+		return Napi::Number::New(env, result);
+	}
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
 	{
@@ -1025,7 +1075,9 @@ Napi::Value RingDoorbell(const Napi::CallbackInfo &info)
 }
 
 // inspectRing(fd) -> a snapshot of a ring's descriptor and slot table, for
-// `ringcast stat`. The descriptor is verified like a subscriber would.
+// `ringcast stat`: a memfd from the bus socket, or an ivshmem ring file. The
+// descriptor is copied with pread, never mapped: a file someone shrinks
+// under us gives a short read, not SIGBUS, so any ring can be looked at.
 Napi::Value InspectRing(const Napi::CallbackInfo &info)
 {
 	Napi::Env env = info.Env();
@@ -1033,13 +1085,18 @@ Napi::Value InspectRing(const Napi::CallbackInfo &info)
 	off_t end = lseek(fd, 0, SEEK_END);
 	if (end < static_cast<off_t>(RC_DESC_SIZE + RC_MIN_CAPACITY))
 		throw ErrnoError(env, "ring descriptor", -EMSGSIZE);
-	int r = rc_memfd_verify(fd, static_cast<uint64_t>(end), 0);
-	if (r < 0)
-		throw ErrnoError(env, "ring descriptor", r);
-	rc_mapping map{};
-	if ((r = rc_map(fd, RC_DESC_SIZE, 0, &map)) < 0)
-		throw ErrnoError(env, "map ring", r);
-	const rc_ring_desc *d = static_cast<const rc_ring_desc *>(map.addr);
+	std::vector<uint8_t> copy(RC_DESC_SIZE);
+	size_t got = 0;
+	while (got < copy.size()) {
+		ssize_t n = pread(fd, copy.data() + got, copy.size() - got, static_cast<off_t>(got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			throw ErrnoError(env, "read ring descriptor", n < 0 ? -errno : -EMSGSIZE);
+		got += static_cast<size_t>(n);
+	}
+	const rc_ring_desc *d = reinterpret_cast<const rc_ring_desc *>(copy.data());
+	const rc_join_answer *answers = reinterpret_cast<const rc_join_answer *>(copy.data() + RC_JOIN_ANSWER_OFFSET);
 	Napi::Object out = Napi::Object::New(env);
 	bool valid = d->magic == RC_RING_MAGIC && d->layout_version == RC_LAYOUT_VERSION;
 	out.Set("valid", valid);
@@ -1048,16 +1105,16 @@ Napi::Value InspectRing(const Napi::CallbackInfo &info)
 		out.Set("maxPayload", d->max_payload);
 		out.Set("policy", d->policy);
 		out.Set("features", d->features);
-		out.Set("head", static_cast<double>(__atomic_load_n(&d->head, __ATOMIC_ACQUIRE)));
-		out.Set("messages", static_cast<double>(__atomic_load_n(&d->messages, __ATOMIC_RELAXED)));
+		out.Set("head", static_cast<double>(d->head));
+		out.Set("messages", static_cast<double>(d->messages));
 		out.Set("publisherState", d->publisher_state);
 		out.Set("publisherPid", d->publisher_pid);
 		Napi::Array slots = Napi::Array::New(env);
 		uint32_t n = 0;
 		for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
-			const rc_slot *s = reinterpret_cast<const rc_slot *>(
-				static_cast<const uint8_t *>(map.addr) + RC_SLOT_TABLE_OFFSET + i * RC_SLOT_SIZE);
-			uint32_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+			const rc_slot *s = reinterpret_cast<const rc_slot *>(copy.data() + RC_SLOT_TABLE_OFFSET +
+									      i * RC_SLOT_SIZE);
+			uint32_t state = s->state;
 			if (state == RC_SLOT_FREE)
 				continue;
 			Napi::Object o = Napi::Object::New(env);
@@ -1071,11 +1128,13 @@ Napi::Value InspectRing(const Napi::CallbackInfo &info)
 			o.Set("evictions", s->evictions);
 			o.Set("pid", s->pid);
 			o.Set("uid", s->uid);
+			// A slot attached through shared memory (an ivshmem guest): its join
+			// answer names this very attachment.
+			o.Set("guest", answers[i].verdict == RC_JOIN_ACCEPTED && answers[i].generation == s->generation);
 			slots.Set(n++, o);
 		}
 		out.Set("slots", slots);
 	}
-	rc_unmap(&map);
 	return out;
 }
 
@@ -1142,6 +1201,7 @@ Napi::Object Constants(Napi::Env env)
 	RC_EXPORT_CONSTANT(c, RC_MAX_FDS_PER_MESSAGE);
 	c.Set("META_STRIDE", Napi::Number::New(env, kMetaStride));
 	c.Set("MAX_BATCH", Napi::Number::New(env, kMaxBatch));
+	c.Set("LARGE_MESSAGE_FROM", Napi::Number::New(env, static_cast<double>(kLargeMessageFrom)));
 	c.Set("DOORBELL_EVTCHN", Napi::Number::New(env, FdWatcher::kEvtchn));
 	return c;
 }
@@ -1168,6 +1228,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 	exports.Set("inspectRing", Napi::Function::New(env, InspectRing));
 	exports.Set("defaultMaxPayload", Napi::Function::New(env, DefaultMaxPayload));
 	exports.Set("minMaxLag", Napi::Function::New(env, MinMaxLag));
+	exports.Set("allocMessage", Napi::Function::New(env, AllocMessage));
 	return exports;
 }
 

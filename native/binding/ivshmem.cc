@@ -259,6 +259,12 @@ private:
 		if (!live_)
 			return;
 		live_ = false;
+		// Still joined here means nobody called leave(): the environment is
+		// being torn down (a terminated worker runs no JavaScript). A guest
+		// has no socket whose closing frees its slot, so give it back now,
+		// before the doorbells close.
+		if (g_.joined)
+			rc_ivshmem_guest_leave(&g_);
 		// The ring stays mapped for views JS still holds; the rest goes now.
 		g_.ring = rc_mapping{};
 		rc_ivshmem_guest_close(&g_);

@@ -132,6 +132,19 @@ uint64_t rc_ivshmem_region_size(uint64_t capacity);
  * (mode 0600 by default): a shrink would SIGBUS the publisher. */
 int rc_ivshmem_ring_file_create(const char *path, uint64_t size, unsigned mode, struct rc_mapping *map);
 
+/* A mixed bus (local processes and guests on one ring): the ring is the
+ * publisher's sealed memfd (rc_ring_memfd_create with
+ * rc_ivshmem_region_size), which local subscribers receive over the bus
+ * socket. QEMU cannot receive a descriptor for memory-backend-file, so
+ * rc_ivshmem_ring_link makes `path` a symbolic link to /proc/PID/fd/FD, which
+ * opens that memfd itself: QEMU maps it with readonly=on (a writable mapping
+ * is refused by the seal), and a QEMU of another uid cannot open it (the
+ * /proc link needs ptrace-read access to the publisher). Replaces whatever
+ * file `path` named (atomically, rename). docs/vm.md, "Mixed bus". */
+int rc_ivshmem_ring_link(const char *path, int ring_fd);
+/* Removes the link if it still points at `ring_fd` of this process. */
+void rc_ivshmem_ring_unlink(const char *path, int ring_fd);
+
 struct rc_ivshmem_guest_config {
 	const char *ack_path;   /* its ack file (created, RC_ACK_PAGE_SIZE bytes) */
 	uint32_t peer_id;       /* its ivshmem peer id, or RC_IVSHMEM_NO_PEER:

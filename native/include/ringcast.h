@@ -111,10 +111,22 @@ struct rc_publisher {
 	                                 * (block) past this many bytes of lag */
 	bool evict_laggards;            /* policy drop, or block with max_lag  */
 	uint64_t changed;               /* bit per slot whose state changed     */
+	uint64_t reserved_slots;        /* bit per slot a region provider keeps
+	                                 * for its own subscribers (ivshmem guest
+	                                 * i owns slot i): rc_pub_free_slot skips
+	                                 * them, so a mixed bus's local processes
+	                                 * never take a guest's slot           */
 	struct rc_pub_slot slots[RC_MAX_SUBSCRIBERS];
 	rc_doorbell_ring_fn ring_doorbell; /* NULL: doorbells are eventfds   */
 	void *ring_doorbell_ctx;
 };
+
+/* The ring's size as its descriptor declares it (rc_ring_size(capacity)),
+ * or 0 if a mapping of `mapped` bytes does not hold such a ring. A region
+ * may be larger than its ring: an ivshmem region is rounded up to a power
+ * of two (rc_ivshmem_region_size), and a mixed bus hands that same region
+ * to local subscribers. Hostile input: rc_sub_init checks the rest. */
+uint64_t rc_ring_size_in(const void *ring_mem, uint64_t mapped);
 
 /* Lays out a fresh ring in `mem` (zeroed, rc_ring_size(capacity) bytes). */
 int rc_ring_format(void *mem, uint64_t capacity, uint32_t max_payload, uint32_t policy,
@@ -150,7 +162,7 @@ int rc_pub_check_heartbeats(struct rc_publisher *pub, uint64_t now_ms, uint64_t 
 /* Slots whose state changed since the last call (bit i = slot i). */
 uint64_t rc_pub_take_changes(struct rc_publisher *pub);
 
-/* Free slot index, or RC_ENOSLOT. */
+/* Free slot index outside reserved_slots, or RC_ENOSLOT. */
 int rc_pub_free_slot(const struct rc_publisher *pub);
 
 /* Writes the const part of a fresh ack page (mapped writable by the

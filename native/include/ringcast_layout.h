@@ -20,7 +20,10 @@
  *   "release"  stored with release ordering (rc_store_release); readers load
  *              it with acquire ordering (rc_load_acquire).
  *   "relaxed"  plain atomic store; informational (stats), orders nothing.
- * The barrier pairings are listed in docs/memory-ordering.md.
+ * The barrier pairings are listed in docs/memory-ordering.md. Fields that
+ * only some region providers use (ivshmem line 3, the join answers, the
+ * join line of the ack page), and why they stay here: docs/layout.md,
+ * "Provider fields in the core layout".
  *
  * A "position" is a free-running 64-bit byte count since the bus began;
  * the offset of a position in the data area is (position & (capacity - 1)).

@@ -504,6 +504,65 @@ static void broken_server_and_bad_regions(void)
 	}
 }
 
+/* A mixed bus: the ring is the publisher's sealed memfd, sized for a PCI
+ * BAR; local processes get it over the socket, QEMU opens it through a link
+ * to /proc/PID/fd/N. The guests' slots are kept from local attaches. */
+static void mixed_bus_ring_link_and_reserved_slots(void)
+{
+	struct rc_ivshmem_guest_config guests[2] = {
+		{ .ack_path = ack_a_path, .peer_id = RC_IVSHMEM_NO_PEER },
+		{ .ack_path = ack_b_path, .peer_id = RC_IVSHMEM_NO_PEER },
+	};
+	uint64_t region = rc_ivshmem_region_size(CAP);
+	struct rc_mapping old_file = { 0 };
+	char elsewhere[160];
+	int fd, ro_fd, qemu_fd;
+	void *view;
+
+	CHECK_EQ(rc_ring_memfd_create(region, &fd, &ro_fd, &ring_map), 0);
+	CHECK_STATUS(rc_ring_format(ring_map.addr, CAP, 0, RC_POLICY_BLOCK, 0x5eed5eedULL, (uint32_t)getpid()), RC_OK);
+	CHECK_STATUS(rc_pub_init(&pub, ring_map.addr, rc_ring_size(CAP)), RC_OK);
+	/* What a local subscriber maps (the whole region) holds the ring; less does not. */
+	CHECK_EQ(rc_ring_size_in(ring_map.addr, region), rc_ring_size(CAP));
+	CHECK_EQ(rc_ring_size_in(ring_map.addr, rc_ring_size(CAP) - 1), 0);
+	CHECK_EQ(rc_memfd_verify(ro_fd, region, F_SEAL_GROW), 0);
+
+	/* The link replaces a plain file that an earlier VM bus left. */
+	CHECK_EQ(rc_ivshmem_ring_file_create(ring_path, region, 0600, &old_file), 0);
+	rc_unmap(&old_file);
+	CHECK_EQ(rc_ivshmem_ring_link(ring_path, ro_fd), 0);
+	qemu_fd = open(ring_path, O_RDWR | O_CLOEXEC); /* QEMU without readonly=on */
+	CHECK(qemu_fd >= 0);
+	errno = 0;
+	CHECK(mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_SHARED, qemu_fd, 0) == MAP_FAILED);
+	CHECK_EQ(errno, EPERM); /* the seal: QEMU fails to start rather than share a writable ring */
+	close(qemu_fd);
+	qemu_fd = open(ring_path, O_RDONLY | O_CLOEXEC); /* readonly=on */
+	CHECK(qemu_fd >= 0);
+	view = mmap(NULL, region, PROT_READ, MAP_SHARED, qemu_fd, 0);
+	CHECK(view != MAP_FAILED);
+	close(qemu_fd);
+	rc_test_publish(&pub, 0, 100);
+	CHECK_EQ(((const struct rc_ring_desc *)view)->head, pub.head); /* the same pages */
+	munmap(view, region);
+
+	CHECK_EQ(rc_ivshmem_host_init(&host, &pub, guests, 2, 0600), 0);
+	CHECK_EQ(rc_pub_free_slot(&pub), 2); /* slots 0 and 1 wait for their guests */
+	rc_ivshmem_host_close(&host);
+	CHECK_EQ(rc_pub_free_slot(&pub), 0);
+
+	/* Unlinked only while it is still ours. */
+	snprintf(elsewhere, sizeof(elsewhere), "%s/other", dir);
+	CHECK_EQ(rc_ivshmem_ring_link(elsewhere, ro_fd + 100), 0);
+	rc_ivshmem_ring_unlink(elsewhere, ro_fd);
+	CHECK_EQ(unlink(elsewhere), 0); /* it was still there: not ours, not removed */
+	rc_ivshmem_ring_unlink(ring_path, ro_fd);
+	CHECK(access(ring_path, F_OK) != 0 && errno == ENOENT);
+	rc_unmap(&ring_map);
+	close(fd);
+	close(ro_fd);
+}
+
 int main(void)
 {
 	CHECK(mkdtemp(dir) != NULL);
@@ -515,6 +574,7 @@ int main(void)
 	RUN(configured_peer_ids_bind_guests);
 	RUN(peer_leaving_the_server_evicts_dead_and_rejoin_works);
 	RUN(broken_server_and_bad_regions);
+	RUN(mixed_bus_ring_link_and_reserved_slots);
 	unlink(ring_path);
 	unlink(ack_a_path);
 	unlink(ack_b_path);

@@ -281,6 +281,62 @@ static void ack_page_format_ties_page_to_ring(void)
 	free(ring);
 }
 
+/* True if bytes [from, to) of `mem` are all zero. */
+static bool zero_between(const void *mem, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (((const uint8_t *)mem)[i] != 0)
+			return false;
+	return true;
+}
+
+/*
+ * The provider fields that stay in the core layout (docs/layout.md,
+ * "Provider fields in the core layout") cost the memfd path nothing: the
+ * core, which every provider runs, never writes them. A whole lifecycle
+ * through the core alone (attach, publish, read, sleep announcements,
+ * heartbeats, eviction, rejoin, detach, close) leaves the descriptor's
+ * ivshmem line, the join answer table and each ack page's join line zero.
+ */
+static void core_never_writes_provider_fields(void)
+{
+	struct rc_ack_page *ack_a, *ack_b;
+	uint8_t *ring = rc_test_bus(&pub, CAP, RC_POLICY_BLOCK, &ack_a, &ack_b);
+	static struct rc_subscriber sub_b;
+	struct rc_entry entries[8];
+	uint8_t out[4096], message[100];
+
+	rc_test_join(&pub, &sub, ack_a, 0, -1, -1);
+	rc_test_join(&pub, &sub_b, ack_b, 5, -1, -1);
+	for (uint64_t seq = 0; seq < 10; seq++) {
+		rc_test_fill(message, seq, sizeof(message));
+		CHECK_STATUS(rc_pub_offer(&pub, message, sizeof(message)), RC_OK);
+	}
+	rc_pub_commit(&pub);
+	CHECK(rc_sub_read(&sub, out, sizeof(out), entries, 8) > 0);
+	CHECK(rc_sub_poll(&sub_b, entries, 8) > 0);
+	CHECK_STATUS(rc_sub_release(&sub_b), RC_OK);
+	rc_sub_heartbeat(&sub);
+	rc_sub_heartbeat(&sub_b);
+	(void)rc_sub_prepare_wait(&sub);
+	rc_sub_end_wait(&sub);
+	(void)rc_pub_prepare_wait(&pub, sizeof(message));
+	rc_pub_end_wait(&pub);
+	CHECK(rc_pub_check_heartbeats(&pub, 1, 1000) >= 0);
+	rc_pub_evict(&pub, 5, RC_EVICT_SLOW);
+	rc_test_join(&pub, &sub_b, ack_b, 5, -1, -1);
+	rc_pub_detach(&pub, 0, RC_EVICT_CLOSED);
+	rc_pub_close(&pub);
+
+	CHECK(zero_between(ring, offsetof(struct rc_ring_desc, ivshmem_flags), sizeof(struct rc_ring_desc)));
+	CHECK(zero_between(ring, RC_JOIN_ANSWER_OFFSET, RC_JOIN_ANSWER_OFFSET + RC_MAX_SUBSCRIBERS * RC_JOIN_ANSWER_SIZE));
+	CHECK(zero_between(ring, offsetof(struct rc_ring_desc, publisher_heartbeat),
+			   offsetof(struct rc_ring_desc, publisher_heartbeat) + sizeof(rc_u64)));
+	CHECK(zero_between(ack_a, offsetof(struct rc_ack_page, join_request), sizeof(struct rc_ack_page)));
+	CHECK(zero_between(ack_b, offsetof(struct rc_ack_page, join_request), sizeof(struct rc_ack_page)));
+	rc_test_bus_free(ring, ack_a, ack_b);
+}
+
 static void status_names(void)
 {
 	CHECK(strcmp(rc_status_name(RC_OK), "OK") == 0);
@@ -301,6 +357,7 @@ int main(void)
 	RUN(sub_init_validates_ack_page);
 	RUN(attach_validates_and_slots_run_out);
 	RUN(ack_page_format_ties_page_to_ring);
+	RUN(core_never_writes_provider_fields);
 	RUN(status_names);
 	return rc_test_done("test_layout");
 }

@@ -2,8 +2,8 @@
 // The protocol is native/src/providers/ivshmem/rc_ivshmem.c's; this file validates options and
 // ties the native objects to the event loop. docs/protocol.md, "Attach through
 // shared memory", and docs/vm.md describe the deployment.
-import { verdictName, type SharedMemoryRoute } from '../attachment.js';
-import { RefusedError, RingcastError, abortError, invalidOption } from '../errors.js';
+import { joinFailure, type SharedMemoryRoute } from '../attachment.js';
+import { RingcastError, abortError, invalidOption } from '../errors.js';
 import { C, native, type NativeFdWatcher, type NativeIvshmemHost, type NativeIvshmemService, type NativeIvshmemSubscriber, type NativePublisher } from '../native.js';
 
 /** One guest of a VM bus: it owns slot `index` (its position in `guests`). */
@@ -36,6 +36,15 @@ export interface VmOptions {
   fileMode?: number;
   /** How long to wait for the server's greeting (default 5000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * A mixed bus: also serve local subscriber processes on this Unix socket,
+   * from the same ring (each message is written once for guests and
+   * processes alike). The ring is then a sealed memfd and `ringFile` a
+   * symbolic link QEMU opens it through (`/proc/PID/fd/N`): QEMU must run
+   * as the publisher's uid (or root) and map it with `readonly=on`
+   * (docs/vm.md, "Mixed bus"). The address's `unix=` parameter says the same.
+   */
+  unixSocket?: string;
 }
 
 /** `SubscriberOptions.ivshmem`: attach from a guest through shared memory. */
@@ -77,6 +86,8 @@ export interface CheckedVmOptions {
   guests: Array<{ name: string; ackFile: string; peerId: number }>;
   fileMode: number;
   connectTimeoutMs: number;
+  /** The mixed bus's socket, or null: guests only. */
+  unixSocket: string | null;
 }
 
 export function checkVmOptions(value: unknown): CheckedVmOptions {
@@ -113,7 +124,13 @@ export function checkVmOptions(value: unknown): CheckedVmOptions {
   if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1 || connectTimeoutMs > 600_000) {
     throw invalidOption('vm.connectTimeoutMs', connectTimeoutMs, 'an integer from 1 to 600000');
   }
-  return { ivshmemServer, ringFile, guests, fileMode, connectTimeoutMs };
+  let unixSocket: string | null = null;
+  if (vm.unixSocket !== undefined) {
+    unixSocket = checkString('vm.unixSocket', vm.unixSocket);
+    if (Buffer.byteLength(unixSocket) > 107) throw invalidOption('vm.unixSocket', unixSocket, 'a socket path of at most 107 bytes');
+    if (files.has(unixSocket) || unixSocket === ivshmemServer) throw invalidOption('vm.unixSocket', unixSocket, 'a path of its own (not the ring, an ack file or the ivshmem server)');
+  }
+  return { ivshmemServer, ringFile, guests, fileMode, connectTimeoutMs, unixSocket };
 }
 
 type CheckedIvshmemOptions = Required<Pick<IvshmemSubscribeOptions, 'ring' | 'ack' | 'publisherTimeoutMs'>> & IvshmemSubscribeOptions;
@@ -263,16 +280,11 @@ async function joinGuest(guest: NativeIvshmemSubscriber, timeoutMs: number, sign
     }
     const status = guest.joinPoll();
     if (status === C.RC_EAGAIN) return;
-    if (status === C.RC_OK) return finish(null);
-    if (status === C.RC_EINVAL && guest.lastVerdict !== 0) {
-      const reason = verdictName(guest.lastVerdict);
-      return finish(new RefusedError(reason, `${what}: the publisher refused the join (${reason})`));
-    }
-    finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `${what}: the join answer does not match the region (status ${status})`));
+    finish(status === C.RC_OK ? null : joinFailure(what, status, guest.lastVerdict, timeoutMs, false));
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      const deadline = setTimeout(() => finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `${what}: no join answer within ${timeoutMs} ms`)), timeoutMs);
+      const deadline = setTimeout(() => finish(joinFailure(what, C.RC_EAGAIN, 0, timeoutMs, true)), timeoutMs);
       // Only the host's answer wakes us; ring again until it comes.
       const again = setInterval(() => {
         if (asked) guest.joinBegin();

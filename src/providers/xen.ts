@@ -8,8 +8,8 @@ import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 
 import type { XenPublisherEvents } from '../events.js';
-import { verdictName, type SharedMemoryRoute } from '../attachment.js';
-import { RefusedError, RingcastError, abortError, closedError, invalidOption, type EvictionReason } from '../errors.js';
+import { joinFailure, verdictName, type SharedMemoryRoute } from '../attachment.js';
+import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from '../errors.js';
 import { resolveLogger, type Logger } from '../logger.js';
 import { PublishQueue } from '../publish-queue.js';
 import { C, native, type NativeFdWatcher, type NativeXenEvent, type NativeXenPublisher, type NativeXenSubscriber } from '../native.js';
@@ -190,13 +190,7 @@ export function xenRoute(value: unknown): SharedMemoryRoute {
 
 async function join(sub: NativeXenSubscriber, timeoutMs: number, where: string): Promise<void> {
   const { status } = await sub.join(timeoutMs);
-  if (status === C.RC_OK) return;
-  if (status === C.RC_EINVAL && sub.lastVerdict !== 0 && sub.lastVerdict !== C.RC_JOIN_ACCEPTED) {
-    const reason = verdictName(sub.lastVerdict);
-    throw new RefusedError(reason, `bus ${where}: the publisher refused the join (${reason})`);
-  }
-  if (status === ETIMEDOUT) throw new RingcastError('ERR_RINGCAST_HANDSHAKE', `bus ${where}: no join answer within ${timeoutMs} ms`);
-  throw new RingcastError('ERR_RINGCAST_HANDSHAKE', `bus ${where}: the join answer does not match the ring (status ${status})`);
+  if (status !== C.RC_OK) throw joinFailure(`bus ${where}`, status, sub.lastVerdict, timeoutMs, status === ETIMEDOUT);
 }
 
 /** The step keeps running off the loop after an abort (it is bounded by its timeout); its caller stops waiting. */

@@ -5,13 +5,18 @@
 //
 //   node phase2-guest.mjs PACKAGE_ROOT RING_DEV ACK_DEV DOORBELL_DEV COUNT_A COUNT_B
 //
+// The same checks serve the local subscriber process on the host (the mixed
+// bus's third subscriber, started by phase2-host.mjs):
+//
+//   node phase2-guest.mjs PACKAGE_ROOT unix:SOCKET - - COUNT_A COUNT_B local-subscriber
+//
 // Checks every message of phase2-host.mjs's streams (sequence in order,
 // checksum) until the publisher closes. Prints "RCVM ok NAME" /
 // "RCVM FAIL NAME: why" for the harness.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [root, ring, ack, doorbell, countA, countB] = process.argv.slice(2);
+const [root, ring, ack, doorbell, countA, countB, name = 'node-subscriber'] = process.argv.slice(2);
 const COUNT_A = Number(countA);
 const TOTAL = COUNT_A + Number(countB);
 
@@ -24,26 +29,27 @@ function fnv1a32(buf, end) {
 async function main() {
   const started = Date.now();
   const { Subscriber } = await import(pathToFileURL(join(root, 'dist/index.js')).href);
-  const sub = await Subscriber.connect({ ivshmem: { ring, ack, doorbell }, handshakeTimeoutMs: 120_000 });
-  console.log(`RCVM ok node-subscriber-joined (slot ${sub.slot}, ${Date.now() - started} ms after start)`);
+  const where = ring.startsWith('unix:') ? { address: ring } : { ivshmem: { ring, ack, doorbell } };
+  const sub = await Subscriber.connect({ ...where, handshakeTimeoutMs: 120_000 });
+  console.log(`RCVM ok ${name}-joined (slot ${sub.slot}, ${Date.now() - started} ms after start)`);
   let expected = 0;
   for await (const m of sub) {
     const body = m.length >= 16 ? m.readUInt32LE(8) : -1;
     if (m.length < 16 || m.readBigUInt64LE(0) !== BigInt(expected) || body !== m.length - 16 || fnv1a32(m, 12 + body) !== m.readUInt32LE(12 + body)) {
-      console.log(`RCVM FAIL node-subscriber-message: expected seq ${expected}, got ${m.length >= 8 ? m.readBigUInt64LE(0) : '?'} (${m.length} bytes)`);
+      console.log(`RCVM FAIL ${name}-message: expected seq ${expected}, got ${m.length >= 8 ? m.readBigUInt64LE(0) : '?'} (${m.length} bytes)`);
       process.exit(1);
     }
     expected++;
-    if (expected === COUNT_A) console.log(`RCVM ok node-subscriber-stream-a ${COUNT_A} messages in order, checksums good`);
+    if (expected === COUNT_A) console.log(`RCVM ok ${name}-stream-a ${COUNT_A} messages in order, checksums good`);
   }
-  if (expected === TOTAL) console.log(`RCVM ok node-subscriber-all ${TOTAL} messages in order, checksums good, then the publisher's close`);
-  else console.log(`RCVM FAIL node-subscriber-all: ${expected} of ${TOTAL} messages before the end`);
+  if (expected === TOTAL) console.log(`RCVM ok ${name}-all ${TOTAL} messages in order, checksums good, then the publisher's close`);
+  else console.log(`RCVM FAIL ${name}-all: ${expected} of ${TOTAL} messages before the end`);
   const stats = sub.stats?.();
-  if (stats) console.log(`RCVM note node subscriber stats ${JSON.stringify(stats)}`);
+  if (stats) console.log(`RCVM note ${name} stats ${JSON.stringify(stats)}`);
   await sub.close();
 }
 
 main().catch((error) => {
-  console.log(`RCVM FAIL node-subscriber: ${String(error?.stack ?? error).replace(/\n/g, ' | ')}`);
+  console.log(`RCVM FAIL ${name}: ${String(error?.stack ?? error).replace(/\n/g, ' | ')}`);
   process.exit(1);
 });

@@ -1,11 +1,14 @@
 # Phase 2 of test/vm/run.sh (sourced by it): the issue's end-to-end scenario.
-# A ringcast Publisher on the host (the package's `vm` option: ring file, one
-# ack file per guest, a peer of the ivshmem server) publishes two streams with
-# sequence numbers and checksums; guest 1 receives with a static C subscriber
-# on the C core (rcvm_csub.c), guest 2 with a Node subscriber using the
-# package (phase2-guest.mjs, the host's node binary copied into the
-# initramfs); both are woken by MSI-X doorbells. After stream A, guest 1's
-# QEMU is killed: the publisher must evict it and deliver stream B to guest 2.
+# A ringcast Publisher on the host serves a mixed bus (the package's `vm`
+# option with a Unix socket: the ring is its sealed memfd, linked at the ring
+# file QEMU maps read-only; one ack file per guest; a peer of the ivshmem
+# server) and publishes two streams with sequence numbers and checksums;
+# guest 1 receives with a static C subscriber on the C core (rcvm_csub.c),
+# guest 2 with a Node subscriber using the package (phase2-guest.mjs, the
+# host's node binary copied into the initramfs), both woken by MSI-X
+# doorbells, and a local process on the host through the bus socket, from
+# the same ring. After stream A, guest 1's QEMU is killed: the publisher must
+# evict it and deliver stream B to guest 2 and the local process.
 
 PHASE2_COUNT_A=${RINGCAST_VM_COUNT_A:-3000}
 PHASE2_COUNT_B=${RINGCAST_VM_COUNT_B:-2000}
@@ -62,13 +65,13 @@ phase2() {
 	ring=$SHM_PREFIX-p2-ring
 	start_server || return
 	node "$ROOT/test/vm/phase2-host.mjs" "$WORK/ivshmem.sock" "$ring" "$SHM_PREFIX-p2-ack1" \
-		"$SHM_PREFIX-p2-ack2" "$PHASE2_COUNT_A" "$PHASE2_COUNT_B" >"$WORK/host-phase2.log" 2>&1 &
+		"$SHM_PREFIX-p2-ack2" "$PHASE2_COUNT_A" "$PHASE2_COUNT_B" "$WORK/p2-bus.sock" >"$WORK/host-phase2.log" 2>&1 &
 	host_pid=$!
 	if ! wait_for_line "$WORK/host-phase2.log" '^HOST READY' "$host_pid" 30; then
 		fail "phase 2: host publisher ready" "$(tail -n 10 "$WORK/host-phase2.log")"
 		return
 	fi
-	note "phase 2: publisher ready ($(stat -c %s "$ring")-byte ring file); booting guest 1 (C) and guest 2 (Node)"
+	note "phase 2: publisher ready ($(stat -L -c %s "$ring")-byte ring, $ring -> $(readlink "$ring")); booting guest 1 (C) and guest 2 (Node)"
 	BOOT_APPEND="rcvm.a=$PHASE2_COUNT_A rcvm.b=$PHASE2_COUNT_B"
 	boot_guest 1 2 "$WORK/initrd-p2-c.cpio" 256 "$ring" "$SHM_PREFIX-p2-ack1"
 	q1=$QEMU_PID

@@ -144,7 +144,7 @@ boot_guest() {
 	( timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -nographic -no-reboot -nic none -m "$mem" \
 		-kernel "$VMLINUZ" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 loglevel=5 rcvm.guest=$g rcvm.phase=$phase ${BOOT_APPEND:-}" \
-		-object "memory-backend-file,id=ring,share=on,mem-path=$ring,size=$(stat -c %s "$ring")$ro" \
+		-object "memory-backend-file,id=ring,share=on,mem-path=$ring,size=$(stat -L -c %s "$ring")$ro" \
 		-device ivshmem-plain,memdev=ring \
 		-object "memory-backend-file,id=ack,share=on,mem-path=$ackf,size=4K" \
 		-device ivshmem-plain,memdev=ack \

@@ -178,7 +178,7 @@ int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
 int rc_pub_free_slot(const struct rc_publisher *pub)
 {
 	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
-		if (pub->slots[i].state == RC_SLOT_FREE)
+		if (pub->slots[i].state == RC_SLOT_FREE && !(pub->reserved_slots & (1ULL << i)))
 			return (int)i;
 	return RC_ENOSLOT;
 }
@@ -717,6 +717,20 @@ void rc_pub_abort(struct rc_publisher *pub)
 
 /* ======================================================================== */
 /* subscriber                                                                */
+
+uint64_t rc_ring_size_in(const void *ring_mem, uint64_t mapped)
+{
+	const struct rc_ring_desc *desc = ring_mem;
+	uint64_t capacity;
+
+	if (!ring_mem || mapped < RC_DESC_SIZE + RC_MIN_CAPACITY)
+		return 0;
+	capacity = desc->capacity; /* const once formatted; rc_sub_init reads it again */
+	if (!is_power_of_two(capacity) || capacity < RC_MIN_CAPACITY || capacity > RC_MAX_CAPACITY ||
+	    rc_ring_size(capacity) > mapped)
+		return 0;
+	return rc_ring_size(capacity);
+}
 
 int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_size,
 		void *ack_mem, uint64_t ack_size, int publisher_doorbell_fd)

@@ -12,7 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -369,6 +371,60 @@ int rc_ivshmem_ring_file_create(const char *path, uint64_t size, unsigned mode, 
 	return file_create(path, size, mode, map);
 }
 
+/* The path QEMU opens: /proc/PID/fd/FD reopens our memfd itself (a magic
+ * link), seals and all. */
+static int ring_link_target(int ring_fd, char *target, size_t size)
+{
+	int n = snprintf(target, size, "/proc/%d/fd/%d", (int)getpid(), ring_fd);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int rc_ivshmem_ring_link(const char *path, int ring_fd)
+{
+	char target[64], temporary[PATH_MAX];
+	int r, n;
+
+	if (!path || ring_fd < 0)
+		return -EINVAL;
+	if ((r = ring_link_target(ring_fd, target, sizeof(target))) < 0)
+		return r;
+	n = snprintf(temporary, sizeof(temporary), "%s.%d.link", path, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(temporary))
+		return -ENAMETOOLONG;
+	/* symlink() never follows or reuses what is there; rename() then swaps
+	 * the name in one step, so a QEMU that opens `path` meanwhile finds the
+	 * old file or our ring, never nothing. A QEMU still mapping the old file
+	 * keeps it (its inode lives on, unshrunk). In a sticky /dev/shm neither
+	 * step can touch another user's file. */
+	if (symlink(target, temporary) < 0) {
+		if (errno != EEXIST || unlink(temporary) < 0 || symlink(target, temporary) < 0)
+			return neg_errno();
+	}
+	if (rename(temporary, path) < 0) {
+		r = neg_errno();
+		unlink(temporary);
+		return r;
+	}
+	return 0;
+}
+
+void rc_ivshmem_ring_unlink(const char *path, int ring_fd)
+{
+	char target[64], found[64];
+	ssize_t n;
+
+	if (!path || ring_fd < 0 || ring_link_target(ring_fd, target, sizeof(target)) < 0)
+		return;
+	n = readlink(path, found, sizeof(found) - 1);
+	if (n < 0)
+		return;
+	found[n] = '\0';
+	/* Only our own link: a later bus may have taken the name since. */
+	if (strcmp(found, target) == 0)
+		unlink(path);
+}
+
 int rc_ivshmem_host_init(struct rc_ivshmem_host *host, struct rc_publisher *pub,
 			 const struct rc_ivshmem_guest_config *guests, uint32_t count, unsigned mode)
 {
@@ -400,6 +456,9 @@ int rc_ivshmem_host_init(struct rc_ivshmem_host *host, struct rc_publisher *pub,
 			return r;
 		}
 		host->guests = i + 1;
+		/* Slot i is guest i's, joined or not: on a mixed bus no local
+		 * process may take it. */
+		pub->reserved_slots |= 1ULL << i;
 		/* Generation 0: not attached yet; the guest reads slot and bus id
 		 * from here to find its join answer. */
 		rc_ack_page_format(g->ack.addr, pub, i, 0);
@@ -642,6 +701,8 @@ void rc_ivshmem_host_close(struct rc_ivshmem_host *host)
 	for (uint32_t i = 0; i < host->guests; i++) {
 		if (host->pub && host->pub->slots[i].state != RC_SLOT_FREE)
 			host->pub->slots[i].doorbell_fd = -1; /* closed with the server below */
+		if (host->pub)
+			host->pub->reserved_slots &= ~(1ULL << i);
 		rc_unmap(&host->guest[i].ack);
 	}
 	host->guests = 0;
