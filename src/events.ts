@@ -39,7 +39,7 @@ export interface UnsubscribeEvent {
   seenBy?: XenDeathSeenBy;
 }
 
-/** An attach the publisher turned down (allow list, full, flood, protocol, ...). */
+/** A connection a publisher or a channel server turned down (allow list, full, flood, protocol, ...). */
 export interface RefuseEvent {
   /** A VM guest's refusal names the verdict of its join answer instead. */
   reason: RefuseReason | (string & {});
@@ -47,7 +47,7 @@ export interface RefuseEvent {
   uid: number;
   guest?: string;
   peer?: number;
-  /** Xen: the receiver's domain and its slot there. */
+  /** Xen: the receiver's domain (a Xen channel: the domain turned down) and its slot there; pid and uid are 0. */
   domid?: number;
   domainSlot?: number;
   /** protocol: what the peer got wrong. */

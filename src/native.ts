@@ -460,6 +460,8 @@ export interface NativeAddon {
   XenSubscriber: new (bus: string, publisherDomid: number, slot: number, manualLine: string | null) => NativeXenSubscriber;
   /** Whether this domain has /dev/xen/{gntalloc,gntdev,evtchn}. */
   xenAvailable(): boolean;
+  /** This domain's id, read from XenStore; throws where there is no XenStore. */
+  xenOwnDomid(): number;
   /** doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN (/dev/xen/evtchn): cleared before the callback. */
   FdWatcher: new (fd: number, doorbell: boolean | number, onReady: (status: number) => void) => NativeFdWatcher;
   unixListen(path: string, backlog: number): number;

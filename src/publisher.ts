@@ -1,12 +1,12 @@
 // The publisher: owns the ring, the ack pages and the bus socket.
 import { EventEmitter } from 'node:events';
-import { unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 
 import type { PublisherEvents } from './events.js';
-import { ControlConnection, PROTOCOL_VERSION, encodeControlMessage, type ControlMessage, type RefusedMessage } from './control.js';
+import { PROTOCOL_VERSION, type ControlConnection, type HelloMessage } from './control.js';
+import { ControlServer, checkAllow, checkMaxPendingHandshakes, type ControlSession, type Handshake } from './control/server.js';
 import { reportEvent, track, unlinkSocketAtExit, untrack } from './diagnostics.js';
 import { RingcastError, abortError, closedError, invalidOption, type EvictionReason } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
@@ -19,7 +19,6 @@ import { C, native, type NativeFdWatcher, type NativePeer, type NativePublisher,
 import {
   checkCapacity,
   checkEvictAfterMs,
-  checkIdList,
   checkInteger,
   checkPath,
   checkPolicy,
@@ -275,16 +274,11 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** #native.offer bound to it (no unwrap per call): offer() is what busy-polling publishers call. */
   #nativeOffer: (message: Uint8Array) => number;
   #log: Logger;
-  #listenFd = -1;
-  #listenWatcher: NativeFdWatcher | null = null;
-  #pendingHandshakes = new Set<ControlConnection>();
+  /** The socket's accept loop and handshake rules (src/control/server.ts), null for a VM bus or `listen: false`. */
+  #server: ControlServer | null = null;
   #attached = new Map<number, Attached>();
   #maxSubscribers: number;
   #maxPerUid: number;
-  #allowUids: number[];
-  #allowGids: number[];
-  #handshakeTimeoutMs: number;
-  #maxPendingHandshakes: number;
   #rejoinBackoffMs: number;
   /** By process (`pid N`) or guest (`guest N`, its slot): who was evicted slow or protocol lately, and until when it must wait. */
   #misbehaviour = new Map<string, Misbehaviour>();
@@ -327,16 +321,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.maxMessageBytes = checkInteger('maxMessageBytes', options.maxMessageBytes, Math.max(C.RC_DEFAULT_MAX_MESSAGE, this.maxPayload), this.maxPayload, MAX_BUFFER_LENGTH);
     this.policy = checkPolicy(options.policy);
     this.#maxSubscribers = checkInteger('maxSubscribers', options.maxSubscribers, C.RC_MAX_SUBSCRIBERS, 1, C.RC_MAX_SUBSCRIBERS);
-    this.#handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 2000, 1, 600_000);
-    this.#maxPendingHandshakes = checkInteger('maxPendingHandshakes', options.maxPendingHandshakes, 16, 1, 1024);
-    if (options.allow !== undefined && (typeof options.allow !== 'object' || options.allow === null)) {
-      throw invalidOption('allow', options.allow, '{ uids?: number[], gids?: number[] }');
-    }
-    const uids = checkIdList('allow.uids', options.allow?.uids);
-    const gids = checkIdList('allow.gids', options.allow?.gids);
-    this.#allowUids = uids ?? (options.allow ? [] : [process.getuid?.() ?? 0]);
-    this.#allowGids = gids ?? [];
-    const singleUid = this.#allowUids.length <= 1 && this.#allowGids.length === 0;
+    const handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 2000, 1, 600_000);
+    const maxPendingHandshakes = checkMaxPendingHandshakes(options.maxPendingHandshakes);
+    const allow = checkAllow(options.allow);
+    const singleUid = allow.uids.length <= 1 && allow.gids.length === 0;
     this.#maxPerUid = checkInteger('maxPerUid', options.maxPerUid, singleUid ? this.#maxSubscribers : Math.max(1, Math.floor(this.#maxSubscribers / 2)), 1, C.RC_MAX_SUBSCRIBERS);
     this.#rejoinBackoffMs = checkInteger('rejoinBackoffMs', options.rejoinBackoffMs, DEFAULT_REJOIN_BACKOFF_MS, 0, 600_000);
     this.#log = resolveLogger(options.logger, 'publisher');
@@ -389,13 +377,22 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#nativeOffer = this.#native.offerFunction();
     if (options.listen !== false && !xen && (!vm || vm.unixSocket !== null)) {
       try {
-        this.#listenFd = native.unixListen(this.path, 64);
+        this.#server = new ControlServer({
+          path: this.path,
+          noun: 'bus',
+          roles: ['subscribe', 'inspect'],
+          wrongRole: () => `${this.path} is a bus; use Subscriber.connect`,
+          allow,
+          handshakeTimeoutMs,
+          maxPendingHandshakes,
+          log: this.#log,
+          refused: (event) => this.emit('refuse', event),
+          hello: (handshake, role) => this.#hello(handshake, role),
+        });
       } catch (error) {
         this.#native.destroy();
         throw wrapSystem(error, `cannot listen on ${this.path}`);
       }
-      this.#listenWatcher = new native.FdWatcher(this.#listenFd, false, () => this.#accept());
-      this.#listenWatcher.start();
     }
     if (maxLagBytes && !this.#native.setMaxLag(maxLagBytes)) {
       this.#xen?.stop();
@@ -427,7 +424,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Creates the ring and starts listening on `options.path`. */
   static async listen(options: PublisherOptions): Promise<Publisher> {
     const publisher = new Publisher(options);
-    track('publisher', publisher, publisher.#listenFd < 0 ? null : unlinkSocketAtExit(publisher.path));
+    track('publisher', publisher, publisher.#server === null ? null : unlinkSocketAtExit(publisher.path));
     reportEvent('publisher', publisher, 'listen', { capacity: publisher.capacity, maxPayload: publisher.maxPayload, policy: publisher.policy });
     return publisher;
   }
@@ -614,17 +611,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       await this.#queue.settled();
       if (this.#xen) await this.#linger(this.#xen);
       this.#finalStats = this.stats();
-      if (this.#listenWatcher) {
-        this.#listenWatcher.close();
-        native.closeFd(this.#listenFd);
-        try {
-          unlinkSync(this.path);
-        } catch {
-          // already gone: someone removed it, nothing to clean up
-        }
-      }
-      for (const connection of this.#pendingHandshakes) connection.close();
-      this.#pendingHandshakes.clear();
+      this.#server?.close();
       for (const attached of this.#attached.values()) {
         attached.wake.close();
         if (attached.ownsConnection) attached.connection.close();
@@ -962,112 +949,57 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#wakeUp(); // acks of guests, or the slowest guest left
   }
 
-  #accept(): void {
-    for (;;) {
-      let peer: NativePeer | null;
-      try {
-        peer = native.unixAccept(this.#listenFd);
-      } catch (error) {
-        this.#log.warn({ err: error }, 'accept failed');
-        return;
-      }
-      if (peer === null) return;
-      if (this.#pendingHandshakes.size >= this.#maxPendingHandshakes) {
-        // A flood: drop it before it costs a watcher or a timer, but say why
-        // (one datagram into a fresh socket's buffer never blocks).
-        const message = `${this.#pendingHandshakes.size} handshakes in progress (maxPendingHandshakes); try again`;
-        try {
-          native.unixSend(peer.fd, encodeControlMessage({ type: 'refused', reason: 'flood', message }), []);
-        } catch {
-          // it already went away: nobody to tell
-        }
-        native.closeFd(peer.fd);
-        this.emit('refuse', { reason: 'flood', pid: peer.pid, uid: peer.uid });
-        continue;
-      }
-      this.#handshake(peer);
+  /**
+   * An allowed peer said hello (src/control/server.ts checked the allow list
+   * at accept, the version and the role): attach it, or answer an inspect.
+   */
+  #hello(handshake: Handshake, role: HelloMessage['role']): ControlSession | void {
+    const { peer, connection } = handshake;
+    if (role === 'inspect') {
+      const nextSeq = this.#native.stats().messages;
+      connection.trySend({ type: 'welcome', version: PROTOCOL_VERSION, slot: -1, generation: 0, nextSeq }, [this.#native.ringFd]);
+      return handshake.end();
     }
-  }
-
-  #handshake(peer: NativePeer): void {
-    let attached: Attached | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    const refuse = (reason: RefusedMessage['reason'], message: string): void => {
-      connection.trySend({ type: 'refused', reason, message });
-      this.#log.warn({ pid: peer.pid, uid: peer.uid, reason }, 'attach refused');
-      this.emit('refuse', { reason, pid: peer.pid, uid: peer.uid });
-      drop();
-    };
-    const drop = (): void => {
-      if (timer) clearTimeout(timer);
-      this.#pendingHandshakes.delete(connection);
-      connection.close();
-      if (attached) this.#release(attached, C.RC_EVICT_DEAD);
-    };
-    const connection = new ControlConnection(peer.fd, {
-      message: (message: ControlMessage, fds: number[]) => {
+    const wait = this.#backoff(peer.pid);
+    if (wait) return handshake.refuse('backoff', wait);
+    if (this.#attached.size >= this.#maxSubscribers) return handshake.refuse('full', `bus has ${this.#maxSubscribers} subscribers`);
+    let sameUid = 0;
+    for (const a of this.#attached.values()) if (a.peer.uid === peer.uid) sameUid++;
+    if (sameUid >= this.#maxPerUid) return handshake.refuse('quota', `uid ${peer.uid} already holds ${sameUid} subscriptions`);
+    let attached = this.#attach(connection, peer);
+    if (attached === null) return handshake.refuse('full', 'no free slot');
+    handshake.established();
+    return {
+      message: (message, fds) => {
         for (const fd of fds) native.closeFd(fd); // subscribers never send descriptors
-        if (attached) {
-          if (message.type === 'detach') {
-            this.#release(attached, C.RC_EVICT_CLOSED);
+        if (attached === null) return;
+        if (message.type === 'detach') {
+          this.#release(attached, C.RC_EVICT_CLOSED);
+          attached = null;
+          handshake.end();
+        } else if (message.type === 'rejoin') {
+          const wait = this.#backoff(peer.pid);
+          // Refused, not dropped: it stays evicted, and may ask again later.
+          if (wait) handshake.tell('backoff', wait);
+          else if (!this.#rejoin(attached)) {
             attached = null;
-            drop();
-          } else if (message.type === 'rejoin') {
-            const wait = this.#backoff(peer.pid);
-            // Refused, not dropped: it stays evicted, and may ask again later.
-            if (wait) {
-              connection.trySend({ type: 'refused', reason: 'backoff', message: wait });
-              this.emit('refuse', { reason: 'backoff', pid: peer.pid, uid: peer.uid });
-            } else this.#rejoin(attached);
-          } else {
-            refuse('protocol', `unexpected ${message.type} after attach`);
+            handshake.refuse('full', 'no free slot to rejoin');
           }
-          return;
+        } else {
+          handshake.refuse('protocol', `unexpected ${message.type} after attach`);
         }
-        if (message.type !== 'hello') return refuse('protocol', `expected hello, got ${message.type}`);
-        if (message.version !== PROTOCOL_VERSION) {
-          return refuse('version', `protocol version ${message.version} not supported (this bus speaks ${PROTOCOL_VERSION})`);
-        }
-        if (message.role === 'channel') return refuse('protocol', `${this.path} is a bus; use Subscriber.connect`);
-        if (message.role === 'inspect') {
-          const nextSeq = this.#native.stats().messages;
-          connection.trySend({ type: 'welcome', version: PROTOCOL_VERSION, slot: -1, generation: 0, nextSeq }, [this.#native.ringFd]);
-          return drop();
-        }
-        const wait = this.#backoff(peer.pid);
-        if (wait) return refuse('backoff', wait);
-        if (this.#attached.size >= this.#maxSubscribers) return refuse('full', `bus has ${this.#maxSubscribers} subscribers`);
-        let sameUid = 0;
-        for (const a of this.#attached.values()) if (a.peer.uid === peer.uid) sameUid++;
-        if (sameUid >= this.#maxPerUid) return refuse('quota', `uid ${peer.uid} already holds ${sameUid} subscriptions`);
-        const slot = this.#attach(connection, peer);
-        if (slot === null) return refuse('full', 'no free slot');
-        attached = slot;
-        if (timer) clearTimeout(timer);
-        timer = null;
-        this.#pendingHandshakes.delete(connection);
       },
       violation: (detail) => {
         this.#log.warn({ pid: peer.pid, uid: peer.uid, detail }, 'control protocol violation');
-        if (attached) {
-          this.#native.evict(attached.slot, C.RC_EVICT_PROTOCOL);
-          this.#processChanges();
-        } else {
-          connection.trySend({ type: 'refused', reason: 'protocol', message: detail });
-          this.emit('refuse', { reason: 'protocol', pid: peer.pid, uid: peer.uid });
-        }
+        if (attached === null) return;
+        this.#native.evict(attached.slot, C.RC_EVICT_PROTOCOL);
+        this.#processChanges();
       },
-      closed: () => drop(),
-    });
-    this.#pendingHandshakes.add(connection);
-    // Credentials are known at accept: a peer not on the list gets no handshake slot to hold.
-    if (!this.#allowed(peer)) return refuse('allow-list', `uid ${peer.uid} gid ${peer.gid} is not allowed on this bus`);
-    timer = setTimeout(() => refuse('timeout', `no hello within ${this.#handshakeTimeoutMs} ms`), this.#handshakeTimeoutMs);
-    timer.unref();
-  }
-
-  #allowed(peer: NativePeer): boolean {
-    return this.#allowUids.includes(peer.uid) || this.#allowGids.includes(peer.gid);
+      closed: () => {
+        if (attached) this.#release(attached, C.RC_EVICT_DEAD);
+        attached = null;
+      },
+    };
   }
 
   /** @internal A channel's own peer, on the channel's connection. */
@@ -1110,20 +1042,18 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     return attached;
   }
 
-  #rejoin(attached: Attached): void {
+  /** A fresh slot for an evicted subscriber on its connection; false if none is free. */
+  #rejoin(attached: Attached): boolean {
     attached.wake.close();
     this.#native.detach(attached.slot, C.RC_EVICT_CLOSED);
     this.#attached.delete(attached.slot);
     this.#wakeUp(); // it may have been the one holding the publisher back
     const again = this.#attach(attached.connection, attached.peer);
-    if (again === null) {
-      attached.connection.trySend({ type: 'refused', reason: 'full', message: 'no free slot to rejoin' });
-      attached.connection.close();
-      return;
-    }
+    if (again === null) return false;
     // The connection's handlers hold `attached`: keep that object current.
     Object.assign(attached, again);
     this.#attached.set(attached.slot, attached);
+    return true;
   }
 
   #release(attached: Attached, reason: number): void {

@@ -1,9 +1,29 @@
 // Point-to-point channels: socket-like semantics in both directions.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Channel, ChannelServer, Publisher, RefusedError, Subscriber } from '../src/index.js';
+import { Channel, ChannelServer, Publisher, RefusedError, Subscriber, type RefuseEvent } from '../src/index.js';
+import { parseControlMessage } from '../src/control.js';
+import { native } from '../src/native.js';
 import { cleanup, opened, socketPath } from './helpers.js';
 
 afterEach(cleanup);
+
+/** Raw connections that never say hello; closed by cleanup. */
+function silentConnections(path: string, count: number): number[] {
+  const fds: number[] = [];
+  for (let i = 0; i < count; i++) fds.push(native.unixConnect(path));
+  opened.push({ close: async () => fds.forEach((fd) => native.closeFd(fd)) });
+  return fds;
+}
+
+/** The first datagram the server sends on a raw connection, decoded; throws when none comes within 10 s. */
+async function firstAnswer(fd: number) {
+  for (let i = 0; i < 1000; i++) {
+    const got = native.unixRecv(fd, 512);
+    if (got) return parseControlMessage(got.data);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('the server said nothing');
+}
 
 async function pair(options = {}) {
   const path = socketPath('chan.sock');
@@ -83,5 +103,75 @@ describe('channel', () => {
     const server = await ChannelServer.listen(path, { allow: { uids: [4242] } });
     opened.push(server);
     await expect(Channel.connect(path)).rejects.toBeInstanceOf(RefusedError);
+  });
+});
+
+describe('channel server: the accept rules of a bus (src/control/server.ts)', () => {
+  it('refuses a peer not on the allow list at accept, before any hello, with a refuse event', async () => {
+    // The handshake timeout is far off: only a refusal at accept answers in time.
+    const server = await ChannelServer.listen(socketPath('chan.sock'), { allow: { uids: [4242] }, handshakeTimeoutMs: 60_000 });
+    opened.push(server);
+    const refused: RefuseEvent[] = [];
+    server.on('refuse', (e) => refused.push(e));
+    const [silent] = silentConnections(server.path, 1);
+    expect(await firstAnswer(silent!)).toMatchObject({ type: 'refused', reason: 'allow-list' });
+    expect(refused).toEqual([expect.objectContaining({ reason: 'allow-list', pid: process.pid, uid: process.getuid!() })]);
+  });
+
+  it('bounds handshakes in progress by maxPendingHandshakes: the next connection is refused (flood) at accept', async () => {
+    const server = await ChannelServer.listen(socketPath('chan.sock'), { maxPendingHandshakes: 2, handshakeTimeoutMs: 60_000 });
+    opened.push(server);
+    const refused: RefuseEvent[] = [];
+    server.on('refuse', (e) => refused.push(e));
+    const [, , third] = silentConnections(server.path, 3);
+    expect(await firstAnswer(third!)).toMatchObject({
+      type: 'refused',
+      reason: 'flood',
+      message: '2 handshakes in progress (maxPendingHandshakes); try again',
+    });
+    expect(refused).toEqual([expect.objectContaining({ reason: 'flood' })]);
+  });
+
+  it('a connection that never says hello is refused (timeout) with a refuse event, and the server goes on', async () => {
+    const path = socketPath('chan.sock');
+    const server = await ChannelServer.listen(path, { handshakeTimeoutMs: 200 });
+    opened.push(server);
+    const refused: RefuseEvent[] = [];
+    server.on('refuse', (e) => refused.push(e));
+    const [silent] = silentConnections(path, 1);
+    expect(await firstAnswer(silent!)).toMatchObject({ type: 'refused', reason: 'timeout' });
+    expect(refused).toEqual([expect.objectContaining({ reason: 'timeout' })]);
+    const [accepted, connected] = await Promise.all([server.accept(), Channel.connect(path)]);
+    opened.push(accepted, connected);
+    await connected.send(Buffer.from('after the silent one'));
+    expect((await accepted.recv())!.toString()).toBe('after the silent one');
+  });
+});
+
+describe('closing a listener with handshakes in progress', () => {
+  it('ends them with their timers: no refusal is reported after close()', async () => {
+    const server = await ChannelServer.listen(socketPath('chan.sock'), { handshakeTimeoutMs: 50 });
+    const refused: RefuseEvent[] = [];
+    server.on('refuse', (e) => refused.push(e));
+    silentConnections(server.path, 1);
+    await new Promise((r) => setTimeout(r, 10)); // one turn of the event loop's poll: the server accepts it
+    await server.close();
+    await new Promise((r) => setTimeout(r, 200)); // four handshake timeouts
+    expect(refused).toEqual([]);
+  });
+});
+
+describe('channel addresses between Xen domains', () => {
+  it('xen:DOMID/NAME: no slot, a name that leaves room for the ring suffix, allow.domids required; off Xen a typed error', async () => {
+    await expect(Channel.connect('xen:1/chan/0')).rejects.toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part: 'slot' });
+    await expect(Channel.connect(`xen:1/${'n'.repeat(27)}`)).rejects.toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part: 'bus' });
+    await expect(ChannelServer.listen('xen:0/chan')).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(/^option allow\.domids:/) });
+    await expect(ChannelServer.listen('xen:0/chan', { allow: { uids: [0] } })).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    await expect(ChannelServer.listen(socketPath('chan.sock'), { allow: { domids: [1] } })).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    if (!native.xenAvailable()) {
+      // This machine is no Xen domain: the Xen devices are named (npm run test:xen runs the real thing).
+      await expect(Channel.connect('xen:1/chan')).rejects.toMatchObject({ code: 'ERR_RINGCAST_SYSTEM', message: expect.stringMatching(/gntalloc/) });
+      await expect(ChannelServer.listen('xen:0/chan', { allow: { domids: [1] } })).rejects.toMatchObject({ code: 'ERR_RINGCAST_SYSTEM' });
+    }
   });
 });

@@ -412,6 +412,15 @@ private:
 };
 
 // xenAvailable() -> whether this domain has the devices a Xen bus needs.
+Napi::Value XenOwnDomid(const Napi::CallbackInfo &info)
+{
+	uint16_t domid = 0;
+	int r = rc_xen_own_domid(&domid);
+	if (r < 0)
+		throw XenError(info.Env(), "this domain's id", r, "XenStore");
+	return Napi::Number::New(info.Env(), domid);
+}
+
 Napi::Value XenAvailable(const Napi::CallbackInfo &info)
 {
 	rc_xen_devices dev;
@@ -450,4 +459,5 @@ void RegisterXen(Napi::Env env, Napi::Object exports)
 	exports.Set("XenPublisher", XenPublisher::Define(env));
 	exports.Set("XenSubscriber", XenSubscriber::Define(env));
 	exports.Set("xenAvailable", Napi::Function::New(env, XenAvailable));
+	exports.Set("xenOwnDomid", Napi::Function::New(env, XenOwnDomid));
 }

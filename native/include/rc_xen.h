@@ -107,6 +107,9 @@ struct rc_xen_devices {
 /* ---- thin wrappers over the Linux devices (exposed for tests/tools) ----- */
 
 int rc_xen_devices_open(struct rc_xen_devices *dev);
+/* This domain's id, from XenStore ("domid"; 0 in a dom0 that has not written
+ * its own node yet): a channel end names its ring by it before it publishes. */
+int rc_xen_own_domid(uint16_t *domid);
 void rc_xen_devices_close(struct rc_xen_devices *dev);
 /* Allocates `count` zeroed pages, grants them to `domid` (read-only unless
  * writable), maps them here read-write. refs[count] receives the refs. */

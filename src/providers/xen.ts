@@ -108,6 +108,16 @@ function systemError(error: unknown, what: string): RingcastError {
   return new RingcastError(e.code === 'ERR_RINGCAST_INVALID_OPTION' ? 'ERR_RINGCAST_INVALID_OPTION' : 'ERR_RINGCAST_SYSTEM', `${what}: ${e.message}`, { cause: error });
 }
 
+/** @internal This domain's id (XenStore), for `what`; a typed error off Xen. */
+export function xenOwnDomid(what: string): number {
+  requireXen(what);
+  try {
+    return native.xenOwnDomid();
+  } catch (error) {
+    throw systemError(error, what);
+  }
+}
+
 /** @internal `SubscriberOptions.xen`, validated, as a subscriber's way in. */
 export function xenRoute(value: unknown): SharedMemoryRoute {
   if (typeof value !== 'object' || value === null) throw invalidOption('xen', value, '{ bus, publisher, slot? , manual? }');

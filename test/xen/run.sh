@@ -45,6 +45,7 @@
 # RINGCAST_XEN_ONLY=xengrant runs only the grant device's test (below),
 # RINGCAST_XEN_ONLY=hostile only the hostile receiver domain's (below),
 # RINGCAST_XEN_ONLY=xenpub only the Node Publisher's write-once buses (below).
+# RINGCAST_XEN_ONLY=channel only the channel between two domUs (below).
 #
 # Last, the grant device (kmod/ringcast_xengrant.c, built here against the
 # guest kernel's headers): domU P loads it, allocates one ring, grants it
@@ -61,6 +62,10 @@
 # stream) on 2 MiB rings to dom0 alone and then to dom0 and domUs X and Y;
 # every subscriber's sha256 must be the publisher's, and the bytes W wrote
 # must be the same for 1 and 3 receiver domains (test/xen/xenpub-dom0.sh).
+# Then a point-to-point channel between domUs Y and X from Node
+# (ChannelServer, Channel.connect): 64 MiB from Y to X through the Duplex
+# with the same sha256 in both, shutdown from either end
+# (test/xen/channel-dom0.sh, test/xen/channel-peer.mjs).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -152,7 +157,7 @@ else
 	finish
 fi
 
-if [ -z "$ONLY" ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ] || [ "$ONLY" = channel ]; then
 	t=$(elapsed)
 	if build_package "$WORK/package-build.log"; then
 		ok "the package builds for the Node part (dist/, build/Release/ringcast.node) ($(($(elapsed) - t)) ms)"
@@ -192,9 +197,9 @@ cp "$ROOT/test/xen/domu-init" "$WORK/domu/init"
 chmod 755 "$WORK/domu/init"
 pack_initramfs "$WORK/domu" "$WORK/domu.cpio.gz" gzip -1
 # The Node domUs: the same init, plus node and the package.
-if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ] || [ "$ONLY" = channel ]; then
 	stage_common "$WORK/domu-node"
-	stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs"
+	stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs" "$ROOT/test/xen/channel-peer.mjs"
 	cp "$ROOT/test/xen/domu-init" "$WORK/domu-node/init"
 	chmod 755 "$WORK/domu-node/init"
 	pack_initramfs "$WORK/domu-node" "$WORK/domu-node.cpio.gz" gzip -1
@@ -209,6 +214,7 @@ mkdir -p "$D0/etc"
 cp "$ROOT/test/xen/xengrant-dom0.sh" "$D0/etc/xengrant-dom0.sh"
 cp "$ROOT/test/xen/hostile-dom0.sh" "$D0/etc/hostile-dom0.sh"
 cp "$ROOT/test/xen/xenpub-dom0.sh" "$D0/etc/xenpub-dom0.sh"
+cp "$ROOT/test/xen/channel-dom0.sh" "$D0/etc/channel-dom0.sh"
 mkdir -p "$D0/usr/lib/xen-4.17/bin" "$D0/lib/x86_64-linux-gnu" "$D0/lib64" "$D0/etc/xen" "$D0/guest" \
 	"$D0/var/lib/xen" "$D0/var/log/xen"
 for b in xl xenstored xen-init-dom0 xenconsoled; do cp "$XENBIN/$b" "$D0/usr/lib/xen-4.17/bin/"; done
@@ -223,9 +229,9 @@ done
 cp -L /lib64/ld-linux-x86-64.so.2 "$D0/lib64/"
 cp "$KDIR/vmlinuz" "$D0/guest/vmlinuz"
 cp "$WORK/domu.cpio.gz" "$D0/guest/"
-if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ]; then
+if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ] || [ "$ONLY" = channel ]; then
 	cp "$WORK/domu-node.cpio.gz" "$D0/guest/"
-	stage_node "$D0" "$ROOT/test/xen/node-peer.mjs"
+	stage_node "$D0" "$ROOT/test/xen/node-peer.mjs" "$ROOT/test/xen/channel-peer.mjs"
 fi
 # One config file per domU (xl 4.17 corrupted its heap when a second domain
 # was created with key=value overrides on the command line).
@@ -325,10 +331,15 @@ xenpub)
 	cat "$ROOT/test/xen/expected-checks-xenpub" >>"$WORK/expected-checks"
 	GUESTS="dom0 X Y W"
 	;;
+channel)
+	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
+	cat "$ROOT/test/xen/expected-checks-channel" >>"$WORK/expected-checks"
+	GUESTS="dom0 X Y"
+	;;
 *)
 	cp "$ROOT/test/xen/expected-checks" "$WORK/expected-checks"
 	cat "$ROOT/test/xen/expected-checks-xengrant" "$ROOT/test/xen/expected-checks-hostile" \
-		"$ROOT/test/xen/expected-checks-xenpub" >>"$WORK/expected-checks"
+		"$ROOT/test/xen/expected-checks-xenpub" "$ROOT/test/xen/expected-checks-channel" >>"$WORK/expected-checks"
 	GUESTS="dom0 A B C D R Q P H U X Y W"
 	;;
 esac

@@ -323,6 +323,18 @@ static int own_domid(struct rc_xs *xs, uint16_t *domid)
 	return 0;
 }
 
+int rc_xen_own_domid(uint16_t *domid)
+{
+	struct rc_xs *xs;
+	int r = rc_xs_open(&xs);
+
+	if (r < 0)
+		return r;
+	r = own_domid(xs, domid);
+	rc_xs_close(xs);
+	return r;
+}
+
 /* ======================================================================== */
 /* publisher                                                                 */
 
