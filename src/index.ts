@@ -59,4 +59,4 @@ export type { VmOptions, VmGuestOptions, IvshmemSubscribeOptions } from './ivshm
 export { XenPublisher } from './xen.js';
 export type { XenPublisherOptions, XenReceiver, XenAckGrant, XenSubscribeOptions, XenSlotEvent, XenPublisherStats } from './xen.js';
 export { Bridge } from './bridge/bridge.js';
-export type { BridgeOptions, BridgeTransportOptions, BridgeStats, BridgeGapEvent } from './bridge/bridge.js';
+export type { BridgeOptions, BridgeTransportOptions, BridgeStats, BridgeGapEvent, RepublishOptions } from './bridge/bridge.js';
