@@ -151,6 +151,7 @@ describe('bridge from and into an ivshmem bus', () => {
       [{ republish: 'xen:0/bus', transport: link }, 'ERR_RINGCAST_UNSUPPORTED', /Xen bus/],
       [{ republish: 'ivshmem:/dev/shm/r', transport: link }, 'ERR_RINGCAST_BAD_ADDRESS', /parameter server/],
       [{ republish: 42 as never, transport: link }, 'ERR_RINGCAST_INVALID_OPTION', /republish/],
+      [{ forward: 'xen:0/ticks', handshakeTimeoutMs: 0, transport: link }, 'ERR_RINGCAST_INVALID_OPTION', /handshakeTimeoutMs/],
     ];
     for (const [options, code, pattern] of cases) {
       const error = (await Bridge.start(options).catch((e: unknown) => e)) as { code?: string; message: string };

@@ -80,6 +80,12 @@ export interface BridgeOptions {
    * serve one).
    */
   republish?: string | RepublishOptions;
+  /**
+   * One attach to the forwarded bus gives up after this long and is tried
+   * again (default 5000 ms). A Xen look-up and join under emulation can take
+   * longer than that.
+   */
+  handshakeTimeoutMs?: number;
   transport: BridgeTransportOptions;
   /**
    * What a slow or absent network does: 'block' (default) stops reading the
@@ -160,6 +166,7 @@ const DEFAULTS = {
   maxPendingBytes: 8 * 1024 * 1024,
   maxBatchBytes: 256 * 1024,
   maxHops: 8,
+  handshakeTimeoutMs: 5000,
   reconnectInitialMs: 100,
   reconnectMaxMs: 5000,
 };
@@ -179,7 +186,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   /** This bridge's sender id on the wire (16 hex digits). */
   readonly id: string;
   #sender: bigint;
-  #options: Required<Pick<BridgeOptions, 'policy' | 'maxPendingBytes' | 'maxBatchBytes' | 'maxHops'>>;
+  #options: Required<Pick<BridgeOptions, 'policy' | 'maxPendingBytes' | 'maxBatchBytes' | 'maxHops' | 'handshakeTimeoutMs'>>;
   #transport: Transport;
   #log: Logger;
   /** The bus forwarded, as the options gave its address. */
@@ -224,6 +231,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       maxPendingBytes: checkInteger('maxPendingBytes', options.maxPendingBytes, DEFAULTS.maxPendingBytes, 64 * 1024, 2 ** 40),
       maxBatchBytes: checkInteger('maxBatchBytes', options.maxBatchBytes, DEFAULTS.maxBatchBytes, 1024, 64 * 1024 * 1024),
       maxHops: checkInteger('maxHops', options.maxHops, DEFAULTS.maxHops, 1, MAX_HOPS_LIMIT),
+      handshakeTimeoutMs: checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, DEFAULTS.handshakeTimeoutMs, 1, 600_000),
     };
     const reconnectInitialMs = checkInteger('reconnectInitialMs', options.reconnectInitialMs, DEFAULTS.reconnectInitialMs, 1, 60_000);
     const reconnectMaxMs = checkInteger('reconnectMaxMs', options.reconnectMaxMs, DEFAULTS.reconnectMaxMs, reconnectInitialMs, 600_000);
@@ -318,7 +326,14 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     let retryMs = 100;
     while (!this.#closed) {
       try {
-        this.#subscriber = await Subscriber.connect({ address, rejoin: true, keepEnvelopes: true, logger: this.#log, signal: this.#stop.signal });
+        this.#subscriber = await Subscriber.connect({
+          address,
+          rejoin: true,
+          keepEnvelopes: true,
+          handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
+          logger: this.#log,
+          signal: this.#stop.signal,
+        });
       } catch (error) {
         if (this.#closed) return;
         // No bus yet (or a full one, or our slot not yet free): try again, slower each time.

@@ -6,7 +6,7 @@ import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptio
 
 export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus> [--guest NAME=ACKFILE]...]
                   (--nats <url> --subject <subject> | --tcp-listen [host:]port | --tcp-connect host:port)
-                  [--policy block|drop] [--capacity BYTES] [--metrics-port N] [--json]
+                  [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS] [--metrics-port N] [--json]
       forward a bus (unix:, ivshmem:, xen: address) to remote hosts and/or republish theirs into a
       bus (unix:, or ivshmem:RING?server=SOCKET with one --guest per guest, in slot order)
   ringcast stat http://<host>:<metrics-port> [--json]
@@ -36,6 +36,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
       policy: { type: 'string' },
       capacity: { type: 'string' },
       guest: { type: 'string', multiple: true },
+      'handshake-timeout-ms': { type: 'string' },
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       json: { type: 'boolean' },
@@ -74,6 +75,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
           { address: values.republish, capacity, ...(guests && { vm: { guests } as Partial<VmOptions> as VmOptions }) },
     transport,
     policy: values.policy as BridgeOptions['policy'],
+    handshakeTimeoutMs: number('handshake-timeout-ms', values['handshake-timeout-ms']),
     metricsPort: number('metrics-port', values['metrics-port']),
     metricsHost: values['metrics-host'],
   };
