@@ -78,7 +78,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-xen.XXXXXX")
 NODE_PART=$([ -z "$ONLY" ] || [ "$ONLY" = bridge ] && echo 1)
 # What the Node domUs carry besides node-peer.mjs: the bridge domain's programs.
 BRIDGE_FILES="$ROOT/test/xen/bridge-peer.mjs $ROOT/test/xen/bridge-domu.sh $ROOT/test/fixtures/numbered.mjs"
-# The whole run with every scenario took up to ~520 s here while other work shared the cores.
+# The whole run with every scenario took 427 s here while npm test shared the cores.
 QEMU_TIMEOUT=900
 XENBIN=/usr/lib/xen-4.17/bin
 XENGZ=/boot/xen-4.17-amd64.gz
