@@ -143,6 +143,19 @@ describe('bridge from and into an ivshmem bus', () => {
     expect(JSON.parse(c.lines().pop()!)).toMatchObject({ received: count, inOrder: true, intact: true, error: null });
   });
 
+  it('ringcast bridge: --guest only with --republish, as NAME=ACKFILE; a bad address is a usage error naming its part', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--guest', 'g=/dev/shm/a', '--tcp-listen', '0'], /--guest needs --republish/],
+      [['--republish', 'ivshmem:/dev/shm/r?server=/s', '--guest', 'g', '--tcp-listen', '0'], /--guest wants NAME=ACKFILE/],
+      [['--forward', 'ivshmem:/dev/shm/r?server=/s', '--tcp-listen', '0'], /parameter ack/],
+    ];
+    for (const [args, pattern] of cases) {
+      const proc = node(cli, ['bridge', ...args]);
+      expect((await proc.exited).code).toBe(2);
+      expect(proc.stderr()).toMatch(pattern);
+    }
+  });
+
   it('refuses what no subscriber or publisher of that kind can do, before anything starts', async () => {
     const link = { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } as const;
     const cases: Array<[Parameters<typeof Bridge.start>[0], string, RegExp]> = [
