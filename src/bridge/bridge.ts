@@ -130,6 +130,14 @@ export interface BridgeStats {
   reconnects: number;
   forward: {
     bus: string | null;
+    /** Whether the bridge is a subscriber of the forwarded bus now. */
+    attached: boolean;
+    /**
+     * Attempts to attach to the forwarded bus that failed (no bus there yet,
+     * a full one, a refusal, our slot not yet free): each is retried, so a
+     * count that keeps growing is a bus that is not coming (a wrong name?).
+     */
+    attachFailures: number;
     /** Local bus bytes committed and not yet read by the bridge. */
     lagBytes: number;
     messages: number;
@@ -208,7 +216,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   #ownOrigins = new Set<bigint>();
   /** Next sequence number expected from each origin. */
   #expected = new Map<bigint, number>();
-  #forward = { messages: 0, bytes: 0, batches: 0, pendingBytes: 0, pendingMessages: 0, droppedMessages: 0, evictions: 0, lostMessages: 0 };
+  #forward = { attachFailures: 0, messages: 0, bytes: 0, batches: 0, pendingBytes: 0, pendingMessages: 0, droppedMessages: 0, evictions: 0, lostMessages: 0 };
   #republish = { messages: 0, bytes: 0, batches: 0, gaps: 0, lostMessages: 0, duplicates: 0, echoes: 0, loops: 0, malformedFrames: 0, pendingBytes: 0 };
 
   private constructor(options: BridgeOptions) {
@@ -310,7 +318,12 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       transport: this.#transport.address,
       connected: this.#transport.connected,
       reconnects: this.#transport.reconnects,
-      forward: { bus: this.#forwardAddress === null ? null : busName({ address: this.#forwardAddress }), lagBytes, ...this.#forward },
+      forward: {
+        bus: this.#forwardAddress === null ? null : busName({ address: this.#forwardAddress }),
+        attached: this.#subscriber !== null && !this.#subscriber.closed,
+        lagBytes,
+        ...this.#forward,
+      },
       republish: { bus: this.#republishOptions && busName(this.#republishOptions), ...this.#republish },
     };
   }
@@ -337,6 +350,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       } catch (error) {
         if (this.#closed) return;
         // No bus yet (or a full one, or our slot not yet free): try again, slower each time.
+        this.#forward.attachFailures++;
         this.#log.debug({ bus: address, error: (error as Error).message }, 'bus to forward not reachable; retrying');
         await sleep(retryMs, this.#stop.signal);
         retryMs = Math.min(retryMs * 2, 5000);
