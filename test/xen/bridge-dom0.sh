@@ -1,6 +1,6 @@
 # Sourced by test/xen/dom0-init: the bridge domain (issue 15). dom0 creates
 # domU G, a receiver domain that re-broadcasts a Xen bus, and then domU S,
-# which publishes bus rcb (XenPublisher) with one slot for G. In G
+# which publishes bus rcb with one slot for G. In G
 # (test/xen/bridge-domu.sh), `ringcast bridge --forward xen:S/rcb/0`
 # carries the bus over TCP on G's loopback to `ringcast bridge --republish`,
 # which republishes it into a socket bus read by two subscriber processes;
@@ -32,7 +32,7 @@ CFG
 	# G exists before S grants anything to it (XenStore refuses permissions
 	# naming a domain that does not exist yet); G is told S's id.
 	bridge_cfg rcx-G "rcx.role=bridge rcx.publisher=$s rcx.messages=$m" >/etc/xen/domG.cfg
-	bridge_cfg rcx-S "rcx.role=bridge-pub rcx.receiver=$g rcx.messages=$m" >/etc/xen/domS.cfg
+	bridge_cfg rcx-S "rcx.role=bridge-pub rcx.receiver=$g rcx.self=$s rcx.messages=$m" >/etc/xen/domS.cfg
 	create_domains bridge G=$g S=$s || return
 	follow_consoles G S
 	lg=/var/log/xen/console/guest-rcx-G.log

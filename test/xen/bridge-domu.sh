@@ -1,8 +1,8 @@
 # Sourced by test/xen/domu-init for rcx.role=bridge-pub and rcx.role=bridge
 # (the bridge domain, test/xen/bridge-dom0.sh). Uses domu-init's arg.
 #
-# bridge-pub: XenPublisher of bus rcb, one slot for rcx.receiver (node
-#   bridge-peer.mjs pub).
+# bridge-pub: the publisher of bus rcb in this domain (rcx.self), one slot
+#   for rcx.receiver (node bridge-peer.mjs pub).
 # bridge: the bridge domain, everything on its own loopback (no network
 #   leaves the emulated machine): `ringcast bridge --republish` into a socket
 #   bus with two subscribers, and `ringcast bridge --forward xen:P/rcb/0`
@@ -72,7 +72,7 @@ bridge_domain() {
 
 case "$(arg role)" in
 bridge-pub)
-	node /pkg/bridge-peer.mjs /pkg pub rcb "$(arg messages)" "$(arg receiver)"
+	node /pkg/bridge-peer.mjs /pkg pub rcb "$(arg messages)" "$(arg receiver)" "$(arg self)"
 	echo "RCX note bridge-bus publisher exit $?"
 	;;
 bridge) bridge_domain ;;

@@ -2,9 +2,10 @@
 // test/xen/bridge-domu.sh): the package copied into the initramfs, run in
 // Xen domains.
 //
-//   node bridge-peer.mjs PKG pub BUS MESSAGES RECEIVER_DOMID
-//       XenPublisher of BUS with one slot for RECEIVER_DOMID (the bridge
-//       domain). Waits for the bridge, publishes MESSAGES numbered messages
+//   node bridge-peer.mjs PKG pub BUS MESSAGES RECEIVER_DOMID OWN_DOMID
+//       The publisher of Xen bus BUS with one slot for RECEIVER_DOMID (the
+//       bridge domain): XenPublisher, or Publisher on xen:OWN_DOMID/BUS
+//       where the package's Publisher serves Xen buses. Waits for the bridge, publishes MESSAGES numbered messages
 //       (test/fixtures/numbered.mjs) in batches of 64. When the bridge dies
 //       (evicted `dead`), it publishes one more batch with no subscriber at
 //       all — lost for certain, and said so — then waits for a bridge to
@@ -39,19 +40,31 @@ function batch(from, to) {
   return messages;
 }
 
-async function publisher(ringcast, bus, messages, receiver) {
-  const pub = await ringcast.XenPublisher.open({ bus, receivers: [{ domid: receiver }], capacity: 64 * 1024, evictAfterMs: 60_000 });
-  say(`note publisher of ${bus} ready in domain ${pub.domid}`);
-  let deaths = 0;
+/** The bus, with whichever API the package has: XenPublisher, or Publisher serving a xen: address. */
+function openBus(ringcast, bus, receiver, self) {
+  const options = { capacity: 64 * 1024, evictAfterMs: 60_000 };
+  if (ringcast.XenPublisher) return ringcast.XenPublisher.open({ bus, receivers: [{ domid: receiver }], ...options });
+  return ringcast.Publisher.listen({ address: `xen:${self}/${bus}`, xen: { receivers: [{ domid: receiver }], lingerMs: 120_000 }, ...options });
+}
+
+async function publisher(ringcast, bus, messages, receiver, self) {
+  const pub = await openBus(ringcast, bus, receiver, self);
+  say(`note publisher of ${bus} ready in domain ${self}`);
+  let died = false;
   let joins = 0;
+  // One slot: the receiver's slot 0, whatever the event calls it.
+  const where = (e) => `domain ${e.domid ?? receiver} slot ${e.domainSlot ?? e.slot}`;
   pub.on('subscribe', (e) => {
     joins++;
-    say(`note joined domain ${e.domid} slot ${e.slot}`);
+    say(`note joined ${where(e)}`);
   });
-  pub.on('evict', (e) => {
-    if (e.reason === 'dead') deaths++;
-    say(`evicted domain ${e.domid} slot ${e.slot} reason ${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''}`);
-  });
+  const death = (e) => {
+    if (e.reason !== 'dead') return;
+    died = true;
+    say(`evicted ${where(e)} reason dead${e.seenBy ? ` via ${e.seenBy}` : ''}`);
+  };
+  pub.on('evict', (e) => (e.reason === 'dead' ? death(e) : say(`evicted ${where(e)} reason ${e.reason}`)));
+  pub.on('unsubscribe', death);
   const nextJoin = async () => {
     await once(pub, 'subscribe', { signal: AbortSignal.timeout(300_000) });
   };
@@ -60,7 +73,7 @@ async function publisher(ringcast, bus, messages, receiver) {
   let orphaned = 0;
   for (let seq = 0; seq < messages; ) {
     if (pub.subscriberCount === 0) {
-      if (deaths > 0 && orphaned === 0) {
+      if (died && orphaned === 0) {
         const to = Math.min(messages, seq + BATCH);
         await pub.publishBatch(batch(seq, to));
         orphaned = to - seq;
@@ -75,7 +88,7 @@ async function publisher(ringcast, bus, messages, receiver) {
     await pub.publishBatch(batch(seq, to));
     seq = to;
   }
-  say(`ok publisher-sent-all ${messages} messages, ${orphaned} with no subscriber, ${deaths} bridge death(s) seen, ${joins} join(s)`);
+  say(`ok publisher-sent-all ${messages} messages, ${orphaned} with no subscriber, the bridge's death ${died ? 'seen' : 'NOT seen'}, ${joins} join(s)`);
   await pub.close({ lingerMs: 120_000 });
   say(`ok publisher-closed with ${pub.subscriberCount} attached`);
 }
@@ -127,7 +140,7 @@ function check(farLog, messages, subLogs) {
 
 async function main() {
   const ringcast = await import(pathToFileURL(join(root, 'dist/index.js')).href);
-  if (role === 'pub') await publisher(ringcast, rest[0], Number(rest[1]), Number(rest[2]));
+  if (role === 'pub') await publisher(ringcast, rest[0], Number(rest[1]), Number(rest[2]), Number(rest[3]));
   else if (role === 'sub') await subscriber(ringcast, rest[0], Number(rest[1]), Number(rest[2]));
   else if (role === 'check') check(rest[0], Number(rest[1]), rest.slice(2));
   else throw new Error(`unknown role ${role}`);
