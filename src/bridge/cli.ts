@@ -1,7 +1,7 @@
 // `ringcast bridge` and `ringcast stat http://…` (a bridge's figures).
 import { parseArgs } from 'node:util';
 
-import type { VmOptions } from '../ivshmem.js';
+import type { PublisherOptionFields } from '../publisher.js';
 import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
 
 export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus> [--guest NAME=ACKFILE]...]
@@ -72,7 +72,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
       values.republish === undefined
         ? undefined
         : // The address gives the ring file and the ivshmem server; only the guests come from here.
-          { address: values.republish, capacity, ...(guests && { vm: { guests } as Partial<VmOptions> as VmOptions }) },
+          { address: values.republish, capacity, ...(guests && { vm: { guests } as PublisherOptionFields['vm'] }) },
     transport,
     policy: values.policy as BridgeOptions['policy'],
     handshakeTimeoutMs: number('handshake-timeout-ms', values['handshake-timeout-ms']),
