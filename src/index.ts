@@ -59,4 +59,4 @@ export { ivshmemRegionSize } from './providers/ivshmem.js';
 export type { VmOptions, VmGuestOptions, IvshmemSubscribeOptions } from './providers/ivshmem.js';
 export type { XenBusOptions, XenBusInfo, XenReceiver, XenAckGrant, XenSubscribeOptions, XenDeathSeenBy } from './providers/xen.js';
 export { Bridge } from './bridge/bridge.js';
-export type { BridgeOptions, BridgeTransportOptions, BridgeStats, BridgeGapEvent } from './bridge/bridge.js';
+export type { BridgeOptions, BridgeTransportOptions, BridgeStats, BridgeGapEvent, RepublishOptions } from './bridge/bridge.js';

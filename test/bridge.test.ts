@@ -370,6 +370,21 @@ describe('bridge in process', () => {
     expect(far.stats().republish).toMatchObject({ messages: 2, gaps: 0 });
   });
 
+  it('shows whether it is attached to the bus it forwards, and counts the attempts that failed', async () => {
+    const path = socketPath('bus.sock');
+    const bridge = await Bridge.start({ forward: `unix:${path}`, metricsPort: 0, transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    while (bridge.stats().forward.attachFailures < 2) await new Promise((r) => setTimeout(r, 20)); // no bus there yet
+    expect(bridge.stats().forward).toMatchObject({ bus: path, attached: false });
+    const publisher = await Publisher.listen({ path, capacity: 1 << 16 });
+    opened.push(publisher);
+    while (!bridge.stats().forward.attached) await new Promise((r) => setTimeout(r, 20));
+    expect(publisher.subscriberCount).toBe(1);
+    const text = await (await fetch(`http://127.0.0.1:${bridge.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/^ringcast_bridge_forward_attached\{bridge="[0-9a-f]{16}"\} 1$/m);
+    expect(text).toMatch(/^ringcast_bridge_forward_attach_failures_total\{bridge="[0-9a-f]{16}"\} [1-9]\d*$/m);
+  });
+
   /** A bus, a healthy local subscriber, and a bridge forwarding to a TCP peer that never reads. */
   async function slowNetwork(policy: 'block' | 'drop', busOptions: { evictAfterMs?: number } = {}) {
     const path = socketPath('bus.sock');

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 
 import PQueue from 'p-queue';
 
-import { socketAddress } from '../address.js';
+import { formatAddress, parseAddress, resolvePublisherAddress, resolveSubscriberAddress, unsupported } from '../address.js';
 import type { BridgeEvents } from '../events.js';
 import { invalidOption, PublisherGoneError } from '../errors.js';
 import { resolveLogger, type Logger } from '../logger.js';
@@ -26,14 +26,39 @@ import {
   type WireError,
 } from './wire.js';
 
-/** The republished bus's options with its address resolved: only a socket bus for now. */
-function republishTarget(republish: NonNullable<BridgeOptions['republish']>): Omit<PublisherOptions, 'listen' | 'envelopes'> {
-  const use = 'a Bridge republishing';
-  if (typeof republish === 'string') return { path: socketAddress(republish, use, 'republish') };
-  if (republish.address === undefined) return republish;
-  if (republish.path !== undefined) throw invalidOption('republish.path', republish.path, 'no value with republish.address');
-  const { address, ...rest } = republish;
-  return { ...rest, path: socketAddress(address, use, 'republish.address') };
+/** What a Bridge republishes into: a bus address, or a Publisher's options (with its address or path). */
+export type RepublishOptions = Omit<PublisherOptions, 'listen' | 'envelopes'>;
+
+/**
+ * The republished bus's options. Publisher.listen resolves the address; it is
+ * resolved here once more so that a bus no Publisher can serve (a xen:
+ * address, an ivshmem: one without its server) is refused before the link
+ * starts.
+ */
+function republishTarget(republish: unknown): RepublishOptions {
+  if (typeof republish === 'string') {
+    refuseXen(parseAddress(republish, 'republish').kind, republish);
+    return { address: republish };
+  }
+  if (typeof republish !== 'object' || republish === null) {
+    throw invalidOption('republish', republish, 'a bus address, or publisher options with an address or path');
+  }
+  const options = republish as RepublishOptions;
+  if (options.address !== undefined) refuseXen(parseAddress(options.address, 'republish.address').kind, options.address);
+  resolvePublisherAddress(options);
+  return options;
+}
+
+/** A republished bus carries envelopes; the grant device formats a Xen ring without them. */
+function refuseXen(kind: string, address: string): void {
+  if (kind === 'xen') throw unsupported(`a Bridge republishing into the Xen bus ${address}`, 'a Xen ring is formatted without the envelopes a republished bus carries; republish into a unix: or ivshmem: bus');
+}
+
+/** The name a bus goes by in stats and logs: a socket path as it was, any other address in its canonical text. */
+function busName(options: { address?: string; path?: string }): string {
+  if (options.address === undefined) return options.path!;
+  const address = parseAddress(options.address);
+  return address.kind === 'unix' ? address.path : formatAddress(address);
 }
 
 /** Where frames go: a NATS subject, or a direct TCP link. */
@@ -44,18 +69,28 @@ export type BridgeTransportOptions =
 
 export interface BridgeOptions {
   /**
-   * Forward this local bus to the remote side: its address (docs/addresses.md),
-   * `unix:PATH` or a bare socket path. ivshmem: and xen: buses are refused
-   * with ERR_RINGCAST_UNSUPPORTED for now.
+   * Forward this bus to the remote side: any address a Subscriber attaches
+   * to (docs/addresses.md): `unix:PATH` or a bare socket path,
+   * `ivshmem:RING?ack=FILE&doorbell=DEVICE` from a KVM guest (`&server=SOCKET`
+   * on a host), `xen:DOMID/BUS[/SLOT]` from a Xen receiver domain. The bridge
+   * is one more subscriber of that bus, in that bus's slot.
    */
   forward?: string;
   /**
-   * Republish what remote bridges forward into a local bus served at this
-   * address (`unix:PATH` or a bare path), or with these options (the bus
-   * carries envelopes its subscribers never see). ivshmem: and xen:
-   * addresses are refused with ERR_RINGCAST_UNSUPPORTED for now.
+   * Republish what remote bridges forward into a bus this bridge publishes:
+   * its address (`unix:PATH` or a bare path), or Publisher options, which an
+   * ivshmem bus needs for its guests (`{ address: 'ivshmem:RING?server=SOCKET',
+   * vm: { guests } }`). The bus carries envelopes its subscribers never see.
+   * A xen: bus is refused with ERR_RINGCAST_UNSUPPORTED: the grant device
+   * formats a Xen ring without the envelopes a republished bus carries.
    */
-  republish?: string | Omit<PublisherOptions, 'listen' | 'envelopes'>;
+  republish?: string | RepublishOptions;
+  /**
+   * One attach to the forwarded bus gives up after this long and is tried
+   * again (default 5000 ms). A Xen look-up and join under emulation can take
+   * longer than that.
+   */
+  handshakeTimeoutMs?: number;
   transport: BridgeTransportOptions;
   /**
    * What a slow or absent network does: 'block' (default) stops reading the
@@ -100,6 +135,14 @@ export interface BridgeStats {
   reconnects: number;
   forward: {
     bus: string | null;
+    /** Whether the bridge is a subscriber of the forwarded bus now. */
+    attached: boolean;
+    /**
+     * Attempts to attach to the forwarded bus that failed (no bus there yet,
+     * a full one, a refusal, our slot not yet free): each is retried, so a
+     * count that keeps growing is a bus that is not coming (a wrong name?).
+     */
+    attachFailures: number;
     /** Local bus bytes committed and not yet read by the bridge. */
     lagBytes: number;
     messages: number;
@@ -136,6 +179,7 @@ const DEFAULTS = {
   maxPendingBytes: 8 * 1024 * 1024,
   maxBatchBytes: 256 * 1024,
   maxHops: 8,
+  handshakeTimeoutMs: 5000,
   reconnectInitialMs: 100,
   reconnectMaxMs: 5000,
 };
@@ -155,10 +199,11 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   /** This bridge's sender id on the wire (16 hex digits). */
   readonly id: string;
   #sender: bigint;
-  #options: Required<Pick<BridgeOptions, 'policy' | 'maxPendingBytes' | 'maxBatchBytes' | 'maxHops'>>;
+  #options: Required<Pick<BridgeOptions, 'policy' | 'maxPendingBytes' | 'maxBatchBytes' | 'maxHops' | 'handshakeTimeoutMs'>>;
   #transport: Transport;
   #log: Logger;
-  #forwardPath: string | null;
+  /** The bus forwarded, as the options gave its address. */
+  #forwardAddress: string | null;
   #republishOptions: PublisherOptions | null;
   #subscriber: Subscriber | null = null;
   #publisher: Publisher | null = null;
@@ -176,16 +221,21 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   #ownOrigins = new Set<bigint>();
   /** Next sequence number expected from each origin. */
   #expected = new Map<bigint, number>();
-  #forward = { messages: 0, bytes: 0, batches: 0, pendingBytes: 0, pendingMessages: 0, droppedMessages: 0, evictions: 0, lostMessages: 0 };
+  #forward = { attachFailures: 0, messages: 0, bytes: 0, batches: 0, pendingBytes: 0, pendingMessages: 0, droppedMessages: 0, evictions: 0, lostMessages: 0 };
   #republish = { messages: 0, bytes: 0, batches: 0, gaps: 0, lostMessages: 0, duplicates: 0, echoes: 0, loops: 0, malformedFrames: 0, pendingBytes: 0 };
 
   private constructor(options: BridgeOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
     if (options.forward === undefined && options.republish === undefined) {
-      throw invalidOption('forward', options.forward, 'a bus path to forward, or a republish option (or both)');
+      throw invalidOption('forward', options.forward, 'a bus address to forward, or a republish option (or both)');
     }
-    const forwardPath = options.forward === undefined ? null : socketAddress(options.forward, 'a Bridge forwarding', 'forward');
+    if (options.forward !== undefined) {
+      // Refused now, not retried forever: an address that does not parse or
+      // lacks what a subscriber needs (an ivshmem ack page, a doorbell).
+      parseAddress(options.forward, 'forward');
+      resolveSubscriberAddress({ address: options.forward });
+    }
     if (options.policy !== undefined && options.policy !== 'block' && options.policy !== 'drop') {
       throw invalidOption('policy', options.policy, "'block' or 'drop'");
     }
@@ -194,6 +244,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       maxPendingBytes: checkInteger('maxPendingBytes', options.maxPendingBytes, DEFAULTS.maxPendingBytes, 64 * 1024, 2 ** 40),
       maxBatchBytes: checkInteger('maxBatchBytes', options.maxBatchBytes, DEFAULTS.maxBatchBytes, 1024, 64 * 1024 * 1024),
       maxHops: checkInteger('maxHops', options.maxHops, DEFAULTS.maxHops, 1, MAX_HOPS_LIMIT),
+      handshakeTimeoutMs: checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, DEFAULTS.handshakeTimeoutMs, 1, 600_000),
     };
     const reconnectInitialMs = checkInteger('reconnectInitialMs', options.reconnectInitialMs, DEFAULTS.reconnectInitialMs, 1, 60_000);
     const reconnectMaxMs = checkInteger('reconnectMaxMs', options.reconnectMaxMs, DEFAULTS.reconnectMaxMs, reconnectInitialMs, 600_000);
@@ -201,16 +252,12 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#sender = id.readBigUInt64LE(0);
     this.id = hex(this.#sender);
     this.#log = resolveLogger(options.logger, 'bridge');
-    this.#forwardPath = forwardPath;
-    const republish = options.republish;
-    if (republish !== undefined && typeof republish !== 'string' && (typeof republish !== 'object' || republish === null)) {
-      throw invalidOption('republish', republish, 'a socket path or publisher options');
-    }
+    this.#forwardAddress = options.forward ?? null;
     this.#republishOptions =
-      republish === undefined
+      options.republish === undefined
         ? null
         : // Omit<> merged PublisherOptions' policy branches; Publisher checks the combination at run time.
-          ({ ...republishTarget(republish), logger: options.logger, envelopes: true } as PublisherOptions);
+          ({ ...republishTarget(options.republish), logger: options.logger, envelopes: true } as PublisherOptions);
     this.#transport = makeTransport(options.transport, {
       subscribe: this.#republishOptions !== null,
       name: `ringcast-bridge-${this.id}`,
@@ -247,11 +294,11 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       },
       violation: (error) => this.#onMalformed(error),
     });
-    if (this.#forwardPath) this.#pumping = this.#forwardLoop(this.#forwardPath);
+    if (this.#forwardAddress !== null) this.#pumping = this.#forwardLoop(this.#forwardAddress);
     if (options.metricsPort !== undefined) {
       this.#metrics = await serveMetrics(() => this.stats(), options.metricsPort, options.metricsHost ?? '127.0.0.1');
     }
-    this.#log.info({ id: this.id, forward: this.#forwardPath, republish: this.#republishOptions?.path ?? null }, 'bridge started');
+    this.#log.info({ id: this.id, forward: this.#forwardAddress, republish: this.#republishOptions && busName(this.#republishOptions) }, 'bridge started');
   }
 
   /** The metrics server's port, when one was asked for. */
@@ -276,22 +323,40 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       transport: this.#transport.address,
       connected: this.#transport.connected,
       reconnects: this.#transport.reconnects,
-      forward: { bus: this.#forwardPath, lagBytes, ...this.#forward },
-      republish: { bus: this.#republishOptions?.path ?? null, ...this.#republish },
+      forward: {
+        bus: this.#forwardAddress === null ? null : busName({ address: this.#forwardAddress }),
+        attached: this.#subscriber !== null && !this.#subscriber.closed,
+        lagBytes,
+        ...this.#forward,
+      },
+      republish: { bus: this.#republishOptions && busName(this.#republishOptions), ...this.#republish },
     };
   }
 
   // ---- forwarding: local bus -> link ------------------------------------------
 
-  /** Follows the local bus across publisher restarts until the bridge closes. */
-  async #forwardLoop(path: string): Promise<void> {
+  /**
+   * Follows the forwarded bus across publisher restarts (and, on a shared-memory
+   * bus, across this bridge's slot being freed and taken again) until the
+   * bridge closes.
+   */
+  async #forwardLoop(address: string): Promise<void> {
     let retryMs = 100;
     while (!this.#closed) {
       try {
-        this.#subscriber = await Subscriber.connect({ path, rejoin: true, keepEnvelopes: true, logger: this.#log });
+        this.#subscriber = await Subscriber.connect({
+          address,
+          rejoin: true,
+          keepEnvelopes: true,
+          handshakeTimeoutMs: this.#options.handshakeTimeoutMs,
+          logger: this.#log,
+          signal: this.#stop.signal,
+        });
       } catch (error) {
-        // No bus yet (or a full one): try again, slower each time.
-        this.#log.debug({ path, error: (error as Error).message }, 'local bus not reachable; retrying');
+        if (this.#closed) return;
+        // No bus yet (or a full one, or our slot not yet free): try again, slower each time.
+        this.#forward.attachFailures++;
+        this.#log.debug({ bus: address, error: (error as Error).message }, 'bus to forward not reachable; retrying');
         await sleep(retryMs, this.#stop.signal);
         retryMs = Math.min(retryMs * 2, 5000);
         continue;

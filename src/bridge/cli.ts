@@ -1,12 +1,14 @@
 // `ringcast bridge` and `ringcast stat http://…` (a bridge's figures).
 import { parseArgs } from 'node:util';
 
+import type { PublisherOptionFields } from '../publisher.js';
 import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
 
-export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus>]
+export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus> [--guest NAME=ACKFILE]...]
                   (--nats <url> --subject <subject> | --tcp-listen [host:]port | --tcp-connect host:port)
-                  [--policy block|drop] [--capacity BYTES] [--metrics-port N] [--json]
-      forward a local bus to remote hosts and/or republish theirs into a local bus
+                  [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS] [--metrics-port N] [--json]
+      forward a bus (unix:, ivshmem:, xen: address) to remote hosts and/or republish theirs into a
+      bus (unix:, or ivshmem:RING?server=SOCKET with one --guest per guest, in slot order)
   ringcast stat http://<host>:<metrics-port> [--json]
       a bridge's figures (from its --metrics-port)`;
 
@@ -33,6 +35,8 @@ export async function bridgeCommand(args: string[]): Promise<number> {
       'tcp-connect': { type: 'string' },
       policy: { type: 'string' },
       capacity: { type: 'string' },
+      guest: { type: 'string', multiple: true },
+      'handshake-timeout-ms': { type: 'string' },
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       json: { type: 'boolean' },
@@ -56,11 +60,22 @@ export async function bridgeCommand(args: string[]): Promise<number> {
     return Number(value);
   };
   const capacity = number('capacity', values.capacity);
+  if (values.guest && values.republish === undefined) throw new BridgeUsageError('--guest needs --republish ivshmem:RING?server=SOCKET');
+  const guests = values.guest?.map((value) => {
+    const equals = value.indexOf('=');
+    if (equals <= 0 || equals === value.length - 1) throw new BridgeUsageError(`--guest wants NAME=ACKFILE, got ${JSON.stringify(value)}`);
+    return { name: value.slice(0, equals), ackFile: value.slice(equals + 1) };
+  });
   const options: BridgeOptions = {
     forward: values.forward,
-    republish: values.republish === undefined ? undefined : { address: values.republish, capacity },
+    republish:
+      values.republish === undefined
+        ? undefined
+        : // The address gives the ring file and the ivshmem server; only the guests come from here.
+          { address: values.republish, capacity, ...(guests && { vm: { guests } as PublisherOptionFields['vm'] }) },
     transport,
     policy: values.policy as BridgeOptions['policy'],
+    handshakeTimeoutMs: number('handshake-timeout-ms', values['handshake-timeout-ms']),
     metricsPort: number('metrics-port', values['metrics-port']),
     metricsHost: values['metrics-host'],
   };

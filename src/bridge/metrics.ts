@@ -22,6 +22,8 @@ interface Metric {
 const METRICS: Metric[] = [
   { name: 'connected', help: 'Whether the link is up (1) or down (0).', type: 'gauge', value: (s) => (s.connected ? 1 : 0) },
   { name: 'reconnects_total', help: 'Times the link came back after a loss.', type: 'counter', value: (s) => s.reconnects },
+  { name: 'forward_attached', help: 'Whether the bridge is a subscriber of the forwarded bus now (1) or not (0).', type: 'gauge', value: (s) => (s.forward.attached ? 1 : 0) },
+  { name: 'forward_attach_failures_total', help: 'Failed attempts to attach to the forwarded bus (each retried).', type: 'counter', value: (s) => s.forward.attachFailures },
   { name: 'forwarded_messages_total', help: 'Messages sent to the link.', type: 'counter', value: (s) => s.forward.messages },
   { name: 'forwarded_bytes_total', help: 'Frame bytes sent to the link.', type: 'counter', value: (s) => s.forward.bytes },
   { name: 'forwarded_batches_total', help: 'Frames sent to the link.', type: 'counter', value: (s) => s.forward.batches },

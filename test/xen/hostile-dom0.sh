@@ -11,7 +11,7 @@
 # receive everything intact. (A receiver writing the ring itself fails: the
 # grant is read-only, xengrant-*-a-receivers-write-fails.)
 # Uses dom0-init's ok, fail, wait_line and prefix, and xengrant-dom0.sh's
-# xengrant_cfg and follow_consoles.
+# xengrant_cfg, create_domains and follow_consoles.
 
 # $1: the id of the last domain created so far (0 if none).
 hostile_scenario() {
@@ -21,15 +21,7 @@ hostile_scenario() {
 	xengrant_cfg rcx-H "rcx.role=hostile rcx.publisher=$u" >/etc/xen/domH.cfg
 	xengrant_cfg rcx-U "rcx.role=hostile-pub rcx.messages=$m rcx.receivers=0:sub,0:pub,$h:sub,$h:sub,$h:sub,$h:sub" \
 		>/etc/xen/domU.cfg
-	for d in H U; do
-		if xl create /etc/xen/dom$d.cfg >/tmp/create-$d.log 2>&1; then ok "hostile-create-dom$d"; else
-			fail "hostile-create-dom$d" "$(tail -n 5 /tmp/create-$d.log)"; return; fi
-	done
-	if [ "$(xl domid rcx-H)" = "$h" ] && [ "$(xl domid rcx-U)" = "$u" ]; then
-		ok "hostile-domain-ids (H=$h U=$u)"
-	else
-		fail "hostile-domain-ids" "H=$(xl domid rcx-H) U=$(xl domid rcx-U), expected $h, $u"
-	fi
+	create_domains hostile H=$h U=$u || return
 	lh=/var/log/xen/console/guest-rcx-H.log
 	lu=/var/log/xen/console/guest-rcx-U.log
 	follow_consoles H U

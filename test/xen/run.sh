@@ -46,6 +46,7 @@
 # RINGCAST_XEN_ONLY=hostile only the hostile receiver domain's (below),
 # RINGCAST_XEN_ONLY=xenpub only the Node Publisher's write-once buses (below).
 # RINGCAST_XEN_ONLY=channel only the channel between two domUs (below).
+# RINGCAST_XEN_ONLY=bridge only the bridge domain's (below).
 #
 # Last, the grant device (kmod/ringcast_xengrant.c, built here against the
 # guest kernel's headers): domU P loads it, allocates one ring, grants it
@@ -57,7 +58,7 @@
 # flapping with rejoins, a join-request flood; U must evict each forged ack
 # (protocol) and dom0's subscribers receive everything intact
 # (test/xen/hostile-dom0.sh, `ringcast-xen hostile`).
-# Last, a Xen bus is a Publisher: domU W's Node Publisher publishes the same
+# Then a Xen bus is a Publisher: domU W's Node Publisher publishes the same
 # sequence (small messages, one of 16 MiB, a zero-copy claim, a write
 # stream) on 2 MiB rings to dom0 alone and then to dom0 and domUs X and Y;
 # every subscriber's sha256 must be the publisher's, and the bytes W wrote
@@ -66,6 +67,11 @@
 # (ChannelServer, Channel.connect): 64 MiB from Y to X through the Duplex
 # with the same sha256 in both, shutdown from either end
 # (test/xen/channel-dom0.sh, test/xen/channel-peer.mjs).
+# Then the bridge domain: domU G forwards a bus of domU S with `ringcast
+# bridge --forward xen:...` over TCP on its loopback to a second bridge that
+# republishes it to two subscribers; the forwarding bridge is killed
+# mid-stream and started again; every message arrives in order and intact
+# or lies in a reported gap (test/xen/bridge-dom0.sh, bridge-domu.sh).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -79,6 +85,10 @@ NODE_MESSAGES=${RINGCAST_XEN_NODE_MESSAGES:-20000}
 SMP=${RINGCAST_XEN_SMP:-2}
 ONLY=${RINGCAST_XEN_ONLY:-}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-xen.XXXXXX")
+# The Node part (the package, Node domUs) is built unless one C-only scenario runs alone.
+NODE_PART=$([ -z "$ONLY" ] || [ "$ONLY" = xenpub ] || [ "$ONLY" = channel ] || [ "$ONLY" = bridge ] && echo 1)
+# What the Node domUs carry besides node-peer.mjs: the bridge domain's programs.
+BRIDGE_FILES="$ROOT/test/xen/bridge-peer.mjs $ROOT/test/xen/bridge-domu.sh $ROOT/test/fixtures/numbered.mjs"
 QEMU_TIMEOUT=900
 XENBIN=/usr/lib/xen-4.17/bin
 XENGZ=/boot/xen-4.17-amd64.gz
@@ -157,7 +167,7 @@ else
 	finish
 fi
 
-if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ] || [ "$ONLY" = channel ]; then
+if [ -n "$NODE_PART" ]; then
 	t=$(elapsed)
 	if build_package "$WORK/package-build.log"; then
 		ok "the package builds for the Node part (dist/, build/Release/ringcast.node) ($(($(elapsed) - t)) ms)"
@@ -197,9 +207,10 @@ cp "$ROOT/test/xen/domu-init" "$WORK/domu/init"
 chmod 755 "$WORK/domu/init"
 pack_initramfs "$WORK/domu" "$WORK/domu.cpio.gz" gzip -1
 # The Node domUs: the same init, plus node and the package.
-if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ] || [ "$ONLY" = channel ]; then
+if [ -n "$NODE_PART" ]; then
 	stage_common "$WORK/domu-node"
-	stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs" "$ROOT/test/xen/channel-peer.mjs"
+	# shellcheck disable=SC2086 # BRIDGE_FILES: paths without spaces
+	stage_node "$WORK/domu-node" "$ROOT/test/xen/node-peer.mjs" "$ROOT/test/xen/channel-peer.mjs" $BRIDGE_FILES
 	cp "$ROOT/test/xen/domu-init" "$WORK/domu-node/init"
 	chmod 755 "$WORK/domu-node/init"
 	pack_initramfs "$WORK/domu-node" "$WORK/domu-node.cpio.gz" gzip -1
@@ -215,6 +226,7 @@ cp "$ROOT/test/xen/xengrant-dom0.sh" "$D0/etc/xengrant-dom0.sh"
 cp "$ROOT/test/xen/hostile-dom0.sh" "$D0/etc/hostile-dom0.sh"
 cp "$ROOT/test/xen/xenpub-dom0.sh" "$D0/etc/xenpub-dom0.sh"
 cp "$ROOT/test/xen/channel-dom0.sh" "$D0/etc/channel-dom0.sh"
+cp "$ROOT/test/xen/bridge-dom0.sh" "$D0/etc/bridge-dom0.sh"
 mkdir -p "$D0/usr/lib/xen-4.17/bin" "$D0/lib/x86_64-linux-gnu" "$D0/lib64" "$D0/etc/xen" "$D0/guest" \
 	"$D0/var/lib/xen" "$D0/var/log/xen"
 for b in xl xenstored xen-init-dom0 xenconsoled; do cp "$XENBIN/$b" "$D0/usr/lib/xen-4.17/bin/"; done
@@ -229,7 +241,7 @@ done
 cp -L /lib64/ld-linux-x86-64.so.2 "$D0/lib64/"
 cp "$KDIR/vmlinuz" "$D0/guest/vmlinuz"
 cp "$WORK/domu.cpio.gz" "$D0/guest/"
-if [ -z "$ONLY" ] || [ "$ONLY" = xenpub ] || [ "$ONLY" = channel ]; then
+if [ -n "$NODE_PART" ]; then
 	cp "$WORK/domu-node.cpio.gz" "$D0/guest/"
 	stage_node "$D0" "$ROOT/test/xen/node-peer.mjs" "$ROOT/test/xen/channel-peer.mjs"
 fi
@@ -336,21 +348,27 @@ channel)
 	cat "$ROOT/test/xen/expected-checks-channel" >>"$WORK/expected-checks"
 	GUESTS="dom0 X Y"
 	;;
+bridge)
+	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
+	cat "$ROOT/test/xen/expected-checks-bridge" >>"$WORK/expected-checks"
+	GUESTS="dom0 G S"
+	;;
 *)
 	cp "$ROOT/test/xen/expected-checks" "$WORK/expected-checks"
 	cat "$ROOT/test/xen/expected-checks-xengrant" "$ROOT/test/xen/expected-checks-hostile" \
-		"$ROOT/test/xen/expected-checks-xenpub" "$ROOT/test/xen/expected-checks-channel" >>"$WORK/expected-checks"
-	GUESTS="dom0 A B C D R Q P H U X Y W"
+		"$ROOT/test/xen/expected-checks-xenpub" "$ROOT/test/xen/expected-checks-channel" "$ROOT/test/xen/expected-checks-bridge" >>"$WORK/expected-checks"
+	GUESTS="dom0 A B C D R Q P H U X Y W G S"
 	;;
 esac
 expect_listed_checks "$LOG.txt" "RCX ok " "$WORK/expected-checks" "test/xen/expected-checks${ONLY:+ ($ONLY)}"
 # A program's failure in a domain reaches dom0's console with a prefix ("[A] ",
 # "[0.k] "): a check may have waited past it.
-expect_no_stray_failures "no program in any domain reported a failure" "$LOG.txt" '.(RCX|RCX-PUB|RCX-SUB|RCX-HOSTILE|RCN) FAIL'
+expect_no_stray_failures "no program in any domain reported a failure" "$LOG.txt" '.(RCX|RCX-PUB|RCX-SUB|RCX-HOSTILE|RCN|RCB) FAIL'
 # Progress lines of the programs, for the record.
 grep -E '^\[(A|B|0|0\.[12mkl])\] RCX-(PUB|SUB) |^\[(C|D|N|W|X|Y|0\.rcw[13])\] RCN ' "$LOG.txt" | grep -v 'RCX-GUEST-LOG' | sort -u | sed 's/^/  /' | head -n 60
 grep -E '^\[(P|R|0\.g)\] RCG note' "$LOG.txt" | sort -u | sed 's/^/  /'
 grep -E '^\[(H|U)\] RCX-(HOSTILE|PUB) ' "$LOG.txt" | grep -v 'refused domain' | sort -u | sed 's/^/  /' | head -n 40
+grep -E '^\[(G|S)\] (\[sub[01]\] )?RCB (ok|note)' "$LOG.txt" | sort -u | sed 's/^/  /' | head -n 40
 
 # Every kernel's log, on every console (dom0's, the domUs' as copied by
 # xenconsoled, Xen's own ring): the canary in each, nothing else.

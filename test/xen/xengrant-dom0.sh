@@ -40,6 +40,25 @@ follow_consoles() {
 	done
 }
 
+# Creates the domains NAME=ID... in that order (xl create /etc/xen/domNAME.cfg,
+# domain rcx-NAME) and checks that each got the ID expected: checks
+# "$1-create-domNAME" and "$1-domain-ids". Status 1 when a creation failed.
+create_domains() {
+	local prefix=$1 pair name got="" want=""
+	shift
+	for pair in "$@"; do
+		name=${pair%=*}
+		if xl create /etc/xen/dom$name.cfg >/tmp/create-$name.log 2>&1; then ok "$prefix-create-dom$name"; else
+			fail "$prefix-create-dom$name" "$(tail -n 5 /tmp/create-$name.log)"; return 1; fi
+	done
+	for pair in "$@"; do
+		got="$got ${pair%=*}=$(xl domid rcx-${pair%=*})"
+		want="$want $pair"
+	done
+	if [ "$got" = "$want" ]; then ok "$prefix-domain-ids (${want# })"; else
+		fail "$prefix-domain-ids" "got${got}, expected${want}"; fi
+}
+
 # $1: the id of the last domain created so far (0 if none).
 xengrant_scenario() {
 	local next=$(($1 + 1)) p r q log wo=${WRITE_ONCE_MESSAGES:-5000}

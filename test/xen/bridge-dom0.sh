@@ -1,0 +1,74 @@
+# Sourced by test/xen/dom0-init: the bridge domain (issue 15). dom0 creates
+# domU G, a receiver domain that re-broadcasts a Xen bus, and then domU S,
+# which publishes bus rcb with one slot for G. In G
+# (test/xen/bridge-domu.sh), `ringcast bridge --forward xen:S/rcb/0`
+# carries the bus over TCP on G's loopback to `ringcast bridge --republish`,
+# which republishes it into a socket bus read by two subscriber processes;
+# the forwarding bridge is killed mid-stream and started again. Every
+# message must reach both subscribers in order and intact, or lie in a gap
+# the republishing bridge reported; S must see the killed bridge dead and
+# the new one join. Every "RCB ok/FAIL NAME" line of G and S becomes an
+# "RCX ok/FAIL bridge-NAME" check here (test/xen/expected-checks-bridge).
+# Uses dom0-init's ok, fail, wait_line and prefix, and xengrant-dom0.sh's
+# create_domains and follow_consoles.
+
+# $1: the id of the last domain created so far (0 if none).
+bridge_scenario() {
+	local g=$(($1 + 1)) s=$(($1 + 2)) m=${BRIDGE_MESSAGES:-6000} d f lg ls
+	bridge_cfg() { # name extra
+		cat <<CFG
+name = "$1"
+type = "pv"
+kernel = "/guest/vmlinuz"
+ramdisk = "/guest/domu-node.cpio.gz"
+extra = "console=hvc0 loglevel=5 $2"
+memory = 512
+vcpus = 1
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "destroy"
+CFG
+	}
+	# G exists before S grants anything to it (XenStore refuses permissions
+	# naming a domain that does not exist yet); G is told S's id.
+	bridge_cfg rcx-G "rcx.role=bridge rcx.publisher=$s rcx.messages=$m" >/etc/xen/domG.cfg
+	bridge_cfg rcx-S "rcx.role=bridge-pub rcx.receiver=$g rcx.self=$s rcx.messages=$m" >/etc/xen/domS.cfg
+	create_domains bridge G=$g S=$s || return
+	follow_consoles G S
+	lg=/var/log/xen/console/guest-rcx-G.log
+	ls=/var/log/xen/console/guest-rcx-S.log
+	# Node under emulation, five processes in one domain: give it time.
+	for d in G S; do
+		wait_line /var/log/xen/console/guest-rcx-$d.log "RCX-DOMU-END" 400 ||
+			fail "bridge-dom$d-ends" "no end marker from $d"
+	done
+	for f in $lg $ls; do
+		tr -d '\r' <$f | grep -a "RCB ok \|RCB FAIL " | grep -v '^\[' | while IFS= read -r line; do
+			case "$line" in
+			*"RCB ok "*) echo "RCX ok bridge-${line#*RCB ok }" ;;
+			*) echo "RCX FAIL bridge-${line#*RCB FAIL }" ;;
+			esac
+		done
+	done
+	# What S saw: the killed bridge dead (its unmap notification), then a
+	# bridge in the slot again.
+	if tr -d '\r' <$ls | grep -q "RCB evicted domain $g slot 0 reason dead"; then
+		ok "bridge-publisher-sees-the-killed-bridge-dead"
+	else
+		fail "bridge-publisher-sees-the-killed-bridge-dead" "$(tr -d '\r' <$ls | grep 'RCB' | tail -n 3 | tr '\n' ' ')"
+	fi
+	if [ "$(tr -d '\r' <$ls | grep -c "RCB note joined domain $g slot 0")" -ge 2 ]; then
+		ok "bridge-new-forwarding-bridge-takes-the-slot-again"
+	else
+		fail "bridge-new-forwarding-bridge-takes-the-slot-again" "$(tr -d '\r' <$ls | grep 'RCB note joined' | tr '\n' ' ')"
+	fi
+	# Every check the programs must have passed, so that one that never ran
+	# (a program that died early) fails the run.
+	for c in "$lg republishing-bridge-ready" "$lg forwarding-bridge-killed-mid-stream" "$lg gap-reported-upstream" \
+		"$lg subscriber-0-every-message-in-order-intact-or-in-a-reported-gap" \
+		"$lg subscriber-1-every-message-in-order-intact-or-in-a-reported-gap" \
+		"$ls publisher-streaming" "$ls publisher-sent-all" "$ls publisher-closed"; do
+		f=${c%% *}
+		tr -d '\r' <$f | grep -aq "RCB ok ${c#* }" || echo "RCX FAIL bridge-${c#* }: never reported"
+	done
+}
