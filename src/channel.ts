@@ -330,9 +330,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 
   /**
-   * Sends one message, waiting while the peer's unread data fills our ring.
-   * Between Xen domains a message is at most `maxMessage` bytes (the Duplex
-   * cuts its byte stream to fit).
+   * Sends one message, waiting while the peer's unread data fills our ring;
+   * a message larger than a record is fragmented, as on any bus.
    */
   send(message: Uint8Array, options?: PublishOptions): Promise<void> {
     return this.#writer.publish(message, options);
