@@ -9,6 +9,7 @@
         "native/src/rc_ivshmem.c",
         "native/src/rc_xen.c",
         "native/src/rc_xenstore.c",
+        "native/src/core/rc_join.c",
         "native/binding/addon.cc",
         "native/binding/control.cc",
         "native/binding/ivshmem.cc",

@@ -36,7 +36,7 @@ const ALLOWED = [
   /^binding\.gyp$/,
   /^dist\/[\w./-]+\.(js|d\.ts)$/,
   /^prebuilds\/[a-z0-9]+-[a-z0-9+]+\/ringcast\.napi\.(glibc|musl)\.node$/,
-  /^native\/(include|src|binding)\/[\w.-]+\.(h|c|cc)$/,
+  /^native\/(include|src|binding)\/([\w-]+\/)*[\w.-]+\.(h|c|cc)$/,
   /^kmod\/ringcast_ivshmem\.h$/, // the guest driver's user-space interface, included by native/include/rc_ivshmem.h
   /^kmod\/ringcast_xengrant\.h$/, // the Xen grant device's user-space interface, included by native/src/rc_xen.c
 ];

@@ -157,8 +157,8 @@ private:
 			Napi::Object o = Napi::Object::New(env);
 			o.Set("slot", i);
 			o.Set("peer", g.bound_peer == RC_IVSHMEM_NO_PEER ? -1.0 : static_cast<double>(g.bound_peer));
-			o.Set("joins", static_cast<double>(g.joins));
-			o.Set("rejected", static_cast<double>(g.rejected));
+			o.Set("joins", static_cast<double>(g.join.joins));
+			o.Set("rejected", static_cast<double>(g.join.rejected));
 			out.Set(i, o);
 		}
 		return out;
