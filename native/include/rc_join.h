@@ -52,8 +52,8 @@ struct rc_join_slot {
 	uint32_t highest_answered;  /* a request must be above this: no replay    */
 	uint64_t not_before_ms;     /* joins before then are refused BACKOFF
 	                             * (rc_join_backoff; 0: none)                  */
-	bool alive_at_join;         /* provider.alive was true when the last join
-	                             * was accepted: false later means death      */
+	bool alive_at_join;         /* provider.alive was true for the request
+	                             * accepted last: false later means death    */
 	uint64_t joins;             /* stats: joins accepted                       */
 	uint64_t rejected;          /* stats: requests refused                     */
 };

@@ -21,6 +21,7 @@ struct fake {
 	bool acceptable_any;       /* else only PEER                          */
 	bool use_alive;            /* install provider.alive (Xen's `mapped`) */
 	uint32_t defer_ms;         /* provider.defer's answer                 */
+	bool die_after_check;      /* alive() says yes, then the page unmaps  */
 	uint32_t doorbell_rings[RC_MAX_SUBSCRIBERS]; /* the core rang a slot's doorbell */
 };
 
@@ -61,9 +62,17 @@ static void fake_unbind(void *ctx, uint32_t slot)
 
 static bool fake_alive(void *ctx, uint32_t slot, const struct rc_ack_page *page)
 {
-	(void)ctx;
+	struct fake *f = ctx;
+	bool alive = page->mapped == RC_ACK_MAPPED;
+
 	(void)slot;
-	return page->mapped == RC_ACK_MAPPED;
+	if (f->die_after_check) {
+		/* The subscriber dies right after the publisher looked: its
+		 * kernel clears the byte (a page the test owns). */
+		f->die_after_check = false;
+		((struct rc_ack_page *)page)->mapped = 0;
+	}
+	return alive;
 }
 
 static uint32_t fake_defer(void *ctx, uint32_t slot, uint32_t peer_id, uint64_t now_ms)
@@ -330,13 +339,23 @@ static void unmapped_page_is_a_death_and_its_join_is_never_served(void)
 	/* A new subscriber marks the page, then asks: served. */
 	ask_and_serve(&b, PEER, RC_JOIN_OUTCOME_ACCEPTED, RC_JOIN_ACCEPTED, NULL);
 
+	/* A death between the liveness check and the accept: the next look
+	 * sees it (the slot does not stay held by the dead). */
+	ask_and_serve(&b, RC_JOIN_LEAVE, RC_JOIN_OUTCOME_LEFT, RC_JOIN_LEFT, NULL);
+	b.fake.die_after_check = true;
+	ask_and_serve(&b, PEER, RC_JOIN_OUTCOME_ACCEPTED, RC_JOIN_ACCEPTED, NULL);
+	CHECK_EQ(b.page->mapped, 0);
+	CHECK_EQ(serve(&b, &res), RC_JOIN_OUTCOME_DEAD);
+	CHECK_EQ(b.pub.slots[SLOT].state, RC_SLOT_FREE);
+	ask_and_serve(&b, PEER, RC_JOIN_OUTCOME_ACCEPTED, RC_JOIN_ACCEPTED, NULL);
+
 	/* A leave beside a clear byte (it left, then unmapped before the
 	 * publisher looked) is a leave, not a death. */
 	rc_join_ask(b.page, b.ring, SLOT, RC_JOIN_LEAVE, true);
 	b.page->mapped = 0;
 	CHECK_EQ(serve(&b, &res), RC_JOIN_OUTCOME_LEFT);
 	CHECK_EQ(rc_test_mirror(&b.pub, SLOT)->evict_reason, RC_EVICT_CLOSED);
-	CHECK_EQ(rc_test_mirror(&b.pub, SLOT)->evictions, 1); /* the death above only */
+	CHECK_EQ(rc_test_mirror(&b.pub, SLOT)->evictions, 2); /* the two deaths above only */
 	bus_close(&b);
 }
 

@@ -131,7 +131,11 @@ static int accept(struct rc_publisher *pub, uint32_t slot, struct rc_ack_page *p
 	rc_store_relaxed(&page->sleeping, 0u);
 	doorbell = provider->bind(provider->ctx, slot, res->peer_id);
 	rc_pub_attach(pub, slot, page, doorbell, 0, 0, &generation);
-	js->alive_at_join = provider->alive ? provider->alive(provider->ctx, slot, page) : true;
+	/* It was alive when it asked (rc_join_serve checked): a clear mark
+	 * from now on is its death. Not a fresh read: a death since the check
+	 * would then read as "never alive" and never be seen (found by the
+	 * model, model/README.md, F2). */
+	js->alive_at_join = true;
 	js->joins++;
 	answer(pub, slot, request, RC_JOIN_ACCEPTED, generation, res);
 	provider->ring(provider->ctx, slot, res->peer_id);
