@@ -374,6 +374,8 @@ export interface NativeXenPublisher {
   prepareWait(length: number): boolean;
   endWait(): void;
   evictBlocking(length: number): number;
+  /** The subscriber in ring slot `ringSlot` has its joins refused (verdict BACKOFF) for `waitMs`, as an ivshmem guest's. */
+  backoff(ringSlot: number, waitMs: number): void;
   /** Non-blocking: joins, leaves, deaths, refusals and evictions since the last pass. */
   service(): NativeXenEvent[];
   /** head is also every byte written into shared memory (records and pads), once for all domains. */

@@ -53,6 +53,7 @@ public:
 			InstanceMethod<&XenPublisher::PrepareWait>("prepareWait"),
 			InstanceMethod<&XenPublisher::EndWait>("endWait"),
 			InstanceMethod<&XenPublisher::EvictBlocking>("evictBlocking"),
+			InstanceMethod<&XenPublisher::Backoff>("backoff"),
 			InstanceMethod<&XenPublisher::Service>("service"),
 			InstanceMethod<&XenPublisher::Snapshot>("snapshot"),
 			InstanceMethod<&XenPublisher::ManualLine>("manualLine"),
@@ -184,6 +185,17 @@ private:
 		uint64_t len = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
 		int evicted = done_ ? 0 : rc_pub_evict_blocking(&xp_->pub, len);
 		return Napi::Number::New(info.Env(), evicted);
+	}
+
+	// backoff(ringSlot, waitMs): that subscriber's joins are answered
+	// BACKOFF meanwhile (evicted slow or protocol repeatedly), as an ivshmem
+	// guest's (rc_join.c, through rc_xen_pub_backoff).
+	Napi::Value Backoff(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_xen_pub_backoff(xp_.get(), info[0].As<Napi::Number>().Uint32Value(),
+					   info[1].As<Napi::Number>().Uint32Value());
+		return info.Env().Undefined();
 	}
 
 	// service() -> [{ domain, domid, slot, kind, death, verdict, reason }]:
