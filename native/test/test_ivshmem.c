@@ -86,8 +86,7 @@ static struct rc_entry e[64];
 
 static const struct rc_join_answer *answer_of(uint32_t slot)
 {
-	return (const struct rc_join_answer *)((const uint8_t *)ring_map.addr + RC_JOIN_ANSWER_OFFSET +
-					       slot * RC_JOIN_ANSWER_SIZE);
+	return rc_ring_join_answer_const(ring_map.addr, slot);
 }
 
 static void setup(uint32_t peer_for_a, uint32_t peer_for_b)
