@@ -4,6 +4,7 @@
       "target_name": "ringcast",
       "sources": [
         "native/src/core/ringcast.c",
+        "native/src/core/rc_join.c",
         "native/src/providers/memfd/rc_memfd.c",
         "native/src/providers/ivshmem/rc_ivshmem.c",
         "native/src/providers/xen/rc_xen.c",

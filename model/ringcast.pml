@@ -1,6 +1,8 @@
 /*
  * ringcast.pml -- Promela model of the ringcast ring protocol:
- * publish / ack / sleep-wake / evict, one publisher, two subscribers.
+ * publish / ack / sleep-wake / evict, one publisher, two subscribers; and,
+ * with -DJOIN, of the join / leave / death handshake through shared memory
+ * (native/src/core/rc_join.c; at the end of this file).
  *
  * Source of truth: native/src/core/ringcast.c (C core), native/binding/addon.cc
  * (which C calls make one JS-visible operation), src/publisher.ts and
@@ -567,7 +569,7 @@ quit:	skip
 #define NOT_STRANDED(i) \
 	(dead[i] || !sub_asleep[i] || (head == pos[i] && !closed && !evicted(i)))
 
-#ifndef NO_MONITOR
+#if !defined(NO_MONITOR) && !defined(JOIN)
 active
 #endif
 proctype quiescence()
@@ -585,6 +587,7 @@ proctype quiescence()
 	assert(!evicted(1) || SEEN(1))
 }
 
+#ifndef JOIN
 init
 {
 	d_step {
@@ -604,6 +607,7 @@ init
 		run subscriber(1)
 	}
 }
+#endif
 
 /* =========================================================================
  * LTL, checked with pan -a -f (weak fairness)
@@ -628,3 +632,340 @@ ltl wake {
 	    ((sub_asleep[1] && head != pos[1]) -> <> !sub_asleep[1]) &&
 	    (pub_asleep -> <> !pub_asleep))
 }
+
+#ifdef JOIN
+/* =========================================================================
+ * join / leave / death through shared memory: native/src/core/rc_join.c,
+ * the one implementation behind the ivshmem and Xen providers. One slot,
+ * one subscriber (a guest or a receiver domain), the publisher's serve loop.
+ * A separate model (spin -DJOIN): the ring protocol above starts once a
+ * slot is ACTIVE, which is where this one ends, so the two are not run
+ * together (their product would only multiply states).
+ *
+ *   (default)  ivshmem: no liveness byte; a death reaches the publisher as
+ *              a notice (the subscriber's peer left the ivshmem server,
+ *              which closes its eventfd)
+ *   ALIVE      Xen: provider.alive is the `mapped` byte the subscriber's
+ *              kernel clears when its mapping goes (its death), with a ring
+ *              of the publisher's event channel; the publisher may map the
+ *              dead subscriber's page again (its grant lives on in
+ *              XenStore): rc_join_slot_reset, requests seen start from 0
+ *   HOSTILE    the subscriber writes anything: any request number (also
+ *              backwards, also 0), any peer id, any `mapped`
+ *
+ * Properties (assertions; the monitor runs at quiescence):
+ *   (j1) an ACCEPTED answer agrees with the slot mirror and the ack page
+ *        (rc_join_attach's check); an honest request is accepted or, for a
+ *        leave, answered LEFT
+ *   (j2) no replay: every accepted request number is above every one
+ *        accepted before
+ *   (j3) ALIVE: a join request is never served if its subscriber was
+ *        already dead when the publisher acquired it
+ *   (j4) a subscriber that asked to leave before it died is freed as left,
+ *        never reported dead
+ *   (j5) a doorbell the provider closed at a death is never rung
+ *   (j6) at quiescence: no honest request waits unanswered; a dead
+ *        subscriber's slot is FREE; a live one's slot is ACTIVE with its
+ *        generation exactly while it holds it
+ *
+ * Mutants (model/check.sh --mutants):
+ *   BUG_ANSWER_EARLY    the answer's request is stored before its verdict
+ *                       and generation ([V3] not last)
+ *   BUG_NO_ORDER        no high-water mark: a request that steps back is
+ *                       served again
+ *   BUG_SERVE_UNMAPPED  a join beside a clear `mapped` byte is served
+ *   BUG_MAPPED_FIRST    `mapped` read before the acquire of join_request
+ *                       ([V2a] after the liveness read)
+ *   BUG_DEATH_FIRST     rc_join_death frees the slot DEAD without serving
+ *                       the leave asked for before
+ *   BUG_RING_DEAD       the eviction at a death rings the closed doorbell
+ *   BUG_ALIVE_REREAD    `mapped` read again at the accept to decide whether
+ *                       a clear byte later means death (the code before
+ *                       this model: a death in between went unseen)
+ * ========================================================================= */
+
+#define J_LEAVE  0          /* join_peer_id RC_JOIN_LEAVE                   */
+#define J_GOOD   1          /* the slot's own peer (ivshmem peer, Xen domid) */
+#define J_BAD    2          /* anyone else                                  */
+#define V_ACCEPTED 1
+#define V_BAD_PEER 2
+#define V_BAD_ORDER 3
+#define V_LEFT   5
+#define S_FREE   0
+#define S_ACTIVE 1
+#ifndef ASKS
+#define ASKS 3              /* requests the subscriber writes at most       */
+#endif
+
+/* ack page line 3: subscriber -> publisher, hostile input */
+byte j_request;             /* join_request, release [V2]                   */
+byte j_peer;                /* join_peer_id                                 */
+bool j_mapped;              /* mapped (Xen)                                 */
+/* ack page line 0 + ack: rewritten by the publisher at an accepted join    */
+byte p_generation;
+/* the slot's join answer: publisher -> subscriber                          */
+byte a_request;             /* release, last [V3]                           */
+byte a_verdict;
+byte a_generation;
+/* the slot mirror                                                          */
+byte m_state;               /* release [P4]                                 */
+byte m_generation;
+/* wake-ups: the subscriber rings the publisher after its request (the
+ * publisher looks at the slot on every wake-up); the provider's notice
+ * of a death                                                               */
+bool host_bell;
+bool gone_notice;
+
+/* ghosts */
+bool g_dead;                /* the subscriber died (process or VM gone)      */
+bool g_door_closed;         /* its doorbell was closed with the notice       */
+bool g_left_asked;          /* its last request was a leave                  */
+bool g_holds;               /* it was answered ACCEPTED and has not left     */
+byte g_generation;          /* the generation it was answered                */
+byte g_waiting;             /* the request it waits for (0: none)            */
+byte g_accepted;            /* the highest request number accepted so far   */
+
+inline j_answer(r, v, g) {
+#ifdef BUG_ANSWER_EARLY
+	a_request = r;
+	a_verdict = v;
+	a_generation = g
+#else
+	a_verdict = v;              /* relaxed */
+	a_generation = g;           /* relaxed */
+	a_request = r               /* [V3] release */
+#endif
+}
+
+/* Evicted DEAD if counted, then FREE; the doorbell forgotten first. */
+inline j_free_dead() {
+	if
+	:: held ->
+		assert(!g_left_asked);                   /* (j4) */
+#ifndef BUG_RING_DEAD
+		door_valid = false;                      /* doorbell_fd = -1 */
+#endif
+		/* rc_pub_evict rings the slot's doorbell if it has one */
+		if :: door_valid -> assert(!g_door_closed) :: else fi;
+		m_state = S_FREE;                        /* [P4] release */
+		held = false
+	:: else
+	fi;
+	d_step { alive_at_join = false; door_valid = false }   /* unbind */
+}
+
+/* rc_join_serve */
+inline j_serve() {
+#ifdef BUG_MAPPED_FIRST
+	alive = j_mapped;
+	d_step { req = j_request; dead_at_read = g_dead }
+#else
+	d_step { req = j_request; dead_at_read = g_dead }   /* [V2a] acquire */
+	alive = j_mapped;
+#endif
+#ifndef ALIVE
+	alive = true;
+#endif
+	peer = j_peer;                           /* relaxed, after [V2a] */
+	if
+#ifdef BUG_SERVE_UNMAPPED
+	:: !alive && (req == 0 || req == last_seen) ->
+#else
+	:: !alive && !(req != 0 && req != last_seen && peer == J_LEAVE) ->
+#endif
+		if :: req != 0 -> last_seen = req :: else fi;
+		if :: held && alive_at_join -> j_free_dead() :: else fi
+	:: else ->
+		if
+		:: req == 0 || req == last_seen -> skip   /* nothing new */
+		:: else ->
+			last_seen = req;
+			if
+#ifndef BUG_NO_ORDER
+			:: req <= highest -> j_answer(req, V_BAD_ORDER, 0)
+#endif
+			:: else ->
+				if :: req > highest -> highest = req :: else fi;
+				if
+				:: peer == J_LEAVE ->
+					if :: held -> m_state = S_FREE; held = false :: else fi;
+					j_answer(req, V_LEFT, 0);
+					d_step { alive_at_join = false; door_valid = false }
+				:: peer != J_LEAVE && (peer != J_GOOD || peer_gone) -> j_answer(req, V_BAD_PEER, 0)
+				:: peer == J_GOOD && !peer_gone ->
+					/* accept: a rejoin detaches first */
+					if :: held -> m_state = S_FREE; held = false :: else fi;
+					d_step {
+						assert(req > g_accepted);        /* (j2) */
+#ifdef ALIVE
+						assert(!dead_at_read);           /* (j3) */
+#endif
+						g_accepted = req;
+						gen = m_generation + 1
+					}
+					p_generation = gen;              /* ack page line 0 */
+					m_generation = gen;              /* relaxed */
+					m_state = S_ACTIVE;              /* [P4] release */
+					/* alive when it asked: a clear byte from now on
+					 * is its death (not a fresh read, which a death
+					 * since then would hide for good) */
+#ifdef BUG_ALIVE_REREAD
+					d_step { held = true; door_valid = true };
+					alive_at_join = j_mapped;
+#else
+					d_step { held = true; door_valid = true; alive_at_join = true };
+#endif
+					j_answer(req, V_ACCEPTED, gen)
+				fi
+			fi
+		fi
+	fi;
+	d_step { req = 0; peer = 0; alive = false; dead_at_read = false }
+}
+
+/* rc_join_death: a leave asked for before comes first */
+inline j_death() {
+	req = j_request;                         /* [V2a] acquire */
+	peer = j_peer;
+#ifndef BUG_DEATH_FIRST
+	if
+	:: req != 0 && req != last_seen && peer == J_LEAVE -> j_serve()
+	:: else
+	fi;
+#endif
+	j_free_dead();
+	d_step { req = 0; peer = 0 }
+}
+
+proctype j_publisher()
+{
+	byte last_seen, highest, req, peer, gen;
+	bool alive, alive_at_join, held, door_valid;
+	bool peer_gone;             /* ivshmem: the server no longer knows it   */
+	bool dead_at_read;          /* ghost: it was dead at the acquire        */
+#ifdef ALIVE
+	bool remapped;
+#endif
+end_serve:
+	do
+	:: d_step { host_bell -> host_bell = false }; j_serve()
+	:: d_step { gone_notice -> gone_notice = false; g_door_closed = true; peer_gone = true }; j_death()
+#ifdef ALIVE
+	/* map_sub_ack: the page of a dead subscriber mapped again */
+	:: d_step { g_dead && !remapped -> remapped = true; last_seen = 0; highest = 0 }
+#endif
+	od
+}
+
+/* The subscriber dies: its kernel clears `mapped` (Xen) and rings the
+ * publisher; the provider learns of it (ivshmem: always, the server sees
+ * the peer go; Xen: maybe, through XenStore or the heartbeat). */
+inline j_die() {
+	d_step { g_dead = true; g_waiting = 0; j_mapped = false };
+#ifdef ALIVE
+	host_bell = true;
+	if :: gone_notice = true :: skip fi;
+#else
+	gone_notice = true;
+#endif
+	goto done
+}
+
+/* rc_join_ask: above the page's last request and the last one answered. */
+inline j_ask(who) {
+	d_step {
+		r = a_request;                   /* [V4] acquire */
+		if :: j_request > r -> r = j_request :: else fi;
+		r++;
+		g_left_asked = (who == J_LEAVE)
+	}
+#ifdef ALIVE
+	j_mapped = true;
+#endif
+	j_peer = who;
+	j_request = r;                           /* [V2] release */
+	d_step { g_waiting = r; host_bell = true }
+}
+
+proctype j_subscriber()
+{
+	byte r, v, g, asks;
+	do
+	:: asks < ASKS ->
+		asks++;
+		if
+		:: !g_holds -> j_ask(J_GOOD)
+		:: g_holds -> j_ask(J_LEAVE)
+		:: j_die()
+		fi;
+		/* wait for the answer (the re-ring of the C code is for rings
+		 * lost before the publisher watched: none are lost here), or die */
+		if
+		:: d_step { a_request == r -> v = a_verdict; g = a_generation; g_waiting = 0 }
+		:: !g_left_asked -> j_die()
+		:: g_left_asked -> d_step { g_waiting = 0; g_holds = false }; goto next /* ivshmem: no wait */
+		fi;
+		if
+		:: !g_left_asked ->
+			/* (j1) the honest join is accepted, and rc_join_attach's
+			 * check holds: answer, ack page and mirror agree */
+			assert(v == V_ACCEPTED);
+			assert(g == p_generation && g == m_generation && m_state == S_ACTIVE);
+			d_step { g_holds = true; g_generation = g }
+		:: else ->
+			assert(v == V_LEFT);
+			g_holds = false
+		fi;
+next:		skip;
+		d_step { v = 0; g = 0 }
+	:: else -> break
+	od;
+	/* it may still die after its last request */
+	if
+	:: j_die()
+	:: skip
+	fi;
+done:	skip
+}
+
+/* A hostile subscriber: writes anything, in any order, rings. */
+proctype j_hostile()
+{
+	byte n;
+	do
+	:: n < ASKS ->
+		n++;
+		if :: j_peer = J_LEAVE :: j_peer = J_GOOD :: j_peer = J_BAD fi;
+		if :: j_mapped = true :: j_mapped = false fi;
+		if :: j_request = 0 :: j_request = 1 :: j_request = 2 :: j_request = 3 fi;
+		host_bell = true
+	:: else -> break
+	od
+}
+
+active proctype j_quiescence()
+{
+	timeout ->
+#ifndef HOSTILE
+	/* (j6) */
+	assert(g_dead || g_waiting == 0);                /* no request stranded */
+	assert(!g_dead || m_state == S_FREE);            /* a death frees */
+	assert(g_dead || g_holds == (m_state == S_ACTIVE));
+	assert(g_dead || !g_holds || m_generation == g_generation)
+#else
+	skip
+#endif
+}
+
+init
+{
+	atomic {
+		run j_publisher();
+#ifdef HOSTILE
+		run j_hostile()
+#else
+		run j_subscriber()
+#endif
+	}
+}
+#endif /* JOIN */

@@ -384,6 +384,8 @@ export type NativeRingWriter = Omit<NativePublisher, 'ringFd' | 'attach' | 'hand
 
 /** A Xen bus's publishing side: one ring, from the grant device, granted read-only to every receiver domain. */
 export interface NativeXenPublisher extends NativeRingWriter {
+  /** The subscriber in ring slot `ringSlot` has its joins refused (verdict BACKOFF) for `waitMs`, as an ivshmem guest's. */
+  backoff(ringSlot: number, waitMs: number): void;
   /** Non-blocking: joins, leaves, deaths and refusals since the last pass (slot transitions: takeChanges). */
   service(): NativeXenEvent[];
   /** Who each ring slot is for, in ring-slot order. */

@@ -795,13 +795,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /**
    * A peer was evicted slow or protocol: the second time within a minute, it
    * must wait before it comes back. A socket peer is known by its pid (its
-   * rejoin or hello is refused here); a VM guest by its slot (the ivshmem
-   * host refuses its joins).
+   * rejoin or hello is refused here); a VM guest or a Xen receiver by its
+   * slot (the shared join code, core/rc_join.c, refuses its joins).
    */
   #misbehaved(slot: number): void {
     if (this.#rejoinBackoffMs === 0) return;
     const pid = this.#attached.get(slot)?.peer.pid;
-    const key = pid ? `pid ${pid}` : this.#vm ? `guest ${slot}` : null;
+    const key = pid ? `pid ${pid}` : this.#vm ? `guest ${slot}` : this.#xen ? `receiver ${slot}` : null;
     if (key === null) return;
     const now = performance.now();
     if (this.#misbehaviour.size >= 1024) {
@@ -812,7 +812,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const evictions = last && now - last.lastAt <= BACKOFF_MEMORY_MS ? last.evictions + 1 : 1;
     const wait = evictions < 2 ? 0 : Math.min(2 ** (evictions - 2), BACKOFF_MAX_FACTOR) * this.#rejoinBackoffMs;
     this.#misbehaviour.set(key, { evictions, lastAt: now, until: now + wait });
-    if (wait > 0 && !pid) this.#vm!.backoff(slot, wait);
+    if (wait > 0 && !pid) (this.#vm ?? this.#xen)!.backoff(slot, wait);
   }
 
   /** Why the process `pid` may not come back yet, or null. */

@@ -128,8 +128,7 @@ private:
 			if (res.left & bit)
 				left.Set(left.Length(), i);
 			if (res.rejected & bit) {
-				const rc_join_answer *a = reinterpret_cast<const rc_join_answer *>(
-					ring + RC_JOIN_ANSWER_OFFSET + i * RC_JOIN_ANSWER_SIZE);
+				const rc_join_answer *a = rc_ring_join_answer_const(ring, i);
 				Napi::Object o = Napi::Object::New(env);
 				o.Set("slot", i);
 				o.Set("verdict", a->verdict);
@@ -157,8 +156,8 @@ private:
 			Napi::Object o = Napi::Object::New(env);
 			o.Set("slot", i);
 			o.Set("peer", g.bound_peer == RC_IVSHMEM_NO_PEER ? -1.0 : static_cast<double>(g.bound_peer));
-			o.Set("joins", static_cast<double>(g.joins));
-			o.Set("rejected", static_cast<double>(g.rejected));
+			o.Set("joins", static_cast<double>(g.join.joins));
+			o.Set("rejected", static_cast<double>(g.join.rejected));
 			out.Set(i, o);
 		}
 		return out;

@@ -51,6 +51,7 @@ public:
 	{
 		auto properties = WriteMethods();
 		properties.push_back(InstanceMethod<&XenPublisher::Service>("service"));
+		properties.push_back(InstanceMethod<&XenPublisher::Backoff>("backoff"));
 		properties.push_back(InstanceMethod<&XenPublisher::Receivers>("receivers"));
 		properties.push_back(InstanceMethod<&XenPublisher::ManualLine>("manualLine"));
 		properties.push_back(InstanceMethod<&XenPublisher::Destroy>("destroy"));
@@ -116,6 +117,17 @@ private:
 		rc_xen_pub_destroy(xp_.get());
 		ring_->Release();
 		ring_ = nullptr;
+	}
+
+	// backoff(ringSlot, waitMs): that subscriber's joins are answered
+	// BACKOFF meanwhile (evicted slow or protocol repeatedly), as an ivshmem
+	// guest's (rc_join.c, through rc_xen_pub_backoff).
+	Napi::Value Backoff(const Napi::CallbackInfo &info)
+	{
+		if (live_)
+			rc_xen_pub_backoff(xp_.get(), info[0].As<Napi::Number>().Uint32Value(),
+					   info[1].As<Napi::Number>().Uint32Value());
+		return info.Env().Undefined();
 	}
 
 	// service() -> [{ domain, domid, slot, ringSlot, kind, death, verdict }]:

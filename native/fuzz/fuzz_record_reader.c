@@ -71,7 +71,7 @@ static void setup_once(void)
 	FUZZ_CHECK(region != MAP_FAILED);
 	ring = region + page;
 	desc = (struct rc_ring_desc *)ring;
-	mirror = (struct rc_slot *)(ring + RC_SLOT_TABLE_OFFSET);
+	mirror = rc_ring_slot(ring, 0);
 	ack = aligned_alloc(RC_PAGE_SIZE, RC_ACK_PAGE_SIZE);
 	FUZZ_CHECK(ack != NULL);
 	trace = getenv("FUZZ_TRACE") != NULL;

@@ -31,7 +31,7 @@
  *
  * Guest (a subscriber) -- for a static C program in a VM:
  *
- *   #include "rc_ivshmem.h"   // link ringcast.c rc_memfd.c rc_ivshmem.c
+ *   #include "rc_ivshmem.h"   // link ringcast.c rc_memfd.c rc_ivshmem.c core/rc_join.c
  *   struct rc_ivshmem_guest g;
  *   int r = rc_ivshmem_guest_open_devices(&g, "/dev/ringcast-ivshmem0",
  *                                         "/dev/ringcast-ivshmem1",
@@ -64,6 +64,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rc_join.h"
 #include "rc_memfd.h"
 #include "ringcast.h"
 
@@ -155,14 +156,10 @@ struct rc_ivshmem_host_guest {
 	struct rc_mapping ack;          /* the ack file, RW (line 0 is rewritten at joins) */
 	uint32_t configured_peer;
 	uint32_t bound_peer;            /* peer whose join was accepted, or NO_PEER */
-	uint32_t last_seen_request;     /* last join_request value looked at      */
-	uint32_t highest_answered;      /* requests must go beyond this           */
 	uint64_t deferred_since_ms;     /* a request naming a peer id not announced
 	                                 * yet waits since then (0: none)          */
-	uint64_t not_before_ms;         /* joins before then are refused BACKOFF
-	                                 * (rc_ivshmem_host_backoff; 0: none)      */
-	uint64_t joins;                 /* stats */
-	uint64_t rejected;
+	struct rc_join_slot join;       /* the shared handshake's state (rc_join.h):
+	                                 * requests seen, back-off, stats          */
 };
 
 struct rc_ivshmem_host {

@@ -49,6 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rc_join.h"
 #include "ringcast.h"
 
 #ifdef __cplusplus
@@ -148,11 +149,11 @@ struct rc_xen_pub_slot {
 	void *ack;                     /* the ack page (RW), NULL until known   */
 	uint64_t ack_index;
 	uint32_t ack_ref;              /* the ref of the page (ours, or mapped) */
-	bool mapped_seen;              /* `mapped` was RC_ACK_MAPPED at a join  */
 	bool alive_seen;               /* its XenStore `alive` node was read    */
-	uint32_t last_seen_request;
-	uint32_t highest_answered;
 	uint32_t death;                /* enum rc_xen_death of the last death   */
+	struct rc_join_slot join;      /* the shared handshake's state (rc_join.h):
+	                                * requests seen, `mapped` at the join,
+	                                * back-off, stats                        */
 };
 
 /* A receiver domain: the ring's grant references for it, the index pages
@@ -230,6 +231,10 @@ void rc_xen_pub_commit(struct rc_xen_pub *xp);
 bool rc_xen_pub_prepare_wait(struct rc_xen_pub *xp, uint64_t len, uint32_t done_mask);
 void rc_xen_pub_end_wait(struct rc_xen_pub *xp);
 uint32_t rc_xen_pub_attached(const struct rc_xen_pub *xp);
+/* The subscriber in ring slot `ring_slot` was evicted (slow, protocol)
+ * repeatedly: its joins for the next `wait_ms` are answered RC_JOIN_BACKOFF
+ * (the publisher's rejoinBackoffMs, as for ivshmem guests). */
+void rc_xen_pub_backoff(struct rc_xen_pub *xp, uint32_t ring_slot, uint32_t wait_ms);
 void rc_xen_pub_close(struct rc_xen_pub *xp);  /* orderly: CLOSED */
 void rc_xen_pub_destroy(struct rc_xen_pub *xp); /* frees the ring (grants end), ports, XenStore nodes */
 

@@ -373,6 +373,44 @@ struct rc_envelope {
 };
 #define RC_ENVELOPE_SIZE 24u
 
+/* ---- where each per-slot entry of the descriptor lives ----------------- */
+
+/* The only address arithmetic on the descriptor's per-slot tables: every
+ * reader and writer (core, providers, binding, tools, kernel) goes through
+ * these, so an entry cannot be computed two ways. `ring` is the start of the
+ * descriptor; `slot` < RC_MAX_SUBSCRIBERS is the caller's to check. The
+ * const variants serve read-only mappings (subscribers, guests). */
+static inline struct rc_slot *rc_ring_slot(void *ring, rc_u32 slot)
+{
+	return (struct rc_slot *)((rc_u8 *)ring + RC_SLOT_TABLE_OFFSET + (rc_u64)slot * RC_SLOT_SIZE);
+}
+
+static inline const struct rc_slot *rc_ring_slot_const(const void *ring, rc_u32 slot)
+{
+	return (const struct rc_slot *)((const rc_u8 *)ring + RC_SLOT_TABLE_OFFSET + (rc_u64)slot * RC_SLOT_SIZE);
+}
+
+static inline struct rc_join_answer *rc_ring_join_answer(void *ring, rc_u32 slot)
+{
+	return (struct rc_join_answer *)((rc_u8 *)ring + RC_JOIN_ANSWER_OFFSET + (rc_u64)slot * RC_JOIN_ANSWER_SIZE);
+}
+
+static inline const struct rc_join_answer *rc_ring_join_answer_const(const void *ring, rc_u32 slot)
+{
+	return (const struct rc_join_answer *)((const rc_u8 *)ring + RC_JOIN_ANSWER_OFFSET +
+					       (rc_u64)slot * RC_JOIN_ANSWER_SIZE);
+}
+
+static inline rc_u64 *rc_ring_lost_to_seq(void *ring, rc_u32 slot)
+{
+	return (rc_u64 *)((rc_u8 *)ring + RC_LOST_TO_SEQ_OFFSET + (rc_u64)slot * RC_LOST_TO_SEQ_SIZE);
+}
+
+static inline const rc_u64 *rc_ring_lost_to_seq_const(const void *ring, rc_u32 slot)
+{
+	return (const rc_u64 *)((const rc_u8 *)ring + RC_LOST_TO_SEQ_OFFSET + (rc_u64)slot * RC_LOST_TO_SEQ_SIZE);
+}
+
 /* ---- compile-time layout table ---------------------------------------- */
 
 #define RC_ASSERT_OFFSET(type, field, off) \

@@ -141,8 +141,7 @@ static inline void rc_test_join(struct rc_publisher *pub, struct rc_subscriber *
 				struct rc_ack_page *ack, uint32_t slot, int sub_doorbell,
 				int pub_doorbell)
 {
-	const struct rc_slot *mirror =
-		(const struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
+	const struct rc_slot *mirror = rc_ring_slot_const(pub->ring, slot);
 	uint64_t generation = 0, want = mirror->generation + 1;
 
 	rc_ack_page_format(ack, pub, slot, want);
@@ -154,7 +153,7 @@ static inline void rc_test_join(struct rc_publisher *pub, struct rc_subscriber *
 
 static inline const struct rc_slot *rc_test_mirror(const struct rc_publisher *pub, uint32_t slot)
 {
-	return (const struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
+	return rc_ring_slot_const(pub->ring, slot);
 }
 
 /* Writes and commits one whole message of deterministic content. */

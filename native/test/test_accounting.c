@@ -20,7 +20,7 @@ static struct rc_entry e[256];
 
 static const uint64_t *lost_to_seq_entry(uint32_t slot)
 {
-	return (const uint64_t *)(ring + RC_LOST_TO_SEQ_OFFSET + (uint64_t)slot * RC_LOST_TO_SEQ_SIZE);
+	return rc_ring_lost_to_seq_const(ring, slot);
 }
 
 static void forged_ack_counts_from_the_read_position(void)

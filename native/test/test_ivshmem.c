@@ -86,8 +86,7 @@ static struct rc_entry e[64];
 
 static const struct rc_join_answer *answer_of(uint32_t slot)
 {
-	return (const struct rc_join_answer *)((const uint8_t *)ring_map.addr + RC_JOIN_ANSWER_OFFSET +
-					       slot * RC_JOIN_ANSWER_SIZE);
+	return rc_ring_join_answer_const(ring_map.addr, slot);
 }
 
 static void setup(uint32_t peer_for_a, uint32_t peer_for_b)
@@ -305,7 +304,7 @@ static void hostile_join_requests_are_refused(void)
 		CHECK_EQ(rc_test_mirror(&pub, 0)->state, RC_SLOT_ACTIVE);
 	}
 	CHECK_EQ(rc_test_mirror(&pub, 1)->state, RC_SLOT_ACTIVE);
-	CHECK_EQ(host.guest[1].rejected, 6);
+	CHECK_EQ(host.guest[1].join.rejected, 6);
 
 	/* An unchanged request is not answered again. */
 	service(0, 0, 0);
@@ -372,12 +371,15 @@ static void peer_leaving_the_server_evicts_dead_and_rejoin_works(void)
 	read_all(&a, &seq);
 	publish(4); /* unread when its VM dies */
 
-	/* The server says peer A left (its QEMU exited): evicted DEAD at once,
-	 * never rung again, and the publisher no longer waits for it. */
+	/* The server says peer A left (its QEMU exited): evicted DEAD at once
+	 * (its lost range counted), the slot reclaimed, never rung again, and
+	 * the publisher no longer waits for it. */
 	srv_send(host_srv[1], PEER_A, -1);
 	service(0, 0, 1u << 0);
-	CHECK_EQ(rc_test_mirror(&pub, 0)->state, RC_SLOT_EVICTED);
+	CHECK_EQ(rc_test_mirror(&pub, 0)->state, RC_SLOT_FREE);
 	CHECK_EQ(rc_test_mirror(&pub, 0)->evict_reason, RC_EVICT_DEAD);
+	CHECK_EQ(rc_test_mirror(&pub, 0)->evictions, 1);
+	CHECK_EQ(host.guest[0].bound_peer, RC_IVSHMEM_NO_PEER);
 	CHECK_EQ(rc_test_mirror(&pub, 0)->lost_messages, 4);
 	CHECK_EQ(pub.slots[0].doorbell_fd, -1);
 	CHECK(rc_ivshmem_peer_find(&host.server, PEER_A) == NULL);

@@ -337,6 +337,24 @@ static void core_never_writes_provider_fields(void)
 	rc_test_bus_free(ring, ack_a, ack_b);
 }
 
+/* The per-slot accessors of ringcast_layout.h are the table's offsets, for
+ * the first and the last slot, in both flavours. */
+static void per_slot_accessors_match_the_layout(void)
+{
+	static uint8_t desc[RC_DESC_SIZE];
+	const uint32_t last = RC_MAX_SUBSCRIBERS - 1;
+
+	CHECK((uint8_t *)rc_ring_slot(desc, 0) == desc + RC_SLOT_TABLE_OFFSET);
+	CHECK((uint8_t *)rc_ring_slot(desc, last) == desc + RC_DESC_SIZE - RC_SLOT_SIZE);
+	CHECK((const uint8_t *)rc_ring_slot_const(desc, last) == (uint8_t *)rc_ring_slot(desc, last));
+	CHECK((uint8_t *)rc_ring_join_answer(desc, 0) == desc + RC_JOIN_ANSWER_OFFSET);
+	CHECK((uint8_t *)rc_ring_join_answer(desc, last) == desc + RC_JOIN_ANSWER_OFFSET + last * RC_JOIN_ANSWER_SIZE);
+	CHECK((const uint8_t *)rc_ring_join_answer_const(desc, last) == (uint8_t *)rc_ring_join_answer(desc, last));
+	CHECK((uint8_t *)rc_ring_lost_to_seq(desc, 0) == desc + RC_LOST_TO_SEQ_OFFSET);
+	CHECK((uint8_t *)rc_ring_lost_to_seq(desc, last) == desc + RC_LOST_TO_SEQ_OFFSET + last * RC_LOST_TO_SEQ_SIZE);
+	CHECK((const uint8_t *)rc_ring_lost_to_seq_const(desc, last) == (uint8_t *)rc_ring_lost_to_seq(desc, last));
+}
+
 static void status_names(void)
 {
 	CHECK(strcmp(rc_status_name(RC_OK), "OK") == 0);
@@ -358,6 +376,7 @@ int main(void)
 	RUN(attach_validates_and_slots_run_out);
 	RUN(ack_page_format_ties_page_to_ring);
 	RUN(core_never_writes_provider_fields);
+	RUN(per_slot_accessors_match_the_layout);
 	RUN(status_names);
 	return rc_test_done("test_layout");
 }

@@ -81,8 +81,7 @@ static int hostile(struct rc_ivshmem_guest *g, uint32_t peer, uint32_t request)
 
 	if (page->slot >= RC_MAX_SUBSCRIBERS || !(host = host_of(g)))
 		return 3;
-	answer = (const struct rc_join_answer *)((const uint8_t *)g->ring.addr + RC_JOIN_ANSWER_OFFSET +
-						 page->slot * RC_JOIN_ANSWER_SIZE);
+	answer = rc_ring_join_answer_const(g->ring.addr, page->slot);
 	rc_store_relaxed(&page->join_peer_id, peer);
 	rc_store_release(&page->join_request, request);
 	rc_eventfd_ring(host->fds[RC_IVSHMEM_VECTOR]);

@@ -13,7 +13,7 @@
 
 static inline const struct rc_slot *mirror_of(const void *ring, uint32_t slot)
 {
-	return (const struct rc_slot *)((const uint8_t *)ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
+	return rc_ring_slot_const(ring, slot);
 }
 
 static inline const char *reason_name(uint32_t r)

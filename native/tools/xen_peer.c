@@ -501,9 +501,7 @@ static int run_hostile(int argc, char **argv)
 	}
 	if (!strcmp(attack, "join-flood")) {
 		struct rc_ack_page *page = xs.ack;
-		const struct rc_join_answer *a = (const struct rc_join_answer *)((const uint8_t *)xs.ring +
-									      RC_JOIN_ANSWER_OFFSET +
-									      (uint64_t)xs.ring_slot * RC_JOIN_ANSWER_SIZE);
+		const struct rc_join_answer *a = rc_ring_join_answer_const(xs.ring, xs.ring_slot);
 		uint32_t request = rc_load_relaxed(&page->join_request);
 		uint64_t t0 = now_ms();
 

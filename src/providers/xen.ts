@@ -304,6 +304,11 @@ export class XenHost implements XenBusInfo {
     return this.ring.ownDomid;
   }
 
+  /** Ring slot `slot`'s joins are refused `backoff` for `waitMs` (it was evicted slow or protocol repeatedly). */
+  backoff(slot: number, waitMs: number): void {
+    this.ring.backoff(slot, Math.ceil(waitMs));
+  }
+
   get ringPages(): number {
     return this.ring.ringPages;
   }

@@ -38,7 +38,7 @@ phase2() {
 	fi
 	if gcc -static -O2 -Wall -Wextra -Werror -I"$ROOT/native/include" -I"$ROOT/kmod" -o "$BIN/rcvm-csub" \
 		"$ROOT/test/vm/rcvm_csub.c" "$ROOT/native/src/core/ringcast.c" "$ROOT/native/src/providers/memfd/rc_memfd.c" \
-		"$ROOT/native/src/providers/ivshmem/rc_ivshmem.c" >"$WORK/csub.log" 2>&1; then
+		"$ROOT/native/src/providers/ivshmem/rc_ivshmem.c" "$ROOT/native/src/core/rc_join.c" >"$WORK/csub.log" 2>&1; then
 		ok "phase 2: static C subscriber builds on the C core"
 	else
 		fail "phase 2: static C subscriber builds on the C core" "$(tail -n 10 "$WORK/csub.log")"

@@ -159,7 +159,7 @@ if make --no-print-directory -C "$ROOT/kmod" modules KVER="$KVER" >"$WORK/kmod.l
 	! grep -qi 'warning' "$WORK/kmod.log" &&
 	gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -static -I"$ROOT/native/include" -I"$ROOT/kmod" \
 		-o "$WORK/xengrant_test" "$ROOT/test/xen/xengrant_test.c" "$ROOT/native/src/providers/xen/rc_xen.c" \
-		"$ROOT/native/src/providers/xen/rc_xenstore.c" "$ROOT/native/src/core/ringcast.c" >>"$WORK/kmod.log" 2>&1; then
+		"$ROOT/native/src/providers/xen/rc_xenstore.c" "$ROOT/native/src/core/ringcast.c" "$ROOT/native/src/core/rc_join.c" >>"$WORK/kmod.log" 2>&1; then
 	ok "the grant device builds against the $KVER headers without warnings, and its test ($(($(elapsed) - t)) ms)"
 else
 	fail "the grant device builds against the $KVER headers without warnings, and its test" \
@@ -181,7 +181,7 @@ fi
 t=$(elapsed)
 if gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-I"$ROOT/native/include" -o "$WORK/test_manual_line" "$ROOT/test/xen/test_manual_line.c" \
-	"$ROOT/native/src/providers/xen/rc_xen.c" "$ROOT/native/src/providers/xen/rc_xenstore.c" "$ROOT/native/src/core/ringcast.c" \
+	"$ROOT/native/src/providers/xen/rc_xen.c" "$ROOT/native/src/providers/xen/rc_xenstore.c" "$ROOT/native/src/core/ringcast.c" "$ROOT/native/src/core/rc_join.c" \
 	>"$WORK/unit.log" 2>&1 &&
 	"$WORK/test_manual_line" >>"$WORK/unit.log" 2>&1; then
 	ok "manual rendezvous line: written, read back, bad lines refused ($(grep -c '^ok' "$WORK/unit.log") cases, $(($(elapsed) - t)) ms)"

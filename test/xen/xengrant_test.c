@@ -426,8 +426,10 @@ static int reader(uint16_t owner_domid)
 	snprintf(path, sizeof(path), "/local/domain/%u/data/rcg/%u/refs", owner_domid, me);
 	if ((r = xs_wait(xs, path, NULL, value, sizeof(value))) < 0 || parse_refs(value, refs) < 0)
 		READER_FAIL("refs-published-to-this-domain", "%s: %s '%s'", path, strerror(-r), value);
+	/* The owner writes refs, then port: wait for port too (read once, it
+	 * can be missing for a moment; seen under load as ENOENT). */
 	snprintf(path, sizeof(path), "/local/domain/%u/data/rcg/%u/port", owner_domid, me);
-	if ((r = rc_xs_read(xs, path, value, sizeof(value), NULL)) < 0)
+	if ((r = xs_wait(xs, path, NULL, value, sizeof(value))) < 0)
 		READER_FAIL("refs-published-to-this-domain", "%s: %s", path, strerror(-r));
 	port = (uint32_t)strtoul(value, NULL, 10);
 	ok("refs-published-to-this-domain (domain %u)", me);

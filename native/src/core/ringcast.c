@@ -132,12 +132,12 @@ int rc_ring_set_max_message(void *mem, uint64_t max_message)
 
 static struct rc_slot *slot_mirror(struct rc_publisher *pub, uint32_t slot)
 {
-	return (struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET + (uint64_t)slot * RC_SLOT_SIZE);
+	return rc_ring_slot(pub->ring, slot);
 }
 
 static uint64_t *lost_to_seq(struct rc_publisher *pub, uint32_t slot)
 {
-	return (uint64_t *)(pub->ring + RC_LOST_TO_SEQ_OFFSET + (uint64_t)slot * RC_LOST_TO_SEQ_SIZE);
+	return rc_ring_lost_to_seq(pub->ring, slot);
 }
 
 int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
@@ -770,10 +770,8 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 		(desc->features & RC_FEATURE_ENVELOPE) ? RC_ENVELOPE_SIZE : 0;
 	sub->slot = ack->slot;
 	sub->generation = ack->generation;
-	sub->slot_mirror = (const struct rc_slot *)(sub->ring + RC_SLOT_TABLE_OFFSET +
-						    (uint64_t)sub->slot * RC_SLOT_SIZE);
-	sub->lost_to_seq_entry = (const uint64_t *)(sub->ring + RC_LOST_TO_SEQ_OFFSET +
-						    (uint64_t)sub->slot * RC_LOST_TO_SEQ_SIZE);
+	sub->slot_mirror = rc_ring_slot_const(sub->ring, sub->slot);
+	sub->lost_to_seq_entry = rc_ring_lost_to_seq_const(sub->ring, sub->slot);
 	sub->lost_to_seq = RC_SEQ_UNKNOWN;
 	sub->publisher_doorbell_fd = publisher_doorbell_fd;
 	sub->pos = rc_load_relaxed(&ack->ack);

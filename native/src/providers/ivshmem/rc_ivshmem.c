@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rc_join.h"
 #include "ringcast_barrier.h"
 
 static int neg_errno(void) { return errno ? -errno : -EIO; }
@@ -45,12 +46,6 @@ static uint64_t now_ms(void)
 }
 
 static bool is_power_of_two(uint64_t v) { return v && !(v & (v - 1)); }
-
-static struct rc_join_answer *answer_entry(void *ring, uint32_t slot)
-{
-	return (struct rc_join_answer *)((uint8_t *)ring + RC_JOIN_ANSWER_OFFSET +
-					 (uint64_t)slot * RC_JOIN_ANSWER_SIZE);
-}
 
 /* ======================================================================== */
 /* ivshmem server peer                                                       */
@@ -487,7 +482,7 @@ int rc_ivshmem_host_connect(struct rc_ivshmem_host *host, const char *path, int 
 void rc_ivshmem_host_backoff(struct rc_ivshmem_host *host, uint32_t index, uint32_t wait_ms)
 {
 	if (index < host->guests)
-		host->guest[index].not_before_ms = now_ms() + wait_ms;
+		rc_join_backoff(&host->guest[index].join, now_ms(), wait_ms);
 }
 
 void rc_ivshmem_host_heartbeat(struct rc_ivshmem_host *host)
@@ -527,124 +522,109 @@ static bool peer_acceptable(const struct rc_ivshmem_host *host, uint32_t index, 
 	return true;
 }
 
-static void answer(struct rc_ivshmem_host *host, uint32_t slot, uint32_t request, uint32_t verdict,
-		   uint64_t generation)
-{
-	struct rc_join_answer *a = answer_entry(host->pub->ring, slot);
+/* ---- the provider's part of the shared join handshake (rc_join.h) ------- */
 
-	rc_store_relaxed(&a->verdict, verdict);
-	rc_store_relaxed(&a->generation, generation);
-	/* [V3] verdict, generation, the slot mirror (rc_pub_attach's [P4]) and
-	 * the ack page's line 0 + ack before the answered request; pairs with
-	 * [V4], the guest's acquire load. */
-	rc_store_release(&a->request, request);
+static void join_ring(void *ctx, uint32_t index, uint32_t peer_id)
+{
+	struct rc_ivshmem_host *host = ctx;
+	const struct rc_ivshmem_remote *remote;
+
+	if (peer_id == RC_JOIN_LEAVE)
+		peer_id = host->guest[index].bound_peer;
+	/* Only a peer the server knows: the id in a request is hostile. It
+	 * sleeps on its doorbell for the answer. */
+	remote = rc_ivshmem_peer_find(&host->server, peer_id);
+	if (remote && remote->vectors > RC_IVSHMEM_VECTOR)
+		rc_eventfd_ring(remote->fds[RC_IVSHMEM_VECTOR]);
 }
 
-/* Looks at guest `index`'s join request. Returns the peer to wake with the
- * answer (a known one only), or RC_IVSHMEM_NO_PEER. */
-static uint32_t serve_join(struct rc_ivshmem_host *host, uint32_t index, struct rc_ivshmem_service_result *result)
+static bool join_peer_acceptable(void *ctx, uint32_t index, uint32_t peer_id)
 {
+	return peer_acceptable(ctx, index, peer_id);
+}
+
+static int join_bind(void *ctx, uint32_t index, uint32_t peer_id)
+{
+	struct rc_ivshmem_host *host = ctx;
+
+	host->guest[index].bound_peer = peer_id;
+	/* peer_acceptable found it with this vector just now. */
+	return rc_ivshmem_peer_find(&host->server, peer_id)->fds[RC_IVSHMEM_VECTOR];
+}
+
+static void join_unbind(void *ctx, uint32_t index)
+{
+	struct rc_ivshmem_host *host = ctx;
+
+	host->guest[index].bound_peer = RC_IVSHMEM_NO_PEER;
+}
+
+/* A guest may ring before the server told us of it (the server greets a
+ * newcomer before it announces it): a peer id above every id announced so
+ * far waits for its announcement (which wakes us) instead of being refused.
+ * Bounded, so a made-up id is refused after the grace. */
+static uint32_t join_defer(void *ctx, uint32_t index, uint32_t peer_id, uint64_t now)
+{
+	struct rc_ivshmem_host *host = ctx;
 	struct rc_ivshmem_host_guest *g = &host->guest[index];
-	struct rc_publisher *pub = host->pub;
-	struct rc_ack_page *page = g->ack.addr;
-	const struct rc_ivshmem_remote *remote;
-	uint32_t request, peer_id;
-	uint64_t generation;
 
-	/* [V2a] acquire: the peer id was stored before the request; pairs with
-	 * the guest's [V2]. Everything here is hostile input. */
-	request = rc_load_acquire(&page->join_request);
-	if (request == g->last_seen_request)
-		return RC_IVSHMEM_NO_PEER; /* nothing new (also: never asked) */
-	g->last_seen_request = request;
-	peer_id = rc_load_relaxed(&page->join_peer_id);
-	/* A peer id above every id announced so far may be a guest the server
-	 * greeted but has not announced to us yet: look again later (its
-	 * announcement wakes us) instead of refusing a good guest. Bounded, so a
-	 * made-up id is refused after the grace. */
-	if (request > g->highest_answered && peer_id != RC_JOIN_LEAVE && peer_id <= RC_IVSHMEM_MAX_PEER_ID &&
-	    peer_id > host->server.highest_id && !host->server.lost) {
-		uint64_t now = now_ms();
-
+	if (peer_id <= RC_IVSHMEM_MAX_PEER_ID && peer_id > host->server.highest_id && !host->server.lost) {
 		if (g->deferred_since_ms == 0)
 			g->deferred_since_ms = now;
-		if (now - g->deferred_since_ms < host->unknown_peer_grace_ms) {
-			uint32_t wait = (uint32_t)(host->unknown_peer_grace_ms - (now - g->deferred_since_ms));
-
-			g->last_seen_request = request - 1; /* not seen: look again */
-			if (result->retry_ms == 0 || wait < result->retry_ms)
-				result->retry_ms = wait;
-			return RC_IVSHMEM_NO_PEER;
-		}
+		if (now - g->deferred_since_ms < host->unknown_peer_grace_ms)
+			return (uint32_t)(host->unknown_peer_grace_ms - (now - g->deferred_since_ms));
 	}
 	g->deferred_since_ms = 0;
-	if (request <= g->highest_answered) {
-		/* Backwards or repeated: answered so the guest does not wait, but
-		 * the high-water mark stays, so stepping back cannot replay. */
-		answer(host, index, request, RC_JOIN_BAD_ORDER, 0);
-		g->rejected++;
+	return 0;
+}
+
+static struct rc_join_provider join_provider(struct rc_ivshmem_host *host)
+{
+	/* No `alive`: a guest's death is its peer leaving the server. */
+	return (struct rc_join_provider){
+		.ctx = host,
+		.ring = join_ring,
+		.peer_acceptable = join_peer_acceptable,
+		.bind = join_bind,
+		.unbind = join_unbind,
+		.defer = join_defer,
+	};
+}
+
+/* One handshake step of guest `index`, as a bit in the service result. */
+static void report(struct rc_ivshmem_service_result *result, uint32_t index, const struct rc_join_result *res)
+{
+	switch (res->outcome) {
+	case RC_JOIN_OUTCOME_ACCEPTED:
+		result->accepted |= 1ULL << index;
+		break;
+	case RC_JOIN_OUTCOME_REFUSED:
 		result->rejected |= 1ULL << index;
-		return rc_ivshmem_peer_find(&host->server, peer_id) ? peer_id : RC_IVSHMEM_NO_PEER;
+		break;
+	case RC_JOIN_OUTCOME_LEFT:
+		result->left |= 1ULL << index;
+		break;
+	case RC_JOIN_OUTCOME_DEAD:
+		result->dead |= 1ULL << index;
+		break;
+	case RC_JOIN_OUTCOME_DEFERRED:
+		if (result->retry_ms == 0 || res->retry_ms < result->retry_ms)
+			result->retry_ms = res->retry_ms;
+		break;
+	default:
+		break;
 	}
-	g->highest_answered = request;
-	if (peer_id == RC_JOIN_LEAVE) {
-		/* The file is the guest's credential: whoever writes it may give
-		 * its slot back. */
-		if (pub->slots[index].state != RC_SLOT_FREE) {
-			rc_pub_detach(pub, index, RC_EVICT_CLOSED);
-			result->left |= 1ULL << index;
-		}
-		peer_id = g->bound_peer;
-		g->bound_peer = RC_IVSHMEM_NO_PEER;
-		answer(host, index, request, RC_JOIN_LEFT, 0);
-		return rc_ivshmem_peer_find(&host->server, peer_id) ? peer_id : RC_IVSHMEM_NO_PEER;
-	}
-	if (pub->closed) {
-		answer(host, index, request, RC_JOIN_CLOSED, 0);
-		g->rejected++;
-		result->rejected |= 1ULL << index;
-		return rc_ivshmem_peer_find(&host->server, peer_id) ? peer_id : RC_IVSHMEM_NO_PEER;
-	}
-	if (!peer_acceptable(host, index, peer_id)) {
-		answer(host, index, request, RC_JOIN_BAD_PEER, 0);
-		g->rejected++;
-		result->rejected |= 1ULL << index;
-		return rc_ivshmem_peer_find(&host->server, peer_id) ? peer_id : RC_IVSHMEM_NO_PEER;
-	}
-	if (g->not_before_ms && now_ms() < g->not_before_ms) {
-		/* Its slot stays evicted; the guest asks again with a new request. */
-		answer(host, index, request, RC_JOIN_BACKOFF, 0);
-		g->rejected++;
-		result->rejected |= 1ULL << index;
-		return rc_ivshmem_peer_find(&host->server, peer_id) ? peer_id : RC_IVSHMEM_NO_PEER;
-	}
-	remote = rc_ivshmem_peer_find(&host->server, peer_id);
-	/* A rejoin (after an eviction, or a guest process that restarted):
-	 * the old attachment ends first, as on the socket path. */
-	if (pub->slots[index].state != RC_SLOT_FREE)
-		rc_pub_detach(pub, index, RC_EVICT_CLOSED);
-	generation = rc_load_relaxed(&((struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET +
-							  (uint64_t)index * RC_SLOT_SIZE))->generation) + 1;
-	/* The guest waits and writes neither field now; a hostile one that
-	 * does only spoils its own attach (its ack is validated from here). */
-	rc_store_relaxed(&page->generation, generation);
-	rc_store_relaxed(&page->slot, index);
-	rc_store_relaxed(&page->ack, pub->head);
-	rc_store_relaxed(&page->sleeping, 0u);
-	rc_pub_attach(pub, index, page, remote->fds[RC_IVSHMEM_VECTOR], 0, 0, &generation);
-	g->bound_peer = peer_id;
-	g->joins++;
-	answer(host, index, request, RC_JOIN_ACCEPTED, generation);
-	result->accepted |= 1ULL << index;
-	return peer_id;
 }
 
 int rc_ivshmem_host_service(struct rc_ivshmem_host *host, struct rc_ivshmem_service_result *result)
 {
+	const struct rc_join_provider provider = join_provider(host);
 	uint32_t left[RC_IVSHMEM_MAX_PEERS];
+	uint64_t now;
 	int status = 0, n;
 
 	memset(result, 0, sizeof(*result));
+	now = now_ms();
 	if (host->server.sock >= 0 && !host->server.lost) {
 		n = rc_ivshmem_peer_service(&host->server, left, (int)RC_IVSHMEM_MAX_PEERS);
 		if (n < 0) {
@@ -667,17 +647,16 @@ int rc_ivshmem_host_service(struct rc_ivshmem_host *host, struct rc_ivshmem_serv
 		}
 		for (int k = 0; k < n; k++) {
 			for (uint32_t i = 0; i < host->guests; i++) {
-				struct rc_pub_slot *s = &host->pub->slots[i];
+				struct rc_join_result res;
 
 				if (host->guest[i].bound_peer != left[k])
 					continue;
-				/* Its eventfd is closed already: never ring it again. */
-				s->doorbell_fd = -1;
-				host->guest[i].bound_peer = RC_IVSHMEM_NO_PEER;
-				if (s->state == RC_SLOT_ACTIVE || s->state == RC_SLOT_LAGGING) {
-					rc_pub_evict(host->pub, i, RC_EVICT_DEAD);
-					result->dead |= 1ULL << i;
-				}
+				/* Its eventfd is closed already: rc_join_death never
+				 * rings it again. A leave it asked for first is a
+				 * leave (the guest leaves, then its peer goes). */
+				rc_join_death(host->pub, i, host->guest[i].ack.addr, &host->guest[i].join, &provider, now,
+					      &res);
+				report(result, i, &res);
 			}
 		}
 	}
@@ -686,12 +665,10 @@ int rc_ivshmem_host_service(struct rc_ivshmem_host *host, struct rc_ivshmem_serv
 	/* Every guest is looked at, rung or not: a ring can be lost (sent
 	 * before we connected), and looking costs one load per guest. */
 	for (uint32_t i = 0; i < host->guests; i++) {
-		uint32_t wake = serve_join(host, i, result);
-		const struct rc_ivshmem_remote *remote = rc_ivshmem_peer_find(&host->server, wake);
+		struct rc_join_result res;
 
-		/* It sleeps on its doorbell for the answer. */
-		if (remote && remote->vectors > RC_IVSHMEM_VECTOR)
-			rc_eventfd_ring(remote->fds[RC_IVSHMEM_VECTOR]);
+		rc_join_serve(host->pub, i, host->guest[i].ack.addr, &host->guest[i].join, &provider, now, &res);
+		report(result, i, &res);
 	}
 	return status;
 }
@@ -872,8 +849,7 @@ int rc_ivshmem_guest_join_begin(struct rc_ivshmem_guest *g)
 {
 	const struct rc_ring_desc *desc = g->ring.addr;
 	struct rc_ack_page *page = g->ack.addr;
-	const struct rc_join_answer *a;
-	uint32_t host_peer, request, answered;
+	uint32_t host_peer;
 	int r;
 
 	if ((r = guest_check_region(g)) != RC_OK)
@@ -901,17 +877,9 @@ int rc_ivshmem_guest_join_begin(struct rc_ivshmem_guest *g)
 		g->host_peer = host_peer;
 	}
 	if (g->join_request == 0) {
-		a = answer_entry(g->ring.addr, page->slot);
-		answered = rc_load_acquire(&a->request);
-		request = rc_load_relaxed(&page->join_request);
-		request = (answered > request ? answered : request) + 1;
-		if (request == 0)
-			request = 1; /* after 2^32 joins; the host then answers BAD_ORDER */
 		g->joined = false;
-		g->join_request = request;
-		rc_store_relaxed(&page->join_peer_id, g->own_peer);
-		/* [V2] peer id before the request; pairs with the host's [V2a]. */
-		rc_store_release(&page->join_request, request);
+		/* guest_check_region checked page->slot; the host wrote it. */
+		g->join_request = rc_join_ask(page, g->ring.addr, page->slot, g->own_peer, false);
 	}
 	/* The eventfd write is a system call: the request is visible first. */
 	rc_eventfd_ring(g->host_fd);
@@ -922,7 +890,6 @@ int rc_ivshmem_guest_join_poll(struct rc_ivshmem_guest *g)
 {
 	const struct rc_ring_desc *desc = g->ring.addr;
 	const struct rc_ack_page *page = g->ack.addr;
-	const struct rc_join_answer *a;
 	uint64_t generation;
 	int r;
 
@@ -930,24 +897,15 @@ int rc_ivshmem_guest_join_poll(struct rc_ivshmem_guest *g)
 		return RC_ESTATE;
 	if ((r = guest_check_region(g)) != RC_OK)
 		return r;
-	a = answer_entry(g->ring.addr, page->slot);
-	/* [V4] acquire: verdict, generation, slot mirror and our ack page's
-	 * line 0 were stored before; pairs with the host's [V3]. */
-	if (rc_load_acquire(&a->request) != g->join_request)
-		return RC_EAGAIN;
+	if ((r = rc_join_answered(g->ring.addr, page->slot, g->join_request, &g->last_verdict, &generation)) != RC_OK)
+		return r;
 	g->join_request = 0;
-	g->last_verdict = rc_load_relaxed(&a->verdict);
 	if (g->last_verdict != RC_JOIN_ACCEPTED)
 		return RC_EINVAL;
-	generation = rc_load_relaxed(&a->generation);
-	r = rc_sub_init(&g->sub, g->ring.addr, rc_ring_size(desc->capacity), g->ack.addr, RC_ACK_PAGE_SIZE,
-			g->host_fd);
+	r = rc_join_attach(&g->sub, g->ring.addr, rc_ring_size(desc->capacity), g->ack.addr, page->slot, generation,
+			   g->host_fd);
 	if (r != RC_OK)
 		return r;
-	/* The answer, the ack page and the slot mirror must agree. */
-	if (g->sub.generation != generation || g->sub.slot != page->slot ||
-	    rc_sub_slot_state(&g->sub) == RC_SLOT_EVICTED)
-		return RC_EINVAL;
 	g->joined = true;
 	return RC_OK;
 }
@@ -1022,15 +980,12 @@ bool rc_ivshmem_guest_publisher_gone(struct rc_ivshmem_guest *g, uint64_t now_ms
 int rc_ivshmem_guest_leave(struct rc_ivshmem_guest *g)
 {
 	struct rc_ack_page *page = g->ack.addr;
-	uint32_t request;
 
 	if (!g->joined || g->host_fd < 0)
 		return RC_ESTATE;
 	g->joined = false;
-	request = rc_load_relaxed(&page->join_request) + 1;
 	g->join_request = 0; /* nobody waits for this answer */
-	rc_store_relaxed(&page->join_peer_id, (uint32_t)RC_JOIN_LEAVE);
-	rc_store_release(&page->join_request, request ? request : 1); /* [V2] */
+	rc_join_ask(page, g->ring.addr, page->slot, RC_JOIN_LEAVE, false);
 	rc_eventfd_ring(g->host_fd);
 	return RC_OK;
 }

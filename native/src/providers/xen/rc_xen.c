@@ -43,12 +43,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static struct rc_join_answer *answer_entry(void *ring, uint32_t slot)
-{
-	return (struct rc_join_answer *)((uint8_t *)ring + RC_JOIN_ANSWER_OFFSET +
-					 (uint64_t)slot * RC_JOIN_ANSWER_SIZE);
-}
-
 /* ======================================================================== */
 /* devices                                                                   */
 
@@ -599,34 +593,119 @@ static void forget_ack(struct rc_xen_pub *xp, struct rc_xen_pub_slot *ps)
 		rc_xen_grant_unmap(&xp->dev, ps->ack_index, 1, ps->ack);
 		ps->ack = NULL;
 	}
-	ps->mapped_seen = false;
+	ps->join.alive_at_join = false;
+}
+
+/* ---- the provider's part of the shared join handshake (rc_join.h) ------- */
+
+/* Which subscriber a callback is about: ring slot -> xp->domain[di]->slot[s]. */
+struct xen_join_ctx {
+	struct rc_xen_pub *xp;
+	uint32_t di, s;
+};
+
+static struct rc_xen_pub_slot *ctx_slot(const struct xen_join_ctx *c)
+{
+	return &c->xp->domain[c->di]->slot[c->s];
+}
+
+/* Every answer is rung on the subscriber's own channel: the port is bound to
+ * that domain, whatever the request claimed. */
+static void join_ring(void *ctx, uint32_t ring_slot, uint32_t peer_id)
+{
+	struct xen_join_ctx *c = ctx;
+
+	(void)ring_slot;
+	(void)peer_id;
+	rc_xen_evtchn_notify(&c->xp->dev, ctx_slot(c)->port);
+}
+
+/* The page and the channel are this domain's alone; the id it claims must
+ * be that domain. */
+static bool join_peer_acceptable(void *ctx, uint32_t ring_slot, uint32_t peer_id)
+{
+	struct xen_join_ctx *c = ctx;
+
+	(void)ring_slot;
+	return peer_id == c->xp->domain[c->di]->domid;
+}
+
+static int join_bind(void *ctx, uint32_t ring_slot, uint32_t peer_id)
+{
+	struct xen_join_ctx *c = ctx;
+
+	(void)ring_slot;
+	(void)peer_id;
+	ctx_slot(c)->death = RC_XEN_DEATH_NONE;
+	return (int)ctx_slot(c)->port;
+}
+
+/* Left or died: a subscriber-granted page goes with its subscriber (the next
+ * one in this slot grants a new page, a new ack-ref). */
+static void join_unbind(void *ctx, uint32_t ring_slot)
+{
+	struct xen_join_ctx *c = ctx;
+
+	(void)ring_slot;
+	ctx_slot(c)->alive_seen = false;
+	forget_ack(c->xp, ctx_slot(c));
+}
+
+/* The unmap notification: the subscriber's kernel zeroes `mapped` when its
+ * mapping of the page goes away, also when its process dies. */
+static bool join_alive(void *ctx, uint32_t ring_slot, const struct rc_ack_page *page)
+{
+	(void)ctx;
+	(void)ring_slot;
+	return rc_load_relaxed(&page->mapped) == RC_ACK_MAPPED;
+}
+
+static struct rc_join_provider join_provider(struct xen_join_ctx *c)
+{
+	return (struct rc_join_provider){
+		.ctx = c,
+		.ring = join_ring,
+		.peer_acceptable = join_peer_acceptable,
+		.bind = join_bind,
+		.unbind = join_unbind,
+		.alive = join_alive,
+	};
+}
+
+/* One handshake step of xp->domain[di]->slot[s], as an event. `death`: how
+ * a DEAD outcome was seen. */
+static void report(struct rc_xen_pub *xp, uint32_t di, uint32_t s, const struct rc_join_result *res, uint32_t death)
+{
+	switch (res->outcome) {
+	case RC_JOIN_OUTCOME_ACCEPTED:
+		pub_event(xp, di, s, RC_XEN_EVENT_JOINED, 0);
+		break;
+	case RC_JOIN_OUTCOME_REFUSED:
+		pub_event(xp, di, s, RC_XEN_EVENT_REFUSED, 0);
+		break;
+	case RC_JOIN_OUTCOME_LEFT:
+		pub_event(xp, di, s, RC_XEN_EVENT_LEFT, 0);
+		break;
+	case RC_JOIN_OUTCOME_DEAD:
+		xp->domain[di]->slot[s].death = death;
+		pub_event(xp, di, s, RC_XEN_EVENT_DEAD, death);
+		break;
+	default:
+		break;
+	}
 }
 
 static void slot_died(struct rc_xen_pub *xp, uint32_t di, uint32_t s, uint32_t death)
 {
-	struct rc_xen_domain *d = xp->domain[di];
-	struct rc_xen_pub_slot *ps = &d->slot[s];
+	struct xen_join_ctx c = { xp, di, s };
+	const struct rc_join_provider provider = join_provider(&c);
+	struct rc_xen_pub_slot *ps = &xp->domain[di]->slot[s];
+	struct rc_join_result res;
 
-	if (xp->pub.slots[ps->ring_slot].state == RC_SLOT_FREE)
-		return;
-	/* Reclaimed at once, as when a socket closes: FREE, reason DEAD. */
-	rc_pub_detach(&xp->pub, ps->ring_slot, RC_EVICT_DEAD);
-	ps->death = death;
-	ps->alive_seen = false;
-	forget_ack(xp, ps);
-	pub_event(xp, di, s, RC_XEN_EVENT_DEAD, death);
-}
-
-static void answer(struct rc_xen_pub *xp, uint32_t ring_slot, uint32_t request, uint32_t verdict,
-		   uint64_t generation)
-{
-	struct rc_join_answer *a = answer_entry(xp->ring, ring_slot);
-
-	rc_store_relaxed(&a->verdict, verdict);
-	rc_store_relaxed(&a->generation, generation);
-	/* [V3] verdict, generation, slot mirror and the ack page's line 0 +
-	 * ack before the answered request; pairs with [V4]. */
-	rc_store_release(&a->request, request);
+	/* Reclaimed at once, as when a socket closes: FREE, reason DEAD (unless
+	 * it asked to leave first: then it left). */
+	rc_join_death(&xp->pub, ps->ring_slot, ps->ack, &ps->join, &provider, now_ms(), &res);
+	report(xp, di, s, &res, death);
 }
 
 /* Maps a subscriber-granted ack page once its ref is in XenStore. */
@@ -649,8 +728,7 @@ static int map_sub_ack(struct rc_xen_pub *xp, struct rc_xen_domain *d, uint32_t 
 	/* A new page starts a new request sequence: requests must grow on
 	 * one page (no replays); the subscriber numbers its first from the
 	 * answer table, which a fresh page cannot know better than. */
-	ps->last_seen_request = 0;
-	ps->highest_answered = 0;
+	rc_join_slot_reset(&ps->join);
 	/* Line 0 is ours to write (const from the subscriber's view). */
 	page = ps->ack;
 	rc_store_relaxed(&page->magic, RC_ACK_MAGIC);
@@ -660,81 +738,26 @@ static int map_sub_ack(struct rc_xen_pub *xp, struct rc_xen_domain *d, uint32_t 
 	return 0;
 }
 
-static void serve_join(struct rc_xen_pub *xp, uint32_t di, uint32_t s)
+static void serve_join(struct rc_xen_pub *xp, uint32_t di, uint32_t s, uint64_t now)
 {
-	struct rc_xen_domain *d = xp->domain[di];
-	struct rc_xen_pub_slot *ps = &d->slot[s];
-	struct rc_publisher *pub = &xp->pub;
-	uint32_t rs = ps->ring_slot;
-	struct rc_ack_page *page;
-	uint32_t request, peer;
-	uint64_t generation;
+	struct xen_join_ctx c = { xp, di, s };
+	const struct rc_join_provider provider = join_provider(&c);
+	struct rc_xen_pub_slot *ps = &xp->domain[di]->slot[s];
+	struct rc_join_result res;
 
-	if (!ps->ack && (ps->ack_grant != RC_XEN_ACK_BY_SUBSCRIBER || map_sub_ack(xp, d, s) < 0))
+	if (!ps->ack && (ps->ack_grant != RC_XEN_ACK_BY_SUBSCRIBER || map_sub_ack(xp, xp->domain[di], s) < 0))
 		return;
-	page = ps->ack;
-	/* [V2a] acquire: peer id and `mapped` before the request; pairs with
-	 * the subscriber's [V2]. Hostile input from here on. A request comes
-	 * first: a subscriber that leaves and then unmaps has left, not died. */
-	request = rc_load_acquire(&page->join_request);
-	if (request == 0 || request == ps->last_seen_request) {
-		/* 0: never asked (a page mapped before its first request). */
-		/* The unmap notification: the subscriber's kernel zeroed
-		 * `mapped` (it may have done so long after its last request). */
-		if (pub->slots[rs].state != RC_SLOT_FREE && ps->mapped_seen &&
-		    rc_load_relaxed(&page->mapped) != RC_ACK_MAPPED)
-			slot_died(xp, di, s, RC_XEN_DEATH_UNMAP);
-		return;
-	}
-	ps->last_seen_request = request;
-	/* A request on a page whose `mapped` byte is clear is a dead
-	 * subscriber's last word: a live one marks the page before it asks
-	 * ([V2]), and its kernel cleared the byte when the mapping went. Its
-	 * page is mapped again while its ack-ref stays in XenStore; that must
-	 * not replay the join (found by test/xen: a killed Node subscriber
-	 * "joined" again). */
-	if (rc_load_relaxed(&page->mapped) != RC_ACK_MAPPED)
-		return;
-	peer = rc_load_relaxed(&page->join_peer_id);
-	if (request <= ps->highest_answered) {
-		answer(xp, rs, request, RC_JOIN_BAD_ORDER, 0);
-		pub_event(xp, di, s, RC_XEN_EVENT_REFUSED, 0);
-		goto wake;
-	}
-	ps->highest_answered = request;
-	if (peer == RC_JOIN_LEAVE) {
-		if (pub->slots[rs].state != RC_SLOT_FREE) {
-			rc_pub_detach(pub, rs, RC_EVICT_CLOSED);
-			pub_event(xp, di, s, RC_XEN_EVENT_LEFT, 0);
-		}
-		answer(xp, rs, request, RC_JOIN_LEFT, 0);
-		/* A subscriber-granted page goes with its subscriber: the next
-		 * one in this slot grants a new page (a new ack-ref). */
-		forget_ack(xp, ps);
-		goto wake;
-	}
-	/* The page and the channel are this domain's alone; the id it claims
-	 * must be that domain. */
-	if (pub->closed || peer != d->domid) {
-		answer(xp, rs, request, pub->closed ? RC_JOIN_CLOSED : RC_JOIN_BAD_PEER, 0);
-		pub_event(xp, di, s, RC_XEN_EVENT_REFUSED, 0);
-		goto wake;
-	}
-	if (pub->slots[rs].state != RC_SLOT_FREE)
-		rc_pub_detach(pub, rs, RC_EVICT_CLOSED);
-	generation = rc_load_relaxed(&((struct rc_slot *)(pub->ring + RC_SLOT_TABLE_OFFSET +
-							  (uint64_t)rs * RC_SLOT_SIZE))->generation) + 1;
-	rc_store_relaxed(&page->generation, generation);
-	rc_store_relaxed(&page->slot, rs);
-	rc_store_relaxed(&page->ack, pub->head);
-	rc_store_relaxed(&page->sleeping, 0u);
-	ps->mapped_seen = rc_load_relaxed(&page->mapped) == RC_ACK_MAPPED;
-	ps->death = RC_XEN_DEATH_NONE;
-	rc_pub_attach(pub, rs, page, (int)ps->port, 0, 0, &generation);
-	answer(xp, rs, request, RC_JOIN_ACCEPTED, generation);
-	pub_event(xp, di, s, RC_XEN_EVENT_JOINED, 0);
-wake:
-	rc_xen_evtchn_notify(&xp->dev, ps->port);
+	rc_join_serve(&xp->pub, ps->ring_slot, ps->ack, &ps->join, &provider, now, &res);
+	/* Its kernel cleared `mapped` (join_alive). */
+	report(xp, di, s, &res, RC_XEN_DEATH_UNMAP);
+}
+
+void rc_xen_pub_backoff(struct rc_xen_pub *xp, uint32_t ring_slot, uint32_t wait_ms)
+{
+	for (uint32_t di = 0; di < xp->domains; di++)
+		for (uint32_t s = 0; s < xp->domain[di]->slots; s++)
+			if (xp->domain[di]->slot[s].ring_slot == ring_slot)
+				rc_join_backoff(&xp->domain[di]->slot[s].join, now_ms(), wait_ms);
 }
 
 static void check_alive_nodes(struct rc_xen_pub *xp)
@@ -792,10 +815,10 @@ int rc_xen_pub_service(struct rc_xen_pub *xp, int timeout_ms)
 	/* Which port rang matters less than not missing one: every slot is
 	 * looked at (a few loads each), so a coalesced event loses nothing. */
 	(void)ports;
+	now = now_ms();
 	for (uint32_t di = 0; di < xp->domains; di++)
 		for (uint32_t s = 0; s < xp->domain[di]->slots; s++)
-			serve_join(xp, di, s);
-	now = now_ms();
+			serve_join(xp, di, s, now);
 	/* XenStore is read, not watched: the client (rc_xenstore.h) has no
 	 * watches, which would need a reader thread or a second descriptor
 	 * to wait on (libxenstore's reader thread once failed here in static
@@ -1150,20 +1173,8 @@ fail:
 
 static int sub_join_begin(struct rc_xen_sub *xs, uint32_t peer)
 {
-	struct rc_ack_page *page = xs->ack;
-	const struct rc_join_answer *a = answer_entry(xs->ring, xs->ring_slot);
-	uint32_t answered = rc_load_acquire(&a->request);
-	uint32_t request = rc_load_relaxed(&page->join_request);
-
-	request = (answered > request ? answered : request) + 1;
-	if (request == 0)
-		request = 1;
 	xs->joined = false;
-	xs->join_request = request;
-	rc_store_relaxed(&page->mapped, RC_ACK_MAPPED);
-	rc_store_relaxed(&page->join_peer_id, peer);
-	/* [V2] mapped and peer id before the request; pairs with [V2a]. */
-	rc_store_release(&page->join_request, request);
+	xs->join_request = rc_join_ask(xs->ack, xs->ring, xs->ring_slot, peer, true);
 	/* The notify is a system call: the request is visible first. */
 	return rc_xen_evtchn_notify(&xs->dev, xs->port);
 }
@@ -1171,8 +1182,7 @@ static int sub_join_begin(struct rc_xen_sub *xs, uint32_t peer)
 int rc_xen_sub_join(struct rc_xen_sub *xs, int timeout_ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0), next_ring = 0;
-	const struct rc_join_answer *a = answer_entry(xs->ring, xs->ring_slot);
-	uint64_t generation;
+	uint64_t generation = 0;
 	uint32_t ports[8];
 	int r;
 
@@ -1195,28 +1205,25 @@ int rc_xen_sub_join(struct rc_xen_sub *xs, int timeout_ms)
 			}
 			next_ring = now + 200;
 		}
-		/* [V4] acquire: verdict, generation, slot mirror and our ack
-		 * page's line 0 were stored before; pairs with [V3]. */
-		if (rc_load_acquire(&a->request) == xs->join_request)
+		r = rc_join_answered(xs->ring, xs->ring_slot, xs->join_request, &xs->last_verdict, &generation);
+		if (r != RC_EAGAIN) {
+			if (r != RC_OK)
+				return r;
 			break;
+		}
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		poll(&pfd, 1, (int)((deadline < next_ring ? deadline : next_ring) - now));
 		rc_xen_evtchn_pending(&xs->dev, ports, 8);
 	}
 	xs->join_request = 0;
-	xs->last_verdict = rc_load_relaxed(&a->verdict);
 	if (xs->last_verdict != RC_JOIN_ACCEPTED)
 		return RC_EINVAL;
-	generation = rc_load_relaxed(&a->generation);
-	r = rc_sub_init(&xs->sub, xs->ring, xs->ring_size, xs->ack, RC_ACK_PAGE_SIZE, (int)xs->port);
+	r = rc_join_attach(&xs->sub, xs->ring, xs->ring_size, xs->ack, xs->ring_slot, generation, (int)xs->port);
 	if (r != RC_OK)
 		return r;
 	xs->sub.ring_doorbell = rc_xen_ring_doorbell;
 	xs->sub.ring_doorbell_ctx = &xs->dev;
-	if (xs->sub.generation != generation || xs->sub.slot != xs->ring_slot ||
-	    rc_sub_slot_state(&xs->sub) == RC_SLOT_EVICTED)
-		return RC_EINVAL;
 	xs->joined = true;
 	return RC_OK;
 }
@@ -1247,7 +1254,8 @@ int rc_xen_sub_wait(struct rc_xen_sub *xs, int timeout_ms)
 
 int rc_xen_sub_leave(struct rc_xen_sub *xs, int timeout_ms)
 {
-	const struct rc_join_answer *a;
+	uint64_t generation;
+	uint32_t verdict;
 	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	uint32_t ports[8];
 	int r;
@@ -1257,9 +1265,7 @@ int rc_xen_sub_leave(struct rc_xen_sub *xs, int timeout_ms)
 	xs->joined = false;
 	if ((r = sub_join_begin(xs, RC_JOIN_LEAVE)) < 0)
 		return r;
-	a = answer_entry(xs->ring, xs->ring_slot);
-	/* [V4] pairs with [V3]. */
-	while (rc_load_acquire(&a->request) != xs->join_request) {
+	while ((r = rc_join_answered(xs->ring, xs->ring_slot, xs->join_request, &verdict, &generation)) == RC_EAGAIN) {
 		struct pollfd pfd = { .fd = xs->dev.evtchn_fd, .events = POLLIN };
 		uint64_t now = now_ms();
 
@@ -1269,7 +1275,9 @@ int rc_xen_sub_leave(struct rc_xen_sub *xs, int timeout_ms)
 		rc_xen_evtchn_pending(&xs->dev, ports, 8);
 	}
 	xs->join_request = 0;
-	return rc_load_relaxed(&a->verdict) == RC_JOIN_LEFT ? RC_OK : RC_EINVAL;
+	if (r != RC_OK)
+		return r;
+	return verdict == RC_JOIN_LEFT ? RC_OK : RC_EINVAL;
 }
 
 void rc_xen_sub_close(struct rc_xen_sub *xs)
