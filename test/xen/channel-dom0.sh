@@ -1,11 +1,11 @@
 # Sourced by test/xen/dom0-init: the point-to-point channel between two
-# domUs (issue 15, item 4). dom0 creates domU Y (the connector) paused, then
-# domU X (the listener), then lets Y run: X's ChannelServer publishes a ring
-# for Y and Y's Channel.connect publishes one for X, and each grant names a
+# domUs (issue 15, item 4). dom0 creates domU N (the connector) paused, then
+# domU M (the listener), then lets N run: M's ChannelServer publishes a ring
+# for N and N's Channel.connect publishes one for M, and each grant names a
 # domain that must exist by then. Both run test/xen/channel-peer.mjs with the
-# package: send/recv both ways, 64 MiB streamed from Y to X through the
-# Duplex with the same sha256 on both sides, shutdown from Y's end and then
-# from X's (the digest goes back on X's direction, still open after Y's
+# package: send/recv both ways, 64 MiB streamed from N to M through the
+# Duplex with the same sha256 on both sides, shutdown from N's end and then
+# from M's (the digest goes back on M's direction, still open after N's
 # shutdown), and the orderly teardown (each close waits for the peer to
 # read everything and leave before its grants end).
 # Uses dom0-init's ok, fail and wait_line.
@@ -28,21 +28,21 @@ CFG
 # $1: the id of the last domain created so far (0 if none).
 channel_scenario() {
 	local y=$(($1 + 1)) x=$(($1 + 2)) bytes=${CHANNEL_BYTES:-67108864} lx ly d sx sy
-	channel_cfg rcx-Y "rcx.role=node-chan-connect rcx.address=xen:$x/pipe rcx.bytes=$bytes" >/etc/xen/domY.cfg
-	channel_cfg rcx-X "rcx.role=node-chan-listen rcx.address=xen:$x/pipe rcx.peer=$y rcx.bytes=$bytes" >/etc/xen/domX.cfg
-	if xl create -p /etc/xen/domY.cfg >/tmp/create-Y.log 2>&1; then ok channel-create-domY-paused; else
-		fail channel-create-domY-paused "$(tail -n 5 /tmp/create-Y.log)"; return; fi
-	if xl create /etc/xen/domX.cfg >/tmp/create-X.log 2>&1; then ok channel-create-domX; else
-		fail channel-create-domX "$(tail -n 5 /tmp/create-X.log)"; return; fi
-	if [ "$(xl domid rcx-Y)" = "$y" ] && [ "$(xl domid rcx-X)" = "$x" ]; then
-		ok "channel-domain-ids (Y=$y X=$x)"
+	channel_cfg rcx-N "rcx.role=node-chan-connect rcx.address=xen:$x/pipe rcx.bytes=$bytes" >/etc/xen/domN.cfg
+	channel_cfg rcx-M "rcx.role=node-chan-listen rcx.address=xen:$x/pipe rcx.peer=$y rcx.bytes=$bytes" >/etc/xen/domM.cfg
+	if xl create -p /etc/xen/domN.cfg >/tmp/create-N.log 2>&1; then ok channel-create-domN-paused; else
+		fail channel-create-domN-paused "$(tail -n 5 /tmp/create-N.log)"; return; fi
+	if xl create /etc/xen/domM.cfg >/tmp/create-M.log 2>&1; then ok channel-create-domM; else
+		fail channel-create-domM "$(tail -n 5 /tmp/create-M.log)"; return; fi
+	if [ "$(xl domid rcx-N)" = "$y" ] && [ "$(xl domid rcx-M)" = "$x" ]; then
+		ok "channel-domain-ids (N=$y M=$x)"
 	else
-		fail channel-domain-ids "Y=$(xl domid rcx-Y) X=$(xl domid rcx-X), expected $y, $x"
+		fail channel-domain-ids "N=$(xl domid rcx-N) M=$(xl domid rcx-M), expected $y, $x"
 	fi
-	xl unpause rcx-Y || fail channel-create-domY-paused "xl unpause failed"
-	lx=/var/log/xen/console/guest-rcx-X.log
-	ly=/var/log/xen/console/guest-rcx-Y.log
-	# X and Y boot at once: copied live, their kernels' canary warnings
+	xl unpause rcx-N || fail channel-create-domN-paused "xl unpause failed"
+	lx=/var/log/xen/console/guest-rcx-M.log
+	ly=/var/log/xen/console/guest-rcx-N.log
+	# M and N boot at once: copied live, their kernels' canary warnings
 	# reached dom0's console interleaved, once mangled into a line the
 	# kernel-log scan took for another warning. The checks read the console
 	# files; finish() copies both whole, one after the other.
@@ -79,7 +79,7 @@ channel_scenario() {
 	else
 		fail channel-both-ends-close-in-order "$(grep 'RCN' $lx $ly | tail -n 2)"
 	fi
-	for d in X Y; do
+	for d in M N; do
 		if wait_line /var/log/xen/console/guest-rcx-$d.log "RCX-DOMU-END" 120; then ok "channel-dom$d-ends"; else
 			fail "channel-dom$d-ends" "no end marker from $d"; fi
 		if grep -q "RCX-DOMU grant device unloaded" /var/log/xen/console/guest-rcx-$d.log; then
