@@ -1064,7 +1064,11 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#pendingHandshakes.add(connection);
     // Credentials are known at accept: a peer not on the list gets no handshake slot to hold.
     if (!this.#allowed(peer)) return refuse('allow-list', `uid ${peer.uid} gid ${peer.gid} is not allowed on this bus`);
-    timer = setTimeout(() => refuse('timeout', `no hello within ${this.#handshakeTimeoutMs} ms`), this.#handshakeTimeoutMs);
+    timer = setTimeout(() => {
+      timer = null;
+      connection.readPending(); // a hello that came while we were not scheduled
+      if (connection.open && attached === null) refuse('timeout', `no hello within ${this.#handshakeTimeoutMs} ms`);
+    }, this.#handshakeTimeoutMs);
     timer.unref();
   }
 
