@@ -167,7 +167,7 @@ function start(name, script, args) {
         previous?.(line);
         if (pattern.test(line)) resolve();
       };
-      proc.exited.then(() => reject(new Error(`${name} exited (${describeExit(proc.exit)}) before printing ${pattern}${tail(proc)}`)));
+      proc.exited.then(() => reject(new Error(`${name} exited (${describeExit(proc.exit)}) before printing ${pattern}${said(proc)}${tail(proc)}`)));
     });
   return proc;
 }
@@ -175,6 +175,12 @@ function start(name, script, args) {
 function describeExit(exit) {
   if (!exit) return 'running';
   return exit.signal ? exit.signal : `code ${exit.code}`;
+}
+
+/** What a child said last on stdout (a subscriber's {attachError, message}): why it gave up. */
+function said(proc) {
+  const last = proc.lines.filter((l) => l.trim()).slice(-1)[0];
+  return last ? `; said: ${last.slice(0, 500)}` : '';
 }
 
 function tail(proc) {

@@ -164,6 +164,16 @@ export class ControlConnection {
     }
   }
 
+  /**
+   * Handles now what the socket holds, without waiting for the event loop's
+   * poll. A timer that expires while the process was descheduled runs
+   * before the poll that would have read the message it waits for: look
+   * first, then time out.
+   */
+  readPending(): void {
+    this.#drain();
+  }
+
   /** Stops watching and hands the descriptor to the caller; unread messages stay queued in the socket. */
   detach(): number {
     this.#open = false;

@@ -324,6 +324,8 @@ export interface NativeIvshmemService {
   left: number[];
   /** A join waits for its peer's announcement: service again after this long (0: none). */
   retryMs: number;
+  /** Server peers whose departure this pass read: the host holds none of their descriptors any more. */
+  peersGone: number[];
   /** The errno that ended the server connection (0: none). */
   error: number;
 }

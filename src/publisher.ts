@@ -945,6 +945,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       this.#log.info({ slot, guest: guests[slot]!.name, reason: 'closed' }, 'guest detached');
       this.emit('unsubscribe', { slot, reason: 'closed' });
     }
+    // A guest that left first is unbound already; its VM's doorbells go only now.
+    for (const peer of result.peersGone) this.#log.debug({ peer }, 'ivshmem peer left the server');
     if (result.error !== 0) this.#log.error({ errno: result.error }, 'ivshmem server connection lost; guests were evicted');
     this.#wakeUp(); // acks of guests, or the slowest guest left
   }

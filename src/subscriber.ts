@@ -372,12 +372,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   #awaitWelcome(signal: AbortSignal | undefined, timeoutMs = this.#handshakeTimeoutMs): Promise<{ message: WelcomeMessage; fds: number[] }> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `no answer from ${this.path} within ${this.#handshakeTimeoutMs} ms`)),
-        timeoutMs,
-      );
+      let settled = false;
+      const timer = setTimeout(() => {
+        this.#connection?.readPending(); // an answer that came while we were not scheduled
+        if (!settled) finish(new RingcastError('ERR_RINGCAST_HANDSHAKE', `no answer from ${this.path} within ${this.#handshakeTimeoutMs} ms`));
+      }, timeoutMs);
       const onAbort = (): void => finish(abortError(signal!));
       const finish = (error: Error | null, value?: { message: WelcomeMessage; fds: number[] }): void => {
+        settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         this.#welcome = null;

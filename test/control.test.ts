@@ -137,6 +137,41 @@ describe('control socket under attack', () => {
     expect(await raw(path, null)).toMatchObject(refusedFor(C.RC_REFUSE_TIMEOUT));
   });
 
+  // A loaded machine deschedules a process for longer than a timeout: when
+  // it runs again, the event loop runs expired timers before it polls the
+  // socket that holds the message they wait for. `stall` is that pause,
+  // put right after the moment that matters (the loop blocked in its check
+  // phase, so the next turn begins with the timers).
+  const stall = (ms: number): void => {
+    setImmediate(() => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    });
+  };
+
+  it('a hello that came while the publisher was not scheduled is answered, not timed out', async () => {
+    const { path } = await busWithHealthySubscriber({ handshakeTimeoutMs: 100 });
+    const accept = native.unixAccept;
+    native.unixAccept = (listenFd: number) => {
+      const peer = accept(listenFd);
+      if (peer) stall(300); // the handshake timer runs from here
+      return peer;
+    };
+    try {
+      expect(await raw(path, hello())).toMatchObject({ type: C.RC_CONTROL_WELCOME });
+    } finally {
+      native.unixAccept = accept;
+    }
+  });
+
+  it('a welcome that came while the subscriber was not scheduled is taken, not timed out', async () => {
+    const { path, publisher } = await busWithHealthySubscriber();
+    publisher.once('subscribe', () => stall(300)); // the welcome is on its way
+    const late = await Subscriber.connect({ path, handshakeTimeoutMs: 100 });
+    opened.push(late);
+    expect(late.slot).toBeGreaterThanOrEqual(0);
+  });
+
   it('descriptors sent by a peer are closed, not kept', async () => {
     const { path, publisher, healthy } = await busWithHealthySubscriber();
     // Descriptors of a file only this test opens: after the publisher read

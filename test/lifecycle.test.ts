@@ -65,6 +65,31 @@ function publisherSettles(publisher: Publisher): Promise<string[]> {
   });
 }
 
+/** A debug pino logger whose lines a test can wait for. */
+class LogLines {
+  #lines: Array<Record<string, unknown>> = [];
+  #waiters: Array<() => void> = [];
+  readonly logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        for (const text of chunk.toString().split('\n')) if (text) this.#lines.push(JSON.parse(text) as Record<string, unknown>);
+        for (const wake of this.#waiters.splice(0)) wake();
+        cb();
+      },
+    }),
+  );
+
+  /** The first line, logged already or to come, for which `predicate` holds. */
+  async next(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    for (;;) {
+      const found = this.#lines.find(predicate);
+      if (found) return found;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+}
+
 describe('worker threads', () => {
   it('publisher in the main thread, subscribers in several workers at once', async () => {
     const path = socketPath();
@@ -123,16 +148,24 @@ describe('worker threads', () => {
   it('a worker terminated with an unclosed ivshmem subscriber gives its slot back and closes every descriptor', async () => {
     const { readdirSync } = await import('node:fs');
     const descriptors = () => readdirSync('/proc/self/fd').length;
-    const bus = await vmBus([{ name: 'guest' }]);
+    const log = new LogLines();
+    const bus = await vmBus([{ name: 'guest' }], { logger: log.logger });
     const before = descriptors();
+    const subscribed = new Promise<{ peer?: number }>((resolve) => bus.publisher.once('subscribe', resolve));
     const worker = startWorker(`globalThis.kept = await ringcast.Subscriber.connect({ ivshmem: workerData.ivshmem }); parentPort.postMessage({ attached: true });`, {
       ivshmem: { ring: bus.ring, ack: bus.acks[0], server: bus.server },
     });
     expect(await results([worker])).toEqual([{ attached: true }]);
+    const { peer } = await subscribed;
     const settled = publisherSettles(bus.publisher);
+    const peerGone = log.next((line) => line.msg === 'ivshmem peer left the server' && line.peer === peer);
     await worker.terminate();
     expect(await settled).toContain('unsubscribe slot 0 closed');
     expect(bus.publisher.subscriberCount).toBe(0);
+    // The guest's leave request frees its slot; its VM's doorbell (an
+    // eventfd from the server) is ours until the server says the VM left,
+    // which may come later: a VM outlives its subscribers.
+    await peerGone;
     expect(descriptors()).toBe(before);
   });
 });

@@ -106,7 +106,7 @@ private:
 	}
 
 	// service() -> { accepted: slot[], rejected: {slot, verdict, peer}[], dead: slot[],
-	//               left: slot[], retryMs, error }
+	//               left: slot[], retryMs, peersGone: peer id[], error }
 	// error: 0, or the errno that ended the server connection (then every
 	// bound guest is in `dead`).
 	Napi::Value Service(const Napi::CallbackInfo &info)
@@ -142,6 +142,10 @@ private:
 		out.Set("dead", dead);
 		out.Set("left", left);
 		out.Set("retryMs", res.retry_ms);
+		Napi::Array peers_gone = Napi::Array::New(env, res.peers_gone_count);
+		for (uint32_t k = 0; k < res.peers_gone_count; k++)
+			peers_gone.Set(k, res.peers_gone[k]);
+		out.Set("peersGone", peers_gone);
 		out.Set("error", -r);
 		return out;
 	}

@@ -191,6 +191,11 @@ struct rc_ivshmem_service_result {
 	uint64_t left;       /* freed at their own request (CLOSED)      */
 	uint32_t retry_ms;   /* a request waits for its peer's announcement:
 	                      * call again after this long (0: nothing waits) */
+	/* Server peers whose departure this pass read, bound to a guest or not
+	 * (a guest that left first is no longer bound): their eventfds are
+	 * closed now, the last descriptors the host held for them. */
+	uint32_t peers_gone_count;
+	uint32_t peers_gone[RC_IVSHMEM_MAX_PEERS];
 };
 
 /* Reads the server (peers coming and going: a guest's peer leaving evicts

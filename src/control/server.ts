@@ -226,7 +226,12 @@ export class ControlServer {
       closed: () => end(),
     });
     this.#pending.set(connection, end);
-    const timer = setTimeout(() => handshake.refuse('timeout', `no hello within ${options.handshakeTimeoutMs} ms`), options.handshakeTimeoutMs);
+    const timer = setTimeout(() => {
+      // A timer that expired while this process was not scheduled runs before
+      // the poll that would have read the hello: look first, then time out.
+      connection.readPending();
+      if (!ended && session === null) handshake.refuse('timeout', `no hello within ${options.handshakeTimeoutMs} ms`);
+    }, options.handshakeTimeoutMs);
     timer.unref();
   }
 }

@@ -646,6 +646,8 @@ int rc_ivshmem_host_service(struct rc_ivshmem_host *host, struct rc_ivshmem_serv
 					remote_clear(&host->server.remotes[i]);
 		}
 		for (int k = 0; k < n; k++) {
+			if (status == 0) /* lost the server: every remote went, status says so */
+				result->peers_gone[result->peers_gone_count++] = left[k];
 			for (uint32_t i = 0; i < host->guests; i++) {
 				struct rc_join_result res;
 
