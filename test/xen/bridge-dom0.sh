@@ -10,29 +10,15 @@
 # the new one join. Every "RCB ok/FAIL NAME" line of G and S becomes an
 # "RCX ok/FAIL bridge-NAME" check here (test/xen/expected-checks-bridge).
 # Uses dom0-init's ok, fail, wait_line and prefix, and xengrant-dom0.sh's
-# create_domains and follow_consoles.
+# create_domains, follow_consoles and node_domu_cfg.
 
 # $1: the id of the last domain created so far (0 if none).
 bridge_scenario() {
 	local g=$(($1 + 1)) s=$(($1 + 2)) m=${BRIDGE_MESSAGES:-6000} d f lg ls
-	bridge_cfg() { # name extra
-		cat <<CFG
-name = "$1"
-type = "pv"
-kernel = "/guest/vmlinuz"
-ramdisk = "/guest/domu-node.cpio.gz"
-extra = "console=hvc0 loglevel=5 $2"
-memory = 512
-vcpus = 1
-on_poweroff = "destroy"
-on_reboot = "destroy"
-on_crash = "destroy"
-CFG
-	}
 	# G exists before S grants anything to it (XenStore refuses permissions
 	# naming a domain that does not exist yet); G is told S's id.
-	bridge_cfg rcx-G "rcx.role=bridge rcx.publisher=$s rcx.messages=$m" >/etc/xen/domG.cfg
-	bridge_cfg rcx-S "rcx.role=bridge-pub rcx.receiver=$g rcx.self=$s rcx.messages=$m" >/etc/xen/domS.cfg
+	node_domu_cfg rcx-G "rcx.role=bridge rcx.publisher=$s rcx.messages=$m" >/etc/xen/domG.cfg
+	node_domu_cfg rcx-S "rcx.role=bridge-pub rcx.receiver=$g rcx.self=$s rcx.messages=$m" >/etc/xen/domS.cfg
 	create_domains bridge G=$g S=$s || return
 	follow_consoles G S
 	lg=/var/log/xen/console/guest-rcx-G.log

@@ -8,28 +8,13 @@
 # from M's (the digest goes back on M's direction, still open after N's
 # shutdown), and the orderly teardown (each close waits for the peer to
 # read everything and leave before its grants end).
-# Uses dom0-init's ok, fail and wait_line.
-
-channel_cfg() { # name extra
-	cat <<CFG
-name = "$1"
-type = "pv"
-kernel = "/guest/vmlinuz"
-ramdisk = "/guest/domu-node.cpio.gz"
-extra = "console=hvc0 loglevel=5 $2"
-memory = 512
-vcpus = 1
-on_poweroff = "destroy"
-on_reboot = "destroy"
-on_crash = "destroy"
-CFG
-}
+# Uses dom0-init's ok, fail and wait_line, and xengrant-dom0.sh's node_domu_cfg.
 
 # $1: the id of the last domain created so far (0 if none).
 channel_scenario() {
 	local y=$(($1 + 1)) x=$(($1 + 2)) bytes=${CHANNEL_BYTES:-67108864} lx ly d sx sy
-	channel_cfg rcx-N "rcx.role=node-chan-connect rcx.address=xen:$x/pipe rcx.bytes=$bytes" >/etc/xen/domN.cfg
-	channel_cfg rcx-M "rcx.role=node-chan-listen rcx.address=xen:$x/pipe rcx.peer=$y rcx.bytes=$bytes" >/etc/xen/domM.cfg
+	node_domu_cfg rcx-N "rcx.role=node-chan-connect rcx.address=xen:$x/pipe rcx.bytes=$bytes" >/etc/xen/domN.cfg
+	node_domu_cfg rcx-M "rcx.role=node-chan-listen rcx.address=xen:$x/pipe rcx.peer=$y rcx.bytes=$bytes" >/etc/xen/domM.cfg
 	if xl create -p /etc/xen/domN.cfg >/tmp/create-N.log 2>&1; then ok channel-create-domN-paused; else
 		fail channel-create-domN-paused "$(tail -n 5 /tmp/create-N.log)"; return; fi
 	if xl create /etc/xen/domM.cfg >/tmp/create-M.log 2>&1; then ok channel-create-domM; else

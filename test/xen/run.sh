@@ -84,9 +84,13 @@ HOLD_AFTER=3000
 NODE_MESSAGES=${RINGCAST_XEN_NODE_MESSAGES:-20000}
 SMP=${RINGCAST_XEN_SMP:-2}
 ONLY=${RINGCAST_XEN_ONLY:-}
+case "$ONLY" in
+'' | xengrant | hostile | xenpub | channel | bridge) ;;
+*) echo "RINGCAST_XEN_ONLY=$ONLY: one of xengrant, hostile, xenpub, channel, bridge (or unset)" >&2; exit 2 ;;
+esac
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-xen.XXXXXX")
 # The Node part (the package, Node domUs) is built unless one C-only scenario runs alone.
-NODE_PART=$([ -z "$ONLY" ] || [ "$ONLY" = xenpub ] || [ "$ONLY" = channel ] || [ "$ONLY" = bridge ] && echo 1)
+case "$ONLY" in xengrant | hostile) NODE_PART= ;; *) NODE_PART=1 ;; esac
 # What the Node domUs carry besides node-peer.mjs: the bridge domain's programs.
 BRIDGE_FILES="$ROOT/test/xen/bridge-peer.mjs $ROOT/test/xen/bridge-domu.sh $ROOT/test/fixtures/numbered.mjs"
 QEMU_TIMEOUT=900
@@ -327,39 +331,26 @@ fi
 tr -d '\r' <"$LOG" >"$LOG.txt"
 report_lines "$LOG.txt" "" "RCX ok " "RCX FAIL "
 # The grant device's checks come last (or alone, after the toolstack's).
-case "$ONLY" in
-xengrant)
+# Each scenario's domains, in the order dom0 creates them.
+scenario_guests() {
+	case $1 in
+	xengrant) echo "R Q P" ;; hostile) echo "H U" ;; xenpub) echo "X Y W" ;;
+	channel) echo "M N" ;; bridge) echo "G S" ;;
+	esac
+}
+SCENARIOS="xengrant hostile xenpub channel bridge"
+if [ -n "$ONLY" ]; then
 	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
-	cat "$ROOT/test/xen/expected-checks-xengrant" >>"$WORK/expected-checks"
-	GUESTS="dom0 R Q P"
-	;;
-hostile)
-	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
-	cat "$ROOT/test/xen/expected-checks-hostile" >>"$WORK/expected-checks"
-	GUESTS="dom0 H U"
-	;;
-xenpub)
-	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
-	cat "$ROOT/test/xen/expected-checks-xenpub" >>"$WORK/expected-checks"
-	GUESTS="dom0 X Y W"
-	;;
-channel)
-	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
-	cat "$ROOT/test/xen/expected-checks-channel" >>"$WORK/expected-checks"
-	GUESTS="dom0 M N"
-	;;
-bridge)
-	grep -E '^toolstack-' "$ROOT/test/xen/expected-checks" >"$WORK/expected-checks"
-	cat "$ROOT/test/xen/expected-checks-bridge" >>"$WORK/expected-checks"
-	GUESTS="dom0 G S"
-	;;
-*)
+	cat "$ROOT/test/xen/expected-checks-$ONLY" >>"$WORK/expected-checks"
+	GUESTS="dom0 $(scenario_guests "$ONLY")"
+else
 	cp "$ROOT/test/xen/expected-checks" "$WORK/expected-checks"
-	cat "$ROOT/test/xen/expected-checks-xengrant" "$ROOT/test/xen/expected-checks-hostile" \
-		"$ROOT/test/xen/expected-checks-xenpub" "$ROOT/test/xen/expected-checks-channel" "$ROOT/test/xen/expected-checks-bridge" >>"$WORK/expected-checks"
-	GUESTS="dom0 A B C D R Q P H U X Y W M N G S"
-	;;
-esac
+	GUESTS="dom0 A B C D"
+	for scenario in $SCENARIOS; do
+		cat "$ROOT/test/xen/expected-checks-$scenario" >>"$WORK/expected-checks"
+		GUESTS="$GUESTS $(scenario_guests "$scenario")"
+	done
+fi
 expect_listed_checks "$LOG.txt" "RCX ok " "$WORK/expected-checks" "test/xen/expected-checks${ONLY:+ ($ONLY)}"
 # A program's failure in a domain reaches dom0's console with a prefix ("[A] ",
 # "[0.k] "): a check may have waited past it.

@@ -29,6 +29,23 @@ on_crash = "destroy"
 CFG
 }
 
+# The same for a domU that runs Node and the package (the xenpub, channel and
+# bridge scenarios): the Node initramfs, 512 MiB, the kernel's warnings shown.
+node_domu_cfg() { # name extra
+	cat <<CFG
+name = "$1"
+type = "pv"
+kernel = "/guest/vmlinuz"
+ramdisk = "/guest/domu-node.cpio.gz"
+extra = "console=hvc0 loglevel=5 $2"
+memory = 512
+vcpus = 1
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "destroy"
+CFG
+}
+
 # Copies each named domU's console to dom0's, prefixed "[NAME] ", as it grows.
 follow_consoles() {
 	local d f i

@@ -10,22 +10,8 @@
 # length and bytes, in order) and must end with the publisher's digest and
 # the 16 MiB message whole; the publisher's bytes written into shared
 # memory (stats().head) must be the same with 1 and with 3 receiver domains.
-# Uses dom0-init's ok, fail, wait_line and prefix.
-
-xenpub_cfg() { # name extra
-	cat <<CFG
-name = "$1"
-type = "pv"
-kernel = "/guest/vmlinuz"
-ramdisk = "/guest/domu-node.cpio.gz"
-extra = "console=hvc0 loglevel=5 $2"
-memory = 512
-vcpus = 1
-on_poweroff = "destroy"
-on_reboot = "destroy"
-on_crash = "destroy"
-CFG
-}
+# Uses dom0-init's ok, fail, wait_line and prefix, and xengrant-dom0.sh's
+# node_domu_cfg.
 
 # The value of NAME=VALUE in the line matching $2 of file $1.
 field() { tr -d '\r' <"$1" | grep -- "$2" | tail -n 1 | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; }
@@ -34,9 +20,9 @@ field() { tr -d '\r' <"$1" | grep -- "$2" | tail -n 1 | sed -n "s/.* $3=\([^ ]*\
 xenpub_scenario() {
 	local x=$(($1 + 1)) y=$(($1 + 2)) w=$(($1 + 3)) lw d bus digest head1 head3 got
 	# X and Y exist before W grants anything to them; they are told W's id.
-	xenpub_cfg rcx-X "rcx.role=node-wosub rcx.publisher=$w" >/etc/xen/domX.cfg
-	xenpub_cfg rcx-Y "rcx.role=node-wosub rcx.publisher=$w" >/etc/xen/domY.cfg
-	xenpub_cfg rcx-W "rcx.role=node-wopub rcx.domid=$w rcx.receivers=$x,$y" >/etc/xen/domW.cfg
+	node_domu_cfg rcx-X "rcx.role=node-wosub rcx.publisher=$w" >/etc/xen/domX.cfg
+	node_domu_cfg rcx-Y "rcx.role=node-wosub rcx.publisher=$w" >/etc/xen/domY.cfg
+	node_domu_cfg rcx-W "rcx.role=node-wopub rcx.domid=$w rcx.receivers=$x,$y" >/etc/xen/domW.cfg
 	for d in X Y W; do
 		if xl create /etc/xen/dom$d.cfg >/tmp/create-$d.log 2>&1; then ok "xenpub-create-dom$d"; else
 			fail "xenpub-create-dom$d" "$(tail -n 5 /tmp/create-$d.log)"; return; fi
