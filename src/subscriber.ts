@@ -764,6 +764,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** The same slot again, through shared memory; the doorbell and the mapping stay. */
   async #rejoinSharedMemory(attachment: SharedMemoryAttachment): Promise<void> {
     await attachment.rejoin(this.#handshakeTimeoutMs);
+    // The join formatted the reader again, hiding envelopes as for any reader.
+    if (this.#keepEnvelopes) attachment.reader.keepEnvelopes();
     this.#rejoined(this.#lastSeq, nextSeqAfterJoin(attachment.reader));
   }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Publisher, Subscriber, ivshmemRegionSize, type EvictionEvent, type GapEvent } from '../src/index.js';
+import { C } from '../src/native.js';
 import { cleanup, fixture, isNumbered, numbered, opened, spawned } from './helpers.js';
 import { buildTools, cGuest, Checksums, lastJson, nodeGuest, removeVmDirs, startServer, vmBus, vmDir, waitFor } from './ivshmem-bus.js';
 
@@ -152,6 +153,25 @@ describe('ivshmem provider on the host (files + a real ivshmem server)', () => {
     expect(lost.lostMessages).toBe(200); // bus sequence numbers 0..199, exactly
     expect(sub.state).toBe('active');
     expect(bus.publisher.stats().subscribers).toMatchObject([{ slot: 0, state: 'active' }]);
+  });
+
+  it('a guest keeping envelopes (a bridge forwarding a republished bus) still gets them after a rejoin through shared memory', async () => {
+    const bus = await vmBus([{ name: 'bridge' }], { evictAfterMs: 50, envelopes: true });
+    const sub = await Subscriber.connect({ ivshmem: { ring: bus.ring, ack: bus.acks[0]!, server: bus.server }, rejoin: true, keepEnvelopes: true });
+    opened.push(sub);
+    const enveloped = (seq: number, size = 100): Buffer => Buffer.concat([Buffer.alloc(C.RC_ENVELOPE_SIZE, 0x5a), numbered(seq, size)]);
+    await bus.publisher.publish(enveloped(0));
+    expect((await sub.recv())!.subarray(C.RC_ENVELOPE_SIZE)).toEqual(numbered(0, 100));
+    const evicted = waitFor<EvictionEvent>(bus.publisher, 'evict');
+    for (let seq = 1; seq < 200; seq++) await bus.publisher.publish(enveloped(seq, 1000)); // 3x the ring: it never reads
+    expect((await evicted).reason).toBe('slow');
+    const rejoined = waitFor<{ slot: number }>(bus.publisher, 'subscribe');
+    const next = sub.recv(); // sees the eviction, rejoins (the join formats the reader again), waits at the live head
+    await rejoined;
+    await bus.publisher.publish(enveloped(1000));
+    const message = (await next)!;
+    expect(message.length).toBe(C.RC_ENVELOPE_SIZE + 100);
+    expect(isNumbered(message.subarray(C.RC_ENVELOPE_SIZE), 1000)).toBe(true);
   });
 
   it('a guest learns from the heartbeat that its publisher died: it reads what was committed, then PublisherGoneError', async () => {
