@@ -36,8 +36,9 @@ const USAGES = {
       bus -> stdout, byte-exact; exits 0 when the publisher closed after its whole input, 1 when the
       stream was cut short (publisher aborted or died, eviction), quietly when stdout is closed`,
   stat: `  ringcast stat <bus> [--json]
-      the descriptor page: subscribers (local processes and VM guests), state, lag; a unix: bus or a
-      mixed one through its socket, an ivshmem: bus from its ring file; not a xen: bus (docs/xen.md)
+      the descriptor page: subscribers (local processes, VM guests, Xen domains), state, lag; a unix: bus
+      or a mixed one through its socket, an ivshmem: bus from its ring file, a xen: bus from a receiver
+      domain (not from the publisher's own: docs/xen.md)
   ringcast stat <bus> --watch [--interval MS] [--count N] [--json]
       the same as a live table with rates, redrawn every MS (default 1000) until Ctrl-C or N frames;
       with --json one JSON line per frame`,
@@ -282,7 +283,7 @@ async function stat(args: string[]): Promise<number> {
     console.table(
       snapshot.subscribers.map((s) => ({
         slot: s.slot,
-        kind: s.kind,
+        kind: s.domid === undefined ? s.kind : `domain ${s.domid ?? '?'}`,
         state: s.state,
         reason: s.reason ?? '',
         pid: s.pid,

@@ -1,15 +1,17 @@
 // A read-only look at a bus: the descriptor page and the slot table, as the
 // publisher mirrors them. Used by `ringcast stat`.
 import { openSync } from 'node:fs';
-import { parseAddress, unsupported } from './address.js';
+import { parseAddress } from './address.js';
 import { ControlConnection, PROTOCOL_VERSION } from './control.js';
 import { RefusedError, RingcastError } from './errors.js';
 import { C, native } from './native.js';
+import { xenInspect } from './providers/xen.js';
 import { wrapSystem } from './publisher.js';
 import type { EvictionReason } from './errors.js';
+import type { NativeRingSnapshot } from './native.js';
 
 export interface BusSnapshot {
-  /** What was read: the bus socket, or an ivshmem bus's ring file. */
+  /** What was read: the bus socket, an ivshmem bus's ring file, or a Xen bus's address (`xen:DOMID/BUS`). */
   path: string;
   capacity: number;
   maxPayload: number;
@@ -22,9 +24,15 @@ export interface BusSnapshot {
     slot: number;
     /**
      * `process`: attached through the bus socket (pid, uid from SO_PEERCRED);
-     * `guest`: attached through shared memory (a VM guest: pid and uid 0).
+     * `guest`: attached through shared memory (a VM guest: pid and uid 0);
+     * `domain`: a subscriber in a Xen receiver domain (pid and uid 0).
      */
-    kind: 'process' | 'guest';
+    kind: 'process' | 'guest' | 'domain';
+    /**
+     * Xen only: the subscriber's domain where the reader can know it (its own
+     * domain's slots, from XenStore; the ring does not record domains), else null.
+     */
+    domid?: number | null;
     state: 'active' | 'lagging' | 'evicted';
     reason: EvictionReason | null;
     pid: number;
@@ -49,17 +57,22 @@ const REASONS: Record<number, EvictionReason> = {
  * Reads the descriptor page and slot table of the bus at `address`
  * (docs/addresses.md): a socket bus (`unix:PATH`, a bare path, or a mixed
  * bus's `ivshmem:...&unix=PATH`) is asked for a read-only ring descriptor;
- * an ivshmem bus without a socket is read from its ring file. A Xen bus
- * cannot be inspected from here (ERR_RINGCAST_UNSUPPORTED; docs/xen.md).
+ * an ivshmem bus without a socket is read from its ring file; a Xen bus
+ * (`xen:DOMID/BUS`, a slot ignored) from a receiver domain, through the
+ * descriptor that domain was granted. In the Xen publisher's own domain it
+ * fails with ERR_RINGCAST_UNSUPPORTED (docs/xen.md, "Inspecting a bus").
  */
 export async function inspectBus(address: string, timeoutMs = 5000): Promise<BusSnapshot> {
   const parsed = parseAddress(address);
   if (parsed.kind === 'xen') {
-    throw unsupported(
-      `inspecting the Xen bus ${address}`,
-      "its ring lives in the publisher's process, granted page by page to the receiver domains only: no other process of " +
-        "the publisher's domain can map it, and reading it from a receiver domain (which could) is not written yet",
-    );
+    const path = `xen:${parsed.publisher}/${parsed.bus}`;
+    const ring = xenInspect(parsed.publisher, parsed.bus);
+    const snapshot = describe(path, ring);
+    for (const s of snapshot.subscribers) {
+      s.kind = 'domain';
+      s.domid = ring.domainSlots.includes(s.slot) ? ring.domid : null;
+    }
+    return snapshot;
   }
   if (parsed.kind === 'ivshmem' && parsed.unix === undefined) return snapshotOf(parsed.ring, openRingFile(parsed.ring));
   const path = parsed.kind === 'unix' ? parsed.path : parsed.unix!;
@@ -105,33 +118,37 @@ function openRingFile(ring: string): number {
 /** Reads the ring behind `ringFd` and closes it. */
 function snapshotOf(path: string, ringFd: number): BusSnapshot {
   try {
-    const ring = native.inspectRing(ringFd);
-    if (!ring.valid) throw new RingcastError('ERR_RINGCAST_BAD_REGION', 'not a ringcast ring of this layout version');
-    const head = ring.head!;
-    return {
-      path,
-      capacity: ring.capacity!,
-      maxPayload: ring.maxPayload!,
-      policy: ring.policy === C.RC_POLICY_DROP ? 'drop' : 'block',
-      head,
-      messages: ring.messages!,
-      publisherState: ring.publisherState === C.RC_PUB_CLOSED ? 'closed' : ring.publisherState === C.RC_PUB_ABORTED ? 'aborted' : 'open',
-      publisherPid: ring.publisherPid!,
-      subscribers: ring.slots!.map((s) => ({
-        slot: s.slot,
-        kind: s.guest ? 'guest' : 'process',
-        state: STATES[s.state as keyof typeof STATES] ?? 'evicted',
-        reason: REASONS[s.reason] ?? null,
-        pid: s.pid,
-        uid: s.uid,
-        ack: s.ack,
-        lagBytes: Math.max(0, head - s.ack),
-        evictions: s.evictions,
-        lostBytes: s.state === C.RC_SLOT_EVICTED ? s.lostTo - s.lostFrom : 0,
-        lostMessages: s.state === C.RC_SLOT_EVICTED ? s.lostMessages : 0,
-      })),
-    };
+    return describe(path, native.inspectRing(ringFd));
   } finally {
     native.closeFd(ringFd);
   }
+}
+
+/** A descriptor's copy, as stat shows it. */
+function describe(path: string, ring: NativeRingSnapshot): BusSnapshot {
+  if (!ring.valid) throw new RingcastError('ERR_RINGCAST_BAD_REGION', 'not a ringcast ring of this layout version');
+  const head = ring.head!;
+  return {
+    path,
+    capacity: ring.capacity!,
+    maxPayload: ring.maxPayload!,
+    policy: ring.policy === C.RC_POLICY_DROP ? 'drop' : 'block',
+    head,
+    messages: ring.messages!,
+    publisherState: ring.publisherState === C.RC_PUB_CLOSED ? 'closed' : ring.publisherState === C.RC_PUB_ABORTED ? 'aborted' : 'open',
+    publisherPid: ring.publisherPid!,
+    subscribers: ring.slots!.map((s) => ({
+      slot: s.slot,
+      kind: s.guest ? 'guest' : 'process',
+      state: STATES[s.state as keyof typeof STATES] ?? 'evicted',
+      reason: REASONS[s.reason] ?? null,
+      pid: s.pid,
+      uid: s.uid,
+      ack: s.ack,
+      lagBytes: Math.max(0, head - s.ack),
+      evictions: s.evictions,
+      lostBytes: s.state === C.RC_SLOT_EVICTED ? s.lostTo - s.lostFrom : 0,
+      lostMessages: s.state === C.RC_SLOT_EVICTED ? s.lostMessages : 0,
+    })),
+  };
 }

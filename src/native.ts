@@ -466,6 +466,14 @@ export interface NativeAddon {
   xenAvailable(): boolean;
   /** This domain's id, read from XenStore; throws where there is no XenStore. */
   xenOwnDomid(): number;
+  /**
+   * inspectRing of a Xen bus, from a receiver domain (rc_xen_view: the
+   * descriptor mapped read-only; no slot, no write, no event channel), with
+   * this domain's id and its slots' indexes in the ring. Throws with errno
+   * EXDEV in the publisher's own domain, ENODATA where the bus is not
+   * published for this domain.
+   */
+  xenInspect(bus: string, publisherDomid: number): NativeRingSnapshot & { domid: number; domainSlots: number[] };
   /** doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN (/dev/xen/evtchn): cleared before the callback. */
   FdWatcher: new (fd: number, doorbell: boolean | number, onReady: (status: number) => void) => NativeFdWatcher;
   unixListen(path: string, backlog: number): number;

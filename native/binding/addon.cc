@@ -39,6 +39,7 @@
 #include "publisher_writes.h" // PublisherWrites: what every publisher object shares
 #include "ivshmem.h" // RegisterIvshmem: the ivshmem provider
 #include "xen.h" // RegisterXen: the Xen provider; DrainEvtchn
+#include "ring_snapshot.h" // DescribeRing: what stat shows of a descriptor
 
 extern "C" {
 #include "rc_ivshmem.h"
@@ -764,47 +765,7 @@ Napi::Value InspectRing(const Napi::CallbackInfo &info)
 			throw ErrnoError(env, "read ring descriptor", n < 0 ? -errno : -EMSGSIZE);
 		got += static_cast<size_t>(n);
 	}
-	const rc_ring_desc *d = reinterpret_cast<const rc_ring_desc *>(copy.data());
-	const rc_join_answer *answers = reinterpret_cast<const rc_join_answer *>(copy.data() + RC_JOIN_ANSWER_OFFSET);
-	Napi::Object out = Napi::Object::New(env);
-	bool valid = d->magic == RC_RING_MAGIC && d->layout_version == RC_LAYOUT_VERSION;
-	out.Set("valid", valid);
-	if (valid) {
-		out.Set("capacity", static_cast<double>(d->capacity));
-		out.Set("maxPayload", d->max_payload);
-		out.Set("policy", d->policy);
-		out.Set("features", d->features);
-		out.Set("head", static_cast<double>(d->head));
-		out.Set("messages", static_cast<double>(d->messages));
-		out.Set("publisherState", d->publisher_state);
-		out.Set("publisherPid", d->publisher_pid);
-		Napi::Array slots = Napi::Array::New(env);
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
-			const rc_slot *s = reinterpret_cast<const rc_slot *>(copy.data() + RC_SLOT_TABLE_OFFSET +
-									      i * RC_SLOT_SIZE);
-			uint32_t state = s->state;
-			if (state == RC_SLOT_FREE)
-				continue;
-			Napi::Object o = Napi::Object::New(env);
-			o.Set("slot", i);
-			o.Set("state", state);
-			o.Set("reason", s->evict_reason);
-			o.Set("ack", static_cast<double>(s->ack));
-			o.Set("lostFrom", static_cast<double>(s->lost_from));
-			o.Set("lostTo", static_cast<double>(s->lost_to));
-			o.Set("lostMessages", s->lost_messages);
-			o.Set("evictions", s->evictions);
-			o.Set("pid", s->pid);
-			o.Set("uid", s->uid);
-			// A slot attached through shared memory (an ivshmem guest): its join
-			// answer names this very attachment.
-			o.Set("guest", answers[i].verdict == RC_JOIN_ACCEPTED && answers[i].generation == s->generation);
-			slots.Set(n++, o);
-		}
-		out.Set("slots", slots);
-	}
-	return out;
+	return DescribeRing(env, copy.data());
 }
 
 // Geometry rules of the core, so TypeScript validates options by them
@@ -902,5 +863,50 @@ Napi::Object Init(Napi::Env env, Napi::Object exports)
 }
 
 } // namespace
+
+// The descriptor copy's fields, for inspectRing and xenInspect (ring_snapshot.h).
+Napi::Object DescribeRing(Napi::Env env, const uint8_t *desc)
+{
+	const rc_ring_desc *d = reinterpret_cast<const rc_ring_desc *>(desc);
+	const rc_join_answer *answers = reinterpret_cast<const rc_join_answer *>(desc + RC_JOIN_ANSWER_OFFSET);
+	Napi::Object out = Napi::Object::New(env);
+	bool valid = d->magic == RC_RING_MAGIC && d->layout_version == RC_LAYOUT_VERSION;
+	out.Set("valid", valid);
+	if (valid) {
+		out.Set("capacity", static_cast<double>(d->capacity));
+		out.Set("maxPayload", d->max_payload);
+		out.Set("policy", d->policy);
+		out.Set("features", d->features);
+		out.Set("head", static_cast<double>(d->head));
+		out.Set("messages", static_cast<double>(d->messages));
+		out.Set("publisherState", d->publisher_state);
+		out.Set("publisherPid", d->publisher_pid);
+		Napi::Array slots = Napi::Array::New(env);
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+			const rc_slot *s = reinterpret_cast<const rc_slot *>(desc + RC_SLOT_TABLE_OFFSET + i * RC_SLOT_SIZE);
+			uint32_t state = s->state;
+			if (state == RC_SLOT_FREE)
+				continue;
+			Napi::Object o = Napi::Object::New(env);
+			o.Set("slot", i);
+			o.Set("state", state);
+			o.Set("reason", s->evict_reason);
+			o.Set("ack", static_cast<double>(s->ack));
+			o.Set("lostFrom", static_cast<double>(s->lost_from));
+			o.Set("lostTo", static_cast<double>(s->lost_to));
+			o.Set("lostMessages", s->lost_messages);
+			o.Set("evictions", s->evictions);
+			o.Set("pid", s->pid);
+			o.Set("uid", s->uid);
+			// A slot attached through shared memory (an ivshmem guest): its join
+			// answer names this very attachment.
+			o.Set("guest", answers[i].verdict == RC_JOIN_ACCEPTED && answers[i].generation == s->generation);
+			slots.Set(n++, o);
+		}
+		out.Set("slots", slots);
+	}
+	return out;
+}
 
 NODE_API_MODULE(ringcast, Init)

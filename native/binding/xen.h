@@ -6,7 +6,7 @@
 
 #include <napi.h>
 
-// Adds XenPublisher, XenSubscriber and xenAvailable to `exports`, and the
+// Adds XenPublisher, XenSubscriber, xenAvailable, xenOwnDomid and xenInspect to `exports`, and the
 // provider's constants to `exports.constants` (which must already exist).
 void RegisterXen(Napi::Env env, Napi::Object exports);
 

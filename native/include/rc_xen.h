@@ -292,6 +292,29 @@ int rc_xen_sub_wait(struct rc_xen_sub *xs, int timeout_ms);
 int rc_xen_sub_leave(struct rc_xen_sub *xs, int timeout_ms);
 void rc_xen_sub_close(struct rc_xen_sub *xs);
 
+/* ---- view: a read-only look from a receiver domain (`ringcast stat`) ---- */
+
+/* What a subscriber looks up and maps, minus the join: no slot is taken,
+ * nothing is written (no ack page, no XenStore node), no event channel is
+ * bound. Only the descriptor (RC_DESC_SIZE: the header, the slot table the
+ * publisher mirrors, the join answers) is mapped. */
+struct rc_xen_view {
+	struct rc_xen_devices dev;
+	uint16_t own_domid, pub_domid;
+	uint64_t ring_size;            /* the whole ring, as its publisher states it */
+	void *desc;                    /* the descriptor, mapped PROT_READ           */
+	uint64_t desc_index;
+	uint32_t slots;                /* this domain's slots (XenStore ring-slot)   */
+	uint32_t ring_slot[RC_XEN_MAX_DOMAIN_SLOTS]; /* their indexes in the slot table */
+	const char *failed_step;       /* what rc_xen_view_open was doing when it failed */
+};
+
+/* -EXDEV in the publisher's own domain (the ring is granted to the receiver
+ * domains only); -ENODATA when the bus is not published for this domain
+ * (no such bus, or this domain is not among its receivers); no waiting. */
+int rc_xen_view_open(struct rc_xen_view *v, const char *bus, uint16_t pub_domid);
+void rc_xen_view_close(struct rc_xen_view *v);
+
 #ifdef __cplusplus
 }
 #endif

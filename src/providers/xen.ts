@@ -11,7 +11,7 @@ import { constants } from 'node:os';
 
 import { joinFailure, verdictName, type SharedMemoryRoute } from '../attachment.js';
 import { RefusedError, RingcastError, abortError, invalidOption } from '../errors.js';
-import { C, native, type NativeFdWatcher, type NativeXenPublisher, type NativeXenSubscriber } from '../native.js';
+import { C, native, type NativeFdWatcher, type NativeRingSnapshot, type NativeXenPublisher, type NativeXenSubscriber } from '../native.js';
 import { checkInteger } from '../options.js';
 
 /** Who allocates a subscriber's ack page and grants it to the other side (docs/xen.md, "Trust"). */
@@ -115,6 +115,35 @@ export function xenOwnDomid(what: string): number {
     return native.xenOwnDomid();
   } catch (error) {
     throw systemError(error, what);
+  }
+}
+
+/**
+ * @internal The descriptor of Xen bus `bus` of domain `publisher`, read from
+ * this receiver domain (`ringcast stat`; docs/xen.md, "Inspecting a bus"):
+ * the subscriber's look-up and read-only mapping without its join, so the
+ * bus is left as it was. In the publisher's own domain no other process can
+ * map the ring: a typed error says so and what works instead.
+ */
+export function xenInspect(publisher: number, bus: string): NativeRingSnapshot & { domid: number; domainSlots: number[] } {
+  const where = `xen:${publisher}/${bus}`;
+  requireXen(`inspecting the Xen bus ${where}`);
+  try {
+    return native.xenInspect(bus, publisher);
+  } catch (error) {
+    const errno = (error as { errno?: number }).errno;
+    if (errno === constants.errno.EXDEV) {
+      throw new RingcastError(
+        'ERR_RINGCAST_UNSUPPORTED',
+        `inspecting the Xen bus ${where} from its publisher's domain: the ring is granted to the receiver domains only, ` +
+          "so no process here but the publisher maps it; run `ringcast stat` in a receiver domain, or call publisher.stats() in the publisher",
+        { cause: error },
+      );
+    }
+    if (errno === constants.errno.ENODATA) {
+      throw new RingcastError('ERR_RINGCAST_SYSTEM', `inspecting the Xen bus ${where}: not published for this domain (no such bus, or this domain is not among its receivers)`, { cause: error });
+    }
+    throw systemError(error, `inspecting the Xen bus ${where}`);
   }
 }
 

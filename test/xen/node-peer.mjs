@@ -21,12 +21,22 @@
 //       2 MiB ring: small messages, one of 16 MiB, a zero-copy claim, chunks
 //       of createWriteStream(). Prints its sha256 of the sequence, the bytes
 //       it wrote into shared memory (stats().head) and the ring's pages.
-//   node node-peer.mjs PKG wosub BUS PUBLISHER SLOT
+//       On rcw3 it runs `ringcast stat xen:DOMID/rcw3` in its own domain
+//       once every receiver joined: refused, the ring is not granted here.
+//   node node-peer.mjs PKG wosub BUS PUBLISHER SLOT [OWN_DOMID]
 //       Reads BUS to its end; prints the sha256 of what it received and the
-//       largest message's length.
+//       largest message's length. With OWN_DOMID: after the small messages
+//       (every receiver joined; the publisher cannot finish, let alone
+//       close, until we read on) it stops reading and runs `ringcast stat
+//       xen:PUBLISHER/BUS` twice, which must list every subscriber (ours
+//       named by its domain) and take no slot.
+//
+// Stat checks print "RCN ok stat-NAME ..." / "RCN fail stat-NAME: why"
+// (not "RCN FAIL": the harness's waits stop at that).
 //
 // Prints "RCN ok NAME" / "RCN FAIL NAME: why" / "RCN note ..." lines; the
 // harness in dom0 turns them into its own checks.
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
@@ -177,6 +187,60 @@ function sequenceHash() {
   };
 }
 
+/** `ringcast stat ADDRESS --json` as a separate process: { code, snapshot, stderr }. */
+function statCommand(root, address) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(root, 'dist/cli.js'), 'stat', address, '--json'], { timeout: 120_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      let snapshot = null;
+      try {
+        snapshot = code === 0 ? JSON.parse(stdout) : null;
+      } catch {}
+      resolve({ code, snapshot, stderr: String(stderr).trim().replace(/\n/g, ' | ') });
+    });
+  });
+}
+
+const check = (name, good, detail) => say(good ? `ok ${name} (${detail})` : `fail ${name}: ${detail}`);
+
+/**
+ * Runs stat twice from this receiver domain while `sub` (slot ours, paused)
+ * and every other receiver are attached: `receivers` slots, all reading,
+ * ours named by domain `own`, the publisher open, the head ahead of every
+ * ack and of what we saw; the second look the same bus (no slot taken).
+ */
+async function statFromReceiverDomain(root, sub, address, receivers, own) {
+  const mine = sub.stats();
+  const first = await statCommand(root, address);
+  const second = await statCommand(root, address);
+  const snap = first.snapshot;
+  say(`note stat ${first.code === 0 ? JSON.stringify(snap) : first.stderr}`);
+  if (!snap) return check('stat-from-receiver-domain', false, `exit ${first.code}: ${first.stderr}`);
+  const slots = snap.subscribers;
+  const ours = slots.find((s) => s.slot === mine.slot);
+  check(
+    'stat-from-receiver-domain-lists-every-subscriber',
+    slots.length === receivers && slots.every((s) => s.kind === 'domain' && (s.state === 'active' || s.state === 'lagging')),
+    `${slots.length} of ${receivers}: ${slots.map((s) => `slot ${s.slot} ${s.kind} ${s.state} domain ${s.domid ?? '?'}`).join(', ')}`,
+  );
+  check(
+    'stat-names-this-domains-slot',
+    ours !== undefined && ours.domid === own && slots.filter((s) => s.domid !== null).length === 1,
+    `slot ${mine.slot}: ${JSON.stringify(ours)}`,
+  );
+  check(
+    'stat-head-ahead-of-every-ack',
+    snap.publisherState === 'open' && snap.head >= mine.head && slots.every((s) => s.ack <= snap.head && snap.head - s.ack <= snap.capacity),
+    `publisher ${snap.publisherState}, head ${snap.head} (ours saw ${mine.head}), acks ${slots.map((s) => s.ack).join(' ')}, capacity ${snap.capacity}`,
+  );
+  const again = second.snapshot;
+  check(
+    'stat-takes-no-slot',
+    again !== null && JSON.stringify(again.subscribers.map((s) => s.slot)) === JSON.stringify(slots.map((s) => s.slot)) && sub.stats().slot === mine.slot,
+    `slots ${slots.map((s) => s.slot)} then ${again?.subscribers.map((s) => s.slot) ?? second.stderr}`,
+  );
+}
+
 const WO_SMALL = 300;
 const WO_BIG = 16 << 20;
 const WO_CLAIM = 200_000;
@@ -202,6 +266,15 @@ async function writeOncePublisher(ringcast, domid, others) {
     pub.on('unsubscribe', (e) => say(`note ${bus}: domain ${e.domid} slot ${e.domainSlot} left (${e.reason}${e.seenBy ? ` via ${e.seenBy}` : ''})`));
     say(`note ${bus} ready: ${pub.xen.ringPages} ring pages, maxPayload ${pub.maxPayload}, waiting for ${receivers.length}`);
     await pub.waitForSubscribers(receivers.length, { signal: AbortSignal.timeout(300_000) });
+    if (bus === 'rcw3') {
+      // Here only the publisher maps the ring; a typed error says where stat works.
+      const { code, stderr } = await statCommand(root, `xen:${domid}/${bus}`);
+      check(
+        'stat-refused-in-publisher-domain',
+        code === 1 && /ERR_RINGCAST_UNSUPPORTED: .*publisher's domain.*receiver domain.*publisher\.stats\(\)/.test(stderr),
+        `exit ${code}: ${stderr}`,
+      );
+    }
     const hash = sequenceHash();
     const started = Date.now();
     await pub.publishBatch(small);
@@ -228,7 +301,7 @@ async function writeOncePublisher(ringcast, domid, others) {
   }
 }
 
-async function writeOnceSubscriber(ringcast, bus, publisherDomid, slot) {
+async function writeOnceSubscriber(ringcast, bus, publisherDomid, slot, own) {
   const { Subscriber } = ringcast;
   const sub = await Subscriber.connect({ address: `xen:${publisherDomid}/${bus}/${slot}`, handshakeTimeoutMs: 600_000 });
   say(`note wo-sub ${bus} joined`);
@@ -239,6 +312,7 @@ async function writeOnceSubscriber(ringcast, bus, publisherDomid, slot) {
     hash.add(m);
     messages++;
     largest = Math.max(largest, m.length);
+    if (own !== undefined && messages === WO_SMALL) await statFromReceiverDomain(root, sub, `xen:${publisherDomid}/${bus}`, 3, own);
   }
   say(`ok wo-sub ${bus} messages=${messages} digest=${hash.digest()} largest=${largest}`);
   await sub.close();
@@ -250,7 +324,7 @@ async function main() {
   if (role === 'pub') await publisher(ringcast, Number(rest[0]), rest[1].split(',').map(Number), Number(rest[2]), Number(rest[3]));
   else if (role === 'sub') await subscriber(ringcast, Number(rest[0]), Number(rest[1]), Number(rest[2]), optional(rest[3]), optional(rest[4]));
   else if (role === 'wopub') await writeOncePublisher(ringcast, Number(bus), rest[0].split(',').map(Number));
-  else if (role === 'wosub') await writeOnceSubscriber(ringcast, bus, Number(rest[0]), Number(rest[1]));
+  else if (role === 'wosub') await writeOnceSubscriber(ringcast, bus, Number(rest[0]), Number(rest[1]), optional(rest[2]));
   else throw new Error(`unknown role ${role}`);
 }
 

@@ -62,7 +62,9 @@
 # sequence (small messages, one of 16 MiB, a zero-copy claim, a write
 # stream) on 2 MiB rings to dom0 alone and then to dom0 and domUs X and Y;
 # every subscriber's sha256 must be the publisher's, and the bytes W wrote
-# must be the same for 1 and 3 receiver domains (test/xen/xenpub-dom0.sh).
+# must be the same for 1 and 3 receiver domains; `ringcast stat` is refused
+# in W and, in X mid-stream, lists all three subscribers and takes no slot
+# (test/xen/xenpub-dom0.sh).
 # Then a point-to-point channel between domUs N and M from Node
 # (ChannelServer, Channel.connect): 64 MiB from N to M through the Duplex
 # with the same sha256 in both, shutdown from either end

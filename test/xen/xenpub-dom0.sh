@@ -10,6 +10,8 @@
 # length and bytes, in order) and must end with the publisher's digest and
 # the 16 MiB message whole; the publisher's bytes written into shared
 # memory (stats().head) must be the same with 1 and with 3 receiver domains.
+# `ringcast stat xen:W/rcw3` is refused in W and, run in X while X holds
+# the stream mid-way, lists all three subscribers and takes no slot.
 # Uses dom0-init's ok, fail, wait_line and prefix, and xengrant-dom0.sh's
 # node_domu_cfg.
 
@@ -20,7 +22,7 @@ field() { tr -d '\r' <"$1" | grep -- "$2" | tail -n 1 | sed -n "s/.* $3=\([^ ]*\
 xenpub_scenario() {
 	local x=$(($1 + 1)) y=$(($1 + 2)) w=$(($1 + 3)) lw d bus digest head1 head3 got
 	# X and Y exist before W grants anything to them; they are told W's id.
-	node_domu_cfg rcx-X "rcx.role=node-wosub rcx.publisher=$w" >/etc/xen/domX.cfg
+	node_domu_cfg rcx-X "rcx.role=node-wosub rcx.publisher=$w rcx.self=$x" >/etc/xen/domX.cfg
 	node_domu_cfg rcx-Y "rcx.role=node-wosub rcx.publisher=$w" >/etc/xen/domY.cfg
 	node_domu_cfg rcx-W "rcx.role=node-wopub rcx.domid=$w rcx.receivers=$x,$y" >/etc/xen/domW.cfg
 	for d in X Y W; do
@@ -73,6 +75,18 @@ xenpub_scenario() {
 		else
 			fail "xenpub-dom$d-receives-rcw3-intact" "publisher $digest, $d '$got': $(tr -d '\r' <$f | grep RCN | tail -n 2 | tr '\n' ' ')"
 		fi
+	done
+	# ringcast stat: refused in W (no process there but the publisher maps
+	# the ring), read in X mid-stream (node-peer.mjs statFromReceiverDomain).
+	local c name line
+	for c in "W stat-refused-in-publisher-domain" "X stat-from-receiver-domain-lists-every-subscriber" \
+		"X stat-names-this-domains-slot" "X stat-head-ahead-of-every-ack" "X stat-takes-no-slot"; do
+		name=${c#* }
+		line=$(tr -d '\r' </var/log/xen/console/guest-rcx-${c%% *}.log | grep -a "RCN ok $name \|RCN fail $name:" | tail -n 1)
+		case "$line" in
+		*"RCN ok "*) ok "xenpub-$name ${line#*"RCN ok $name "}" ;;
+		*) fail "xenpub-$name" "${line:-never reported}" ;;
+		esac
 	done
 	# The claim and the 16 MiB message went through the one ring to every domain.
 	if [ "$(field $lw "RCN ok wo-pub rcw3 " domains)" = 3 ] && [ "$(field $lw "RCN ok wo-pub rcw3 " claimed)" -gt 0 ] 2>/dev/null; then

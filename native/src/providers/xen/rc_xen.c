@@ -969,29 +969,33 @@ static int ring_size_ok(uint64_t size, uint32_t index_pages)
 	return 0;
 }
 
-/* Maps the ring read-only through the refs its index pages hold. Trusting
- * them costs nothing: a ref that is not the publisher's grant to us, or not
- * read-only, is refused by Xen at the map; the count comes from the size
- * checked above, not from the publisher's pages. */
-static int map_ring(struct rc_xen_sub *xs, const struct rc_xen_manual *m)
+/* Maps the first `pages` pages of the ring read-only through the refs its
+ * index pages hold (the subscriber: all of them; a view: the descriptor).
+ * Trusting them costs nothing: a ref that is not the publisher's grant to
+ * us, or not read-only, is refused by Xen at the map; the count comes from
+ * the size checked by ring_size_ok, not from the publisher's pages. */
+static int map_ring(const struct rc_xen_devices *dev, uint16_t pub_domid, const struct rc_xen_manual *m,
+		    uint32_t pages, uint64_t *ring_index, void **ring)
 {
 	uint32_t *refs;
 	uint64_t index_index;
 	void *index;
 	int r;
 
-	r = rc_xen_grant_map(&xs->dev, xs->pub_domid, m->index_refs, m->index_pages, false, &index_index, &index);
+	if (pages == 0 || pages > m->ring_size / RC_PAGE_SIZE)
+		return -EINVAL;
+	r = rc_xen_grant_map(dev, pub_domid, m->index_refs, m->index_pages, false, &index_index, &index);
 	if (r < 0)
 		return r;
-	refs = malloc((size_t)xs->ring_pages * sizeof(uint32_t));
+	refs = malloc((size_t)pages * sizeof(uint32_t));
 	if (refs) {
-		memcpy(refs, index, (size_t)xs->ring_pages * sizeof(uint32_t));
-		r = rc_xen_grant_map(&xs->dev, xs->pub_domid, refs, xs->ring_pages, false, &xs->ring_index, &xs->ring);
+		memcpy(refs, index, (size_t)pages * sizeof(uint32_t));
+		r = rc_xen_grant_map(dev, pub_domid, refs, pages, false, ring_index, ring);
 		free(refs);
 	} else {
 		r = -ENOMEM;
 	}
-	rc_xen_grant_unmap(&xs->dev, index_index, m->index_pages, index);
+	rc_xen_grant_unmap(dev, index_index, m->index_pages, index);
 	return r;
 }
 
@@ -1025,14 +1029,55 @@ int rc_xen_manual_parse(const char *line, struct rc_xen_manual *out)
 	return ring_size_ok(out->ring_size, out->index_pages);
 }
 
+/* A node the publisher in `pub` wrote for receiver domain `own`:
+ * /local/domain/PUB/data/ringcast/BUS/OWN[/LEAF]. */
+static void published_for(uint16_t pub, const char *bus, uint16_t own, const char *leaf, char *out, size_t cap)
+{
+	snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u%s%s", pub, bus, own, *leaf ? "/" : "", leaf);
+}
+
 static void sub_path(const struct rc_xen_sub *xs, bool publisher_side, const char *leaf, char *out, size_t cap)
 {
 	if (publisher_side)
-		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u%s%s", xs->pub_domid, xs->bus,
-			 xs->own_domid, *leaf ? "/" : "", leaf);
+		published_for(xs->pub_domid, xs->bus, xs->own_domid, leaf, out, cap);
 	else
 		snprintf(out, cap, "/local/domain/%u/data/ringcast/%s/%u/%u%s%s", xs->own_domid, xs->bus,
 			 xs->pub_domid, xs->slot, *leaf ? "/" : "", leaf);
+}
+
+/* The ring as its publisher published it for domain `own`: its size and
+ * the refs of its index pages, checked (domain_publish writes them before
+ * any slot's nodes). -ENOENT or -EACCES: not published for `own`. */
+static int lookup_ring(struct rc_xs *xs, uint16_t pub, const char *bus, uint16_t own, struct rc_xen_manual *m)
+{
+	char path[160], value[32], refs[RC_XEN_MAX_INDEX_PAGES * 11 + 1];
+	uint32_t size;
+	int r;
+
+	published_for(pub, bus, own, "ring-size", path, sizeof(path));
+	if ((r = xs_get(xs, path, value, sizeof(value))) < 0 || (r = parse_u32(value, UINT32_MAX, &size)) < 0)
+		return r;
+	m->ring_size = size;
+	published_for(pub, bus, own, "ring-index", path, sizeof(path));
+	if ((r = xs_get(xs, path, refs, sizeof(refs))) == 0)
+		r = parse_refs(refs, m->index_refs, RC_XEN_MAX_INDEX_PAGES, &m->index_pages);
+	if (r < 0)
+		return r;
+	return ring_size_ok(m->ring_size, m->index_pages);
+}
+
+/* Domain `own`'s slot `slot` of the bus: its index in the ring's slot table. */
+static int lookup_ring_slot(struct rc_xs *xs, uint16_t pub, const char *bus, uint16_t own, uint32_t slot,
+			    uint32_t *ring_slot)
+{
+	char path[160], leaf[32], value[32];
+	int r;
+
+	snprintf(leaf, sizeof(leaf), "%u/ring-slot", slot);
+	published_for(pub, bus, own, leaf, path, sizeof(path));
+	if ((r = xs_get(xs, path, value, sizeof(value))) < 0)
+		return r;
+	return parse_u32(value, RC_MAX_SUBSCRIBERS - 1, ring_slot);
 }
 
 /* Reads what the publisher published for us, waiting for `port` (its last
@@ -1040,8 +1085,7 @@ static void sub_path(const struct rc_xen_sub *xs, bool publisher_side, const cha
 static int lookup(struct rc_xen_sub *xs, struct rc_xen_manual *m, int timeout_ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-	char path[160], leaf[32], value[32], refs[RC_XEN_MAX_INDEX_PAGES * 11 + 1];
-	uint32_t size;
+	char path[160], leaf[32], value[32];
 	int r;
 
 	snprintf(leaf, sizeof(leaf), "%u/port", xs->slot);
@@ -1056,21 +1100,8 @@ static int lookup(struct rc_xen_sub *xs, struct rc_xen_manual *m, int timeout_ms
 	}
 	if (r < 0 || (r = parse_u32(value, UINT32_MAX, &m->port)) < 0)
 		return r;
-	sub_path(xs, true, "ring-size", path, sizeof(path));
-	if ((r = xs_get(xs->xs, path, value, sizeof(value))) < 0)
-		return r;
-	if ((r = parse_u32(value, UINT32_MAX, &size)) < 0)
-		return r;
-	m->ring_size = size;
-	sub_path(xs, true, "ring-index", path, sizeof(path));
-	if ((r = xs_get(xs->xs, path, refs, sizeof(refs))) == 0)
-		r = parse_refs(refs, m->index_refs, RC_XEN_MAX_INDEX_PAGES, &m->index_pages);
-	if (r < 0 || (r = ring_size_ok(m->ring_size, m->index_pages)) < 0)
-		return r;
-	snprintf(leaf, sizeof(leaf), "%u/ring-slot", xs->slot);
-	sub_path(xs, true, leaf, path, sizeof(path));
-	if ((r = xs_get(xs->xs, path, value, sizeof(value))) < 0 ||
-	    (r = parse_u32(value, RC_MAX_SUBSCRIBERS - 1, &m->slot)) < 0)
+	if ((r = lookup_ring(xs->xs, xs->pub_domid, xs->bus, xs->own_domid, m)) < 0 ||
+	    (r = lookup_ring_slot(xs->xs, xs->pub_domid, xs->bus, xs->own_domid, xs->slot, &m->slot)) < 0)
 		return r;
 	snprintf(leaf, sizeof(leaf), "%u/ack-ref", xs->slot);
 	sub_path(xs, true, leaf, path, sizeof(path));
@@ -1127,7 +1158,7 @@ int rc_xen_sub_open(struct rc_xen_sub *xs, const char *bus, uint16_t pub_domid, 
 	xs->ring_pages = (uint32_t)(m->ring_size / RC_PAGE_SIZE);
 	xs->ring_slot = m->slot;
 	step = "map the ring read-only through its index pages (gntdev)";
-	if ((r = map_ring(xs, m)) < 0)
+	if ((r = map_ring(&xs->dev, pub_domid, m, xs->ring_pages, &xs->ring_index, &xs->ring)) < 0)
 		goto fail;
 	step = "bind the event channel";
 	if ((r = rc_xen_evtchn_bind(&xs->dev, pub_domid, m->port)) < 0)
@@ -1305,4 +1336,70 @@ void rc_xen_sub_close(struct rc_xen_sub *xs)
 		xs->xs = NULL;
 	}
 	rc_xen_devices_close(&xs->dev);
+}
+
+/* ======================================================================== */
+/* view (`ringcast stat` in a receiver domain)                              */
+
+int rc_xen_view_open(struct rc_xen_view *v, const char *bus, uint16_t pub_domid)
+{
+	struct rc_xen_manual m;
+	struct rc_xs *xs = NULL;
+	const char *step = "arguments";
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	memset(&m, 0, sizeof(m));
+	v->dev.gntalloc_fd = v->dev.gntdev_fd = v->dev.evtchn_fd = -1;
+	v->pub_domid = pub_domid;
+	if (!bus_name_ok(bus)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	step = "open /dev/xen/{gntalloc,gntdev,evtchn}";
+	if ((r = rc_xen_devices_open(&v->dev)) < 0)
+		goto fail;
+	step = "open XenStore";
+	if ((r = rc_xs_open(&xs)) < 0)
+		goto fail;
+	step = "read own domid from XenStore";
+	if ((r = own_domid(xs, &v->own_domid)) < 0)
+		goto fail;
+	/* The ring is granted to the receiver domains only: no process of the
+	 * publisher's own domain but the publisher maps it. */
+	step = "the publisher's own domain";
+	if (v->own_domid == pub_domid) {
+		r = -EXDEV;
+		goto fail;
+	}
+	step = "look the bus up in XenStore";
+	/* -ENODATA, not -ENOENT: the binding reads statuses above -10 as RC_*. */
+	if ((r = lookup_ring(xs, pub_domid, bus, v->own_domid, &m)) < 0) {
+		r = r == -EACCES || r == -ENOENT ? -ENODATA : r;
+		goto fail;
+	}
+	/* Our domain's slots, numbered from 0 without holes (domain_publish). */
+	while (v->slots < RC_XEN_MAX_DOMAIN_SLOTS &&
+	       lookup_ring_slot(xs, pub_domid, bus, v->own_domid, v->slots, &v->ring_slot[v->slots]) == 0)
+		v->slots++;
+	step = "map the ring's descriptor read-only (gntdev)";
+	if ((r = map_ring(&v->dev, pub_domid, &m, RC_DESC_SIZE / RC_PAGE_SIZE, &v->desc_index, &v->desc)) < 0)
+		goto fail;
+	v->ring_size = m.ring_size;
+	rc_xs_close(xs);
+	return 0;
+fail:
+	if (xs)
+		rc_xs_close(xs);
+	rc_xen_view_close(v);
+	v->failed_step = step;
+	return r;
+}
+
+void rc_xen_view_close(struct rc_xen_view *v)
+{
+	if (v->desc)
+		rc_xen_grant_unmap(&v->dev, v->desc_index, RC_DESC_SIZE / RC_PAGE_SIZE, v->desc);
+	v->desc = NULL;
+	rc_xen_devices_close(&v->dev);
 }
