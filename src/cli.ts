@@ -11,7 +11,7 @@ import { DEMO_MAX_SIZE, runDemo, runDemoSubscriber } from './demo.js';
 import { inspectBus } from './inspect.js';
 import { watchBus } from './stat-watch.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
-import type { XenReceiver } from './providers/xen.js';
+import { parseXenReceivers, type XenReceiver } from './providers/xen.js';
 import { Subscriber } from './subscriber.js';
 import { RingcastError } from './errors.js';
 
@@ -385,11 +385,7 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
 /** `--receivers 3,3:pub,0`: a Xen bus's slots, in ring order. */
 function xenReceivers(value: string | undefined): XenReceiver[] | undefined {
   if (value === undefined) return undefined;
-  return value.split(',').map((entry) => {
-    const match = /^(0|[1-9][0-9]*)(?::(sub|pub))?$/.exec(entry);
-    if (!match) throw new UsageError('pub', `--receivers takes DOMID[:sub|:pub],..., got ${JSON.stringify(entry)}`);
-    return { domid: Number(match[1]), ackGrant: match[2] === 'pub' ? 'publisher' : 'subscriber' };
-  });
+  return parseXenReceivers(value, (entry) => new UsageError('pub', `--receivers takes DOMID[:sub|:pub],..., got ${JSON.stringify(entry)}`));
 }
 
 function busAddress(command: Command, value: string | undefined): string {

@@ -459,6 +459,8 @@ export interface NativeAddon {
     useXenstore: boolean,
     heartbeatTimeoutMs: number,
     maxLagBytes: number,
+    /** RC_FEATURE_* of the ring (RC_FEATURE_ENVELOPE: a republishing bridge's bus). */
+    features: number,
   ) => NativeXenPublisher;
   /** Nothing is opened before open(); a manual line replaces XenStore. */
   XenSubscriber: new (bus: string, publisherDomid: number, slot: number, manualLine: string | null) => NativeXenSubscriber;

@@ -339,8 +339,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       // The grant device formats the ring with the core's defaults.
       if (this.maxPayload !== native.defaultMaxPayload(this.capacity)) throw invalidOption('maxPayload', options.maxPayload, 'the default on a Xen bus');
       if (this.maxMessageBytes !== C.RC_DEFAULT_MAX_MESSAGE) throw invalidOption('maxMessageBytes', options.maxMessageBytes, 'the default on a Xen bus');
-      if (options.envelopes === true) throw invalidOption('envelopes', true, 'no envelopes on a Xen bus');
-      this.#xen = new XenHost(xen, { capacity: this.capacity, policy, heartbeatTimeoutMs }, (changes, error) => this.#onXenService(changes, error));
+      const features = options.envelopes === true ? C.RC_FEATURE_ENVELOPE : 0;
+      this.#xen = new XenHost(xen, { capacity: this.capacity, policy, heartbeatTimeoutMs, features }, (changes, error) => this.#onXenService(changes, error));
       // A Xen ring has no socket: the socket-only calls (attach, detach, handedOver, ringFd) are never made.
       this.#native = this.#xen.ring as NativeRingWriter as NativePublisher;
     } else {

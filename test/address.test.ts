@@ -210,7 +210,7 @@ describe('what an address cannot be used for (yet) is refused with a typed error
     await code(Publisher.listen({ address: 'unix:/x.sock', vm: { ivshmemServer: '/s', ringFile: '/r', guests: [] } })).toMatchObject({ message: expect.stringMatching(/^option vm:/) });
   });
 
-  it('Channel and ChannelServer on ivshmem:, Bridge republishing into xen:: ERR_RINGCAST_UNSUPPORTED; stat on xen: off Xen: a typed error', async () => {
+  it('Channel and ChannelServer on ivshmem:: ERR_RINGCAST_UNSUPPORTED; stat on and Bridge republishing into xen: off Xen: typed errors', async () => {
     const unsupported = { code: 'ERR_RINGCAST_UNSUPPORTED', message: expect.stringMatching(/^not supported yet: /) };
     await code(Channel.connect('ivshmem:/dev/shm/r?ack=/a&server=/s')).toMatchObject(unsupported);
     await code(ChannelServer.listen('ivshmem:/dev/shm/r?server=/s')).toMatchObject(unsupported);
@@ -219,8 +219,14 @@ describe('what an address cannot be used for (yet) is refused with a typed error
     await code(inspectBus('xen:0/ticks')).toMatchObject(noXen);
     await code(inspectBus('xen:0/ticks/3')).toMatchObject(noXen);
     const transport = { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } as const;
-    await code(Bridge.start({ republish: { address: 'xen:0/ticks' }, transport })).toMatchObject(unsupported);
-    await code(Bridge.start({ republish: 'xen:0/ticks', transport })).toMatchObject(unsupported);
+    // A Xen bus is republished (test/xen: bridge) given its receivers; without them it is a bad option.
+    const noReceivers = { code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(/^option xen:/) };
+    await code(Bridge.start({ republish: { address: 'xen:0/ticks' }, transport })).toMatchObject(noReceivers);
+    await code(Bridge.start({ republish: 'xen:0/ticks', transport })).toMatchObject(noReceivers);
+    await code(Bridge.start({ republish: { address: 'xen:0/ticks', xen: { receivers: [{ domid: 1 }] } }, transport })).toMatchObject({
+      code: 'ERR_RINGCAST_SYSTEM',
+      message: expect.stringMatching(/no usable \/dev\/xen/),
+    });
     // A VM bus is served, given its guests (test/bridge-ivshmem.test.ts); without them it is a bad option.
     await code(Bridge.start({ republish: 'ivshmem:/dev/shm/r?server=/s', transport })).toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(/^option vm\.guests:/) });
     await code(Bridge.start({ forward: 'nats:x', transport })).toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part: 'scheme' });

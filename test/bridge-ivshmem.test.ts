@@ -143,9 +143,11 @@ describe('bridge from and into an ivshmem bus', () => {
     expect(JSON.parse(c.lines().pop()!)).toMatchObject({ received: count, inOrder: true, intact: true, error: null });
   });
 
-  it('ringcast bridge: --guest only with --republish, as NAME=ACKFILE; a bad address is a usage error naming its part', async () => {
+  it('ringcast bridge: --guest and --receivers only with --republish, as NAME=ACKFILE and DOMID[:sub|:pub]; a bad address is a usage error naming its part', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--guest', 'g=/dev/shm/a', '--tcp-listen', '0'], /--guest needs --republish/],
+      [['--receivers', '1', '--tcp-listen', '0'], /--receivers needs --republish/],
+      [['--republish', 'xen:0/b', '--receivers', '1,x', '--tcp-listen', '0'], /--receivers takes DOMID\[:sub\|:pub\],\.\.\., got "x"/],
       [['--republish', 'ivshmem:/dev/shm/r?server=/s', '--guest', 'g', '--tcp-listen', '0'], /--guest wants NAME=ACKFILE/],
       [['--forward', 'ivshmem:/dev/shm/r?server=/s', '--tcp-listen', '0'], /parameter ack/],
     ];
@@ -154,6 +156,10 @@ describe('bridge from and into an ivshmem bus', () => {
       expect((await proc.exited).code).toBe(2);
       expect(proc.stderr()).toMatch(pattern);
     }
+    // The receivers reach the Xen publisher, which needs a Xen domain (test:xen runs it in one).
+    const xen = node(cli, ['bridge', '--republish', 'xen:0/b', '--receivers', '1,2:pub', '--tcp-listen', '0']);
+    expect((await xen.exited).code).toBe(1);
+    expect(xen.stderr()).toMatch(/ERR_RINGCAST_SYSTEM: bus xen:0\/b: this system has no usable \/dev\/xen/);
   });
 
   it('refuses what no subscriber or publisher of that kind can do, before anything starts', async () => {
@@ -161,7 +167,8 @@ describe('bridge from and into an ivshmem bus', () => {
     const cases: Array<[Parameters<typeof Bridge.start>[0], string, RegExp]> = [
       [{ forward: 'ivshmem:/dev/shm/r?server=/s', transport: link }, 'ERR_RINGCAST_BAD_ADDRESS', /parameter ack/],
       [{ forward: 'smoke:/x', transport: link }, 'ERR_RINGCAST_BAD_ADDRESS', /scheme/],
-      [{ republish: 'xen:0/bus', transport: link }, 'ERR_RINGCAST_UNSUPPORTED', /Xen bus/],
+      [{ republish: 'xen:0/bus', transport: link }, 'ERR_RINGCAST_INVALID_OPTION', /^option xen:/],
+      [{ republish: 'xen:0/bus/1', transport: link }, 'ERR_RINGCAST_BAD_ADDRESS', /slot/],
       [{ republish: 'ivshmem:/dev/shm/r', transport: link }, 'ERR_RINGCAST_BAD_ADDRESS', /parameter server/],
       [{ republish: 42 as never, transport: link }, 'ERR_RINGCAST_INVALID_OPTION', /republish/],
       [{ forward: 'xen:0/ticks', handshakeTimeoutMs: 0, transport: link }, 'ERR_RINGCAST_INVALID_OPTION', /handshakeTimeoutMs/],

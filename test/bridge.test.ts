@@ -367,7 +367,7 @@ describe('bridge in process', () => {
       expect(isNumbered((await subscriber.recv())!, seq)).toBe(true);
       await publisher.close();
     }
-    expect(far.stats().republish).toMatchObject({ messages: 2, gaps: 0 });
+    expect(far.stats().republish).toMatchObject({ messages: 2, gaps: 0, subscribers: 1 });
   });
 
   it('shows whether it is attached to the bus it forwards, and counts the attempts that failed', async () => {

@@ -64,7 +64,7 @@ public:
 	}
 
 	// new XenPublisher(bus, capacity, policy, receivers: [domid, ackGrant][],
-	//                  useXenstore, heartbeatTimeoutMs, maxLagBytes)
+	//                  useXenstore, heartbeatTimeoutMs, maxLagBytes, features)
 	XenPublisher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<XenPublisher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -75,6 +75,7 @@ public:
 		bool use_xenstore = info[4].As<Napi::Boolean>().Value();
 		uint64_t heartbeat_timeout = static_cast<uint64_t>(info[5].As<Napi::Number>().DoubleValue());
 		uint64_t max_lag = static_cast<uint64_t>(info[6].As<Napi::Number>().DoubleValue());
+		uint32_t features = info[7].As<Napi::Number>().Uint32Value();
 		std::vector<rc_xen_receiver> receivers(list.Length());
 		for (uint32_t i = 0; i < list.Length(); i++) {
 			Napi::Array entry = list.Get(i).As<Napi::Array>();
@@ -83,7 +84,7 @@ public:
 		}
 		// Big (per-domain grant references): off the stack, zeroed as rc_xen_pub_open expects.
 		xp_ = std::make_unique<rc_xen_pub>();
-		int r = rc_xen_pub_open(xp_.get(), bus.c_str(), capacity, policy, receivers.data(),
+		int r = rc_xen_pub_open(xp_.get(), bus.c_str(), capacity, policy, features, receivers.data(),
 					static_cast<uint32_t>(receivers.size()), use_xenstore);
 		if (r < 0)
 			throw XenError(env, "cannot open Xen bus " + bus, r, xp_->failed_step);

@@ -203,12 +203,13 @@ struct rc_xen_pub {
 };
 
 /* Allocates the ring through the grant device (ENOENT: the module is not
- * loaded), grants it read-only to each distinct receiver domain (one slot
+ * loaded), formats it with `features` (RC_FEATURE_*: a republishing bridge's
+ * RC_FEATURE_ENVELOPE, which every subscriber's core reads), grants it read-only to each distinct receiver domain (one slot
  * per entry, ring slot i for entry i), makes the event channels (each also
  * notified by the device if we die) and the ack pages allocated on our
  * side, and publishes all of it in XenStore (use_xenstore) where only the
  * intended domain may read it. */
-int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy,
+int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy, uint32_t features,
 		    const struct rc_xen_receiver *receivers, uint32_t count, bool use_xenstore);
 /* Manual rendezvous: one line per slot to hand to its subscriber
  * ("DOMID RING-SLOT PORT ACK-REF RING-SIZE INDEX-REF...", at most

@@ -166,7 +166,7 @@ static int run_pub(int argc, char **argv)
 		if (*p == ',')
 			p++;
 	}
-	r = rc_xen_pub_open(&xp, bus, capacity, RC_POLICY_BLOCK, rx, count, !manual);
+	r = rc_xen_pub_open(&xp, bus, capacity, RC_POLICY_BLOCK, 0, rx, count, !manual);
 	if (r < 0) {
 		printf("RCX-PUB FAIL open (%s): %s\n", xp.failed_step, strerror(-r));
 		return 1;

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 
 import PQueue from 'p-queue';
 
-import { formatAddress, parseAddress, resolvePublisherAddress, resolveSubscriberAddress, unsupported } from '../address.js';
+import { formatAddress, parseAddress, resolvePublisherAddress, resolveSubscriberAddress } from '../address.js';
 import type { BridgeEvents } from '../events.js';
 import { invalidOption, PublisherGoneError } from '../errors.js';
 import { resolveLogger, type Logger } from '../logger.js';
@@ -31,27 +31,23 @@ export type RepublishOptions = Omit<PublisherOptions, 'listen' | 'envelopes'>;
 
 /**
  * The republished bus's options. Publisher.listen resolves the address; it is
- * resolved here once more so that a bus no Publisher can serve (a xen:
- * address, an ivshmem: one without its server) is refused before the link
- * starts.
+ * resolved here once more so that a bus no Publisher can serve (an ivshmem:
+ * one without its server, a xen: one with a slot) is refused before the link
+ * starts. Every kind of bus carries the envelopes: each provider formats its
+ * ring with the feature, and every subscriber's core hides them.
  */
 function republishTarget(republish: unknown): RepublishOptions {
   if (typeof republish === 'string') {
-    refuseXen(parseAddress(republish, 'republish').kind, republish);
+    parseAddress(republish, 'republish');
     return { address: republish };
   }
   if (typeof republish !== 'object' || republish === null) {
     throw invalidOption('republish', republish, 'a bus address, or publisher options with an address or path');
   }
   const options = republish as RepublishOptions;
-  if (options.address !== undefined) refuseXen(parseAddress(options.address, 'republish.address').kind, options.address);
+  if (options.address !== undefined) parseAddress(options.address, 'republish.address');
   resolvePublisherAddress(options);
   return options;
-}
-
-/** A republished bus carries envelopes; the grant device formats a Xen ring without them. */
-function refuseXen(kind: string, address: string): void {
-  if (kind === 'xen') throw unsupported(`a Bridge republishing into the Xen bus ${address}`, 'a Xen ring is formatted without the envelopes a republished bus carries; republish into a unix: or ivshmem: bus');
 }
 
 /** The name a bus goes by in stats and logs: a socket path as it was, any other address in its canonical text. */
@@ -80,9 +76,9 @@ export interface BridgeOptions {
    * Republish what remote bridges forward into a bus this bridge publishes:
    * its address (`unix:PATH` or a bare path), or Publisher options, which an
    * ivshmem bus needs for its guests (`{ address: 'ivshmem:RING?server=SOCKET',
-   * vm: { guests } }`). The bus carries envelopes its subscribers never see.
-   * A xen: bus is refused with ERR_RINGCAST_UNSUPPORTED: the grant device
-   * formats a Xen ring without the envelopes a republished bus carries.
+   * vm: { guests } }`) and a Xen bus for its receiver domains (`{ address:
+   * 'xen:DOMID/BUS', xen: { receivers } }`, DOMID: this domain). The bus
+   * carries envelopes its subscribers never see.
    */
   republish?: string | RepublishOptions;
   /**
@@ -159,6 +155,8 @@ export interface BridgeStats {
   };
   republish: {
     bus: string | null;
+    /** Subscribers of the republished bus now (on a Xen bus, its receivers joined). */
+    subscribers: number;
     messages: number;
     bytes: number;
     batches: number;
@@ -329,7 +327,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
         lagBytes,
         ...this.#forward,
       },
-      republish: { bus: this.#republishOptions && busName(this.#republishOptions), ...this.#republish },
+      republish: { bus: this.#republishOptions && busName(this.#republishOptions), subscribers: this.#publisher?.subscriberCount ?? 0, ...this.#republish },
     };
   }
 

@@ -1,14 +1,16 @@
 // `ringcast bridge` and `ringcast stat http://…` (a bridge's figures).
 import { parseArgs } from 'node:util';
 
+import { parseXenReceivers } from '../providers/xen.js';
 import type { PublisherOptionFields } from '../publisher.js';
 import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
 
-export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus> [--guest NAME=ACKFILE]...]
+export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus> [--guest NAME=ACKFILE]... [--receivers DOMID[:sub|:pub],...]]
                   (--nats <url> --subject <subject> | --tcp-listen [host:]port | --tcp-connect host:port)
                   [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS] [--metrics-port N] [--json]
       forward a bus (unix:, ivshmem:, xen: address) to remote hosts and/or republish theirs into a
-      bus (unix:, or ivshmem:RING?server=SOCKET with one --guest per guest, in slot order)
+      bus (unix:, ivshmem:RING?server=SOCKET with one --guest per guest, in slot order, or
+      xen:DOMID/BUS of this domain with --receivers, as for ringcast pub)
   ringcast stat http://<host>:<metrics-port> [--json]
       a bridge's figures (from its --metrics-port)`;
 
@@ -36,6 +38,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
       policy: { type: 'string' },
       capacity: { type: 'string' },
       guest: { type: 'string', multiple: true },
+      receivers: { type: 'string' },
       'handshake-timeout-ms': { type: 'string' },
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string' },
@@ -66,13 +69,23 @@ export async function bridgeCommand(args: string[]): Promise<number> {
     if (equals <= 0 || equals === value.length - 1) throw new BridgeUsageError(`--guest wants NAME=ACKFILE, got ${JSON.stringify(value)}`);
     return { name: value.slice(0, equals), ackFile: value.slice(equals + 1) };
   });
+  if (values.receivers !== undefined && values.republish === undefined) throw new BridgeUsageError('--receivers needs --republish xen:DOMID/BUS');
+  const receivers =
+    values.receivers === undefined
+      ? undefined
+      : parseXenReceivers(values.receivers, (entry) => new BridgeUsageError(`--receivers takes DOMID[:sub|:pub],..., got ${JSON.stringify(entry)}`));
   const options: BridgeOptions = {
     forward: values.forward,
     republish:
       values.republish === undefined
         ? undefined
-        : // The address gives the ring file and the ivshmem server; only the guests come from here.
-          { address: values.republish, capacity, ...(guests && { vm: { guests } as PublisherOptionFields['vm'] }) },
+        : // The address gives the ring file and ivshmem server, or the Xen bus; only guests or receivers come from here.
+          {
+            address: values.republish,
+            capacity,
+            ...(guests && { vm: { guests } as PublisherOptionFields['vm'] }),
+            ...(receivers && { xen: { receivers } }),
+          },
     transport,
     policy: values.policy as BridgeOptions['policy'],
     handshakeTimeoutMs: number('handshake-timeout-ms', values['handshake-timeout-ms']),

@@ -33,6 +33,7 @@ const METRICS: Metric[] = [
   { name: 'forward_dropped_messages_total', help: 'Messages dropped by the drop policy or as too large for the link.', type: 'counter', value: (s) => s.forward.droppedMessages },
   { name: 'forward_evictions_total', help: 'Evictions of the bridge from the local bus.', type: 'counter', value: (s) => s.forward.evictions },
   { name: 'forward_lost_messages_total', help: 'Local bus messages lost to those evictions.', type: 'counter', value: (s) => s.forward.lostMessages },
+  { name: 'republish_subscribers', help: 'Subscribers of the republished bus now.', type: 'gauge', value: (s) => s.republish.subscribers },
   { name: 'republished_messages_total', help: 'Messages published into the local bus.', type: 'counter', value: (s) => s.republish.messages },
   { name: 'republished_bytes_total', help: 'Payload bytes published into the local bus.', type: 'counter', value: (s) => s.republish.bytes },
   { name: 'republished_batches_total', help: 'Frames published into the local bus.', type: 'counter', value: (s) => s.republish.batches },

@@ -29,6 +29,20 @@ export interface XenReceiver {
   ackGrant?: XenAckGrant;
 }
 
+/**
+ * @internal The command line's `--receivers 3,3:pub,0` (`ringcast pub` and
+ * `ringcast bridge --republish xen:...`): one slot per entry, in ring order;
+ * `:pub` when the publisher grants that slot's ack page. `bad` makes the
+ * error for a malformed entry.
+ */
+export function parseXenReceivers(text: string, bad: (entry: string) => Error): XenReceiver[] {
+  return text.split(',').map((entry) => {
+    const match = /^(0|[1-9][0-9]*)(?::(sub|pub))?$/.exec(entry);
+    if (!match) throw bad(entry);
+    return { domid: Number(match[1]), ackGrant: match[2] === 'pub' ? 'publisher' : 'subscriber' };
+  });
+}
+
 /** `PublisherOptions.xen`: who reads a Xen bus. Its address is `xen:DOMID/BUS` (DOMID: this domain). */
 export interface XenBusOptions {
   /** Subscriber slots, grouped by domain (at most 8 domains, 8 slots per domain); every domain reads the one ring. */
@@ -261,6 +275,8 @@ export interface XenRingSettings {
   policy: number;
   /** 0: no heartbeat checks. */
   heartbeatTimeoutMs: number;
+  /** RC_FEATURE_* the ring is formatted with (RC_FEATURE_ENVELOPE on a bridge's republished bus). */
+  features: number;
 }
 
 /** @internal A join, leave, death or refusal on a Xen bus, by ring slot. */
@@ -310,7 +326,16 @@ export class XenHost implements XenBusInfo {
     this.settings = settings;
     this.#onChanges = onChanges;
     try {
-      this.ring = new native.XenPublisher(settings.bus, ring.capacity, ring.policy, settings.receivers, settings.rendezvous === 'xenstore', ring.heartbeatTimeoutMs, 0);
+      this.ring = new native.XenPublisher(
+        settings.bus,
+        ring.capacity,
+        ring.policy,
+        settings.receivers,
+        settings.rendezvous === 'xenstore',
+        ring.heartbeatTimeoutMs,
+        0,
+        ring.features,
+      );
     } catch (error) {
       throw systemError(error, `cannot publish Xen bus ${where}`);
     }

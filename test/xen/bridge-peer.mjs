@@ -10,11 +10,15 @@
 //       (evicted `dead`), it publishes one more batch with no subscriber at
 //       all — lost for certain, and said so — then waits for a bridge to
 //       take the slot again. Closes, lingering until the bridge left.
-//   node bridge-peer.mjs PKG sub ADDRESS MESSAGES MARK
+//   node bridge-peer.mjs PKG sub ADDRESS MESSAGES MARK [keep]
 //       Reads the republished bus until message MESSAGES-1: sequence numbers
 //       must only increase (a bridge may lose messages, never reorder or
-//       duplicate them) and every message be intact. Says "reached MARK"
-//       once it has received MARK messages; ends with a result line.
+//       duplicate them) and every message be intact, with no envelope (the
+//       core hides it). With `keep` (as a bridge forwarding that bus would),
+//       every message must carry its envelope: one origin, an origin
+//       sequence number one apart from the message's own each time, at
+//       least one hop. Says "reached MARK" once it has received MARK
+//       messages; ends with a result line.
 //   node bridge-peer.mjs PKG check FAR_LOG MESSAGES SUB_LOG...
 //       The republishing bridge's --json log (its `gap` events) against each
 //       subscriber's result: received + reported lost = MESSAGES.
@@ -93,14 +97,26 @@ async function publisher(ringcast, bus, messages, receiver, self) {
   say(`ok publisher-closed with ${pub.subscriberCount} attached`);
 }
 
-async function subscriber(ringcast, address, messages, mark) {
-  const sub = await ringcast.Subscriber.connect({ address });
+async function subscriber(ringcast, address, messages, mark, keep) {
+  // A Xen bus is looked up until its publisher (a bridge still starting) publishes it.
+  const sub = await ringcast.Subscriber.connect({ address, handshakeTimeoutMs: 300_000, keepEnvelopes: keep });
+  const wire = keep ? await import(pathToFileURL(join(root, 'dist/bridge/wire.js')).href) : null;
   say('note attached');
   let received = 0;
   let previous = -1;
   let increasing = true;
   let intact = true;
-  for await (const message of sub) {
+  let envelopes = keep ? { origin: null, offset: null, good: true } : null;
+  for await (const kept of sub) {
+    let message = kept;
+    if (envelopes) {
+      const { origin, originSeq, hops } = wire.readEnvelope(kept);
+      message = kept.subarray(wire.ENTRY_HEADER_BYTES);
+      const seq = message.length >= 8 ? message.readUInt32LE(0) : -1;
+      envelopes.origin ??= origin;
+      envelopes.offset ??= originSeq - seq;
+      if (origin !== envelopes.origin || originSeq - seq !== envelopes.offset || hops < 1) envelopes.good = false;
+    }
     const seq = message.length >= 8 ? message.readUInt32LE(0) : -1;
     if (seq <= previous) increasing = false;
     if (!intactNumbered(message, seq) || message.length !== sizeOf(seq)) intact = false;
@@ -109,7 +125,7 @@ async function subscriber(ringcast, address, messages, mark) {
     if (received === mark) say(`note reached ${mark}`);
     if (seq === messages - 1) break;
   }
-  say(`result ${JSON.stringify({ received, increasing, intact, last: previous })}`);
+  say(`result ${JSON.stringify({ received, increasing, intact, last: previous, ...(envelopes && { envelopesKept: envelopes.good && received > 0 }) })}`);
   await sub.close();
 }
 
@@ -130,7 +146,7 @@ function check(farLog, messages, subLogs) {
     const line = readFileSync(log, 'utf8').split('\n').find((l) => l.startsWith('RCB result '));
     const result = line ? JSON.parse(line.slice('RCB result '.length)) : null;
     const name = `subscriber-${i}-every-message-in-order-intact-or-in-a-reported-gap`;
-    if (result && result.increasing && result.intact && result.last === messages - 1 && result.received + lost === messages) {
+    if (result && result.increasing && result.intact && result.envelopesKept !== false && result.last === messages - 1 && result.received + lost === messages) {
       say(`ok ${name} (${result.received} received + ${lost} reported lost = ${messages})`);
     } else {
       say(`FAIL ${name}: ${JSON.stringify(result)}, ${lost} reported lost of ${messages}`);
@@ -141,7 +157,7 @@ function check(farLog, messages, subLogs) {
 async function main() {
   const ringcast = await import(pathToFileURL(join(root, 'dist/index.js')).href);
   if (role === 'pub') await publisher(ringcast, rest[0], Number(rest[1]), Number(rest[2]), Number(rest[3]));
-  else if (role === 'sub') await subscriber(ringcast, rest[0], Number(rest[1]), Number(rest[2]));
+  else if (role === 'sub') await subscriber(ringcast, rest[0], Number(rest[1]), Number(rest[2]), rest[3] === 'keep');
   else if (role === 'check') check(rest[0], Number(rest[1]), rest.slice(2));
   else throw new Error(`unknown role ${role}`);
 }

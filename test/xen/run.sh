@@ -71,9 +71,10 @@
 # (test/xen/channel-dom0.sh, test/xen/channel-peer.mjs).
 # Then the bridge domain: domU G forwards a bus of domU S with `ringcast
 # bridge --forward xen:...` over TCP on its loopback to a second bridge that
-# republishes it to two subscribers; the forwarding bridge is killed
-# mid-stream and started again; every message arrives in order and intact
-# or lies in a reported gap (test/xen/bridge-dom0.sh, bridge-domu.sh).
+# republishes it into a Xen bus of G read by two subscribers in dom0; the
+# forwarding bridge is killed mid-stream and started again; every message
+# arrives in order and intact or lies in a reported gap
+# (test/xen/bridge-dom0.sh, bridge-domu.sh).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -93,7 +94,7 @@ esac
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-xen.XXXXXX")
 # The Node part (the package, Node domUs) is built unless one C-only scenario runs alone.
 case "$ONLY" in xengrant | hostile) NODE_PART= ;; *) NODE_PART=1 ;; esac
-# What the Node domUs carry besides node-peer.mjs: the bridge domain's programs.
+# What the Node domains carry besides node-peer.mjs: the bridge domain's programs.
 BRIDGE_FILES="$ROOT/test/xen/bridge-peer.mjs $ROOT/test/xen/bridge-domu.sh $ROOT/test/fixtures/numbered.mjs"
 QEMU_TIMEOUT=900
 XENBIN=/usr/lib/xen-4.17/bin
@@ -249,7 +250,8 @@ cp "$KDIR/vmlinuz" "$D0/guest/vmlinuz"
 cp "$WORK/domu.cpio.gz" "$D0/guest/"
 if [ -n "$NODE_PART" ]; then
 	cp "$WORK/domu-node.cpio.gz" "$D0/guest/"
-	stage_node "$D0" "$ROOT/test/xen/node-peer.mjs" "$ROOT/test/xen/channel-peer.mjs"
+	# shellcheck disable=SC2086 # BRIDGE_FILES: paths without spaces; dom0 reads the bridge's Xen bus
+	stage_node "$D0" "$ROOT/test/xen/node-peer.mjs" "$ROOT/test/xen/channel-peer.mjs" $BRIDGE_FILES
 fi
 # One config file per domU (xl 4.17 corrupted its heap when a second domain
 # was created with key=value overrides on the command line).

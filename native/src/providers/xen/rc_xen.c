@@ -466,7 +466,7 @@ static struct rc_xen_domain *domain_for(struct rc_xen_pub *xp, uint16_t domid)
 	return xp->domain[xp->domains++];
 }
 
-int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy,
+int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, uint32_t policy, uint32_t features,
 		    const struct rc_xen_receiver *receivers, uint32_t count, bool use_xenstore)
 {
 	const char *step = "arguments";
@@ -498,6 +498,7 @@ int rc_xen_pub_open(struct rc_xen_pub *xp, const char *bus, uint64_t capacity, u
 		goto fail;
 	step = "format the ring";
 	if ((r = rc_ring_format(xp->ring, capacity, 0, policy, bus_id, (uint32_t)getpid())) != RC_OK ||
+	    (r = rc_ring_set_features(xp->ring, features)) != RC_OK ||
 	    (r = rc_pub_init(&xp->pub, xp->ring, rc_ring_size(capacity))) != RC_OK) {
 		r = -EINVAL;
 		goto fail;
