@@ -63,7 +63,9 @@ export interface SubscriberOptions {
    * declared `maxMessageBytes` caps it further). A message declaring more in
    * its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT before
    * anything of it is allocated, as does one whose fragments add up to more
-   * than it declared.
+   * than it declared. Messages of 8 MiB or more read through the copy API
+   * get a Buffer in a mapping of their own, which is kept for a later
+   * message once the Buffer is collected: at most 128 MiB per process.
    */
   maxMessageBytes?: number;
   /** Busy-poll this long before sleeping on the doorbell (default 0: sleep at once). */
@@ -913,7 +915,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    */
   #continueMessage(taker: 'poll' | LentBuffers | null = null): number {
     const message = this.#assembly!;
-    const filled = this.#native.readMessage(message, this.#assembled);
+    // A Buffer of its own (no lender) is cold memory: the addon streams large copies into it.
+    const filled = this.#native.readMessage(message, this.#assembled, this.#assemblyLender === null);
     if (filled < 0) return filled;
     const progressed = filled > this.#assembled ? 1 : 0;
     this.#assembled = filled;
