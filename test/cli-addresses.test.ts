@@ -234,6 +234,7 @@ describe('ringcast on a xen: address, on a host that is not a Xen domain', () =>
     [['pub', 'xen:0/ticks', '--receivers', '1'], 'ERR_RINGCAST_SYSTEM', /\/dev\/xen/],
     [['sub', 'xen:0/ticks'], 'ERR_RINGCAST_SYSTEM', /\/dev\/xen/],
     [['stat', 'xen:0/ticks'], 'ERR_RINGCAST_UNSUPPORTED', /granted page by page to the receiver domains only/],
+    [['bridge', '--forward', 'xen:0/ticks', '--tcp-listen', '127.0.0.1:0'], 'ERR_RINGCAST_SYSTEM', /\/dev\/xen/],
     [['bridge', '--republish', 'xen:0/ticks', '--tcp-listen', '127.0.0.1:0'], 'ERR_RINGCAST_UNSUPPORTED', /Xen ring/],
   ] as const)('ringcast %j exits 1 with %s', async ([args, code, why], { skip }) => {
     if (existsSync('/dev/xen/evtchn')) skip('inside a Xen domain the devices exist');
