@@ -7,7 +7,8 @@ import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptio
 
 export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus> [--guest NAME=ACKFILE]...]
                   (--nats <url> --subject <subject> | --tcp-listen [host:]port | --tcp-connect host:port)
-                  [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS] [--metrics-port N] [--json]
+                  [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS]
+                  [--metrics-port N [--metrics-host HOST]] [--json]
       forward a bus (unix:, ivshmem:, xen: address) to remote hosts and/or republish theirs into a
       bus (unix:, or ivshmem:RING?server=SOCKET[&unix=PATH] with one --guest per guest, in slot order,
       the same --guest as pub)
