@@ -1,18 +1,21 @@
 // `ringcast bridge` and `ringcast stat http://…` (a bridge's figures).
 import { parseArgs } from 'node:util';
 
+import { CommandLineError, guestsFor, parseGuests } from '../command-line.js';
 import type { PublisherOptionFields } from '../publisher.js';
 import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
 
 export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus> [--guest NAME=ACKFILE]...]
                   (--nats <url> --subject <subject> | --tcp-listen [host:]port | --tcp-connect host:port)
-                  [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS] [--metrics-port N] [--json]
+                  [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS]
+                  [--metrics-port N [--metrics-host HOST]] [--json]
       forward a bus (unix:, ivshmem:, xen: address) to remote hosts and/or republish theirs into a
-      bus (unix:, or ivshmem:RING?server=SOCKET with one --guest per guest, in slot order)
+      bus (unix:, or ivshmem:RING?server=SOCKET[&unix=PATH] with one --guest per guest, in slot order,
+      the same --guest as pub)
   ringcast stat http://<host>:<metrics-port> [--json]
       a bridge's figures (from its --metrics-port)`;
 
-export class BridgeUsageError extends Error {}
+export class BridgeUsageError extends CommandLineError {}
 
 function hostPort(flag: string, value: string, hostRequired: boolean): { host?: string; port: number } {
   const match = /^(?:(.+):)?(\d+)$/.exec(value);
@@ -61,18 +64,14 @@ export async function bridgeCommand(args: string[]): Promise<number> {
   };
   const capacity = number('capacity', values.capacity);
   if (values.guest && values.republish === undefined) throw new BridgeUsageError('--guest needs --republish ivshmem:RING?server=SOCKET');
-  const guests = values.guest?.map((value) => {
-    const equals = value.indexOf('=');
-    if (equals <= 0 || equals === value.length - 1) throw new BridgeUsageError(`--guest wants NAME=ACKFILE, got ${JSON.stringify(value)}`);
-    return { name: value.slice(0, equals), ackFile: value.slice(equals + 1) };
-  });
+  const guests = parseGuests(values.guest);
   const options: BridgeOptions = {
     forward: values.forward,
     republish:
       values.republish === undefined
         ? undefined
         : // The address gives the ring file and the ivshmem server; only the guests come from here.
-          { address: values.republish, capacity, ...(guests && { vm: { guests } as PublisherOptionFields['vm'] }) },
+          { address: values.republish, capacity, ...(guestsFor(values.republish, '--republish', guests) as Pick<PublisherOptionFields, 'vm'>) },
     transport,
     policy: values.policy as BridgeOptions['policy'],
     handshakeTimeoutMs: number('handshake-timeout-ms', values['handshake-timeout-ms']),

@@ -96,8 +96,8 @@ function checkDomid(name: string, value: unknown): number {
   return value;
 }
 
-/** Throws a typed error unless this domain has the Xen devices a bus needs. */
-function requireXen(what: string): void {
+/** @internal Throws a typed error (ERR_RINGCAST_SYSTEM) unless this domain has the Xen devices a bus needs. */
+export function requireXen(what: string): void {
   if (!native.xenAvailable()) {
     throw new RingcastError('ERR_RINGCAST_SYSTEM', `${what}: this system has no usable /dev/xen/gntalloc, gntdev and evtchn (not a Xen domain, or modprobe xen-gntalloc xen-gntdev xen-evtchn)`);
   }
