@@ -289,20 +289,27 @@ const LIMITS = [
 ];
 
 function limitsSection(targets) {
-  const missed = (targets ?? []).filter((t) => !t.met);
+  const missed = (targets ?? []).filter((t) => t.judged !== false && !t.met);
   const lines = [];
   for (const t of missed) {
     const known = LIMITS.find(([pattern]) => pattern.test(t.name));
     lines.push(`- **${t.name}**: ${known ? known[1] : 'no analysis yet.'}`);
   }
-  return lines.length ? ['### What limits the targets missed here', '', ...lines, ''] : [];
+  const out = lines.length ? ['### What limits the targets missed here', '', ...lines, ''] : [];
+  // Figures shown beside the targets but judged by another line: what they measure.
+  const shown = (targets ?? []).filter((t) => t.judged === false);
+  const notes = shown.map((t) => {
+    const known = LIMITS.find(([pattern]) => pattern.test(t.name));
+    return `- **${t.name}** (${t.goal}): ${known ? known[1] : 'no analysis yet.'}`;
+  });
+  return notes.length ? [...out, '### Figures shown, not judged', '', ...notes, ''] : out;
 }
 
 function targetsTable(targets) {
   if (!targets?.length) return 'No target could be judged (a scenario was not run).';
   return table(
     ['target', 'measured', 'goal', 'met'],
-    targets.map((t) => [t.name, `${t.value} (${t.detail})`, t.goal, t.met ? 'yes' : '**no**']),
+    targets.map((t) => [t.name, `${t.value} (${t.detail})`, t.goal, t.judged === false ? 'not judged' : t.met ? 'yes' : '**no**']),
   );
 }
 
