@@ -566,6 +566,9 @@ export function judgeTargets(results) {
     );
   const targets = [];
   const add = (name, value, goal, met, detail) => targets.push({ name, value: value === null ? null : round(value, 3), goal, met, detail });
+  // A figure shown beside the targets but judged by another line (`judged:
+  // false`, `met: null`): summaries print it as shown, never as met or missed.
+  const show = (name, value, goal, detail) => targets.push({ name, value: value === null ? null : round(value, 3), goal, met: null, judged: false, detail });
   const ratio = (a, b) => (a && b ? a / b : null);
 
   // The issue names no API for 16 KiB: both are judged, the copy API against
@@ -638,7 +641,14 @@ export function judgeTargets(results) {
     const c1 = find('fanout', 'c-core', 1, 1 * KiB);
     const c8 = find('fanout', 'c-core', 8, 1 * KiB);
     const core = c1 && c8 ? `; the C core alone: ${c8.publisherCpuNsPerMsg} vs ${c1.publisherCpuNsPerMsg}` : '';
-    add('publisher CPU per message, N=8 / N=1 (1 KiB)', x, '<= 1.2', x <= 1.2, `${n8.publisherCpuNsPerMsg} vs ${n1.publisherCpuNsPerMsg} ns/msg${core}`);
+    // Issue 17: by time, on 2 cores shared by nine processes, this measures the
+    // scheduler; the instruction count below judges write-once. The figure stays.
+    show(
+      'publisher CPU per message, N=8 / N=1 (1 KiB)',
+      x,
+      'shown, not judged: the instruction count (next lines) judges write-once',
+      `${n8.publisherCpuNsPerMsg} vs ${n1.publisherCpuNsPerMsg} ns/msg${core}`,
+    );
   }
   // The same question by instruction count (callgrind), which the load of a
   // shared machine does not change: write-once shown without the scheduler.
@@ -815,6 +825,12 @@ export async function runBench({ suite: suiteName = 'quick', scenarios = SCENARI
   };
 }
 
+/** A target line's verdict: met, MISS, or shown (a figure judged by another line). */
+export function verdict(target) {
+  if (target.judged === false) return 'shown';
+  return target.met ? 'met ' : 'MISS';
+}
+
 function summary(doc) {
   const lines = [];
   const failed = doc.results.filter((r) => r.error);
@@ -837,7 +853,7 @@ function summary(doc) {
   if (doc.micro?.error) lines.push(`  micro FAILED: ${doc.micro.error}`);
   if (doc.targets.length) {
     lines.push('targets:');
-    for (const t of doc.targets) lines.push(`  ${t.met ? 'met ' : 'MISS'} ${t.name}: ${t.value} (goal ${t.goal}; ${t.detail})`);
+    for (const t of doc.targets) lines.push(`  ${verdict(t)} ${t.name}: ${t.value} (goal ${t.goal}; ${t.detail})`);
   }
   const skipped = doc.results.filter((r) => r.skipped);
   if (skipped.length) {
