@@ -42,6 +42,8 @@ const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck', 'instr', '
  * What each suite measures. `seconds` is one run's sending time, after
  * `warmupSeconds` at full speed that are delivered but not timed; `repeat`
  * runs of a case take turns with the other transports and the median is kept.
+ * `throughput.transports` run at every size except those listed in
+ * `throughput.transportsFor` (size -> its own transports).
  */
 export const SUITES = {
   // A few seconds: every transport once, every scenario once (the test suite runs this).
@@ -58,8 +60,26 @@ export const SUITES = {
   // Under 3 minutes on 2 cores: what the speed targets need, every peer.
   quick: {
     repeat: 1,
-    // ringcast-reuse only where its target is judged (fan-out): the suite stays under 3 minutes.
-    throughput: { sizes: [64, 1 * KiB, 16 * KiB, 256 * KiB, 4 * MiB], seconds: 0.4, warmupSeconds: 0.2, transports: ALL_TRANSPORTS.filter((t) => t !== 'ringcast-reuse') },
+    // Each size runs the transports its targets compare (judgeTargets), and a
+    // few peers for scale: 16 KiB every transport (target 1, ringcast-reuse
+    // included); 1, 4, 16 and 64 MiB the copy and zero-copy APIs against the
+    // sockets and memcpy (target 2); 64 B the batch and zero-copy rates
+    // (10 M msg/s). 1 KiB judges nothing here (the default-API target is
+    // fan-out's) and 256 KiB was dropped: the large sizes take their time, and
+    // the suite stays under 3 minutes. The full suite runs every size with
+    // every transport.
+    throughput: {
+      sizes: [64, 1 * KiB, 16 * KiB, 1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB],
+      seconds: 0.4,
+      warmupSeconds: 0.2,
+      transports: ['ringcast', 'ringcast-zerocopy', 'uds', 'uds-corked', 'memcpy'],
+      transportsFor: {
+        [64]: ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds-corked', 'c-core'],
+        [1 * KiB]: ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds', 'uds-corked'],
+        [16 * KiB]: ALL_TRANSPORTS,
+        [4 * MiB]: ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'memcpy'],
+      },
+    },
     fanout: { counts: [1, 2, 4, 8], sizes: [1 * KiB], seconds: 0.4, warmupSeconds: 0.3, transports: [...NODE_TRANSPORTS, 'c-core'] },
     latency: {
       sizes: [64],
@@ -137,10 +157,10 @@ function plan(suite, scenarios, transports) {
   const on = (s) => scenarios.includes(s);
   const { repeat } = suite;
   if (on('throughput')) {
-    const { sizes, seconds, warmupSeconds = 0 } = suite.throughput;
+    const { sizes, seconds, warmupSeconds = 0, transportsFor = {} } = suite.throughput;
     for (const size of sizes)
       for (let r = 0; r < repeat; r++)
-        for (const transport of suite.throughput.transports.filter(want))
+        for (const transport of (transportsFor[size] ?? suite.throughput.transports).filter(want))
           cases.push({ scenario: 'throughput', transport, subscribers: 1, size, seconds, warmupSeconds, repeat: r });
   }
   if (on('fanout')) {
@@ -546,6 +566,9 @@ export function judgeTargets(results) {
     );
   const targets = [];
   const add = (name, value, goal, met, detail) => targets.push({ name, value: value === null ? null : round(value, 3), goal, met, detail });
+  // A figure shown beside the targets but judged by another line (`judged:
+  // false`, `met: null`): summaries print it as shown, never as met or missed.
+  const show = (name, value, goal, detail) => targets.push({ name, value: value === null ? null : round(value, 3), goal, met: null, judged: false, detail });
   const ratio = (a, b) => (a && b ? a / b : null);
 
   // The issue names no API for 16 KiB: both are judged, the copy API against
@@ -618,7 +641,14 @@ export function judgeTargets(results) {
     const c1 = find('fanout', 'c-core', 1, 1 * KiB);
     const c8 = find('fanout', 'c-core', 8, 1 * KiB);
     const core = c1 && c8 ? `; the C core alone: ${c8.publisherCpuNsPerMsg} vs ${c1.publisherCpuNsPerMsg}` : '';
-    add('publisher CPU per message, N=8 / N=1 (1 KiB)', x, '<= 1.2', x <= 1.2, `${n8.publisherCpuNsPerMsg} vs ${n1.publisherCpuNsPerMsg} ns/msg${core}`);
+    // Issue 17: by time, on 2 cores shared by nine processes, this measures the
+    // scheduler; the instruction count below judges write-once. The figure stays.
+    show(
+      'publisher CPU per message, N=8 / N=1 (1 KiB)',
+      x,
+      'shown, not judged: the instruction count (next lines) judges write-once',
+      `${n8.publisherCpuNsPerMsg} vs ${n1.publisherCpuNsPerMsg} ns/msg${core}`,
+    );
   }
   // The same question by instruction count (callgrind), which the load of a
   // shared machine does not change: write-once shown without the scheduler.
@@ -795,6 +825,12 @@ export async function runBench({ suite: suiteName = 'quick', scenarios = SCENARI
   };
 }
 
+/** A target line's verdict: met, MISS, or shown (a figure judged by another line). */
+export function verdict(target) {
+  if (target.judged === false) return 'shown';
+  return target.met ? 'met ' : 'MISS';
+}
+
 function summary(doc) {
   const lines = [];
   const failed = doc.results.filter((r) => r.error);
@@ -817,7 +853,7 @@ function summary(doc) {
   if (doc.micro?.error) lines.push(`  micro FAILED: ${doc.micro.error}`);
   if (doc.targets.length) {
     lines.push('targets:');
-    for (const t of doc.targets) lines.push(`  ${t.met ? 'met ' : 'MISS'} ${t.name}: ${t.value} (goal ${t.goal}; ${t.detail})`);
+    for (const t of doc.targets) lines.push(`  ${verdict(t)} ${t.name}: ${t.value} (goal ${t.goal}; ${t.detail})`);
   }
   const skipped = doc.results.filter((r) => r.skipped);
   if (skipped.length) {

@@ -6,12 +6,12 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { BRIDGE_USAGE, BridgeUsageError, bridgeCommand, bridgeStat } from './bridge/cli.js';
+import { BRIDGE_USAGE, bridgeCommand, bridgeStat } from './bridge/cli.js';
+import { CommandLineError, guestsFor, parseGuests, parseReceivers } from './command-line.js';
 import { DEMO_MAX_SIZE, runDemo, runDemoSubscriber } from './demo.js';
 import { inspectBus } from './inspect.js';
 import { watchBus } from './stat-watch.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
-import { parseXenReceivers, type XenReceiver } from './providers/xen.js';
 import { Subscriber } from './subscriber.js';
 import { RingcastError } from './errors.js';
 
@@ -26,10 +26,13 @@ const USAGES = {
   pub: `  ringcast pub <bus> [--subscribers N] [--capacity BYTES] [--policy block|drop]
                  [--evict-after-ms MS] [--max-lag-bytes BYTES] [--heartbeat-timeout-ms MS]
                  [--max-subscribers N] [--max-per-uid N] [--allow-uid UID]... [--allow-gid GID]...
-                 [--receivers DOMID[:sub|:pub],...]
-      stdin -> bus (waits for N subscribers, default 1, before reading stdin); an option not given
-      takes the library's default (docs/eviction.md, docs/security.md). Interrupted (SIGINT,
-      SIGTERM) before stdin ended, it aborts the bus: subscribers fail instead of ending cleanly.
+                 [--guest NAME=ACKFILE]... [--receivers DOMID[:sub|:pub],...]
+      stdin -> bus (waits for N subscribers, default 1, before reading stdin), each chunk read
+      from stdin one message; an option not given takes the library's default (docs/eviction.md,
+      docs/security.md). Interrupted (SIGINT, SIGTERM) before stdin ended, it aborts the bus:
+      subscribers fail instead of ending cleanly.
+      An ivshmem:RING?server=SOCKET bus (KVM guests; &unix=PATH: local processes too, a mixed bus)
+      needs --guest: one per guest, in slot order, with the ack file its QEMU maps (docs/vm.md).
       A xen:DOMID/BUS bus (DOMID: this domain) needs --receivers: one slot per entry, in order; :pub
       when this domain grants the slot's ack page (default :sub, the receiver grants it; docs/xen.md)`,
   sub: `  ringcast sub <bus>
@@ -186,11 +189,12 @@ async function pub(args: string[]): Promise<number> {
       'allow-uid': { type: 'string', multiple: true },
       'allow-gid': { type: 'string', multiple: true },
       receivers: { type: 'string' },
+      guest: { type: 'string', multiple: true },
     },
     1,
   );
   const address = busAddress('pub', positionals[0]);
-  const receivers = xenReceivers(string(values, 'receivers'));
+  const receivers = parseReceivers(string(values, 'receivers'));
   const policy = string(values, 'policy');
   if (policy !== undefined && policy !== 'block' && policy !== 'drop') throw new UsageError('pub', `--policy must be block or drop, got ${JSON.stringify(policy)}`);
   const wanted = integer('pub', 'subscribers', string(values, 'subscribers'), 1, 0);
@@ -208,6 +212,7 @@ async function pub(args: string[]): Promise<number> {
     maxPerUid: integer('pub', 'max-per-uid', string(values, 'max-per-uid'), undefined, 0),
     allow: uids || gids ? { ...(uids && { uids }), ...(gids && { gids }) } : undefined,
     xen: receivers && { receivers },
+    ...guestsFor(address, 'pub', parseGuests(values.guest as string[] | undefined)),
   };
   for (const key of Object.keys(options) as Array<keyof typeof options>) if (options[key] === undefined) delete options[key];
   const publisher = await Publisher.listen(options as PublisherOptions);
@@ -321,15 +326,17 @@ function version(): string {
 
 /**
  * Runs `command`. An option the library refuses (ERR_RINGCAST_INVALID_OPTION:
- * `pub --capacity 1000`, `bridge --policy fast`) came from the command line:
- * a usage error of that command, like any other.
+ * `pub --capacity 1000`, `bridge --policy fast`), a bad address, and what a
+ * parser shared between commands refuses (`--guest g`) came from the command
+ * line: a usage error of that command, like any other.
  */
 async function run(command: string | undefined, rest: string[]): Promise<number> {
   try {
     return await dispatch(command, rest);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if ((code === 'ERR_RINGCAST_INVALID_OPTION' || code === 'ERR_RINGCAST_BAD_ADDRESS') && command !== undefined && Object.hasOwn(USAGES, command)) {
+    const fromCommandLine = error instanceof CommandLineError || code === 'ERR_RINGCAST_INVALID_OPTION' || code === 'ERR_RINGCAST_BAD_ADDRESS';
+    if (fromCommandLine && command !== undefined && Object.hasOwn(USAGES, command)) {
       throw new UsageError(command as Command, (error as Error).message);
     }
     throw error;
@@ -352,7 +359,7 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
         return await bridgeCommand(rest);
       } catch (error) {
         const code = (error as { code?: string }).code;
-        if (error instanceof BridgeUsageError || code?.startsWith('ERR_PARSE_ARGS') || code === 'ERR_RINGCAST_BAD_ADDRESS') throw new UsageError('bridge', (error as Error).message);
+        if (code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError('bridge', (error as Error).message);
         throw error;
       }
     case 'bench':
@@ -382,12 +389,6 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
 }
 
 /** The bus argument of `command`, required. */
-/** `--receivers 3,3:pub,0`: a Xen bus's slots, in ring order. */
-function xenReceivers(value: string | undefined): XenReceiver[] | undefined {
-  if (value === undefined) return undefined;
-  return parseXenReceivers(value, (entry) => new UsageError('pub', `--receivers takes DOMID[:sub|:pub],..., got ${JSON.stringify(entry)}`));
-}
-
 function busAddress(command: Command, value: string | undefined): string {
   if (!value) throw new UsageError(command, `${command} needs ${BUS_ARGUMENT}`);
   return value;

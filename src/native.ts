@@ -245,8 +245,11 @@ export interface NativeSubscriber {
    * Copies the fragmented message announced by RC_EMESSAGE into `message`
    * (exactly its length) from `filled` on, as far as it is committed; returns
    * the new fill (message.length: complete) or a negative RC_* status.
+   * `fresh`: `message` is a Buffer of its own for this message, not one
+   * reused (and maybe in the cache): large copies into it stream past the
+   * cache (non-temporal stores).
    */
-  readMessage(message: Uint8Array, filled: number): number;
+  readMessage(message: Uint8Array, filled: number, fresh?: boolean): number;
   /** The sequence number of the next message if its record is in the ring, else -1; acknowledges nothing. */
   peekSeq(): number;
   /** Acknowledges the last poll after re-checking it was not overwritten. */
@@ -495,9 +498,10 @@ export interface NativeAddon {
   /** The smallest maxLagBytes the core accepts with records of `maxPayload` bytes. */
   minMaxLag(maxPayload: number): number;
   /**
-   * A Buffer of `length` bytes (at least LARGE_MESSAGE_FROM) in its own
-   * mapping, which the kernel may back with transparent huge pages: a large
-   * message is copied into it without a page fault per 4 KiB.
+   * A Buffer of `length` bytes (at least LARGE_MESSAGE_FROM) in a mapping of
+   * its own, one that an earlier such Buffer left when it was collected if
+   * one fits (at most 128 MiB of them are kept per process): a large message
+   * is copied into it without a page fault per 4 KiB.
    */
   allocMessage(length: number): Buffer;
   /** One control datagram; throws (ERR_RINGCAST_INVALID_OPTION) on a message the codec refuses. */

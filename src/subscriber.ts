@@ -63,7 +63,9 @@ export interface SubscriberOptions {
    * declared `maxMessageBytes` caps it further). A message declaring more in
    * its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT before
    * anything of it is allocated, as does one whose fragments add up to more
-   * than it declared.
+   * than it declared. Messages of 8 MiB or more read through the copy API
+   * get a Buffer in a mapping of their own, which is kept for a later
+   * message once the Buffer is collected: at most 128 MiB per process.
    */
   maxMessageBytes?: number;
   /** Busy-poll this long before sleeping on the doorbell (default 0: sleep at once). */
@@ -144,6 +146,19 @@ interface LentBuffers {
   message: Buffer | null;
 }
 
+/** A read parked on the doorbell (#receive): what it takes, how it resolves, and what to undo. */
+interface ParkedRead<T, R> {
+  next: () => T | null | undefined;
+  shape: (value: T | null) => R;
+  signal: AbortSignal | undefined;
+  resolve: (value: R | Promise<R>) => void;
+  reject: (error: unknown) => void;
+  release?: () => void;
+  onAbort?: () => void;
+}
+
+const asIs = <T>(value: T): T => value;
+
 /** Zero-copy handler: `view` is valid only during the call. */
 export type PollHandler = (view: Uint8Array, seq: number) => void;
 
@@ -223,7 +238,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** Whose reused buffer #assembly is in: poll()'s, a lending iterator's, or null (a buffer of its own). */
   #assemblyLender: 'poll' | LentBuffers | null = null;
   #data: Uint8Array | null = null;
-  #wake: (() => void) | null = null;
+  /** Resolve the waits in #waitReadable (readable(), the slow path of reads): every one is woken. */
+  #wakers = new Set<() => void>();
+  /** A read waiting on the doorbell, taken by the doorbell's callback itself (#receive). */
+  #parked: ParkedRead<unknown, unknown> | null = null;
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
   #refused: ((error: Error) => void) | null = null;
   #publisherGone = false;
@@ -405,7 +423,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (this.#refused) this.#refused(error);
       else {
         this.#failure = error;
-        this.#wake?.();
+        this.#wakeUp();
       }
       return;
     }
@@ -420,7 +438,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #onControlClosed(): void {
     this.#publisherGone = true;
     this.#refused?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', `bus ${this.path} closed the connection during the handshake`));
-    this.#wake?.();
+    this.#wakeUp();
   }
 
   /** Maps what the welcome carried: [ring, ack page, own doorbell, publisher doorbell]. */
@@ -455,7 +473,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * it alive through this scope.
    */
   #attached(reader: NativeSubscriber, doorbell: boolean | number, detach: () => void, beatEveryMs: number): void {
-    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#wake?.()));
+    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#wakeUp()));
     if (!this.#heartbeat) {
       this.#heartbeat = setInterval(weakly(this, (self) => self.#beat()), beatEveryMs);
       this.#heartbeat.unref();
@@ -474,7 +492,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (attachment && !this.#publisherGone && attachment.publisherGone()) {
       this.#log.warn({ bus: this.path }, 'publisher gone');
       this.#publisherGone = true;
-      this.#wake?.();
+      this.#wakeUp();
     }
   }
 
@@ -535,8 +553,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * closed and everything committed was read. Rejects with EvictedError,
    * PublisherGoneError or a corruption error.
    */
-  async recv(options?: ReceiveOptions): Promise<Buffer | null> {
-    return this.#receive(this.#nextMessage, checkSignal(options?.signal), false);
+  recv(options?: ReceiveOptions): Promise<Buffer | null> {
+    try {
+      return this.#receive(this.#nextMessage, checkSignal(options?.signal), false, asIs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** The two shapes a read takes (a message, a batch), bound once: every read path waits the same way. */
@@ -544,18 +566,99 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly #nextMessages = (): Buffer[] | null | undefined => this.#nextBatch();
 
   /**
-   * Waits for what `next` takes (a message or a batch); null at the end.
-   * `spun`: the caller already spun for it; sleep at once if it is not there.
+   * Waits for what `next` takes (a message or a batch; null at the end) and
+   * resolves with `shape` of it. `spun`: the caller already spun for it;
+   * sleep at once if it is not there. Throws what `next` throws (the caller
+   * turns that into a rejection).
+   *
+   * The common wait is parked (#park): the doorbell's callback takes the
+   * message itself and resolves the caller's promise with it, so a woken
+   * reader reaches its own code one promise resolution after the doorbell
+   * instead of climbing back through this loop's and #waitReadable's awaits
+   * (docs/protocol.md, "Sleeping and waking"). Anything unusual (closed,
+   * aborted, a rejoin under way, the publisher gone, another wait already
+   * pending) takes #receiveSlowly, the general loop.
    */
-  async #receive<T>(next: () => T | null | undefined, signal: AbortSignal | undefined, spun: boolean): Promise<T | null> {
+  #receive<T, R>(next: () => T | null | undefined, signal: AbortSignal | undefined, spun: boolean, shape: (value: T | null) => R): Promise<R> {
     for (;;) {
       const message = next();
-      if (message !== undefined) return message;
+      if (message !== undefined) return Promise.resolve(shape(message));
       // Spinning finds the next message without a trip through the event loop.
       if (!spun && this.#spinForData()) continue;
-      await this.#waitReadable(signal, true);
       spun = false;
+      if (this.#closed || signal?.aborted || this.#rejoining || this.#publisherGone || this.#parked !== null) {
+        return this.#receiveSlowly(next, signal).then(shape);
+      }
+      // Announced as sleeping; false: something came meanwhile, look again.
+      if (this.#native.prepareWait()) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
     }
+  }
+
+  /** #receive's general loop: every wait through #waitReadable. */
+  async #receiveSlowly<T>(next: () => T | null | undefined, signal: AbortSignal | undefined): Promise<T | null> {
+    for (;;) {
+      await this.#waitReadable(signal, true);
+      const message = next();
+      if (message !== undefined) return message;
+      if (this.#spinForData()) {
+        const spunFor = next();
+        if (spunFor !== undefined) return spunFor;
+      }
+    }
+  }
+
+  /** Waits on the doorbell (prepareWait already announced it) for #receive: #unpark takes it from there. */
+  #park<T, R>(read: ParkedRead<T, R>): void {
+    const parked = read as ParkedRead<unknown, unknown>;
+    // Whoever awaits this hangs off this object alone: keep it alive meanwhile.
+    parked.release = hold(this);
+    if (read.signal) {
+      parked.onAbort = () => {
+        if (this.#parked !== parked) return;
+        this.#unparkQuietly(parked);
+        read.reject(abortError(read.signal!));
+      };
+      read.signal.addEventListener('abort', parked.onAbort, { once: true });
+    }
+    this.#parked = parked;
+    this.#doorbell.start();
+  }
+
+  /** Ends a parked wait: the doorbell paused, the sleep announcement withdrawn. */
+  #unparkQuietly(parked: ParkedRead<unknown, unknown>): void {
+    this.#parked = null;
+    parked.release!();
+    if (parked.onAbort) parked.signal!.removeEventListener('abort', parked.onAbort);
+    // A wait in #waitReadable (readable() beside this read) still sleeps on the doorbell.
+    if (!this.#closed && this.#wakers.size === 0) {
+      this.#doorbell.stop();
+      this.#native.endWait();
+    }
+  }
+
+  /**
+   * The doorbell rang (or close(), the publisher's end or a refusal woke us)
+   * with a read parked: take what it waits for here and resolve it, or wait
+   * again (a ring with nothing for us: an earlier wait's, or a batch that
+   * needs another look).
+   */
+  #unpark(): void {
+    const parked = this.#parked;
+    if (parked === null) return;
+    this.#unparkQuietly(parked);
+    try {
+      const value = parked.next();
+      if (value !== undefined) parked.resolve(parked.shape(value));
+      else parked.resolve(this.#receive(parked.next, parked.signal, false, parked.shape));
+    } catch (error) {
+      parked.reject(error);
+    }
+  }
+
+  /** Wakes whoever waits: a parked read, and a wait in #waitReadable. */
+  #wakeUp(): void {
+    this.#unpark();
+    for (const wake of this.#wakers) wake();
   }
 
   /** The next message if one is ready now; undefined if none; null at end of stream. */
@@ -706,10 +809,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
             spun = true;
             if (this.#spinForData()) value = take();
           }
+          return value === undefined ? this.#receive(take, signal, spun, wrap) : Promise.resolve(wrap(value));
         } catch (error) {
           return Promise.reject(error);
         }
-        return value === undefined ? this.#receive(take, signal, spun).then(wrap) : Promise.resolve(wrap(value));
       },
       return: () => Promise.resolve(done),
       [Symbol.asyncIterator]: () => iterator,
@@ -833,7 +936,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     // The same release as when collected unclosed: one way to give the slot back per route.
     this.#leftovers.release();
     this.#data = null;
-    this.#wake?.();
+    this.#wakeUp();
     this.emit('close');
   }
 
@@ -915,7 +1018,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    */
   #continueMessage(taker: 'poll' | LentBuffers | null = null): number {
     const message = this.#assembly!;
-    const filled = this.#native.readMessage(message, this.#assembled);
+    // A Buffer of its own (no lender) is cold memory: the addon streams large copies into it.
+    const filled = this.#native.readMessage(message, this.#assembled, this.#assemblyLender === null);
     if (filled < 0) return filled;
     const progressed = filled > this.#assembled ? 1 : 0;
     this.#assembled = filled;
@@ -1144,9 +1248,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     // Whoever awaits this hangs off this object alone: keep it alive meanwhile
     // (without another async layer: this wait is on the latency path).
     const release = hold(this);
+    let wake: (() => void) | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
-        this.#wake = resolve;
+        wake = resolve;
+        this.#wakers.add(resolve);
         if (signal) {
           onAbort = () => reject(abortError(signal));
           signal.addEventListener('abort', onAbort, { once: true });
@@ -1155,9 +1261,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       });
     } finally {
       release();
-      this.#wake = null;
+      this.#wakers.delete(wake!);
       if (onAbort) signal!.removeEventListener('abort', onAbort);
-      if (!this.#closed) {
+      // Another wait beside this one (a parked read, readable()) still sleeps on the doorbell.
+      if (!this.#closed && this.#parked === null && this.#wakers.size === 0) {
         this.#doorbell.stop();
         this.#native.endWait();
       }

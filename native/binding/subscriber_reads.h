@@ -121,6 +121,15 @@ inline void AnnounceMessage(double *meta, const rc_subscriber *sub)
 		PrimeMalloc();
 }
 
+// A fragmented message of this length or more that goes into a Buffer of its
+// own (recv(), for await, batches() without reuseBuffer) is copied with
+// non-temporal stores: such a Buffer is memory not touched since an earlier
+// message was collected, megabytes ago, and a plain copy into it first reads
+// every destination line from memory (perf: 73% of the subscriber's time in
+// memmove at 1 MiB, 2.5x the time of the same copy into poll()'s reused
+// buffer). Below this the destination may still be in the cache.
+constexpr uint64_t kStreamCopiesFrom = 1u << 20;
+
 // allocMessage(length) -> a Buffer for a fragmented message of `length`
 // bytes (at least kLargeMessageFrom), in a mapping of its own that is kept
 // for the next large message once the Buffer is collected. Above glibc's
@@ -129,13 +138,23 @@ inline void AnnounceMessage(double *meta, const rc_subscriber *sub)
 // the fragments are copied in: a 64 MiB message took 16 406 page faults on
 // the subscriber and most of its CPU time (55 ms of 60). A reused mapping is
 // already there. (Transparent huge pages were tried: 32 faults, but the
-// compaction behind them cost more than the faults did.) At most
-// kKeptMappings are kept, shared by every thread of the process; V8 is told
-// each Buffer's size, so the garbage collector weighs it like any Buffer of
-// that length.
+// compaction behind them cost more than the faults did; MAP_POPULATE saves
+// the faults but not the zeroing, and measured no faster.)
+//
+// How many to keep: V8 collects these Buffers in a mark-compact that it
+// starts each time the memory of ArrayBuffers made since the last one
+// passes 64 MiB (it counts every Buffer's length itself), and their
+// finalizers run after it, all at once: four 16 MiB Buffers per collection.
+// Keeping only two, the other two were unmapped and the next two messages
+// got fresh mappings: 2 000 of 4 096 pages faulted in per 16 MiB message.
+// So up to kKeptBytes are kept, the newest first reused, the oldest
+// unmapped beyond that: 128 MiB, what two kept 64 MiB messages (the
+// default maxMessageBytes) took before. They are shared by every thread of
+// the process. Kept memory stays mapped (and resident once written) until a
+// later large message reuses it or the process ends.
 constexpr uint64_t kLargeMessageFrom = 8u << 20;
-constexpr size_t kKeptMappings = 2;
 constexpr size_t kMappingGrain = 2u << 20;
+constexpr size_t kKeptBytes = 128u << 20;
 
 struct MessageMapping {
 	void *base;
@@ -144,13 +163,35 @@ struct MessageMapping {
 
 struct KeptMappings {
 	std::mutex lock;
-	std::vector<MessageMapping> free;
+	std::vector<MessageMapping> free; // oldest first
+	size_t bytes = 0;                 // their total length, at most kKeptBytes
 };
 
 inline KeptMappings &Kept()
 {
 	static KeptMappings *kept = new KeptMappings; // never destroyed: finalizers may run at exit
 	return *kept;
+}
+
+// Back to the kept list once its Buffer is collected; what passes
+// kKeptBytes is unmapped, the oldest first.
+inline void KeepMapping(MessageMapping *mapping)
+{
+	std::vector<MessageMapping> dropped;
+	{
+		std::lock_guard<std::mutex> hold(Kept().lock);
+		KeptMappings &kept = Kept();
+		kept.free.push_back(*mapping);
+		kept.bytes += mapping->length;
+		while (kept.bytes > kKeptBytes) {
+			dropped.push_back(kept.free.front());
+			kept.bytes -= kept.free.front().length;
+			kept.free.erase(kept.free.begin());
+		}
+	}
+	for (const MessageMapping &old : dropped)
+		munmap(old.base, old.length);
+	delete mapping;
 }
 
 inline Napi::Value AllocMessage(const Napi::CallbackInfo &info)
@@ -161,12 +202,13 @@ inline Napi::Value AllocMessage(const Napi::CallbackInfo &info)
 	MessageMapping *mapping = nullptr;
 	{
 		std::lock_guard<std::mutex> hold(Kept().lock);
-		auto &free = Kept().free;
-		// One that fits without wasting more than the message's own size.
-		for (size_t i = 0; i < free.size(); i++) {
-			if (free[i].length >= rounded && free[i].length / 2 <= rounded) {
-				mapping = new MessageMapping(free[i]);
-				free.erase(free.begin() + static_cast<std::ptrdiff_t>(i));
+		KeptMappings &kept = Kept();
+		// The newest that fits without wasting more than the message's own size.
+		for (size_t i = kept.free.size(); i-- > 0;) {
+			if (kept.free[i].length >= rounded && kept.free[i].length / 2 <= rounded) {
+				mapping = new MessageMapping(kept.free[i]);
+				kept.bytes -= kept.free[i].length;
+				kept.free.erase(kept.free.begin() + static_cast<std::ptrdiff_t>(i));
 				break;
 			}
 		}
@@ -177,21 +219,11 @@ inline Napi::Value AllocMessage(const Napi::CallbackInfo &info)
 			return Napi::Buffer<uint8_t>::New(env, length); // no room for a mapping: an ordinary Buffer
 		mapping = new MessageMapping{ base, rounded };
 	}
-	Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(mapping->length));
-	return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t *>(mapping->base), length, [](Napi::Env env, uint8_t *, MessageMapping *m) {
-		Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(m->length));
-		{
-			std::lock_guard<std::mutex> hold(Kept().lock);
-			auto &free = Kept().free;
-			if (free.size() < kKeptMappings) {
-				free.push_back(*m);
-				m->base = nullptr;
-			}
-		}
-		if (m->base)
-			munmap(m->base, m->length);
-		delete m;
-	}, mapping);
+	// No AdjustExternalMemory: V8 already counts the Buffer's length as
+	// external memory (--trace-gc: a mark-compact per 66 MB of 16 MiB
+	// messages without it); telling it again brought them every 53 MB.
+	return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t *>(mapping->base), length,
+	                                  [](Napi::Env, uint8_t *, MessageMapping *m) { KeepMapping(m); }, mapping);
 }
 
 // The read side as JS methods (CRTP). T provides, reachable from here
@@ -424,9 +456,12 @@ protected:
 		return info.Env().Undefined();
 	}
 
-	// readMessage(message, filled) -> the new fill, or a negative status. The
-	// fragments go from the ring straight into `message` (one copy per byte),
-	// each acknowledged as soon as it is copied and re-checked.
+	// readMessage(message, filled[, fresh]) -> the new fill, or a negative
+	// status. The fragments go from the ring straight into `message` (one
+	// copy per byte), each acknowledged as soon as it is copied and
+	// re-checked. `fresh`: `message` is a Buffer of its own for this message
+	// (not a reused one, which may be in the cache): from kStreamCopiesFrom
+	// on it is written with non-temporal stores (RC_COPY_STREAM).
 	Napi::Value ReadMessage(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -437,7 +472,8 @@ protected:
 		size_t length;
 		MessageBytes(env, info[0], &bytes, &length);
 		uint64_t filled = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-		int r = rc_sub_read_message(sub, const_cast<uint8_t *>(bytes), length, &filled);
+		uint32_t copy_flags = info.Length() > 2 && info[2].ToBoolean() && length >= kStreamCopiesFrom ? RC_COPY_STREAM : 0;
+		int r = rc_sub_read_message_flags(sub, const_cast<uint8_t *>(bytes), length, &filled, copy_flags);
 		return Napi::Number::New(env, r < 0 ? static_cast<double>(r) : static_cast<double>(filled));
 	}
 

@@ -329,6 +329,24 @@ static void whole_message_read_never_passes_its_buffer(void)
 	CHECK_EQ(copy_sub.pos, pub.head);
 	free(message);
 	teardown();
+
+	/* The same with non-temporal stores (RC_COPY_STREAM), into a buffer
+	 * that starts one byte past an aligned address: each fragment's copy
+	 * has an unaligned head, whole lines and a tail. */
+	setup();
+	at = three_fragments();
+	declared = first_fragment_at(at)->message_length;
+	rc_sub_hand_out_whole_messages(&copy_sub);
+	CHECK_STATUS(rc_sub_poll(&copy_sub, entries, 64), RC_EMESSAGE);
+	message = malloc(declared + 1);
+	CHECK(message != NULL);
+	filled = 0;
+	CHECK_STATUS(rc_sub_read_message_flags(&copy_sub, message + 1, declared, &filled, RC_COPY_STREAM), 1);
+	CHECK_EQ(filled, declared);
+	CHECK(rc_test_matches(message + 1, 1, 0, declared));
+	CHECK_EQ(copy_sub.pos, pub.head);
+	free(message);
+	teardown();
 }
 
 static void head_more_than_a_ring_ahead(void)

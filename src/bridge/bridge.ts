@@ -12,6 +12,7 @@ import { invalidOption, PublisherGoneError } from '../errors.js';
 import { resolveLogger, type Logger } from '../logger.js';
 import { checkInteger } from '../options.js';
 import { Publisher, type PublisherOptions } from '../publisher.js';
+import { requireXen } from '../providers/xen.js';
 import { Subscriber, type GapEvent as BusGapEvent } from '../subscriber.js';
 import { serveMetrics, type MetricsServer } from './metrics.js';
 import { NatsTransport, TcpTransport, type Transport } from './transport.js';
@@ -279,6 +280,9 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   async #start(options: BridgeOptions): Promise<void> {
+    // A bus that may not be there yet is waited for; a domain without the Xen
+    // devices never will have one: refused now, not retried for ever.
+    if (this.#forwardAddress !== null && parseAddress(this.#forwardAddress).kind === 'xen') requireXen(`bus ${this.#forwardAddress}`);
     if (this.#republishOptions) this.#publisher = await Publisher.listen(this.#republishOptions);
     await this.#transport.start({
       frame: (frame) => this.#onFrame(frame),

@@ -1,20 +1,21 @@
 // `ringcast bridge` and `ringcast stat http://…` (a bridge's figures).
 import { parseArgs } from 'node:util';
 
-import { parseXenReceivers } from '../providers/xen.js';
+import { CommandLineError, guestsFor, parseGuests, parseReceivers } from '../command-line.js';
 import type { PublisherOptionFields } from '../publisher.js';
 import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
 
 export const BRIDGE_USAGE = `  ringcast bridge [--forward <bus>] [--republish <bus> [--guest NAME=ACKFILE]... [--receivers DOMID[:sub|:pub],...]]
                   (--nats <url> --subject <subject> | --tcp-listen [host:]port | --tcp-connect host:port)
-                  [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS] [--metrics-port N] [--json]
+                  [--policy block|drop] [--capacity BYTES] [--handshake-timeout-ms MS]
+                  [--metrics-port N [--metrics-host HOST]] [--json]
       forward a bus (unix:, ivshmem:, xen: address) to remote hosts and/or republish theirs into a
-      bus (unix:, ivshmem:RING?server=SOCKET with one --guest per guest, in slot order, or
-      xen:DOMID/BUS of this domain with --receivers, as for ringcast pub)
+      bus (unix:, ivshmem:RING?server=SOCKET[&unix=PATH] with one --guest per guest, in slot order,
+      the same --guest as pub, or xen:DOMID/BUS of this domain with --receivers, as for pub)
   ringcast stat http://<host>:<metrics-port> [--json]
       a bridge's figures (from its --metrics-port)`;
 
-export class BridgeUsageError extends Error {}
+export class BridgeUsageError extends CommandLineError {}
 
 function hostPort(flag: string, value: string, hostRequired: boolean): { host?: string; port: number } {
   const match = /^(?:(.+):)?(\d+)$/.exec(value);
@@ -64,16 +65,9 @@ export async function bridgeCommand(args: string[]): Promise<number> {
   };
   const capacity = number('capacity', values.capacity);
   if (values.guest && values.republish === undefined) throw new BridgeUsageError('--guest needs --republish ivshmem:RING?server=SOCKET');
-  const guests = values.guest?.map((value) => {
-    const equals = value.indexOf('=');
-    if (equals <= 0 || equals === value.length - 1) throw new BridgeUsageError(`--guest wants NAME=ACKFILE, got ${JSON.stringify(value)}`);
-    return { name: value.slice(0, equals), ackFile: value.slice(equals + 1) };
-  });
+  const guests = parseGuests(values.guest);
   if (values.receivers !== undefined && values.republish === undefined) throw new BridgeUsageError('--receivers needs --republish xen:DOMID/BUS');
-  const receivers =
-    values.receivers === undefined
-      ? undefined
-      : parseXenReceivers(values.receivers, (entry) => new BridgeUsageError(`--receivers takes DOMID[:sub|:pub],..., got ${JSON.stringify(entry)}`));
+  const receivers = parseReceivers(values.receivers);
   const options: BridgeOptions = {
     forward: values.forward,
     republish:
@@ -83,7 +77,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
           {
             address: values.republish,
             capacity,
-            ...(guests && { vm: { guests } as PublisherOptionFields['vm'] }),
+            ...(guestsFor(values.republish, '--republish', guests) as Pick<PublisherOptionFields, 'vm'>),
             ...(receivers && { xen: { receivers } }),
           },
     transport,

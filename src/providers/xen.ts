@@ -29,20 +29,6 @@ export interface XenReceiver {
   ackGrant?: XenAckGrant;
 }
 
-/**
- * @internal The command line's `--receivers 3,3:pub,0` (`ringcast pub` and
- * `ringcast bridge --republish xen:...`): one slot per entry, in ring order;
- * `:pub` when the publisher grants that slot's ack page. `bad` makes the
- * error for a malformed entry.
- */
-export function parseXenReceivers(text: string, bad: (entry: string) => Error): XenReceiver[] {
-  return text.split(',').map((entry) => {
-    const match = /^(0|[1-9][0-9]*)(?::(sub|pub))?$/.exec(entry);
-    if (!match) throw bad(entry);
-    return { domid: Number(match[1]), ackGrant: match[2] === 'pub' ? 'publisher' : 'subscriber' };
-  });
-}
-
 /** `PublisherOptions.xen`: who reads a Xen bus. Its address is `xen:DOMID/BUS` (DOMID: this domain). */
 export interface XenBusOptions {
   /** Subscriber slots, grouped by domain (at most 8 domains, 8 slots per domain); every domain reads the one ring. */
@@ -110,8 +96,8 @@ function checkDomid(name: string, value: unknown): number {
   return value;
 }
 
-/** Throws a typed error unless this domain has the Xen devices a bus needs. */
-function requireXen(what: string): void {
+/** @internal Throws a typed error (ERR_RINGCAST_SYSTEM) unless this domain has the Xen devices a bus needs. */
+export function requireXen(what: string): void {
   if (!native.xenAvailable()) {
     throw new RingcastError('ERR_RINGCAST_SYSTEM', `${what}: this system has no usable /dev/xen/gntalloc, gntdev and evtchn (not a Xen domain, or modprobe xen-gntalloc xen-gntdev xen-evtchn)`);
   }

@@ -8,10 +8,15 @@
 #include "ringcast.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ringcast_barrier.h"
+
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h> /* copy_streaming */
+#endif
 
 #define RC_NO_CLAIM UINT64_MAX
 
@@ -1175,7 +1180,50 @@ int rc_sub_read(struct rc_subscriber *sub, uint8_t *out, uint64_t out_cap,
 	return (int)n;
 }
 
+/* Copies with non-temporal stores (RC_COPY_STREAM): whole 64-byte lines go
+ * to memory without a read for ownership of each. The head up to the first
+ * 16-byte aligned destination byte and the tail go through memcpy. */
+static void copy_streaming(uint8_t *to, const uint8_t *from, uint64_t n)
+{
+#if defined(__x86_64__) && defined(__SSE2__)
+	uint64_t head = (16 - ((uintptr_t)to & 15)) & 15;
+
+	if (n < 4096) {
+		memcpy(to, from, n);
+		return;
+	}
+	memcpy(to, from, head);
+	to += head;
+	from += head;
+	n -= head;
+	for (; n >= 64; n -= 64, to += 64, from += 64) {
+		__m128i a = _mm_loadu_si128((const __m128i *)from);
+		__m128i b = _mm_loadu_si128((const __m128i *)(from + 16));
+		__m128i c = _mm_loadu_si128((const __m128i *)(from + 32));
+		__m128i d = _mm_loadu_si128((const __m128i *)(from + 48));
+
+		_mm_stream_si128((__m128i *)to, a);
+		_mm_stream_si128((__m128i *)(to + 16), b);
+		_mm_stream_si128((__m128i *)(to + 32), c);
+		_mm_stream_si128((__m128i *)(to + 48), d);
+	}
+	/* Streaming stores are weakly ordered: make them globally visible
+	 * before the ack says the copy is done and before the caller hands the
+	 * buffer to another thread. */
+	_mm_sfence();
+	memcpy(to, from, n);
+#else
+	memcpy(to, from, n);
+#endif
+}
+
 int rc_sub_read_message(struct rc_subscriber *sub, uint8_t *message, uint64_t length, uint64_t *filled)
+{
+	return rc_sub_read_message_flags(sub, message, length, filled, 0);
+}
+
+int rc_sub_read_message_flags(struct rc_subscriber *sub, uint8_t *message, uint64_t length, uint64_t *filled,
+                              uint32_t copy_flags)
 {
 	uint64_t head, at;
 	int r;
@@ -1192,6 +1240,7 @@ int rc_sub_read_message(struct rc_subscriber *sub, uint8_t *message, uint64_t le
 		int64_t span = next_record(sub, at, head, &h, &deliver);
 		uint32_t lead;
 		uint64_t part;
+		const uint8_t *from;
 
 		/* Each fragment is acknowledged before the next is read, so
 		 * nothing good precedes a bad record here. */
@@ -1212,7 +1261,11 @@ int rc_sub_read_message(struct rc_subscriber *sub, uint8_t *message, uint64_t le
 		if ((starting && !fragmented_first(&h)) || part > length - *filled ||
 		    ((h.flags & RC_FRAG_LAST) && *filled + part != length))
 			return bad_record(sub);
-		memcpy(message + *filled, sub->data + ((at - (uint64_t)span) & sub->mask) + RC_RECORD_HEADER_SIZE + lead, part);
+		from = sub->data + ((at - (uint64_t)span) & sub->mask) + RC_RECORD_HEADER_SIZE + lead;
+		if (copy_flags & RC_COPY_STREAM)
+			copy_streaming(message + *filled, from, part);
+		else
+			memcpy(message + *filled, from, part);
 		/* Seqlock re-check, then give the fragment's space back at once:
 		 * the publisher writes the next ones while we copy. */
 		if (lapped_since(sub, sub->pos))

@@ -1,0 +1,54 @@
+// The copy read APIs side by side in one process, for a profile or an
+// instruction count that the machine's load cannot change:
+//
+//   node bench/read-apis.mjs <api> <size> <rounds>
+//   valgrind --tool=callgrind node bench/read-apis.mjs <api> <size> <rounds>
+//
+// <api>: `iterate` (for await per message), `batches` (batches()), `reuse`
+// (batches({ reuseBuffer: true })). Each round publishes 3 MiB of messages
+// into a 4 MiB ring with one publishBatch() and reads them all back through
+// the API. Prints {"api", "size", "messages", "nsPerMessage"} for the rounds
+// after the first 50 (JIT warm-up). Under callgrind, compare where the
+// instructions go (callgrind_annotate) between the APIs; totals move from run
+// to run with the JIT's and the collector's timing, so compare several runs.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Publisher, Subscriber } from '../dist/index.js';
+
+const [api, sizeArg = '1024', roundsArg = '400'] = process.argv.slice(2);
+const size = Number(sizeArg);
+const rounds = Number(roundsArg);
+const WARMUP_ROUNDS = 50;
+const dir = mkdtempSync(join(tmpdir(), 'ringcast-read-apis-'));
+const path = join(dir, 'bus');
+const publisher = await Publisher.listen({ path, capacity: 4 << 20 });
+const subscriber = await Subscriber.connect({ path });
+const perRound = Math.min(2048, Math.floor((3 << 20) / (size + 64)));
+const messages = Array.from({ length: perRound }, (_, i) => new Uint8Array(size).fill(i));
+const iterators = {
+  iterate: () => subscriber[Symbol.asyncIterator](),
+  batches: () => subscriber.batches(),
+  reuse: () => subscriber.batches({ reuseBuffer: true }),
+};
+if (!iterators[api]) throw new Error(`api must be one of ${Object.keys(iterators).join(', ')}`);
+const iterator = iterators[api]();
+let counted = 0;
+let ns = 0n;
+for (let round = 0; round < rounds; round++) {
+  await publisher.publishBatch(messages);
+  const started = process.hrtime.bigint();
+  for (let got = 0; got < perRound; ) {
+    const { value } = await iterator.next();
+    got += api === 'iterate' ? 1 : value.length;
+  }
+  if (round >= WARMUP_ROUNDS) {
+    ns += process.hrtime.bigint() - started;
+    counted += perRound;
+  }
+}
+await subscriber.close();
+await publisher.close();
+rmSync(dir, { recursive: true, force: true });
+process.stdout.write(`${JSON.stringify({ api, size, messages: rounds * perRound, nsPerMessage: counted ? Number(ns) / counted : null })}\n`);

@@ -1,0 +1,130 @@
+// A read that waits on the doorbell (recv(), for await, batches()) is parked:
+// the doorbell's callback takes the message itself and resolves the read.
+// These tests pin down that every way a parked read can end ends it as the
+// general wait does: a message (in order, intact), the end, an abort, close(),
+// the publisher's death; and that the subscriber reads on afterwards.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Subscriber, PublisherGoneError } from '../src/index.js';
+import { cleanup, fixture, isNumbered, listen, numbered, opened, socketPath, spawned } from './helpers.js';
+
+afterEach(cleanup);
+
+async function subscribe(path: string): Promise<Subscriber> {
+  const sub = await Subscriber.connect({ path });
+  opened.push(sub);
+  return sub;
+}
+
+/** Lets the event loop run until the read is asleep on the doorbell (no timing is asserted). */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('a read parked on the doorbell', () => {
+  it('recv() is woken by each message in turn: in order, intact, each one a doorbell the publisher rang', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const rungBefore = publisher.stats().doorbellsRung;
+    for (let seq = 0; seq < 200; seq++) {
+      const next = sub.recv(); // nothing there: it sleeps
+      await settle();
+      await publisher.publish(numbered(seq, 64 + (seq % 300)));
+      expect(isNumbered((await next)!, seq)).toBe(true);
+    }
+    // Every read slept and was woken by the doorbell, not found by a later look.
+    expect(publisher.stats().doorbellsRung - rungBefore).toBe(200);
+    expect(sub.stats()).toMatchObject({ delivered: 200, buffered: 0 });
+  });
+
+  it('for await and batches() are woken the same way, and end when the publisher closes', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const ended = new Promise<void>((resolve) => sub.once('end', resolve));
+    const got: number[] = [];
+    const reading = (async () => {
+      for await (const message of sub) {
+        got.push(message.readUInt32LE(0));
+        if (!isNumbered(message, got.length - 1)) throw new Error(`message ${got.length - 1} damaged`);
+        if (got.length === 50) break;
+      }
+      for await (const batch of sub.batches()) for (const message of batch) got.push(message.readUInt32LE(0));
+    })();
+    for (let seq = 0; seq < 100; seq++) {
+      await settle();
+      await publisher.publish(numbered(seq, 64));
+    }
+    await settle();
+    await publisher.close();
+    await reading;
+    await ended;
+    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('an abort rejects it with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const controller = new AbortController();
+    const waiting = sub.recv({ signal: controller.signal });
+    await settle();
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    // The doorbell was paused and the sleep withdrawn: a new read parks and is woken.
+    const next = sub.recv();
+    await settle();
+    await publisher.publish(numbered(7, 64));
+    expect(isNumbered((await next)!, 7)).toBe(true);
+  });
+
+  it('close() resolves a parked recv() with null and ends a parked iterator', async () => {
+    const { path } = await listen();
+    const sub = await subscribe(path);
+    const waiting = sub.recv();
+    const iterating = sub[Symbol.asyncIterator]().next();
+    await settle();
+    await sub.close();
+    await expect(waiting).resolves.toBeNull();
+    await expect(iterating).resolves.toMatchObject({ done: true });
+  });
+
+  it('readable() waiting beside a parked recv(): one message wakes both', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const message = sub.recv();
+    await settle();
+    const readable = sub.readable();
+    await settle();
+    await publisher.publish(numbered(1, 64));
+    expect(isNumbered((await message)!, 1)).toBe(true);
+    await readable;
+    // And both waits are over: the next read parks and wakes again.
+    const next = sub.recv();
+    await settle();
+    await publisher.publish(numbered(2, 64));
+    expect(isNumbered((await next)!, 2)).toBe(true);
+  });
+
+  it('three reads waiting at once (two recv(), readable()) are all woken, the messages taken in order', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const first = sub.recv();
+    const second = sub.recv();
+    const readable = sub.readable();
+    await settle();
+    await publisher.publishBatch([numbered(1, 64), numbered(2, 64)]);
+    expect(isNumbered((await first)!, 1)).toBe(true);
+    expect(isNumbered((await second)!, 2)).toBe(true);
+    await readable;
+  });
+
+  it('a publisher that dies rejects a parked recv() with PublisherGoneError after what was committed', async () => {
+    const path = socketPath();
+    const pub = fixture('claim-and-die.mjs', [path, '3']);
+    spawned.push(pub.child);
+    await pub.line(/^listening$/);
+    const sub = await subscribe(path);
+    await pub.line(/^claimed$/);
+    for (let seq = 0; seq < 3; seq++) expect((await sub.recv())!.readUInt32LE(0)).toBe(seq);
+    const waiting = sub.recv(); // the claimed message is never committed: it sleeps
+    await settle();
+    pub.child.kill('SIGKILL');
+    await expect(waiting).rejects.toBeInstanceOf(PublisherGoneError);
+  });
+});
