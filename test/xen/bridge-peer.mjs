@@ -6,10 +6,13 @@
 //       The publisher of Xen bus BUS with one slot for RECEIVER_DOMID (the
 //       bridge domain): XenPublisher, or Publisher on xen:OWN_DOMID/BUS
 //       where the package's Publisher serves Xen buses. Waits for the bridge, publishes MESSAGES numbered messages
-//       (test/fixtures/numbered.mjs) in batches of 64. When the bridge dies
-//       (evicted `dead`), it publishes one more batch with no subscriber at
-//       all — lost for certain, and said so — then waits for a bridge to
-//       take the slot again. Closes, lingering until the bridge left.
+//       (test/fixtures/numbered.mjs) in batches of 64. Past MESSAGES/4 it
+//       holds the stream until the bridge dies (the bridge domain kills it
+//       once that many were republished), so the kill is mid-stream however
+//       fast the stream runs. When the bridge dies (evicted `dead`), it
+//       publishes one more batch with no subscriber at all — lost for
+//       certain, and said so — then waits for a bridge to take the slot
+//       again. Closes, lingering until the bridge left.
 //   node bridge-peer.mjs PKG sub ADDRESS MESSAGES MARK [keep]
 //       Reads the republished bus until message MESSAGES-1: sequence numbers
 //       must only increase (a bridge may lose messages, never reorder or
@@ -62,9 +65,12 @@ async function publisher(ringcast, bus, messages, receiver, self) {
     joins++;
     say(`note joined ${where(e)}`);
   });
+  let deathSeen;
+  const dead = new Promise((resolve) => (deathSeen = resolve));
   const death = (e) => {
     if (e.reason !== 'dead') return;
     died = true;
+    deathSeen();
     say(`evicted ${where(e)} reason dead${e.seenBy ? ` via ${e.seenBy}` : ''}`);
   };
   pub.on('evict', (e) => (e.reason === 'dead' ? death(e) : say(`evicted ${where(e)} reason ${e.reason}`)));
@@ -75,7 +81,13 @@ async function publisher(ringcast, bus, messages, receiver, self) {
   if (pub.subscriberCount === 0) await nextJoin();
   say(`ok publisher-streaming to the bridge domain`);
   let orphaned = 0;
+  let held = false;
   for (let seq = 0; seq < messages; ) {
+    if (seq >= messages / 4 && !held) {
+      held = true;
+      say(`note holding the stream at ${seq} until the bridge dies`);
+      await Promise.race([dead, new Promise((resolve) => setTimeout(resolve, 300_000))]);
+    }
     if (pub.subscriberCount === 0) {
       if (died && orphaned === 0) {
         const to = Math.min(messages, seq + BATCH);
