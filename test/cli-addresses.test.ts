@@ -278,8 +278,18 @@ describe('ringcast pub --guest: the guests of an ivshmem bus, as bridge --republ
     const dir = vmDir();
     const server = await startServer(dir);
     const address = formatAddress({ kind: 'ivshmem', ring: join(dir, 'bus.ring'), server });
-    const proc = ringcast(['pub', address, '--guest', 'g1=/nonexistent/bus.ack.g1']);
+    // The second of two guests: the message must say which file, not just "ack files".
+    const proc = ringcast(['pub', address, '--guest', `g1=${join(dir, 'bus.ack.g1')}`, '--guest', 'g2=/nonexistent/bus.ack.g2']);
     expect((await proc.exited).code).toBe(1);
-    expect(proc.stderr()).toMatch(/^ringcast: ERR_RINGCAST_SYSTEM: cannot serve guests through .*: ivshmem ack files: No such file or directory/);
+    expect(proc.stderr()).toMatch(/^ringcast: ERR_RINGCAST_SYSTEM: cannot serve guests through .*: ivshmem ack file \/nonexistent\/bus\.ack\.g2: No such file or directory/);
+  });
+
+  it('a ring file that cannot be made names its path', async () => {
+    const dir = vmDir();
+    const server = await startServer(dir);
+    const address = formatAddress({ kind: 'ivshmem', ring: '/nonexistent/bus.ring', server });
+    const proc = ringcast(['pub', address, '--guest', `g1=${join(dir, 'bus.ack.g1')}`]);
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.stderr()).toMatch(/^ringcast: ERR_RINGCAST_SYSTEM: .*ivshmem ring file \/nonexistent\/bus\.ring: No such file or directory/);
   });
 });

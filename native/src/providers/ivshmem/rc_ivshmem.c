@@ -431,6 +431,7 @@ int rc_ivshmem_host_init(struct rc_ivshmem_host *host, struct rc_publisher *pub,
 		return -EINVAL;
 	host->pub = pub;
 	host->unknown_peer_grace_ms = 1000;
+	host->failed_guest = count;
 	for (uint32_t i = 0; i < count; i++) {
 		struct rc_ivshmem_host_guest *g = &host->guest[i];
 
@@ -448,6 +449,7 @@ int rc_ivshmem_host_init(struct rc_ivshmem_host *host, struct rc_publisher *pub,
 		}
 		if ((r = file_create(guests[i].ack_path, RC_ACK_PAGE_SIZE, mode, &g->ack)) < 0) {
 			rc_ivshmem_host_close(host);
+			host->failed_guest = i;
 			return r;
 		}
 		host->guests = i + 1;
