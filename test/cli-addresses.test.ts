@@ -292,4 +292,18 @@ describe('ringcast pub --guest: the guests of an ivshmem bus, as bridge --republ
     expect((await proc.exited).code).toBe(1);
     expect(proc.stderr()).toMatch(/^ringcast: ERR_RINGCAST_SYSTEM: .*ivshmem ring file \/nonexistent\/bus\.ring: No such file or directory/);
   });
+
+  it('sub on the ring file of a bus whose pub has ended says the publisher is gone (exit 1), not a handshake timeout', async () => {
+    const dir = vmDir();
+    const server = await startServer(dir);
+    const ring = join(dir, 'bus.ring');
+    const ack = join(dir, 'bus.ack.g1');
+    // stdin ends at once: pub closes the bus in order and leaves its files.
+    const pub = ringcast(['pub', formatAddress({ kind: 'ivshmem', ring, server }), '--guest', `g1=${ack}`, '--subscribers', '0']);
+    pub.child.stdin!.end();
+    expect((await pub.exited).code).toBe(0);
+    const reader = sub(formatAddress({ kind: 'ivshmem', ring, ack, server }));
+    expect(await reader.exited).toBe(1);
+    expect(reader.stderr()).toMatch(/^ringcast: ERR_RINGCAST_PUBLISHER_GONE: .*publisher_state CLOSED/);
+  });
 });

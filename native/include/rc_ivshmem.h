@@ -249,7 +249,9 @@ int rc_ivshmem_guest_open_files(struct rc_ivshmem_guest *g, const char *ring_pat
 				const char *server_path, int server_sock);
 /* Joins (or rejoins after an eviction): asks in the ack page, rings the
  * host, waits up to timeout_ms for the answer. RC_OK and g->sub ready;
- * RC_EINVAL with g->last_verdict when refused; -ETIMEDOUT; -errno. */
+ * RC_EINVAL with g->last_verdict when refused; RC_ECLOSED / RC_EABORTED at
+ * once when the ring says its publisher closed / aborted (a leftover ring
+ * file: nobody will answer); -ETIMEDOUT; -errno. */
 int rc_ivshmem_guest_join(struct rc_ivshmem_guest *g, int timeout_ms);
 /* The same in two non-blocking steps, for event loops: begin writes the
  * request and rings the host (RC_EAGAIN while the host's peer id is not
