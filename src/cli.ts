@@ -224,7 +224,11 @@ async function pub(args: string[]): Promise<number> {
     process.exit(interrupted.exitCode());
   });
   try {
-    await publisher.waitForSubscribers(wanted);
+    await publisher.waitForSubscribers(wanted).catch((error: unknown) => {
+      // Name the flag the user gave, not the library's argument.
+      if ((error as { code?: string }).code === 'ERR_RINGCAST_INVALID_OPTION') throw new UsageError('pub', `--subscribers ${wanted}: ${(error as Error).message.replace(/^option count: expected /, 'expected ')}`);
+      throw error;
+    });
     for await (const chunk of process.stdin) await publisher.publish(chunk as Buffer);
   } catch (error) {
     await publisher.abort();

@@ -162,6 +162,27 @@ describe('a stream cut short is not a complete one', () => {
     expect((await sub.exited).code).toBe(1);
     expect(sub.stdout()).toBe('first part\n');
     expect(sub.stderr()).toMatch(/ERR_RINGCAST_PUBLISHER_ABORTED/);
+    expect(existsSync(path)).toBe(false); // no socket file left for the next pub to trip on
+  });
+
+  it('pub killed while it waits for its subscribers leaves no socket file behind', async () => {
+    const path = socketPath();
+    const pub = ringcast(['pub', path]);
+    await socketExists(path);
+    pub.child.kill('SIGTERM');
+    expect((await pub.exited).code).toBe(143);
+    expect(existsSync(path)).toBe(false);
+  });
+});
+
+describe('ringcast pub --subscribers: a count the bus can never reach', () => {
+  it('more than --max-subscribers is a usage error (exit 2) naming --subscribers, not a wait for ever', async () => {
+    const path = socketPath();
+    const pub = ringcast(['pub', path, '--max-subscribers', '2', '--subscribers', '3']);
+    expect((await pub.exited).code).toBe(2);
+    expect(pub.stderr()).toMatch(/^ringcast: --subscribers 3: expected at most 2/);
+    expect(pub.stderr()).toContain('ringcast pub');
+    expect(existsSync(path)).toBe(false);
   });
 });
 
