@@ -819,12 +819,14 @@ fail:
 static int map_file(const char *path, int flags, uint64_t min_size, struct rc_mapping *map)
 {
 	struct stat st;
-	int fd = open(path, flags | O_CLOEXEC), r;
+	/* O_NONBLOCK: a FIFO planted at the path would block open() for ever;
+	 * it is refused below like any file that is not a regular one. */
+	int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK), r;
 
 	if (fd < 0)
 		return neg_errno();
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min_size) {
-		r = fstat(fd, &st) ? neg_errno() : -EMSGSIZE;
+		r = fstat(fd, &st) ? neg_errno() : !S_ISREG(st.st_mode) ? -EINVAL : -EMSGSIZE;
 		close(fd);
 		return r;
 	}
