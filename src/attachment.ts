@@ -2,7 +2,7 @@
 // memory instead of a control socket: ivshmem guests (src/providers/ivshmem.ts) and Xen
 // domains (src/providers/xen.ts). The join handshake is the one of docs/protocol.md,
 // "Attach through shared memory"; the reads are every subscriber's.
-import { RefusedError, RingcastError } from './errors.js';
+import { PublisherGoneError, RefusedError, RingcastError } from './errors.js';
 import { C, type NativeSubscriber } from './native.js';
 
 const VERDICTS: Record<number, string> = {
@@ -25,6 +25,11 @@ export function verdictName(verdict: number): string {
  */
 export function joinFailure(where: string, status: number, verdict: number, timeoutMs: number, timedOut: boolean): Error {
   if (timedOut) return new RingcastError('ERR_RINGCAST_HANDSHAKE', `${where}: no join answer within ${timeoutMs} ms`);
+  // The ring says its publisher ended (a ring left behind): nobody will answer.
+  if (status === C.RC_ECLOSED || status === C.RC_EABORTED) {
+    const state = status === C.RC_ECLOSED ? 'CLOSED' : 'ABORTED';
+    return new PublisherGoneError(`${where}: its publisher has ended (publisher_state ${state}); no join will be answered`);
+  }
   if (status === C.RC_EINVAL && verdict !== 0 && verdict !== C.RC_JOIN_ACCEPTED) {
     const reason = verdictName(verdict);
     return new RefusedError(reason, `${where}: the publisher refused the join (${reason})`);

@@ -34,7 +34,7 @@ import { checkCapacity, checkInteger, checkSignal } from './options.js';
 import { xenOwnDomid } from './providers/xen.js';
 import { Publisher, wrapSystem, type PublishOptions } from './publisher.js';
 import { duplexOf } from './streams.js';
-import { Subscriber, type ReceiveOptions } from './subscriber.js';
+import { Subscriber, isTransientRefusal, sleepFor, type ReceiveOptions } from './subscriber.js';
 
 export interface ChannelOptions {
   /** Bytes of the ring each side writes (power of two, default 1 MiB; at most 1 MiB between Xen domains). */
@@ -158,7 +158,23 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const target = channelAddress(address, 'Channel.connect');
     const signal = checkSignal(options.signal);
     if (target.kind === 'xen') return Channel.#connectXen(target, options, signal);
-    const path = target.path;
+    // As Subscriber.connect: a refusal that says "try again" (flood: the
+    // listener is busy with other handshakes, slow or hostile ones) is retried
+    // with growing pauses until handshakeTimeoutMs is spent.
+    const timeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
+    const deadline = performance.now() + timeoutMs;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
+      try {
+        const left = Math.max(1, Math.ceil(deadline - performance.now()));
+        return await Channel.#connectUnix(target.path, { ...options, handshakeTimeoutMs: left }, signal);
+      } catch (error) {
+        if (!isTransientRefusal(error) || performance.now() + pause >= deadline) throw error;
+        await sleepFor(pause, signal);
+      }
+    }
+  }
+
+  static async #connectUnix(path: string, options: ChannelOptions, signal: AbortSignal | undefined): Promise<Channel> {
     let fd: number;
     try {
       fd = native.unixConnect(path);

@@ -215,16 +215,24 @@ async function pub(args: string[]): Promise<number> {
     ...guestsFor(address, 'pub', parseGuests(values.guest as string[] | undefined)),
   };
   for (const key of Object.keys(options) as Array<keyof typeof options>) if (options[key] === undefined) delete options[key];
-  const publisher = await Publisher.listen(options as PublisherOptions);
+  // Before listen(): a signal right after the socket is bound must still
+  // exit through the hook that removes it, not by the default action.
   const interrupted = onTermination();
+  let listening: Publisher | null = null;
   interrupted.signal.addEventListener('abort', () => {
     // Stopped before its input ended: subscribers must not take what they got for all of it.
     // abort() marks the ring at once; exiting closes the rest.
-    void publisher.abort();
+    void listening?.abort();
     process.exit(interrupted.exitCode());
   });
+  const publisher = await Publisher.listen(options as PublisherOptions);
+  listening = publisher;
   try {
-    await publisher.waitForSubscribers(wanted);
+    await publisher.waitForSubscribers(wanted).catch((error: unknown) => {
+      // Name the flag the user gave, not the library's argument.
+      if ((error as { code?: string }).code === 'ERR_RINGCAST_INVALID_OPTION') throw new UsageError('pub', `--subscribers ${wanted}: ${(error as Error).message.replace(/^option count: expected /, 'expected ')}`);
+      throw error;
+    });
     for await (const chunk of process.stdin) await publisher.publish(chunk as Buffer);
   } catch (error) {
     await publisher.abort();

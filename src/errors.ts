@@ -112,7 +112,8 @@ export class RefusedError extends RingcastError {
 export function invalidOption(name: string, value: unknown, expected: string): RingcastError {
   let shown: string;
   try {
-    shown = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value) ?? String(value);
+    // JSON says null for NaN and ±Infinity (1e309): show the number that was given.
+    shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'number' && !Number.isFinite(value) ? String(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     shown = String(value);
   }

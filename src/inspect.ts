@@ -1,6 +1,7 @@
 // A read-only look at a bus: the descriptor page and the slot table, as the
 // publisher mirrors them. Used by `ringcast stat`.
-import { openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { parseAddress } from './address.js';
 import { ControlConnection, PROTOCOL_VERSION } from './control.js';
 import { RefusedError, RingcastError } from './errors.js';
@@ -108,17 +109,33 @@ export async function inspectBus(address: string, timeoutMs = 5000): Promise<Bus
 
 /** An ivshmem bus's ring file (or a mixed bus's link to its memfd), read-only. */
 function openRingFile(ring: string): number {
+  let fd: number;
   try {
-    return openSync(ring, 'r');
+    // O_NONBLOCK: a FIFO at that path would block the open for ever.
+    fd = openSync(ring, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (error) {
     throw wrapSystem(error, `cannot open the ring ${ring}`);
   }
+  // A mixed bus's link leads to its memfd, a regular file too.
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new RingcastError('ERR_RINGCAST_BAD_REGION', `${ring} is not a ring file (not a regular file)`);
+  }
+  return fd;
 }
 
 /** Reads the ring behind `ringFd` and closes it. */
 function snapshotOf(path: string, ringFd: number): BusSnapshot {
   try {
-    return describe(path, native.inspectRing(ringFd));
+    let ring: ReturnType<typeof native.inspectRing>;
+    try {
+      ring = native.inspectRing(ringFd);
+    } catch (error) {
+      // Shorter than a descriptor and the smallest ring: not a ring, whatever else it is.
+      if ((error as { errno?: number }).errno === osConstants.errno.EMSGSIZE) throw new RingcastError('ERR_RINGCAST_BAD_REGION', `${path}: too small to be a ringcast ring`, { cause: error });
+      throw error;
+    }
+    return describe(path, ring);
   } finally {
     native.closeFd(ringFd);
   }

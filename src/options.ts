@@ -9,8 +9,9 @@ export const MAX_BUFFER_LENGTH = Math.min(bufferConstants.MAX_LENGTH, Number.MAX
 export type SlowConsumerPolicy = 'block' | 'drop';
 
 export function checkPath(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > 107) {
-    throw invalidOption(name, value, 'a non-empty socket path of at most 107 bytes');
+  // A NUL would cut the path short in the kernel: the socket would be bound elsewhere, and never removed.
+  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > 107 || value.includes('\0')) {
+    throw invalidOption(name, value, 'a non-empty socket path of at most 107 bytes, without NUL bytes');
   }
   return value;
 }

@@ -528,11 +528,23 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /**
    * Resolves once `count` subscribers are attached (at once if they already
    * are); rejects with ERR_RINGCAST_ABORTED when `signal` aborts and with
-   * ERR_RINGCAST_CLOSED when the publisher closes first.
+   * ERR_RINGCAST_CLOSED when the publisher closes first. A count above what
+   * the bus admits (`maxSubscribers` local processes, its guests, its Xen
+   * receivers; 64 at most) is ERR_RINGCAST_INVALID_OPTION at once.
    */
+  /** The most subscribers that can be attached at once: local processes through the socket, guests, Xen receivers. */
+  #mostSubscribers(): number {
+    if (this.#xen) return this.#xen.receivers.length;
+    const guests = this.#vm?.guests.length ?? 0;
+    return Math.min(C.RC_MAX_SUBSCRIBERS, guests + (this.#server ? this.#maxSubscribers : 0));
+  }
+
   waitForSubscribers(count: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     try {
       checkInteger('count', count, 0, 0, C.RC_MAX_SUBSCRIBERS);
+      // A count this bus can never reach would wait for ever.
+      const admitted = this.#mostSubscribers();
+      if (count > admitted) throw invalidOption('count', count, `at most ${admitted}, the most subscribers this bus admits (maxSubscribers, guests, receivers)`);
       const signal = checkSignal(options?.signal);
       this.#assertOpen();
       if (signal?.aborted) throw abortError(signal);
@@ -601,7 +613,6 @@ export class Publisher extends EventEmitter<PublisherEvents> {
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
-    untrack(this);
     this.#closing = (async () => {
       this.#native.close();
       if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
@@ -612,6 +623,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       if (this.#xen) await this.#linger(this.#xen);
       this.#finalStats = this.stats();
       this.#server?.close();
+      // Only now: a process that exits while close() is under way (ringcast
+      // pub on SIGTERM) still has the exit hook remove the socket path.
+      untrack(this);
       for (const attached of this.#attached.values()) {
         attached.wake.close();
         if (attached.ownsConnection) attached.connection.close();

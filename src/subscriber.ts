@@ -1272,14 +1272,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 }
 
-/** A refusal worth another try soon: the publisher is busy with handshakes, or its listen backlog is full. */
-function isTransientRefusal(error: unknown): boolean {
+/** @internal A refusal worth another try soon: the publisher is busy with handshakes, or its listen backlog is full. */
+export function isTransientRefusal(error: unknown): boolean {
   if (error instanceof RefusedError) return error.reason === 'flood';
   const cause = (error as { cause?: { errno?: number } } | null)?.cause;
   return (error as RingcastError | null)?.code === 'ERR_RINGCAST_SYSTEM' && cause?.errno === osConstants.errno.EAGAIN;
 }
 
-function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal));
     const onAbort = (): void => {

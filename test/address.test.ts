@@ -1,7 +1,7 @@
 // Bus addresses (src/address.ts, docs/addresses.md): the parser on good and
 // bad addresses, each API taking the address form for a real bus, the
 // combinations that are refused as not supported yet, and the CLI.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -95,6 +95,27 @@ describe('parseAddress', () => {
 
   it('a value that is not a string is an invalid option', () => {
     expect(() => parseAddress(42)).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' }));
+  });
+});
+
+describe('absurd values in the options that stand beside an address', () => {
+  it('a path option with a NUL byte is refused, not bound cut short at the NUL', async () => {
+    const path = socketPath();
+    const cut = path.slice(0, -5); // what the kernel would bind: everything before the NUL
+    for (const open of [() => Publisher.listen({ path: `${cut}\0.sock` }), () => Subscriber.connect({ path: `${cut}\0.sock` })]) {
+      const failure = await open().then(
+        (opened_) => (opened.push(opened_), new Error('opened')),
+        (error: unknown) => error,
+      );
+      expect(failure).toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(/^option path: .*without NUL bytes/) });
+    }
+    expect(existsSync(cut)).toBe(false);
+  });
+
+  it('NaN and 1e309 are shown as given, not as JSON null', async () => {
+    await expect(Publisher.listen({ path: socketPath(), capacity: Number.NaN })).rejects.toThrow(/option capacity: .*, got NaN$/);
+    await expect(Publisher.listen({ path: socketPath(), handshakeTimeoutMs: 1e309 })).rejects.toThrow(/option handshakeTimeoutMs: .*, got Infinity$/);
+    await expect(Subscriber.connect({ path: socketPath(), handshakeTimeoutMs: -Infinity })).rejects.toThrow(/, got -Infinity$/);
   });
 });
 

@@ -4,10 +4,10 @@
 // path, a VM bus (ivshmem:, its guests played on the host by `ringcast sub`
 // with the guest's ack file and the ivshmem server, test/ivshmem-bus.ts) and a
 // mixed bus (ivshmem:...&unix=); xen: addresses fail with their typed error.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -278,8 +278,51 @@ describe('ringcast pub --guest: the guests of an ivshmem bus, as bridge --republ
     const dir = vmDir();
     const server = await startServer(dir);
     const address = formatAddress({ kind: 'ivshmem', ring: join(dir, 'bus.ring'), server });
-    const proc = ringcast(['pub', address, '--guest', 'g1=/nonexistent/bus.ack.g1']);
+    // The second of two guests: the message must say which file, not just "ack files".
+    const proc = ringcast(['pub', address, '--guest', `g1=${join(dir, 'bus.ack.g1')}`, '--guest', 'g2=/nonexistent/bus.ack.g2']);
     expect((await proc.exited).code).toBe(1);
-    expect(proc.stderr()).toMatch(/^ringcast: ERR_RINGCAST_SYSTEM: cannot serve guests through .*: ivshmem ack files: No such file or directory/);
+    expect(proc.stderr()).toMatch(/^ringcast: ERR_RINGCAST_SYSTEM: cannot serve guests through .*: ivshmem ack file \/nonexistent\/bus\.ack\.g2: No such file or directory/);
+  });
+
+  it('a ring file that cannot be made names its path', async () => {
+    const dir = vmDir();
+    const server = await startServer(dir);
+    const address = formatAddress({ kind: 'ivshmem', ring: '/nonexistent/bus.ring', server });
+    const proc = ringcast(['pub', address, '--guest', `g1=${join(dir, 'bus.ack.g1')}`]);
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.stderr()).toMatch(/^ringcast: ERR_RINGCAST_SYSTEM: .*ivshmem ring file \/nonexistent\/bus\.ring: No such file or directory/);
+  });
+
+  it('stat and sub on a FIFO or a short file planted at the ring path: a typed error (exit 1), no hang', async () => {
+    const dir = vmDir();
+    const server = await startServer(dir);
+    const fifo = join(dir, 'planted.fifo');
+    const short = join(dir, 'planted.short');
+    execFileSync('mkfifo', [fifo]);
+    const ack = join(dir, 'planted.ack');
+    writeFileSync(short, Buffer.alloc(100));
+    writeFileSync(ack, Buffer.alloc(4096));
+    for (const ring of [fifo, short]) {
+      const stat = ringcast(['stat', `ivshmem:${ring}`]);
+      expect((await stat.exited).code).toBe(1);
+      expect(stat.stderr()).toMatch(/^ringcast: ERR_RINGCAST_BAD_REGION: .*(not a ring file|too small to be a ringcast ring)/);
+      const reader = sub(formatAddress({ kind: 'ivshmem', ring, ack, server }));
+      expect(await reader.exited).toBe(1);
+      expect(reader.stderr()).toMatch(/^ringcast: ERR_RINGCAST_BAD_REGION: cannot attach through ivshmem/);
+    }
+  });
+
+  it('sub on the ring file of a bus whose pub has ended says the publisher is gone (exit 1), not a handshake timeout', async () => {
+    const dir = vmDir();
+    const server = await startServer(dir);
+    const ring = join(dir, 'bus.ring');
+    const ack = join(dir, 'bus.ack.g1');
+    // stdin ends at once: pub closes the bus in order and leaves its files.
+    const pub = ringcast(['pub', formatAddress({ kind: 'ivshmem', ring, server }), '--guest', `g1=${ack}`, '--subscribers', '0']);
+    pub.child.stdin!.end();
+    expect((await pub.exited).code).toBe(0);
+    const reader = sub(formatAddress({ kind: 'ivshmem', ring, ack, server }));
+    expect(await reader.exited).toBe(1);
+    expect(reader.stderr()).toMatch(/^ringcast: ERR_RINGCAST_PUBLISHER_GONE: .*publisher_state CLOSED/);
   });
 });

@@ -1,6 +1,7 @@
 // The `ringcast` command's conventions, run as a user runs it (the real
 // binary): help and version exit 0, every usage error exits 2 with that
 // command's usage, a cut-short stream is an error, a closed stdout is not.
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,6 +81,7 @@ describe('usage errors: exit 2 and the usage of the command at fault', () => {
     ['bridge', ['bridge', '--bogus'], /Unknown option '--bogus'/],
     ['bridge', ['bridge', '--tcp-listen', '127.0.0.1:0', '--republish', path, '--policy', 'fast'], /option policy/],
     ['pub', ['pub', path, '--capacity', '1000'], /option capacity/],
+    ['stat', ['stat', 'http://[::1]:99999'], /"http:\/\/\[::1\]:99999" is not a URL/],
   ] as const)('%s: ringcast %j', async (command, args, message) => {
     const proc = ringcast([...args]);
     expect((await proc.exited).code).toBe(2);
@@ -162,6 +164,27 @@ describe('a stream cut short is not a complete one', () => {
     expect((await sub.exited).code).toBe(1);
     expect(sub.stdout()).toBe('first part\n');
     expect(sub.stderr()).toMatch(/ERR_RINGCAST_PUBLISHER_ABORTED/);
+    expect(existsSync(path)).toBe(false); // no socket file left for the next pub to trip on
+  });
+
+  it('pub killed while it waits for its subscribers leaves no socket file behind', async () => {
+    const path = socketPath();
+    const pub = ringcast(['pub', path]);
+    await socketExists(path);
+    pub.child.kill('SIGTERM');
+    expect((await pub.exited).code).toBe(143);
+    expect(existsSync(path)).toBe(false);
+  });
+});
+
+describe('ringcast pub --subscribers: a count the bus can never reach', () => {
+  it('more than --max-subscribers is a usage error (exit 2) naming --subscribers, not a wait for ever', async () => {
+    const path = socketPath();
+    const pub = ringcast(['pub', path, '--max-subscribers', '2', '--subscribers', '3']);
+    expect((await pub.exited).code).toBe(2);
+    expect(pub.stderr()).toMatch(/^ringcast: --subscribers 3: expected at most 2/);
+    expect(pub.stderr()).toContain('ringcast pub');
+    expect(existsSync(path)).toBe(false);
   });
 });
 
@@ -190,6 +213,24 @@ describe('ringcast sub: clear ends', () => {
     expect((await sub.exited).code).toBe(1);
     expect(sub.stderr()).toMatch(/not a ringcast bus/);
     expect(sub.stderr()).not.toMatch(/Protocol wrong type/);
+  });
+});
+
+describe('ringcast stat http://…: whatever answers is not trusted to be a bridge', () => {
+  it.each([
+    ['a 404', 404, 'text/plain', 'no such page', /it answered HTTP 404/],
+    ['HTML', 200, 'text/html', '<html>not json</html>', /the answer is not JSON/],
+    ['JSON that is not a bridge\'s stats', 200, 'application/json', '[1,2,3]', /the answer is not a bridge's stats/],
+  ])('%s: exit 1 with ERR_RINGCAST_SYSTEM naming the problem', async (_name, status, type, body, message) => {
+    const server = createHttpServer((_request, response) => response.writeHead(status, { 'content-type': type }).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => void server.close());
+    const { port } = server.address() as { port: number };
+    const proc = ringcast(['stat', `http://127.0.0.1:${port}`]);
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.stderr()).toMatch(/^ringcast: ERR_RINGCAST_SYSTEM: cannot read a bridge's stats from http:\/\/127\.0\.0\.1:\d+\/stats\.json: /);
+    expect(proc.stderr()).toMatch(message);
+    expect(proc.stderr()).not.toMatch(/at .*\.js:\d+/);
   });
 });
 

@@ -5,7 +5,8 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Publisher, Subscriber } from '../src/index.js';
+import { Channel, ChannelServer, Publisher, Subscriber } from '../src/index.js';
+import { buildTools, mixedBus, removeVmDirs } from './ivshmem-bus.js';
 import { C, native, type NativeControlMessage } from '../src/native.js';
 import { encodeControlMessage, parseControlMessage, type ControlMessage } from '../src/control.js';
 import { numbered, isNumbered, cleanup, opened, socketPath } from './helpers.js';
@@ -279,5 +280,80 @@ describe('control messages through the C codec', () => {
     expect(native.decodeControl(welcome)).toBeNull();
     expect(native.decodeControl(Buffer.alloc(0))).toBeNull();
     expect(native.decodeControl(Buffer.alloc(C.RC_CONTROL_MAX_SIZE + 1))).toBeNull();
+  });
+});
+
+// The same accept loop (src/control/server.ts) serves a ChannelServer and a
+// mixed bus's socket: hostile bytes there must be refused the same way, and
+// a well-behaved peer must still get in afterwards.
+describe.each([
+  [
+    'a ChannelServer',
+    async (options: { handshakeTimeoutMs?: number; maxPendingHandshakes?: number } = {}) => {
+      const server = await ChannelServer.listen(socketPath('chan.sock'), options);
+      opened.push(server);
+      return {
+        path: server.path,
+        healthy: async () => {
+          const [accepted, connected] = await Promise.all([server.accept(), Channel.connect(server.path)]);
+          opened.push(accepted, connected);
+          await connected.send(Buffer.from('after the attack'));
+          expect((await accepted.recv())!.toString()).toBe('after the attack');
+        },
+      };
+    },
+  ],
+  [
+    'a mixed bus (ivshmem:RING?server=S&unix=PATH)',
+    async (options: { handshakeTimeoutMs?: number; maxPendingHandshakes?: number } = {}) => {
+      await buildTools();
+      const { publisher, socket } = await mixedBus([{ name: 'g0' }], options);
+      return {
+        path: socket,
+        healthy: async () => {
+          const subscriber = await Subscriber.connect({ path: socket });
+          opened.push(subscriber);
+          await publisher.publish(Buffer.from('after the attack'));
+          expect((await subscriber.recv())!.toString()).toBe('after the attack');
+        },
+      };
+    },
+  ],
+] as const)('hostile bytes on the control socket of %s', (_target, make) => {
+  afterEach(removeVmDirs);
+
+  it('garbage, a cut header, a lying length and an oversized datagram are each refused (protocol); then a peer gets in', async () => {
+    const { path, healthy } = await make();
+    const payloads = [
+      Buffer.from('\x00\xff garbage'),
+      hello().subarray(0, C.RC_CONTROL_HEADER_SIZE - 6),
+      badHello((b) => void b.writeUInt32LE(64, 8)),
+      Buffer.concat([hello(), Buffer.alloc(64 * 1024 - hello().length, 0x41)]),
+    ];
+    for (const payload of payloads) expect(await raw(path, payload)).toMatchObject(refusedFor(C.RC_REFUSE_PROTOCOL));
+    await healthy();
+  });
+
+  it('a hello carrying as many descriptors as a message can hold: they are closed, and a peer gets in', async () => {
+    const { path, healthy } = await make();
+    const dir = mkdtempSync(join(tmpdir(), 'ringcast-fds-'));
+    const marker = join(dir, 'sent-by-peer');
+    const sent = Array.from({ length: C.RC_MAX_FDS_PER_MESSAGE }, () => openSync(marker, 'w'));
+    const fd = native.unixConnect(path);
+    fds.push(fd);
+    native.unixSend(fd, Buffer.from('\x00\xff garbage'), sent);
+    for (const own of sent) closeSync(own);
+    await healthy();
+    expect(descriptorsOpenOn(marker)).toBe(0);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('slow-loris: silent connections past maxPendingHandshakes are refused (flood) at once, the held ones time out, then a peer gets in', async () => {
+    const { path, healthy } = await make({ maxPendingHandshakes: 2, handshakeTimeoutMs: 300 });
+    const silent = [native.unixConnect(path), native.unixConnect(path)];
+    fds.push(...silent);
+    expect(await raw(path, null)).toMatchObject(refusedFor(C.RC_REFUSE_FLOOD));
+    expect(await raw(path, null)).toMatchObject(refusedFor(C.RC_REFUSE_FLOOD));
+    await healthy(); // refused (flood) while the silent ones hold both places, it tries again until they time out
   });
 });

@@ -90,6 +90,13 @@ describe('waitForSubscribers()', () => {
     await publisher.waitForSubscribers(0);
   });
 
+  it('a count above what the bus admits is refused at once (ERR_RINGCAST_INVALID_OPTION), not waited for', async () => {
+    const { publisher } = await listen({ maxSubscribers: 2 });
+    await expect(publisher.waitForSubscribers(3)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringContaining('at most 2') });
+    await expect(publisher.waitForSubscribers(Number.NaN)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    await expect(publisher.waitForSubscribers(1e9)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+  });
+
   it('rejects on its signal (ERR_RINGCAST_ABORTED) and when the publisher closes (ERR_RINGCAST_CLOSED)', async () => {
     const { publisher } = await listen();
     const controller = new AbortController();

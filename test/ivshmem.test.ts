@@ -190,6 +190,21 @@ describe('ivshmem provider on the host (files + a real ivshmem server)', () => {
     await expect(sub.recv()).rejects.toMatchObject({ code: 'ERR_RINGCAST_PUBLISHER_GONE' });
   });
 
+  it('connect() on a ring file left by a closed or aborted publisher fails at once with PublisherGoneError, not a handshake timeout', async () => {
+    for (const end of ['close', 'abort'] as const) {
+      const { ring, acks, server, publisher } = await vmBus([{ name: 'guest' }]);
+      if (end === 'close') await publisher.close();
+      else await publisher.abort();
+      // The ivshmem server still runs and the files stay: only the ring says the publisher ended.
+      // A limit far above the test's timeout: the old code waited it out and said ERR_RINGCAST_HANDSHAKE.
+      const failure = await Subscriber.connect({ ivshmem: { ring, ack: acks[0]!, server }, handshakeTimeoutMs: 20_000 }).then(
+        (sub) => (opened.push(sub), new Error('attached')),
+        (error: unknown) => error,
+      );
+      expect(failure).toMatchObject({ code: 'ERR_RINGCAST_PUBLISHER_GONE', message: expect.stringContaining(end === 'close' ? 'CLOSED' : 'ABORTED') });
+    }
+  });
+
   it('bad options are typed errors, before anything is created', async () => {
     const dir = vmDir();
     const ring = join(dir, 'r');

@@ -184,7 +184,10 @@ public:
 		}
 		if (r < 0) {
 			Cleanup();
-			throw ErrnoError(env, "ring memfd", r);
+			// An ivshmem ring file is a path the user chose: name it.
+			std::string what = info[6].IsString() ? "ivshmem ring file " + info[6].As<Napi::String>().Utf8Value()
+							      : std::string("ring memfd");
+			throw ErrnoError(env, what.c_str(), r);
 		}
 		uint32_t features = info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
 		r = rc_ring_format(shared_->map.addr, capacity, max_payload, policy, bus_id,

@@ -83,8 +83,12 @@ public:
 			guests[i].peer_id = peer < 0 ? RC_IVSHMEM_NO_PEER : static_cast<uint32_t>(peer);
 		}
 		int r = rc_ivshmem_host_init(&host_, pub, guests.data(), count, mode);
-		if (r < 0)
+		if (r < 0) {
+			// Which of several files failed is what the user must fix.
+			if (host_.failed_guest < count)
+				throw SystemError(env, "ivshmem ack file " + paths[host_.failed_guest], r);
 			throw SystemError(env, "ivshmem ack files", r);
+		}
 		r = rc_ivshmem_host_connect(&host_, server.c_str(), -1, timeout_ms);
 		if (r < 0) {
 			rc_ivshmem_host_close(&host_);

@@ -171,12 +171,17 @@ struct rc_ivshmem_host {
 	 * every id announced so far waits this long for the announcement before
 	 * it is refused. Default 1000 ms; tests set 0. */
 	uint32_t unknown_peer_grace_ms;
+	/* After rc_ivshmem_host_init failed: the index of the guest whose ack
+	 * file could not be made, so the caller can name that path; `count`
+	 * when the failure was not one file's. */
+	uint32_t failed_guest;
 	struct rc_ivshmem_host_guest guest[RC_MAX_SUBSCRIBERS];
 };
 
 /* Creates one ack file per guest (formatted: magic, bus id, slot = index)
  * and binds the host to `pub`, whose ring must have been formatted on a
- * ring file. Slots 0..guests-1 are the guests'. */
+ * ring file. Slots 0..guests-1 are the guests'. On failure nothing is left
+ * open and `failed_guest` says which guest's ack file failed. */
 int rc_ivshmem_host_init(struct rc_ivshmem_host *host, struct rc_publisher *pub,
 			 const struct rc_ivshmem_guest_config *guests, uint32_t count, unsigned mode);
 /* Becomes a peer of the ivshmem server and publishes the host's peer id in
@@ -244,7 +249,9 @@ int rc_ivshmem_guest_open_files(struct rc_ivshmem_guest *g, const char *ring_pat
 				const char *server_path, int server_sock);
 /* Joins (or rejoins after an eviction): asks in the ack page, rings the
  * host, waits up to timeout_ms for the answer. RC_OK and g->sub ready;
- * RC_EINVAL with g->last_verdict when refused; -ETIMEDOUT; -errno. */
+ * RC_EINVAL with g->last_verdict when refused; RC_ECLOSED / RC_EABORTED at
+ * once when the ring says its publisher closed / aborted (a leftover ring
+ * file: nobody will answer); -ETIMEDOUT; -errno. */
 int rc_ivshmem_guest_join(struct rc_ivshmem_guest *g, int timeout_ms);
 /* The same in two non-blocking steps, for event loops: begin writes the
  * request and rings the host (RC_EAGAIN while the host's peer id is not

@@ -502,6 +502,19 @@ static void broken_server_and_bad_regions(void)
 		CHECK_STATUS(rc_pub_init(&pub, ring_map.addr, rc_ring_size(CAP)), RC_OK);
 		CHECK_EQ(rc_ivshmem_host_init(&host, &pub, twice, 2, 0600), -EINVAL);
 		CHECK_EQ(rc_ivshmem_host_init(&host, &pub, twice, 0, 0600), -EINVAL);
+		CHECK_EQ(host.failed_guest, 0u); /* not one file's failure: == count */
+		{
+			/* The caller names the file that failed, not "ack files". */
+			struct rc_ivshmem_guest_config second_missing[2] = {
+				{ .ack_path = ack_a_path, .peer_id = RC_IVSHMEM_NO_PEER },
+				{ .ack_path = "/nonexistent/ringcast.ack", .peer_id = RC_IVSHMEM_NO_PEER },
+			};
+
+			CHECK_EQ(rc_ivshmem_host_init(&host, &pub, second_missing, 2, 0600), -ENOENT);
+			CHECK_EQ(host.failed_guest, 1u);
+			CHECK_EQ(host.guests, 0u);
+			CHECK_EQ(pub.reserved_slots, 0u);
+		}
 		rc_unmap(&ring_map);
 	}
 }

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 
 import { CommandLineError, guestsFor, parseGuests, parseReceivers } from '../command-line.js';
+import { RingcastError } from '../errors.js';
 import type { PublisherOptionFields } from '../publisher.js';
 import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
 
@@ -106,9 +107,30 @@ export async function bridgeCommand(args: string[]): Promise<number> {
 }
 
 export async function bridgeStat(url: string, json: boolean): Promise<number> {
-  const response = await fetch(new URL('/stats.json', url));
-  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  const stats = (await response.json()) as BridgeStats;
+  let target: URL;
+  try {
+    target = new URL('/stats.json', url);
+  } catch {
+    throw new CommandLineError(`${JSON.stringify(url)} is not a URL (http://HOST:PORT of a bridge's --metrics-port)`);
+  }
+  // Whatever answers there is not trusted to be a bridge: each failure says what it was.
+  const unreachable = (problem: string, cause?: unknown): RingcastError =>
+    new RingcastError('ERR_RINGCAST_SYSTEM', `cannot read a bridge's stats from ${target.href}: ${problem}`, { cause });
+  let response: Response;
+  try {
+    response = await fetch(target, { signal: AbortSignal.timeout(10_000) });
+  } catch (error) {
+    const cause = (error as { cause?: { message?: string } }).cause;
+    throw unreachable(cause?.message ?? (error as Error).message, error);
+  }
+  if (!response.ok) throw unreachable(`it answered HTTP ${response.status}`);
+  let stats: BridgeStats;
+  try {
+    stats = (await response.json()) as BridgeStats;
+  } catch (error) {
+    throw unreachable('the answer is not JSON', error);
+  }
+  if (typeof stats !== 'object' || stats === null || typeof stats.id !== 'string') throw unreachable('the answer is not a bridge\'s stats');
   if (json) {
     process.stdout.write(`${JSON.stringify(stats)}\n`);
     return 0;

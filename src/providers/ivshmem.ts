@@ -275,6 +275,7 @@ async function joinGuest(guest: NativeIvshmemSubscriber, timeoutMs: number, sign
     if (!asked) {
       const begun = guest.joinBegin();
       if (begun === C.RC_EAGAIN) return; // the host has not published its peer id yet
+      if (begun === C.RC_ECLOSED || begun === C.RC_EABORTED) return finish(joinFailure(what, begun, 0, timeoutMs, false));
       if (begun !== C.RC_OK) return finish(new RingcastError('ERR_RINGCAST_BAD_REGION', `${what}: the region is not a ringcast bus of this layout (status ${begun})`));
       asked = true;
     }

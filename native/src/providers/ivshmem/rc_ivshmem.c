@@ -431,6 +431,7 @@ int rc_ivshmem_host_init(struct rc_ivshmem_host *host, struct rc_publisher *pub,
 		return -EINVAL;
 	host->pub = pub;
 	host->unknown_peer_grace_ms = 1000;
+	host->failed_guest = count;
 	for (uint32_t i = 0; i < count; i++) {
 		struct rc_ivshmem_host_guest *g = &host->guest[i];
 
@@ -448,6 +449,7 @@ int rc_ivshmem_host_init(struct rc_ivshmem_host *host, struct rc_publisher *pub,
 		}
 		if ((r = file_create(guests[i].ack_path, RC_ACK_PAGE_SIZE, mode, &g->ack)) < 0) {
 			rc_ivshmem_host_close(host);
+			host->failed_guest = i;
 			return r;
 		}
 		host->guests = i + 1;
@@ -718,6 +720,21 @@ static int guest_check_region(struct rc_ivshmem_guest *g)
 	return RC_OK;
 }
 
+/* A ring whose publisher ended (a ring file left behind by a closed or
+ * aborted bus) answers no join: say so now instead of after the join timeout.
+ * A publisher that starts on the same file formats it OPEN again ([P6]
+ * acquire, as a reader's end of stream). */
+static int guest_check_publisher_open(const struct rc_ring_desc *desc)
+{
+	uint32_t state = rc_load_acquire(&desc->publisher_state);
+
+	if (state == RC_PUB_CLOSED)
+		return RC_ECLOSED;
+	if (state == RC_PUB_ABORTED)
+		return RC_EABORTED;
+	return RC_OK;
+}
+
 /* The one place where devices and files differ for doorbells: a descriptor
  * that rings `peer` on vector RC_IVSHMEM_VECTOR (devices: RINGCAST_IVSHMEM_NO_PEER
  * gives one that only counts our own interrupts). */
@@ -802,12 +819,14 @@ fail:
 static int map_file(const char *path, int flags, uint64_t min_size, struct rc_mapping *map)
 {
 	struct stat st;
-	int fd = open(path, flags | O_CLOEXEC), r;
+	/* O_NONBLOCK: a FIFO planted at the path would block open() for ever;
+	 * it is refused below like any file that is not a regular one. */
+	int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK), r;
 
 	if (fd < 0)
 		return neg_errno();
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min_size) {
-		r = fstat(fd, &st) ? neg_errno() : -EMSGSIZE;
+		r = fstat(fd, &st) ? neg_errno() : !S_ISREG(st.st_mode) ? -EINVAL : -EMSGSIZE;
 		close(fd);
 		return r;
 	}
@@ -856,6 +875,8 @@ int rc_ivshmem_guest_join_begin(struct rc_ivshmem_guest *g)
 
 	if ((r = guest_check_region(g)) != RC_OK)
 		return r;
+	if ((r = guest_check_publisher_open(desc)) != RC_OK)
+		return r;
 	/* [V1] acquire: the host's peer id is valid once the flag is. */
 	if (!(rc_load_acquire(&desc->ivshmem_flags) & RC_IVSHMEM_HOST_PEER_KNOWN))
 		return RC_EAGAIN;
@@ -899,7 +920,10 @@ int rc_ivshmem_guest_join_poll(struct rc_ivshmem_guest *g)
 		return RC_ESTATE;
 	if ((r = guest_check_region(g)) != RC_OK)
 		return r;
-	if ((r = rc_join_answered(g->ring.addr, page->slot, g->join_request, &g->last_verdict, &generation)) != RC_OK)
+	if ((r = rc_join_answered(g->ring.addr, page->slot, g->join_request, &g->last_verdict, &generation)) == RC_EAGAIN &&
+	    (r = guest_check_publisher_open(desc)) == RC_OK)
+		return RC_EAGAIN;
+	if (r != RC_OK)
 		return r;
 	g->join_request = 0;
 	if (g->last_verdict != RC_JOIN_ACCEPTED)
