@@ -3,7 +3,7 @@
 // else; what an address cannot say (guests of a VM bus, a manual Xen line,
 // timeouts) stays in the options objects, and the resolve* functions below
 // merge the two, refusing a value given both ways.
-import { RingcastError, invalidOption } from './errors.js';
+import { RingcastError, invalidOption, quoteInput } from './errors.js';
 
 /** A bus served through a Unix socket and memfd (the local provider). */
 export interface UnixAddress {
@@ -48,7 +48,7 @@ export class AddressError extends RingcastError {
   readonly address: string;
   readonly part: AddressPart;
   constructor(address: string, part: AddressPart, problem: string) {
-    super('ERR_RINGCAST_BAD_ADDRESS', `bad bus address ${JSON.stringify(address)}: ${part}: ${problem}`);
+    super('ERR_RINGCAST_BAD_ADDRESS', `bad bus address ${quoteInput(address)}: ${part}: ${problem}`);
     this.name = 'AddressError';
     this.address = address;
     this.part = part;
@@ -78,7 +78,7 @@ function decode(address: string, part: AddressPart, text: string): string {
   try {
     return decodeURIComponent(text);
   } catch {
-    throw new AddressError(address, part, `malformed %-escape in ${JSON.stringify(text)}`);
+    throw new AddressError(address, part, `malformed %-escape in ${quoteInput(text)}`);
   }
 }
 
@@ -95,7 +95,7 @@ function socketPath(address: string, part: AddressPart, value: string): string {
 }
 
 function integer(address: string, part: AddressPart, text: string, max: number): number {
-  if (!/^(0|[1-9][0-9]*)$/.test(text) || Number(text) > max) throw new AddressError(address, part, `an integer from 0 to ${max}, got ${JSON.stringify(text)}`);
+  if (!/^(0|[1-9][0-9]*)$/.test(text) || Number(text) > max) throw new AddressError(address, part, `an integer from 0 to ${max}, got ${quoteInput(text)}`);
   return Number(text);
 }
 
@@ -143,7 +143,7 @@ export function parseAddress(address: unknown, option = 'address'): BusAddress {
     return { kind: 'unix', path: socketPath(address, 'path', address) };
   }
   if (!Object.hasOwn(PARAMETERS, scheme)) {
-    throw new AddressError(address, 'scheme', `unknown scheme ${JSON.stringify(`${scheme}:`)} (unix:, ivshmem: or xen:; write a path that contains ':' as unix:PATH or ./PATH)`);
+    throw new AddressError(address, 'scheme', `unknown scheme ${quoteInput(`${scheme}:`)} (unix:, ivshmem: or xen:; write a path that contains ':' as unix:PATH or ./PATH)`);
   }
   const rest = address.slice(scheme.length + 1);
   const question = rest.indexOf('?');
@@ -181,7 +181,7 @@ export function parseAddress(address: unknown, option = 'address'): BusAddress {
       if (parts.length < 2 || parts.length > 3) throw new AddressError(address, 'path', 'expected DOMID/BUS or DOMID/BUS/SLOT');
       const publisher = integer(address, 'domain', parts[0]!, MAX_DOMID);
       const bus = decode(address, 'bus', parts[1]!);
-      if (!XEN_BUS_NAME.test(bus)) throw new AddressError(address, 'bus', `a name of 1 to 32 letters, digits, _ or -, got ${JSON.stringify(bus)}`);
+      if (!XEN_BUS_NAME.test(bus)) throw new AddressError(address, 'bus', `a name of 1 to 32 letters, digits, _ or -, got ${quoteInput(bus)}`);
       const slot = parts[2] === undefined ? undefined : integer(address, 'slot', parts[2], XEN_SLOTS - 1);
       return { kind: 'xen', publisher, bus, ...(slot === undefined ? {} : { slot }) };
     }

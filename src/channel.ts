@@ -30,7 +30,7 @@ import { ControlServer, checkAllow, checkMaxPendingHandshakes, type Handshake } 
 import { RefusedError, RingcastError, abortError, invalidOption } from './errors.js';
 import { resolveLogger, type Logger } from './logger.js';
 import { native, type NativePeer } from './native.js';
-import { checkCapacity, checkInteger, checkSignal } from './options.js';
+import { checkCapacity, checkInteger, checkKnownOptions, checkSignal } from './options.js';
 import { xenOwnDomid } from './providers/xen.js';
 import { Publisher, wrapSystem, type PublishOptions } from './publisher.js';
 import { duplexOf } from './streams.js';
@@ -57,6 +57,24 @@ export interface ChannelOptions {
   lingerMs?: number;
   signal?: AbortSignal;
   logger?: Logger;
+}
+
+/** Every option of Channel.connect and ChannelServer.listen: any other is refused (a typo would otherwise be ignored). */
+const CHANNEL_OPTION_NAMES = [
+  'capacity',
+  'handshakeTimeoutMs',
+  'allow',
+  'maxPendingHandshakes',
+  'lingerMs',
+  'signal',
+  'logger',
+] as const satisfies ReadonlyArray<keyof ChannelOptions>;
+
+/** `options` of Channel.connect or ChannelServer.listen (`use`): an object whose every key is a ChannelOptions one. */
+function checkChannelOptions(options: unknown, use: string): ChannelOptions {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', options, `an object (${use})`);
+  checkKnownOptions(use, options, CHANNEL_OPTION_NAMES);
+  return options;
 }
 
 /** How one end writes, ends its direction, and lets go: one per provider. */
@@ -156,6 +174,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   static async connect(address: string, options: ChannelOptions = {}): Promise<Channel> {
     const target = channelAddress(address, 'Channel.connect');
+    checkChannelOptions(options, 'Channel.connect');
     const signal = checkSignal(options.signal);
     if (target.kind === 'xen') return Channel.#connectXen(target, options, signal);
     // As Subscriber.connect: a refusal that says "try again" (flood: the
@@ -483,7 +502,7 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
    * names the domains that may connect.
    */
   static async listen(address: string, options: ChannelOptions = {}): Promise<ChannelServer> {
-    const server = new ChannelServer(channelAddress(address, 'ChannelServer.listen'), options);
+    const server = new ChannelServer(channelAddress(address, 'ChannelServer.listen'), checkChannelOptions(options, 'ChannelServer.listen'));
     if (server.#xen) {
       const domids = checkDomids(options.allow);
       try {

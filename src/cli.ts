@@ -7,13 +7,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { BRIDGE_USAGE, bridgeCommand, bridgeStat } from './bridge/cli.js';
-import { CommandLineError, guestsFor, parseGuests, parseReceivers } from './command-line.js';
+import { CommandLineError, guestsFor, joinNegativeValues, parseGuests, parseReceivers } from './command-line.js';
 import { DEMO_MAX_SIZE, runDemo, runDemoSubscriber } from './demo.js';
 import { inspectBus } from './inspect.js';
 import { watchBus } from './stat-watch.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
 import { Subscriber } from './subscriber.js';
-import { RingcastError } from './errors.js';
+import { RingcastError, quoteInput } from './errors.js';
 
 /** A command's bus argument: an address as docs/addresses.md writes it (parsed where it is used). */
 const BUS_ARGUMENT = 'a bus address: unix:PATH or a bare socket path, ivshmem:RING?..., xen:DOMID/BUS (docs/addresses.md)';
@@ -83,22 +83,14 @@ type Values = Record<string, string | boolean | string[] | undefined>;
  */
 function parse(command: Command, args: string[], options: OptionSpec, positionals: number): { values: Values; positionals: string[] } {
   if (args.includes('--help') || args.includes('-h')) throw new HelpRequested(command);
-  const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const next = args[i + 1];
-    if (arg.startsWith('--') && options[arg.slice(2)]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
-      joined.push(`${arg}=${next}`);
-      i++;
-    } else joined.push(arg);
-  }
+  const joined = joinNegativeValues(args, options);
   let parsed: { values: Values; positionals: string[] };
   try {
     parsed = parseArgs({ args: joined, options, allowPositionals: positionals > 0, strict: true }) as { values: Values; positionals: string[] };
   } catch (error) {
     throw new UsageError(command, (error as Error).message);
   }
-  if (parsed.positionals.length > positionals) throw new UsageError(command, `unexpected argument ${JSON.stringify(parsed.positionals[positionals])}`);
+  if (parsed.positionals.length > positionals) throw new UsageError(command, `unexpected argument ${quoteInput(parsed.positionals[positionals])}`);
   return parsed;
 }
 
@@ -112,7 +104,7 @@ function integer(command: Command, name: string, value: string | undefined, fall
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!/^[-+]?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
-    throw new UsageError(command, `--${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+    throw new UsageError(command, `--${name} must be an integer >= ${min}, got ${quoteInput(value)}`);
   }
   return n;
 }
@@ -196,7 +188,7 @@ async function pub(args: string[]): Promise<number> {
   const address = busAddress('pub', positionals[0]);
   const receivers = parseReceivers(string(values, 'receivers'));
   const policy = string(values, 'policy');
-  if (policy !== undefined && policy !== 'block' && policy !== 'drop') throw new UsageError('pub', `--policy must be block or drop, got ${JSON.stringify(policy)}`);
+  if (policy !== undefined && policy !== 'block' && policy !== 'drop') throw new UsageError('pub', `--policy must be block or drop, got ${quoteInput(policy)}`);
   const wanted = integer('pub', 'subscribers', string(values, 'subscribers'), 1, 0);
   const uids = ids('pub', 'allow-uid', values['allow-uid'] as string[] | undefined);
   const gids = ids('pub', 'allow-gid', values['allow-gid'] as string[] | undefined);
@@ -382,7 +374,7 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
     case '--help': {
       const topic = rest[0];
       if (topic === undefined) throw new HelpRequested(null);
-      if (!Object.hasOwn(USAGES, topic)) throw new UsageError(null, `no help for ${JSON.stringify(topic)}: not a command`);
+      if (!Object.hasOwn(USAGES, topic)) throw new UsageError(null, `no help for ${quoteInput(topic)}: not a command`);
       throw new HelpRequested(topic as Command);
     }
     case '-V':
@@ -392,7 +384,7 @@ async function dispatch(command: string | undefined, rest: string[]): Promise<nu
     case undefined:
       throw new UsageError(null, 'a command is needed');
     default:
-      throw new UsageError(null, `unknown command ${JSON.stringify(command)}`);
+      throw new UsageError(null, `unknown command ${quoteInput(command)}`);
   }
 }
 

@@ -2,6 +2,7 @@
 // same way (src/cli.ts, src/bridge/cli.ts): one parser for each, so `pub` and
 // `bridge` cannot drift apart.
 import { parseAddress } from './address.js';
+import { quoteInput } from './errors.js';
 import type { VmGuestOptions } from './providers/ivshmem.js';
 import type { XenReceiver } from './providers/xen.js';
 
@@ -17,6 +18,25 @@ export class CommandLineError extends Error {
 }
 
 /**
+ * The arguments with a negative number after a string option joined to it
+ * (`--messages -1` reads as `--messages=-1`): parseArgs would otherwise call
+ * it "ambiguous", and every command must give both spellings the same clear
+ * message, its own range check's.
+ */
+export function joinNegativeValues(args: readonly string[], options: Readonly<Record<string, { type: 'string' | 'boolean' }>>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (arg.startsWith('--') && options[arg.slice(2)]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else joined.push(arg);
+  }
+  return joined;
+}
+
+/**
  * `--guest NAME=ACKFILE`, once per guest, in slot order (guest i owns slot i):
  * the guests of an ivshmem bus the command publishes. NAME ends at the first
  * `=`; ACKFILE is the rest. Whether the names are unique and each ack file
@@ -25,7 +45,7 @@ export class CommandLineError extends Error {
 export function parseGuests(values: readonly string[] | undefined): VmGuestOptions[] | undefined {
   return values?.map((value) => {
     const equals = value.indexOf('=');
-    if (equals <= 0 || equals === value.length - 1) throw new CommandLineError(`--guest wants NAME=ACKFILE, got ${JSON.stringify(value)}`);
+    if (equals <= 0 || equals === value.length - 1) throw new CommandLineError(`--guest wants NAME=ACKFILE, got ${quoteInput(value)}`);
     return { name: value.slice(0, equals), ackFile: value.slice(equals + 1) };
   });
 }
@@ -54,7 +74,7 @@ export function guestsFor(address: string, given: string, guests: VmGuestOptions
 export function parseReceivers(value: string | undefined): XenReceiver[] | undefined {
   return value?.split(',').map((entry) => {
     const match = /^(0|[1-9][0-9]*)(?::(sub|pub))?$/.exec(entry);
-    if (!match) throw new CommandLineError(`--receivers takes DOMID[:sub|:pub],..., got ${JSON.stringify(entry)}`);
+    if (!match) throw new CommandLineError(`--receivers takes DOMID[:sub|:pub],..., got ${quoteInput(entry)}`);
     return { domid: Number(match[1]), ackGrant: match[2] === 'pub' ? 'publisher' : 'subscriber' };
   });
 }

@@ -109,7 +109,16 @@ export class RefusedError extends RingcastError {
   }
 }
 
-export function invalidOption(name: string, value: unknown, expected: string): RingcastError {
+/** The most characters of user input an error message quotes; past it, the rest is cut (quoteInput). */
+export const MAX_QUOTED_INPUT = 200;
+
+/**
+ * User input as an error message quotes it (JSON, so control characters and
+ * quotes stay visible), cut to MAX_QUOTED_INPUT characters with an ellipsis
+ * and the total length: a megabyte address must not become a megabyte
+ * message in every log line and terminal it reaches.
+ */
+export function quoteInput(value: unknown): string {
   let shown: string;
   try {
     // JSON says null for NaN and ±Infinity (1e309): show the number that was given.
@@ -117,7 +126,16 @@ export function invalidOption(name: string, value: unknown, expected: string): R
   } catch {
     shown = String(value);
   }
-  return new RingcastError('ERR_RINGCAST_INVALID_OPTION', `option ${name}: expected ${expected}, got ${shown}`);
+  if (shown.length <= MAX_QUOTED_INPUT) return shown;
+  const length = typeof value === 'string' ? `${value.length} characters` : `${shown.length} characters as JSON`;
+  // Cut between UTF-16 halves of a pair would leave a lone surrogate in the message.
+  let end = MAX_QUOTED_INPUT;
+  if (/[\uD800-\uDBFF]/.test(shown[end - 1]!)) end--;
+  return `${shown.slice(0, end)}… (${length} in all)`;
+}
+
+export function invalidOption(name: string, value: unknown, expected: string): RingcastError {
+  return new RingcastError('ERR_RINGCAST_INVALID_OPTION', `option ${name}: expected ${expected}, got ${quoteInput(value)}`);
 }
 
 export function abortError(signal: AbortSignal): RingcastError {

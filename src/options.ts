@@ -1,6 +1,6 @@
 // Option validation: errors name the option, the expected form and the value.
 import { constants as bufferConstants } from 'node:buffer';
-import { invalidOption } from './errors.js';
+import { RingcastError, invalidOption, quoteInput } from './errors.js';
 import { C } from './native.js';
 
 /** The longest message a Buffer can hold here: the upper bound of maxMessageBytes. */
@@ -70,4 +70,18 @@ export function checkSignal(value: unknown): AbortSignal | undefined {
   if (value === undefined) return undefined;
   if (!(value instanceof AbortSignal)) throw invalidOption('signal', value, 'an AbortSignal');
   return value;
+}
+
+/**
+ * Refuses a key of `given` that is not in `known`: a JavaScript caller's typo
+ * or misplaced option would otherwise be ignored without a word. `belongsIn`
+ * names, for an option that is valid one level down, where it goes (e.g.
+ * `capacity` → `republish`).
+ */
+export function checkKnownOptions(what: string, given: object, known: readonly string[], belongsIn: Readonly<Record<string, string>> = {}): void {
+  for (const key of Object.keys(given)) {
+    if (known.includes(key)) continue;
+    const where = Object.hasOwn(belongsIn, key) ? `; ${key} belongs in ${belongsIn[key]}` : '';
+    throw new RingcastError('ERR_RINGCAST_INVALID_OPTION', `option ${quoteInput(key)}: not an option of ${what} (known: ${known.join(', ')})${where}`);
+  }
 }

@@ -96,6 +96,32 @@ describe('parseAddress', () => {
   it('a value that is not a string is an invalid option', () => {
     expect(() => parseAddress(42)).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' }));
   });
+
+  // An error quotes user input cut to MAX_QUOTED_INPUT characters (src/errors.ts quoteInput), with its length.
+  it.each([
+    ['an unknown scheme', `${'s'.repeat(1_000_000)}:x`, 'scheme'],
+    ['a path too long', `unix:/${'p'.repeat(1_000_000)}`, 'path'],
+    ['a bad domain', `xen:${'9'.repeat(1_000_000)}/ticks`, 'domain'],
+  ])('a megabyte address (%s) is quoted cut short, with its length', (_what, text, part) => {
+    let error: unknown;
+    try {
+      parseAddress(text);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part, address: text });
+    const message = (error as Error).message;
+    expect(message.length).toBeLessThan(1000);
+    expect(message).toContain(`… (${text.length} characters in all)`);
+  });
+
+  it('an option error quotes a megabyte value cut short, with its length', async () => {
+    const path = 'x'.repeat(1_000_000);
+    const error = await Publisher.listen({ path }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    expect((error as Error).message.length).toBeLessThan(1000);
+    expect((error as Error).message).toContain('… (1000000 characters in all)');
+  });
 });
 
 describe('absurd values in the options that stand beside an address', () => {

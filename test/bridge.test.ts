@@ -478,6 +478,10 @@ describe('bridge in process', () => {
       [{ forward: '/x', transport: { type: 'tcp', connect: { host: 'h', port: 70000 } } }, /transport\.port/],
       [{ forward: '/x', policy: 'sometimes', transport: { type: 'tcp', listen: { port: 0 } } }, /policy/],
       [{ forward: '/x', maxHops: 0, transport: { type: 'tcp', listen: { port: 0 } } }, /maxHops/],
+      // A JavaScript caller's misplaced or misspelt option is refused, not ignored.
+      [{ forward: '/x', capacity: 4096, transport: { type: 'tcp', listen: { port: 0 } } }, /option "capacity": not an option of Bridge\.start .*capacity belongs in republish/],
+      [{ forward: '/x', port: 4000, transport: { type: 'tcp', listen: { port: 0 } } }, /option "port": .*port belongs in transport/],
+      [{ forward: '/x', maxHop: 2, transport: { type: 'tcp', listen: { port: 0 } } }, /option "maxHop": not an option of Bridge\.start \(known: forward, .*maxHops/],
     ];
     for (const [options, pattern] of cases) {
       const error = await Bridge.start(options as never).catch((e: unknown) => e);

@@ -161,6 +161,18 @@ describe('closing a listener with handshakes in progress', () => {
   });
 });
 
+describe('channel options', () => {
+  it('an option Channel.connect or ChannelServer.listen does not know is refused, naming it (not ignored)', async () => {
+    const path = socketPath('chan.sock');
+    const unknown = (name: string, use: string) => ({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(new RegExp(`^option "${name}": not an option of ${use} \\(known: capacity, `)) });
+    await expect(ChannelServer.listen(path, { capacty: 1 << 20 } as never)).rejects.toMatchObject(unknown('capacty', 'ChannelServer\\.listen'));
+    const server = await ChannelServer.listen(path);
+    opened.push(server);
+    await expect(Channel.connect(path, { timeoutMs: 10 } as never)).rejects.toMatchObject(unknown('timeoutMs', 'Channel\\.connect'));
+    await expect(Channel.connect(path, null as never)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+  });
+});
+
 describe('channel addresses between Xen domains', () => {
   it('xen:DOMID/NAME: no slot, a name that leaves room for the ring suffix, allow.domids required; off Xen a typed error', async () => {
     await expect(Channel.connect('xen:1/chan/0')).rejects.toMatchObject({ code: 'ERR_RINGCAST_BAD_ADDRESS', part: 'slot' });

@@ -79,6 +79,11 @@ describe('usage errors: exit 2 and the usage of the command at fault', () => {
     ['stat', ['stat', path, '--interval', '500'], /--interval needs --watch/],
     ['bridge', ['bridge', '--nats', 'nats://localhost'], /--nats needs --subject/],
     ['bridge', ['bridge', '--bogus'], /Unknown option '--bogus'/],
+    // A negative value is a value, as for every other command, not parseArgs' "ambiguous".
+    ['bridge', ['bridge', '--tcp-listen', '-1'], /--tcp-listen wants \[host:\]port with a port from 0 to 65535, got "-1"/],
+    ['bridge', ['bridge', '--tcp-listen=-1'], /--tcp-listen wants \[host:\]port with a port from 0 to 65535, got "-1"/],
+    ['bridge', ['bridge', '--tcp-connect', '-5'], /--tcp-connect wants host:port with a port from 0 to 65535, got "-5"/],
+    ['bridge', ['bridge', '--tcp-listen', '0', '--forward', path, '--capacity', '-4096'], /--capacity must be a whole number, got "-4096"/],
     ['bridge', ['bridge', '--tcp-listen', '127.0.0.1:0', '--republish', path, '--policy', 'fast'], /option policy/],
     ['pub', ['pub', path, '--capacity', '1000'], /option capacity/],
     ['stat', ['stat', 'http://[::1]:99999'], /"http:\/\/\[::1\]:99999" is not a URL/],

@@ -5,11 +5,11 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Channel, ChannelServer, Publisher, Subscriber } from '../src/index.js';
+import { Channel, ChannelServer, Publisher, Subscriber, inspectBus } from '../src/index.js';
 import { buildTools, mixedBus, removeVmDirs } from './ivshmem-bus.js';
 import { C, native, type NativeControlMessage } from '../src/native.js';
 import { encodeControlMessage, parseControlMessage, type ControlMessage } from '../src/control.js';
-import { numbered, isNumbered, cleanup, opened, socketPath } from './helpers.js';
+import { numbered, isNumbered, cleanup, cli, opened, run, socketPath, spawned } from './helpers.js';
 
 /** How many of this process's descriptors are open on file `path`. */
 function descriptorsOpenOn(path: string): number {
@@ -355,5 +355,35 @@ describe.each([
     expect(await raw(path, null)).toMatchObject(refusedFor(C.RC_REFUSE_FLOOD));
     expect(await raw(path, null)).toMatchObject(refusedFor(C.RC_REFUSE_FLOOD));
     await healthy(); // refused (flood) while the silent ones hold both places, it tries again until they time out
+  });
+});
+
+// A subscriber or `ringcast stat` pointed at a channel's socket by mistake
+// must hear at once what it is, whether or not the server has an accept()
+// waiting: the role is checked at hello by the one control server.
+describe('a ChannelServer refuses a subscriber and an inspector at once', () => {
+  it.each([
+    ['no accept() pending', false],
+    ['an accept() pending', true],
+  ])('%s: Subscriber.connect, inspectBus, ringcast sub and ringcast stat are refused (protocol: use Channel.connect)', async (_case, pending) => {
+    const server = await ChannelServer.listen(socketPath('chan.sock'));
+    opened.push(server);
+    const refused: string[] = [];
+    server.on('refuse', (event) => refused.push(event.reason));
+    const stopAccepting = new AbortController();
+    const accepting = pending ? server.accept({ signal: stopAccepting.signal }).catch(() => null) : null;
+    // Timeouts far beyond the default: waiting them out instead of being refused shows as a handshake error.
+    const wrongRole = { code: 'ERR_RINGCAST_REFUSED', message: expect.stringMatching(/\(protocol\).*use Channel\.connect/) };
+    expect(await Subscriber.connect({ path: server.path, handshakeTimeoutMs: 600_000 }).catch((e: unknown) => e)).toMatchObject(wrongRole);
+    expect(await inspectBus(server.path, 600_000).catch((e: unknown) => e)).toMatchObject(wrongRole);
+    for (const command of ['sub', 'stat']) {
+      const proc = run(cli, [command, server.path]);
+      spawned.push(proc.child);
+      expect((await proc.exited).code).toBe(1);
+      expect(proc.stderr()).toMatch(/ERR_RINGCAST_REFUSED.*\(protocol\).*use Channel\.connect/);
+    }
+    expect(refused).toEqual(['protocol', 'protocol', 'protocol', 'protocol']);
+    stopAccepting.abort();
+    expect(await accepting).toBeNull();
   });
 });

@@ -10,7 +10,7 @@ import { formatAddress, parseAddress, resolvePublisherAddress, resolveSubscriber
 import type { BridgeEvents } from '../events.js';
 import { invalidOption, PublisherGoneError } from '../errors.js';
 import { resolveLogger, type Logger } from '../logger.js';
-import { checkInteger } from '../options.js';
+import { checkInteger, checkKnownOptions } from '../options.js';
 import { Publisher, type PublisherOptions } from '../publisher.js';
 import { requireXen } from '../providers/xen.js';
 import { Subscriber, type GapEvent as BusGapEvent } from '../subscriber.js';
@@ -111,6 +111,18 @@ export interface BridgeOptions {
   /** pino logger for lifecycle events; silent by default. */
   logger?: Logger;
 }
+
+/** Every top-level option of Bridge.start: any other is refused (a typo would otherwise be ignored). */
+const BRIDGE_OPTION_NAMES = [
+  'forward', 'republish', 'handshakeTimeoutMs', 'transport', 'policy', 'maxPendingBytes', 'maxBatchBytes', 'maxHops',
+  'reconnectInitialMs', 'reconnectMaxMs', 'metricsPort', 'metricsHost', 'logger',
+] as const satisfies ReadonlyArray<keyof BridgeOptions>;
+
+/** Options a caller may put at the top by mistake, and where they belong. */
+const BRIDGE_OPTION_HOMES: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(['capacity', 'maxPayload', 'maxMessageBytes', 'evictAfterMs', 'maxLagBytes', 'heartbeatTimeoutMs', 'maxSubscribers', 'allow', 'maxPerUid', 'rejoinBackoffMs', 'maxPendingHandshakes', 'vm', 'xenBus'].map((name) => [name, 'republish (the bus this bridge publishes)'])),
+  ...Object.fromEntries(['servers', 'subject', 'listen', 'connect', 'host', 'port', 'type'].map((name) => [name, 'transport'])),
+};
 
 /** A gap in some origin's sequence: messages that did not make it here. */
 export interface BridgeGapEvent {
@@ -226,6 +238,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   private constructor(options: BridgeOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
+    checkKnownOptions('Bridge.start', options, BRIDGE_OPTION_NAMES, BRIDGE_OPTION_HOMES);
     if (options.forward === undefined && options.republish === undefined) {
       throw invalidOption('forward', options.forward, 'a bus address to forward, or a republish option (or both)');
     }

@@ -1,8 +1,8 @@
 // `ringcast bridge` and `ringcast stat http://…` (a bridge's figures).
 import { parseArgs } from 'node:util';
 
-import { CommandLineError, guestsFor, parseGuests, parseReceivers } from '../command-line.js';
-import { RingcastError } from '../errors.js';
+import { CommandLineError, guestsFor, joinNegativeValues, parseGuests, parseReceivers } from '../command-line.js';
+import { RingcastError, quoteInput } from '../errors.js';
 import type { PublisherOptionFields } from '../publisher.js';
 import { Bridge, type BridgeOptions, type BridgeStats, type BridgeTransportOptions } from './bridge.js';
 
@@ -22,31 +22,31 @@ function hostPort(flag: string, value: string, hostRequired: boolean): { host?: 
   const match = /^(?:(.+):)?(\d+)$/.exec(value);
   const port = match ? Number(match[2]) : NaN;
   if (!match || port > 65535 || (hostRequired && !match[1])) {
-    throw new BridgeUsageError(`--${flag} wants ${hostRequired ? 'host:port' : '[host:]port'}, got ${JSON.stringify(value)}`);
+    throw new BridgeUsageError(`--${flag} wants ${hostRequired ? 'host:port' : '[host:]port'} with a port from 0 to 65535, got ${quoteInput(value)}`);
   }
   return match[1] ? { host: match[1].replace(/^\[(.*)\]$/, '$1'), port } : { port };
 }
 
+const BRIDGE_OPTIONS = {
+  forward: { type: 'string' },
+  republish: { type: 'string' },
+  nats: { type: 'string', multiple: true },
+  subject: { type: 'string' },
+  'tcp-listen': { type: 'string' },
+  'tcp-connect': { type: 'string' },
+  policy: { type: 'string' },
+  capacity: { type: 'string' },
+  guest: { type: 'string', multiple: true },
+  receivers: { type: 'string' },
+  'handshake-timeout-ms': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
 export async function bridgeCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      forward: { type: 'string' },
-      republish: { type: 'string' },
-      nats: { type: 'string', multiple: true },
-      subject: { type: 'string' },
-      'tcp-listen': { type: 'string' },
-      'tcp-connect': { type: 'string' },
-      policy: { type: 'string' },
-      capacity: { type: 'string' },
-      guest: { type: 'string', multiple: true },
-      receivers: { type: 'string' },
-      'handshake-timeout-ms': { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'metrics-host': { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  });
+  // As every other command: `--tcp-listen -1` is a value, refused by its own range check.
+  const { values } = parseArgs({ args: joinNegativeValues(args, BRIDGE_OPTIONS), options: BRIDGE_OPTIONS });
   const chosen = [values.nats, values['tcp-listen'], values['tcp-connect']].filter((v) => v !== undefined);
   if (chosen.length !== 1) throw new BridgeUsageError('bridge needs exactly one of --nats, --tcp-listen, --tcp-connect');
   let transport: BridgeTransportOptions;
@@ -61,7 +61,7 @@ export async function bridgeCommand(args: string[]): Promise<number> {
   }
   const number = (flag: string, value: string | undefined): number | undefined => {
     if (value === undefined) return undefined;
-    if (!/^\d+$/.test(value)) throw new BridgeUsageError(`--${flag} must be a whole number, got ${JSON.stringify(value)}`);
+    if (!/^\d+$/.test(value)) throw new BridgeUsageError(`--${flag} must be a whole number, got ${quoteInput(value)}`);
     return Number(value);
   };
   const capacity = number('capacity', values.capacity);
@@ -111,7 +111,7 @@ export async function bridgeStat(url: string, json: boolean): Promise<number> {
   try {
     target = new URL('/stats.json', url);
   } catch {
-    throw new CommandLineError(`${JSON.stringify(url)} is not a URL (http://HOST:PORT of a bridge's --metrics-port)`);
+    throw new CommandLineError(`${quoteInput(url)} is not a URL (http://HOST:PORT of a bridge's --metrics-port)`);
   }
   // Whatever answers there is not trusted to be a bridge: each failure says what it was.
   const unreachable = (problem: string, cause?: unknown): RingcastError =>
