@@ -242,7 +242,7 @@ for (const [transport, topology] of [
       }
     });
 
-    it('reports the gap when the link breaks mid-stream, then resumes; nothing is lost silently', async () => {
+    it('reports what a link broken mid-stream loses as a gap, then resumes; nothing is lost silently', async () => {
       const link = await topology();
       const count = 60_000;
       const dir = socketPath('x').replace(/\/x$/, '');
@@ -260,9 +260,17 @@ for (const [transport, topology] of [
       const [statsA, statsB] = await Promise.all([bridgeA.stop(), bridgeB.stop()]);
       const gaps = bridgeB.events('gap') as Array<{ lostMessages: number; where: string }>;
       const lost = gaps.reduce((sum, gap) => sum + gap.lostMessages, 0);
-      // The break cost messages, and they were reported as a gap.
-      expect(gaps.length).toBeGreaterThanOrEqual(1);
-      expect(lost).toBeGreaterThan(0);
+      // The break cost messages, and they were reported as a gap. Over NATS
+      // it may cost none: the client keeps what it publishes while the
+      // server is down and sends it to the new one, which delivers it if the
+      // far bridge has subscribed again by then. Either way every message is
+      // accounted for below; direct TCP always loses what was in the relay.
+      if (transport === 'direct TCP' || lost > 0) {
+        expect(gaps.length).toBeGreaterThanOrEqual(1);
+        expect(lost).toBeGreaterThan(0);
+      } else {
+        expect(gaps).toEqual([]);
+      }
       expect(lost).toBe(statsB.republish.lostMessages);
       for (const r of results) {
         expect(r).toMatchObject({ increasing: true, intact: true, last: count - 1 });
