@@ -258,7 +258,12 @@ export interface NativeSubscriber {
   releasePartial(records: number): number;
   /** Our doorbell (verified eventfd, owned by this object). */
   readonly doorbellFd: number;
-  prepareWait(): boolean;
+  /**
+   * Announces a wait; false: something came (read again). clearRing: first
+   * clear the ring a leaveRung FdWatcher left in the doorbell (socket
+   * subscribers; elsewhere nothing to clear).
+   */
+  prepareWait(clearRing?: boolean): boolean;
   endWait(): void;
   available(): number;
   /** Bumps the ack page's heartbeat counter. */
@@ -479,8 +484,13 @@ export interface NativeAddon {
    * published for this domain.
    */
   xenInspect(bus: string, publisherDomid: number): NativeRingSnapshot & { domid: number; domainSlots: number[] };
-  /** doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN (/dev/xen/evtchn): cleared before the callback. */
-  FdWatcher: new (fd: number, doorbell: boolean | number, onReady: (status: number) => void) => NativeFdWatcher;
+  /**
+   * doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN (/dev/xen/evtchn): cleared before the callback.
+   * oneShot: the watcher pauses itself (as stop() does) before each callback; start() again to wait again.
+   * leaveRung (an eventfd): a ring that wakes a waiter is not cleared before the callback; the
+   * subscriber's next prepareWait(true) clears it (a ring while nobody waits is cleared at once).
+   */
+  FdWatcher: new (fd: number, doorbell: boolean | number, onReady: (status: number) => void, oneShot?: boolean, leaveRung?: boolean) => NativeFdWatcher;
   unixListen(path: string, backlog: number): number;
   unixConnect(path: string): number;
   unixAccept(listenFd: number): NativePeer | null;

@@ -242,6 +242,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #wakers = new Set<() => void>();
   /** A read waiting on the doorbell, taken by the doorbell's callback itself (#receive). */
   #parked: ParkedRead<unknown, unknown> | null = null;
+  /** The doorbell's watcher left the ring that woke us for the next announcement to clear (#onDoorbell). */
+  #ringLeft = false;
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
   #refused: ((error: Error) => void) | null = null;
   #publisherGone = false;
@@ -473,7 +475,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * it alive through this scope.
    */
   #attached(reader: NativeSubscriber, doorbell: boolean | number, detach: () => void, beatEveryMs: number): void {
-    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#wakeUp()));
+    // One-shot: the watcher pauses itself before it calls back (#onDoorbell).
+    // A socket subscriber's doorbell is its own eventfd: the watcher leaves
+    // the ring that woke us for prepareWait to clear (#clearsRing).
+    const leaveRung = this.#route === null;
+    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#onDoorbell()), true, leaveRung);
+    this.#ringLeft = false;
     if (!this.#heartbeat) {
       this.#heartbeat = setInterval(weakly(this, (self) => self.#beat()), beatEveryMs);
       this.#heartbeat.unref();
@@ -590,7 +597,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         return this.#receiveSlowly(next, signal).then(shape);
       }
       // Announced as sleeping; false: something came meanwhile, look again.
-      if (this.#native.prepareWait()) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
+      if (this.#native.prepareWait(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
     }
   }
 
@@ -624,13 +631,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#doorbell.start();
   }
 
-  /** Ends a parked wait: the doorbell paused, the sleep announcement withdrawn. */
-  #unparkQuietly(parked: ParkedRead<unknown, unknown>): void {
+  /**
+   * Ends a parked wait: the doorbell paused, the sleep announcement
+   * withdrawn. `rang`: the doorbell woke it, and needs neither (#onDoorbell).
+   */
+  #unparkQuietly(parked: ParkedRead<unknown, unknown>, rang = false): void {
     this.#parked = null;
     parked.release!();
     if (parked.onAbort) parked.signal!.removeEventListener('abort', parked.onAbort);
     // A wait in #waitReadable (readable() beside this read) still sleeps on the doorbell.
-    if (!this.#closed && this.#wakers.size === 0) {
+    if (!rang && !this.#closed && this.#wakers.size === 0) {
       this.#doorbell.stop();
       this.#native.endWait();
     }
@@ -642,10 +652,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * again (a ring with nothing for us: an earlier wait's, or a batch that
    * needs another look).
    */
-  #unpark(): void {
+  #unpark(rang = false): void {
     const parked = this.#parked;
     if (parked === null) return;
-    this.#unparkQuietly(parked);
+    this.#unparkQuietly(parked, rang);
     try {
       const value = parked.next();
       if (value !== undefined) parked.resolve(parked.shape(value));
@@ -659,6 +669,31 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #wakeUp(): void {
     this.#unpark();
     for (const wake of this.#wakers) wake();
+  }
+
+  /**
+   * The doorbell's callback. Its watcher is one-shot: it paused itself
+   * before calling, so nothing is stopped here. Nor is the announcement
+   * withdrawn (rc_sub_end_wait): the publisher rings once per announcement,
+   * so `sleeping` left up costs it no ring, and the next wait announces
+   * afresh. Two crossings into the addon fewer between the ring and the
+   * reader's code (docs/protocol.md, "Sleeping and waking").
+   */
+  #onDoorbell(): void {
+    this.#ringLeft = true;
+    this.#unpark(true);
+    for (const wake of this.#wakers) wake();
+  }
+
+  /**
+   * prepareWait's argument: whether to clear the ring the doorbell's watcher
+   * left (#ringLeft), first. Not while another wait is pending: the ring may
+   * be that one's, still to be delivered.
+   */
+  #clearsRing(): boolean {
+    if (!this.#ringLeft || this.#parked !== null || this.#wakers.size !== 0) return false;
+    this.#ringLeft = false;
+    return true;
   }
 
   /** The next message if one is ready now; undefined if none; null at end of stream. */
@@ -1239,7 +1274,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (signal?.aborted) throw abortError(signal);
     if (this.#rejoining) return pending(this, this.#rejoining);
     if (!spun && this.#spinForData()) return;
-    if (!this.#native.prepareWait()) return;
+    if (!this.#native.prepareWait(this.#clearsRing())) return;
     if (this.#publisherGone) {
       this.#native.endWait();
       return;

@@ -258,6 +258,25 @@ describe('process exit', () => {
     expect(await settled).toContain('unsubscribe slot 0 closed');
     expect(bus.publisher.subscriberCount).toBe(0);
   });
+
+  // With no socket, only the doorbell's watcher could keep a guest's process
+  // alive: woken once, it pauses itself (unreferenced) before calling back,
+  // so a process with nothing else to do ends on its own. The subscriber
+  // stays referenced (globalThis), so it is not its collection that ends it.
+  it('an ivshmem subscriber woken by the doorbell lets its process end once it has nothing else to do', async () => {
+    const bus = await vmBus([{ name: 'guest' }]);
+    const ivshmem = JSON.stringify({ ring: bus.ring, ack: bus.acks[0], server: bus.server });
+    const child = inChild(
+      `const sub = await ringcast.Subscriber.connect({ ivshmem: ${ivshmem} });
+       const next = sub.recv(); console.log('waiting');
+       globalThis.keep = sub; console.log('got ' + (await next).toString());`,
+      bus.ring,
+    );
+    await child.line(/waiting/);
+    await bus.publisher.publish(Buffer.from('wake up'));
+    await child.line(/got wake up/);
+    expect((await child.exited).code).toBe(0);
+  });
 });
 
 describe('diagnostics channels', () => {

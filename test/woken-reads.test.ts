@@ -58,6 +58,27 @@ describe('a read parked on the doorbell', () => {
     expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
 
+  it('a read woken by the doorbell leaves its sleep announced at no cost: nothing is rung while nothing waits, the next wait once', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const first = sub.recv();
+    await settle();
+    const rungBefore = publisher.stats().doorbellsRung;
+    await publisher.publish(numbered(0, 64));
+    expect(isNumbered((await first)!, 0)).toBe(true);
+    expect(publisher.stats().doorbellsRung - rungBefore).toBe(1);
+    // Nobody waits: the publisher rang that announcement already and rings it no more.
+    for (let seq = 1; seq <= 20; seq++) await publisher.publish(numbered(seq, 64));
+    expect(publisher.stats().doorbellsRung - rungBefore).toBe(1);
+    for (let seq = 1; seq <= 20; seq++) expect(isNumbered((await sub.recv())!, seq)).toBe(true);
+    // The next wait announces afresh, clears the ring the first one left, and is woken once.
+    const last = sub.recv();
+    await settle();
+    await publisher.publish(numbered(21, 64));
+    expect(isNumbered((await last)!, 21)).toBe(true);
+    expect(publisher.stats().doorbellsRung - rungBefore).toBe(2);
+  });
+
   it('an abort rejects it with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
     const { path, publisher } = await listen();
     const sub = await subscribe(path);

@@ -446,6 +446,9 @@ private:
 
 	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
 
+	// prepareWait(true): the ring a leaveRung watcher left in our eventfd.
+	void ClearDoorbell() { rc_eventfd_drain(doorbell_fd_); }
+
 	// waitSync(timeoutMs, controlFd) -> 0 if it timed out, 1 if something
 	// may be ready to read (or to report: the end, an eviction), 2 if the
 	// control socket has something (a message, or the publisher's end of it
@@ -507,8 +510,16 @@ public:
 		});
 	}
 
-	// new FdWatcher(fd, doorbell, callback): doorbell is false (a socket),
-	// true (an eventfd) or DOORBELL_EVTCHN (/dev/xen/evtchn).
+	// new FdWatcher(fd, doorbell, callback, oneShot = false, leaveRung =
+	// false): doorbell is false (a socket), true (an eventfd) or
+	// DOORBELL_EVTCHN (/dev/xen/evtchn). A one-shot watcher pauses itself
+	// before it calls back, as stop() would: a waiter woken once waits again
+	// with start(), and the wake-up spends no call back into the addon on the
+	// way to the reader's code. leaveRung (an eventfd): a ring that wakes a
+	// waiter is left in the eventfd, and the waiter's next announcement clears
+	// it (a subscriber's prepareWait(true)), after its reader has taken the
+	// message and answered: the read() is off the path from the ring to the
+	// reader. A ring while nobody waits is cleared here, at once.
 	FdWatcher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<FdWatcher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -518,6 +529,8 @@ public:
 		else
 			doorbell_ = info[1].As<Napi::Boolean>().Value() ? kEventfd : kNone;
 		callback_ = Napi::Persistent(info[2].As<Napi::Function>());
+		one_shot_ = info.Length() > 3 && info[3].ToBoolean().Value();
+		leave_rung_ = doorbell_ == kEventfd && info.Length() > 4 && info[4].ToBoolean().Value();
 		uv_loop_t *loop = nullptr;
 		if (napi_get_uv_event_loop(env, &loop) != napi_ok)
 			throw Napi::Error::New(env, "no event loop");
@@ -538,7 +551,10 @@ private:
 		FdWatcher *self = static_cast<FdWatcher *>(handle->data);
 		if (!self)
 			return;
-		if (self->doorbell_ == kEventfd)
+		// Level-triggered: a ring left for the waiter (leave_rung_) keeps the
+		// descriptor readable until its next announcement clears it; if the
+		// loop polls again first, nobody waits and this clears it.
+		if (self->doorbell_ == kEventfd && !(self->leave_rung_ && self->active_))
 			rc_eventfd_drain(self->fd_);
 		else if (self->doorbell_ == kEvtchn)
 			DrainEvtchn(self->fd_);
@@ -547,6 +563,8 @@ private:
 		// can poll again, so no ring for the coming wait lands here).
 		if (!self->active_)
 			return;
+		if (self->one_shot_)
+			self->Pause();
 		Napi::Env env = self->Env();
 		Napi::HandleScope scope(env);
 		try {
@@ -576,6 +594,12 @@ private:
 	// per wait before, on a round trip of a few microseconds).
 	Napi::Value Stop(const Napi::CallbackInfo &info)
 	{
+		Pause();
+		return info.Env().Undefined();
+	}
+
+	void Pause()
+	{
 		if (handle_ && active_) {
 			if (doorbell_ != kNone) {
 				uv_unref(reinterpret_cast<uv_handle_t *>(handle_));
@@ -585,7 +609,6 @@ private:
 			}
 			active_ = false;
 		}
-		return info.Env().Undefined();
 	}
 
 	Napi::Value Close(const Napi::CallbackInfo &info)
@@ -616,6 +639,10 @@ private:
 	// polling_: registered with the loop (a paused doorbell still is).
 	bool active_ = false;
 	bool polling_ = false;
+	// one_shot_: paused before each callback (start() again to wait again).
+	bool one_shot_ = false;
+	// leave_rung_: a ring that wakes a waiter is cleared by its next announcement, not here.
+	bool leave_rung_ = false;
 };
 
 // ---------------------------------------------------------------------------

@@ -489,11 +489,23 @@ protected:
 		return Napi::Number::New(info.Env(), sub ? rc_sub_release_partial(sub, info[0].As<Napi::Number>().Uint32Value()) : RC_ECLOSED);
 	}
 
+	// prepareWait(clearRing = false) -> true: announced, sleep on the
+	// doorbell now; false: something is there (or to report), read again.
+	// clearRing: first clear the ring the doorbell's watcher left when it
+	// woke the last wait (FdWatcher's leaveRung), off the path from that
+	// ring to the reader. Before the announcement, so a ring for this one
+	// stays; only when no other wait is pending, which it may be for.
 	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
 	{
 		rc_subscriber *sub = Self().Reader();
+		if (sub && info.Length() > 0 && info[0].ToBoolean().Value())
+			Self().ClearDoorbell();
 		return Napi::Boolean::New(info.Env(), sub && rc_sub_prepare_wait(sub));
 	}
+
+	// What prepareWait(true) clears: nothing here; T's own ClearDoorbell()
+	// hides this one where its doorbell's watcher leaves rings.
+	void ClearDoorbell() {}
 
 	Napi::Value EndWait(const Napi::CallbackInfo &info)
 	{
