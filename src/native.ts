@@ -276,6 +276,19 @@ export interface NativeSubscriber {
   destroy(): void;
 }
 
+export interface FdWatcherOptions {
+  /** Pause (as stop() does) before each callback; start() again to wait again. */
+  oneShot?: boolean;
+  /**
+   * An eventfd doorbell: a ring that wakes a waiter is not cleared before the
+   * callback; the subscriber's next prepareWait(true) clears it (a ring while
+   * nobody waits is cleared at once).
+   */
+  leaveRung?: boolean;
+  /** Kept reachable while the watcher is started, only weakly referenced otherwise. */
+  holds?: object;
+}
+
 export interface NativeFdWatcher {
   start(): void;
   stop(): void;
@@ -484,13 +497,8 @@ export interface NativeAddon {
    * published for this domain.
    */
   xenInspect(bus: string, publisherDomid: number): NativeRingSnapshot & { domid: number; domainSlots: number[] };
-  /**
-   * doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN (/dev/xen/evtchn): cleared before the callback.
-   * oneShot: the watcher pauses itself (as stop() does) before each callback; start() again to wait again.
-   * leaveRung (an eventfd): a ring that wakes a waiter is not cleared before the callback; the
-   * subscriber's next prepareWait(true) clears it (a ring while nobody waits is cleared at once).
-   */
-  FdWatcher: new (fd: number, doorbell: boolean | number, onReady: (status: number) => void, oneShot?: boolean, leaveRung?: boolean) => NativeFdWatcher;
+  /** doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN (/dev/xen/evtchn): cleared before the callback. */
+  FdWatcher: new (fd: number, doorbell: boolean | number, onReady: (status: number) => void, options?: FdWatcherOptions) => NativeFdWatcher;
   unixListen(path: string, backlog: number): number;
   unixConnect(path: string): number;
   unixAccept(listenFd: number): NativePeer | null;

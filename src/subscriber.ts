@@ -153,7 +153,6 @@ interface ParkedRead<T, R> {
   signal: AbortSignal | undefined;
   resolve: (value: R | Promise<R>) => void;
   reject: (error: unknown) => void;
-  release?: () => void;
   onAbort?: () => void;
 }
 
@@ -477,9 +476,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #attached(reader: NativeSubscriber, doorbell: boolean | number, detach: () => void, beatEveryMs: number): void {
     // One-shot: the watcher pauses itself before it calls back (#onDoorbell).
     // A socket subscriber's doorbell is its own eventfd: the watcher leaves
-    // the ring that woke us for prepareWait to clear (#clearsRing).
-    const leaveRung = this.#route === null;
-    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#onDoorbell()), true, leaveRung);
+    // the ring that woke us for prepareWait to clear (#clearsRing). While a
+    // wait is on, the watcher holds us: whoever awaits a parked read hangs
+    // off this object alone (#park); a weak reference otherwise.
+    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#onDoorbell()), {
+      oneShot: true,
+      leaveRung: this.#route === null,
+      holds: this,
+    });
     this.#ringLeft = false;
     if (!this.#heartbeat) {
       this.#heartbeat = setInterval(weakly(this, (self) => self.#beat()), beatEveryMs);
@@ -614,11 +618,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     }
   }
 
-  /** Waits on the doorbell (prepareWait already announced it) for #receive: #unpark takes it from there. */
+  /**
+   * Waits on the doorbell (prepareWait already announced it) for #receive:
+   * #unpark takes it from there. Whoever awaits this hangs off this object
+   * alone: the started watcher holds it meanwhile (#attached), with no
+   * allocation per wait.
+   */
   #park<T, R>(read: ParkedRead<T, R>): void {
     const parked = read as ParkedRead<unknown, unknown>;
-    // Whoever awaits this hangs off this object alone: keep it alive meanwhile.
-    parked.release = hold(this);
     if (read.signal) {
       parked.onAbort = () => {
         if (this.#parked !== parked) return;
@@ -637,7 +644,6 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    */
   #unparkQuietly(parked: ParkedRead<unknown, unknown>, rang = false): void {
     this.#parked = null;
-    parked.release!();
     if (parked.onAbort) parked.signal!.removeEventListener('abort', parked.onAbort);
     // A wait in #waitReadable (readable() beside this read) still sleeps on the doorbell.
     if (!rang && !this.#closed && this.#wakers.size === 0) {

@@ -510,16 +510,20 @@ public:
 		});
 	}
 
-	// new FdWatcher(fd, doorbell, callback, oneShot = false, leaveRung =
-	// false): doorbell is false (a socket), true (an eventfd) or
-	// DOORBELL_EVTCHN (/dev/xen/evtchn). A one-shot watcher pauses itself
-	// before it calls back, as stop() would: a waiter woken once waits again
-	// with start(), and the wake-up spends no call back into the addon on the
-	// way to the reader's code. leaveRung (an eventfd): a ring that wakes a
-	// waiter is left in the eventfd, and the waiter's next announcement clears
-	// it (a subscriber's prepareWait(true)), after its reader has taken the
-	// message and answered: the read() is off the path from the ring to the
-	// reader. A ring while nobody waits is cleared here, at once.
+	// new FdWatcher(fd, doorbell, callback, { oneShot, leaveRung, holds }?):
+	// doorbell is false (a socket), true (an eventfd) or DOORBELL_EVTCHN
+	// (/dev/xen/evtchn).
+	// - oneShot: the watcher pauses itself before it calls back, as stop()
+	//   would: a waiter woken once waits again with start(), and the wake-up
+	//   spends no call back into the addon on the way to the reader's code.
+	// - leaveRung (an eventfd): a ring that wakes a waiter is left in the
+	//   eventfd, and the waiter's next announcement clears it (a
+	//   subscriber's prepareWait(true)), after its reader has taken the
+	//   message and answered: the read() is off the path from the ring to
+	//   the reader. A ring while nobody waits is cleared here, at once.
+	// - holds: an object kept reachable while the watcher is started (a weak
+	//   reference otherwise): whoever awaits a wait on it hangs off that
+	//   object alone (src/leaks.ts), at no cost beyond start() and the pause.
 	FdWatcher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<FdWatcher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -529,8 +533,14 @@ public:
 		else
 			doorbell_ = info[1].As<Napi::Boolean>().Value() ? kEventfd : kNone;
 		callback_ = Napi::Persistent(info[2].As<Napi::Function>());
-		one_shot_ = info.Length() > 3 && info[3].ToBoolean().Value();
-		leave_rung_ = doorbell_ == kEventfd && info.Length() > 4 && info[4].ToBoolean().Value();
+		if (info.Length() > 3 && info[3].IsObject()) {
+			Napi::Object options = info[3].As<Napi::Object>();
+			one_shot_ = options.Get("oneShot").ToBoolean().Value();
+			leave_rung_ = doorbell_ == kEventfd && options.Get("leaveRung").ToBoolean().Value();
+			Napi::Value holds = options.Get("holds");
+			if (holds.IsObject())
+				held_ = Napi::Weak(holds.As<Napi::Object>());
+		}
 		uv_loop_t *loop = nullptr;
 		if (napi_get_uv_event_loop(env, &loop) != napi_ok)
 			throw Napi::Error::New(env, "no event loop");
@@ -585,6 +595,8 @@ private:
 				polling_ = true;
 			}
 			active_ = true;
+			if (!held_.IsEmpty())
+				held_.Ref();
 		}
 		return info.Env().Undefined();
 	}
@@ -608,6 +620,8 @@ private:
 				polling_ = false;
 			}
 			active_ = false;
+			if (!held_.IsEmpty())
+				held_.Unref();
 		}
 	}
 
@@ -615,6 +629,7 @@ private:
 	{
 		CloseHandle();
 		callback_.Reset();
+		held_.Reset();
 		return info.Env().Undefined();
 	}
 
@@ -632,6 +647,8 @@ private:
 	}
 
 	Napi::FunctionReference callback_;
+	// held_: strong while active_, weak otherwise (options.holds).
+	Napi::ObjectReference held_;
 	uv_poll_t *handle_ = nullptr;
 	int fd_ = -1;
 	Doorbell doorbell_ = kNone;
