@@ -688,7 +688,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #onDoorbell(): void {
     this.#ringLeft = true;
     this.#unpark(true);
-    for (const wake of this.#wakers) wake();
+    // Most wake-ups have a parked read alone: no iterator for an empty set.
+    if (this.#wakers.size !== 0) for (const wake of this.#wakers) wake();
   }
 
   /**
