@@ -573,16 +573,25 @@ private:
 		// can poll again, so no ring for the coming wait lands here).
 		if (!self->active_)
 			return;
+		// One-shot: paused, but what it holds stays held through the callback
+		// (a collection as the callback starts must not clear it), and is let
+		// go after it unless the callback started a new wait (its own Ref).
+		bool release_held = self->one_shot_ && !self->held_.IsEmpty();
 		if (self->one_shot_)
-			self->Pause();
+			self->Pause(false);
 		Napi::Env env = self->Env();
-		Napi::HandleScope scope(env);
-		try {
-			self->callback_.Call({ Napi::Number::New(env, status) });
-		} catch (const Napi::Error &e) {
-			// An exception thrown by the JS callback is not ours to swallow.
-			napi_fatal_exception(env, e.Value());
+		{
+			Napi::HandleScope scope(env);
+			try {
+				self->callback_.Call({ Napi::Number::New(env, status) });
+			} catch (const Napi::Error &e) {
+				// An exception thrown by the JS callback is not ours to swallow.
+				napi_fatal_exception(env, e.Value());
+			}
 		}
+		// close() in the callback reset it.
+		if (release_held && !self->held_.IsEmpty())
+			self->held_.Unref();
 	}
 
 	Napi::Value Start(const Napi::CallbackInfo &info)
@@ -610,7 +619,8 @@ private:
 		return info.Env().Undefined();
 	}
 
-	void Pause()
+	// release_held: let go of options.holds (false: the caller does, later).
+	void Pause(bool release_held = true)
 	{
 		if (handle_ && active_) {
 			if (doorbell_ != kNone) {
@@ -620,7 +630,7 @@ private:
 				polling_ = false;
 			}
 			active_ = false;
-			if (!held_.IsEmpty())
+			if (release_held && !held_.IsEmpty())
 				held_.Unref();
 		}
 	}
