@@ -20,10 +20,12 @@ import {
   checkCapacity,
   checkEvictAfterMs,
   checkInteger,
+  checkKnownOptions,
   checkPath,
   checkPolicy,
   checkSignal,
   MAX_BUFFER_LENGTH,
+  optionNames,
   type SlowConsumerPolicy,
 } from './options.js';
 import { writableTo, type StreamOptions } from './streams.js';
@@ -130,6 +132,31 @@ export interface PublisherOptionFields {
    */
   xen?: XenBusOptions;
 }
+
+/** Every option of Publisher.listen: any other is refused (a typo would otherwise be ignored). */
+const PUBLISHER_OPTION_NAMES = optionNames<PublisherOptionFields>({
+  address: true,
+  path: true,
+  listen: true,
+  envelopes: true,
+  xenBus: true,
+  capacity: true,
+  maxPayload: true,
+  maxMessageBytes: true,
+  policy: true,
+  evictAfterMs: true,
+  maxLagBytes: true,
+  heartbeatTimeoutMs: true,
+  maxSubscribers: true,
+  allow: true,
+  maxPerUid: true,
+  rejoinBackoffMs: true,
+  handshakeTimeoutMs: true,
+  maxPendingHandshakes: true,
+  logger: true,
+  vm: true,
+  xen: true,
+});
 
 export interface PublishOptions {
   signal?: AbortSignal;
@@ -309,6 +336,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private constructor(given: PublisherOptions) {
     super();
     if (typeof given !== 'object' || given === null) throw invalidOption('options', given, 'an object');
+    checkKnownOptions('Publisher.listen', given, PUBLISHER_OPTION_NAMES);
     const options: PublisherOptionFields = { ...given, ...resolvePublisherAddress(given) };
     const vm = options.vm === undefined ? null : checkVmOptions(options.vm);
     // A mixed bus is found by its socket; a VM-only bus's path only names it.
