@@ -553,13 +553,6 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     return writableTo(this, options.closeOnEnd === false ? undefined : () => this.close(), options);
   }
 
-  /**
-   * Resolves once `count` subscribers are attached (at once if they already
-   * are); rejects with ERR_RINGCAST_ABORTED when `signal` aborts and with
-   * ERR_RINGCAST_CLOSED when the publisher closes first. A count above what
-   * the bus admits (`maxSubscribers` local processes, its guests, its Xen
-   * receivers; 64 at most) is ERR_RINGCAST_INVALID_OPTION at once.
-   */
   /** The most subscribers that can be attached at once: local processes through the socket, guests, Xen receivers. */
   #mostSubscribers(): number {
     if (this.#xen) return this.#xen.receivers.length;
@@ -567,6 +560,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     return Math.min(C.RC_MAX_SUBSCRIBERS, guests + (this.#server ? this.#maxSubscribers : 0));
   }
 
+  /**
+   * Resolves once `count` subscribers are attached (at once if they already
+   * are); rejects with ERR_RINGCAST_ABORTED when `signal` aborts and with
+   * ERR_RINGCAST_CLOSED when the publisher closes first. A count above what
+   * the bus admits (`maxSubscribers` local processes, its guests, its Xen
+   * receivers; 64 at most) is ERR_RINGCAST_INVALID_OPTION at once.
+   */
   waitForSubscribers(count: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     try {
       checkInteger('count', count, 0, 0, C.RC_MAX_SUBSCRIBERS);

@@ -15,4 +15,11 @@ describe('type tests', () => {
     expect(tsc.stdout() + tsc.stderr()).toBe('');
     expect(code).toBe(0);
   });
+
+  it('tsc -p tsconfig.test.json: the tests themselves compile against the sources', async () => {
+    const tsc = runCommand(fileURLToPath(new URL('../node_modules/.bin/tsc', import.meta.url)), ['-p', 'tsconfig.test.json', '--pretty', 'false'], { cwd: root });
+    const { code } = await tsc.exited;
+    expect(tsc.stdout() + tsc.stderr()).toBe('');
+    expect(code).toBe(0);
+  });
 });

@@ -24,13 +24,14 @@ export interface VmGuestOptions {
 
 /** `PublisherOptions.vm`: publish to KVM/QEMU guests through ivshmem instead of a Unix socket. */
 export interface VmOptions {
-  /** The ivshmem server's Unix socket; the publisher connects as one of its peers. */
-  ivshmemServer: string;
+  /** The ivshmem server's Unix socket; the publisher connects as one of its peers. Not with an `ivshmem:` address, which gives it (`server=`). */
+  ivshmemServer?: string;
   /**
    * The ring file (created or truncated), e.g. `/dev/shm/BUS.ring`; QEMU maps it with
    * `memory-backend-file,share=on` and `size=ivshmemRegionSize(capacity)`.
+   * Not with an `ivshmem:` address, which gives it (the address's path).
    */
-  ringFile: string;
+  ringFile?: string;
   /** The guests, in slot order (1 to 64). */
   guests: VmGuestOptions[];
   /** Permission bits of the ring and ack files (default 0o600). */
