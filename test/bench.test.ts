@@ -184,6 +184,26 @@ describe('target 1 (the default API)', () => {
     ]);
   });
 
+  it('bench/docs.mjs explains each default-API line with what limits that API', { timeout: 60_000 }, async () => {
+    const { judgeTargets } = await harness();
+    const { writeDocs } = (await import(new URL('../bench/docs.mjs', import.meta.url).href)) as {
+      writeDocs: (json: string, out: string) => Promise<{ markdown: string }>;
+    };
+    // The judged line missed, so its note is under the missed targets; the others are shown.
+    const results = [fan('ringcast', 1.0e6), fan('ringcast-batches', 0.9e6), fan('ringcast-reuse', 1.6e6), fan('uds-corked', 0.4e6), p2p('ringcast', 0.3e6), p2p('ringcast-batches', 0.6e6), p2p('ringcast-reuse', 0.65e6), p2p('uds', 0.14e6)];
+    const json = join(dir, 'default-api.json');
+    const machine = { cpu: 'test', cores: 2, node: process.version, kernel: 'test', loadAvgBefore: [0, 0, 0], loadAvgAfter: [0, 0, 0] };
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(json, JSON.stringify({ suite: 'quick', machine, results, micro: [], targets: judgeTargets(results), durationSeconds: 1, startedAt: new Date().toISOString() }));
+    const markdown = readFileSync((await writeDocs(json, join(dir, 'default-api-docs'))).markdown, 'utf8');
+    const note = (name: string) => markdown.split('\n').find((line) => line.startsWith(`- **${name}`)) ?? '';
+    expect(note('default API (for await over batches({ reuseBuffer: true })), N=4')).toContain('The judged line of target 1');
+    expect(note('default API (for await over batches()), N=4')).toContain('mark-compacts');
+    expect(note('default API (for await per message), N=4')).toContain('One promise per message');
+    expect(note('default API (for await over batches({ reuseBuffer: true })), 16 KiB')).toContain('reuseBuffer');
+    expect(markdown).not.toMatch(/\*\*default API[^\n]*no analysis yet/);
+  });
+
   it('takes each ratio within a round and judges the median over rounds, not the ratio of medians', async () => {
     const { judgeTargets } = await harness();
     // Medians 1.8 M and 0.3 M (6x); round by round 4x, 5x, 6x.
