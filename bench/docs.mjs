@@ -276,7 +276,7 @@ const LIMITS = [
   ],
   [
     /^default API \(for await over batches\(\{ reuseBuffer: true \}\)\), N=4/,
-    'The judged line of target 1: `batches({ reuseBuffer: true })` copies each batch into one buffer the iterator reuses, and its subscribers spend about what zero-copy ones do per message (170 to 220 against 160 to 170 ns of CPU at N = 4 in this session\'s runs; the copy out of the ring is most of the difference). At N = 4 five processes share two cores, so the rate per subscriber is the machine\'s CPU divided among the publisher and four subscribers, and the peer (`uds-corked`) moved from 216 to 416 k msg/s between runs: the quick suite runs this case and its peers three rounds and judges the median of the ratio within each round.',
+    'The judged line of target 1: `batches({ reuseBuffer: true })` copies each batch into one buffer the iterator reuses, and its subscribers spend about what zero-copy ones do per message (at N = 4, 178 against 168 ns of CPU in one run, 130 to 225 across this session\'s runs; the copy out of the ring is most of the difference; copying at most 128 or 256 KiB per step, so that the reused buffer stays in the 1 MiB second-level cache, gained nothing consistent over three A/B rounds at N = 4 and lost up to a third at 16 KiB point-to-point). At N = 4 five processes share two cores, so the rate per subscriber is the machine\'s CPU divided among the publisher and four subscribers, and the peer (`uds-corked`) moved from 216 to 416 k msg/s between runs: the quick suite runs this case and its peers three rounds and judges the median of the ratio within each round.',
   ],
   [
     /^default API \(for await over batches\(\)\), N=4/,
