@@ -156,7 +156,7 @@ constexpr uint64_t kStreamCopiesFrom = 1u << 20;
 // marking each) against 15% for the copy. So messages below
 // kLargeMessageFrom, which glibc's heap serves once PrimeMalloc raised its
 // threshold, get Buffer.allocUnsafe: 3.7 -> 2.0 ms of subscriber CPU per
-// 16 MiB message, 8 -> 0 mark-compacts per 32 of them
+// 16 MiB message, 8 -> 0 to 2 mark-compacts per 32 of them
 // (test/fixtures/large-collected.mjs).
 //
 // From kLargeMessageFrom on malloc maps every Buffer afresh, which the
