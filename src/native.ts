@@ -106,7 +106,7 @@ export interface NativeConstants {
   META_STRIDE: number;
   /** Most records one read/poll describes. */
   MAX_BATCH: number;
-  /** Fragmented messages from this length on get their Buffer from allocMessage. */
+  /** Fragmented messages from this length on (just under 32 MiB: what glibc's heap no longer serves) get their Buffer from allocMessage. */
   LARGE_MESSAGE_FROM: number;
 }
 

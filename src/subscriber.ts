@@ -63,7 +63,7 @@ export interface SubscriberOptions {
    * declared `maxMessageBytes` caps it further). A message declaring more in
    * its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT before
    * anything of it is allocated, as does one whose fragments add up to more
-   * than it declared. Messages of 8 MiB or more read through the copy API
+   * than it declared. Messages of 32 MiB or more read through the copy API
    * get a Buffer in a mapping of their own, which is kept for a later
    * message once the Buffer is collected: at most 128 MiB per process.
    */
