@@ -181,6 +181,9 @@ describe('a bridge peer written from the docs (Python, test/fixtures/docs_bridge
     await publish(0, 1000, true);
     await json(client, 'paused');
     await bridgeEvent(bridge, 'down', 1);
+    // The link event names the peer that went away (its address is gone from a closed socket).
+    const down = bridge.lines().map((l) => JSON.parse(l)).find((e) => e.event === 'down');
+    expect(down.reason).toMatch(/^tcp peer 127\.0\.0\.1:\d+ went away$/);
     // The link is down: a drop bridge drops what it reads now (docs/bridge.md).
     await publish(1000, 2000, false);
     while (publisher.stats().subscribers.some((s) => s.lagBytes > 0)) await new Promise((r) => setTimeout(r, 20));
