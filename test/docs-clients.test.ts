@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { EvictionEvent, UnsubscribeEvent } from '../src/index.js';
+import type { EvictionEvent, Publisher, UnsubscribeEvent } from '../src/index.js';
 import { existsSync } from 'node:fs';
 import { cleanup, cli, fixtures, listen, runCommand, socketPath, spawned, type Proc } from './helpers.js';
 
@@ -143,6 +143,31 @@ describe('a subscriber written from the docs (Python, test/fixtures/docs_subscri
     expect((await sub.exited).code).toBe(1);
   });
 
+  it('rejoins after the eviction at the live head: received + the gap it reports = published', async () => {
+    const { path, publisher } = await listen({ policy: 'drop' });
+    const evictions: EvictionEvent[] = [];
+    publisher.on('evict', (e) => evictions.push(e));
+    const sub = python(SUBSCRIBER, [path, '--stall-after', '10', '--rejoins', '1']);
+    await json(sub, 'welcome');
+    for (let i = 0; i < 10; i++) await publisher.publish(message(i, 100));
+    await json(sub, 'stalled');
+    let published = 10;
+    while (evictions.length === 0) await publisher.publish(message(published++, 1000));
+    sub.child.stdin!.write('go on\n');
+    const gap = await json(sub, 'gap');
+    const rewelcome = JSON.parse(await sub.line(/"event": "welcome".*"generation": 2\b/));
+    expect(rewelcome, sub.report()).toMatchObject({ generation: 2, nextSeq: published });
+    // Under drop, more than a ring ahead of it would evict it again: small messages, a ring's worth at a time.
+    for (let i = published; i < published + 500; i++) {
+      await publisher.publish(message(i, i % 900));
+      if (i % 32 === 0) await untilCaughtUp(publisher);
+    }
+    await publisher.close();
+    const end = await json(sub, 'end');
+    expect(end, sub.report()).toMatchObject({ how: 'closed', messages: 10 + 500, lastSeq: published + 499 });
+    expect(end.messages + gap.lostMessages).toBe(published + 500);
+  });
+
   it('detaches in order: the publisher frees its slot as closed, not dead', async () => {
     const { path, publisher } = await listen();
     const unsubscribed: UnsubscribeEvent[] = [];
@@ -186,7 +211,7 @@ describe('a bridge peer written from the docs (Python, test/fixtures/docs_bridge
     expect(down.reason).toMatch(/^tcp peer 127\.0\.0\.1:\d+ went away$/);
     // The link is down: a drop bridge drops what it reads now (docs/bridge.md).
     await publish(1000, 2000, false);
-    while (publisher.stats().subscribers.some((s) => s.lagBytes > 0)) await new Promise((r) => setTimeout(r, 20));
+    await untilCaughtUp(publisher);
     client.child.stdin!.write('reconnect\n');
     await bridgeEvent(bridge, 'up', 2);
     await publish(2000, 3000, true);
@@ -230,6 +255,11 @@ async function waitForSocket(pub: Proc, path: string): Promise<void> {
     if (pub.child.exitCode !== null) throw new Error(pub.report());
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Until every subscriber acknowledged everything published. */
+async function untilCaughtUp(publisher: Publisher): Promise<void> {
+  while (publisher.stats().subscribers.some((s) => s.lagBytes > 0)) await new Promise((r) => setTimeout(r, 5));
 }
 
 /** Until the bridge's --json output holds `n` events named `event`. */
