@@ -9,8 +9,9 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { encodeControlMessage } from '../src/control.js';
 import type { EvictionEvent, Publisher, UnsubscribeEvent } from '../src/index.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cleanup, cli, fixtures, listen, runCommand, socketPath, spawned, type Proc } from './helpers.js';
 
 afterEach(cleanup);
@@ -178,6 +179,20 @@ describe('a subscriber written from the docs (Python, test/fixtures/docs_subscri
     expect(await json(sub, 'end')).toMatchObject({ how: 'detached', messages: 5 });
     while (unsubscribed.length === 0) await new Promise((r) => setTimeout(r, 10));
     expect(unsubscribed).toEqual([expect.objectContaining({ slot: 0, reason: 'closed' })]);
+  });
+});
+
+describe('the bytes the docs spell out', () => {
+  it('docs/protocol.md: hello, detach and rejoin are the datagrams the codec encodes', () => {
+    const text = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8');
+    const spelled = (name: string): Buffer => {
+      const line = text.split('\n').find((l) => new RegExp(`^${name} +(?:[0-9a-f]{2} )+`).test(l));
+      expect(line, `docs/protocol.md spells out ${name}`).toBeDefined();
+      return Buffer.from(line!.slice(name.length).replace(/\s+/g, ''), 'hex');
+    };
+    expect(spelled('hello')).toEqual(encodeControlMessage({ type: 'hello', version: 1, role: 'subscribe' }));
+    expect(spelled('detach')).toEqual(encodeControlMessage({ type: 'detach' }));
+    expect(spelled('rejoin')).toEqual(encodeControlMessage({ type: 'rejoin' }));
   });
 });
 
