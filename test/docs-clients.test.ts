@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { encodeControlMessage } from '../src/control.js';
-import type { EvictionEvent, Publisher, UnsubscribeEvent } from '../src/index.js';
+import { Publisher, type EvictionEvent, type UnsubscribeEvent } from '../src/index.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { cleanup, cli, fixtures, listen, runCommand, socketPath, spawned, type Proc } from './helpers.js';
+import { cleanup, cli, fixtures, listen, opened, runCommand, socketPath, spawned, type Proc } from './helpers.js';
 
 afterEach(cleanup);
 
@@ -167,6 +167,19 @@ describe('a subscriber written from the docs (Python, test/fixtures/docs_subscri
     const end = await json(sub, 'end');
     expect(end, sub.report()).toMatchObject({ how: 'closed', messages: 10 + 500, lastSeq: published + 499 });
     expect(end.messages + gap.lostMessages).toBe(published + 500);
+  });
+
+  it('takes a bus address as docs/addresses.md writes it: unix: with %XX escapes', async () => {
+    const path = socketPath('a%b?c.sock');
+    const publisher = await Publisher.listen({ path, capacity: 1 << 16 }); // `path` is never parsed
+    opened.push(publisher);
+    const address = `unix:${path.replace(/%/g, '%25').replace(/\?/g, '%3F')}`;
+    const sub = python(SUBSCRIBER, [address, '--detach-after', '1']);
+    await json(sub, 'welcome');
+    await publisher.publish(Buffer.from('one'));
+    expect(await json(sub, 'end')).toMatchObject({ how: 'detached', messages: 1 });
+    const bad = python(SUBSCRIBER, [`unix:${path.replace(/%/g, '%zz')}`]);
+    expect(await json(bad, 'end')).toMatchObject({ how: 'bad-address' });
   });
 
   it('detaches in order: the publisher frees its slot as closed, not dead', async () => {
