@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { encodeControlMessage } from '../src/control.js';
-import { Publisher, type EvictionEvent, type UnsubscribeEvent } from '../src/index.js';
+import { Publisher, Subscriber, type EvictionEvent, type UnsubscribeEvent } from '../src/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { cleanup, cli, fixtures, listen, opened, runCommand, socketPath, spawned, type Proc } from './helpers.js';
 
@@ -167,6 +167,35 @@ describe('a subscriber written from the docs (Python, test/fixtures/docs_subscri
     const end = await json(sub, 'end');
     expect(end, sub.report()).toMatchObject({ how: 'closed', messages: 10 + 500, lastSeq: published + 499 });
     expect(end.messages + gap.lostMessages).toBe(published + 500);
+  });
+
+  it('rejoining while the publisher is part-way through a fragmented message, counts that message in the gap', async () => {
+    // The publisher waits for a subscriber that does not read, in the middle of a message of several
+    // records; meanwhile the Python subscriber, stopped, is evicted (heartbeat) and rejoins: it joins
+    // inside that message, whose tail it skips, so that message is lost to it as well.
+    const { path, publisher } = await listen({ evictAfterMs: 0, heartbeatTimeoutMs: 300 });
+    const holder = await Subscriber.connect({ address: path });
+    opened.push(holder);
+    const evictions: EvictionEvent[] = [];
+    publisher.on('evict', (e) => evictions.push(e));
+    const sub = python(SUBSCRIBER, [path, '--stall-after', '1', '--rejoins', '1']);
+    const { slot } = await json(sub, 'welcome');
+    await publisher.publish(message(0, 100));
+    await json(sub, 'stalled');
+    const big = publisher.publish(message(1, 5 * publisher.maxPayload)); // held up by `holder` after a ring's worth
+    while (!evictions.some((e) => e.slot === slot)) await new Promise((r) => setTimeout(r, 20));
+    sub.child.stdin!.write('go on\n');
+    const gap = await json(sub, 'gap');
+    const reading = (async () => {
+      for await (const _ of holder) void _;
+    })();
+    await big;
+    for (let i = 2; i < 100; i++) await publisher.publish(message(i, 100));
+    await publisher.close();
+    await reading;
+    const end = await json(sub, 'end');
+    expect(end, sub.report()).toMatchObject({ how: 'closed', firstSeq: 0, lastSeq: 99 });
+    expect(end.messages + gap.lostMessages).toBe(100);
   });
 
   it('takes a bus address as docs/addresses.md writes it: unix: with %XX escapes', async () => {
