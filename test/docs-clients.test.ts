@@ -173,8 +173,9 @@ describe('a subscriber written from the docs (Python, test/fixtures/docs_subscri
     // The publisher waits for a subscriber that does not read, in the middle of a message of several
     // records; meanwhile the Python subscriber, stopped, is evicted (heartbeat) and rejoins: it joins
     // inside that message, whose tail it skips, so that message is lost to it as well.
-    const { path, publisher } = await listen({ evictAfterMs: 0, heartbeatTimeoutMs: 300 });
-    const holder = await Subscriber.connect({ address: path });
+    // (The holder bumps its heartbeat from this process's event loop every 250 ms: 1500 ms leaves room for a loaded machine.)
+    const { path, publisher } = await listen({ evictAfterMs: 0, heartbeatTimeoutMs: 1500 });
+    const holder = await Subscriber.connect({ address: path, rejoin: true });
     opened.push(holder);
     const evictions: EvictionEvent[] = [];
     publisher.on('evict', (e) => evictions.push(e));
