@@ -172,7 +172,8 @@ export interface NativePublisher {
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
   /** Slots whose state changed since the last call; `evictions` counts every eviction of the slot so far, the lost range is the last one's. */
   takeChanges(): Array<{ slot: number; state: number; reason: number; evictions: number; evictReason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
-  stats(): { head: number; messages: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
+  /** `joinSeq`: the first message a subscriber attached now receives (the one after a message partly written). */
+  stats(): { head: number; messages: number; joinSeq: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
   /** Orderly end: head is final, subscribers drain and then end (RC_ECLOSED). */
   close(): void;
   /** Cut short: head is final, subscribers drain and then fail (RC_EABORTED). No-op after close(). */

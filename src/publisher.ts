@@ -1060,8 +1060,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #attach(connection: ControlConnection, peer: NativePeer, ownsConnection = true): Attached | null {
     const grant = this.#native.attach(peer.pid, peer.uid);
     if (grant === null) return null;
-    // messages committed so far = the sequence number of the next message.
-    const { head, messages: nextSeq } = this.#native.stats();
+    // The first message it will receive: not one the publisher is part-way through (it skips that one's tail).
+    const { head, joinSeq: nextSeq } = this.#native.stats();
     const wake = new native.FdWatcher(grant.wakeFd, true, () => this.#wakeUp());
     const attached: Attached = { connection, wake, ownsConnection, peer, slot: grant.slot, joinedAt: head };
     try {
