@@ -1013,6 +1013,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     let attached = this.#attach(connection, peer);
     if (attached === null) return handshake.refuse('full', 'no free slot');
     handshake.established();
+    // Why the slot goes when the connection closes: the peer's death, unless we ended it for a violation.
+    let closedFor = C.RC_EVICT_DEAD;
     return {
       message: (message, fds) => {
         for (const fd of fds) native.closeFd(fd); // subscribers never send descriptors
@@ -1030,17 +1032,19 @@ export class Publisher extends EventEmitter<PublisherEvents> {
             handshake.refuse('full', 'no free slot to rejoin');
           }
         } else {
+          closedFor = C.RC_EVICT_PROTOCOL;
           handshake.refuse('protocol', `unexpected ${message.type} after attach`);
         }
       },
       violation: (detail) => {
         this.#log.warn({ pid: peer.pid, uid: peer.uid, detail }, 'control protocol violation');
         if (attached === null) return;
+        closedFor = C.RC_EVICT_PROTOCOL;
         this.#native.evict(attached.slot, C.RC_EVICT_PROTOCOL);
         this.#processChanges();
       },
       closed: () => {
-        if (attached) this.#release(attached, C.RC_EVICT_DEAD);
+        if (attached) this.#release(attached, closedFor);
         attached = null;
       },
     };
