@@ -43,7 +43,10 @@ const SCENARIOS = ['throughput', 'fanout', 'latency', 'cpu', 'stuck', 'instr', '
  * `warmupSeconds` at full speed that are delivered but not timed; `repeat`
  * runs of a case take turns with the other transports and the median is kept.
  * `throughput.transports` run at every size except those listed in
- * `throughput.transportsFor` (size -> its own transports).
+ * `throughput.transportsFor` (size -> its own transports). `repeatFor`
+ * (throughput: size, fanout: subscriber count -> { times, transports }) runs
+ * those cases `times` rounds instead: the cases a target judges by a ratio,
+ * which judgeTargets() takes round by round (medianRoundRatio).
  */
 export const SUITES = {
   // A few seconds: every transport once, every scenario once (the test suite runs this).
@@ -65,22 +68,37 @@ export const SUITES = {
     // included); 1, 4, 16 and 64 MiB the copy and zero-copy APIs against the
     // sockets and memcpy (target 2); 64 B the batch and zero-copy rates
     // (10 M msg/s). 1 KiB judges nothing here (the default-API target is
-    // fan-out's) and 256 KiB was dropped: the large sizes take their time, and
-    // the suite stays under 3 minutes. The full suite runs every size with
-    // every transport.
+    // fan-out's; it made room for 16 KiB's rounds) and 256 KiB was dropped:
+    // the large sizes take their time, and the suite stays under 3 minutes.
+    // The full suite runs every size with every transport.
     throughput: {
-      sizes: [64, 1 * KiB, 16 * KiB, 1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB],
+      sizes: [64, 16 * KiB, 1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB],
       seconds: 0.4,
       warmupSeconds: 0.2,
       transports: ['ringcast', 'ringcast-zerocopy', 'uds', 'uds-corked', 'memcpy'],
       transportsFor: {
         [64]: ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds-corked', 'c-core'],
-        [1 * KiB]: ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds', 'uds-corked'],
         [16 * KiB]: ALL_TRANSPORTS,
         [4 * MiB]: ['ringcast', 'ringcast-batches', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'memcpy'],
       },
+      // The 16 KiB ratios swing by 1.5x between single runs (uds itself 90
+      // to 170 k msg/s): three rounds of the cases the judged lines compare.
+      repeatFor: { [16 * KiB]: { times: 3, transports: ['ringcast-reuse', 'ringcast-zerocopy', 'uds', 'c-core'] } },
     },
-    fanout: { counts: [1, 2, 4, 8], sizes: [1 * KiB], seconds: 0.4, warmupSeconds: 0.3, transports: [...NODE_TRANSPORTS, 'c-core'] },
+    // N = 1 and 8 for the publisher's cost (shown), N = 4 judged; N = 2,
+    // which no target reads, makes room for N = 4's rounds in the 3 minutes.
+    fanout: {
+      counts: [1, 4, 8],
+      sizes: [1 * KiB],
+      seconds: 0.4,
+      warmupSeconds: 0.3,
+      transports: [...NODE_TRANSPORTS, 'c-core'],
+      // N = 4 is judged (targets 1 and issue 4's) against the best Node peer,
+      // which swings from 216 to 416 k msg/s between runs: three rounds of the
+      // judged APIs and of the two peers that can be best (tcp, zeromq and
+      // NATS are several times slower there).
+      repeatFor: { 4: { times: 3, transports: ['ringcast-reuse', 'ringcast-zerocopy', 'uds', 'uds-corked'] } },
+    },
     latency: {
       sizes: [64],
       seconds: 0.8,
@@ -151,25 +169,33 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------
 // The plan: every case of a suite, in the order they run
 
-function plan(suite, scenarios, transports) {
+export function plan(suite, scenarios, transports) {
   const cases = [];
   const want = (t) => transports.includes(t);
   const on = (s) => scenarios.includes(s);
   const { repeat } = suite;
+  // Rounds of one group of cases (a size, a subscriber count): every transport
+  // `repeat` times, those `more` names up to `more.times`, taking turns.
+  const rounds = (transports, more) => {
+    const out = [];
+    for (let r = 0; r < Math.max(repeat, more?.times ?? 0); r++)
+      out.push(transports.filter((t) => want(t) && (r < repeat || (more.transports.includes(t) && r < more.times))));
+    return out;
+  };
   if (on('throughput')) {
-    const { sizes, seconds, warmupSeconds = 0, transportsFor = {} } = suite.throughput;
+    const { sizes, seconds, warmupSeconds = 0, transportsFor = {}, repeatFor = {} } = suite.throughput;
     for (const size of sizes)
-      for (let r = 0; r < repeat; r++)
-        for (const transport of (transportsFor[size] ?? suite.throughput.transports).filter(want))
-          cases.push({ scenario: 'throughput', transport, subscribers: 1, size, seconds, warmupSeconds, repeat: r });
+      rounds(transportsFor[size] ?? suite.throughput.transports, repeatFor[size]).forEach((transports, r) => {
+        for (const transport of transports) cases.push({ scenario: 'throughput', transport, subscribers: 1, size, seconds, warmupSeconds, repeat: r });
+      });
   }
   if (on('fanout')) {
-    const { sizes, counts, seconds, warmupSeconds = 0 } = suite.fanout;
+    const { sizes, counts, seconds, warmupSeconds = 0, repeatFor = {} } = suite.fanout;
     for (const size of sizes)
       for (const subscribers of counts)
-        for (let r = 0; r < repeat; r++)
-          for (const transport of suite.fanout.transports.filter(want))
-            cases.push({ scenario: 'fanout', transport, subscribers, size, seconds, warmupSeconds, repeat: r });
+        rounds(suite.fanout.transports, repeatFor[subscribers]).forEach((transports, r) => {
+          for (const transport of transports) cases.push({ scenario: 'fanout', transport, subscribers, size, seconds, warmupSeconds, repeat: r });
+        });
   }
   if (on('latency')) {
     const { sizes, seconds, iterations, warmup, variants } = suite.latency;
@@ -551,6 +577,26 @@ function mergeRepeats(results) {
   });
 }
 
+/**
+ * `result`'s rate over the best of `peers`' in the same round (the cases of a
+ * round run back to back: mergeRepeats keeps each round's rate in `runs`),
+ * the median over the rounds both ran; one round when either ran once.
+ * `detail`: each round's ratio, when there was more than one.
+ */
+export function medianRoundRatio(result, peers) {
+  const roundsOf = (r) => r.runs ?? [r.msgsPerSec];
+  const ratios = [];
+  roundsOf(result).forEach((rate, i) => {
+    const peerRates = peers.map((p) => roundsOf(p)[i]).filter((x) => typeof x === 'number' && x > 0);
+    if (typeof rate === 'number' && peerRates.length) ratios.push(rate / Math.max(...peerRates));
+  });
+  if (ratios.length === 0) return { value: null, detail: '' };
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const value = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { value, detail: ratios.length > 1 ? `; median of ${ratios.length} rounds: ${ratios.map((x) => round(x, 2)).join(', ')}` : '' };
+}
+
 /** The issue's speed targets, judged on this run's figures. */
 export function judgeTargets(results) {
   const find = (scenario, transport, subscribers, size, extra = {}) =>
@@ -571,20 +617,44 @@ export function judgeTargets(results) {
   const show = (name, value, goal, detail) => targets.push({ name, value: value === null ? null : round(value, 3), goal, met: null, judged: false, detail });
   const ratio = (a, b) => (a && b ? a / b : null);
 
-  // The issue names no API for 16 KiB: both are judged, the copy API against
-  // the C core's copying subscribers being the like-for-like pair.
+  // Issue 4's 16 KiB and N = 4 targets name no API: the zero-copy one is
+  // judged, and the copy API that reaches them (batches({ reuseBuffer: true }))
+  // against the C core's copying subscribers, the like-for-like pair.
+  //
+  // Issue 17, target 1 (the default API): `for await` with publishBatch, or
+  // "a batch-at-a-time iterator or a reusable-buffer read ... as a documented
+  // API". The judged line is that documented iterator, `for await` over
+  // batches({ reuseBuffer: true }) (ringcast-reuse); `for await` per message
+  // and over batches() (a fresh buffer per batch) are shown beside it. Each
+  // ratio is the median over rounds of the ratio within a round (cases of a
+  // round run back to back), so a peer or a machine state that drifts between
+  // rounds does not decide it.
+  const DEFAULT_APIS = [
+    ['ringcast-reuse', 'for await over batches({ reuseBuffer: true })', true],
+    ['ringcast-batches', 'for await over batches()', false],
+    ['ringcast', 'for await per message', false],
+  ];
+  const SHOWN_DEFAULT = 'shown, not judged: target 1 is judged on for await over batches({ reuseBuffer: true })';
   const uds16 = find('throughput', 'uds', 1, 16 * KiB);
   const core16 = find('throughput', 'c-core', 1, 16 * KiB);
-  for (const transport of ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy']) {
+  const zero16 = find('throughput', 'ringcast-zerocopy', 1, 16 * KiB);
+  if (zero16 && uds16) {
+    const x = medianRoundRatio(zero16, [uds16]);
+    add('16 KiB point-to-point: ringcast-zerocopy / uds', x.value, '>= 5', x.value >= 5, `${fmtRate(zero16.msgsPerSec)} vs ${fmtRate(uds16.msgsPerSec)} msg/s${x.detail}`);
+  }
+  for (const r of [zero16, find('throughput', 'ringcast-reuse', 1, 16 * KiB)].filter(Boolean)) {
+    if (!core16) break;
+    const x = medianRoundRatio(r, [core16]);
+    add(`16 KiB point-to-point: ${r.transport} / c-core`, x.value, '>= 0.5', x.value >= 0.5, `${fmtRate(r.msgsPerSec)} vs ${fmtRate(core16.msgsPerSec)} msg/s${x.detail}`);
+  }
+  for (const [transport, api, judged] of DEFAULT_APIS) {
     const r = find('throughput', transport, 1, 16 * KiB);
-    if (r && uds16) {
-      const x = ratio(r.msgsPerSec, uds16.msgsPerSec);
-      add(`16 KiB point-to-point: ${transport} / uds`, x, '>= 5', x >= 5, `${fmtRate(r.msgsPerSec)} vs ${fmtRate(uds16.msgsPerSec)} msg/s`);
-    }
-    if (r && core16) {
-      const x = ratio(r.msgsPerSec, core16.msgsPerSec);
-      add(`16 KiB point-to-point: ${transport} / c-core`, x, '>= 0.5', x >= 0.5, `${fmtRate(r.msgsPerSec)} vs ${fmtRate(core16.msgsPerSec)} msg/s`);
-    }
+    if (!r || !uds16) continue;
+    const x = medianRoundRatio(r, [uds16]);
+    const name = `default API (${api}), 16 KiB point-to-point: ${transport} / uds`;
+    const detail = `${fmtRate(r.msgsPerSec)} vs ${fmtRate(uds16.msgsPerSec)} msg/s${x.detail}`;
+    if (judged) add(name, x.value, '>= 5', x.value >= 5, detail);
+    else show(name, x.value, SHOWN_DEFAULT, detail);
   }
   const small = ['ringcast', 'ringcast-zerocopy'].map((t) => find('throughput', t, 1, 64)).filter(Boolean);
   if (small.length) {
@@ -593,25 +663,20 @@ export function judgeTargets(results) {
   }
   const fan = ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
   const peers = ['uds', 'uds-corked', 'tcp', 'zeromq', 'nats'].map((t) => find('fanout', t, 4, 1 * KiB)).filter(Boolean);
-  if (fan.length && peers.length) {
+  const bestPeer = peers.length ? peers.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b)) : null;
+  if (fan.length && bestPeer) {
     const best = fan.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
-    const peer = peers.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
-    const x = ratio(best.msgsPerSec, peer.msgsPerSec);
-    add('N=4 at 1 KiB: ringcast / best Node peer (per subscriber)', x, '>= 5', x >= 5, `${best.transport} ${fmtRate(best.msgsPerSec)} vs ${peer.transport} ${fmtRate(peer.msgsPerSec)} msg/s`);
+    const x = medianRoundRatio(best, peers);
+    add('N=4 at 1 KiB: ringcast / best Node peer (per subscriber)', x.value, '>= 5', x.value >= 5, `${best.transport} ${fmtRate(best.msgsPerSec)} vs ${bestPeer.transport} ${fmtRate(bestPeer.msgsPerSec)} msg/s${x.detail}`);
   }
-  // Issue 17: the default API (publishBatch; for await over the Subscriber, or
-  // over its batches()) on its own. Each copy API gets its line; the target is
-  // met by the documented batch iterator, the per-message one is shown beside it.
-  for (const [transport, api] of [
-    ['ringcast-reuse', 'for await over batches({ reuseBuffer: true })'],
-    ['ringcast-batches', 'for await over batches()'],
-    ['ringcast', 'for await per message'],
-  ]) {
-    const defaultFan = find('fanout', transport, 4, 1 * KiB);
-    if (!defaultFan || !peers.length) continue;
-    const peer = peers.reduce((a, b) => (a.msgsPerSec >= b.msgsPerSec ? a : b));
-    const x = ratio(defaultFan.msgsPerSec, peer.msgsPerSec);
-    add(`default API (${api}), N=4 at 1 KiB: ${transport} / best Node peer (per subscriber)`, x, '>= 5', x >= 5, `${fmtRate(defaultFan.msgsPerSec)} vs ${peer.transport} ${fmtRate(peer.msgsPerSec)} msg/s`);
+  for (const [transport, api, judged] of DEFAULT_APIS) {
+    const r = find('fanout', transport, 4, 1 * KiB);
+    if (!r || !bestPeer) continue;
+    const x = medianRoundRatio(r, peers);
+    const name = `default API (${api}), N=4 at 1 KiB: ${transport} / best Node peer (per subscriber)`;
+    const detail = `${fmtRate(r.msgsPerSec)} vs ${bestPeer.transport} ${fmtRate(bestPeer.msgsPerSec)} msg/s${x.detail}`;
+    if (judged) add(name, x.value, '>= 5', x.value >= 5, detail);
+    else show(name, x.value, SHOWN_DEFAULT, detail);
   }
   // Large messages, fragmented through the default ring: both APIs against uds, memcpy at 4 MiB, zero-copy against copy.
   for (const size of [1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB]) {

@@ -270,7 +270,8 @@ export function resolveSubscriberAddress<I extends object, X extends object>(opt
       if (address.doorbell === undefined && address.server === undefined) {
         throw new AddressError(text, 'parameter doorbell', 'a subscriber needs doorbell=DEVICE (in a guest) or server=SOCKET (on the host)');
       }
-      const { kind: _, ...given } = address;
+      // unix= is the mixed bus's socket, which a subscriber through ivshmem does not use.
+      const { kind: _, unix: _socket, ...given } = address;
       return { ivshmem: merge(text, 'ivshmem', given as unknown as Partial<I>, options.ivshmem) };
     }
     case 'xen': {

@@ -106,7 +106,7 @@ export interface NativeConstants {
   META_STRIDE: number;
   /** Most records one read/poll describes. */
   MAX_BATCH: number;
-  /** Fragmented messages from this length on get their Buffer from allocMessage. */
+  /** Fragmented messages from this length on (just under 32 MiB: what glibc's heap no longer serves) get their Buffer from allocMessage. */
   LARGE_MESSAGE_FROM: number;
 }
 
@@ -172,7 +172,8 @@ export interface NativePublisher {
   checkHeartbeats(nowMs: number, timeoutMs: number): number;
   /** Slots whose state changed since the last call; `evictions` counts every eviction of the slot so far, the lost range is the last one's. */
   takeChanges(): Array<{ slot: number; state: number; reason: number; evictions: number; evictReason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
-  stats(): { head: number; messages: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
+  /** `joinSeq`: the first message a subscriber attached now receives (the one after a message partly written). */
+  stats(): { head: number; messages: number; joinSeq: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
   /** Orderly end: head is final, subscribers drain and then end (RC_ECLOSED). */
   close(): void;
   /** Cut short: head is final, subscribers drain and then fail (RC_EABORTED). No-op after close(). */

@@ -73,6 +73,15 @@ export function checkSignal(value: unknown): AbortSignal | undefined {
 }
 
 /**
+ * The option names of an options type, listed once: `Record<keyof T, true>`
+ * makes the compiler refuse a list that misses one of T's keys or names a key
+ * T does not have, so checkKnownOptions cannot fall behind the type.
+ */
+export function optionNames<T>(names: Record<keyof T, true>): readonly string[] {
+  return Object.keys(names);
+}
+
+/**
  * Refuses a key of `given` that is not in `known`: a JavaScript caller's typo
  * or misplaced option would otherwise be ignored without a word. `belongsIn`
  * names, for an option that is valid one level down, where it goes (e.g.

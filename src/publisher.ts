@@ -20,10 +20,12 @@ import {
   checkCapacity,
   checkEvictAfterMs,
   checkInteger,
+  checkKnownOptions,
   checkPath,
   checkPolicy,
   checkSignal,
   MAX_BUFFER_LENGTH,
+  optionNames,
   type SlowConsumerPolicy,
 } from './options.js';
 import { writableTo, type StreamOptions } from './streams.js';
@@ -130,6 +132,31 @@ export interface PublisherOptionFields {
    */
   xen?: XenBusOptions;
 }
+
+/** Every option of Publisher.listen: any other is refused (a typo would otherwise be ignored). */
+const PUBLISHER_OPTION_NAMES = optionNames<PublisherOptionFields>({
+  address: true,
+  path: true,
+  listen: true,
+  envelopes: true,
+  xenBus: true,
+  capacity: true,
+  maxPayload: true,
+  maxMessageBytes: true,
+  policy: true,
+  evictAfterMs: true,
+  maxLagBytes: true,
+  heartbeatTimeoutMs: true,
+  maxSubscribers: true,
+  allow: true,
+  maxPerUid: true,
+  rejoinBackoffMs: true,
+  handshakeTimeoutMs: true,
+  maxPendingHandshakes: true,
+  logger: true,
+  vm: true,
+  xen: true,
+});
 
 export interface PublishOptions {
   signal?: AbortSignal;
@@ -309,6 +336,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private constructor(given: PublisherOptions) {
     super();
     if (typeof given !== 'object' || given === null) throw invalidOption('options', given, 'an object');
+    checkKnownOptions('Publisher.listen', given, PUBLISHER_OPTION_NAMES);
     const options: PublisherOptionFields = { ...given, ...resolvePublisherAddress(given) };
     const vm = options.vm === undefined ? null : checkVmOptions(options.vm);
     // A mixed bus is found by its socket; a VM-only bus's path only names it.
@@ -525,13 +553,6 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     return writableTo(this, options.closeOnEnd === false ? undefined : () => this.close(), options);
   }
 
-  /**
-   * Resolves once `count` subscribers are attached (at once if they already
-   * are); rejects with ERR_RINGCAST_ABORTED when `signal` aborts and with
-   * ERR_RINGCAST_CLOSED when the publisher closes first. A count above what
-   * the bus admits (`maxSubscribers` local processes, its guests, its Xen
-   * receivers; 64 at most) is ERR_RINGCAST_INVALID_OPTION at once.
-   */
   /** The most subscribers that can be attached at once: local processes through the socket, guests, Xen receivers. */
   #mostSubscribers(): number {
     if (this.#xen) return this.#xen.receivers.length;
@@ -539,6 +560,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     return Math.min(C.RC_MAX_SUBSCRIBERS, guests + (this.#server ? this.#maxSubscribers : 0));
   }
 
+  /**
+   * Resolves once `count` subscribers are attached (at once if they already
+   * are); rejects with ERR_RINGCAST_ABORTED when `signal` aborts and with
+   * ERR_RINGCAST_CLOSED when the publisher closes first. A count above what
+   * the bus admits (`maxSubscribers` local processes, its guests, its Xen
+   * receivers; 64 at most) is ERR_RINGCAST_INVALID_OPTION at once.
+   */
   waitForSubscribers(count: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     try {
       checkInteger('count', count, 0, 0, C.RC_MAX_SUBSCRIBERS);
@@ -985,6 +1013,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     let attached = this.#attach(connection, peer);
     if (attached === null) return handshake.refuse('full', 'no free slot');
     handshake.established();
+    // Why the slot goes when the connection closes: the peer's death, unless we ended it for a violation.
+    let closedFor = C.RC_EVICT_DEAD;
     return {
       message: (message, fds) => {
         for (const fd of fds) native.closeFd(fd); // subscribers never send descriptors
@@ -1002,17 +1032,19 @@ export class Publisher extends EventEmitter<PublisherEvents> {
             handshake.refuse('full', 'no free slot to rejoin');
           }
         } else {
+          closedFor = C.RC_EVICT_PROTOCOL;
           handshake.refuse('protocol', `unexpected ${message.type} after attach`);
         }
       },
       violation: (detail) => {
         this.#log.warn({ pid: peer.pid, uid: peer.uid, detail }, 'control protocol violation');
         if (attached === null) return;
+        closedFor = C.RC_EVICT_PROTOCOL;
         this.#native.evict(attached.slot, C.RC_EVICT_PROTOCOL);
         this.#processChanges();
       },
       closed: () => {
-        if (attached) this.#release(attached, C.RC_EVICT_DEAD);
+        if (attached) this.#release(attached, closedFor);
         attached = null;
       },
     };
@@ -1032,8 +1064,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #attach(connection: ControlConnection, peer: NativePeer, ownsConnection = true): Attached | null {
     const grant = this.#native.attach(peer.pid, peer.uid);
     if (grant === null) return null;
-    // messages committed so far = the sequence number of the next message.
-    const { head, messages: nextSeq } = this.#native.stats();
+    // The first message it will receive: not one the publisher is part-way through (it skips that one's tail).
+    const { head, joinSeq: nextSeq } = this.#native.stats();
     const wake = new native.FdWatcher(grant.wakeFd, true, () => this.#wakeUp());
     const attached: Attached = { connection, wake, ownsConnection, peer, slot: grant.slot, joinedAt: head };
     try {

@@ -25,7 +25,7 @@ import { resolveSubscriberAddress } from './address.js';
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './providers/ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './providers/xen.js';
 import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
-import { MAX_BUFFER_LENGTH, checkInteger, checkPath, checkSignal } from './options.js';
+import { MAX_BUFFER_LENGTH, checkInteger, checkKnownOptions, checkPath, checkSignal, optionNames } from './options.js';
 import { LAG_SETTLE_MS, wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
 // recvSync() names what it cannot do yet the way addresses do.
@@ -63,7 +63,7 @@ export interface SubscriberOptions {
    * declared `maxMessageBytes` caps it further). A message declaring more in
    * its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT before
    * anything of it is allocated, as does one whose fragments add up to more
-   * than it declared. Messages of 8 MiB or more read through the copy API
+   * than it declared. Messages of 32 MiB or more read through the copy API
    * get a Buffer in a mapping of their own, which is kept for a later
    * message once the Buffer is collected: at most 128 MiB per process.
    */
@@ -82,6 +82,23 @@ export interface SubscriberOptions {
   /** @internal Hand out each message's envelope on a bridged bus (bridges only). */
   keepEnvelopes?: boolean;
 }
+
+/** Every option of Subscriber.connect: any other is refused (a typo would otherwise be ignored). */
+const SUBSCRIBER_OPTION_NAMES = optionNames<SubscriberOptions>({
+  address: true,
+  path: true,
+  ivshmem: true,
+  xen: true,
+  batchBytes: true,
+  maxMessageBytes: true,
+  spinMicros: true,
+  rejoin: true,
+  heartbeatMs: true,
+  handshakeTimeoutMs: true,
+  signal: true,
+  logger: true,
+  keepEnvelopes: true,
+});
 
 export interface ReceiveOptions {
   signal?: AbortSignal;
@@ -271,6 +288,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   private constructor(given: SubscriberOptions) {
     super();
+    if (typeof given !== 'object' || given === null) throw invalidOption('options', given, 'an object');
+    checkKnownOptions('Subscriber.connect', given, SUBSCRIBER_OPTION_NAMES);
     const options: SubscriberOptions = { ...given, ...resolveSubscriberAddress<IvshmemSubscribeOptions, XenSubscribeOptions>(given) };
     if (options.ivshmem !== undefined && options.xen !== undefined) throw invalidOption('xen', options.xen, 'no value with ivshmem');
     if (options.ivshmem !== undefined || options.xen !== undefined) {

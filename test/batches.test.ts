@@ -102,7 +102,7 @@ describe('subscriber.batches()', () => {
     expect((await gap)[0]).toMatchObject({ reason: 'slow', lostMessages: 200 });
     await publisher.publish(numbered(999, 100));
     const { value } = await next;
-    expect(value!.map((m) => m.readUInt32LE(0))).toEqual([999]);
+    expect(value!.map((m: Buffer) => m.readUInt32LE(0))).toEqual([999]);
     expect(sub.stats()).toMatchObject({ evictions: 1, delivered: 1 });
   });
 

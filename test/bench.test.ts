@@ -149,6 +149,87 @@ describe('judgeTargets', () => {
   });
 });
 
+describe('target 1 (the default API)', () => {
+  type Target = { name: string; value: number; met: boolean | null; judged?: boolean; goal: string; detail: string };
+  const harness = async () =>
+    (await import(new URL('../bench/harness.mjs', import.meta.url).href)) as {
+      judgeTargets: (results: unknown[]) => Target[];
+      plan: (suite: unknown, scenarios: string[], transports: string[]) => { scenario: string; transport: string; subscribers: number; size: number; repeat: number }[];
+      SUITES: Record<string, unknown>;
+    };
+  const KiB = 1024;
+  const fan = (transport: string, msgsPerSec: number, runs?: number[]) => ({ scenario: 'fanout', transport, subscribers: 4, size: KiB, msgsPerSec, ...(runs ? { runs } : {}) });
+  const p2p = (transport: string, msgsPerSec: number, runs?: number[]) => ({ scenario: 'throughput', transport, subscribers: 1, size: 16 * KiB, msgsPerSec, ...(runs ? { runs } : {}) });
+
+  it('is judged on for await over batches({ reuseBuffer: true }); per message and batches() are shown beside it', async () => {
+    const { judgeTargets } = await harness();
+    const results = [
+      fan('ringcast', 1.0e6), fan('ringcast-batches', 0.9e6), fan('ringcast-reuse', 2.6e6), fan('ringcast-zerocopy', 3e6), fan('uds-corked', 0.4e6), fan('uds', 0.2e6),
+      p2p('ringcast', 0.3e6), p2p('ringcast-batches', 0.6e6), p2p('ringcast-reuse', 0.75e6), p2p('ringcast-zerocopy', 0.95e6), p2p('uds', 0.14e6), p2p('c-core', 1.3e6),
+    ];
+    const targets = judgeTargets(results);
+    const line = (api: string, what: string) => targets.find((t) => t.name.startsWith(`default API (${api}), ${what}`));
+    for (const what of ['N=4 at 1 KiB', '16 KiB point-to-point']) {
+      expect(line('for await over batches({ reuseBuffer: true })', what)).toMatchObject({ met: true });
+      expect(line('for await over batches({ reuseBuffer: true })', what)!.judged).toBeUndefined();
+      for (const shown of ['for await over batches()', 'for await per message']) {
+        expect(line(shown, what)).toMatchObject({ met: null, judged: false, goal: expect.stringMatching(/^shown, not judged/) });
+      }
+    }
+    // Issue 4's lines stay judged on the zero-copy API (and reuse against the C core).
+    expect(targets.find((t) => t.name === '16 KiB point-to-point: ringcast-zerocopy / uds')).toMatchObject({ met: true });
+    expect(targets.filter((t) => t.name.endsWith('/ c-core')).map((t) => t.name)).toEqual([
+      '16 KiB point-to-point: ringcast-zerocopy / c-core',
+      '16 KiB point-to-point: ringcast-reuse / c-core',
+    ]);
+  });
+
+  it('bench/docs.mjs explains each default-API line with what limits that API', { timeout: 60_000 }, async () => {
+    const { judgeTargets } = await harness();
+    const { writeDocs } = (await import(new URL('../bench/docs.mjs', import.meta.url).href)) as {
+      writeDocs: (json: string, out: string) => Promise<{ markdown: string }>;
+    };
+    // The judged line missed, so its note is under the missed targets; the others are shown.
+    const results = [fan('ringcast', 1.0e6), fan('ringcast-batches', 0.9e6), fan('ringcast-reuse', 1.6e6), fan('uds-corked', 0.4e6), p2p('ringcast', 0.3e6), p2p('ringcast-batches', 0.6e6), p2p('ringcast-reuse', 0.65e6), p2p('uds', 0.14e6)];
+    const json = join(dir, 'default-api.json');
+    const machine = { cpu: 'test', cores: 2, node: process.version, kernel: 'test', loadAvgBefore: [0, 0, 0], loadAvgAfter: [0, 0, 0] };
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(json, JSON.stringify({ suite: 'quick', machine, results, micro: [], targets: judgeTargets(results), durationSeconds: 1, startedAt: new Date().toISOString() }));
+    const markdown = readFileSync((await writeDocs(json, join(dir, 'default-api-docs'))).markdown, 'utf8');
+    const note = (name: string) => markdown.split('\n').find((line) => line.startsWith(`- **${name}`)) ?? '';
+    expect(note('default API (for await over batches({ reuseBuffer: true })), N=4')).toContain('The judged line of target 1');
+    expect(note('default API (for await over batches()), N=4')).toContain('mark-compacts');
+    expect(note('default API (for await per message), N=4')).toContain('One promise per message');
+    expect(note('default API (for await over batches({ reuseBuffer: true })), 16 KiB')).toContain('reuseBuffer');
+    expect(markdown).not.toMatch(/\*\*default API[^\n]*no analysis yet/);
+  });
+
+  it('takes each ratio within a round and judges the median over rounds, not the ratio of medians', async () => {
+    const { judgeTargets } = await harness();
+    // Medians 1.8 M and 0.3 M (6x); round by round 4x, 5x, 6x.
+    const results = [fan('ringcast-reuse', 1.8e6, [2.0e6, 1.0e6, 1.8e6]), fan('uds-corked', 0.3e6, [0.5e6, 0.2e6, 0.3e6]), fan('uds', 0.1e6, [0.1e6, 0.1e6, 0.1e6])];
+    const reuse = judgeTargets(results).find((t) => t.name.startsWith('default API (for await over batches({ reuseBuffer: true })), N=4'));
+    expect(reuse).toMatchObject({ value: 5, met: true, detail: expect.stringContaining('median of 3 rounds: 4, 5, 6') });
+  });
+
+  it('the quick suite runs the cases of the judged ratios three rounds, the others once, taking turns within a round', async () => {
+    const { plan, SUITES } = await harness();
+    const all = ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
+    const cases = plan(SUITES.quick, ['throughput', 'fanout'], all);
+    const runs = (scenario: string, transport: string, subscribers: number, size: number) =>
+      cases.filter((c) => c.scenario === scenario && c.transport === transport && c.subscribers === subscribers && c.size === size).length;
+    for (const t of ['ringcast-reuse', 'ringcast-zerocopy', 'uds', 'uds-corked']) expect(runs('fanout', t, 4, KiB)).toBe(3);
+    for (const t of ['ringcast', 'ringcast-batches', 'tcp', 'zeromq', 'nats', 'c-core']) expect(runs('fanout', t, 4, KiB)).toBe(1);
+    expect(runs('fanout', 'ringcast-reuse', 8, KiB)).toBe(1);
+    for (const t of ['ringcast-reuse', 'ringcast-zerocopy', 'uds', 'c-core']) expect(runs('throughput', t, 1, 16 * KiB)).toBe(3);
+    for (const t of ['ringcast', 'ringcast-batches', 'tcp']) expect(runs('throughput', t, 1, 16 * KiB)).toBe(1);
+    expect(runs('throughput', 'ringcast', 1, 4 << 20)).toBe(1);
+    // Round 1 of N = 4 follows round 0 whole: the ratios within a round compare neighbours in time.
+    const n4 = cases.filter((c) => c.scenario === 'fanout' && c.subscribers === 4).map((c) => c.repeat);
+    expect(n4).toEqual([...n4].sort((a, b) => a - b));
+  });
+});
+
 describe('ringcast bench on a machine without a peer', () => {
   it('skips the peer with the reason in the table and the JSON, and exits 0', { timeout: 120_000 }, async () => {
     const json = join(dir, 'no-nats.json');

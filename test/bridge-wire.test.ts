@@ -37,7 +37,7 @@ describe('bridge wire format', () => {
     for (let trial = 0; trial < 20_000; trial++) {
       const frame = validFrame();
       const kind = trial % 4;
-      if (kind === 0) frame[Math.floor(Math.random() * frame.length)] ^= 1 << Math.floor(Math.random() * 8);
+      if (kind === 0) frame[Math.floor(Math.random() * frame.length)]! ^= 1 << Math.floor(Math.random() * 8);
       else if (kind === 1) frame.writeUInt32LE(randomBytes(4).readUInt32LE(0), Math.floor(Math.random() * (frame.length - 3)));
       const input = kind === 2 ? frame.subarray(0, Math.floor(Math.random() * frame.length)) : kind === 3 ? Buffer.concat([frame, randomBytes(1 + (trial % 40))]) : frame;
       try {

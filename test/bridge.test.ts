@@ -278,7 +278,7 @@ for (const [transport, topology] of [
         expect(r.received + lost).toBe(count);
       }
       expect(statsB.republish.messages).toBe(results[0]!.received);
-      expect(statsA.forward.messages + statsA.forward.droppedMessages).toBe(count);
+      expect(statsA.forward.messages! + statsA.forward.droppedMessages!).toBe(count);
       expect(statsA.reconnects + statsB.reconnects).toBeGreaterThanOrEqual(1);
       console.log(`${transport}: link broken mid-stream; ${lost} messages reported lost in ${gaps.length} gap(s), ${results[0]!.received} delivered`);
     });

@@ -247,6 +247,11 @@ describe('options are validated with errors that name the value', () => {
     [{ maxSubscribers: 65 }, /maxSubscribers.*1 to 64.*65/],
     [{ allow: { uids: ['root'] } }, /allow.uids/],
     [{ path: '' }, /path/],
+    // A typo or a misplaced option is refused, not ignored (the bus would run with the default).
+    [{ capacty: 1 << 20 }, /^option "capacty": not an option of Publisher\.listen \(known: address, path, .*capacity/],
+    [{ allow: { uid: [0] } }, /^option "uid": not an option of allow \(known: uids, gids\)/],
+    [{ vm: { ivshmemServer: '/s', ringFile: '/r', guests: [{ name: 'a', ackFile: '/a' }], unixsocket: '/u' } }, /^option "unixsocket": not an option of vm /],
+    [{ vm: { ivshmemServer: '/s', ringFile: '/r', guests: [{ name: 'a', ackfile: '/a' }] } }, /^option "ackfile": not an option of vm\.guests\[0\] /],
   ])('%o', async (options, message) => {
     const path = socketPath();
     await expect(Publisher.listen({ path, ...(options as object) } as never)).rejects.toThrow(message);
@@ -277,6 +282,21 @@ describe('options are validated with errors that name the value', () => {
     opened.push(subscriber);
     await publisher.publish(numbered(0, 64));
     expect(isNumbered((await subscriber.recv())!, 0)).toBe(true);
+  });
+
+  it('Subscriber.connect refuses what is not an options object, and options it does not know', async () => {
+    const { path } = await bus();
+    const refused = (options: unknown) => Subscriber.connect(options as never);
+    await expect(refused(null)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION', message: 'option options: expected an object, got null' });
+    await expect(refused({ path, spinMicro: 5 })).rejects.toMatchObject({
+      code: 'ERR_RINGCAST_INVALID_OPTION',
+      message: expect.stringMatching(/^option "spinMicro": not an option of Subscriber\.connect \(known: .*spinMicros/),
+    });
+    const nested = { ring: '/r', ack: '/a', server: '/s', publisherTimeout: 1 };
+    await expect(refused({ ivshmem: nested })).rejects.toThrow(/^option "publisherTimeout": not an option of ivshmem /);
+    await expect(refused({ xen: { bus: 'b', publisher: 0, Slot: 1 } })).rejects.toThrow(/^option "Slot": not an option of xen /);
+    // The address's own parameters are not the caller's options: a mixed bus's address still works through ivshmem.
+    await expect(refused({ address: 'ivshmem:/nonexistent.ring?ack=/nonexistent.ack&server=/nonexistent.sock&unix=/u.sock', ivshmem: {} })).rejects.not.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
   });
 
   it('connecting to nothing is a clear error', async () => {

@@ -40,7 +40,7 @@ describe('ringcast pub | ringcast sub', () => {
     const chunk = randomBytes(1 << 20);
     const parts: Buffer[] = [];
     for (let i = 0; i < 256; i++) {
-      chunk[i] ^= 0x5a; // every MiB differs
+      chunk[i]! ^= 0x5a; // every MiB differs
       parts.push(Buffer.from(chunk));
     }
     const data = Buffer.concat(parts);

@@ -219,10 +219,33 @@ describe('control socket under attack', () => {
     const fd = native.unixConnect(path);
     fds.push(fd);
     native.unixSend(fd, hello(), []);
-    await once(publisher, 'subscribe');
+    const [{ slot }] = await once(publisher, 'subscribe');
+    const states: unknown[] = [];
+    publisher.on('state', (change) => states.push(change));
     const evicted = once(publisher, 'evict');
+    const left = once(publisher, 'unsubscribe');
     native.unixSend(fd, Buffer.from('garbage'), []);
     expect(await evicted).toEqual([expect.objectContaining({ reason: 'protocol' })]);
+    // The publisher ends the connection: the slot goes for the same reason, not as if the peer had died.
+    expect(await left).toEqual([{ slot, reason: 'protocol' }]);
+    expect(states).toEqual([
+      expect.objectContaining({ slot, from: 'active', to: 'evicted', reason: 'protocol' }),
+      expect.objectContaining({ slot, from: 'evicted', to: 'detached', reason: 'protocol' }),
+    ]);
+    await stillHealthy(publisher, healthy);
+  });
+
+  it('an attached subscriber that says hello again is refused (protocol) and its slot goes for that reason', async () => {
+    const { path, publisher, healthy } = await busWithHealthySubscriber();
+    const fd = native.unixConnect(path);
+    fds.push(fd);
+    native.unixSend(fd, hello(), []);
+    const [{ slot }] = await once(publisher, 'subscribe');
+    const refused = once(publisher, 'refuse');
+    const left = once(publisher, 'unsubscribe');
+    native.unixSend(fd, hello(), []);
+    expect(await refused).toEqual([expect.objectContaining({ reason: 'protocol' })]);
+    expect(await left).toEqual([{ slot, reason: 'protocol' }]);
     await stillHealthy(publisher, healthy);
   });
 });

@@ -57,7 +57,7 @@ describe('block policy with maxLagBytes', () => {
 
   it('is validated against the ring and the record size', async () => {
     await expect(listen({ maxLagBytes: 1000 })).rejects.toThrow(/maxLagBytes.*from \d+ to 65536.*1000/);
-    await expect(listen({ policy: 'drop', evictAfterMs: 100 })).rejects.toThrow(/evictAfterMs.*policy 'drop'/);
+    await expect(listen({ policy: 'drop', evictAfterMs: 100 } as never)).rejects.toThrow(/evictAfterMs.*policy 'drop'/);
   });
 });
 

@@ -125,7 +125,7 @@ export { numbered, intactNumbered as isNumbered, NUMBERED_MIN_SIZE } from './fix
 /** A publisher on a fresh socket path with a small (64 KiB) ring, closed by `cleanup`. */
 export async function listen(options: Partial<PublisherOptions> = {}): Promise<{ path: string; publisher: Publisher }> {
   const path = socketPath();
-  const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options });
+  const publisher = await Publisher.listen({ path, capacity: 1 << 16, ...options } as PublisherOptions);
   opened.push(publisher);
   return { path, publisher };
 }

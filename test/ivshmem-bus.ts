@@ -58,7 +58,7 @@ export async function vmBus(guests: Array<{ name: string; peerId?: number }>, op
     capacity: 1 << 16,
     ...options,
     vm: { ivshmemServer: server, ringFile: ring, guests: guests.map((g, i) => ({ ...g, ackFile: acks[i]! })) },
-  });
+  } as PublisherOptions);
   opened.push(publisher);
   return { dir, server, ring, acks, publisher };
 }
@@ -138,11 +138,13 @@ export class Checksums {
 /** The next `event` of `emitter` for which `predicate` holds. */
 export function waitFor<T>(emitter: Publisher, event: string, predicate: (value: T) => boolean = () => true): Promise<T> {
   return new Promise((resolve) => {
+    // Any event name: the typed overloads of on/off are for literal names.
+    const events = emitter as unknown as NodeJS.EventEmitter;
     const on = (value: T): void => {
       if (!predicate(value)) return;
-      emitter.off(event, on);
+      events.off(event, on);
       resolve(value);
     };
-    emitter.on(event, on);
+    events.on(event, on);
   });
 }

@@ -5,7 +5,7 @@
 // counts each violation against the hostile guest's slot alone. A guest
 // writing the ring is refused by QEMU (readonly=on), shown in test:vm.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { EvictionEvent, Publisher } from '../src/index.js';
+import type { EvictionEvent, Publisher, RefuseEvent } from '../src/index.js';
 import { cleanup, numbered, type Proc } from './helpers.js';
 import { buildTools, cGuest, removeVmDirs, vmBus } from './ivshmem-bus.js';
 
@@ -42,8 +42,8 @@ async function publishUntil(publisher: Publisher, until: Promise<unknown>): Prom
 describe('hostile guests on the ivshmem path', () => {
   it('a join-request flood through shared memory is answered request by request; the healthy guest is unaffected', async () => {
     const bus = await vmBus([{ name: 'healthy' }, { name: 'flooder' }]);
-    const refusals: Array<{ guest: string; reason: string }> = [];
-    bus.publisher.on('refuse', (event: { guest: string; reason: string }) => refusals.push(event));
+    const refusals: RefuseEvent[] = [];
+    bus.publisher.on('refuse', (event) => refusals.push(event));
     const healthy = cGuest(bus, 0, 'count');
     await healthy.line(/^attached/);
     const publishing = publishNumbered(bus.publisher, 3000);
@@ -86,10 +86,10 @@ describe('hostile guests on the ivshmem path', () => {
     // takes under load, so each refuses the guest; how many times is timing,
     // and not asserted.
     const bus = await vmBus([{ name: 'healthy' }, { name: 'flapper' }], { rejoinBackoffMs: 1000 });
-    const refusals: Array<{ guest: string; reason: string }> = [];
+    const refusals: RefuseEvent[] = [];
     /** Per eviction of the flapper: how many of its joins were refused before it was back. */
     const refusedPerEviction: number[] = [];
-    bus.publisher.on('refuse', (event: { guest: string; reason: string }) => {
+    bus.publisher.on('refuse', (event) => {
       refusals.push(event);
       if (event.guest === 'flapper' && refusedPerEviction.length > 0) refusedPerEviction[refusedPerEviction.length - 1]!++;
     });

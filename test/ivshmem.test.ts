@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { Publisher, Subscriber, ivshmemRegionSize, type EvictionEvent, type GapEvent } from '../src/index.js';
+import { Publisher, Subscriber, ivshmemRegionSize, type EvictionEvent, type GapEvent, type RefuseEvent } from '../src/index.js';
 import { C } from '../src/native.js';
 import { cleanup, fixture, isNumbered, numbered, opened, spawned } from './helpers.js';
 import { buildTools, cGuest, Checksums, lastJson, nodeGuest, removeVmDirs, startServer, vmBus, vmDir, waitFor } from './ivshmem-bus.js';
@@ -77,8 +77,8 @@ describe('ivshmem provider on the host (files + a real ivshmem server)', () => {
 
   it('hostile join requests are refused and the healthy guest is unaffected', async () => {
     const bus = await vmBus([{ name: 'healthy' }, { name: 'hostile' }, { name: 'pinned', peerId: 4242 }]);
-    const refusals: Array<{ reason: string; guest: string }> = [];
-    bus.publisher.on('refuse', (event: { reason: string; guest: string }) => refusals.push(event));
+    const refusals: RefuseEvent[] = [];
+    bus.publisher.on('refuse', (event) => refusals.push(event));
     const healthy = cGuest(bus, 0, 'count');
     const attached = await healthy.line(/^attached/);
     const healthyPeer = /peer=(\d+)/.exec(attached)![1]!;

@@ -7,7 +7,7 @@ import { cleanup, cli, listen, opened, run } from './helpers.js';
 
 afterEach(cleanup);
 
-const subscriberRow = { slot: 0, state: 'active', reason: null, pid: 4242, uid: 0, ack: 0, lagBytes: 0, evictions: 0, lostBytes: 0, lostMessages: 0 } as const;
+const subscriberRow = { slot: 0, kind: 'process', state: 'active', reason: null, pid: 4242, uid: 0, ack: 0, lagBytes: 0, evictions: 0, lostBytes: 0, lostMessages: 0 } as const;
 const bus = (head: number, messages: number, ack: number): BusSnapshot => ({
   path: '/run/quotes.sock',
   capacity: 65536,

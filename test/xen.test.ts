@@ -38,6 +38,8 @@ describe('Publisher.listen on a xen: address', () => {
     ['nine domains', bus({ receivers: Array.from({ length: 9 }, (_, i) => ({ domid: i + 1 })) }), /at most 8 domains/],
     ['an unknown rendezvous', bus({ ...one, rendezvous: 'dns' }), /option xen\.rendezvous/],
     ['a negative lingerMs', bus({ ...one, lingerMs: -1 }), /option xen\.lingerMs/],
+    ['an option xen does not know', bus({ ...one, linger: 5 }), /option "linger": not an option of xen \(known: receivers, rendezvous, lingerMs\)/],
+    ['a receiver option it does not know', bus({ receivers: [{ domid: 1, ackgrant: 'publisher' }] }), /option "ackgrant": not an option of xen\.receivers\[0\]/],
     ['a ring above the Xen maximum', bus(one, { capacity: 2 * constants.xenMaxCapacity }), new RegExp(`option capacity: expected at most ${constants.xenMaxCapacity} on Xen`)],
     ['a maxPayload other than the default', bus(one, { maxPayload: 1024 }), /option maxPayload: expected the default on a Xen bus/],
     ['a maxMessageBytes other than the default', bus(one, { maxMessageBytes: 1 << 20 }), /option maxMessageBytes: expected the default on a Xen bus/],

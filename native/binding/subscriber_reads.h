@@ -87,18 +87,25 @@ inline void FillMeta(double *meta, const rc_entry *entries, int count)
 }
 
 // Copies from this size on (read()'s batch buffers, poll()'s fragments that
-// TypeScript copies to reassemble them): glibc's malloc serves them with mmap
-// until it has freed one, and trims freed memory above 128 KiB off the top of
-// its heap. A subscriber that keeps handing out batches then takes a page
-// fault per 4 KiB it copies: 0.5 to 4 faults per 16 KiB message, more than
-// half its time (perf: clear_page_erms and exc_page_fault under the memcpy
-// into the batch). glibc raises both limits by itself once a program frees an
-// mmapped chunk (to its size for the mmap threshold, twice that for
-// trimming); PrimeMalloc does that once, with a 16 MiB chunk, before the first
-// such copy, so their memory is reused instead. It changes no setting a
-// program made (glibc keeps explicit or environment settings fixed) and does
-// what freeing any large Buffer does anyway.
+// TypeScript copies to reassemble them, whole messages up to
+// kLargeMessageFrom): glibc's malloc serves them with mmap until it has
+// freed one, and trims freed memory above 128 KiB off the top of its heap.
+// A subscriber that keeps handing out batches then takes a page fault per
+// 4 KiB it copies: 0.5 to 4 faults per 16 KiB message, more than half its
+// time (perf: clear_page_erms and exc_page_fault under the memcpy into the
+// batch). glibc raises both limits by itself once a program frees an
+// mmapped chunk of at most 32 MiB (DEFAULT_MMAP_THRESHOLD_MAX on 64 bits):
+// to its size for the mmap threshold, twice that for trimming. PrimeMalloc
+// does that once, with a chunk of kHeapServesBelow bytes, the largest that
+// raises them, before the first such copy, so their memory is reused
+// instead: the heap then serves every allocation below kHeapServesBelow and
+// keeps up to twice that free at its top. It changes no setting a program
+// made (glibc keeps explicit or environment settings fixed) and does what
+// freeing any Buffer of that size does anyway.
 constexpr uint64_t kPrimeFrom = 128 * 1024;
+// With glibc's 16 bytes of chunk header, rounded to a page, a malloc of this
+// size is a mapping of just under 32 MiB.
+constexpr uint64_t kHeapServesBelow = (32u << 20) - (64u << 10);
 
 inline void PrimeMalloc()
 {
@@ -106,7 +113,7 @@ inline void PrimeMalloc()
 	static std::once_flag once;
 	std::call_once(once, [] {
 		// volatile: a malloc/free pair the compiler can see through is elided.
-		void *volatile chunk = malloc(16u << 20);
+		void *volatile chunk = malloc(kHeapServesBelow);
 		free(chunk);
 	});
 #endif
@@ -132,27 +139,44 @@ constexpr uint64_t kStreamCopiesFrom = 1u << 20;
 
 // allocMessage(length) -> a Buffer for a fragmented message of `length`
 // bytes (at least kLargeMessageFrom), in a mapping of its own that is kept
-// for the next large message once the Buffer is collected. Above glibc's
-// mmap threshold (16 MiB after PrimeMalloc, 32 MiB at most) every such Buffer
-// was a fresh mapping, which the kernel zeroes and maps a page at a time as
-// the fragments are copied in: a 64 MiB message took 16 406 page faults on
-// the subscriber and most of its CPU time (55 ms of 60). A reused mapping is
-// already there. (Transparent huge pages were tried: 32 faults, but the
-// compaction behind them cost more than the faults did; MAP_POPULATE saves
-// the faults but not the zeroing, and measured no faster.)
+// for the next large message once the Buffer is collected.
 //
-// How many to keep: V8 collects these Buffers in a mark-compact that it
-// starts each time the memory of ArrayBuffers made since the last one
-// passes 64 MiB (it counts every Buffer's length itself), and their
-// finalizers run after it, all at once: four 16 MiB Buffers per collection.
-// Keeping only two, the other two were unmapped and the next two messages
-// got fresh mappings: 2 000 of 4 096 pages faulted in per 16 MiB message.
-// So up to kKeptBytes are kept, the newest first reused, the oldest
-// unmapped beyond that: 128 MiB, what two kept 64 MiB messages (the
-// default maxMessageBytes) took before. They are shared by every thread of
-// the process. Kept memory stays mapped (and resident once written) until a
+// Which memory a message's Buffer gets decides what collecting it costs.
+// A Buffer from V8's allocator (Buffer.allocUnsafe: malloc) that the program
+// dropped is freed by a young-generation collection (scavenge), which V8
+// runs whenever such memory made since the last one passes twice its
+// semi-space (32 MiB), before the next allocation: a fraction of a
+// millisecond with a small young generation. A Buffer over memory of our own
+// (napi_create_external_buffer) is held by a weak handle that a scavenge
+// treats as strong (only API wrapper objects may die there), so only a
+// mark-compact frees it, and V8 starts one each time the ArrayBuffer memory
+// made since the last passes 64 MiB. At 16 MiB that was a mark-compact per
+// four messages, 60% of the subscriber's CPU on its main and helper threads
+// (perf; --trace-gc-nvp: 6 ms of sweep_array_buffers and 8 ms of background
+// marking each) against 15% for the copy. So messages below
+// kLargeMessageFrom, which glibc's heap serves once PrimeMalloc raised its
+// threshold, get Buffer.allocUnsafe: 3.7 -> 2.0 ms of subscriber CPU per
+// 16 MiB message, 8 -> 0 to 2 mark-compacts per 32 of them
+// (test/fixtures/large-collected.mjs).
+//
+// From kLargeMessageFrom on malloc maps every Buffer afresh, which the
+// kernel zeroes and maps a page at a time as the fragments are copied in: a
+// 64 MiB message took 16 406 page faults on the subscriber and most of its
+// CPU time (55 ms of 60). A kept mapping is already there; such a message is
+// at least half of V8's 64 MiB anyway, a mark-compact per one or two of them
+// whatever memory it is in. (Transparent huge pages were tried: 32 faults,
+// but the compaction behind them cost more than the faults did;
+// MAP_POPULATE saves the faults but not the zeroing, and measured no
+// faster.)
+//
+// How many to keep: their finalizers run after the mark-compact, all
+// together, and whatever is not kept is unmapped, so the next messages fault
+// in fresh pages. Up to kKeptBytes are kept, the newest first reused, the
+// oldest unmapped beyond that: 128 MiB, two 64 MiB messages (the default
+// maxMessageBytes) or four of 32 MiB. They are shared by every thread of the
+// process. Kept memory stays mapped (and resident once written) until a
 // later large message reuses it or the process ends.
-constexpr uint64_t kLargeMessageFrom = 8u << 20;
+constexpr uint64_t kLargeMessageFrom = kHeapServesBelow;
 constexpr size_t kMappingGrain = 2u << 20;
 constexpr size_t kKeptBytes = 128u << 20;
 

@@ -300,6 +300,8 @@ export class TcpTransport implements Transport {
     }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 5000);
+    // Taken now: a closed socket no longer knows its peer's address.
+    const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     const reader = new FrameReader(this.#options.maxFrameBytes);
     this.#peers.add(socket);
     if (this.#paused) socket.pause();
@@ -330,7 +332,7 @@ export class TcpTransport implements Transport {
       this.#peers.delete(socket);
       if (this.#peers.size === 0) this.#link.set(false);
       if (this.#closing) return;
-      this.#events.down(`tcp peer ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} went away`);
+      this.#events.down(`tcp peer ${peer} went away`);
       if (this.#options.mode === 'connect') this.#scheduleReconnect();
     });
   }

@@ -13,7 +13,7 @@ import { invalidOption } from '../errors.js';
 import type { RefuseEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import { native, type NativeFdWatcher, type NativePeer } from '../native.js';
-import { checkIdList, checkInteger } from '../options.js';
+import { checkIdList, checkInteger, checkKnownOptions } from '../options.js';
 
 /** Who may connect, by uid or gid as SO_PEERCRED reports them. */
 export interface AllowList {
@@ -26,6 +26,7 @@ export function checkAllow(allow: unknown): AllowList {
   if (allow !== undefined && (typeof allow !== 'object' || allow === null)) {
     throw invalidOption('allow', allow, '{ uids?: number[], gids?: number[] }');
   }
+  if (allow !== undefined) checkKnownOptions('allow', allow, ['uids', 'gids']);
   const given = allow as { uids?: unknown; gids?: unknown } | undefined;
   const uids = checkIdList('allow.uids', given?.uids);
   const gids = checkIdList('allow.gids', given?.gids);

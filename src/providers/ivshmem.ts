@@ -4,6 +4,7 @@
 // shared memory", and docs/vm.md describe the deployment.
 import { joinFailure, type SharedMemoryRoute } from '../attachment.js';
 import { RingcastError, abortError, invalidOption } from '../errors.js';
+import { checkKnownOptions, optionNames } from '../options.js';
 import { C, native, type NativeFdWatcher, type NativeIvshmemHost, type NativeIvshmemService, type NativeIvshmemSubscriber, type NativePublisher } from '../native.js';
 
 /** One guest of a VM bus: it owns slot `index` (its position in `guests`). */
@@ -23,13 +24,14 @@ export interface VmGuestOptions {
 
 /** `PublisherOptions.vm`: publish to KVM/QEMU guests through ivshmem instead of a Unix socket. */
 export interface VmOptions {
-  /** The ivshmem server's Unix socket; the publisher connects as one of its peers. */
-  ivshmemServer: string;
+  /** The ivshmem server's Unix socket; the publisher connects as one of its peers. Not with an `ivshmem:` address, which gives it (`server=`). */
+  ivshmemServer?: string;
   /**
    * The ring file (created or truncated), e.g. `/dev/shm/BUS.ring`; QEMU maps it with
    * `memory-backend-file,share=on` and `size=ivshmemRegionSize(capacity)`.
+   * Not with an `ivshmem:` address, which gives it (the address's path).
    */
-  ringFile: string;
+  ringFile?: string;
   /** The guests, in slot order (1 to 64). */
   guests: VmGuestOptions[];
   /** Permission bits of the ring and ack files (default 0o600). */
@@ -92,6 +94,7 @@ export interface CheckedVmOptions {
 
 export function checkVmOptions(value: unknown): CheckedVmOptions {
   if (typeof value !== 'object' || value === null) throw invalidOption('vm', value, '{ ivshmemServer, ringFile, guests }');
+  checkKnownOptions('vm', value, optionNames<VmOptions>({ ivshmemServer: true, ringFile: true, guests: true, fileMode: true, connectTimeoutMs: true, unixSocket: true }));
   const vm = value as VmOptions;
   const ivshmemServer = checkString('vm.ivshmemServer', vm.ivshmemServer);
   if (Buffer.byteLength(ivshmemServer) > 107) throw invalidOption('vm.ivshmemServer', ivshmemServer, 'a socket path of at most 107 bytes');
@@ -104,6 +107,7 @@ export function checkVmOptions(value: unknown): CheckedVmOptions {
   const peers = new Set<number>();
   const guests = vm.guests.map((guest: unknown, i) => {
     if (typeof guest !== 'object' || guest === null) throw invalidOption(`vm.guests[${i}]`, guest, '{ name, ackFile, peerId? }');
+    checkKnownOptions(`vm.guests[${i}]`, guest, optionNames<VmGuestOptions>({ name: true, ackFile: true, peerId: true }));
     const { name, ackFile, peerId } = guest as VmGuestOptions;
     if (typeof name !== 'string' || name.length === 0 || names.has(name)) {
       throw invalidOption(`vm.guests[${i}].name`, name, 'a non-empty name, unique among the guests');
@@ -137,6 +141,7 @@ type CheckedIvshmemOptions = Required<Pick<IvshmemSubscribeOptions, 'ring' | 'ac
 
 function checkIvshmemOptions(value: unknown): CheckedIvshmemOptions {
   if (typeof value !== 'object' || value === null) throw invalidOption('ivshmem', value, '{ ring, ack, doorbell } or { ring, ack, server }');
+  checkKnownOptions('ivshmem', value, optionNames<IvshmemSubscribeOptions>({ ring: true, ack: true, doorbell: true, server: true, publisherTimeoutMs: true }));
   const o = value as IvshmemSubscribeOptions;
   const ring = checkString('ivshmem.ring', o.ring);
   const ack = checkString('ivshmem.ack', o.ack);

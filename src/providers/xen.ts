@@ -12,7 +12,7 @@ import { constants } from 'node:os';
 import { joinFailure, verdictName, type SharedMemoryRoute } from '../attachment.js';
 import { RefusedError, RingcastError, abortError, invalidOption } from '../errors.js';
 import { C, native, type NativeFdWatcher, type NativeRingSnapshot, type NativeXenPublisher, type NativeXenSubscriber } from '../native.js';
-import { checkInteger } from '../options.js';
+import { checkInteger, checkKnownOptions, optionNames } from '../options.js';
 
 /** Who allocates a subscriber's ack page and grants it to the other side (docs/xen.md, "Trust"). */
 export type XenAckGrant = 'subscriber' | 'publisher';
@@ -150,6 +150,7 @@ export function xenInspect(publisher: number, bus: string): NativeRingSnapshot &
 /** @internal `SubscriberOptions.xen`, validated, as a subscriber's way in. */
 export function xenRoute(value: unknown): SharedMemoryRoute {
   if (typeof value !== 'object' || value === null) throw invalidOption('xen', value, '{ bus, publisher, slot? , manual? }');
+  checkKnownOptions('xen', value, optionNames<XenSubscribeOptions>({ bus: true, publisher: true, slot: true, manual: true }));
   const o = value as XenSubscribeOptions;
   const bus = checkBus('xen.bus', o.bus);
   const publisher = checkDomid('xen.publisher', o.publisher);
@@ -217,6 +218,7 @@ function checkReceivers(value: unknown, manual: boolean): Array<[number, number]
   return value.map((entry: unknown, i) => {
     const name = `xen.receivers[${i}]`;
     if (typeof entry !== 'object' || entry === null) throw invalidOption(name, entry, '{ domid, ackGrant? }');
+    checkKnownOptions(name, entry, optionNames<XenReceiver>({ domid: true, ackGrant: true }));
     const { domid, ackGrant } = entry as XenReceiver;
     checkDomid(`${name}.domid`, domid);
     const grant = ackGrant ?? (manual ? 'publisher' : 'subscriber');
@@ -247,6 +249,7 @@ export interface XenBusSettings {
  */
 export function checkXenBusOptions(address: { domid: number; bus: string }, value: unknown): XenBusSettings {
   if (typeof value !== 'object' || value === null) throw invalidOption('xen', value, '{ receivers, rendezvous?, lingerMs? } with a xen: address');
+  checkKnownOptions('xen', value, optionNames<XenBusOptions>({ receivers: true, rendezvous: true, lingerMs: true }));
   const o = value as XenBusOptions;
   const rendezvous = o.rendezvous ?? 'xenstore';
   if (rendezvous !== 'xenstore' && rendezvous !== 'manual') throw invalidOption('xen.rendezvous', rendezvous, "'xenstore' or 'manual'");

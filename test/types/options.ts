@@ -9,6 +9,8 @@ export const fine: PublisherOptions[] = [
   { path, evictAfterMs: 100 },
   { path, policy: 'drop' },
   { path, policy: 'drop', maxLagBytes: 4096 },
+  // An ivshmem: address gives the ring file and the server: vm then says only who the guests are (docs/addresses.md).
+  { address: 'ivshmem:/dev/shm/bus.ring?server=/run/ivshmem.sock', vm: { guests: [{ name: 'g0', ackFile: '/dev/shm/bus.ack.0' }] } },
 ];
 
 // @ts-expect-error evictAfterMs needs policy 'block' (drop never waits)
