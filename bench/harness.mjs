@@ -104,7 +104,13 @@ export const SUITES = {
       seconds: 0.8,
       iterations: 50_000,
       warmup: 1000,
-      variants: [['ringcast', 'doorbell'], ['ringcast', 'spin'], ['ringcast', 'busy-poll'], ['ringcast', 'blocking'], ['uds', 'epoll'], ['tcp', 'epoll'], ['zeromq', 'epoll'], ['nats', 'epoll'], ['c-core', 'doorbell'], ['c-core', 'spin']],
+      variants: [['ringcast', 'spin'], ['ringcast', 'busy-poll'], ['uds', 'epoll'], ['tcp', 'epoll'], ['zeromq', 'epoll'], ['nats', 'epoll'], ['c-core', 'spin']],
+      // Target 4's ratios: a woken round trip's p50 swings between runs with
+      // where the two vCPUs' processes land (recvSync 44 to 58 us, the C core
+      // steady, in three runs of one morning). So the three cases they
+      // compare run back to back, three rounds of 20 000 round trips, and a
+      // ratio is the median over rounds of the ratio within a round.
+      repeatFor: { times: 3, iterations: 20_000, variants: [['ringcast', 'doorbell'], ['ringcast', 'blocking'], ['c-core', 'doorbell']] },
     },
     cpu: { rates: PAPER_RATES_MBPS, size: 16 * KiB, seconds: 0.8, transports: ['ringcast', 'uds', 'tcp', 'zeromq', 'nats'] },
     stuck: { size: 1 * KiB, healthy: 2, seconds: 1.2, transports: ['ringcast', 'uds', 'zeromq', 'nats'] },
@@ -198,10 +204,15 @@ export function plan(suite, scenarios, transports) {
         });
   }
   if (on('latency')) {
-    const { sizes, seconds, iterations, warmup, variants } = suite.latency;
-    for (const size of sizes)
-      for (const [transport, wake] of variants.filter(([t]) => want(t)))
-        cases.push({ scenario: 'latency', transport, wake, subscribers: 1, size, seconds, iterations, warmup, spin: wake === 'spin', busyPoll: wake === 'busy-poll', blocking: wake === 'blocking', repeat: 0 });
+    const { sizes, seconds, iterations, warmup, variants, repeatFor } = suite.latency;
+    const latency = (transport, wake, size, iterations, repeat) =>
+      cases.push({ scenario: 'latency', transport, wake, subscribers: 1, size, seconds, iterations, warmup, spin: wake === 'spin', busyPoll: wake === 'busy-poll', blocking: wake === 'blocking', repeat });
+    for (const size of sizes) {
+      for (const [transport, wake] of variants.filter(([t]) => want(t))) latency(transport, wake, size, iterations, 0);
+      // repeatFor: { times, iterations, variants }: those variants in rounds, back to back.
+      for (let r = 0; r < (repeatFor?.times ?? 0); r++)
+        for (const [transport, wake] of repeatFor.variants.filter(([t]) => want(t))) latency(transport, wake, size, repeatFor.iterations ?? iterations, r);
+    }
   }
   if (on('cpu')) {
     const { rates, size, seconds } = suite.cpu;
@@ -572,8 +583,10 @@ function mergeRepeats(results) {
     if (runs.length === 1) return runs[0];
     const ok = runs.filter((r) => !r.error && !r.skipped);
     if (ok.length === 0) return runs[0];
-    const sorted = [...ok].sort((a, b) => (a.msgsPerSec ?? 0) - (b.msgsPerSec ?? 0));
-    return { ...sorted[Math.floor(sorted.length / 2)], runs: runs.map((r) => r.msgsPerSec ?? null) };
+    // A round trip's figure is its p50; everything else's, its rate.
+    const figure = runs[0].scenario === 'latency' ? 'p50Ns' : 'msgsPerSec';
+    const sorted = [...ok].sort((a, b) => (a[figure] ?? 0) - (b[figure] ?? 0));
+    return { ...sorted[Math.floor(sorted.length / 2)], runs: runs.map((r) => r[figure] ?? null) };
   });
 }
 
@@ -581,10 +594,11 @@ function mergeRepeats(results) {
  * `result`'s rate over the best of `peers`' in the same round (the cases of a
  * round run back to back: mergeRepeats keeps each round's rate in `runs`),
  * the median over the rounds both ran; one round when either ran once.
- * `detail`: each round's ratio, when there was more than one.
+ * `detail`: each round's ratio, when there was more than one. `figureOf`:
+ * what `runs` holds (a round trip's p50Ns for latency results).
  */
-export function medianRoundRatio(result, peers) {
-  const roundsOf = (r) => r.runs ?? [r.msgsPerSec];
+export function medianRoundRatio(result, peers, figureOf = (r) => r.msgsPerSec) {
+  const roundsOf = (r) => r.runs ?? [figureOf(r)];
   const ratios = [];
   roundsOf(result).forEach((rate, i) => {
     const peerRates = peers.map((p) => roundsOf(p)[i]).filter((x) => typeof x === 'number' && x > 0);
@@ -740,13 +754,15 @@ export function judgeTargets(results) {
     const c = results.find((r) => r.scenario === 'latency' && r.transport === 'c-core' && r.wake === 'doorbell' && r.size === 64 && !r.error && !r.skipped);
     add('RTT p50 woken by the doorbell (64 B)', woken.p50Ns, '<= 20000 ns', woken.p50Ns <= 20_000, `${fmtNs(woken.p50Ns)}${c ? `; the C core alone: ${fmtNs(c.p50Ns)}` : ''}`);
     if (c) {
-      const x = ratio(woken.p50Ns, c.p50Ns);
-      add('RTT p50 woken: ringcast / the C core\'s doorbell round trip (64 B)', x, '<= 1.2', x <= 1.2, `${fmtNs(woken.p50Ns)} vs ${fmtNs(c.p50Ns)}`);
+      // Rounds (repeatFor): the median of each round's ratio; p50s shown are the median rounds'.
+      const p50 = (r) => r.p50Ns;
+      const x = medianRoundRatio(woken, [c], p50);
+      add('RTT p50 woken: ringcast / the C core\'s doorbell round trip (64 B)', x.value, '<= 1.2', x.value !== null && x.value <= 1.2, `${fmtNs(woken.p50Ns)} vs ${fmtNs(c.p50Ns)}${x.detail}`);
       // The same doorbell waking a thread blocked in recvSync(), as the C core's reader blocks in read().
       const blocked = results.find((r) => r.scenario === 'latency' && r.transport === 'ringcast' && r.wake === 'blocking' && r.size === 64 && !r.error && !r.skipped);
       if (blocked) {
-        const y = ratio(blocked.p50Ns, c.p50Ns);
-        add('RTT p50 woken, blocking wait (recvSync): ringcast / the C core\'s doorbell round trip (64 B)', y, '<= 1.2', y <= 1.2, `${fmtNs(blocked.p50Ns)} vs ${fmtNs(c.p50Ns)}`);
+        const y = medianRoundRatio(blocked, [c], p50);
+        add('RTT p50 woken, blocking wait (recvSync): ringcast / the C core\'s doorbell round trip (64 B)', y.value, '<= 1.2', y.value !== null && y.value <= 1.2, `${fmtNs(blocked.p50Ns)} vs ${fmtNs(c.p50Ns)}${y.detail}`);
       }
     }
   }
