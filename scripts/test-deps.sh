@@ -7,8 +7,10 @@
 #
 # A fresh Debian machine with Node, npm, python3, make and gcc/g++ lacks
 # nats-server (the bridge tests run a real broker); iproute2 (`ip`, two hosts
-# as network namespaces) and util-linux (`unshare`, `setpriv`, the
-# container-like isolation test) are checked too, for slimmer images.
+# as network namespaces), util-linux (`unshare`, `setpriv`, the
+# container-like isolation test) and valgrind (the benchmark test counts the
+# publish path's instructions with callgrind) are checked too, for slimmer
+# images.
 set -euo pipefail
 
 # program (absolute path, or a name looked up in PATH) -> Debian package
@@ -17,6 +19,7 @@ needs=(
   "ip iproute2"
   "unshare util-linux"
   "setpriv util-linux"
+  "valgrind valgrind"
 )
 # More "program package" lines, one per line (test/test-deps.test.ts checks the failure path with one).
 while read -r extra; do [[ -n $extra ]] && needs+=("$extra"); done <<<"${RINGCAST_TEST_NEEDS-}"

@@ -329,10 +329,8 @@ protected:
 		Napi::Object out = Napi::Object::New(env);
 		out.Set("head", static_cast<double>(Core()->head));
 		out.Set("messages", static_cast<double>(Core()->messages));
-		/* The first message a subscriber attached now receives: while a
-		 * message is partly written it joins inside it and skips its tail,
-		 * so that one is not its first (lost_to_seq counts it the same way). */
-		out.Set("joinSeq", static_cast<double>(Core()->next_seq + (Core()->in_message ? 1 : 0)));
+		// The first message a subscriber attached now receives (welcome.nextSeq).
+		out.Set("joinSeq", static_cast<double>(rc_pub_next_whole_seq(Core())));
 		out.Set("doorbellsRung", static_cast<double>(Core()->doorbells_rung));
 		out.Set("headStores", static_cast<double>(Core()->head_stores));
 		Napi::Array slots = Napi::Array::New(env);

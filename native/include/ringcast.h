@@ -185,6 +185,12 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason);
  * limit; evicts protocol violators. Returns bytes writable now. */
 uint64_t rc_pub_refresh(struct rc_publisher *pub);
 
+/* The sequence number of the first whole message a subscriber attached now
+ * receives: while a message is partly written it joins inside it and skips
+ * its tail, so that one is not counted as its. Eviction's lost counts and
+ * lost_to_seq use the same count. */
+uint64_t rc_pub_next_whole_seq(const struct rc_publisher *pub);
+
 /* Bytes a message of `len` payload bytes occupies (all its fragments). */
 uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len);
 

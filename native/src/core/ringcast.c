@@ -322,6 +322,11 @@ void rc_pub_detach(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	pub->limit = 0; /* recompute: the slowest may have left */
 }
 
+uint64_t rc_pub_next_whole_seq(const struct rc_publisher *pub)
+{
+	return pub->next_seq + (pub->in_message ? 1 : 0);
+}
+
 /* Messages between `from` (a subscriber's validated ack, so still in the
  * ring: nobody overwrites past a counted subscriber's ack) and the tail:
  * the publisher's own records, read back to find the first one's seq. */
@@ -334,7 +339,7 @@ static uint64_t messages_since(const struct rc_publisher *pub, uint64_t from)
 	while (from < pub->tail) {
 		memcpy(&h, pub->data + (from & pub->mask), sizeof(h));
 		if (h.type != RC_RECORD_PAD)
-			return pub->next_seq + (pub->in_message ? 1 : 0) - h.seq;
+			return rc_pub_next_whole_seq(pub) - h.seq;
 		from += pub->capacity - (from & pub->mask);
 	}
 	return 0;
@@ -368,7 +373,7 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 	rc_store_relaxed(&m->lost_from, s->acked);
 	rc_store_relaxed(&m->lost_to, pub->tail);
 	rc_store_relaxed(&m->lost_messages, s->last_eviction.lost_messages);
-	rc_store_relaxed(lost_to_seq(pub, slot), pub->next_seq + (pub->in_message ? 1 : 0));
+	rc_store_relaxed(lost_to_seq(pub, slot), rc_pub_next_whole_seq(pub));
 	rc_store_relaxed(&m->evictions, rc_load_relaxed(&m->evictions) + 1);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_EVICTED); /* [P4] */
 	ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, s->doorbell_fd); /* a sleeping subscriber must see it */
