@@ -199,6 +199,8 @@ export interface NativeSubscriberInfo {
   /** The publisher's message count (the next sequence number). */
   messages: number;
   doorbellsRung: number;
+  /** Bytes of fragmented messages readMessage copied with non-temporal stores (which copy a message got). */
+  streamedBytes: number;
   /** RC_FEATURE_* bits of the ring. */
   features: number;
   /** The ring's bus_id, 16 hex digits. */
@@ -247,8 +249,9 @@ export interface NativeSubscriber {
    * (exactly its length) from `filled` on, as far as it is committed; returns
    * the new fill (message.length: complete) or a negative RC_* status.
    * `fresh`: `message` is a Buffer of its own for this message, not one
-   * reused (and maybe in the cache): large copies into it stream past the
-   * cache (non-temporal stores).
+   * reused (and maybe in the cache): copies into it stream past the cache
+   * (non-temporal stores) from 1 MiB on; into a reused one from 8 MiB on,
+   * where it no longer stays in the cache (subscriber_reads.h).
    */
   readMessage(message: Uint8Array, filled: number, fresh?: boolean): number;
   /** The sequence number of the next message if its record is in the ring, else -1; acknowledges nothing. */

@@ -562,6 +562,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     }
   }
 
+  /** @internal Bytes of fragmented messages copied with non-temporal stores (tests, profiling). */
+  _streamedBytes(): number {
+    return this.#native.info().streamedBytes;
+  }
+
   /** @internal The bus's id (hex) and whether its messages carry envelopes. */
   _bus(): { busId: string; enveloped: boolean } {
     const info = this.#native.info();
@@ -1079,7 +1084,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    */
   #continueMessage(taker: 'poll' | LentBuffers | null = null): number {
     const message = this.#assembly!;
-    // A Buffer of its own (no lender) is cold memory: the addon streams large copies into it.
+    // A Buffer of its own (no lender) is cold memory: the addon streams large copies into it;
+    // into a reused one only from where it is past the cache too (subscriber_reads.h, kReusedStreamsFrom).
     const filled = this.#native.readMessage(message, this.#assembled, this.#assemblyLender === null);
     if (filled < 0) return filled;
     const progressed = filled > this.#assembled ? 1 : 0;

@@ -141,6 +141,34 @@ describe('copy reads', () => {
     }
   });
 
+  it('stream a large fragmented message into a buffer past the cache: its own from 1 MiB, poll()\'s reused one from 8 MiB', async () => {
+    // Plain stores into a destination that is not in the cache read each line from memory first:
+    // twice the traffic. A Buffer of its own is never in the cache; poll()'s reused buffer is at
+    // 4 MiB (the last-level cache holds it between messages), not from 8 MiB on (subscriber_reads.h).
+    const { publisher, subscriber } = await pair({ capacity: 1 << 20 });
+    const MiB = 1 << 20;
+    const viaPoll = async (seq: number, size: number): Promise<number> => {
+      const before = subscriber._streamedBytes();
+      const sent = publisher.publish(numbered(seq, size));
+      let intact: boolean | null = null;
+      while (intact === null) {
+        if (subscriber.poll((view) => (intact = isNumbered(Buffer.from(view.buffer, view.byteOffset, view.length), seq))) === 0) await subscriber.readable();
+      }
+      await sent;
+      expect(intact, `poll() of ${size} bytes`).toBe(true);
+      return subscriber._streamedBytes() - before;
+    };
+    expect(await viaPoll(0, 4 * MiB)).toBe(0);
+    expect(await viaPoll(1, 16 * MiB)).toBe(16 * MiB);
+    expect(await viaPoll(2, 4 * MiB)).toBe(0); // the reused buffer is 16 MiB now; the message decides
+    const before = subscriber._streamedBytes();
+    const sent = publisher.publish(numbered(3, 4 * MiB));
+    const message = await subscriber.recv();
+    await sent;
+    expect(isNumbered(message!, 3)).toBe(true);
+    expect(subscriber._streamedBytes() - before).toBe(4 * MiB);
+  });
+
   it('end the stream after the last small message', async () => {
     const { publisher, subscriber } = await pair();
     publisher.offer(numbered(0, 10));
