@@ -212,6 +212,22 @@ describe('target 1 (the default API)', () => {
     expect(reuse).toMatchObject({ value: 5, met: true, detail: expect.stringContaining('median of 3 rounds: 4, 5, 6') });
   });
 
+  it('judges the large-message ratios round by round too: zero-copy / copy, both / uds, copy / memcpy', async () => {
+    const { judgeTargets } = await harness();
+    const MiB = 1 << 20;
+    const large = (transport: string, mbPerSec: number, runs: number[], subscribers = 1) => ({
+      scenario: 'throughput', transport, subscribers, size: 4 * MiB, mbPerSec, msgsPerSec: (mbPerSec * 1e6) / (4 * MiB), runs: runs.map((x) => (x * 1e6) / (4 * MiB)),
+    });
+    // Medians: zero-copy 9000 against copy 9500 MB/s (0.95x); round by round 1.2x, 0.9x, 1.1x (median 1.1x).
+    // uds swings from 1000 to 4000: copy / uds round by round 2.5x, 3.17x, 9x.
+    const results = [large('ringcast', 9500, [10000, 9500, 9000]), large('ringcast-zerocopy', 9000, [12000, 8550, 9900]), large('uds', 3000, [4000, 3000, 1000]), { ...large('memcpy', 11000, []), subscribers: 0, runs: undefined }];
+    const targets = judgeTargets(results);
+    const line = (name: string) => targets.find((t) => t.name === `4 MiB point-to-point: ${name}`);
+    expect(line('zero-copy / copy')).toMatchObject({ value: 1.1, met: true, detail: expect.stringContaining('median of 3 rounds: 1.2, 0.9, 1.1') });
+    expect(line('ringcast / uds')).toMatchObject({ value: 3.167, met: true, detail: expect.stringContaining('median of 3 rounds: 2.5, 3.17, 9') });
+    expect(line('ringcast / memcpy')).toMatchObject({ met: true });
+  });
+
   it('the quick suite runs the cases of the judged ratios three rounds, the others once, taking turns within a round', async () => {
     const { plan, SUITES } = await harness();
     const all = ['ringcast', 'ringcast-batches', 'ringcast-reuse', 'ringcast-zerocopy', 'uds', 'uds-corked', 'tcp', 'zeromq', 'nats', 'c-core', 'memcpy'];
@@ -223,7 +239,13 @@ describe('target 1 (the default API)', () => {
     expect(runs('fanout', 'ringcast-reuse', 8, KiB)).toBe(1);
     for (const t of ['ringcast-reuse', 'ringcast-zerocopy', 'uds', 'c-core']) expect(runs('throughput', t, 1, 16 * KiB)).toBe(3);
     for (const t of ['ringcast', 'ringcast-batches', 'tcp']) expect(runs('throughput', t, 1, 16 * KiB)).toBe(1);
-    expect(runs('throughput', 'ringcast', 1, 4 << 20)).toBe(1);
+    // Target 2's lines: copy, zero-copy and uds three rounds at every large size; memcpy once, at 4 MiB.
+    for (const size of [1 << 20, 4 << 20, 16 << 20, 64 << 20]) {
+      for (const t of ['ringcast', 'ringcast-zerocopy', 'uds']) expect(runs('throughput', t, 1, size), `${t} at ${size}`).toBe(3);
+      const large = cases.filter((c) => c.scenario === 'throughput' && c.size === size).map((c) => c.repeat);
+      expect(large).toEqual([...large].sort((a, b) => a - b));
+    }
+    expect(cases.filter((c) => c.transport === 'memcpy' && c.size >= 1 << 20).map((c) => c.size)).toEqual([4 << 20]);
     // Round 1 of N = 4 follows round 0 whole: the ratios within a round compare neighbours in time.
     const n4 = cases.filter((c) => c.scenario === 'fanout' && c.subscribers === 4).map((c) => c.repeat);
     expect(n4).toEqual([...n4].sort((a, b) => a - b));
