@@ -262,6 +262,11 @@ static bool slot_counts(const struct rc_pub_slot *s)
 	return s->state == RC_SLOT_ACTIVE || s->state == RC_SLOT_LAGGING;
 }
 
+/* Visits each slot whose bit is set in `slots` (a copy: the body may evict),
+ * lowest first, as `i`. */
+#define for_each_slot(i, slots) \
+	for (uint64_t left_ = (slots), i; left_ && ((i = (uint64_t)__builtin_ctzll(left_)), 1); left_ &= left_ - 1)
+
 int rc_pub_attach(struct rc_publisher *pub, uint32_t slot, const struct rc_ack_page *ack_page,
 		  int doorbell_fd, uint32_t pid, uint32_t uid, uint64_t *generation_out)
 {
@@ -282,6 +287,7 @@ int rc_pub_attach(struct rc_publisher *pub, uint32_t slot, const struct rc_ack_p
 	s->heartbeat = rc_load_relaxed(&ack_page->heartbeat);
 	s->heartbeat_changed_ms = 0;
 	s->state = RC_SLOT_ACTIVE;
+	pub->counted |= 1ULL << slot;
 	pub->changed |= 1ULL << slot;
 	pub->limit = 0; /* recompute: the newcomer starts at head */
 
@@ -315,6 +321,7 @@ void rc_pub_detach(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 		rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_FREE); /* [P4] */
 	s->state = RC_SLOT_FREE;
+	pub->counted &= ~(1ULL << slot);
 	pub->changed |= 1ULL << slot;
 	s->ack_page = NULL;
 	s->doorbell_fd = -1;
@@ -363,6 +370,7 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 			s->acked = ack;
 	}
 	s->state = RC_SLOT_EVICTED;
+	pub->counted &= ~(1ULL << slot);
 	pub->changed |= 1ULL << slot;
 	s->last_eviction.count++;
 	s->last_eviction.reason = reason;
@@ -436,18 +444,16 @@ int rc_pub_check_heartbeats(struct rc_publisher *pub, uint64_t now_ms, uint64_t 
 {
 	int evicted = 0;
 
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+	for_each_slot(i, pub->counted) {
 		struct rc_pub_slot *s = &pub->slots[i];
 		uint64_t beat;
 
-		if (!slot_counts(s))
-			continue;
 		beat = rc_load_relaxed(&s->ack_page->heartbeat);
 		if (beat != s->heartbeat || s->heartbeat_changed_ms == 0) {
 			s->heartbeat = beat;
 			s->heartbeat_changed_ms = now_ms;
 		} else if (now_ms - s->heartbeat_changed_ms >= timeout_ms) {
-			rc_pub_evict(pub, i, RC_EVICT_DEAD);
+			rc_pub_evict(pub, (uint32_t)i, RC_EVICT_DEAD);
 			evicted++;
 		}
 	}
@@ -458,24 +464,22 @@ uint64_t rc_pub_refresh(struct rc_publisher *pub)
 {
 	uint64_t slowest = UINT64_MAX;
 
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+	for_each_slot(i, pub->counted) {
 		struct rc_pub_slot *s = &pub->slots[i];
 		uint64_t ack;
 
-		if (!slot_counts(s))
-			continue;
 		/* [P7] acquire: the subscriber finished reading below ack before
 		 * it stored it; pairs with [S2]. Hostile input: validate. */
 		ack = rc_load_acquire(&s->ack_page->ack);
 		if (ack < s->acked || ack > pub->head) {
-			rc_pub_evict(pub, i, RC_EVICT_PROTOCOL);
+			rc_pub_evict(pub, (uint32_t)i, RC_EVICT_PROTOCOL);
 			continue;
 		}
 		if (ack != s->acked) {
 			s->acked = ack;
-			rc_store_relaxed(&slot_mirror(pub, i)->ack, ack);
+			rc_store_relaxed(&slot_mirror(pub, (uint32_t)i)->ack, ack);
 		}
-		set_lagging(pub, i, is_lagging(pub, s, pub->head - ack));
+		set_lagging(pub, (uint32_t)i, is_lagging(pub, s, pub->head - ack));
 		if (ack < slowest)
 			slowest = ack;
 	}
@@ -524,11 +528,11 @@ static int evict_laggards(struct rc_publisher *pub, uint64_t end)
 {
 	int evicted = 0;
 
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+	for_each_slot(i, pub->counted) {
 		struct rc_pub_slot *s = &pub->slots[i];
 
-		if (slot_counts(s) && s->acked + pub->lag_bound < end) {
-			rc_pub_evict(pub, i, RC_EVICT_SLOW);
+		if (s->acked + pub->lag_bound < end) {
+			rc_pub_evict(pub, (uint32_t)i, RC_EVICT_SLOW);
 			evicted++;
 		}
 	}
@@ -700,11 +704,11 @@ void rc_pub_commit(struct rc_publisher *pub)
 	pub->head_stores++;
 	/* [P3] head store before reading sleep announcements; pairs with [S5]. */
 	rc_fence_full();
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+	for_each_slot(i, pub->counted) {
 		struct rc_pub_slot *s = &pub->slots[i];
 		uint32_t seq;
 
-		if (!slot_counts(s) || !rc_load_relaxed(&s->ack_page->sleeping))
+		if (!rc_load_relaxed(&s->ack_page->sleeping))
 			continue;
 		seq = rc_load_relaxed(&s->ack_page->sleep_seq);
 		if (seq == s->last_rung_sleep_seq)
@@ -795,9 +799,8 @@ static void finish(struct rc_publisher *pub, uint32_t final_state)
 	/* [P6] final head before CLOSED/ABORTED; pairs with [S6]. */
 	rc_store_release(&pub->desc->publisher_state, final_state);
 	rc_fence_full();
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
-		if (slot_counts(&pub->slots[i]))
-			ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, pub->slots[i].doorbell_fd);
+	for_each_slot(i, pub->counted)
+		ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, pub->slots[i].doorbell_fd);
 }
 
 void rc_pub_close(struct rc_publisher *pub)
