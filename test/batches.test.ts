@@ -52,6 +52,25 @@ describe('subscriber.batches()', () => {
     expect(result.largeMemories).toBe(1);
   });
 
+  it('with reuseBuffer, a message where the one before it at its index was gets that view again; one elsewhere a view of its own', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const batches = sub.batches({ reuseBuffer: true });
+    const step = async (first: number, size: number): Promise<Buffer[]> => {
+      await publisher.publishBatch(Array.from({ length: 10 }, (_, i) => numbered(first + i, size)));
+      const batch = (await batches.next()).value as Buffer[];
+      expect(batch.map((message, i) => isNumbered(message, first + i) && message.length === size)).toEqual(Array(10).fill(true));
+      return batch;
+    };
+    const first = await step(0, 300);
+    // Same sizes: the same places in the lent buffer, the same views (no Buffer per message).
+    const second = await step(10, 300);
+    expect(second.every((message, i) => message === first[i])).toBe(true);
+    // Other sizes: other places, new views over the new bytes.
+    const third = await step(20, 200);
+    expect(third.some((message, i) => message === second[i])).toBe(false);
+  });
+
   it('two iterators with reuseBuffer each lend their own buffer', async () => {
     const { path, publisher } = await listen();
     const sub = await subscribe(path);

@@ -325,19 +325,12 @@ protected:
 		}
 		if (max_bytes < sub->max_payload)
 			max_bytes = sub->max_payload;
-		// A fragmented message next gets a buffer of its own (readMessage):
-		// find out before allocating a batch buffer it would not use.
-		int next = rc_sub_poll(sub, entries_, 1);
-		if (next == RC_EMESSAGE) {
-			AnnounceMessage(meta, sub);
-			return env.Null();
-		}
-		if (next > 0)
-			rc_sub_release_partial(sub, 0);
 		uint64_t cap = avail < max_bytes ? avail : max_bytes;
 		uint8_t *target;
 		Napi::Value out;
 		if (info.Length() > 2 && info[2].IsTypedArray()) {
+			// A lent target needs no look ahead: rc_sub_read stops before a
+			// fragmented message and answers RC_EMESSAGE itself.
 			size_t length;
 			const uint8_t *bytes;
 			MessageBytes(env, info[2], &bytes, &length);
@@ -348,6 +341,15 @@ protected:
 			target = const_cast<uint8_t *>(bytes);
 			out = info[2];
 		} else {
+			// A fragmented message next gets a buffer of its own (readMessage):
+			// find out before allocating a batch buffer it would not use.
+			int next = rc_sub_poll(sub, entries_, 1);
+			if (next == RC_EMESSAGE) {
+				AnnounceMessage(meta, sub);
+				return env.Null();
+			}
+			if (next > 0)
+				rc_sub_release_partial(sub, 0);
 			if (cap >= kPrimeFrom)
 				PrimeMalloc();
 			Napi::Buffer<uint8_t> fresh = Napi::Buffer<uint8_t>::New(env, cap);

@@ -111,6 +111,12 @@ struct rc_publisher {
 	                                 * (block) past this many bytes of lag */
 	bool evict_laggards;            /* policy drop, or block with max_lag  */
 	uint64_t changed;               /* bit per slot whose state changed     */
+	uint64_t counted;               /* bit per slot that counts (ACTIVE or
+	                                 * LAGGING, slot_counts): the slots that
+	                                 * commit, refresh and the eviction and
+	                                 * heartbeat checks visit, instead of all
+	                                 * RC_MAX_SUBSCRIBERS (set by attach,
+	                                 * cleared by evict and detach)         */
 	uint64_t reserved_slots;        /* bit per slot a region provider keeps
 	                                 * for its own subscribers (ivshmem guest
 	                                 * i owns slot i): rc_pub_free_slot skips

@@ -3,8 +3,12 @@
  * Block policy's bounds: a lag bound that evicts instead of waiting, the
  * evict-after timeout's rc_pub_evict_blocking, LAGGING as a reported (not
  * enforced) state, heartbeats for peers without a connection, rc_pub_offer's
- * all-or-nothing writes, and the change mask that feeds the events.
+ * all-or-nothing writes, the change mask that feeds the events, and the mask
+ * of counted slots that the publisher's loops visit.
  */
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include "rc_test.h"
 
 #define CAP RC_TEST_CAPACITY
@@ -159,6 +163,61 @@ static void heartbeat_that_stops_is_dead(void)
 	teardown();
 }
 
+/* The publisher's loops (commit's look for sleepers, refresh, evictions,
+ * heartbeats) visit the slots of its `counted` mask only: the mask must name
+ * exactly the ACTIVE and LAGGING slots after every transition, or a commit
+ * would skip a sleeper (a lost wake-up) and flow control a reader. */
+static void check_counted(void)
+{
+	uint64_t want = 0;
+
+	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
+		if (pub.slots[i].state == RC_SLOT_ACTIVE || pub.slots[i].state == RC_SLOT_LAGGING)
+			want |= 1ULL << i;
+	CHECK_EQ(pub.counted, want);
+}
+
+static void counted_slots_follow_every_transition(void)
+{
+	int doorbell = eventfd(0, EFD_NONBLOCK);
+	uint64_t rung = 0;
+
+	CHECK(doorbell >= 0);
+	setup();
+	check_counted();
+	rc_pub_detach(&pub, 1, RC_EVICT_CLOSED);
+	check_counted();
+	/* The last slot, asleep: the commit rings it. */
+	rc_test_join(&pub, &slow, slow_ack, RC_MAX_SUBSCRIBERS - 1, doorbell, -1);
+	check_counted();
+	CHECK(rc_sub_prepare_wait(&slow));
+	CHECK_STATUS(rc_pub_offer(&pub, msg, MSG), RC_OK);
+	rc_pub_commit(&pub);
+	CHECK_EQ(read(doorbell, &rung, sizeof(rung)), (ssize_t)sizeof(rung));
+	CHECK_EQ(rung, 1);
+	/* Evicted (told by its doorbell), rejoined, evicted for a forged ack. */
+	rc_pub_evict(&pub, RC_MAX_SUBSCRIBERS - 1, RC_EVICT_SLOW);
+	check_counted();
+	CHECK_EQ(read(doorbell, &rung, sizeof(rung)), (ssize_t)sizeof(rung));
+	rc_test_join(&pub, &slow, slow_ack, RC_MAX_SUBSCRIBERS - 1, doorbell, -1);
+	check_counted();
+	slow_ack->ack = pub.head + 1;
+	rc_pub_refresh(&pub);
+	CHECK_EQ(rc_test_mirror(&pub, RC_MAX_SUBSCRIBERS - 1)->state, RC_SLOT_EVICTED);
+	check_counted();
+	/* LAGGING counts: flow control still waits for it. */
+	while (rc_pub_offer(&pub, msg, MSG) == RC_OK)
+		rc_pub_commit(&pub);
+	rc_pub_refresh(&pub);
+	CHECK_EQ(pub.slots[0].state, RC_SLOT_LAGGING);
+	check_counted();
+	rc_pub_detach(&pub, 0, RC_EVICT_CLOSED);
+	check_counted();
+	CHECK_EQ(pub.counted, 0);
+	close(doorbell);
+	teardown();
+}
+
 int main(void)
 {
 	memset(msg, 0x5a, sizeof(msg));
@@ -168,5 +227,6 @@ int main(void)
 	RUN(lagging_is_reported_and_cleared);
 	RUN(lagging_has_hysteresis);
 	RUN(heartbeat_that_stops_is_dead);
+	RUN(counted_slots_follow_every_transition);
 	return rc_test_done("test_policy");
 }

@@ -262,6 +262,11 @@ static bool slot_counts(const struct rc_pub_slot *s)
 	return s->state == RC_SLOT_ACTIVE || s->state == RC_SLOT_LAGGING;
 }
 
+/* Visits each slot whose bit is set in `slots` (a copy: the body may evict),
+ * lowest first, as `i`. */
+#define for_each_slot(i, slots) \
+	for (uint64_t left_ = (slots), i; left_ && ((i = (uint64_t)__builtin_ctzll(left_)), 1); left_ &= left_ - 1)
+
 int rc_pub_attach(struct rc_publisher *pub, uint32_t slot, const struct rc_ack_page *ack_page,
 		  int doorbell_fd, uint32_t pid, uint32_t uid, uint64_t *generation_out)
 {
@@ -282,6 +287,7 @@ int rc_pub_attach(struct rc_publisher *pub, uint32_t slot, const struct rc_ack_p
 	s->heartbeat = rc_load_relaxed(&ack_page->heartbeat);
 	s->heartbeat_changed_ms = 0;
 	s->state = RC_SLOT_ACTIVE;
+	pub->counted |= 1ULL << slot;
 	pub->changed |= 1ULL << slot;
 	pub->limit = 0; /* recompute: the newcomer starts at head */
 
@@ -315,6 +321,7 @@ void rc_pub_detach(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 		rc_store_relaxed(&m->evict_reason, reason);
 	rc_store_release(&m->state, (uint32_t)RC_SLOT_FREE); /* [P4] */
 	s->state = RC_SLOT_FREE;
+	pub->counted &= ~(1ULL << slot);
 	pub->changed |= 1ULL << slot;
 	s->ack_page = NULL;
 	s->doorbell_fd = -1;
@@ -363,6 +370,7 @@ void rc_pub_evict(struct rc_publisher *pub, uint32_t slot, uint32_t reason)
 			s->acked = ack;
 	}
 	s->state = RC_SLOT_EVICTED;
+	pub->counted &= ~(1ULL << slot);
 	pub->changed |= 1ULL << slot;
 	s->last_eviction.count++;
 	s->last_eviction.reason = reason;
@@ -436,18 +444,16 @@ int rc_pub_check_heartbeats(struct rc_publisher *pub, uint64_t now_ms, uint64_t 
 {
 	int evicted = 0;
 
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+	for_each_slot(i, pub->counted) {
 		struct rc_pub_slot *s = &pub->slots[i];
 		uint64_t beat;
 
-		if (!slot_counts(s))
-			continue;
 		beat = rc_load_relaxed(&s->ack_page->heartbeat);
 		if (beat != s->heartbeat || s->heartbeat_changed_ms == 0) {
 			s->heartbeat = beat;
 			s->heartbeat_changed_ms = now_ms;
 		} else if (now_ms - s->heartbeat_changed_ms >= timeout_ms) {
-			rc_pub_evict(pub, i, RC_EVICT_DEAD);
+			rc_pub_evict(pub, (uint32_t)i, RC_EVICT_DEAD);
 			evicted++;
 		}
 	}
@@ -458,24 +464,22 @@ uint64_t rc_pub_refresh(struct rc_publisher *pub)
 {
 	uint64_t slowest = UINT64_MAX;
 
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+	for_each_slot(i, pub->counted) {
 		struct rc_pub_slot *s = &pub->slots[i];
 		uint64_t ack;
 
-		if (!slot_counts(s))
-			continue;
 		/* [P7] acquire: the subscriber finished reading below ack before
 		 * it stored it; pairs with [S2]. Hostile input: validate. */
 		ack = rc_load_acquire(&s->ack_page->ack);
 		if (ack < s->acked || ack > pub->head) {
-			rc_pub_evict(pub, i, RC_EVICT_PROTOCOL);
+			rc_pub_evict(pub, (uint32_t)i, RC_EVICT_PROTOCOL);
 			continue;
 		}
 		if (ack != s->acked) {
 			s->acked = ack;
-			rc_store_relaxed(&slot_mirror(pub, i)->ack, ack);
+			rc_store_relaxed(&slot_mirror(pub, (uint32_t)i)->ack, ack);
 		}
-		set_lagging(pub, i, is_lagging(pub, s, pub->head - ack));
+		set_lagging(pub, (uint32_t)i, is_lagging(pub, s, pub->head - ack));
 		if (ack < slowest)
 			slowest = ack;
 	}
@@ -524,11 +528,11 @@ static int evict_laggards(struct rc_publisher *pub, uint64_t end)
 {
 	int evicted = 0;
 
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+	for_each_slot(i, pub->counted) {
 		struct rc_pub_slot *s = &pub->slots[i];
 
-		if (slot_counts(s) && s->acked + pub->lag_bound < end) {
-			rc_pub_evict(pub, i, RC_EVICT_SLOW);
+		if (s->acked + pub->lag_bound < end) {
+			rc_pub_evict(pub, (uint32_t)i, RC_EVICT_SLOW);
 			evicted++;
 		}
 	}
@@ -638,15 +642,48 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 	return RC_OK;
 }
 
+/* Reserves room for one whole record of `payload` bytes at tail (padding to
+ * the start of the data area first if it does not fit before the end) and
+ * writes its header: FIRST|LAST, the next seq. Returns where its payload
+ * goes, or NULL when there is no room now (tail unmoved but for the pad). */
+static uint8_t *begin_record(struct rc_publisher *pub, uint32_t payload)
+{
+	uint64_t off;
+
+	if (!reserve(pub, record_need(pub, pub->tail, payload)))
+		return NULL;
+	pad_if_needed(pub, payload);
+	off = pub->tail & pub->mask;
+	write_header(pub->data + off, payload, RC_RECORD_DATA, RC_FRAG_FIRST | RC_FRAG_LAST, pub->next_seq);
+	return pub->data + off + RC_RECORD_HEADER_SIZE;
+}
+
 int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len)
 {
 	uint64_t offset = 0;
 	uint64_t span;
+	uint8_t *payload;
 
 	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed)
 		return RC_ESTATE;
 	if (len > pub->max_message)
 		return RC_ETOOBIG;
+	if (len <= pub->max_payload) {
+		/* One record: what rc_pub_write's loop does once, with one
+		 * reserve instead of a span walk and a reserve per call. Most
+		 * messages of a batch come this way (about 110 of the ~370
+		 * instructions rc_pub_offer took per 1 KiB message). A record
+		 * always fits the lag bound (rc_min_max_lag). */
+		payload = begin_record(pub, (uint32_t)len);
+		if (!payload)
+			return RC_EAGAIN;
+		if (len)
+			copy_payload(payload, data, len);
+		pub->tail += align_record(len);
+		pub->next_seq++;
+		pub->messages++;
+		return RC_OK;
+	}
 	span = rc_pub_message_span(pub, len);
 	if (span > pub->lag_bound)
 		return RC_ETOOBIG;
@@ -667,11 +704,11 @@ void rc_pub_commit(struct rc_publisher *pub)
 	pub->head_stores++;
 	/* [P3] head store before reading sleep announcements; pairs with [S5]. */
 	rc_fence_full();
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {
+	for_each_slot(i, pub->counted) {
 		struct rc_pub_slot *s = &pub->slots[i];
 		uint32_t seq;
 
-		if (!slot_counts(s) || !rc_load_relaxed(&s->ack_page->sleeping))
+		if (!rc_load_relaxed(&s->ack_page->sleeping))
 			continue;
 		seq = rc_load_relaxed(&s->ack_page->sleep_seq);
 		if (seq == s->last_rung_sleep_seq)
@@ -684,7 +721,7 @@ void rc_pub_commit(struct rc_publisher *pub)
 
 uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status)
 {
-	uint64_t off;
+	uint8_t *payload;
 
 	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed) {
 		*status = RC_ESTATE;
@@ -694,16 +731,14 @@ uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status)
 		*status = RC_ETOOBIG;
 		return NULL;
 	}
-	if (!reserve(pub, record_need(pub, pub->tail, len))) {
+	payload = begin_record(pub, len);
+	if (!payload) {
 		*status = RC_EAGAIN;
 		return NULL;
 	}
-	pad_if_needed(pub, len);
-	off = pub->tail & pub->mask;
-	write_header(pub->data + off, len, RC_RECORD_DATA, RC_FRAG_FIRST | RC_FRAG_LAST, pub->next_seq);
 	pub->claim_position = pub->tail;
 	*status = RC_OK;
-	return pub->data + off + RC_RECORD_HEADER_SIZE;
+	return payload;
 }
 
 int rc_pub_claim_commit(struct rc_publisher *pub, uint32_t len)
@@ -764,9 +799,8 @@ static void finish(struct rc_publisher *pub, uint32_t final_state)
 	/* [P6] final head before CLOSED/ABORTED; pairs with [S6]. */
 	rc_store_release(&pub->desc->publisher_state, final_state);
 	rc_fence_full();
-	for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++)
-		if (slot_counts(&pub->slots[i]))
-			ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, pub->slots[i].doorbell_fd);
+	for_each_slot(i, pub->counted)
+		ring_doorbell(pub->ring_doorbell, pub->ring_doorbell_ctx, pub->slots[i].doorbell_fd);
 }
 
 void rc_pub_close(struct rc_publisher *pub)
