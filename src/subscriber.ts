@@ -24,7 +24,7 @@ import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js'
 import { resolveSubscriberAddress } from './address.js';
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './providers/ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './providers/xen.js';
-import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
+import { C, native, type NativeFdWatcher, type NativePrepareWait, type NativeReadSmall, type NativeSubscriber } from './native.js';
 import { MAX_BUFFER_LENGTH, checkInteger, checkKnownOptions, checkPath, checkSignal, optionNames } from './options.js';
 import { LAG_SETTLE_MS, wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
@@ -226,6 +226,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #attachment: SharedMemoryAttachment | null = null;
   #connection!: ControlConnection;
   #doorbell!: NativeFdWatcher;
+  /** A parked read's two calls per wait, bound to the reader and the watcher (#attached): no unwrap each. */
+  #prepareWait!: NativePrepareWait;
+  #startDoorbell!: () => void;
   #log: Logger;
   #meta = new Float64Array(1 + MAX_BATCH * META_STRIDE);
   /** Where readSmall copies a few small messages before they get Buffers of their own; reused. */
@@ -497,12 +500,15 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     // A socket subscriber's doorbell is its own eventfd: the watcher leaves
     // the ring that woke us for prepareWait to clear (#clearsRing). While a
     // wait is on, the watcher holds us: whoever awaits a parked read hangs
-    // off this object alone (#park); a weak reference otherwise.
-    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#onDoorbell()), {
+    // off this object alone (#park); a weak reference otherwise. It hands
+    // us to the callback, which captures nothing.
+    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, Subscriber.#doorbellRang, {
       oneShot: true,
       leaveRung: this.#route === null,
       holds: this,
     });
+    this.#prepareWait = reader.prepareWaitFunction();
+    this.#startDoorbell = this.#doorbell.startFunction();
     this.#ringLeft = false;
     if (!this.#heartbeat) {
       this.#heartbeat = setInterval(weakly(this, (self) => self.#beat()), beatEveryMs);
@@ -620,7 +626,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         return this.#receiveSlowly(next, signal).then(shape);
       }
       // Announced as sleeping; false: something came meanwhile, look again.
-      if (this.#native.prepareWait(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
+      if (this.#prepareWait(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
     }
   }
 
@@ -654,7 +660,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       read.signal.addEventListener('abort', parked.onAbort, { once: true });
     }
     this.#parked = parked;
-    this.#doorbell.start();
+    this.#startDoorbell();
   }
 
   /**
@@ -704,6 +710,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * afresh. Two crossings into the addon fewer between the ring and the
    * reader's code (docs/protocol.md, "Sleeping and waking").
    */
+  /** The doorbell watcher's callback: it hands over the subscriber it holds (#attached). */
+  static readonly #doorbellRang = (self: Subscriber | undefined): void => {
+    if (self) self.#onDoorbell();
+  };
+
   #onDoorbell(): void {
     this.#ringLeft = true;
     this.#unpark(true);
@@ -1300,7 +1311,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (signal?.aborted) throw abortError(signal);
     if (this.#rejoining) return pending(this, this.#rejoining);
     if (!spun && this.#spinForData()) return;
-    if (!this.#native.prepareWait(this.#clearsRing())) return;
+    if (!this.#prepareWait(this.#clearsRing())) return;
     if (this.#publisherGone) {
       this.#native.endWait();
       return;
@@ -1318,7 +1329,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
           onAbort = () => reject(abortError(signal));
           signal.addEventListener('abort', onAbort, { once: true });
         }
-        this.#doorbell.start();
+        this.#startDoorbell();
       });
     } finally {
       release();

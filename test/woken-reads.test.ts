@@ -5,6 +5,7 @@
 // the publisher's death; and that the subscriber reads on afterwards.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Subscriber, PublisherGoneError } from '../src/index.js';
+import { native } from '../src/native.js';
 import { cleanup, fixture, isNumbered, listen, numbered, opened, socketPath, spawned } from './helpers.js';
 
 afterEach(cleanup);
@@ -147,5 +148,55 @@ describe('a read parked on the doorbell', () => {
     await settle();
     pub.child.kill('SIGKILL');
     await expect(waiting).rejects.toBeInstanceOf(PublisherGoneError);
+  });
+});
+
+describe("the doorbell's watcher", () => {
+  /** A connected pair of Unix sockets (the watched end, the end that makes it readable). */
+  function socketPair(): { watched: number; other: number; close: () => void } {
+    const path = socketPath('pair.sock');
+    const listening = native.unixListen(path, 1);
+    const other = native.unixConnect(path);
+    const watched = native.unixAccept(listening)!.fd;
+    native.closeFd(listening);
+    return { watched, other, close: () => [watched, other].forEach((fd) => native.closeFd(fd)) };
+  }
+
+  it('hands the object it holds to its callback, so the callback need capture nothing; without one, nothing', async () => {
+    const pair = socketPair();
+    const owner = { name: 'the subscriber' };
+    const got: unknown[][] = [];
+    let woken: () => void = () => undefined;
+    const held = new native.FdWatcher(pair.watched, false, (...args: unknown[]) => (got.push(args), woken()), { oneShot: true, holds: owner });
+    const plain = new native.FdWatcher(pair.watched, false, (...args: unknown[]) => (got.push(args), woken()), { oneShot: true });
+    try {
+      for (const [watcher, expected] of [[held, [owner]], [plain, []]] as const) {
+        const called = new Promise<void>((resolve) => (woken = resolve));
+        watcher.startFunction()(); // the bound start a parked read uses
+        native.unixSend(pair.other, Buffer.from('x'), []);
+        await called;
+        expect(got.pop()).toEqual(expected);
+        expect(got.length).toBe(0);
+        native.unixRecv(pair.watched, 16); // read, so the other watcher does not see this one
+      }
+    } finally {
+      held.close();
+      plain.close();
+      pair.close();
+    }
+  });
+
+  it('a bound start after close() does nothing', async () => {
+    const pair = socketPair();
+    let calls = 0;
+    const watcher = new native.FdWatcher(pair.watched, false, () => calls++, { oneShot: true });
+    const start = watcher.startFunction();
+    watcher.close();
+    start();
+    native.unixSend(pair.other, Buffer.from('x'), []);
+    await settle();
+    await settle();
+    expect(calls).toBe(0);
+    pair.close();
   });
 });

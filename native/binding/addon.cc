@@ -505,6 +505,7 @@ public:
 	{
 		return DefineClass(env, "FdWatcher", {
 			InstanceMethod<&FdWatcher::Start>("start"),
+			InstanceMethod<&FdWatcher::StartFunction>("startFunction"),
 			InstanceMethod<&FdWatcher::Stop>("stop"),
 			InstanceMethod<&FdWatcher::Close>("close"),
 		});
@@ -524,6 +525,11 @@ public:
 	// - holds: an object kept reachable while the watcher is started (a weak
 	//   reference otherwise): whoever awaits a wait on it hangs off that
 	//   object alone (src/leaks.ts), at no cost beyond start() and the pause.
+	//   The callback gets it as its argument (a one-shot watcher calls back
+	//   only while started, so it is there): a callback that must not
+	//   capture its owner needs no WeakRef, whose deref() costs a runtime
+	//   call per wake-up (JSWeakRefAddToKeptObjects, about 400 instructions).
+	// Without `holds` the callback gets no argument.
 	FdWatcher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<FdWatcher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -553,10 +559,14 @@ public:
 		handle_->data = this;
 	}
 
-	~FdWatcher() override { CloseHandle(); }
+	~FdWatcher() override
+	{
+		UnbindSelf(bound_self_);
+		CloseHandle();
+	}
 
 private:
-	static void OnEvent(uv_poll_t *handle, int status, int)
+	static void OnEvent(uv_poll_t *handle, int, int)
 	{
 		FdWatcher *self = static_cast<FdWatcher *>(handle->data);
 		if (!self)
@@ -579,22 +589,57 @@ private:
 		bool release_held = self->one_shot_ && !self->held_.IsEmpty();
 		if (self->one_shot_)
 			self->Pause(false);
-		Napi::Env env = self->Env();
-		{
-			Napi::HandleScope scope(env);
-			try {
-				self->callback_.Call({ Napi::Number::New(env, status) });
-			} catch (const Napi::Error &e) {
-				// An exception thrown by the JS callback is not ours to swallow.
-				napi_fatal_exception(env, e.Value());
-			}
-		}
+		self->CallBack();
 		// close() in the callback reset it.
 		if (release_held && !self->held_.IsEmpty())
 			self->held_.Unref();
 	}
 
+	// The callback, with what the watcher holds as its argument. Plain
+	// napi calls in one handle scope: FunctionReference::Call adds an
+	// escapable scope for a result nobody reads.
+	void CallBack()
+	{
+		napi_env env = Env();
+		Napi::HandleScope scope(env);
+		napi_value undefined, fn, result;
+		napi_value held = nullptr;
+		size_t argc = 0;
+		napi_get_undefined(env, &undefined);
+		napi_get_reference_value(env, callback_, &fn);
+		if (!held_.IsEmpty()) {
+			napi_get_reference_value(env, held_, &held);
+			argc = held ? 1 : 0;
+		}
+		if (fn && napi_call_function(env, undefined, fn, argc, &held, &result) == napi_pending_exception) {
+			// An exception thrown by the JS callback is not ours to swallow.
+			napi_value error;
+			napi_get_and_clear_last_exception(env, &error);
+			napi_fatal_exception(env, error);
+		}
+	}
+
 	Napi::Value Start(const Napi::CallbackInfo &info)
+	{
+		StartWatching();
+		return info.Env().Undefined();
+	}
+
+	// startFunction() -> start, bound to this watcher (bound_self.h): the
+	// call a parked read makes on every wait, without an unwrap.
+	Napi::Value StartFunction(const Napi::CallbackInfo &info)
+	{
+		return BindFunction<FdWatcher, &FdWatcher::StartBound>(info.Env(), bound_self_, this, "start");
+	}
+
+	static Napi::Value StartBound(const Napi::CallbackInfo &info)
+	{
+		if (FdWatcher *self = BoundObject<FdWatcher>(info))
+			self->StartWatching();
+		return info.Env().Undefined();
+	}
+
+	void StartWatching()
 	{
 		if (handle_ && !active_) {
 			if (polling_) {
@@ -607,7 +652,6 @@ private:
 			if (!held_.IsEmpty())
 				held_.Ref();
 		}
-		return info.Env().Undefined();
 	}
 
 	// A doorbell is only paused: it stays in the loop's epoll set,
@@ -657,6 +701,7 @@ private:
 	}
 
 	Napi::FunctionReference callback_;
+	BoundSelf<FdWatcher> *bound_self_ = nullptr;
 	// held_: strong while active_, weak otherwise (options.holds).
 	Napi::ObjectReference held_;
 	uv_poll_t *handle_ = nullptr;
