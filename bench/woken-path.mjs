@@ -12,9 +12,10 @@
 // the other process's wake-up. Prints {"read", "wakes", "nsPerWake"} for the
 // wakes after the first 2000 (JIT warm-up). Under callgrind, run two lengths
 // and divide the difference of the totals by the difference of the wakes:
-// instructions per wake (about 12 900 for recv and 13 200 for iterate;
+// instructions per wake (about 12 700 for recv and 12 100 for iterate;
 // 15 200 and 15 800 while the wait's two calls into the addon unwrapped
-// their objects and the doorbell's callback dereferenced a WeakRef; 18 500
+// their objects and the doorbell's callback dereferenced a WeakRef, 13 200
+// for iterate while a step of for await looked twice before it slept; 18 500
 // for recv before the doorbell's watcher paused itself and left its ring and
 // announcement for the next wait); totals move by a few hundred per wake
 // with the JIT's and the collector's timing, so compare several runs.

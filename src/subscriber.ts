@@ -604,8 +604,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /**
    * Waits for what `next` takes (a message or a batch; null at the end) and
    * resolves with `shape` of it. `spun`: the caller already spun for it;
-   * sleep at once if it is not there. Throws what `next` throws (the caller
-   * turns that into a rejection).
+   * sleep at once if it is not there. `looked`: the caller's own next() just
+   * found nothing, so the first look here is skipped (a crossing into the
+   * addon for the same answer). Throws what `next` throws (the caller turns
+   * that into a rejection).
    *
    * The common wait is parked (#park): the doorbell's callback takes the
    * message itself and resolves the caller's promise with it, so a woken
@@ -615,10 +617,13 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * aborted, a rejoin under way, the publisher gone, another wait already
    * pending) takes #receiveSlowly, the general loop.
    */
-  #receive<T, R>(next: () => T | null | undefined, signal: AbortSignal | undefined, spun: boolean, shape: (value: T | null) => R): Promise<R> {
+  #receive<T, R>(next: () => T | null | undefined, signal: AbortSignal | undefined, spun: boolean, shape: (value: T | null) => R, looked = false): Promise<R> {
     for (;;) {
-      const message = next();
-      if (message !== undefined) return Promise.resolve(shape(message));
+      if (!looked) {
+        const message = next();
+        if (message !== undefined) return Promise.resolve(shape(message));
+      }
+      looked = false;
       // Spinning finds the next message without a trip through the event loop.
       if (!spun && this.#spinForData()) continue;
       spun = false;
@@ -690,7 +695,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     try {
       const value = parked.next();
       if (value !== undefined) parked.resolve(parked.shape(value));
-      else parked.resolve(this.#receive(parked.next, parked.signal, false, parked.shape));
+      else parked.resolve(this.#receive(parked.next, parked.signal, false, parked.shape, true));
     } catch (error) {
       parked.reject(error);
     }
@@ -881,7 +886,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
             spun = true;
             if (this.#spinForData()) value = take();
           }
-          return value === undefined ? this.#receive(take, signal, spun, wrap) : Promise.resolve(wrap(value));
+          return value === undefined ? this.#receive(take, signal, spun, wrap, true) : Promise.resolve(wrap(value));
         } catch (error) {
           return Promise.reject(error);
         }

@@ -80,6 +80,34 @@ describe('a read parked on the doorbell', () => {
     expect(publisher.stats().doorbellsRung - rungBefore).toBe(2);
   });
 
+  it('recv() and a step of for await that find nothing look into the ring once, then sleep; the wake-up reads once', async () => {
+    // Counts the crossings that read the ring (readSmall, bound once per native subscriber).
+    const original = native.Subscriber;
+    let looks = 0;
+    native.Subscriber = class extends original {
+      override bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): () => number {
+        const readSmall = super.bindReadBuffers(meta, scratch, maxCount);
+        return () => (looks++, readSmall());
+      }
+    } as typeof original;
+    try {
+      const { path, publisher } = await listen();
+      const sub = await subscribe(path);
+      const iterator = sub[Symbol.asyncIterator]();
+      for (const [seq, read] of [() => sub.recv(), async () => (await iterator.next()).value as Buffer].entries()) {
+        looks = 0;
+        const next = read();
+        await settle();
+        expect(looks).toBe(1);
+        await publisher.publish(numbered(seq, 64));
+        expect(isNumbered((await next)!, seq)).toBe(true);
+        expect(looks).toBe(2);
+      }
+    } finally {
+      native.Subscriber = original;
+    }
+  });
+
   it('an abort rejects it with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
     const { path, publisher } = await listen();
     const sub = await subscribe(path);
