@@ -224,9 +224,11 @@ export interface NativeSubscriber {
    * Socket buses only: blocks this thread until the doorbell rings or
    * `timeoutMs` passes (< 0: no limit), with the core's sleep protocol.
    * 0: timed out; 1: something may be ready (read again); 2: the control
-   * socket `controlFd` has something, which only the event loop reads.
+   * socket `controlFd` has something, which only the event loop reads; 3:
+   * the doorbell rang (read again), its ring left in the eventfd for the
+   * next wait to clear. clearRing: clear a ring left there first.
    */
-  waitSync?(timeoutMs: number, controlFd: number): number;
+  waitSync?(timeoutMs: number, controlFd: number, clearRing: boolean): number;
   /**
    * Copies a batch; meta[0] = count or negative RC_* status. Into a new
    * Buffer, or into `into` (at least maxPayload bytes, at most its length

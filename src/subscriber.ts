@@ -261,7 +261,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #wakers = new Set<() => void>();
   /** A read waiting on the doorbell, taken by the doorbell's callback itself (#receive). */
   #parked: ParkedRead<unknown, unknown> | null = null;
-  /** The doorbell's watcher left the ring that woke us for the next announcement to clear (#onDoorbell). */
+  /** The doorbell's watcher (#onDoorbell) or recvSync() left the ring that woke us for the next announcement to clear. */
   #ringLeft = false;
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
   #refused: ((error: Error) => void) | null = null;
@@ -707,6 +707,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     for (const wake of this.#wakers) wake();
   }
 
+  /** The doorbell watcher's callback: it hands over the subscriber it holds (#attached). */
+  static readonly #doorbellRang = (self: Subscriber | undefined): void => {
+    if (self) self.#onDoorbell();
+  };
+
   /**
    * The doorbell's callback. Its watcher is one-shot: it paused itself
    * before calling, so nothing is stopped here. Nor is the announcement
@@ -715,11 +720,6 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * afresh. Two crossings into the addon fewer between the ring and the
    * reader's code (docs/protocol.md, "Sleeping and waking").
    */
-  /** The doorbell watcher's callback: it hands over the subscriber it holds (#attached). */
-  static readonly #doorbellRang = (self: Subscriber | undefined): void => {
-    if (self) self.#onDoorbell();
-  };
-
   #onDoorbell(): void {
     this.#ringLeft = true;
     this.#unpark(true);
@@ -728,9 +728,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /**
-   * prepareWait's argument: whether to clear the ring the doorbell's watcher
-   * left (#ringLeft), first. Not while another wait is pending: the ring may
-   * be that one's, still to be delivered.
+   * prepareWait's (and waitSync's) argument: whether to clear the ring that
+   * the doorbell's watcher or recvSync() left (#ringLeft), first. Not while
+   * another wait is pending: the ring may be that one's, still to be
+   * delivered.
    */
   #clearsRing(): boolean {
     if (!this.#ringLeft || this.#parked !== null || this.#wakers.size !== 0) return false;
@@ -768,7 +769,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (this.#rejoining) return undefined;
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
-      const woken = this.#native.waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd);
+      // The ring that wakes it stays in the eventfd until the next wait clears it (#clearsRing).
+      const woken = this.#native.waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd, this.#clearsRing());
+      if (woken === 3) this.#ringLeft = true;
       if (woken === 2) return undefined;
     }
   }

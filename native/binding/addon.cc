@@ -449,30 +449,36 @@ private:
 	// prepareWait(true): the ring a leaveRung watcher left in our eventfd.
 	void ClearDoorbell() { rc_eventfd_drain(doorbell_fd_); }
 
-	// waitSync(timeoutMs, controlFd) -> 0 if it timed out, 1 if something
-	// may be ready to read (or to report: the end, an eviction), 2 if the
-	// control socket has something (a message, or the publisher's end of it
-	// closed): only the event loop reads that. Blocks the calling thread in
-	// poll() on our doorbell and the control socket, with the core's sleep
-	// protocol ([S5]: announce, re-check, sleep; the publisher rings only an
-	// announced sleeper), as the C core's own reader sleeps in read(): the
-	// kernel wakes this thread directly, with no event loop, callback or
-	// promise between the doorbell and the read. timeoutMs < 0: no limit.
+	// waitSync(timeoutMs, controlFd, clearRing) -> 0 if it timed out, 1 if
+	// something may be ready to read (or to report: the end, an eviction),
+	// 2 if the control socket has something (a message, or the publisher's
+	// end of it closed): only the event loop reads that, 3 if the doorbell
+	// rang: read again, and clear the ring at the next wait. Blocks the
+	// calling thread in poll() on our doorbell and the control socket, with
+	// the core's sleep protocol ([S5]: announce, re-check, sleep; the
+	// publisher rings only an announced sleeper), as the C core's own reader
+	// sleeps in read(): the kernel wakes this thread directly, with no event
+	// loop, callback or promise between the doorbell and the read.
+	// timeoutMs < 0: no limit. The ring that wakes it is left in the eventfd,
+	// as FdWatcher's leaveRung leaves it: the next wait clears it first
+	// (clearRing, before the announcement, as prepareWait(true) does), after
+	// the reader has taken its message and answered, so the 8-byte read is
+	// off the path from the ring to the answer (the C core's reader clears it
+	// with the read() it sleeps in).
 	Napi::Value WaitSync(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		int timeout_ms = info[0].As<Napi::Number>().Int32Value();
 		int control_fd = info[1].As<Napi::Number>().Int32Value();
+		if (live_ && info.Length() > 2 && info[2].ToBoolean().Value())
+			rc_eventfd_drain(doorbell_fd_);
 		if (!live_ || !rc_sub_prepare_wait(&sub_))
 			return Napi::Number::New(env, 1);
 		struct pollfd fds[2] = { { doorbell_fd_, POLLIN, 0 }, { control_fd, POLLIN | POLLRDHUP, 0 } };
 		int r = poll(fds, control_fd >= 0 ? 2 : 1, timeout_ms);
-		// A ring meant for this wait, or a stale one: either way the caller reads again.
-		if (r > 0 && fds[0].revents)
-			rc_eventfd_drain(doorbell_fd_);
 		rc_sub_end_wait(&sub_);
 		// EINTR (a signal for this thread) counts as a wake-up: the caller looks again.
-		int result = r == 0 ? 0 : r > 0 && fds[1].revents && !fds[0].revents ? 2 : 1;
+		int result = r == 0 ? 0 : r < 0 ? 1 : fds[0].revents ? 3 : fds[1].revents ? 2 : 1;
 		return Napi::Number::New(env, result);
 	}
 
