@@ -229,6 +229,8 @@ export interface NativeSubscriber {
    * next wait to clear. clearRing: clear a ring left there first.
    */
   waitSync?(timeoutMs: number, controlFd: number, clearRing: boolean): number;
+  /** waitSync bound to this object: no unwrap per call (recvSync() makes one per wait). */
+  waitSyncFunction?(): (timeoutMs: number, controlFd: number, clearRing: boolean) => number;
   /**
    * Copies a batch; meta[0] = count or negative RC_* status. Into a new
    * Buffer, or into `into` (at least maxPayload bytes, at most its length

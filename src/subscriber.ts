@@ -229,6 +229,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /** A parked read's two calls per wait, bound to the reader and the watcher (#attached): no unwrap each. */
   #prepareWait!: NativePrepareWait;
   #startDoorbell!: () => void;
+  /** recvSync()'s blocking wait, bound to the reader (socket buses only). */
+  #waitSync: ((timeoutMs: number, controlFd: number, clearRing: boolean) => number) | null = null;
   #log: Logger;
   #meta = new Float64Array(1 + MAX_BATCH * META_STRIDE);
   /** Where readSmall copies a few small messages before they get Buffers of their own; reused. */
@@ -509,6 +511,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     });
     this.#prepareWait = reader.prepareWaitFunction();
     this.#startDoorbell = this.#doorbell.startFunction();
+    this.#waitSync = reader.waitSyncFunction?.() ?? null;
     this.#ringLeft = false;
     if (!this.#heartbeat) {
       this.#heartbeat = setInterval(weakly(this, (self) => self.#beat()), beatEveryMs);
@@ -770,7 +773,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
       // The ring that wakes it stays in the eventfd until the next wait clears it (#clearsRing).
-      const woken = this.#native.waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd, this.#clearsRing());
+      const woken = this.#waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd, this.#clearsRing());
       if (woken === 3) this.#ringLeft = true;
       if (woken === 2) return undefined;
     }

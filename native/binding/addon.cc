@@ -353,6 +353,7 @@ public:
 		properties.push_back(InstanceMethod<&Subscriber::Destroy>("destroy"));
 		properties.push_back(InstanceAccessor<&Subscriber::DoorbellFd>("doorbellFd"));
 		properties.push_back(InstanceMethod<&Subscriber::WaitSync>("waitSync"));
+		properties.push_back(InstanceMethod<&Subscriber::WaitSyncFunction>("waitSyncFunction"));
 		return DefineClass(env, "Subscriber", properties);
 	}
 
@@ -375,7 +376,11 @@ public:
 		}
 	}
 
-	~Subscriber() override { Cleanup(); }
+	~Subscriber() override
+	{
+		UnbindSelf(wait_bound_);
+		Cleanup();
+	}
 
 private:
 	void Open(Napi::Env env)
@@ -467,19 +472,35 @@ private:
 	// with the read() it sleeps in).
 	Napi::Value WaitSync(const Napi::CallbackInfo &info)
 	{
-		Napi::Env env = info.Env();
+		return Napi::Number::New(info.Env(), Wait(info));
+	}
+
+	// waitSyncFunction() -> waitSync, bound to this object (bound_self.h):
+	// recvSync() calls it on every wait, without an unwrap.
+	Napi::Value WaitSyncFunction(const Napi::CallbackInfo &info)
+	{
+		return BindFunction<Subscriber, &Subscriber::WaitSyncBound>(info.Env(), wait_bound_, this, "waitSync");
+	}
+
+	static Napi::Value WaitSyncBound(const Napi::CallbackInfo &info)
+	{
+		Subscriber *self = BoundObject<Subscriber>(info);
+		return Napi::Number::New(info.Env(), self ? self->Wait(info) : 1);
+	}
+
+	int Wait(const Napi::CallbackInfo &info)
+	{
 		int timeout_ms = info[0].As<Napi::Number>().Int32Value();
 		int control_fd = info[1].As<Napi::Number>().Int32Value();
 		if (live_ && info.Length() > 2 && info[2].ToBoolean().Value())
 			rc_eventfd_drain(doorbell_fd_);
 		if (!live_ || !rc_sub_prepare_wait(&sub_))
-			return Napi::Number::New(env, 1);
+			return 1;
 		struct pollfd fds[2] = { { doorbell_fd_, POLLIN, 0 }, { control_fd, POLLIN | POLLRDHUP, 0 } };
 		int r = poll(fds, control_fd >= 0 ? 2 : 1, timeout_ms);
 		rc_sub_end_wait(&sub_);
 		// EINTR (a signal for this thread) counts as a wake-up: the caller looks again.
-		int result = r == 0 ? 0 : r < 0 ? 1 : fds[0].revents ? 3 : fds[1].revents ? 2 : 1;
-		return Napi::Number::New(env, result);
+		return r == 0 ? 0 : r < 0 ? 1 : fds[0].revents ? 3 : fds[1].revents ? 2 : 1;
 	}
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
@@ -496,6 +517,7 @@ private:
 	int doorbell_fd_ = -1;
 	int pub_doorbell_fd_ = -1;
 	bool live_ = false;
+	BoundSelf<Subscriber> *wait_bound_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------
