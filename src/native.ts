@@ -215,6 +215,8 @@ export interface NativeSubscriberInfo {
  * RC_* status; or RC_ETOOBIG, leaving it all to read().
  */
 export type NativeReadSmall = () => number;
+/** A subscriber's prepareWait, bound to it (prepareWaitFunction). */
+export type NativePrepareWait = (clearRing?: boolean) => boolean;
 
 /** Subscriber side of one ring (read-only ring mapping, own ack page). */
 export interface NativeSubscriber {
@@ -224,9 +226,13 @@ export interface NativeSubscriber {
    * Socket buses only: blocks this thread until the doorbell rings or
    * `timeoutMs` passes (< 0: no limit), with the core's sleep protocol.
    * 0: timed out; 1: something may be ready (read again); 2: the control
-   * socket `controlFd` has something, which only the event loop reads.
+   * socket `controlFd` has something, which only the event loop reads; 3:
+   * the doorbell rang (read again), its ring left in the eventfd for the
+   * next wait to clear. clearRing: clear a ring left there first.
    */
-  waitSync?(timeoutMs: number, controlFd: number): number;
+  waitSync?(timeoutMs: number, controlFd: number, clearRing: boolean): number;
+  /** waitSync bound to this object: no unwrap per call (recvSync() makes one per wait). */
+  waitSyncFunction?(): (timeoutMs: number, controlFd: number, clearRing: boolean) => number;
   /**
    * Copies a batch; meta[0] = count or negative RC_* status. Into a new
    * Buffer, or into `into` (at least maxPayload bytes, at most its length
@@ -268,6 +274,8 @@ export interface NativeSubscriber {
    * subscribers; elsewhere nothing to clear).
    */
   prepareWait(clearRing?: boolean): boolean;
+  /** prepareWait bound to this object: no unwrap per call (a parked read's announcement). */
+  prepareWaitFunction(): NativePrepareWait;
   endWait(): void;
   available(): number;
   /** Bumps the ack page's heartbeat counter. */
@@ -289,12 +297,18 @@ export interface FdWatcherOptions {
    * nobody waits is cleared at once).
    */
   leaveRung?: boolean;
-  /** Kept reachable while the watcher is started, only weakly referenced otherwise. */
+  /**
+   * Kept reachable while the watcher is started, only weakly referenced
+   * otherwise; the callback gets it as its argument (when it is still there),
+   * so the callback need not capture it.
+   */
   holds?: object;
 }
 
 export interface NativeFdWatcher {
   start(): void;
+  /** start bound to this watcher: no unwrap per call (a parked read starts it on every wait). */
+  startFunction(): () => void;
   stop(): void;
   close(): void;
 }
@@ -501,8 +515,12 @@ export interface NativeAddon {
    * published for this domain.
    */
   xenInspect(bus: string, publisherDomid: number): NativeRingSnapshot & { domid: number; domainSlots: number[] };
-  /** doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN (/dev/xen/evtchn): cleared before the callback. */
-  FdWatcher: new (fd: number, doorbell: boolean | number, onReady: (status: number) => void, options?: FdWatcherOptions) => NativeFdWatcher;
+  /**
+   * doorbell: false (a socket), true (an eventfd), or C.DOORBELL_EVTCHN
+   * (/dev/xen/evtchn): cleared before the callback. onReady gets
+   * options.holds, if given.
+   */
+  FdWatcher: new <H extends object = object>(fd: number, doorbell: boolean | number, onReady: (held: H) => void, options?: FdWatcherOptions & { holds?: H }) => NativeFdWatcher;
   unixListen(path: string, backlog: number): number;
   unixConnect(path: string): number;
   unixAccept(listenFd: number): NativePeer | null;

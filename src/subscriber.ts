@@ -24,7 +24,7 @@ import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js'
 import { resolveSubscriberAddress } from './address.js';
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './providers/ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './providers/xen.js';
-import { C, native, type NativeFdWatcher, type NativeReadSmall, type NativeSubscriber } from './native.js';
+import { C, native, type NativeFdWatcher, type NativePrepareWait, type NativeReadSmall, type NativeSubscriber } from './native.js';
 import { MAX_BUFFER_LENGTH, checkInteger, checkKnownOptions, checkPath, checkSignal, optionNames } from './options.js';
 import { LAG_SETTLE_MS, wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
@@ -235,6 +235,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #attachment: SharedMemoryAttachment | null = null;
   #connection!: ControlConnection;
   #doorbell!: NativeFdWatcher;
+  /** A parked read's two calls per wait, bound to the reader and the watcher (#attached): no unwrap each. */
+  #prepareWait!: NativePrepareWait;
+  #startDoorbell!: () => void;
+  /** recvSync()'s blocking wait, bound to the reader (socket buses only). */
+  #waitSync: ((timeoutMs: number, controlFd: number, clearRing: boolean) => number) | null = null;
   #log: Logger;
   #meta = new Float64Array(1 + MAX_BATCH * META_STRIDE);
   /** Where readSmall copies a few small messages before they get Buffers of their own; reused. */
@@ -267,7 +272,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #wakers = new Set<() => void>();
   /** A read waiting on the doorbell, taken by the doorbell's callback itself (#receive). */
   #parked: ParkedRead<unknown, unknown> | null = null;
-  /** The doorbell's watcher left the ring that woke us for the next announcement to clear (#onDoorbell). */
+  /** The doorbell's watcher (#onDoorbell) or recvSync() left the ring that woke us for the next announcement to clear. */
   #ringLeft = false;
   #welcome: ((message: WelcomeMessage, fds: number[]) => void) | null = null;
   #refused: ((error: Error) => void) | null = null;
@@ -506,12 +511,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     // A socket subscriber's doorbell is its own eventfd: the watcher leaves
     // the ring that woke us for prepareWait to clear (#clearsRing). While a
     // wait is on, the watcher holds us: whoever awaits a parked read hangs
-    // off this object alone (#park); a weak reference otherwise.
-    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, weakly(this, (self) => self.#onDoorbell()), {
+    // off this object alone (#park); a weak reference otherwise. It hands
+    // us to the callback, which captures nothing.
+    this.#doorbell = new native.FdWatcher(reader.doorbellFd, doorbell, Subscriber.#doorbellRang, {
       oneShot: true,
       leaveRung: this.#route === null,
       holds: this,
     });
+    this.#prepareWait = reader.prepareWaitFunction();
+    this.#startDoorbell = this.#doorbell.startFunction();
+    this.#waitSync = reader.waitSyncFunction?.() ?? null;
     this.#ringLeft = false;
     if (!this.#heartbeat) {
       this.#heartbeat = setInterval(weakly(this, (self) => self.#beat()), beatEveryMs);
@@ -612,8 +621,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /**
    * Waits for what `next` takes (a message or a batch; null at the end) and
    * resolves with `shape` of it. `spun`: the caller already spun for it;
-   * sleep at once if it is not there. Throws what `next` throws (the caller
-   * turns that into a rejection).
+   * sleep at once if it is not there. `looked`: the caller's own next() just
+   * found nothing, so the first look here is skipped (a crossing into the
+   * addon for the same answer). Throws what `next` throws (the caller turns
+   * that into a rejection).
    *
    * The common wait is parked (#park): the doorbell's callback takes the
    * message itself and resolves the caller's promise with it, so a woken
@@ -623,10 +634,13 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * aborted, a rejoin under way, the publisher gone, another wait already
    * pending) takes #receiveSlowly, the general loop.
    */
-  #receive<T, R>(next: () => T | null | undefined, signal: AbortSignal | undefined, spun: boolean, shape: (value: T | null) => R): Promise<R> {
+  #receive<T, R>(next: () => T | null | undefined, signal: AbortSignal | undefined, spun: boolean, shape: (value: T | null) => R, looked = false): Promise<R> {
     for (;;) {
-      const message = next();
-      if (message !== undefined) return Promise.resolve(shape(message));
+      if (!looked) {
+        const message = next();
+        if (message !== undefined) return Promise.resolve(shape(message));
+      }
+      looked = false;
       // Spinning finds the next message without a trip through the event loop.
       if (!spun && this.#spinForData()) continue;
       spun = false;
@@ -634,7 +648,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         return this.#receiveSlowly(next, signal).then(shape);
       }
       // Announced as sleeping; false: something came meanwhile, look again.
-      if (this.#native.prepareWait(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
+      if (this.#prepareWait(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
     }
   }
 
@@ -668,7 +682,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       read.signal.addEventListener('abort', parked.onAbort, { once: true });
     }
     this.#parked = parked;
-    this.#doorbell.start();
+    this.#startDoorbell();
   }
 
   /**
@@ -698,7 +712,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     try {
       const value = parked.next();
       if (value !== undefined) parked.resolve(parked.shape(value));
-      else parked.resolve(this.#receive(parked.next, parked.signal, false, parked.shape));
+      else parked.resolve(this.#receive(parked.next, parked.signal, false, parked.shape, true));
     } catch (error) {
       parked.reject(error);
     }
@@ -709,6 +723,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#unpark();
     for (const wake of this.#wakers) wake();
   }
+
+  /** The doorbell watcher's callback: it hands over the subscriber it holds (#attached). */
+  static readonly #doorbellRang = (self: Subscriber | undefined): void => {
+    if (self) self.#onDoorbell();
+  };
 
   /**
    * The doorbell's callback. Its watcher is one-shot: it paused itself
@@ -726,9 +745,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /**
-   * prepareWait's argument: whether to clear the ring the doorbell's watcher
-   * left (#ringLeft), first. Not while another wait is pending: the ring may
-   * be that one's, still to be delivered.
+   * prepareWait's (and waitSync's) argument: whether to clear the ring that
+   * the doorbell's watcher or recvSync() left (#ringLeft), first. Not while
+   * another wait is pending: the ring may be that one's, still to be
+   * delivered.
    */
   #clearsRing(): boolean {
     if (!this.#ringLeft || this.#parked !== null || this.#wakers.size !== 0) return false;
@@ -766,7 +786,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (this.#rejoining) return undefined;
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
-      const woken = this.#native.waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd);
+      // The ring that wakes it stays in the eventfd until the next wait clears it (#clearsRing).
+      const woken = this.#waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd, this.#clearsRing());
+      if (woken === 3) this.#ringLeft = true;
       if (woken === 2) return undefined;
     }
   }
@@ -884,7 +906,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
             spun = true;
             if (this.#spinForData()) value = take();
           }
-          return value === undefined ? this.#receive(take, signal, spun, wrap) : Promise.resolve(wrap(value));
+          return value === undefined ? this.#receive(take, signal, spun, wrap, true) : Promise.resolve(wrap(value));
         } catch (error) {
           return Promise.reject(error);
         }
@@ -1329,7 +1351,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (signal?.aborted) throw abortError(signal);
     if (this.#rejoining) return pending(this, this.#rejoining);
     if (!spun && this.#spinForData()) return;
-    if (!this.#native.prepareWait(this.#clearsRing())) return;
+    if (!this.#prepareWait(this.#clearsRing())) return;
     if (this.#publisherGone) {
       this.#native.endWait();
       return;
@@ -1347,7 +1369,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
           onAbort = () => reject(abortError(signal));
           signal.addEventListener('abort', onAbort, { once: true });
         }
-        this.#doorbell.start();
+        this.#startDoorbell();
       });
     } finally {
       release();

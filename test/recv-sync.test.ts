@@ -29,6 +29,15 @@ describe('subscriber.recvSync()', () => {
     expect(subscriber.stats()).toMatchObject({ delivered: 5, deliveredBytes: 500 });
   });
 
+  it('leaves the ring that woke it for the next wait, which sleeps and wakes as before: recvSync() or recv()', async () => {
+    // One message every 50 ms: each wait finds nothing and sleeps on the doorbell.
+    const subscriber = await publisherProcess(['6', '64', '', '--every-ms=50']);
+    for (let seq = 0; seq < 6; seq++) {
+      const message = seq % 2 === 0 ? subscriber.recvSync({ timeoutMs: 60_000 }) : await subscriber.recv();
+      expect(message !== undefined && message !== null && isNumbered(message, seq)).toBe(true);
+    }
+  });
+
   it('returns null once the publisher closed and everything was read', async () => {
     const subscriber = await publisherProcess(['2', '64', '', '--close']);
     expect(isNumbered(subscriber.recvSync({ timeoutMs: 60_000 })!, 0)).toBe(true);

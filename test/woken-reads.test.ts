@@ -5,6 +5,7 @@
 // the publisher's death; and that the subscriber reads on afterwards.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Subscriber, PublisherGoneError } from '../src/index.js';
+import { native } from '../src/native.js';
 import { cleanup, fixture, isNumbered, listen, numbered, opened, socketPath, spawned } from './helpers.js';
 
 afterEach(cleanup);
@@ -79,6 +80,34 @@ describe('a read parked on the doorbell', () => {
     expect(publisher.stats().doorbellsRung - rungBefore).toBe(2);
   });
 
+  it('recv() and a step of for await that find nothing look into the ring once, then sleep; the wake-up reads once', async () => {
+    // Counts the crossings that read the ring (readSmall, bound once per native subscriber).
+    const original = native.Subscriber;
+    let looks = 0;
+    native.Subscriber = class extends original {
+      override bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): () => number {
+        const readSmall = super.bindReadBuffers(meta, scratch, maxCount);
+        return () => (looks++, readSmall());
+      }
+    } as typeof original;
+    try {
+      const { path, publisher } = await listen();
+      const sub = await subscribe(path);
+      const iterator = sub[Symbol.asyncIterator]();
+      for (const [seq, read] of [() => sub.recv(), async () => (await iterator.next()).value as Buffer].entries()) {
+        looks = 0;
+        const next = read();
+        await settle();
+        expect(looks).toBe(1);
+        await publisher.publish(numbered(seq, 64));
+        expect(isNumbered((await next)!, seq)).toBe(true);
+        expect(looks).toBe(2);
+      }
+    } finally {
+      native.Subscriber = original;
+    }
+  });
+
   it('an abort rejects it with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
     const { path, publisher } = await listen();
     const sub = await subscribe(path);
@@ -147,5 +176,55 @@ describe('a read parked on the doorbell', () => {
     await settle();
     pub.child.kill('SIGKILL');
     await expect(waiting).rejects.toBeInstanceOf(PublisherGoneError);
+  });
+});
+
+describe("the doorbell's watcher", () => {
+  /** A connected pair of Unix sockets (the watched end, the end that makes it readable). */
+  function socketPair(): { watched: number; other: number; close: () => void } {
+    const path = socketPath('pair.sock');
+    const listening = native.unixListen(path, 1);
+    const other = native.unixConnect(path);
+    const watched = native.unixAccept(listening)!.fd;
+    native.closeFd(listening);
+    return { watched, other, close: () => [watched, other].forEach((fd) => native.closeFd(fd)) };
+  }
+
+  it('hands the object it holds to its callback, so the callback need capture nothing; without one, nothing', async () => {
+    const pair = socketPair();
+    const owner = { name: 'the subscriber' };
+    const got: unknown[][] = [];
+    let woken: () => void = () => undefined;
+    const held = new native.FdWatcher(pair.watched, false, (...args: unknown[]) => (got.push(args), woken()), { oneShot: true, holds: owner });
+    const plain = new native.FdWatcher(pair.watched, false, (...args: unknown[]) => (got.push(args), woken()), { oneShot: true });
+    try {
+      for (const [watcher, expected] of [[held, [owner]], [plain, []]] as const) {
+        const called = new Promise<void>((resolve) => (woken = resolve));
+        watcher.startFunction()(); // the bound start a parked read uses
+        native.unixSend(pair.other, Buffer.from('x'), []);
+        await called;
+        expect(got.pop()).toEqual(expected);
+        expect(got.length).toBe(0);
+        native.unixRecv(pair.watched, 16); // read, so the other watcher does not see this one
+      }
+    } finally {
+      held.close();
+      plain.close();
+      pair.close();
+    }
+  });
+
+  it('a bound start after close() does nothing', async () => {
+    const pair = socketPair();
+    let calls = 0;
+    const watcher = new native.FdWatcher(pair.watched, false, () => calls++, { oneShot: true });
+    const start = watcher.startFunction();
+    watcher.close();
+    start();
+    native.unixSend(pair.other, Buffer.from('x'), []);
+    await settle();
+    await settle();
+    expect(calls).toBe(0);
+    pair.close();
   });
 });

@@ -353,6 +353,7 @@ public:
 		properties.push_back(InstanceMethod<&Subscriber::Destroy>("destroy"));
 		properties.push_back(InstanceAccessor<&Subscriber::DoorbellFd>("doorbellFd"));
 		properties.push_back(InstanceMethod<&Subscriber::WaitSync>("waitSync"));
+		properties.push_back(InstanceMethod<&Subscriber::WaitSyncFunction>("waitSyncFunction"));
 		return DefineClass(env, "Subscriber", properties);
 	}
 
@@ -375,7 +376,11 @@ public:
 		}
 	}
 
-	~Subscriber() override { Cleanup(); }
+	~Subscriber() override
+	{
+		UnbindSelf(wait_bound_);
+		Cleanup();
+	}
 
 private:
 	void Open(Napi::Env env)
@@ -449,31 +454,53 @@ private:
 	// prepareWait(true): the ring a leaveRung watcher left in our eventfd.
 	void ClearDoorbell() { rc_eventfd_drain(doorbell_fd_); }
 
-	// waitSync(timeoutMs, controlFd) -> 0 if it timed out, 1 if something
-	// may be ready to read (or to report: the end, an eviction), 2 if the
-	// control socket has something (a message, or the publisher's end of it
-	// closed): only the event loop reads that. Blocks the calling thread in
-	// poll() on our doorbell and the control socket, with the core's sleep
-	// protocol ([S5]: announce, re-check, sleep; the publisher rings only an
-	// announced sleeper), as the C core's own reader sleeps in read(): the
-	// kernel wakes this thread directly, with no event loop, callback or
-	// promise between the doorbell and the read. timeoutMs < 0: no limit.
+	// waitSync(timeoutMs, controlFd, clearRing) -> 0 if it timed out, 1 if
+	// something may be ready to read (or to report: the end, an eviction),
+	// 2 if the control socket has something (a message, or the publisher's
+	// end of it closed): only the event loop reads that, 3 if the doorbell
+	// rang: read again, and clear the ring at the next wait. Blocks the
+	// calling thread in poll() on our doorbell and the control socket, with
+	// the core's sleep protocol ([S5]: announce, re-check, sleep; the
+	// publisher rings only an announced sleeper), as the C core's own reader
+	// sleeps in read(): the kernel wakes this thread directly, with no event
+	// loop, callback or promise between the doorbell and the read.
+	// timeoutMs < 0: no limit. The ring that wakes it is left in the eventfd,
+	// as FdWatcher's leaveRung leaves it: the next wait clears it first
+	// (clearRing, before the announcement, as prepareWait(true) does), after
+	// the reader has taken its message and answered, so the 8-byte read is
+	// off the path from the ring to the answer (the C core's reader clears it
+	// with the read() it sleeps in).
 	Napi::Value WaitSync(const Napi::CallbackInfo &info)
 	{
-		Napi::Env env = info.Env();
+		return Napi::Number::New(info.Env(), Wait(info));
+	}
+
+	// waitSyncFunction() -> waitSync, bound to this object (bound_self.h):
+	// recvSync() calls it on every wait, without an unwrap.
+	Napi::Value WaitSyncFunction(const Napi::CallbackInfo &info)
+	{
+		return BindFunction<Subscriber, &Subscriber::WaitSyncBound>(info.Env(), wait_bound_, this, "waitSync");
+	}
+
+	static Napi::Value WaitSyncBound(const Napi::CallbackInfo &info)
+	{
+		Subscriber *self = BoundObject<Subscriber>(info);
+		return Napi::Number::New(info.Env(), self ? self->Wait(info) : 1);
+	}
+
+	int Wait(const Napi::CallbackInfo &info)
+	{
 		int timeout_ms = info[0].As<Napi::Number>().Int32Value();
 		int control_fd = info[1].As<Napi::Number>().Int32Value();
+		if (live_ && info.Length() > 2 && info[2].ToBoolean().Value())
+			rc_eventfd_drain(doorbell_fd_);
 		if (!live_ || !rc_sub_prepare_wait(&sub_))
-			return Napi::Number::New(env, 1);
+			return 1;
 		struct pollfd fds[2] = { { doorbell_fd_, POLLIN, 0 }, { control_fd, POLLIN | POLLRDHUP, 0 } };
 		int r = poll(fds, control_fd >= 0 ? 2 : 1, timeout_ms);
-		// A ring meant for this wait, or a stale one: either way the caller reads again.
-		if (r > 0 && fds[0].revents)
-			rc_eventfd_drain(doorbell_fd_);
 		rc_sub_end_wait(&sub_);
 		// EINTR (a signal for this thread) counts as a wake-up: the caller looks again.
-		int result = r == 0 ? 0 : r > 0 && fds[1].revents && !fds[0].revents ? 2 : 1;
-		return Napi::Number::New(env, result);
+		return r == 0 ? 0 : r < 0 ? 1 : fds[0].revents ? 3 : fds[1].revents ? 2 : 1;
 	}
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
@@ -490,6 +517,7 @@ private:
 	int doorbell_fd_ = -1;
 	int pub_doorbell_fd_ = -1;
 	bool live_ = false;
+	BoundSelf<Subscriber> *wait_bound_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------
@@ -505,6 +533,7 @@ public:
 	{
 		return DefineClass(env, "FdWatcher", {
 			InstanceMethod<&FdWatcher::Start>("start"),
+			InstanceMethod<&FdWatcher::StartFunction>("startFunction"),
 			InstanceMethod<&FdWatcher::Stop>("stop"),
 			InstanceMethod<&FdWatcher::Close>("close"),
 		});
@@ -524,6 +553,11 @@ public:
 	// - holds: an object kept reachable while the watcher is started (a weak
 	//   reference otherwise): whoever awaits a wait on it hangs off that
 	//   object alone (src/leaks.ts), at no cost beyond start() and the pause.
+	//   The callback gets it as its argument (a one-shot watcher calls back
+	//   only while started, so it is there): a callback that must not
+	//   capture its owner needs no WeakRef, whose deref() costs a runtime
+	//   call per wake-up (JSWeakRefAddToKeptObjects, about 400 instructions).
+	// Without `holds` the callback gets no argument.
 	FdWatcher(const Napi::CallbackInfo &info) : Napi::ObjectWrap<FdWatcher>(info)
 	{
 		Napi::Env env = info.Env();
@@ -553,10 +587,14 @@ public:
 		handle_->data = this;
 	}
 
-	~FdWatcher() override { CloseHandle(); }
+	~FdWatcher() override
+	{
+		UnbindSelf(bound_self_);
+		CloseHandle();
+	}
 
 private:
-	static void OnEvent(uv_poll_t *handle, int status, int)
+	static void OnEvent(uv_poll_t *handle, int, int)
 	{
 		FdWatcher *self = static_cast<FdWatcher *>(handle->data);
 		if (!self)
@@ -579,22 +617,57 @@ private:
 		bool release_held = self->one_shot_ && !self->held_.IsEmpty();
 		if (self->one_shot_)
 			self->Pause(false);
-		Napi::Env env = self->Env();
-		{
-			Napi::HandleScope scope(env);
-			try {
-				self->callback_.Call({ Napi::Number::New(env, status) });
-			} catch (const Napi::Error &e) {
-				// An exception thrown by the JS callback is not ours to swallow.
-				napi_fatal_exception(env, e.Value());
-			}
-		}
+		self->CallBack();
 		// close() in the callback reset it.
 		if (release_held && !self->held_.IsEmpty())
 			self->held_.Unref();
 	}
 
+	// The callback, with what the watcher holds as its argument. Plain
+	// napi calls in one handle scope: FunctionReference::Call adds an
+	// escapable scope for a result nobody reads.
+	void CallBack()
+	{
+		napi_env env = Env();
+		Napi::HandleScope scope(env);
+		napi_value undefined, fn, result;
+		napi_value held = nullptr;
+		size_t argc = 0;
+		napi_get_undefined(env, &undefined);
+		napi_get_reference_value(env, callback_, &fn);
+		if (!held_.IsEmpty()) {
+			napi_get_reference_value(env, held_, &held);
+			argc = held ? 1 : 0;
+		}
+		if (fn && napi_call_function(env, undefined, fn, argc, &held, &result) == napi_pending_exception) {
+			// An exception thrown by the JS callback is not ours to swallow.
+			napi_value error;
+			napi_get_and_clear_last_exception(env, &error);
+			napi_fatal_exception(env, error);
+		}
+	}
+
 	Napi::Value Start(const Napi::CallbackInfo &info)
+	{
+		StartWatching();
+		return info.Env().Undefined();
+	}
+
+	// startFunction() -> start, bound to this watcher (bound_self.h): the
+	// call a parked read makes on every wait, without an unwrap.
+	Napi::Value StartFunction(const Napi::CallbackInfo &info)
+	{
+		return BindFunction<FdWatcher, &FdWatcher::StartBound>(info.Env(), bound_self_, this, "start");
+	}
+
+	static Napi::Value StartBound(const Napi::CallbackInfo &info)
+	{
+		if (FdWatcher *self = BoundObject<FdWatcher>(info))
+			self->StartWatching();
+		return info.Env().Undefined();
+	}
+
+	void StartWatching()
 	{
 		if (handle_ && !active_) {
 			if (polling_) {
@@ -607,7 +680,6 @@ private:
 			if (!held_.IsEmpty())
 				held_.Ref();
 		}
-		return info.Env().Undefined();
 	}
 
 	// A doorbell is only paused: it stays in the loop's epoll set,
@@ -657,6 +729,7 @@ private:
 	}
 
 	Napi::FunctionReference callback_;
+	BoundSelf<FdWatcher> *bound_self_ = nullptr;
 	// held_: strong while active_, weak otherwise (options.holds).
 	Napi::ObjectReference held_;
 	uv_poll_t *handle_ = nullptr;

@@ -288,6 +288,7 @@ public:
 			W::InstanceMethod("release", static_cast<M>(&SubscriberReads::Release)),
 			W::InstanceMethod("releasePartial", static_cast<M>(&SubscriberReads::ReleasePartial)),
 			W::InstanceMethod("prepareWait", static_cast<M>(&SubscriberReads::PrepareWait)),
+			W::InstanceMethod("prepareWaitFunction", static_cast<M>(&SubscriberReads::PrepareWaitFunction)),
 			W::InstanceMethod("endWait", static_cast<M>(&SubscriberReads::EndWait)),
 			W::InstanceMethod("available", static_cast<M>(&SubscriberReads::Available)),
 			W::InstanceMethod("heartbeat", static_cast<M>(&SubscriberReads::Heartbeat)),
@@ -543,10 +544,29 @@ protected:
 	// stays; only when no other wait is pending, which it may be for.
 	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
 	{
+		return Napi::Boolean::New(info.Env(), Announce(info.Length() > 0 && info[0].ToBoolean().Value()));
+	}
+
+	// prepareWaitFunction() -> prepareWait, bound to this object
+	// (bound_self.h): what every parked read calls, without an unwrap.
+	Napi::Value PrepareWaitFunction(const Napi::CallbackInfo &info)
+	{
+		return BindFunction<SubscriberReads, &SubscriberReads::PrepareWaitBound>(info.Env(), bound_self_, this, "prepareWait");
+	}
+
+	static Napi::Value PrepareWaitBound(const Napi::CallbackInfo &info)
+	{
+		SubscriberReads *self = BoundObject<SubscriberReads>(info);
+		bool clear_ring = info.Length() > 0 && info[0].ToBoolean().Value();
+		return Napi::Boolean::New(info.Env(), self && self->Announce(clear_ring));
+	}
+
+	bool Announce(bool clear_ring)
+	{
 		rc_subscriber *sub = Self().Reader();
-		if (sub && info.Length() > 0 && info[0].ToBoolean().Value())
+		if (sub && clear_ring)
 			Self().ClearDoorbell();
-		return Napi::Boolean::New(info.Env(), sub && rc_sub_prepare_wait(sub));
+		return sub && rc_sub_prepare_wait(sub);
 	}
 
 	// What prepareWait(true) clears: nothing here; T's own ClearDoorbell()
