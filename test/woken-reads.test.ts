@@ -19,6 +19,23 @@ async function subscribe(path: string): Promise<Subscriber> {
 /** Lets the event loop run until the read is asleep on the doorbell (no timing is asserted). */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Counts the crossings that read the ring (readSmall, bound once per native subscriber) while `body` runs. */
+async function countingLooks(body: (looks: { count: number }) => Promise<void>): Promise<void> {
+  const original = native.Subscriber;
+  const looks = { count: 0 };
+  native.Subscriber = class extends original {
+    override bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): () => number {
+      const readSmall = super.bindReadBuffers(meta, scratch, maxCount);
+      return () => (looks.count++, readSmall());
+    }
+  } as typeof original;
+  try {
+    await body(looks);
+  } finally {
+    native.Subscriber = original;
+  }
+}
+
 describe('a read parked on the doorbell', () => {
   it('recv() is woken by each message in turn: in order, intact, each one a doorbell the publisher rang', async () => {
     const { path, publisher } = await listen();
@@ -81,31 +98,55 @@ describe('a read parked on the doorbell', () => {
   });
 
   it('recv() and a step of for await that find nothing look into the ring once, then sleep; the wake-up reads once', async () => {
-    // Counts the crossings that read the ring (readSmall, bound once per native subscriber).
-    const original = native.Subscriber;
-    let looks = 0;
-    native.Subscriber = class extends original {
-      override bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): () => number {
-        const readSmall = super.bindReadBuffers(meta, scratch, maxCount);
-        return () => (looks++, readSmall());
-      }
-    } as typeof original;
-    try {
+    await countingLooks(async (looks) => {
       const { path, publisher } = await listen();
       const sub = await subscribe(path);
       const iterator = sub[Symbol.asyncIterator]();
       for (const [seq, read] of [() => sub.recv(), async () => (await iterator.next()).value as Buffer].entries()) {
-        looks = 0;
+        looks.count = 0;
         const next = read();
         await settle();
-        expect(looks).toBe(1);
+        expect(looks.count).toBe(1);
         await publisher.publish(numbered(seq, 64));
         expect(isNumbered((await next)!, seq)).toBe(true);
-        expect(looks).toBe(2);
+        expect(looks.count).toBe(2);
       }
-    } finally {
-      native.Subscriber = original;
-    }
+    });
+  });
+
+  it('a woken read of one message hands it over from one look, counted; a burst is read in one look and served in order', async () => {
+    await countingLooks(async (looks) => {
+      const { path, publisher } = await listen();
+      const sub = await subscribe(path);
+      let bytes = 0;
+      for (let seq = 0; seq < 20; seq++) {
+        const next = sub.recv();
+        await settle();
+        looks.count = 0;
+        await publisher.publish(numbered(seq, 64 + seq));
+        bytes += 64 + seq;
+        expect(isNumbered((await next)!, seq)).toBe(true);
+        expect(looks.count).toBe(1);
+        expect(sub.stats()).toMatchObject({ delivered: seq + 1, deliveredBytes: bytes, buffered: 0 });
+      }
+      // Three at once: one look copies all three, the next two reads take them from the queue.
+      for (let seq = 20; seq < 23; seq++) await publisher.publish(numbered(seq, 100));
+      looks.count = 0;
+      expect(isNumbered((await sub.recv())!, 20)).toBe(true);
+      expect(looks.count).toBe(1);
+      expect(sub.stats()).toMatchObject({ delivered: 21, buffered: 2 });
+      expect(isNumbered((await sub.recv())!, 21)).toBe(true);
+      expect(isNumbered((await sub.recv())!, 22)).toBe(true);
+      expect(looks.count).toBe(1);
+      expect(sub.stats()).toMatchObject({ delivered: 23, deliveredBytes: bytes + 300, buffered: 0 });
+      // And the single-message path goes on after the burst, the end reported as before.
+      const last = sub.recv();
+      await settle();
+      await publisher.publish(numbered(23, 64));
+      expect(isNumbered((await last)!, 23)).toBe(true);
+      await publisher.close();
+      expect(await sub.recv()).toBeNull();
+    });
   });
 
   it('an abort rejects it with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
