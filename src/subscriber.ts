@@ -235,7 +235,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #attachment: SharedMemoryAttachment | null = null;
   #connection!: ControlConnection;
   #doorbell!: NativeFdWatcher;
-  /** A parked read's two calls per wait, bound to the reader and the watcher (#attached): no unwrap each. */
+  /**
+   * A parked read's one call per wait (#receive): the announcement and, once
+   * announced, the doorbell's start, bound to the reader and the watcher
+   * (#attached): no unwrap. #waitReadable's waits make the two apart.
+   */
+  #sleep!: NativePrepareWait;
   #prepareWait!: NativePrepareWait;
   #startDoorbell!: () => void;
   /** recvSync()'s blocking wait, bound to the reader (socket buses only). */
@@ -520,6 +525,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     });
     this.#prepareWait = reader.prepareWaitFunction();
     this.#startDoorbell = this.#doorbell.startFunction();
+    this.#sleep = this.#doorbell.sleepFunction(reader.announcer());
     this.#waitSync = reader.waitSyncFunction?.() ?? null;
     this.#ringLeft = false;
     if (!this.#heartbeat) {
@@ -647,8 +653,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (this.#closed || signal?.aborted || this.#rejoining || this.#publisherGone || this.#parked !== null) {
         return this.#receiveSlowly(next, signal).then(shape);
       }
-      // Announced as sleeping; false: something came meanwhile, look again.
-      if (this.#prepareWait(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
+      // Announced as sleeping, the doorbell started; false: something came meanwhile, look again.
+      if (this.#sleep(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
     }
   }
 
@@ -666,7 +672,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /**
-   * Waits on the doorbell (prepareWait already announced it) for #receive:
+   * Waits on the doorbell (#sleep already announced it and started the watcher) for #receive:
    * #unpark takes it from there. Whoever awaits this hangs off this object
    * alone: the started watcher holds it meanwhile (#attached), with no
    * allocation per wait.
@@ -682,7 +688,6 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       read.signal.addEventListener('abort', parked.onAbort, { once: true });
     }
     this.#parked = parked;
-    this.#startDoorbell();
   }
 
   /**

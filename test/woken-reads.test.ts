@@ -5,7 +5,7 @@
 // the publisher's death; and that the subscriber reads on afterwards.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Subscriber, PublisherGoneError } from '../src/index.js';
-import { native } from '../src/native.js';
+import { native, type NativeAnnouncer, type NativeFdWatcher } from '../src/native.js';
 import { cleanup, fixture, isNumbered, listen, numbered, opened, socketPath, spawned } from './helpers.js';
 
 afterEach(cleanup);
@@ -149,6 +149,49 @@ describe('a read parked on the doorbell', () => {
     });
   });
 
+  it('a parked read announces its wait and starts the doorbell in one call into the addon, and is woken as before', async () => {
+    // Counts the calls a wait makes: the bound sleep (announce + start), and prepareWait and start apart.
+    const calls = { sleep: 0, prepareWait: 0, start: 0 };
+    const originalSubscriber = native.Subscriber;
+    const originalWatcher = native.FdWatcher;
+    native.Subscriber = class extends originalSubscriber {
+      override prepareWaitFunction(): (clearRing?: boolean) => boolean {
+        const prepareWait = super.prepareWaitFunction();
+        return (clearRing) => (calls.prepareWait++, prepareWait(clearRing));
+      }
+    } as typeof originalSubscriber;
+    native.FdWatcher = class extends (originalWatcher as new (...args: ConstructorParameters<typeof originalWatcher>) => NativeFdWatcher) {
+      override startFunction(): () => void {
+        const start = super.startFunction();
+        return () => (calls.start++, start());
+      }
+      override sleepFunction(announcer: NativeAnnouncer): (clearRing?: boolean) => boolean {
+        const sleep = super.sleepFunction(announcer);
+        return (clearRing) => (calls.sleep++, sleep(clearRing));
+      }
+    } as unknown as typeof originalWatcher;
+    try {
+      const { path, publisher } = await listen();
+      const sub = await subscribe(path);
+      const iterator = sub[Symbol.asyncIterator]();
+      for (const [seq, read] of [() => sub.recv(), async () => (await iterator.next()).value as Buffer].entries()) {
+        Object.assign(calls, { sleep: 0, prepareWait: 0, start: 0 });
+        const next = read();
+        await settle();
+        expect(calls).toEqual({ sleep: 1, prepareWait: 0, start: 0 });
+        await publisher.publish(numbered(seq, 64));
+        expect(isNumbered((await next)!, seq)).toBe(true);
+        expect(calls).toEqual({ sleep: 1, prepareWait: 0, start: 0 });
+      }
+      // Something there when it announces: the sleep says so and starts nothing; the read takes it.
+      await publisher.publish(numbered(2, 64));
+      expect(isNumbered((await sub.recv())!, 2)).toBe(true);
+    } finally {
+      native.Subscriber = originalSubscriber;
+      native.FdWatcher = originalWatcher;
+    }
+  });
+
   it('an abort rejects it with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
     const { path, publisher } = await listen();
     const sub = await subscribe(path);
@@ -251,6 +294,17 @@ describe("the doorbell's watcher", () => {
     } finally {
       held.close();
       plain.close();
+      pair.close();
+    }
+  });
+
+  it('a bound sleep is made from a reader\'s announcer() alone', () => {
+    const pair = socketPair();
+    const watcher = new native.FdWatcher(pair.watched, false, () => undefined, { oneShot: true });
+    try {
+      expect(() => watcher.sleepFunction({} as NativeAnnouncer)).toThrow(TypeError);
+    } finally {
+      watcher.close();
       pair.close();
     }
   });
