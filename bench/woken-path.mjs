@@ -2,7 +2,7 @@
 // an instruction count that the machine's load cannot change:
 //
 //   node bench/woken-path.mjs <read> <wakes>
-//   valgrind --tool=callgrind node --single-threaded bench/woken-path.mjs <read> <wakes>
+//   valgrind --tool=callgrind node --hash-seed=1 --random-seed=1 --single-threaded bench/woken-path.mjs <read> <wakes>
 //
 // <read>: `recv` (recv()) or `iterate` (a step of for await). Each wake-up
 // parks a read (nothing is there), publishes one 64-byte message, which rings
@@ -11,14 +11,22 @@
 // and the publish, as one side of the woken round trip does them, without
 // the other process's wake-up. Prints {"read", "wakes", "nsPerWake"} for the
 // wakes after the first 2000 (JIT warm-up). Under callgrind, run two lengths
-// and divide the difference of the totals by the difference of the wakes:
-// instructions per wake (about 12 700 for recv and 12 100 for iterate;
-// 15 200 and 15 800 while the wait's two calls into the addon unwrapped
-// their objects and the doorbell's callback dereferenced a WeakRef, 13 200
-// for iterate while a step of for await looked twice before it slept; 18 500
-// for recv before the doorbell's watcher paused itself and left its ring and
-// announcement for the next wait); totals move by a few hundred per wake
-// with the JIT's and the collector's timing, so compare several runs.
+// (5 000 and 15 000) and divide the difference of the totals by the
+// difference of the wakes: instructions per wake. Fix V8's seeds: with a
+// random hash seed V8 searches for a prime at start-up for a random time
+// (HashSeed::InitializeRoots, detail::sprp: 4 to 12 million instructions,
+// up to 800 per wake in the difference of two runs). With fixed seeds:
+// about 11 400 for recv and 11 000 for iterate now; 11 650 and 11 300
+// while a parked read announced its wait and started the doorbell in two
+// calls; 12 150 and 11 750 while a read of one message went through the
+// subscriber's queue. Earlier counts, with random seeds: 12 700 for recv and
+// 12 100 for iterate; 15 200 and 15 800 while the wait's two calls into the
+// addon unwrapped their objects and the doorbell's callback dereferenced a
+// WeakRef, 13 200 for iterate while a step of for await looked twice before
+// it slept; 18 500 for recv before the doorbell's watcher paused itself and
+// left its ring and announcement for the next wait. Totals still move by a
+// hundred or two per wake with the JIT's and the collector's timing, so
+// compare several runs.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -217,6 +217,8 @@ export interface NativeSubscriberInfo {
 export type NativeReadSmall = () => number;
 /** A subscriber's prepareWait, bound to it (prepareWaitFunction). */
 export type NativePrepareWait = (clearRing?: boolean) => boolean;
+/** A subscriber's prepareWait as the addon hands it to its doorbell's watcher (announcer()); opaque to JS. */
+export type NativeAnnouncer = { readonly __announcer: unique symbol };
 
 /** Subscriber side of one ring (read-only ring mapping, own ack page). */
 export interface NativeSubscriber {
@@ -276,6 +278,8 @@ export interface NativeSubscriber {
   prepareWait(clearRing?: boolean): boolean;
   /** prepareWait bound to this object: no unwrap per call (a parked read's announcement). */
   prepareWaitFunction(): NativePrepareWait;
+  /** This reader's prepareWait for FdWatcher.sleepFunction(); holds the reader's native half until collected. */
+  announcer(): NativeAnnouncer;
   endWait(): void;
   available(): number;
   /** Bumps the ack page's heartbeat counter. */
@@ -309,6 +313,12 @@ export interface NativeFdWatcher {
   start(): void;
   /** start bound to this watcher: no unwrap per call (a parked read starts it on every wait). */
   startFunction(): () => void;
+  /**
+   * A function that announces a wait through `announcer` (a reader's
+   * prepareWait) and, once announced, starts this watcher: one call into the
+   * addon per wait. Returns what prepareWait returns.
+   */
+  sleepFunction(announcer: NativeAnnouncer): NativePrepareWait;
   stop(): void;
   close(): void;
 }

@@ -235,7 +235,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #attachment: SharedMemoryAttachment | null = null;
   #connection!: ControlConnection;
   #doorbell!: NativeFdWatcher;
-  /** A parked read's two calls per wait, bound to the reader and the watcher (#attached): no unwrap each. */
+  /**
+   * A parked read's one call per wait (#receive): the announcement and, once
+   * announced, the doorbell's start, bound to the reader and the watcher
+   * (#attached): no unwrap. #waitReadable's waits make the two apart.
+   */
+  #sleep!: NativePrepareWait;
   #prepareWait!: NativePrepareWait;
   #startDoorbell!: () => void;
   /** recvSync()'s blocking wait, bound to the reader (socket buses only). */
@@ -520,6 +525,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     });
     this.#prepareWait = reader.prepareWaitFunction();
     this.#startDoorbell = this.#doorbell.startFunction();
+    this.#sleep = this.#doorbell.sleepFunction(reader.announcer());
     this.#waitSync = reader.waitSyncFunction?.() ?? null;
     this.#ringLeft = false;
     if (!this.#heartbeat) {
@@ -647,8 +653,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (this.#closed || signal?.aborted || this.#rejoining || this.#publisherGone || this.#parked !== null) {
         return this.#receiveSlowly(next, signal).then(shape);
       }
-      // Announced as sleeping; false: something came meanwhile, look again.
-      if (this.#prepareWait(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
+      // Announced as sleeping, the doorbell started; false: something came meanwhile, look again.
+      if (this.#sleep(this.#clearsRing())) return new Promise<R>((resolve, reject) => this.#park({ next, shape, signal, resolve, reject }));
     }
   }
 
@@ -666,7 +672,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /**
-   * Waits on the doorbell (prepareWait already announced it) for #receive:
+   * Waits on the doorbell (#sleep already announced it and started the watcher) for #receive:
    * #unpark takes it from there. Whoever awaits this hangs off this object
    * alone: the started watcher holds it meanwhile (#attached), with no
    * allocation per wait.
@@ -682,7 +688,6 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       read.signal.addEventListener('abort', parked.onAbort, { once: true });
     }
     this.#parked = parked;
-    this.#startDoorbell();
   }
 
   /**
@@ -1140,7 +1145,37 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /** undefined: nothing now. null: end of stream. Throws on eviction, loss of publisher, corruption. */
   #next(): Buffer | null | undefined {
-    return this.#queueIndex < this.#queue.length || this.#ready() ? this.#take() : this.#closed || this.#ended ? null : undefined;
+    if (this.#queueIndex < this.#queue.length) return this.#take();
+    // The common read (a wake-up for one small message): that message
+    // straight to the caller, without the queue's push, take and reset.
+    let read: number | undefined;
+    if (this.#assembly === null && !this.#closed && !this.#ended && this.#failure === null && !this.#rejoining) {
+      this.#bound();
+      read = this.#readSmall!();
+      if (read === 1) return this.#takeOnlySmall();
+    }
+    return this.#ready(null, read) ? this.#take() : this.#closed || this.#ended ? null : undefined;
+  }
+
+  /** readSmall copied exactly one message: it, counted as delivered, its seq seen, not queued. */
+  #takeOnlySmall(): Buffer {
+    const meta = this.#meta;
+    this.#followSlotState(meta[0]!);
+    const message = this.#copySmall(meta[1]!, meta[2]!);
+    this.#lastSeq = meta[4]!;
+    this.#count(message.length);
+    return message;
+  }
+
+  /**
+   * A Buffer of its own for a message readSmall copied into the scratch
+   * buffer, from Node's pool: cheaper than views into a shared one
+   * (Buffer's subarray() goes through its species).
+   */
+  #copySmall(offset: number, length: number): Buffer {
+    const message = Buffer.allocUnsafe(length);
+    message.set(this.#scratch!.subarray(offset, offset + length));
+    return message;
   }
 
   /**
@@ -1163,14 +1198,22 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * caller tells which by #closed / #ended). Throws on eviction, loss of the
    * publisher, corruption; starts an automatic rejoin. `lent`: as #fill's.
    */
-  #ready(lent: LentBuffers | null = null): boolean {
+  #ready(lent: LentBuffers | null = null, read?: number): boolean {
+    // `read`: the caller (#next) already read the ring once; its status, the messages not yet queued.
+    let readFirst = read === undefined ? undefined : this.#queueSmall(read);
     for (;;) {
-      if (this.#queueIndex < this.#queue.length) return true;
-      if (this.#closed || this.#ended) return false;
-      if (this.#failure) throw this.#failure;
-      // A shared-memory rejoin holds the reader until its join is answered.
-      if (this.#rejoining) return false;
-      const status = this.#fill(lent);
+      let status: number;
+      if (readFirst !== undefined) {
+        status = readFirst;
+        readFirst = undefined;
+      } else {
+        if (this.#queueIndex < this.#queue.length) return true;
+        if (this.#closed || this.#ended) return false;
+        if (this.#failure) throw this.#failure;
+        // A shared-memory rejoin holds the reader until its join is answered.
+        if (this.#rejoining) return false;
+        status = this.#fill(lent);
+      }
       if (status > 0) continue;
       if (status < 0) {
         // The end sets #ended; else an automatic rejoin is under way, which #waitReadable awaits.
@@ -1201,10 +1244,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    */
   #fill(lent: LentBuffers | null = null): number {
     this.#bound();
-    const meta = this.#meta;
     if (this.#assembly !== null) return this.#continueMessage(lent);
     if (lent !== null) return this.#fillBatch(lent);
-    const count = this.#readSmall!();
+    return this.#queueSmall(this.#readSmall!());
+  }
+
+  /** What a readSmall that returned `count` copied, queued (or the read it asks for next); returns #fill's status. */
+  #queueSmall(count: number): number {
+    const meta = this.#meta;
     if (count === C.RC_ETOOBIG) return this.#fillBatch();
     if (count === C.RC_EMESSAGE) {
       this.#followSlotState(meta[0]!);
@@ -1213,16 +1260,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     }
     if (count >= 0) this.#followSlotState(meta[0]!);
     if (count <= 0) return count;
-    // A Buffer of its own per message, from Node's pool: cheaper than views
-    // into a shared one (Buffer's subarray() goes through its species).
-    const scratch = this.#scratch!;
     for (let i = 0; i < count; i++) {
       const at = 1 + i * META_STRIDE;
-      const offset = meta[at]!;
-      const length = meta[at + 1]!;
-      const message = Buffer.allocUnsafe(length);
-      message.set(scratch.subarray(offset, offset + length));
-      this.#enqueue(message, meta[at + 3]!);
+      this.#enqueue(this.#copySmall(meta[at]!, meta[at + 1]!), meta[at + 3]!);
     }
     return count;
   }

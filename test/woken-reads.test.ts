@@ -5,7 +5,7 @@
 // the publisher's death; and that the subscriber reads on afterwards.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Subscriber, PublisherGoneError } from '../src/index.js';
-import { native } from '../src/native.js';
+import { native, type NativeAnnouncer, type NativeFdWatcher } from '../src/native.js';
 import { cleanup, fixture, isNumbered, listen, numbered, opened, socketPath, spawned } from './helpers.js';
 
 afterEach(cleanup);
@@ -18,6 +18,23 @@ async function subscribe(path: string): Promise<Subscriber> {
 
 /** Lets the event loop run until the read is asleep on the doorbell (no timing is asserted). */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Counts the crossings that read the ring (readSmall, bound once per native subscriber) while `body` runs. */
+async function countingLooks(body: (looks: { count: number }) => Promise<void>): Promise<void> {
+  const original = native.Subscriber;
+  const looks = { count: 0 };
+  native.Subscriber = class extends original {
+    override bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): () => number {
+      const readSmall = super.bindReadBuffers(meta, scratch, maxCount);
+      return () => (looks.count++, readSmall());
+    }
+  } as typeof original;
+  try {
+    await body(looks);
+  } finally {
+    native.Subscriber = original;
+  }
+}
 
 describe('a read parked on the doorbell', () => {
   it('recv() is woken by each message in turn: in order, intact, each one a doorbell the publisher rang', async () => {
@@ -81,30 +98,97 @@ describe('a read parked on the doorbell', () => {
   });
 
   it('recv() and a step of for await that find nothing look into the ring once, then sleep; the wake-up reads once', async () => {
-    // Counts the crossings that read the ring (readSmall, bound once per native subscriber).
-    const original = native.Subscriber;
-    let looks = 0;
-    native.Subscriber = class extends original {
-      override bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): () => number {
-        const readSmall = super.bindReadBuffers(meta, scratch, maxCount);
-        return () => (looks++, readSmall());
+    await countingLooks(async (looks) => {
+      const { path, publisher } = await listen();
+      const sub = await subscribe(path);
+      const iterator = sub[Symbol.asyncIterator]();
+      for (const [seq, read] of [() => sub.recv(), async () => (await iterator.next()).value as Buffer].entries()) {
+        looks.count = 0;
+        const next = read();
+        await settle();
+        expect(looks.count).toBe(1);
+        await publisher.publish(numbered(seq, 64));
+        expect(isNumbered((await next)!, seq)).toBe(true);
+        expect(looks.count).toBe(2);
       }
-    } as typeof original;
+    });
+  });
+
+  it('a woken read of one message hands it over from one look, counted; a burst is read in one look and served in order', async () => {
+    await countingLooks(async (looks) => {
+      const { path, publisher } = await listen();
+      const sub = await subscribe(path);
+      let bytes = 0;
+      for (let seq = 0; seq < 20; seq++) {
+        const next = sub.recv();
+        await settle();
+        looks.count = 0;
+        await publisher.publish(numbered(seq, 64 + seq));
+        bytes += 64 + seq;
+        expect(isNumbered((await next)!, seq)).toBe(true);
+        expect(looks.count).toBe(1);
+        expect(sub.stats()).toMatchObject({ delivered: seq + 1, deliveredBytes: bytes, buffered: 0 });
+      }
+      // Three at once: one look copies all three, the next two reads take them from the queue.
+      for (let seq = 20; seq < 23; seq++) await publisher.publish(numbered(seq, 100));
+      looks.count = 0;
+      expect(isNumbered((await sub.recv())!, 20)).toBe(true);
+      expect(looks.count).toBe(1);
+      expect(sub.stats()).toMatchObject({ delivered: 21, buffered: 2 });
+      expect(isNumbered((await sub.recv())!, 21)).toBe(true);
+      expect(isNumbered((await sub.recv())!, 22)).toBe(true);
+      expect(looks.count).toBe(1);
+      expect(sub.stats()).toMatchObject({ delivered: 23, deliveredBytes: bytes + 300, buffered: 0 });
+      // And the single-message path goes on after the burst, the end reported as before.
+      const last = sub.recv();
+      await settle();
+      await publisher.publish(numbered(23, 64));
+      expect(isNumbered((await last)!, 23)).toBe(true);
+      await publisher.close();
+      expect(await sub.recv()).toBeNull();
+    });
+  });
+
+  it('a parked read announces its wait and starts the doorbell in one call into the addon, and is woken as before', async () => {
+    // Counts the calls a wait makes: the bound sleep (announce + start), and prepareWait and start apart.
+    const calls = { sleep: 0, prepareWait: 0, start: 0 };
+    const originalSubscriber = native.Subscriber;
+    const originalWatcher = native.FdWatcher;
+    native.Subscriber = class extends originalSubscriber {
+      override prepareWaitFunction(): (clearRing?: boolean) => boolean {
+        const prepareWait = super.prepareWaitFunction();
+        return (clearRing) => (calls.prepareWait++, prepareWait(clearRing));
+      }
+    } as typeof originalSubscriber;
+    native.FdWatcher = class extends (originalWatcher as new (...args: ConstructorParameters<typeof originalWatcher>) => NativeFdWatcher) {
+      override startFunction(): () => void {
+        const start = super.startFunction();
+        return () => (calls.start++, start());
+      }
+      override sleepFunction(announcer: NativeAnnouncer): (clearRing?: boolean) => boolean {
+        const sleep = super.sleepFunction(announcer);
+        return (clearRing) => (calls.sleep++, sleep(clearRing));
+      }
+    } as unknown as typeof originalWatcher;
     try {
       const { path, publisher } = await listen();
       const sub = await subscribe(path);
       const iterator = sub[Symbol.asyncIterator]();
       for (const [seq, read] of [() => sub.recv(), async () => (await iterator.next()).value as Buffer].entries()) {
-        looks = 0;
+        Object.assign(calls, { sleep: 0, prepareWait: 0, start: 0 });
         const next = read();
         await settle();
-        expect(looks).toBe(1);
+        expect(calls).toEqual({ sleep: 1, prepareWait: 0, start: 0 });
         await publisher.publish(numbered(seq, 64));
         expect(isNumbered((await next)!, seq)).toBe(true);
-        expect(looks).toBe(2);
+        expect(calls).toEqual({ sleep: 1, prepareWait: 0, start: 0 });
       }
+      // Something there when it announces: the sleep says so and starts nothing; the read takes it.
+      await publisher.publish(numbered(2, 64));
+      expect(isNumbered((await sub.recv())!, 2)).toBe(true);
     } finally {
-      native.Subscriber = original;
+      native.Subscriber = originalSubscriber;
+      native.FdWatcher = originalWatcher;
     }
   });
 
@@ -210,6 +294,17 @@ describe("the doorbell's watcher", () => {
     } finally {
       held.close();
       plain.close();
+      pair.close();
+    }
+  });
+
+  it('a bound sleep is made from a reader\'s announcer() alone', () => {
+    const pair = socketPair();
+    const watcher = new native.FdWatcher(pair.watched, false, () => undefined, { oneShot: true });
+    try {
+      expect(() => watcher.sleepFunction({} as NativeAnnouncer)).toThrow(TypeError);
+    } finally {
+      watcher.close();
       pair.close();
     }
   });

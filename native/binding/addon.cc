@@ -534,6 +534,7 @@ public:
 		return DefineClass(env, "FdWatcher", {
 			InstanceMethod<&FdWatcher::Start>("start"),
 			InstanceMethod<&FdWatcher::StartFunction>("startFunction"),
+			InstanceMethod<&FdWatcher::SleepFunction>("sleepFunction"),
 			InstanceMethod<&FdWatcher::Stop>("stop"),
 			InstanceMethod<&FdWatcher::Close>("close"),
 		});
@@ -665,6 +666,49 @@ private:
 		if (FdWatcher *self = BoundObject<FdWatcher>(info))
 			self->StartWatching();
 		return info.Env().Undefined();
+	}
+
+	// sleepFunction(reader.announcer()) -> sleep(clearRing): the reader's
+	// prepareWait(clearRing) and, if that announced the wait, this
+	// watcher's start, in one call (announcer.h): what a parked read calls
+	// on every wait (one napi call, about 350 instructions, fewer than
+	// prepareWait and start apart). Returns what prepareWait returns.
+	struct SleepBinding {
+		Announcer announcer;
+		BoundSelf<FdWatcher> *watcher;
+	};
+
+	Napi::Value SleepFunction(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!info[0].IsExternal())
+			throw Napi::TypeError::New(env, "sleepFunction(announcer): a reader's announcer()");
+		const Announcer &announcer = *info[0].As<Napi::External<Announcer>>().Data();
+		if (!bound_self_)
+			bound_self_ = new BoundSelf<FdWatcher>{this, 1};
+		bound_self_->refs++;
+		announcer.ref(announcer.bound);
+		auto *binding = new SleepBinding{announcer, bound_self_};
+		Napi::Function fn = Napi::Function::New<&FdWatcher::SleepBound>(env, "sleep", binding);
+		fn.AddFinalizer(
+			[](Napi::Env, SleepBinding *b) {
+				b->announcer.unref(b->announcer.bound);
+				b->watcher->Unref();
+				delete b;
+			},
+			binding);
+		return fn;
+	}
+
+	static Napi::Value SleepBound(const Napi::CallbackInfo &info)
+	{
+		auto *binding = static_cast<SleepBinding *>(info.Data());
+		bool clear_ring = info.Length() > 0 && info[0].ToBoolean().Value();
+		bool announced = binding->announcer.announce(binding->announcer.bound, clear_ring);
+		if (announced)
+			if (FdWatcher *self = binding->watcher->self)
+				self->StartWatching();
+		return Napi::Boolean::New(info.Env(), announced);
 	}
 
 	void StartWatching()

@@ -14,6 +14,7 @@
 
 #include <napi.h>
 
+#include "announcer.h" // Announcer: prepareWait handed to the doorbell's watcher
 #include "bound_self.h" // BoundSelf: readSmall without napi_unwrap
 #include "message_bytes.h" // MessageBytes: readMessage's target
 
@@ -289,6 +290,7 @@ public:
 			W::InstanceMethod("releasePartial", static_cast<M>(&SubscriberReads::ReleasePartial)),
 			W::InstanceMethod("prepareWait", static_cast<M>(&SubscriberReads::PrepareWait)),
 			W::InstanceMethod("prepareWaitFunction", static_cast<M>(&SubscriberReads::PrepareWaitFunction)),
+			W::InstanceMethod("announcer", static_cast<M>(&SubscriberReads::AnnouncerOf)),
 			W::InstanceMethod("endWait", static_cast<M>(&SubscriberReads::EndWait)),
 			W::InstanceMethod("available", static_cast<M>(&SubscriberReads::Available)),
 			W::InstanceMethod("heartbeat", static_cast<M>(&SubscriberReads::Heartbeat)),
@@ -560,6 +562,30 @@ protected:
 		bool clear_ring = info.Length() > 0 && info[0].ToBoolean().Value();
 		return Napi::Boolean::New(info.Env(), self && self->Announce(clear_ring));
 	}
+
+	// announcer() -> this reader's prepareWait as an Announcer (announcer.h),
+	// for FdWatcher's sleepFunction(): an External that holds the reader's
+	// BoundSelf until it is collected.
+	Napi::Value AnnouncerOf(const Napi::CallbackInfo &info)
+	{
+		if (!bound_self_)
+			bound_self_ = new BoundSelf<SubscriberReads>{this, 1};
+		bound_self_->refs++;
+		auto *announcer = new Announcer{&AnnounceThrough, &RefBound, &UnrefBound, bound_self_};
+		return Napi::External<Announcer>::New(info.Env(), announcer, [](Napi::Env, Announcer *a) {
+			a->unref(a->bound);
+			delete a;
+		});
+	}
+
+	static bool AnnounceThrough(void *bound, bool clear_ring)
+	{
+		SubscriberReads *self = static_cast<BoundSelf<SubscriberReads> *>(bound)->self;
+		return self && self->Announce(clear_ring);
+	}
+
+	static void RefBound(void *bound) { static_cast<BoundSelf<SubscriberReads> *>(bound)->refs++; }
+	static void UnrefBound(void *bound) { static_cast<BoundSelf<SubscriberReads> *>(bound)->Unref(); }
 
 	bool Announce(bool clear_ring)
 	{
