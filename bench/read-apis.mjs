@@ -1,13 +1,15 @@
 // The copy read APIs side by side in one process, for a profile or an
 // instruction count that the machine's load cannot change:
 //
-//   node bench/read-apis.mjs <api> <size> <rounds>
-//   valgrind --tool=callgrind node bench/read-apis.mjs <api> <size> <rounds>
+//   node bench/read-apis.mjs <api> <size> <rounds> [<perRound>]
+//   valgrind --tool=callgrind node bench/read-apis.mjs <api> <size> <rounds> [<perRound>]
 //
 // <api>: `iterate` (for await per message), `batches` (batches()), `reuse`
 // (batches({ reuseBuffer: true })). Each round publishes 3 MiB of messages
-// into a 4 MiB ring with one publishBatch() and reads them all back through
-// the API. Prints {"api", "size", "messages", "nsPerMessage"} for the rounds
+// (or <perRound> of them: 256 is what one publishBatch() of the fan-out
+// cases writes, so each step reads a batch of that size, as there) into a
+// 4 MiB ring with one publishBatch() and reads them all back through the
+// API. Prints {"api", "size", "messages", "nsPerMessage"} for the rounds
 // after the first 50 (JIT warm-up). Under callgrind, compare where the
 // instructions go (callgrind_annotate) between the APIs; totals move from run
 // to run with the JIT's and the collector's timing, so compare several runs.
@@ -17,7 +19,7 @@ import { join } from 'node:path';
 
 import { Publisher, Subscriber } from '../dist/index.js';
 
-const [api, sizeArg = '1024', roundsArg = '400'] = process.argv.slice(2);
+const [api, sizeArg = '1024', roundsArg = '400', perRoundArg] = process.argv.slice(2);
 const size = Number(sizeArg);
 const rounds = Number(roundsArg);
 const WARMUP_ROUNDS = 50;
@@ -25,7 +27,7 @@ const dir = mkdtempSync(join(tmpdir(), 'ringcast-read-apis-'));
 const path = join(dir, 'bus');
 const publisher = await Publisher.listen({ path, capacity: 4 << 20 });
 const subscriber = await Subscriber.connect({ path });
-const perRound = Math.min(2048, Math.floor((3 << 20) / (size + 64)));
+const perRound = perRoundArg ? Number(perRoundArg) : Math.min(2048, Math.floor((3 << 20) / (size + 64)));
 const messages = Array.from({ length: perRound }, (_, i) => new Uint8Array(size).fill(i));
 const iterators = {
   iterate: () => subscriber[Symbol.asyncIterator](),

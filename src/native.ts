@@ -237,10 +237,16 @@ export interface NativeSubscriber {
   waitSyncFunction?(): (timeoutMs: number, controlFd: number, clearRing: boolean) => number;
   /**
    * Copies a batch; meta[0] = count or negative RC_* status. Into a new
-   * Buffer, or into `into` (at least maxPayload bytes, at most its length
-   * copied), which is then returned.
+   * Buffer, which is returned (null when nothing was copied).
    */
-  read(maxBytes: number, meta: Float64Array, into?: Uint8Array): Buffer | null;
+  read(maxBytes: number, meta: Float64Array): Buffer | null;
+  /**
+   * Copies a batch into `into` (at least maxPayload bytes, at most its
+   * length copied); meta as read()'s. Returns how many of the first entries
+   * lie where the same entries of the last read into `into` did (same offset
+   * and length), or null when nothing was copied.
+   */
+  read(maxBytes: number, meta: Float64Array, into: Uint8Array): number | null;
   /** Binds the arrays readSmall fills (meta as read()'s, a scratch buffer) and returns it, bound to this object. */
   bindReadBuffers(meta: Float64Array, scratch: Uint8Array, maxCount: number): NativeReadSmall;
   /** Describes a batch in meta without acknowledging it. */

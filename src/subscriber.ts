@@ -167,7 +167,9 @@ interface LentBuffers {
    * message that starts where the one at its index did and is as long gets
    * that view again: messages of one size fill the buffer at the same
    * offsets step after step, and making a Buffer per message was a fifth of
-   * the iterator's time per 1 KiB message (bench/read-apis.mjs).
+   * the iterator's time per 1 KiB message (bench/read-apis.mjs). One per
+   * index from 0 to its length, each as the last read that reached its index
+   * laid it out, which is what the addon's read() compares with (#fillLent).
    */
   views: Buffer[];
 }
@@ -1278,13 +1280,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * the lent one), its messages views into it, queued.
    */
   #fillBatch(lent: LentBuffers | null = null): number {
+    if (lent !== null) return this.#fillLent(lent);
     const meta = this.#meta;
-    const batch = lent === null ? this.#native.read(this.#batchBytes, meta) : this.#native.read(lent.batch.length, meta, lent.batch);
+    const batch = this.#native.read(this.#batchBytes, meta);
     const count = meta[0]!;
     if (count === C.RC_EMESSAGE) {
       this.#followSlot();
-      this.#beginMessage(meta, lent);
-      return this.#continueMessage(lent);
+      this.#beginMessage(meta);
+      return this.#continueMessage();
     }
     if (count >= 0) this.#followSlot();
     if (batch === null) return count;
@@ -1292,24 +1295,59 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     // species lookup: a fifth less per message.
     const memory = batch.buffer;
     const base = batch.byteOffset;
-    if (lent !== null) {
-      // The lent buffer's messages are valid until the next step, and so are
-      // their views: a view whose bytes are where they were is handed out again.
-      const views = lent.views;
-      for (let i = 0; i < count; i++) {
-        const at = 1 + i * META_STRIDE;
-        const offset = base + meta[at]!;
-        const length = meta[at + 1]!;
-        let view = views[i];
-        if (view === undefined || view.byteOffset !== offset || view.length !== length) views[i] = view = Buffer.from(memory, offset, length);
-        this.#enqueue(view, meta[at + 3]!);
-      }
-      return count;
-    }
     for (let i = 0; i < count; i++) {
       const at = 1 + i * META_STRIDE;
       this.#enqueue(Buffer.from(memory, base + meta[at]!, meta[at + 1]!), meta[at + 3]!);
     }
+    return count;
+  }
+
+  /**
+   * #fillBatch into a lending iterator's buffer. Its messages are valid until
+   * the next step, and so are their views: a view whose bytes are where they
+   * were is handed out again. The addon says how many of the first entries
+   * are where they were at the last read into this buffer; those indexes'
+   * views (made or checked at that read) need no look.
+   */
+  #fillLent(lent: LentBuffers): number {
+    const meta = this.#meta;
+    const batch = lent.batch;
+    const unmoved = this.#native.read(batch.length, meta, batch);
+    const count = meta[0]!;
+    if (count === C.RC_EMESSAGE) {
+      this.#followSlot();
+      this.#beginMessage(meta, lent);
+      return this.#continueMessage(lent);
+    }
+    if (count >= 0) this.#followSlot();
+    if (unmoved === null) return count;
+    const views = lent.views;
+    // views holds one per index up to its length; a new iterator's buffer
+    // may be where a collected one's was, which the addon cannot tell.
+    const same = Math.min(unmoved, views.length);
+    let queue = this.#queue;
+    if (queue.length === 0 && same === count) {
+      // The usual step: the last one took everything and every message is where it was.
+      this.#queue = views.length === count ? views.slice() : views.slice(0, count);
+    } else {
+      // An empty queue is replaced by an array of the batch's size, filled in
+      // place: pushing onto an empty one grew it about ten times per batch of 256.
+      let at = queue.length;
+      if (at === 0) this.#queue = queue = new Array<Buffer>(count);
+      for (let i = 0; i < same; i++) queue[at++] = views[i]!;
+      const memory = batch.buffer;
+      const base = batch.byteOffset;
+      for (let i = same; i < count; i++) {
+        const entry = 1 + i * META_STRIDE;
+        const offset = base + meta[entry]!;
+        const length = meta[entry + 1]!;
+        let view = views[i];
+        if (view === undefined || view.byteOffset !== offset || view.length !== length) views[i] = view = Buffer.from(memory, offset, length);
+        queue[at++] = view;
+      }
+    }
+    // What #enqueue does per message, once: the batch's last one is the last seen.
+    this.#lastSeq = meta[1 + (count - 1) * META_STRIDE + 3]!;
     return count;
   }
 

@@ -71,6 +71,51 @@ describe('subscriber.batches()', () => {
     expect(third.some((message, i) => message === second[i])).toBe(false);
   });
 
+  it('with reuseBuffer, messages that keep their places keep their views while those after a moved one get new ones', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const batches = sub.batches({ reuseBuffer: true });
+    const step = async (first: number, sizes: number[]): Promise<Buffer[]> => {
+      await publisher.publishBatch(sizes.map((size, i) => numbered(first + i, size)));
+      const batch = (await batches.next()).value as Buffer[];
+      expect(batch.map((message, i) => isNumbered(message, first + i) && message.length === sizes[i])).toEqual(sizes.map(() => true));
+      return batch;
+    };
+    const first = await step(0, Array(10).fill(300));
+    // The first five land where they did; the sixth is shorter, so it and every one after it moved.
+    const second = await step(10, [...Array(5).fill(300), ...Array(5).fill(200)]);
+    expect(second.map((message, i) => message === first[i])).toEqual([...Array(5).fill(true), ...Array(5).fill(false)]);
+    // Fewer than last time, all in place: the same views, and the batch holds only these.
+    const third = await step(20, Array(3).fill(300));
+    expect(third.length).toBe(3);
+    expect(third.every((message, i) => message === second[i])).toBe(true);
+    // More than last time: the first ten are where the second step's were.
+    const fourth = await step(23, [...Array(5).fill(300), ...Array(5).fill(200), 300, 300]);
+    expect(fourth.slice(0, 10).every((message, i) => message === second[i])).toBe(true);
+  });
+
+  it('two iterators with reuseBuffer reading in turn hand out the messages of each turn, whatever the other read last', async () => {
+    const { path, publisher } = await listen();
+    const sub = await subscribe(path);
+    const one = sub.batches({ reuseBuffer: true });
+    const two = sub.batches({ reuseBuffer: true });
+    let seq = 0;
+    const seen: Buffer[][] = [];
+    // The third turn is laid out as the other iterator's last one, not as its own.
+    const turns: [AsyncIterableIterator<Buffer[]>, number][] = [[one, 300], [two, 200], [one, 200], [two, 200], [one, 200]];
+    for (const [iterator, size] of turns) {
+      const first = seq;
+      await publisher.publishBatch(Array.from({ length: 4 }, () => numbered(seq++, size)));
+      const batch = (await iterator.next()).value as Buffer[];
+      expect(batch.map((message, i) => isNumbered(message, first + i) && message.length === size)).toEqual([true, true, true, true]);
+      seen.push(batch);
+    }
+    expect(seen[0]![0]!.buffer).not.toBe(seen[1]![0]!.buffer);
+    // Where its own last turn was laid out the same, an iterator hands out the same views.
+    expect(seen[3]!.every((message, i) => message === seen[1]![i])).toBe(true);
+    expect(seen[4]!.every((message, i) => message === seen[2]![i])).toBe(true);
+  });
+
   it('two iterators with reuseBuffer each lend their own buffer', async () => {
     const { path, publisher } = await listen();
     const sub = await subscribe(path);
