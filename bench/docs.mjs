@@ -397,7 +397,7 @@ export async function writeDocs(jsonFile, outDir) {
   if (has('instr')) {
     md.push('## Write once, by instruction count', '');
     md.push(
-      'Instructions the publish path executes per 1 KiB message, counted by callgrind (`--toggle-collect` on the publish functions, callees included), which the load of a shared machine does not change, beside the time-based publisher CPU above. **c-core**: `publish_batch` of `bench/c/limits.c publish-path` (`rc_pub_offer` per message, one `rc_pub_commit` per batch of 256). **ringcast**: the addon entry points `publishBatch()` crosses into (`offerPacked`, `offerBatch`, `writePart`: the binding and the core; the JavaScript that packs a batch is not counted). The N subscribers read in the same process between batches, so the publisher never waits and the count is what writing once costs with N readers.',
+      'Instructions the publish path executes per 1 KiB message, counted by callgrind (`--toggle-collect` on the publish functions, callees included), which the load of a shared machine does not change, beside the time-based publisher CPU above. **c-core**: `publish_batch` of `bench/c/limits.c publish-path` (`rc_pub_offer` per message, one `rc_pub_commit` per batch of 256). **ringcast**: the addon entry points `publishBatch()` crosses into (`reserveBatch`, `commit`, `offerBatch`, `writePart`: the binding and the core; the JavaScript that copies each message below 4 KiB into its reserved record is not counted). The N subscribers read in the same process between batches, so the publisher never waits and the count is what writing once costs with N readers.',
       '',
     );
     md.push(await plot('bench-instr.svg', () => instrPlot(results)), '');

@@ -503,9 +503,10 @@ function streamFigures(r, size) {
  * publish functions are counted (--toggle-collect, callees included): the C
  * core's publish_batch (bench/c/limits.c publish-path: rc_pub_offer per
  * message, one rc_pub_commit per batch of 256) and the Node publisher's addon
- * entry points that publishBatch() crosses into (offerPacked, offerBatch,
- * writePart: the binding plus the core; the JavaScript that packs the batch
- * runs outside them and is not counted). The N subscribers read in the same
+ * entry points that publishBatch() crosses into (reserveBatch, commit,
+ * offerBatch, writePart: the binding plus the core; the JavaScript that
+ * copies each message below 4 KiB into its reserved record runs outside
+ * them and is not counted). The N subscribers read in the same
  * process between batches, so the publisher never waits: the count holds
  * what writing once costs with N readers, not the scheduler.
  */
@@ -513,7 +514,7 @@ const PUBLISH_FUNCTIONS = {
   'c-core': ['publish_batch*'],
   // The socket Publisher's entry points live in PublisherWrites<Publisher>
   // (native/binding/publisher_writes.h), shared with the Xen publisher.
-  ringcast: ['*PublisherWrites<*::Publisher>::OfferPacked(*', '*PublisherWrites<*::Publisher>::OfferBatch(*', '*PublisherWrites<*::Publisher>::WritePart(*'],
+  ringcast: ['*PublisherWrites<*::Publisher>::ReserveBatch(*', '*PublisherWrites<*::Publisher>::Commit(*', '*PublisherWrites<*::Publisher>::OfferBatch(*', '*PublisherWrites<*::Publisher>::WritePart(*'],
 };
 
 function runPublishPath(c) {

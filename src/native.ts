@@ -139,6 +139,8 @@ export interface NativePublisher {
   readonly capacity: number;
   /** Writable view of the data area (zero-copy claims). */
   readonly data: ArrayBuffer;
+  /** The data area for publishBatch's copies (reserveBatch), one ArrayBuffer; destroy() detaches it and lets go of the ring at once. */
+  copyTarget(): ArrayBuffer;
   /** Null when every slot is taken. */
   attach(pid: number, uid: number): NativeAttachment | null;
   /** The welcome carrying the slot's ack page was sent: closes our descriptor of it (the mapping stays). */
@@ -149,10 +151,16 @@ export interface NativePublisher {
   offer(message: Uint8Array): number;
   /** offer, bound to this object: the same calls without the per-call lookup of the object. */
   offerFunction(): (message: Uint8Array) => number;
-  /** Writes whole messages from `start` while they fit; one commit; returns the next index. */
-  offerBatch(messages: Uint8Array[], start: number): number;
-  /** Writes the first `count` messages packed back to back in `data` (sizes in `lengths`) while they fit; one commit; returns how many. */
-  offerPacked(data: Uint8Array, lengths: Uint32Array, count: number): number;
+  /** Writes messages[start..end) by reference while they fit whole; one commit; returns the index after the last written. */
+  offerBatch(messages: Uint8Array[], start: number, end: number): number;
+  /**
+   * Reserves records for the first `count` messages of lengths[i] bytes while they fit whole, in
+   * order, not committed; offsets[i] = where in `data` each payload goes; returns how many. Copy
+   * the payloads in, then commit(), before any other call on this publisher.
+   */
+  reserveBatch(lengths: Uint32Array, count: number, offsets: Float64Array): number;
+  /** Publishes what was written (one head store) and rings announced sleepers' doorbells. */
+  commit(): void;
   /** Writes as much of a message as fits from `offset`; commits; returns the new offset. */
   writePart(message: Uint8Array, offset: number): number;
   /** Offset of the claimed payload in `data`, or a negative RC_* status. */

@@ -278,11 +278,16 @@ interface Misbehaviour {
   until: number;
 }
 
-/** Messages up to this size are packed into one buffer per batch (#offerFrom); larger ones go by reference. */
-const PACK_MAX_MESSAGE = 1024;
-/** Bytes and messages one packed crossing carries at most. */
-const PACK_BYTES = 64 * 1024;
-const PACK_MESSAGES = 1024;
+/** Records one reserveBatch() crossing reserves at most (#offerFrom). */
+const RESERVE_MAX_MESSAGES = 1024;
+/**
+ * Messages up to this size are copied into reserved records from JavaScript
+ * (#offerFrom); larger ones by the core (offerBatch), whose copy_payload
+ * keeps its speed where glibc's memcpy for 4 KiB and more crawls (the
+ * destination 1 to 15 bytes ahead of the source modulo 4 KiB, as for a
+ * message after a length prefix: native/src/core/ringcast.c).
+ */
+const RESERVE_MAX_MESSAGE = 4095;
 
 /**
  * One bus's publisher. Events: `subscribe` (`{ slot, pid, uid }`), `unsubscribe`
@@ -329,9 +334,11 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #lingerDone: (() => void) | null = null;
   /** VM guests' join positions by slot (socket subscribers keep theirs in #attached). */
   #vmJoinedAt = new Map<number, number>();
-  /** Staging for #offerFrom: small messages packed back to back, and their sizes. */
-  #packData: Uint8Array | null = null;
-  #packLengths: Uint32Array | null = null;
+  /** The data area that #offerFrom copies into (the addon revokes it at destroy(), unlike #data). */
+  #copyTarget: Uint8Array | null = null;
+  /** #offerFrom's reservations: each message's length, and where its payload goes in #copyTarget. */
+  #reserveLengths: Uint32Array | null = null;
+  #reserveOffsets: Float64Array | null = null;
 
   private constructor(given: PublisherOptions) {
     super();
@@ -660,6 +667,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       }
       this.#attached.clear();
       this.#data = null;
+      this.#copyTarget = null;
       this.#vm?.destroy(); // it works on the native publisher: first
       this.#vm = null;
       this.#xen?.stop();
@@ -742,30 +750,45 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   /**
    * Writes whole messages from `start` while they fit, committing once per
-   * crossing into the addon; returns the index after the last one written.
-   * Runs of small messages are first copied back to back into one buffer:
-   * copying 64 bytes in JavaScript costs less than the two N-API lookups the
-   * addon needs to find each message of an array (115 -> about 40 ns per
-   * 64-byte message, bench/micro.mjs). Larger ones go by reference.
+   * crossing into the addon; returns the index after the last one written
+   * (it stops before one larger than a record: #publishRest sends that in
+   * parts). For messages below 4 KiB the addon reserves the records
+   * (headers written, nothing committed yet), this copies each message
+   * straight into its record in the ring, and the commit publishes them with
+   * one head store: one copy per byte, and no lookup of each message in the
+   * addon, which costs more than copying 1 KiB (docs/protocol.md,
+   * "publishBatch"). A run of larger ones goes to the core by reference.
    */
   #offerFrom(messages: Uint8Array[], start: number): number {
+    const ring = (this.#copyTarget ??= new Uint8Array(this.#native.copyTarget()));
+    const lengths = (this.#reserveLengths ??= new Uint32Array(RESERVE_MAX_MESSAGES));
+    const offsets = (this.#reserveOffsets ??= new Float64Array(RESERVE_MAX_MESSAGES));
+    const maxPayload = this.maxPayload;
     let index = start;
     while (index < messages.length) {
-      const data = (this.#packData ??= new Uint8Array(PACK_BYTES));
-      const lengths = (this.#packLengths ??= new Uint32Array(PACK_MESSAGES));
-      let bytes = 0;
       let count = 0;
-      while (index + count < messages.length && count < PACK_MESSAGES) {
-        const message = messages[index + count]!;
-        if (message.length > PACK_MAX_MESSAGE || bytes + message.length > PACK_BYTES) break;
-        data.set(message, bytes);
-        lengths[count++] = message.length;
-        bytes += message.length;
+      for (; index + count < messages.length && count < RESERVE_MAX_MESSAGES; count++) {
+        const length = messages[index + count]!.length;
+        if (length > RESERVE_MAX_MESSAGE) break;
+        lengths[count] = length;
       }
-      if (count === 0) return this.#native.offerBatch(messages, index);
-      const written = this.#native.offerPacked(data, lengths, count);
-      index += written;
-      if (written < count) break;
+      if (count === 0) {
+        let end = index;
+        while (end < messages.length && messages[end]!.length > RESERVE_MAX_MESSAGE && messages[end]!.length <= maxPayload) end++;
+        if (end === index) break;
+        const next = this.#native.offerBatch(messages, index, end);
+        if (next < end) return next;
+        index = next;
+        continue;
+      }
+      const reserved = this.#native.reserveBatch(lengths, count, offsets);
+      // Nothing else may run between the reservation and the commit: the
+      // records are counted as written, and the commit publishes whatever
+      // their payloads hold then.
+      for (let i = 0; i < reserved; i++) ring.set(messages[index + i]!, offsets[i]!);
+      this.#native.commit();
+      index += reserved;
+      if (reserved < count) break;
     }
     return index;
   }

@@ -1,16 +1,17 @@
-// publishBatch's two ways into the ring: small messages packed into one
-// buffer per crossing, larger ones by reference, fragmented ones in parts,
-// all in order, also when the ring fills in the middle of a batch; and a
-// spinning subscriber (spinMicros) on both reading paths.
+// publishBatch's ways into the ring: whole messages below 4 KiB copied
+// straight into records reserved for them, up to 1024 per crossing and one
+// head store each, larger ones by the core, fragmented ones in parts, all in order, also when the ring fills in
+// the middle of a batch; and a spinning subscriber (spinMicros) on both
+// reading paths.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Subscriber } from '../src/index.js';
 import { cleanup, isNumbered, listen, numbered, opened } from './helpers.js';
 
 afterEach(cleanup);
 
-// Around the packing limits (1 KiB per message, 64 KiB and 1024 messages per
-// crossing) and past a record (a quarter of a 256 KiB ring).
-const SIZES = [8, 64, 1023, 1024, 1025, 4096, 70_000, 100_000];
+// Around the limit between the two ways (4 KiB: copied in JavaScript below
+// it, by the core from it on), and past a record (a quarter of a 256 KiB ring).
+const SIZES = [8, 64, 1024, 4095, 4096, 20_000, 70_000, 100_000];
 
 describe('publishBatch', () => {
   it('delivers mixed sizes in order and intact while a slow reader keeps the ring full', async () => {
@@ -46,6 +47,37 @@ describe('publishBatch', () => {
       const message = (await subscriber.recv())!;
       expect(message.equals(batch[i]!)).toBe(true);
     }
+  });
+
+  it('copies messages over any memory intact: views at offsets of one buffer, pooled Buffers, a SharedArrayBuffer, empty ones', async () => {
+    const { path, publisher } = await listen({ capacity: 1 << 20 });
+    const subscriber = await Subscriber.connect({ path });
+    opened.push(subscriber);
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    const one = new Uint8Array(8192);
+    const batch: Uint8Array[] = [];
+    for (let i = 0; i < 40; i++) {
+      const message = numbered(i, 64 + i);
+      const kind = i % 5;
+      if (kind === 0) batch.push(message);
+      else if (kind === 1) batch.push(Buffer.from(message)); // from Node's pool
+      else if (kind === 2) batch.push(one.subarray(i * 150, i * 150 + message.length));
+      else if (kind === 3) batch.push(shared.subarray(i * 90, i * 90 + message.length));
+      else batch.push(new Uint8Array(0));
+      batch[i]!.set(kind === 4 ? [] : message);
+    }
+    await publisher.publishBatch(batch);
+    for (let i = 0; i < batch.length; i++) expect(Buffer.compare((await subscriber.recv())!, batch[i]!), `message ${i}`).toBe(0);
+  });
+
+  it('publishes a batch that fits with one head store per 1024 messages, whatever their size', async () => {
+    const { path, publisher } = await listen({ capacity: 4 << 20 });
+    const subscriber = await Subscriber.connect({ path });
+    opened.push(subscriber);
+    const before = publisher.stats().headStores;
+    await publisher.publishBatch(Array.from({ length: 2000 }, (_, i) => numbered(i, 1024)));
+    expect(publisher.stats().headStores - before).toBe(2);
+    for (let i = 0; i < 2000; i++) if (!isNumbered((await subscriber.recv())!, i)) throw new Error(`message ${i} is wrong`);
   });
 });
 

@@ -2,8 +2,9 @@
 //
 // Thin node-addon-api binding over the C core. Its objects own the mappings
 // and descriptors; every protocol decision lives in native/src. One crossing
-// per batch, never per message: offerBatch/offerPacked write many messages
-// and commit once; the reads (subscriber_reads.h) fill a caller-supplied
+// per batch, never per message: reserveBatch reserves many records, which
+// JavaScript fills, and commit publishes them at once (offerBatch writes
+// many larger ones and commits once); the reads (subscriber_reads.h) fill a caller-supplied
 // Float64Array of (offset, length, flags, seq) quadruples.
 //
 // Lifetimes: a ring mapping is shared by the Publisher or Subscriber that
@@ -314,6 +315,7 @@ private:
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
 	{
+		this->RevokeCopyTarget(info.Env());
 		Cleanup();
 		return info.Env().Undefined();
 	}

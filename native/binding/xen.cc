@@ -199,6 +199,7 @@ private:
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
 	{
+		this->RevokeCopyTarget(info.Env());
 		Cleanup();
 		return info.Env().Undefined();
 	}

@@ -211,6 +211,14 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
  * evictions); RC_EAGAIN with nothing written otherwise. Not committed. */
 int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len);
 
+/* rc_pub_offer of one record without its payload: writes the record's
+ * header, counts it as written (it is not committed) and returns where its
+ * `len` payload bytes go, which the caller fills before the next commit;
+ * NULL when not now (`*status`: RC_EAGAIN, RC_ETOOBIG beyond max_payload,
+ * RC_ESTATE). For a caller that copies each message in from memory only it
+ * can reach (the Node publisher's JavaScript: publishBatch). */
+uint8_t *rc_pub_reserve(struct rc_publisher *pub, uint32_t len, int *status);
+
 /* Publishes everything written so far with one head store, then rings the
  * doorbells of announced sleepers. */
 void rc_pub_commit(struct rc_publisher *pub);

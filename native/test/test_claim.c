@@ -3,6 +3,7 @@
  * Zero-copy publication: rc_pub_claim hands out a pointer into the ring,
  * rc_pub_claim_commit publishes a possibly shorter record, rc_pub_claim_abort
  * leaves nothing visible; one claim at a time, never bigger than a record.
+ * rc_pub_reserve: records whose payloads the caller fills before one commit.
  */
 #include "rc_test.h"
 
@@ -260,6 +261,61 @@ static void no_message_inside_an_unfinished_one(void)
 	teardown();
 }
 
+/* Several records reserved back to back, filled afterwards, published by one
+ * commit, the pad at the end of the ring included; nothing visible before.
+ * Reservation stops at no room (RC_EAGAIN), at a message beyond a record
+ * (RC_ETOOBIG), and while a claim is open (RC_ESTATE). */
+static void reserve_then_fill_then_commit(void)
+{
+	uint8_t *p[64];
+	uint32_t n = 0, len;
+	uint64_t seq = 0, stores;
+	int status;
+
+	setup();
+	/* first up to 64 bytes before the end of the ring, so a reservation pads */
+	while (CAP - (pub.tail & pub.mask) > 2048) {
+		rc_test_publish(&pub, seq, 1000);
+		both_read_one(seq, 1000);
+		seq++;
+	}
+	stores = pub.head_stores;
+	for (n = 0; n < 8; n++) {
+		p[n] = rc_pub_reserve(&pub, 300 + n, &status);
+		CHECK_STATUS(status, RC_OK);
+		CHECK(p[n] != NULL);
+	}
+	CHECK_EQ(pub.desc->head, pub.head); /* nothing published yet */
+	CHECK_EQ(rc_sub_available(&sub), 0);
+	for (uint32_t i = 0; i < n; i++)
+		rc_test_fill(p[i], seq + i, 300 + i);
+	rc_pub_commit(&pub);
+	CHECK_EQ(pub.head_stores, stores + 1);
+	for (uint32_t i = 0; i < n; i++)
+		both_read_one(seq + i, 300 + i);
+	both_read_nothing();
+	seq += n;
+
+	CHECK(rc_pub_reserve(&pub, pub.max_payload + 1, &status) == NULL);
+	CHECK_STATUS(status, RC_ETOOBIG);
+	CHECK(rc_pub_claim(&pub, 10, &status) != NULL);
+	CHECK(rc_pub_reserve(&pub, 10, &status) == NULL);
+	CHECK_STATUS(status, RC_ESTATE);
+	CHECK_STATUS(rc_pub_claim_abort(&pub), RC_OK);
+
+	/* until the ring is full: every reserved record, and nothing else */
+	len = 4000;
+	for (n = 0; n < 64 && (p[n] = rc_pub_reserve(&pub, len, &status)) != NULL; n++)
+		rc_test_fill(p[n], seq + n, len);
+	CHECK_STATUS(status, RC_EAGAIN);
+	CHECK(n >= 14 && n < 64);
+	rc_pub_commit(&pub);
+	for (uint32_t i = 0; i < n; i++)
+		both_read_one(seq + i, len);
+	both_read_nothing();
+	teardown();
+}
+
 int main(void)
 {
 	RUN(claim_then_commit_shorter);
@@ -269,5 +325,6 @@ int main(void)
 	RUN(claim_waits_for_room);
 	RUN(claim_after_uncommitted_write);
 	RUN(no_message_inside_an_unfinished_one);
+	RUN(reserve_then_fill_then_commit);
 	return rc_test_done("test_claim");
 }

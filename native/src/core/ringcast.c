@@ -658,6 +658,20 @@ static uint8_t *begin_record(struct rc_publisher *pub, uint32_t payload)
 	return pub->data + off + RC_RECORD_HEADER_SIZE;
 }
 
+/* begin_record, then counts the record as written (tail, seq, messages): its
+ * payload must be in place before the next commit. */
+static uint8_t *take_record(struct rc_publisher *pub, uint32_t payload)
+{
+	uint8_t *at = begin_record(pub, payload);
+
+	if (!at)
+		return NULL;
+	pub->tail += align_record(payload);
+	pub->next_seq++;
+	pub->messages++;
+	return at;
+}
+
 int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len)
 {
 	uint64_t offset = 0;
@@ -674,14 +688,11 @@ int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len)
 		 * messages of a batch come this way (about 110 of the ~370
 		 * instructions rc_pub_offer took per 1 KiB message). A record
 		 * always fits the lag bound (rc_min_max_lag). */
-		payload = begin_record(pub, (uint32_t)len);
+		payload = take_record(pub, (uint32_t)len);
 		if (!payload)
 			return RC_EAGAIN;
 		if (len)
 			copy_payload(payload, data, len);
-		pub->tail += align_record(len);
-		pub->next_seq++;
-		pub->messages++;
 		return RC_OK;
 	}
 	span = rc_pub_message_span(pub, len);
@@ -719,25 +730,42 @@ void rc_pub_commit(struct rc_publisher *pub)
 	}
 }
 
+/* Why one record of `len` payload bytes cannot begin now, whatever the
+ * room: RC_ESTATE (a claim or a fragmented message open, or closed),
+ * RC_ETOOBIG (more than a record holds); else RC_OK. */
+static int record_refusal(const struct rc_publisher *pub, uint32_t len)
+{
+	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed)
+		return RC_ESTATE;
+	return len > pub->max_payload ? RC_ETOOBIG : RC_OK;
+}
+
+uint8_t *rc_pub_reserve(struct rc_publisher *pub, uint32_t len, int *status)
+{
+	uint8_t *payload;
+
+	*status = record_refusal(pub, len);
+	if (*status != RC_OK)
+		return NULL;
+	payload = take_record(pub, len);
+	if (!payload)
+		*status = RC_EAGAIN;
+	return payload;
+}
+
 uint8_t *rc_pub_claim(struct rc_publisher *pub, uint32_t len, int *status)
 {
 	uint8_t *payload;
 
-	if (pub->claim_position != RC_NO_CLAIM || pub->in_message || pub->closed) {
-		*status = RC_ESTATE;
+	*status = record_refusal(pub, len);
+	if (*status != RC_OK)
 		return NULL;
-	}
-	if (len > pub->max_payload) {
-		*status = RC_ETOOBIG;
-		return NULL;
-	}
 	payload = begin_record(pub, len);
 	if (!payload) {
 		*status = RC_EAGAIN;
 		return NULL;
 	}
 	pub->claim_position = pub->tail;
-	*status = RC_OK;
 	return payload;
 }
 
