@@ -7,7 +7,13 @@
 // One process: a Publisher on a 4 MiB ring and N Subscribers attached to it,
 // which read everything between batches, so the publisher never waits.
 // publishBatch() of 256 distinct messages at a time, as the fan-out cases.
-// Prints {"messages": sent}.
+// Prints {"messages": sent}. With 0 subscribers nothing holds the publisher
+// back and the process runs the publisher alone: whole-process callgrind of
+// two lengths, the difference divided by the messages', counts every
+// instruction of publishBatch, its JavaScript included (docs/protocol.md,
+// "publishBatch"; use node --hash-seed=1 --random-seed=1
+// --no-concurrent-recompilation, or V8's optimizing compiler may not have
+// finished under callgrind when the counted part begins).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
