@@ -19,6 +19,7 @@ export interface NativeConstants {
   RC_MIN_MAX_PAYLOAD: number;
   RC_DEFAULT_MAX_MESSAGE: number;
   RC_FIRST_FRAGMENT_SIZE: number;
+  RC_COPY_GUARDED_FROM: number;
   RC_PUB_OPEN: number;
   RC_PUB_CLOSED: number;
   RC_PUB_ABORTED: number;

@@ -285,9 +285,9 @@ const RESERVE_MAX_MESSAGES = 1024;
  * (#offerFrom); larger ones by the core (offerBatch), whose copy_payload
  * keeps its speed where glibc's memcpy for 4 KiB and more crawls (the
  * destination 1 to 15 bytes ahead of the source modulo 4 KiB, as for a
- * message after a length prefix: native/src/core/ringcast.c).
+ * message after a length prefix: RC_COPY_GUARDED_FROM in ringcast.h).
  */
-const RESERVE_MAX_MESSAGE = 4095;
+const RESERVE_MAX_MESSAGE = C.RC_COPY_GUARDED_FROM - 1;
 
 /**
  * One bus's publisher. Events: `subscribe` (`{ slot, pid, uid }`), `unsubscribe`

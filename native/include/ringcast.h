@@ -326,6 +326,13 @@ void rc_sub_hand_out_whole_messages(struct rc_subscriber *sub);
  * error: RC_ECORRUPT also if the fragments do not add up to `length`. */
 int rc_sub_read_message(struct rc_subscriber *sub, uint8_t *message, uint64_t length, uint64_t *filled);
 
+/* Payload copies of this many bytes and more take copy_payload's guard
+ * against memcpy's slow case (a destination 1 to 15 bytes ahead of the source
+ * modulo 4 KiB); shorter ones are plain memcpy. A caller that copies short
+ * payloads itself (publishBatch's JavaScript, into reserved records) leaves
+ * these sizes to the core. */
+#define RC_COPY_GUARDED_FROM 4096u
+
 /* rc_sub_read_message's copy flags. RC_COPY_STREAM: `message` is memory the
  * caller has not touched lately (a fresh Buffer per message): copy it with
  * non-temporal stores where the CPU has them (x86-64), which write whole

@@ -65,7 +65,7 @@ static void copy_payload(uint8_t *to, const uint8_t *from, uint64_t n)
 {
 #if defined(__x86_64__) && defined(__SSE2__)
 	/* unsigned: a distance of 0 wraps to the top and takes memcpy */
-	if (n >= 4096 && ((((uintptr_t)to - (uintptr_t)from) & 4095) - 1) < 15) {
+	if (n >= RC_COPY_GUARDED_FROM && ((((uintptr_t)to - (uintptr_t)from) & 4095) - 1) < 15) {
 		uint64_t done = copy_lines(to, from, n, false);
 
 		to += done;
