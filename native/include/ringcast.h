@@ -309,6 +309,9 @@ struct rc_subscriber {
 		uint64_t message_left;    /* ring payload bytes of it still to come */
 	} frag, polled_from;      /* now, and when the last poll began   */
 	uint32_t last_rung_wait_id;
+	bool look_owed;           /* an ack stored without [S2b]'s look for a
+	                           * waiting publisher (rc_sub_read_message)  */
+	uint64_t looked_at;       /* the ack at the last such look          */
 	const uint64_t *lost_to_seq_entry;  /* our slot's RC_LOST_TO_SEQ_OFFSET entry */
 	uint64_t lost_from;       /* filled on RC_ELAPPED / RC_EEVICTED */
 	uint64_t lost_to;

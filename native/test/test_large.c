@@ -169,6 +169,49 @@ static void idle_subscriber_does_not_spin(void)
 	teardown();
 }
 
+/* The reader's ack for each fragment is stored at once, but a publisher
+ * waiting for room is rung only once a quarter of the ring was given back
+ * (what a wait for the largest record needs), not at the first small
+ * fragment: one wake per quarter ring instead of one per fragment. */
+static uint64_t acked_when_rung;
+
+static void note_ack_at_ring(void *ctx, int doorbell)
+{
+	(void)ctx;
+	(void)doorbell;
+	acked_when_rung = sub.acked;
+}
+
+static void waiting_publisher_rung_after_a_quarter_ring(void)
+{
+	uint64_t len = 3 * CAP, offset = 0, filled = 0, start;
+	uint8_t *msg = malloc(len), *out = malloc(len);
+	struct rc_entry e[4];
+
+	CHECK(msg && out);
+	ring = rc_test_ring(CAP, 4096 - RC_RECORD_HEADER_SIZE, RC_POLICY_BLOCK); /* 4 KiB records */
+	ack = rc_test_ack_page();
+	unused_ack = rc_test_ack_page();
+	CHECK_STATUS(rc_pub_init(&pub, ring, rc_ring_size(CAP)), RC_OK);
+	rc_test_join(&pub, &sub, ack, 0, 100, 101);
+	sub.ring_doorbell = note_ack_at_ring;
+	rc_sub_hand_out_whole_messages(&sub);
+	pub.room_spin_ns = 0;
+	rc_test_fill(msg, 3, len);
+	CHECK_STATUS(rc_pub_write_part(&pub, msg, len, &offset), RC_EAGAIN);
+	CHECK(rc_pub_prepare_wait(&pub, len - offset)); /* announced: no room */
+	start = sub.pos;
+	CHECK_STATUS(rc_sub_poll(&sub, e, 4), RC_EMESSAGE);
+	sub.fragment_spin_ns = 0;
+	CHECK_STATUS(rc_sub_read_message(&sub, out, len, &filled), 0);
+	CHECK_EQ(sub.doorbells_rung, 1);
+	CHECK(acked_when_rung - start >= CAP / 4);
+	rc_pub_end_wait(&pub);
+	free(msg);
+	free(out);
+	teardown();
+}
+
 /* ---- two threads: messages of several rings, each whole and intact ---- */
 
 #define STREAM_MESSAGES 40
@@ -224,6 +267,7 @@ int main(void)
 	RUN(write_part_publishes_each_fragment);
 	RUN(full_ring_rings_then_spins_bounded);
 	RUN(idle_subscriber_does_not_spin);
+	RUN(waiting_publisher_rung_after_a_quarter_ring);
 	RUN(streams_messages_larger_than_the_ring);
 	return rc_test_done("test_large");
 }

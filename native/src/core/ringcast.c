@@ -1322,16 +1322,25 @@ int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t ma
 	return (int)n;
 }
 
-static void store_ack(struct rc_subscriber *sub, uint64_t position)
+/* [S2] alone: the ack, its look for a waiting publisher owed (look_owed). */
+static void store_ack_quietly(struct rc_subscriber *sub, uint64_t position)
 {
-	uint32_t waiting;
-
 	sub->pos = sub->pending = position;
 	if (position == sub->acked)
 		return;
 	sub->acked = position;
 	/* [S2] release: our reads below position are done; pairs with [P7]. */
 	rc_store_release(&sub->ack_page->ack, position);
+	sub->look_owed = true;
+}
+
+/* Rings a publisher that announced a wait for room since the last look. */
+static void look_for_waiting_publisher(struct rc_subscriber *sub)
+{
+	uint32_t waiting;
+
+	sub->look_owed = false;
+	sub->looked_at = sub->acked;
 	/* [S2b] ack before looking for a sleeping publisher; pairs with [P5]. */
 	rc_fence_full();
 	waiting = rc_load_relaxed(&sub->desc->publisher_waiting);
@@ -1340,6 +1349,13 @@ static void store_ack(struct rc_subscriber *sub, uint64_t position)
 		ring_doorbell(sub->ring_doorbell, sub->ring_doorbell_ctx, sub->publisher_doorbell_fd);
 		sub->doorbells_rung++;
 	}
+}
+
+static void store_ack(struct rc_subscriber *sub, uint64_t position)
+{
+	store_ack_quietly(sub, position);
+	if (sub->look_owed)
+		look_for_waiting_publisher(sub);
 }
 
 int rc_sub_release(struct rc_subscriber *sub)
@@ -1491,6 +1507,8 @@ int rc_sub_read_message_flags(struct rc_subscriber *sub, uint8_t *message, uint6
 	if (sub->pending != sub->pos || *filled > length ||
 	    (*filled > 0) != sub->frag.in_message)
 		return RC_ESTATE;
+	if (sub->look_owed)
+		look_for_waiting_publisher(sub);
 	r = begin_read(sub, &head); /* mid-message, it spins for the next fragment */
 	if (r <= 0)
 		return r;
@@ -1504,6 +1522,9 @@ int rc_sub_read_message_flags(struct rc_subscriber *sub, uint8_t *message, uint6
 
 		/* Everything committed is copied and acknowledged (pos == at). */
 		if (at == head) {
+			/* Before we may wait: the publisher may be waiting too. */
+			if (sub->look_owed)
+				look_for_waiting_publisher(sub);
 			r = begin_read(sub, &head); /* spins for the next fragment */
 			if (r <= 0)
 				return r;
@@ -1535,11 +1556,17 @@ int rc_sub_read_message_flags(struct rc_subscriber *sub, uint8_t *message, uint6
 		else
 			copy_payload(message + *filled, from, part);
 		/* Seqlock re-check, then give the fragment's space back at once:
-		 * the publisher writes the next ones while we copy. */
+		 * the publisher writes the next ones while we copy. A publisher
+		 * waiting for that room is rung once a quarter of the ring was
+		 * given back since the last look (what a wait for the largest
+		 * record needs), at the message's end, and before we may wait:
+		 * not once per fragment, which woke it for each 256 KiB. */
 		if (lapped_since(sub, sub->pos))
 			return RC_ELAPPED;
 		*filled += part;
-		store_ack(sub, at);
+		store_ack_quietly(sub, at);
+		if ((h.flags & RC_FRAG_LAST) || at - sub->looked_at >= sub->capacity / 4)
+			look_for_waiting_publisher(sub);
 		if (h.flags & RC_FRAG_LAST) {
 			sub->spin_after_message = true;
 			return 1;
