@@ -182,7 +182,7 @@ export interface NativePublisher {
   /** Slots whose state changed since the last call; `evictions` counts every eviction of the slot so far, the lost range is the last one's. */
   takeChanges(): Array<{ slot: number; state: number; reason: number; evictions: number; evictReason: number; lostFrom: number; lostTo: number; lostMessages: number }>;
   /** `joinSeq`: the first message a subscriber attached now receives (the one after a message partly written). */
-  stats(): { head: number; messages: number; joinSeq: number; doorbellsRung: number; headStores: number; slots: NativeSlotStats[] };
+  stats(): { head: number; messages: number; joinSeq: number; doorbellsRung: number; headStores: number; roomSpins: number; roomSpinsFound: number; slots: NativeSlotStats[] };
   /** Orderly end: head is final, subscribers drain and then end (RC_ECLOSED). */
   close(): void;
   /** Cut short: head is final, subscribers drain and then fail (RC_EABORTED). No-op after close(). */
@@ -210,6 +210,9 @@ export interface NativeSubscriberInfo {
   doorbellsRung: number;
   /** Bytes of fragmented messages readMessage copied with non-temporal stores (which copy a message got). */
   streamedBytes: number;
+  /** Bounded spins for the next fragment of a message begun (RC_LARGE_SPIN_NS), and how many found it. */
+  fragmentSpins: number;
+  fragmentSpinsFound: number;
   /** RC_FEATURE_* bits of the ring. */
   features: number;
   /** The ring's bus_id, 16 hex digits. */

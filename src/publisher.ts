@@ -213,6 +213,13 @@ export interface PublisherStats {
   doorbellsRung: number;
   /** Commits that moved head (one release store each): a batch is one. */
   headStores: number;
+  /**
+   * Bounded spins for room in the middle of a fragmented message, while a
+   * subscriber was copying out what it had not read yet (docs/protocol.md,
+   * "Sleeping and waking"), and how many found the room before the bound.
+   */
+  roomSpins: number;
+  roomSpinsFound: number;
   subscribers: SubscriberStats[];
 }
 
@@ -637,6 +644,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       pending: this.#queue.queued,
       doorbellsRung: raw.doorbellsRung,
       headStores: raw.headStores,
+      roomSpins: raw.roomSpins,
+      roomSpinsFound: raw.roomSpinsFound,
       subscribers,
     };
   }

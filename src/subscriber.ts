@@ -593,6 +593,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     return this.#native.info().streamedBytes;
   }
 
+  /** @internal Bounded spins for the next fragment of a message begun, and how many found it (tests, profiling). */
+  _fragmentSpins(): { spins: number; found: number } {
+    const info = this.#native.info();
+    return { spins: info.fragmentSpins, found: info.fragmentSpinsFound };
+  }
+
   /** @internal The bus's id (hex) and whether its messages carry envelopes. */
   _bus(): { busId: string; enveloped: boolean } {
     const info = this.#native.info();

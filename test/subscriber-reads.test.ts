@@ -169,6 +169,33 @@ describe('copy reads', () => {
     expect(subscriber._streamedBytes() - before).toBe(4 * MiB);
   });
 
+  it('spin for the next fragment only while a message is in flight: an idle subscriber spins at most once after it, then never', async () => {
+    // docs/protocol.md "Bounded spins on the large-message path". Messages of 4 MiB through a 1 MiB
+    // ring: the subscriber may spin mid-message and once after each; nothing in flight, none.
+    const { publisher, subscriber } = await pair({ capacity: 1 << 20 });
+    const size = 4 << 20;
+    for (let seq = 0; seq < 3; seq++) {
+      const sent = publisher.publish(numbered(seq, size));
+      const message = await subscriber.recv();
+      await sent;
+      expect(isNumbered(message!, seq)).toBe(true);
+    }
+    const afterMessages = subscriber._fragmentSpins().spins;
+    for (let i = 0; i < 200; i++) expect(subscriber.tryRecv()).toBeUndefined();
+    // The first empty read after a fragmented message may spin once (bounded); the 199 after it do not.
+    expect(subscriber._fragmentSpins().spins - afterMessages).toBeLessThanOrEqual(1);
+    const idle = subscriber._fragmentSpins().spins;
+    for (let i = 0; i < 200; i++) expect(subscriber.tryRecv()).toBeUndefined();
+    expect(subscriber._fragmentSpins().spins).toBe(idle);
+    // Small messages never spin.
+    for (let seq = 3; seq < 100; seq++) publisher.offer(numbered(seq, 100));
+    for (let seq = 3; seq < 100; seq++) expect(isNumbered((await subscriber.recv())!, seq)).toBe(true);
+    for (let i = 0; i < 200; i++) expect(subscriber.tryRecv()).toBeUndefined();
+    expect(subscriber._fragmentSpins().spins).toBe(idle);
+    const stats = publisher.stats();
+    expect(stats.roomSpinsFound).toBeLessThanOrEqual(stats.roomSpins);
+  });
+
   it('end the stream after the last small message', async () => {
     const { publisher, subscriber } = await pair();
     publisher.offer(numbered(0, 10));

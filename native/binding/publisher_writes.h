@@ -221,16 +221,16 @@ protected:
 		return info.Env().Undefined();
 	}
 
-	// writePart(buf, offset) -> new offset; commits what it wrote. Used for
-	// messages larger than the ring, which must flow as the readers drain.
+	// writePart(buf, offset) -> new offset; commits each fragment as it is
+	// written (rc_pub_write_part). Used for messages larger than a record,
+	// which flow through the ring as the readers drain it.
 	Napi::Value WritePart(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		Live(env);
 		Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
 		uint64_t offset = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-		int r = rc_pub_write(Core(), buf.Data(), buf.ByteLength(), &offset);
-		rc_pub_commit(Core());
+		int r = rc_pub_write_part(Core(), buf.Data(), buf.ByteLength(), &offset);
 		if (r != RC_OK && r != RC_EAGAIN)
 			return StateError(env, r);
 		return Napi::Number::New(env, static_cast<double>(offset));
@@ -346,6 +346,8 @@ protected:
 		out.Set("joinSeq", static_cast<double>(rc_pub_next_whole_seq(Core())));
 		out.Set("doorbellsRung", static_cast<double>(Core()->doorbells_rung));
 		out.Set("headStores", static_cast<double>(Core()->head_stores));
+		out.Set("roomSpins", static_cast<double>(Core()->room_spin.spins));
+		out.Set("roomSpinsFound", static_cast<double>(Core()->room_spin.found));
 		Napi::Array slots = Napi::Array::New(env);
 		uint32_t n = 0;
 		for (uint32_t i = 0; i < RC_MAX_SUBSCRIBERS; i++) {

@@ -703,6 +703,8 @@ protected:
 		out.Set("messages", static_cast<double>(__atomic_load_n(&sub->desc->messages, __ATOMIC_RELAXED)));
 		out.Set("doorbellsRung", static_cast<double>(sub->doorbells_rung));
 		out.Set("streamedBytes", static_cast<double>(streamed_bytes_));
+		out.Set("fragmentSpins", static_cast<double>(sub->fragment_spin.spins));
+		out.Set("fragmentSpinsFound", static_cast<double>(sub->fragment_spin.found));
 		out.Set("features", sub->desc->features);
 		char bus_id[17];
 		snprintf(bus_id, sizeof(bus_id), "%016llx", static_cast<unsigned long long>(sub->desc->bus_id));

@@ -86,6 +86,16 @@ struct rc_pub_slot {
 	                                     * as it was, but not this count     */
 };
 
+/* A bounded spin's record (RC_LARGE_SPIN_NS): how often it ran and found
+ * what it waited for, and the backoff after spins that found nothing (the
+ * chances to skip, and how many the next failure skips). Private. */
+struct rc_spin_backoff {
+	uint64_t spins;
+	uint64_t found;
+	uint32_t skip;
+	uint32_t next_skip;
+};
+
 struct rc_publisher {
 	uint8_t *ring;                  /* writable mapping: desc + data  */
 	struct rc_ring_desc *desc;
@@ -103,10 +113,17 @@ struct rc_publisher {
 	uint64_t claim_position;        /* UINT64_MAX when no claim is open */
 	bool in_message;                /* a message is partly written      */
 	bool closed;                    /* rc_pub_close ran: head is final  */
+	bool ring_owed;                 /* head moved without a look for
+	                                 * sleepers (rc_pub_write_part): the
+	                                 * next rc_pub_commit looks        */
 	uint32_t wait_id;               /* last value stored in publisher_waiting */
 	uint32_t attached;              /* slots not FREE                    */
 	uint64_t doorbells_rung;        /* stats: eventfd writes             */
 	uint64_t head_stores;           /* stats: commits that moved head    */
+	uint64_t room_spin_ns;          /* rc_pub_write_part: how long to spin
+	                                 * for room before RC_EAGAIN (0: never;
+	                                 * RC_LARGE_SPIN_NS by default)      */
+	struct rc_spin_backoff room_spin; /* spins for room (stats: spins, found) */
 	uint64_t lag_bound;             /* evict (drop, or max_lag set) or wait
 	                                 * (block) past this many bytes of lag */
 	bool evict_laggards;            /* policy drop, or block with max_lag  */
@@ -207,6 +224,23 @@ uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len);
  * first (call again with the same offset after room appears). */
 int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset);
 
+/* rc_pub_write for a message that flows through the ring (one larger than
+ * the ring, or than the room now): each fragment is committed as soon as it
+ * is written, not once at the end, so a subscriber copies one fragment while
+ * the publisher writes the next (4 MiB messages through a 4 MiB ring: the
+ * two copies of a message overlap instead of taking turns). Everything
+ * written, the message's fragments and what was written before, is
+ * committed when it returns. */
+int rc_pub_write_part(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset);
+
+/* The bounded spin of the large-message path, on both sides: mid-message
+ * the other side is known to be working (the publisher writing the next
+ * fragment, the subscriber copying out and acknowledging the last), and its
+ * next step comes within about one fragment's copy; sleeping instead costs a
+ * doorbell and the wake of a halted vCPU each time (docs/protocol.md,
+ * "Sleeping and waking"). Nothing spins outside a message. */
+#define RC_LARGE_SPIN_NS 50000u
+
 /* Writes a whole message only if all of it fits now (after the policy's
  * evictions); RC_EAGAIN with nothing written otherwise. Not committed. */
 int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len);
@@ -283,6 +317,9 @@ struct rc_subscriber {
 		uint64_t message_left;    /* ring payload bytes of it still to come */
 	} frag, polled_from;      /* now, and when the last poll began   */
 	uint32_t last_rung_wait_id;
+	bool look_owed;           /* an ack stored without [S2b]'s look for a
+	                           * waiting publisher (rc_sub_read_message)  */
+	uint64_t looked_at;       /* the ack at the last such look          */
 	const uint64_t *lost_to_seq_entry;  /* our slot's RC_LOST_TO_SEQ_OFFSET entry */
 	uint64_t lost_from;       /* filled on RC_ELAPPED / RC_EEVICTED */
 	uint64_t lost_to;
@@ -290,6 +327,13 @@ struct rc_subscriber {
 	                           * RC_LOST_TO_SEQ_OFFSET); RC_SEQ_UNKNOWN on a
 	                           * lap or a slot no longer ours             */
 	uint64_t doorbells_rung;
+	uint64_t fragment_spin_ns;  /* rc_sub_read_message: how long to spin for
+	                             * the next fragment of a message begun
+	                             * before returning 0 (0: never;
+	                             * RC_LARGE_SPIN_NS by default)         */
+	bool spin_after_message;    /* a fragmented message just ended: the
+	                             * next read that finds nothing spins once */
+	struct rc_spin_backoff fragment_spin; /* (stats: spins, found)      */
 	int publisher_doorbell_fd;
 	rc_doorbell_ring_fn ring_doorbell; /* NULL: the doorbell is an eventfd */
 	void *ring_doorbell_ctx;

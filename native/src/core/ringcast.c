@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ringcast_barrier.h"
@@ -19,6 +20,9 @@
 #endif
 
 #define RC_NO_CLAIM UINT64_MAX
+#ifndef RC_FRAGMENT_MAX
+#define RC_FRAGMENT_MAX (256u << 10)
+#endif
 
 #if defined(__x86_64__) && defined(__SSE2__)
 /* Copies the whole 64-byte lines of `n` bytes, 16 bytes a load and a store;
@@ -74,6 +78,76 @@ static void copy_payload(uint8_t *to, const uint8_t *from, uint64_t n)
 	}
 #endif
 	memcpy(to, from, n);
+}
+
+/* The bounded spins (RC_LARGE_SPIN_NS) read this clock: vDSO, no syscall. */
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One step of a spin: tells the core (and a hyperthread sibling) we wait. */
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Checks between two clock reads: the clock costs more than a check. */
+#define SPIN_CHECKS_PER_CLOCK 32
+
+/* A spin that found nothing skips the next 1, 2, 4 .. SPIN_SKIP_MAX chances
+ * to spin; one that found resets. A spin helps only while the other side
+ * runs on another CPU: when it shares ours (a loaded machine, here 2 vCPUs
+ * and a third busy process) it cannot move until we stop, and every spin
+ * was measured to fail and cost its whole bound. */
+#define SPIN_SKIP_MAX 64u
+
+/* Whether this chance to spin is taken (the backoff's skips used first). */
+static bool spin_turn(struct rc_spin_backoff *b)
+{
+	if (b->skip == 0)
+		return true;
+	b->skip--;
+	return false;
+}
+
+static bool spin_done(struct rc_spin_backoff *b, bool found)
+{
+	if (found) {
+		b->next_skip = 0;
+		b->found++;
+	} else {
+		b->next_skip = b->next_skip ? (b->next_skip * 2 > SPIN_SKIP_MAX ? SPIN_SKIP_MAX : b->next_skip * 2) : 1;
+		b->skip = b->next_skip;
+	}
+	return found;
+}
+
+/* Spins up to `bound_ns` until ready(ctx), unless the backoff skips this
+ * chance. True: ready. */
+static bool spin_until(struct rc_spin_backoff *b, uint64_t bound_ns, bool (*ready)(void *), void *ctx)
+{
+	uint64_t deadline;
+
+	if (bound_ns == 0 || !spin_turn(b))
+		return false;
+	b->spins++;
+	deadline = monotonic_ns() + bound_ns;
+	do {
+		for (int i = 0; i < SPIN_CHECKS_PER_CLOCK; i++) {
+			spin_pause();
+			if (ready(ctx))
+				return spin_done(b, true);
+		}
+	} while (monotonic_ns() < deadline);
+	return spin_done(b, false);
 }
 
 static inline uint64_t align_record(uint64_t payload)
@@ -206,6 +280,7 @@ int rc_pub_init(struct rc_publisher *pub, void *ring_mem, uint64_t ring_size)
 	struct rc_ring_desc *desc = ring_mem;
 
 	memset(pub, 0, sizeof(*pub));
+	pub->room_spin_ns = RC_LARGE_SPIN_NS;
 	/* The ring may come from an earlier life of the memfd: every constant
 	 * we derive a mask or a record bound from is checked, or a bad
 	 * capacity/max_payload would send writes past the data area. */
@@ -503,7 +578,7 @@ static uint64_t record_need(const struct rc_publisher *pub, uint64_t tail, uint6
 static uint64_t fragment_chunk(const struct rc_publisher *pub, uint64_t len, uint64_t offset, uint32_t *lead)
 {
 	*lead = offset == 0 && len > pub->max_payload ? RC_FIRST_FRAGMENT_SIZE : 0;
-	return min_u64(len - offset, pub->max_payload - *lead);
+	return min_u64(len - offset, min_u64(pub->max_payload, RC_FRAGMENT_MAX) - *lead);
 }
 
 uint64_t rc_pub_message_span(const struct rc_publisher *pub, uint64_t len)
@@ -595,7 +670,44 @@ static void pad_if_needed(struct rc_publisher *pub, uint64_t payload)
 	}
 }
 
-int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset)
+static void publish_head(struct rc_publisher *pub);
+
+struct room_wanted {
+	struct rc_publisher *pub;
+	uint64_t need;
+};
+
+static bool room_ready(void *ctx)
+{
+	struct room_wanted *w = ctx;
+
+	/* [P7] inside: acquire of each ack, validated as ever. */
+	return rc_pub_refresh(w->pub) >= w->need;
+}
+
+/* rc_pub_write_part, out of room: commits what is written, then spins up to
+ * room_spin_ns for the subscribers' acks to make `need` bytes of room. Only
+ * while the slowest subscriber has something unread, which it is copying
+ * out: with nothing to read no ack will come, and the publisher sleeps at
+ * once as before. True: room now. */
+static bool spin_for_room(struct rc_publisher *pub, uint64_t need)
+{
+	struct room_wanted wanted = { .pub = pub, .need = need };
+
+	if (pub->room_spin_ns == 0)
+		return false;
+	rc_pub_commit(pub);
+	/* reserve just refreshed: limit is the slowest ack plus lag_bound. */
+	if (pub->limit == UINT64_MAX || pub->limit - pub->lag_bound >= pub->head)
+		return false;
+	return spin_until(&pub->room_spin, pub->room_spin_ns, room_ready, &wanted);
+}
+
+/* rc_pub_write and rc_pub_write_part: `commit_each` publishes each fragment
+ * as soon as it is written, and spins for room mid-message (spin_for_room)
+ * before giving up with RC_EAGAIN. */
+static int write_message(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset,
+			 bool commit_each)
 {
 	const uint8_t *src = data;
 
@@ -614,8 +726,11 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 		uint64_t off;
 		uint8_t *payload;
 
-		if (!reserve(pub, record_need(pub, pub->tail, lead + chunk)))
-			return RC_EAGAIN;
+		if (!reserve(pub, record_need(pub, pub->tail, lead + chunk))) {
+			if (!commit_each || !spin_for_room(pub, record_need(pub, pub->tail, lead + chunk)))
+				return RC_EAGAIN;
+			continue;
+		}
 		pad_if_needed(pub, lead + chunk);
 		if (*offset == 0)
 			flags |= RC_FRAG_FIRST;
@@ -635,11 +750,33 @@ int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint6
 		pub->tail += align_record(lead + chunk);
 		*offset += chunk;
 		pub->in_message = true;
+		/* Head moves for a reader that is awake (copying the last
+		 * fragment, or spinning for this one); sleepers are rung once,
+		 * when this call returns or spins for room (rc_pub_commit, owed
+		 * till then): one wake per call, as before fragments were
+		 * committed one by one, not one per fragment. */
+		if (commit_each && *offset < len) {
+			publish_head(pub);
+			pub->ring_owed = true;
+		}
 	} while (*offset < len);
 	pub->in_message = false;
 	pub->next_seq++;
 	pub->messages++;
 	return RC_OK;
+}
+
+int rc_pub_write(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset)
+{
+	return write_message(pub, data, len, offset, false);
+}
+
+int rc_pub_write_part(struct rc_publisher *pub, const void *data, uint64_t len, uint64_t *offset)
+{
+	int r = write_message(pub, data, len, offset, true);
+
+	rc_pub_commit(pub);
+	return r;
 }
 
 /* Reserves room for one whole record of `payload` bytes at tail (padding to
@@ -704,15 +841,23 @@ int rc_pub_offer(struct rc_publisher *pub, const void *data, uint64_t len)
 	return rc_pub_write(pub, data, len, &offset);
 }
 
-void rc_pub_commit(struct rc_publisher *pub)
+/* Moves head to tail: what a reader may read. No doorbell. */
+static void publish_head(struct rc_publisher *pub)
 {
-	if (pub->tail == pub->head)
-		return;
 	/* [P2] records before head; pairs with [S1]. */
 	rc_store_release(&pub->desc->head, pub->tail);
 	rc_store_relaxed(&pub->desc->messages, pub->messages);
 	pub->head = pub->tail;
 	pub->head_stores++;
+}
+
+void rc_pub_commit(struct rc_publisher *pub)
+{
+	if (pub->tail == pub->head && !pub->ring_owed)
+		return;
+	if (pub->tail != pub->head)
+		publish_head(pub);
+	pub->ring_owed = false;
 	/* [P3] head store before reading sleep announcements; pairs with [S5]. */
 	rc_fence_full();
 	for_each_slot(i, pub->counted) {
@@ -868,6 +1013,7 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 	uint64_t capacity, head;
 
 	memset(sub, 0, sizeof(*sub));
+	sub->fragment_spin_ns = RC_LARGE_SPIN_NS;
 	if (!ring_mem || !ack_mem || ring_size < RC_DESC_SIZE + RC_MIN_CAPACITY || ack_size < RC_ACK_PAGE_SIZE)
 		return RC_EINVAL;
 	/* The descriptor's constants are hostile input too: check each against
@@ -1066,11 +1212,31 @@ static int64_t next_record(struct rc_subscriber *sub, uint64_t at, uint64_t head
 	return (int64_t)span;
 }
 
+static bool head_moved(void *ctx)
+{
+	struct rc_subscriber *sub = ctx;
+
+	/* Relaxed: begin_read's acquire ([S1]) follows a change. */
+	return rc_load_relaxed(&sub->desc->head) != sub->pos;
+}
+
+/* Everything committed is read and acknowledged, and the publisher is known
+ * to be writing: mid-message (rc_sub_read_message), or just after the last
+ * fragment of a fragmented message (begin_read, once: a publisher streaming
+ * large messages begins the next within about one fragment's copy). Spins up
+ * to fragment_spin_ns for head to move. True: it moved; read on. */
+static bool spin_for_fragment(struct rc_subscriber *sub)
+{
+	return spin_until(&sub->fragment_spin, sub->fragment_spin_ns, head_moved, sub);
+}
+
 /* Common start of poll and read: still counted, head sane, not lapped. */
 static int begin_read(struct rc_subscriber *sub, uint64_t *head)
 {
+	bool just_after_message = sub->spin_after_message;
 	int r = check_slot(sub);
 
+	sub->spin_after_message = false; /* only the read right after it */
 	if (r < 0)
 		return r;
 	/* [S1] acquire: records below head are complete; pairs with [P2]. */
@@ -1089,7 +1255,12 @@ static int begin_read(struct rc_subscriber *sub, uint64_t *head)
 			r = check_slot(sub);
 			return r < 0 ? r : state == RC_PUB_CLOSED ? RC_ECLOSED : RC_EABORTED;
 		}
-		return 0;
+		/* Mid-message, or right after one: worth a bounded spin. */
+		if (!(sub->frag.in_message || just_after_message) || !spin_for_fragment(sub))
+			return 0;
+		*head = rc_load_acquire(&sub->desc->head); /* [S1] */
+		if (*head < sub->pos || *head - sub->pos > sub->capacity)
+			return bad_record(sub);
 	}
 	if (lapped_since(sub, sub->pos))
 		return RC_ELAPPED;
@@ -1179,16 +1350,25 @@ int rc_sub_poll(struct rc_subscriber *sub, struct rc_entry *entries, uint32_t ma
 	return (int)n;
 }
 
-static void store_ack(struct rc_subscriber *sub, uint64_t position)
+/* [S2] alone: the ack, its look for a waiting publisher owed (look_owed). */
+static void store_ack_quietly(struct rc_subscriber *sub, uint64_t position)
 {
-	uint32_t waiting;
-
 	sub->pos = sub->pending = position;
 	if (position == sub->acked)
 		return;
 	sub->acked = position;
 	/* [S2] release: our reads below position are done; pairs with [P7]. */
 	rc_store_release(&sub->ack_page->ack, position);
+	sub->look_owed = true;
+}
+
+/* Rings a publisher that announced a wait for room since the last look. */
+static void look_for_waiting_publisher(struct rc_subscriber *sub)
+{
+	uint32_t waiting;
+
+	sub->look_owed = false;
+	sub->looked_at = sub->acked;
 	/* [S2b] ack before looking for a sleeping publisher; pairs with [P5]. */
 	rc_fence_full();
 	waiting = rc_load_relaxed(&sub->desc->publisher_waiting);
@@ -1197,6 +1377,13 @@ static void store_ack(struct rc_subscriber *sub, uint64_t position)
 		ring_doorbell(sub->ring_doorbell, sub->ring_doorbell_ctx, sub->publisher_doorbell_fd);
 		sub->doorbells_rung++;
 	}
+}
+
+static void store_ack(struct rc_subscriber *sub, uint64_t position)
+{
+	store_ack_quietly(sub, position);
+	if (sub->look_owed)
+		look_for_waiting_publisher(sub);
 }
 
 int rc_sub_release(struct rc_subscriber *sub)
@@ -1348,17 +1535,30 @@ int rc_sub_read_message_flags(struct rc_subscriber *sub, uint8_t *message, uint6
 	if (sub->pending != sub->pos || *filled > length ||
 	    (*filled > 0) != sub->frag.in_message)
 		return RC_ESTATE;
-	r = begin_read(sub, &head);
+	if (sub->look_owed)
+		look_for_waiting_publisher(sub);
+	r = begin_read(sub, &head); /* mid-message, it spins for the next fragment */
 	if (r <= 0)
 		return r;
-	for (at = sub->pos; at < head;) {
+	for (at = sub->pos;;) {
 		struct rc_record_header h;
-		bool deliver, starting = !sub->frag.in_message;
-		int64_t span = next_record(sub, at, head, &h, &deliver);
+		bool deliver, starting;
+		int64_t span;
 		uint32_t lead;
 		uint64_t part;
 		const uint8_t *from;
 
+		/* Everything committed is copied and acknowledged (pos == at). */
+		if (at == head) {
+			/* Before we may wait: the publisher may be waiting too. */
+			if (sub->look_owed)
+				look_for_waiting_publisher(sub);
+			r = begin_read(sub, &head); /* spins for the next fragment */
+			if (r <= 0)
+				return r;
+		}
+		starting = !sub->frag.in_message;
+		span = next_record(sub, at, head, &h, &deliver);
 		/* Each fragment is acknowledged before the next is read, so
 		 * nothing good precedes a bad record here. */
 		if (span < 0)
@@ -1384,15 +1584,22 @@ int rc_sub_read_message_flags(struct rc_subscriber *sub, uint8_t *message, uint6
 		else
 			copy_payload(message + *filled, from, part);
 		/* Seqlock re-check, then give the fragment's space back at once:
-		 * the publisher writes the next ones while we copy. */
+		 * the publisher writes the next ones while we copy. A publisher
+		 * waiting for that room is rung once a quarter of the ring was
+		 * given back since the last look (what a wait for the largest
+		 * record needs), at the message's end, and before we may wait:
+		 * not once per fragment, which woke it for each 256 KiB. */
 		if (lapped_since(sub, sub->pos))
 			return RC_ELAPPED;
 		*filled += part;
-		store_ack(sub, at);
-		if (h.flags & RC_FRAG_LAST)
+		store_ack_quietly(sub, at);
+		if ((h.flags & RC_FRAG_LAST) || at - sub->looked_at >= sub->capacity / 4)
+			look_for_waiting_publisher(sub);
+		if (h.flags & RC_FRAG_LAST) {
+			sub->spin_after_message = true;
 			return 1;
+		}
 	}
-	return 0;
 }
 
 uint64_t rc_sub_available(const struct rc_subscriber *sub)
