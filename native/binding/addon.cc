@@ -451,7 +451,7 @@ private:
 
 	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
 
-	// prepareWait(true): the ring a leaveRung watcher left in our eventfd.
+	// Announce(true): the ring a leaveRung watcher left in our eventfd.
 	void ClearDoorbell() { rc_eventfd_drain(doorbell_fd_); }
 
 	// waitSync(timeoutMs, controlFd, clearRing) -> 0 if it timed out, 1 if
@@ -466,7 +466,7 @@ private:
 	// loop, callback or promise between the doorbell and the read.
 	// timeoutMs < 0: no limit. The ring that wakes it is left in the eventfd,
 	// as FdWatcher's leaveRung leaves it: the next wait clears it first
-	// (clearRing, before the announcement, as prepareWait(true) does), after
+	// (clearRing, before the announcement, as sleep(true) does), after
 	// the reader has taken its message and answered, so the 8-byte read is
 	// off the path from the ring to the answer (the C core's reader clears it
 	// with the read() it sleeps in).
@@ -533,7 +533,6 @@ public:
 	{
 		return DefineClass(env, "FdWatcher", {
 			InstanceMethod<&FdWatcher::Start>("start"),
-			InstanceMethod<&FdWatcher::StartFunction>("startFunction"),
 			InstanceMethod<&FdWatcher::SleepFunction>("sleepFunction"),
 			InstanceMethod<&FdWatcher::Stop>("stop"),
 			InstanceMethod<&FdWatcher::Close>("close"),
@@ -548,7 +547,7 @@ public:
 	//   spends no call back into the addon on the way to the reader's code.
 	// - leaveRung (an eventfd): a ring that wakes a waiter is left in the
 	//   eventfd, and the waiter's next announcement clears it (a
-	//   subscriber's prepareWait(true)), after its reader has taken the
+	//   subscriber's sleep(true)), after its reader has taken the
 	//   message and answered: the read() is off the path from the ring to
 	//   the reader. A ring while nobody waits is cleared here, at once.
 	// - holds: an object kept reachable while the watcher is started (a weak
@@ -654,25 +653,12 @@ private:
 		return info.Env().Undefined();
 	}
 
-	// startFunction() -> start, bound to this watcher (bound_self.h): the
-	// call a parked read makes on every wait, without an unwrap.
-	Napi::Value StartFunction(const Napi::CallbackInfo &info)
-	{
-		return BindFunction<FdWatcher, &FdWatcher::StartBound>(info.Env(), bound_self_, this, "start");
-	}
-
-	static Napi::Value StartBound(const Napi::CallbackInfo &info)
-	{
-		if (FdWatcher *self = BoundObject<FdWatcher>(info))
-			self->StartWatching();
-		return info.Env().Undefined();
-	}
-
 	// sleepFunction(reader.announcer()) -> sleep(clearRing): the reader's
-	// prepareWait(clearRing) and, if that announced the wait, this
-	// watcher's start, in one call (announcer.h): what a parked read calls
-	// on every wait (one napi call, about 350 instructions, fewer than
-	// prepareWait and start apart). Returns what prepareWait returns.
+	// announcement (clearRing: clear a left ring first) and, if that
+	// announced the wait, this watcher's start, in one call (announcer.h):
+	// what every wait of a subscriber calls (one napi call, about 350
+	// instructions, fewer than an announcement and a start apart). true:
+	// asleep; false: something is there, or the reader is gone.
 	struct SleepBinding {
 		Announcer announcer;
 		BoundSelf<FdWatcher> *watcher;

@@ -14,7 +14,7 @@
 
 #include <napi.h>
 
-#include "announcer.h" // Announcer: prepareWait handed to the doorbell's watcher
+#include "announcer.h" // Announcer: Announce handed to the doorbell's watcher
 #include "bound_self.h" // BoundSelf: readSmall without napi_unwrap
 #include "message_bytes.h" // MessageBytes: readMessage's target
 
@@ -288,8 +288,6 @@ public:
 			W::InstanceMethod("peekSeq", static_cast<M>(&SubscriberReads::PeekSeq)),
 			W::InstanceMethod("release", static_cast<M>(&SubscriberReads::Release)),
 			W::InstanceMethod("releasePartial", static_cast<M>(&SubscriberReads::ReleasePartial)),
-			W::InstanceMethod("prepareWait", static_cast<M>(&SubscriberReads::PrepareWait)),
-			W::InstanceMethod("prepareWaitFunction", static_cast<M>(&SubscriberReads::PrepareWaitFunction)),
 			W::InstanceMethod("announcer", static_cast<M>(&SubscriberReads::AnnouncerOf)),
 			W::InstanceMethod("endWait", static_cast<M>(&SubscriberReads::EndWait)),
 			W::InstanceMethod("available", static_cast<M>(&SubscriberReads::Available)),
@@ -538,32 +536,7 @@ protected:
 		return Napi::Number::New(info.Env(), sub ? rc_sub_release_partial(sub, info[0].As<Napi::Number>().Uint32Value()) : RC_ECLOSED);
 	}
 
-	// prepareWait(clearRing = false) -> true: announced, sleep on the
-	// doorbell now; false: something is there (or to report), read again.
-	// clearRing: first clear the ring the doorbell's watcher left when it
-	// woke the last wait (FdWatcher's leaveRung), off the path from that
-	// ring to the reader. Before the announcement, so a ring for this one
-	// stays; only when no other wait is pending, which it may be for.
-	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
-	{
-		return Napi::Boolean::New(info.Env(), Announce(info.Length() > 0 && info[0].ToBoolean().Value()));
-	}
-
-	// prepareWaitFunction() -> prepareWait, bound to this object
-	// (bound_self.h): what every parked read calls, without an unwrap.
-	Napi::Value PrepareWaitFunction(const Napi::CallbackInfo &info)
-	{
-		return BindFunction<SubscriberReads, &SubscriberReads::PrepareWaitBound>(info.Env(), bound_self_, this, "prepareWait");
-	}
-
-	static Napi::Value PrepareWaitBound(const Napi::CallbackInfo &info)
-	{
-		SubscriberReads *self = BoundObject<SubscriberReads>(info);
-		bool clear_ring = info.Length() > 0 && info[0].ToBoolean().Value();
-		return Napi::Boolean::New(info.Env(), self && self->Announce(clear_ring));
-	}
-
-	// announcer() -> this reader's prepareWait as an Announcer (announcer.h),
+	// announcer() -> this reader's Announce as an Announcer (announcer.h),
 	// for FdWatcher's sleepFunction(): an External that holds the reader's
 	// BoundSelf until it is collected.
 	Napi::Value AnnouncerOf(const Napi::CallbackInfo &info)
@@ -587,6 +560,14 @@ protected:
 	static void RefBound(void *bound) { static_cast<BoundSelf<SubscriberReads> *>(bound)->refs++; }
 	static void UnrefBound(void *bound) { static_cast<BoundSelf<SubscriberReads> *>(bound)->Unref(); }
 
+	// Announce(clear_ring) -> true: announced, sleep on the doorbell now;
+	// false: something is there (or to report), read again. clear_ring:
+	// first clear the ring the doorbell's watcher left when it woke the last
+	// wait (FdWatcher's leaveRung), off the path from that ring to the
+	// reader. Before the announcement, so a ring for this one stays; only
+	// when no other wait is pending, which it may be for. Reached from JS
+	// only through the watcher's sleep (announcer(), FdWatcher's
+	// sleepFunction), which starts the watcher once announced.
 	bool Announce(bool clear_ring)
 	{
 		rc_subscriber *sub = Self().Reader();
@@ -595,7 +576,7 @@ protected:
 		return sub && rc_sub_prepare_wait(sub);
 	}
 
-	// What prepareWait(true) clears: nothing here; T's own ClearDoorbell()
+	// What Announce(true) clears: nothing here; T's own ClearDoorbell()
 	// hides this one where its doorbell's watcher leaves rings.
 	void ClearDoorbell() {}
 
