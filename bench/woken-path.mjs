@@ -21,7 +21,7 @@
 // epoll_pwait) overlaps the other side's wake-up. Counted apart with
 // callgrind's --dump-before=<the doorbell callback> and --dump-before=write
 // (the only write() in the loop is the doorbell's): each dump holds one part
-// of one hop (bench/woken-split.sh adds them up).
+// of one hop (bench/woken-split.mjs takes the medians).
 //
 // Prints {"read", "wakes", "nsPerWake"} for the wakes after the first 2000
 // (JIT warm-up). Under callgrind, run two lengths (5 000 and 15 000) and
