@@ -207,6 +207,25 @@ describe('a read parked on the doorbell', () => {
     }
   });
 
+  it('a woken read resumes its awaiting code from the doorbell\'s callback, before the loop goes on to the next event', async () => {
+    const { path, publisher } = await listen();
+    const subs = [await subscribe(path), await subscribe(path)];
+    // One publish rings both doorbells: the loop's next poll returns both.
+    // Each reader, resumed, notes whether the other was woken yet.
+    const otherWoken: boolean[] = [];
+    const reads = subs.map(async (sub, i) => {
+      const message = await sub.recv();
+      otherWoken.push(subs[1 - i]!.stats().delivered > 0);
+      return message;
+    });
+    await settle();
+    await publisher.publish(numbered(0, 64));
+    for (const message of await Promise.all(reads)) expect(isNumbered(message!, 0)).toBe(true);
+    // The first resumed before the loop called the second's doorbell back
+    // (as Node resumes code after its own I/O callbacks); the second after.
+    expect(otherWoken).toEqual([false, true]);
+  });
+
   it('an abort rejects it (or readable()) with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
     const { path, publisher } = await listen();
     const sub = await subscribe(path);

@@ -623,23 +623,36 @@ private:
 			self->held_.Unref();
 	}
 
-	// The callback, with what the watcher holds as its argument. Plain
-	// napi calls in one handle scope: FunctionReference::Call adds an
-	// escapable scope for a result nobody reads.
+	// The callback, with what the watcher holds as its argument, as Node
+	// calls back from its own handles (napi_make_callback, in a callback
+	// scope): process.nextTick callbacks and promise reactions it queued run
+	// before this returns. A read it resolves resumes its awaiting code here,
+	// from the wake-up, and that code's answer goes out before the loop
+	// moves on; with napi_call_function they waited for the loop's check
+	// phase (Node drains microtasks there, after the rest of this poll's
+	// events), about 900 instructions further from the doorbell
+	// (bench/woken-split.mjs). No async context of its own (null: the
+	// empty one, as the check phase's scope has): with one per watcher
+	// (napi_async_init), workers terminated while their reads were being
+	// woken and rejoined aborted the process in a third of the runs
+	// ("terminate called after throwing an instance of 'Napi::Error'"),
+	// none without. The callback is its own `this`
+	// (napi_make_callback wants an object; every callback is an arrow
+	// function). Plain napi calls in one handle scope: FunctionReference's
+	// calls add an escapable scope for a result nobody reads, and throw.
 	void CallBack()
 	{
 		napi_env env = Env();
 		Napi::HandleScope scope(env);
-		napi_value undefined, fn, result;
+		napi_value fn, result;
 		napi_value held = nullptr;
 		size_t argc = 0;
-		napi_get_undefined(env, &undefined);
 		napi_get_reference_value(env, callback_, &fn);
 		if (!held_.IsEmpty()) {
 			napi_get_reference_value(env, held_, &held);
 			argc = held ? 1 : 0;
 		}
-		if (fn && napi_call_function(env, undefined, fn, argc, &held, &result) == napi_pending_exception) {
+		if (fn && napi_make_callback(env, nullptr, fn, fn, argc, &held, &result) == napi_pending_exception) {
 			// An exception thrown by the JS callback is not ours to swallow.
 			napi_value error;
 			napi_get_and_clear_last_exception(env, &error);
