@@ -392,7 +392,7 @@ protected:
 		bound_scratch_size_ = scratch.ByteLength();
 		// One more than that is described to see whether there is more.
 		small_count_ = max_count < max_entries ? max_count : max_entries > 0 ? max_entries - 1 : 0;
-		return BindFunction<SubscriberReads, &SubscriberReads::ReadSmallBound>(env, bound_self_, this, "readSmall");
+		return BindRawFunction<SubscriberReads, &SubscriberReads::ReadSmallBound>(env, bound_self_, this, "readSmall");
 	}
 
 	// readSmall() -> takes everything ready if that is at most maxCount
@@ -406,10 +406,12 @@ protected:
 	// gets its room back in large pieces. The release re-checks the copy, as
 	// read() re-checks its own. meta[0] is the slot's state (RC_SLOT_*), not
 	// the count: the caller follows it without crossing again.
-	static Napi::Value ReadSmallBound(const Napi::CallbackInfo &info)
+	static napi_value ReadSmallBound(napi_env env, napi_callback_info info)
 	{
-		SubscriberReads *self = BoundObject<SubscriberReads>(info);
-		return Napi::Number::New(info.Env(), self ? self->ReadSmall() : RC_ECLOSED);
+		SubscriberReads *self = RawBoundObject<SubscriberReads>(env, info);
+		napi_value count;
+		napi_create_int32(env, self ? self->ReadSmall() : RC_ECLOSED, &count);
+		return count;
 	}
 
 	int ReadSmall()
