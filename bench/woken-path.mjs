@@ -29,8 +29,15 @@
 // instructions per wake. Fix V8's seeds: with a random hash seed V8 searches
 // for a prime at start-up for a random time (HashSeed::InitializeRoots,
 // detail::sprp: 4 to 12 million instructions, up to 800 per wake in the
-// difference of two runs). With fixed seeds: about 11 400 for recv and
-// 11 000 for iterate now; 11 650 and 11 300 while a parked read announced
+// difference of two runs). With fixed seeds: about 11 200 for recv and
+// 11 300 for iterate now, split in relay (bench/woken-split.mjs) 6 060
+// before the reply's write and 6 840 after it for recv, 5 710 and 6 960
+// for iterate; 11 330 and 11 080 (7 460 and 5 250, 7 100 and 5 370 in
+// relay) while the doorbell's callback was called outside a callback
+// scope, so the reader's code waited for the loop's check phase, its
+// message was copied from a new view per message and readSmall built a
+// Napi::CallbackInfo; 11 400 and 11 000 before the relay shape moved the
+// parked wait after the reply; 11 650 and 11 300 while a parked read announced
 // its wait and started the doorbell in two calls; 12 150 and 11 750 while a
 // read of one message went through the subscriber's queue. Earlier counts,
 // with random seeds: 12 700 for recv and 12 100 for iterate; 15 200 and
