@@ -227,9 +227,15 @@ export interface NativeSubscriberInfo {
  * RC_* status; or RC_ETOOBIG, leaving it all to read().
  */
 export type NativeReadSmall = () => number;
-/** A subscriber's prepareWait, bound to it (prepareWaitFunction). */
-export type NativePrepareWait = (clearRing?: boolean) => boolean;
-/** A subscriber's prepareWait as the addon hands it to its doorbell's watcher (announcer()); opaque to JS. */
+/**
+ * A wait's one call into the addon (FdWatcher.sleepFunction): announces the
+ * wait (clearRing: first clear the ring a leaveRung watcher left in the
+ * doorbell) and, once announced, starts the watcher. true: asleep, the
+ * watcher calls back when the doorbell rings; false: something came (read
+ * again), or the reader is gone.
+ */
+export type NativeSleep = (clearRing?: boolean) => boolean;
+/** A subscriber's sleep announcement as the addon hands it to its doorbell's watcher (announcer()); opaque to JS. */
 export type NativeAnnouncer = { readonly __announcer: unique symbol };
 
 /** Subscriber side of one ring (read-only ring mapping, own ack page). */
@@ -289,15 +295,13 @@ export interface NativeSubscriber {
   /** Our doorbell (verified eventfd, owned by this object). */
   readonly doorbellFd: number;
   /**
-   * Announces a wait; false: something came (read again). clearRing: first
-   * clear the ring a leaveRung FdWatcher left in the doorbell (socket
-   * subscribers; elsewhere nothing to clear).
+   * This reader's sleep announcement for FdWatcher.sleepFunction() (the only
+   * way to announce a wait from JS); holds the reader's native half until
+   * collected. clearRing there clears the ring a leaveRung FdWatcher left in
+   * the doorbell (socket subscribers; elsewhere nothing to clear).
    */
-  prepareWait(clearRing?: boolean): boolean;
-  /** prepareWait bound to this object: no unwrap per call (a parked read's announcement). */
-  prepareWaitFunction(): NativePrepareWait;
-  /** This reader's prepareWait for FdWatcher.sleepFunction(); holds the reader's native half until collected. */
   announcer(): NativeAnnouncer;
+  /** Withdraws an announced wait (a wait that ends without the doorbell). */
   endWait(): void;
   available(): number;
   /** Bumps the ack page's heartbeat counter. */
@@ -315,8 +319,8 @@ export interface FdWatcherOptions {
   oneShot?: boolean;
   /**
    * An eventfd doorbell: a ring that wakes a waiter is not cleared before the
-   * callback; the subscriber's next prepareWait(true) clears it (a ring while
-   * nobody waits is cleared at once).
+   * callback; the subscriber's next announcement (sleepFunction's
+   * sleep(true)) clears it (a ring while nobody waits is cleared at once).
    */
   leaveRung?: boolean;
   /**
@@ -329,14 +333,12 @@ export interface FdWatcherOptions {
 
 export interface NativeFdWatcher {
   start(): void;
-  /** start bound to this watcher: no unwrap per call (a parked read starts it on every wait). */
-  startFunction(): () => void;
   /**
-   * A function that announces a wait through `announcer` (a reader's
-   * prepareWait) and, once announced, starts this watcher: one call into the
-   * addon per wait. Returns what prepareWait returns.
+   * A function that announces a wait through `announcer` (a reader's) and,
+   * once announced, starts this watcher: one call into the addon per wait,
+   * bound to both (no unwrap). Every subscriber wait goes through it.
    */
-  sleepFunction(announcer: NativeAnnouncer): NativePrepareWait;
+  sleepFunction(announcer: NativeAnnouncer): NativeSleep;
   stop(): void;
   close(): void;
 }

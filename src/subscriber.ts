@@ -24,7 +24,7 @@ import type { SharedMemoryAttachment, SharedMemoryRoute } from './attachment.js'
 import { resolveSubscriberAddress } from './address.js';
 import { ivshmemRoute, type IvshmemSubscribeOptions } from './providers/ivshmem.js';
 import { xenRoute, type XenSubscribeOptions } from './providers/xen.js';
-import { C, native, type NativeFdWatcher, type NativePrepareWait, type NativeReadSmall, type NativeSubscriber } from './native.js';
+import { C, native, type NativeFdWatcher, type NativeSleep, type NativeReadSmall, type NativeSubscriber } from './native.js';
 import { MAX_BUFFER_LENGTH, checkInteger, checkKnownOptions, checkPath, checkSignal, optionNames } from './options.js';
 import { LAG_SETTLE_MS, wrapSystem } from './publisher.js';
 import { readableFrom, type StreamOptions } from './streams.js';
@@ -238,19 +238,23 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #connection!: ControlConnection;
   #doorbell!: NativeFdWatcher;
   /**
-   * A parked read's one call per wait (#receive): the announcement and, once
-   * announced, the doorbell's start, bound to the reader and the watcher
-   * (#attached): no unwrap. #waitReadable's waits make the two apart.
+   * Every wait's one call (#receive's parked reads, #waitReadable): the
+   * announcement and, once announced, the doorbell's start, bound to the
+   * reader and the watcher (#attached): no unwrap.
    */
-  #sleep!: NativePrepareWait;
-  #prepareWait!: NativePrepareWait;
-  #startDoorbell!: () => void;
+  #sleep!: NativeSleep;
   /** recvSync()'s blocking wait, bound to the reader (socket buses only). */
   #waitSync: ((timeoutMs: number, controlFd: number, clearRing: boolean) => number) | null = null;
   #log: Logger;
   #meta = new Float64Array(1 + MAX_BATCH * META_STRIDE);
   /** Where readSmall copies a few small messages before they get Buffers of their own; reused. */
   #scratch: Uint8Array | null = null;
+  /**
+   * The last view of #scratch a message was copied from (#copySmall): a
+   * woken read's lone message sits at offset 0, as long as the one before
+   * in a stream of one size, so its view is made once, not per message.
+   */
+  #scratchView: Uint8Array = new Uint8Array(0);
   /** The native subscriber #meta and #scratch are bound to (a rejoin brings a new one), and its readSmall. */
   #boundTo: NativeSubscriber | null = null;
   #readSmall: NativeReadSmall | null = null;
@@ -516,7 +520,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #attached(reader: NativeSubscriber, doorbell: boolean | number, detach: () => void, beatEveryMs: number): void {
     // One-shot: the watcher pauses itself before it calls back (#onDoorbell).
     // A socket subscriber's doorbell is its own eventfd: the watcher leaves
-    // the ring that woke us for prepareWait to clear (#clearsRing). While a
+    // the ring that woke us for the next announcement (#sleep) to clear
+    // (#clearsRing). While a
     // wait is on, the watcher holds us: whoever awaits a parked read hangs
     // off this object alone (#park); a weak reference otherwise. It hands
     // us to the callback, which captures nothing.
@@ -525,8 +530,6 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       leaveRung: this.#route === null,
       holds: this,
     });
-    this.#prepareWait = reader.prepareWaitFunction();
-    this.#startDoorbell = this.#doorbell.startFunction();
     this.#sleep = this.#doorbell.sleepFunction(reader.announcer());
     this.#waitSync = reader.waitSyncFunction?.() ?? null;
     this.#ringLeft = false;
@@ -758,7 +761,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /**
-   * prepareWait's (and waitSync's) argument: whether to clear the ring that
+   * #sleep's (and waitSync's) argument: whether to clear the ring that
    * the doorbell's watcher or recvSync() left (#ringLeft), first. Not while
    * another wait is pending: the ring may be that one's, still to be
    * delivered.
@@ -1178,11 +1181,17 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /**
    * A Buffer of its own for a message readSmall copied into the scratch
    * buffer, from Node's pool: cheaper than views into a shared one
-   * (Buffer's subarray() goes through its species).
+   * (Buffer's subarray() goes through its species). The view it is copied
+   * from is reused while messages come at the same place with the same
+   * length (#scratchView): making it was about 350 of the 7 400
+   * instructions between a woken read's doorbell and its answer's
+   * (bench/woken-path.mjs, relay).
    */
   #copySmall(offset: number, length: number): Buffer {
     const message = Buffer.allocUnsafe(length);
-    message.set(this.#scratch!.subarray(offset, offset + length));
+    let source = this.#scratchView;
+    if (source.byteOffset !== offset || source.length !== length) this.#scratchView = source = this.#scratch!.subarray(offset, offset + length);
+    message.set(source);
     return message;
   }
 
@@ -1435,11 +1444,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     if (signal?.aborted) throw abortError(signal);
     if (this.#rejoining) return pending(this, this.#rejoining);
     if (!spun && this.#spinForData()) return;
-    if (!this.#prepareWait(this.#clearsRing())) return;
-    if (this.#publisherGone) {
-      this.#native.endWait();
-      return;
-    }
+    // The publisher gone: no doorbell will ring; the caller's next look reports it (#throwIfPublisherDied).
+    if (this.#publisherGone) return;
+    // Announced and the doorbell started (false: something came, look again). Its callback
+    // runs from the event loop, after the waker below is in #wakers.
+    if (!this.#sleep(this.#clearsRing())) return;
     let onAbort: (() => void) | undefined;
     // Whoever awaits this hangs off this object alone: keep it alive meanwhile
     // (without another async layer: this wait is on the latency path).
@@ -1453,7 +1462,6 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
           onAbort = () => reject(abortError(signal));
           signal.addEventListener('abort', onAbort, { once: true });
         }
-        this.#startDoorbell();
       });
     } finally {
       release();

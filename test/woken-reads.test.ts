@@ -19,6 +19,22 @@ async function subscribe(path: string): Promise<Subscriber> {
 /** Lets the event loop run until the read is asleep on the doorbell (no timing is asserted). */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * A publisher process that committed 3 messages and claimed a 4th it will
+ * never commit, and a subscriber that read the 3: kill `pub.child` to make
+ * the publisher die under a waiting read.
+ */
+async function drainedBeforeDeath(): Promise<{ pub: ReturnType<typeof fixture>; sub: Subscriber }> {
+  const path = socketPath();
+  const pub = fixture('claim-and-die.mjs', [path, '3']);
+  spawned.push(pub.child);
+  await pub.line(/^listening$/);
+  const sub = await subscribe(path);
+  await pub.line(/^claimed$/);
+  for (let seq = 0; seq < 3; seq++) expect((await sub.recv())!.readUInt32LE(0)).toBe(seq);
+  return { pub, sub };
+}
+
 /** Counts the crossings that read the ring (readSmall, bound once per native subscriber) while `body` runs. */
 async function countingLooks(body: (looks: { count: number }) => Promise<void>): Promise<void> {
   const original = native.Subscriber;
@@ -149,24 +165,15 @@ describe('a read parked on the doorbell', () => {
     });
   });
 
-  it('a parked read announces its wait and starts the doorbell in one call into the addon, and is woken as before', async () => {
-    // Counts the calls a wait makes: the bound sleep (announce + start), and prepareWait and start apart.
-    const calls = { sleep: 0, prepareWait: 0, start: 0 };
-    const originalSubscriber = native.Subscriber;
+  it('every wait (recv(), for await, readable()) announces and starts the doorbell in one call into the addon, and is woken as before', async () => {
+    // Counts the bound sleeps (announce + start), the one way a wait goes to sleep.
+    const calls = { sleep: 0 };
+    let sleeps: Array<(clearRing?: boolean) => boolean> = [];
     const originalWatcher = native.FdWatcher;
-    native.Subscriber = class extends originalSubscriber {
-      override prepareWaitFunction(): (clearRing?: boolean) => boolean {
-        const prepareWait = super.prepareWaitFunction();
-        return (clearRing) => (calls.prepareWait++, prepareWait(clearRing));
-      }
-    } as typeof originalSubscriber;
     native.FdWatcher = class extends (originalWatcher as new (...args: ConstructorParameters<typeof originalWatcher>) => NativeFdWatcher) {
-      override startFunction(): () => void {
-        const start = super.startFunction();
-        return () => (calls.start++, start());
-      }
       override sleepFunction(announcer: NativeAnnouncer): (clearRing?: boolean) => boolean {
         const sleep = super.sleepFunction(announcer);
+        sleeps.push(sleep);
         return (clearRing) => (calls.sleep++, sleep(clearRing));
       }
     } as unknown as typeof originalWatcher;
@@ -174,37 +181,68 @@ describe('a read parked on the doorbell', () => {
       const { path, publisher } = await listen();
       const sub = await subscribe(path);
       const iterator = sub[Symbol.asyncIterator]();
-      for (const [seq, read] of [() => sub.recv(), async () => (await iterator.next()).value as Buffer].entries()) {
-        Object.assign(calls, { sleep: 0, prepareWait: 0, start: 0 });
+      const reads: Array<() => Promise<Buffer | void>> = [() => sub.recv() as Promise<Buffer>, async () => (await iterator.next()).value as Buffer, () => sub.readable()];
+      for (const [seq, read] of reads.entries()) {
+        calls.sleep = 0;
         const next = read();
         await settle();
-        expect(calls).toEqual({ sleep: 1, prepareWait: 0, start: 0 });
+        expect(calls.sleep).toBe(1);
         await publisher.publish(numbered(seq, 64));
-        expect(isNumbered((await next)!, seq)).toBe(true);
-        expect(calls).toEqual({ sleep: 1, prepareWait: 0, start: 0 });
+        const got = await next;
+        if (got) expect(isNumbered(got, seq)).toBe(true);
+        expect(calls.sleep).toBe(1);
       }
-      // Something there when it announces: the sleep says so and starts nothing; the read takes it.
-      await publisher.publish(numbered(2, 64));
+      // readable() woke for message 2, which is still there.
       expect(isNumbered((await sub.recv())!, 2)).toBe(true);
+      // Something there when it announces: the sleep says so and starts nothing; the read takes it.
+      await publisher.publish(numbered(3, 64));
+      expect(isNumbered((await sub.recv())!, 3)).toBe(true);
+      // A sleep whose reader is closed announces nothing and starts nothing.
+      expect(sleeps).toHaveLength(1);
+      await sub.close();
+      expect(sleeps[0]!(true)).toBe(false);
     } finally {
-      native.Subscriber = originalSubscriber;
       native.FdWatcher = originalWatcher;
+      sleeps = [];
     }
   });
 
-  it('an abort rejects it with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
+  it('a woken read resumes its awaiting code from the doorbell\'s callback, before the loop goes on to the next event', async () => {
+    const { path, publisher } = await listen();
+    const subs = [await subscribe(path), await subscribe(path)];
+    // One publish rings both doorbells: the loop's next poll returns both.
+    // Each reader, resumed, notes whether the other was woken yet.
+    const otherWoken: boolean[] = [];
+    const reads = subs.map(async (sub, i) => {
+      const message = await sub.recv();
+      otherWoken.push(subs[1 - i]!.stats().delivered > 0);
+      return message;
+    });
+    await settle();
+    await publisher.publish(numbered(0, 64));
+    for (const message of await Promise.all(reads)) expect(isNumbered(message!, 0)).toBe(true);
+    // The first resumed before the loop called the second's doorbell back
+    // (as Node resumes code after its own I/O callbacks); the second after.
+    expect(otherWoken).toEqual([false, true]);
+  });
+
+  it('an abort rejects it (or readable()) with ERR_RINGCAST_ABORTED; the next read sleeps and wakes as before', async () => {
     const { path, publisher } = await listen();
     const sub = await subscribe(path);
-    const controller = new AbortController();
-    const waiting = sub.recv({ signal: controller.signal });
-    await settle();
-    controller.abort();
-    await expect(waiting).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
-    // The doorbell was paused and the sleep withdrawn: a new read parks and is woken.
-    const next = sub.recv();
-    await settle();
-    await publisher.publish(numbered(7, 64));
-    expect(isNumbered((await next)!, 7)).toBe(true);
+    const waits = [(signal: AbortSignal) => sub.recv({ signal }), (signal: AbortSignal) => sub.readable({ signal })];
+    for (const [seq, wait] of waits.entries()) {
+      const controller = new AbortController();
+      const waiting = wait(controller.signal);
+      await settle();
+      controller.abort();
+      await expect(waiting).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+      await expect(wait(controller.signal)).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+      // The doorbell was paused and the sleep withdrawn: a new read parks and is woken.
+      const next = sub.recv();
+      await settle();
+      await publisher.publish(numbered(seq, 64));
+      expect(isNumbered((await next)!, seq)).toBe(true);
+    }
   });
 
   it('close() resolves a parked recv() with null and ends a parked iterator', async () => {
@@ -248,14 +286,27 @@ describe('a read parked on the doorbell', () => {
     await readable;
   });
 
-  it('a publisher that dies rejects a parked recv() with PublisherGoneError after what was committed', async () => {
-    const path = socketPath();
-    const pub = fixture('claim-and-die.mjs', [path, '3']);
-    spawned.push(pub.child);
-    await pub.line(/^listening$/);
+  it('close() resolves a waiting readable()', async () => {
+    const { path } = await listen();
     const sub = await subscribe(path);
-    await pub.line(/^claimed$/);
-    for (let seq = 0; seq < 3; seq++) expect((await sub.recv())!.readUInt32LE(0)).toBe(seq);
+    const waiting = sub.readable();
+    await settle();
+    await sub.close();
+    await expect(waiting).resolves.toBeUndefined();
+  });
+
+  it('readable() resolves when the publisher dies while it waits, and at once after; the read then reports PublisherGoneError', async () => {
+    const { pub, sub } = await drainedBeforeDeath();
+    const waiting = sub.readable();
+    await settle();
+    pub.child.kill('SIGKILL');
+    await waiting;
+    await sub.readable(); // the publisher is gone: no doorbell will ring, nothing to sleep for
+    await expect(sub.recv()).rejects.toBeInstanceOf(PublisherGoneError);
+  });
+
+  it('a publisher that dies rejects a parked recv() with PublisherGoneError after what was committed', async () => {
+    const { pub, sub } = await drainedBeforeDeath();
     const waiting = sub.recv(); // the claimed message is never committed: it sleeps
     await settle();
     pub.child.kill('SIGKILL');
@@ -284,7 +335,7 @@ describe("the doorbell's watcher", () => {
     try {
       for (const [watcher, expected] of [[held, [owner]], [plain, []]] as const) {
         const called = new Promise<void>((resolve) => (woken = resolve));
-        watcher.startFunction()(); // the bound start a parked read uses
+        watcher.start();
         native.unixSend(pair.other, Buffer.from('x'), []);
         await called;
         expect(got.pop()).toEqual(expected);
@@ -307,19 +358,5 @@ describe("the doorbell's watcher", () => {
       watcher.close();
       pair.close();
     }
-  });
-
-  it('a bound start after close() does nothing', async () => {
-    const pair = socketPair();
-    let calls = 0;
-    const watcher = new native.FdWatcher(pair.watched, false, () => calls++, { oneShot: true });
-    const start = watcher.startFunction();
-    watcher.close();
-    start();
-    native.unixSend(pair.other, Buffer.from('x'), []);
-    await settle();
-    await settle();
-    expect(calls).toBe(0);
-    pair.close();
   });
 });

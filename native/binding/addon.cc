@@ -453,7 +453,7 @@ private:
 
 	Napi::Value DoorbellFd(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), doorbell_fd_); }
 
-	// prepareWait(true): the ring a leaveRung watcher left in our eventfd.
+	// Announce(true): the ring a leaveRung watcher left in our eventfd.
 	void ClearDoorbell() { rc_eventfd_drain(doorbell_fd_); }
 
 	// waitSync(timeoutMs, controlFd, clearRing) -> 0 if it timed out, 1 if
@@ -468,7 +468,7 @@ private:
 	// loop, callback or promise between the doorbell and the read.
 	// timeoutMs < 0: no limit. The ring that wakes it is left in the eventfd,
 	// as FdWatcher's leaveRung leaves it: the next wait clears it first
-	// (clearRing, before the announcement, as prepareWait(true) does), after
+	// (clearRing, before the announcement, as sleep(true) does), after
 	// the reader has taken its message and answered, so the 8-byte read is
 	// off the path from the ring to the answer (the C core's reader clears it
 	// with the read() it sleeps in).
@@ -535,7 +535,6 @@ public:
 	{
 		return DefineClass(env, "FdWatcher", {
 			InstanceMethod<&FdWatcher::Start>("start"),
-			InstanceMethod<&FdWatcher::StartFunction>("startFunction"),
 			InstanceMethod<&FdWatcher::SleepFunction>("sleepFunction"),
 			InstanceMethod<&FdWatcher::Stop>("stop"),
 			InstanceMethod<&FdWatcher::Close>("close"),
@@ -550,7 +549,7 @@ public:
 	//   spends no call back into the addon on the way to the reader's code.
 	// - leaveRung (an eventfd): a ring that wakes a waiter is left in the
 	//   eventfd, and the waiter's next announcement clears it (a
-	//   subscriber's prepareWait(true)), after its reader has taken the
+	//   subscriber's sleep(true)), after its reader has taken the
 	//   message and answered: the read() is off the path from the ring to
 	//   the reader. A ring while nobody waits is cleared here, at once.
 	// - holds: an object kept reachable while the watcher is started (a weak
@@ -626,23 +625,36 @@ private:
 			self->held_.Unref();
 	}
 
-	// The callback, with what the watcher holds as its argument. Plain
-	// napi calls in one handle scope: FunctionReference::Call adds an
-	// escapable scope for a result nobody reads.
+	// The callback, with what the watcher holds as its argument, as Node
+	// calls back from its own handles (napi_make_callback, in a callback
+	// scope): process.nextTick callbacks and promise reactions it queued run
+	// before this returns. A read it resolves resumes its awaiting code here,
+	// from the wake-up, and that code's answer goes out before the loop
+	// moves on; with napi_call_function they waited for the loop's check
+	// phase (Node drains microtasks there, after the rest of this poll's
+	// events), about 900 instructions further from the doorbell
+	// (bench/woken-split.mjs). No async context of its own (null: the
+	// empty one, as the check phase's scope has): with one per watcher
+	// (napi_async_init), workers terminated while their reads were being
+	// woken and rejoined aborted the process in a third of the runs
+	// ("terminate called after throwing an instance of 'Napi::Error'"),
+	// none without. The callback is its own `this`
+	// (napi_make_callback wants an object; every callback is an arrow
+	// function). Plain napi calls in one handle scope: FunctionReference's
+	// calls add an escapable scope for a result nobody reads, and throw.
 	void CallBack()
 	{
 		napi_env env = Env();
 		Napi::HandleScope scope(env);
-		napi_value undefined, fn, result;
+		napi_value fn, result;
 		napi_value held = nullptr;
 		size_t argc = 0;
-		napi_get_undefined(env, &undefined);
 		napi_get_reference_value(env, callback_, &fn);
 		if (!held_.IsEmpty()) {
 			napi_get_reference_value(env, held_, &held);
 			argc = held ? 1 : 0;
 		}
-		if (fn && napi_call_function(env, undefined, fn, argc, &held, &result) == napi_pending_exception) {
+		if (fn && napi_make_callback(env, nullptr, fn, fn, argc, &held, &result) == napi_pending_exception) {
 			// An exception thrown by the JS callback is not ours to swallow.
 			napi_value error;
 			napi_get_and_clear_last_exception(env, &error);
@@ -656,25 +668,12 @@ private:
 		return info.Env().Undefined();
 	}
 
-	// startFunction() -> start, bound to this watcher (bound_self.h): the
-	// call a parked read makes on every wait, without an unwrap.
-	Napi::Value StartFunction(const Napi::CallbackInfo &info)
-	{
-		return BindFunction<FdWatcher, &FdWatcher::StartBound>(info.Env(), bound_self_, this, "start");
-	}
-
-	static Napi::Value StartBound(const Napi::CallbackInfo &info)
-	{
-		if (FdWatcher *self = BoundObject<FdWatcher>(info))
-			self->StartWatching();
-		return info.Env().Undefined();
-	}
-
 	// sleepFunction(reader.announcer()) -> sleep(clearRing): the reader's
-	// prepareWait(clearRing) and, if that announced the wait, this
-	// watcher's start, in one call (announcer.h): what a parked read calls
-	// on every wait (one napi call, about 350 instructions, fewer than
-	// prepareWait and start apart). Returns what prepareWait returns.
+	// announcement (clearRing: clear a left ring first) and, if that
+	// announced the wait, this watcher's start, in one call (announcer.h):
+	// what every wait of a subscriber calls (one napi call, about 350
+	// instructions, fewer than an announcement and a start apart). true:
+	// asleep; false: something is there, or the reader is gone.
 	struct SleepBinding {
 		Announcer announcer;
 		BoundSelf<FdWatcher> *watcher;

@@ -2,7 +2,7 @@
 //
 // A reader's sleep announcement (rc_sub_prepare_wait), handed to another
 // native object as plain C: the doorbell's FdWatcher (addon.cc) builds from
-// it the one function a parked read calls per wait, which announces and,
+// it the one function every subscriber wait calls, which announces and,
 // once announced, starts the watcher (sleepFunction). One crossing into the
 // addon per wait instead of two, without either object knowing the other's
 // class (the readers live in three translation units, as SubscriberReads<T>).
@@ -14,8 +14,9 @@
 #define RINGCAST_ANNOUNCER_H
 
 struct Announcer {
-	// Announces the wait (clear_ring: as prepareWait(true)); true: sleep on
-	// the doorbell now; false: something is there, or the reader is gone.
+	// Announces the wait (clear_ring: first clear a ring the watcher left);
+	// true: sleep on the doorbell now; false: something is there, or the
+	// reader is gone.
 	bool (*announce)(void *bound, bool clear_ring);
 	void (*ref)(void *bound);
 	void (*unref)(void *bound);

@@ -43,6 +43,34 @@ Napi::Function BindFunction(Napi::Env env, BoundSelf<T> *&bound, T *self, const 
 	return fn;
 }
 
+// As BindFunction, for a raw napi callback that takes no argument and
+// throws nothing: no Napi::CallbackInfo, which fetches up to six arguments
+// and `this` on every call, and no C++ exception wrapper (about 100
+// instructions per call; a woken read's readSmall is on the path from the
+// doorbell to the reader's answer). Call reaches the object with
+// RawBoundObject.
+template <typename T, napi_callback Call>
+Napi::Function BindRawFunction(Napi::Env env, BoundSelf<T> *&bound, T *self, const char *name)
+{
+	if (!bound)
+		bound = new BoundSelf<T>{self, 1};
+	napi_value raw;
+	napi_status status = napi_create_function(env, name, NAPI_AUTO_LENGTH, Call, bound, &raw);
+	NAPI_THROW_IF_FAILED(env, status, Napi::Function());
+	Napi::Function fn(env, raw);
+	bound->refs++;
+	fn.AddFinalizer([](Napi::Env, BoundSelf<T> *b) { b->Unref(); }, bound);
+	return fn;
+}
+
+// The object behind a raw bound function's call (BindRawFunction), or nullptr once it is gone.
+template <typename T> T *RawBoundObject(napi_env env, napi_callback_info info)
+{
+	void *data = nullptr;
+	napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
+	return static_cast<BoundSelf<T> *>(data)->self;
+}
+
 // The object's end: its functions find nullptr from now on.
 template <typename T> void UnbindSelf(BoundSelf<T> *&bound)
 {

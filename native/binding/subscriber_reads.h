@@ -14,7 +14,7 @@
 
 #include <napi.h>
 
-#include "announcer.h" // Announcer: prepareWait handed to the doorbell's watcher
+#include "announcer.h" // Announcer: Announce handed to the doorbell's watcher
 #include "bound_self.h" // BoundSelf: readSmall without napi_unwrap
 #include "message_bytes.h" // MessageBytes: readMessage's target
 
@@ -288,8 +288,6 @@ public:
 			W::InstanceMethod("peekSeq", static_cast<M>(&SubscriberReads::PeekSeq)),
 			W::InstanceMethod("release", static_cast<M>(&SubscriberReads::Release)),
 			W::InstanceMethod("releasePartial", static_cast<M>(&SubscriberReads::ReleasePartial)),
-			W::InstanceMethod("prepareWait", static_cast<M>(&SubscriberReads::PrepareWait)),
-			W::InstanceMethod("prepareWaitFunction", static_cast<M>(&SubscriberReads::PrepareWaitFunction)),
 			W::InstanceMethod("announcer", static_cast<M>(&SubscriberReads::AnnouncerOf)),
 			W::InstanceMethod("endWait", static_cast<M>(&SubscriberReads::EndWait)),
 			W::InstanceMethod("available", static_cast<M>(&SubscriberReads::Available)),
@@ -440,7 +438,7 @@ protected:
 		bound_scratch_size_ = scratch.ByteLength();
 		// One more than that is described to see whether there is more.
 		small_count_ = max_count < max_entries ? max_count : max_entries > 0 ? max_entries - 1 : 0;
-		return BindFunction<SubscriberReads, &SubscriberReads::ReadSmallBound>(env, bound_self_, this, "readSmall");
+		return BindRawFunction<SubscriberReads, &SubscriberReads::ReadSmallBound>(env, bound_self_, this, "readSmall");
 	}
 
 	// readSmall() -> takes everything ready if that is at most maxCount
@@ -454,10 +452,12 @@ protected:
 	// gets its room back in large pieces. The release re-checks the copy, as
 	// read() re-checks its own. meta[0] is the slot's state (RC_SLOT_*), not
 	// the count: the caller follows it without crossing again.
-	static Napi::Value ReadSmallBound(const Napi::CallbackInfo &info)
+	static napi_value ReadSmallBound(napi_env env, napi_callback_info info)
 	{
-		SubscriberReads *self = BoundObject<SubscriberReads>(info);
-		return Napi::Number::New(info.Env(), self ? self->ReadSmall() : RC_ECLOSED);
+		SubscriberReads *self = RawBoundObject<SubscriberReads>(env, info);
+		napi_value count;
+		napi_create_int32(env, self ? self->ReadSmall() : RC_ECLOSED, &count);
+		return count;
 	}
 
 	int ReadSmall()
@@ -584,32 +584,7 @@ protected:
 		return Napi::Number::New(info.Env(), sub ? rc_sub_release_partial(sub, info[0].As<Napi::Number>().Uint32Value()) : RC_ECLOSED);
 	}
 
-	// prepareWait(clearRing = false) -> true: announced, sleep on the
-	// doorbell now; false: something is there (or to report), read again.
-	// clearRing: first clear the ring the doorbell's watcher left when it
-	// woke the last wait (FdWatcher's leaveRung), off the path from that
-	// ring to the reader. Before the announcement, so a ring for this one
-	// stays; only when no other wait is pending, which it may be for.
-	Napi::Value PrepareWait(const Napi::CallbackInfo &info)
-	{
-		return Napi::Boolean::New(info.Env(), Announce(info.Length() > 0 && info[0].ToBoolean().Value()));
-	}
-
-	// prepareWaitFunction() -> prepareWait, bound to this object
-	// (bound_self.h): what every parked read calls, without an unwrap.
-	Napi::Value PrepareWaitFunction(const Napi::CallbackInfo &info)
-	{
-		return BindFunction<SubscriberReads, &SubscriberReads::PrepareWaitBound>(info.Env(), bound_self_, this, "prepareWait");
-	}
-
-	static Napi::Value PrepareWaitBound(const Napi::CallbackInfo &info)
-	{
-		SubscriberReads *self = BoundObject<SubscriberReads>(info);
-		bool clear_ring = info.Length() > 0 && info[0].ToBoolean().Value();
-		return Napi::Boolean::New(info.Env(), self && self->Announce(clear_ring));
-	}
-
-	// announcer() -> this reader's prepareWait as an Announcer (announcer.h),
+	// announcer() -> this reader's Announce as an Announcer (announcer.h),
 	// for FdWatcher's sleepFunction(): an External that holds the reader's
 	// BoundSelf until it is collected.
 	Napi::Value AnnouncerOf(const Napi::CallbackInfo &info)
@@ -633,6 +608,14 @@ protected:
 	static void RefBound(void *bound) { static_cast<BoundSelf<SubscriberReads> *>(bound)->refs++; }
 	static void UnrefBound(void *bound) { static_cast<BoundSelf<SubscriberReads> *>(bound)->Unref(); }
 
+	// Announce(clear_ring) -> true: announced, sleep on the doorbell now;
+	// false: something is there (or to report), read again. clear_ring:
+	// first clear the ring the doorbell's watcher left when it woke the last
+	// wait (FdWatcher's leaveRung), off the path from that ring to the
+	// reader. Before the announcement, so a ring for this one stays; only
+	// when no other wait is pending, which it may be for. Reached from JS
+	// only through the watcher's sleep (announcer(), FdWatcher's
+	// sleepFunction), which starts the watcher once announced.
 	bool Announce(bool clear_ring)
 	{
 		rc_subscriber *sub = Self().Reader();
@@ -641,7 +624,7 @@ protected:
 		return sub && rc_sub_prepare_wait(sub);
 	}
 
-	// What prepareWait(true) clears: nothing here; T's own ClearDoorbell()
+	// What Announce(true) clears: nothing here; T's own ClearDoorbell()
 	// hides this one where its doorbell's watcher leaves rings.
 	void ClearDoorbell() {}
 

@@ -1,0 +1,51 @@
+// A woken hop's instructions, split at the reply's doorbell write
+// (bench/woken-path.mjs, relay): the critical path (from the doorbell's
+// callback to the write that rings the other reader) and what follows the
+// reply (to the next doorbell callback), each the median over many hops of
+// a JIT that has warmed up. Needs valgrind.
+//
+//   node bench/woken-split.mjs recv|iterate [parts]
+//
+// callgrind starts with its instrumentation off (the warm-up runs at a
+// fraction of its cost), turns it on after WARM_SECONDS, dumps before every
+// doorbell callback and every write(), and is stopped once `parts` dumps
+// (default 1200) are written. Each dump is one part of one hop: its trigger
+// says which (--dump-before=write: the part that ended at the reply's write,
+// the critical path). Instruction counts do not depend on the machine's
+// load; the warm-up time does not change them either as long as it is long
+// enough for the JIT (the medians are the same from 10 to 30 s).
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const [read = 'recv', partsArg = '1200'] = process.argv.slice(2);
+const parts = Number(partsArg);
+const WARM_SECONDS = 20;
+const dir = mkdtempSync(join(tmpdir(), 'ringcast-woken-split-'));
+const valgrind = spawn('valgrind', [
+  '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'cg.out')}`,
+  '--dump-before=*FdWatcher::OnEvent*', '--dump-before=write',
+  'node', '--hash-seed=1', '--random-seed=1', '--single-threaded', new URL('woken-path.mjs', import.meta.url).pathname, read, '100000000', 'relay',
+], { stdio: 'ignore' });
+try {
+  await sleep(WARM_SECONDS * 1000);
+  execFileSync('callgrind_control', ['-i', 'on', String(valgrind.pid)], { stdio: 'ignore' });
+  while (readdirSync(dir).length < parts) await sleep(500);
+} finally {
+  valgrind.kill('SIGKILL');
+}
+const critical = [];
+const after = [];
+for (const name of readdirSync(dir)) {
+  if (!/^cg\.out\.\d+$/.test(name)) continue;
+  const text = readFileSync(join(dir, name), 'utf8');
+  const trigger = /^desc: Trigger: --dump-before=(.*)$/m.exec(text)?.[1];
+  const totals = Number(/^totals: (\d+)$/m.exec(text)?.[1]);
+  if (trigger === 'write') critical.push(totals);
+  else if (trigger?.includes('OnEvent')) after.push(totals);
+}
+rmSync(dir, { recursive: true, force: true });
+const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
+console.log(JSON.stringify({ read, hops: critical.length, critical: median(critical), afterReply: median(after) }));
