@@ -329,8 +329,14 @@ struct rc_subscriber {
 	uint64_t doorbells_rung;
 	uint64_t fragment_spin_ns;  /* rc_sub_read_message: how long to spin for
 	                             * the next fragment of a message begun
-	                             * before returning 0 (0: never;
-	                             * RC_LARGE_SPIN_NS by default)         */
+	                             * before returning 0 (0, the default:
+	                             * never). Off because, measured, a
+	                             * subscriber spinning for the publisher's
+	                             * next fragment slowed that publisher on
+	                             * the 2-vCPU test machine: zero-copy fell
+	                             * below copy at 1 and 4 MiB in 4 of 12
+	                             * judged lines against 0 of 10 with no
+	                             * spin (docs/protocol.md)              */
 	bool spin_after_message;    /* a fragmented message just ended: the
 	                             * next read that finds nothing spins once */
 	struct rc_spin_backoff fragment_spin; /* (stats: spins, found)      */

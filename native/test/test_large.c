@@ -34,6 +34,9 @@ static void setup(void)
 	sub.ring_doorbell = count_ring;
 	rc_test_join(&pub, &sub, ack, 0, 100, 101); /* doorbell "fds" count_ring counts */
 	sub.ring_doorbell = count_ring; /* rc_sub_init cleared it */
+	/* The spin for the next fragment is off by default (ringcast.h): these
+	 * cases check the mechanism a caller can turn on. */
+	sub.fragment_spin_ns = RC_LARGE_SPIN_NS;
 	rc_sub_hand_out_whole_messages(&sub);
 	rung = 0;
 }

@@ -1013,7 +1013,6 @@ int rc_sub_init(struct rc_subscriber *sub, const void *ring_mem, uint64_t ring_s
 	uint64_t capacity, head;
 
 	memset(sub, 0, sizeof(*sub));
-	sub->fragment_spin_ns = RC_LARGE_SPIN_NS;
 	if (!ring_mem || !ack_mem || ring_size < RC_DESC_SIZE + RC_MIN_CAPACITY || ack_size < RC_ACK_PAGE_SIZE)
 		return RC_EINVAL;
 	/* The descriptor's constants are hostile input too: check each against
