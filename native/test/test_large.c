@@ -2,8 +2,10 @@
 /*
  * The large-message path: rc_pub_write_part publishes each fragment as it is
  * written and rings sleepers once per call; the bounded spins of both sides
- * (RC_LARGE_SPIN_NS) run only while a message is in flight, back off after
- * spins that found nothing, and never when the subscriber is idle. The last
+ * (RC_LARGE_SPIN_NS; the subscriber's is off unless its caller sets
+ * fragment_spin_ns, as setup() does here) run only while a message is in
+ * flight, back off after spins that found nothing, and never when the
+ * subscriber is idle. The last
  * case streams messages larger than the ring between two threads.
  */
 #define _GNU_SOURCE
