@@ -520,24 +520,34 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     return this.#enqueue(() => this.#publishSlow(message, signal));
   }
 
-  /** Writes many messages with as few head stores (and doorbells) as room allows. */
+  /**
+   * Writes many messages with as few head stores (and doorbells) as room allows.
+   * The array is copied at the call: changing it afterwards changes nothing
+   * sent. A message whose bytes cannot be read (a view of a detached
+   * ArrayBuffer, or whose `length` disagrees with its bytes) is refused with
+   * `ERR_RINGCAST_INVALID_OPTION`: at the call, nothing of the batch is
+   * written; if it became so while the batch waited for room, the messages
+   * before it are written and the promise rejects there.
+   */
   publishBatch(messages: readonly Uint8Array[], options?: PublishOptions): Promise<void> {
     this.#assertOpen();
     this.#assertNoClaim();
     if (!Array.isArray(messages)) throw invalidOption('messages', messages, 'an array of Uint8Array');
-    for (const message of messages) this.#checkMessage(message);
+    // Our own copy of the array: what the caller does to theirs after this
+    // call (or an element getter, or a Proxy) cannot change what is sent.
+    const list = Array.prototype.slice.call(messages) as unknown[];
+    for (let i = 0; i < list.length; i++) this.#checkMessage(list[i]);
     const signal = checkSignal(options?.signal);
-    const list = messages as Uint8Array[];
     if (this.#queue.queued === 0 && !this.#claimOpen) {
-      const done = this.#offerFrom(list, 0);
+      const done = this.#offerFrom(list as Uint8Array[], 0);
       this.#processChanges();
       // Any message written is progress: a clock left running by an earlier
       // wait must not evict for time spent before this write.
       if (done > 0) this.#queue.progressed();
       if (done === list.length) return RESOLVED;
-      return this.#enqueue(() => this.#publishRest(list, done, signal));
+      return this.#enqueue(() => this.#publishRest(list as Uint8Array[], done, signal));
     }
-    return this.#enqueue(() => this.#publishRest(list, 0, signal));
+    return this.#enqueue(() => this.#publishRest(list as Uint8Array[], 0, signal));
   }
 
   /** Zero-copy: reserves `length` bytes in the ring now, or returns null if there is no room. */
@@ -722,7 +732,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   async #publishSlow(message: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
-    if (message.length <= this.maxPayload) {
+    // Queued: the view may have been detached since publish() checked it.
+    if (readableLength(message) <= this.maxPayload) {
       while (!this.#offerNow(message)) await this.#waitForRoom(message.length, signal);
       return;
     }
@@ -777,11 +788,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     while (index < messages.length) {
       let count = 0;
       for (; index + count < messages.length && count < RESERVE_MAX_MESSAGES; count++) {
-        const length = messages[index + count]!.length;
-        if (length > RESERVE_MAX_MESSAGE) break;
+        // -1: it cannot be copied; refused below once it leads a run.
+        const length = copyableLength(messages[index + count]!);
+        if (length > RESERVE_MAX_MESSAGE || length < 0) break;
         lengths[count] = length;
       }
       if (count === 0) {
+        readableLength(messages[index]!);
         let end = index;
         while (end < messages.length && messages[end]!.length > RESERVE_MAX_MESSAGE && messages[end]!.length <= maxPayload) end++;
         if (end === index) break;
@@ -1152,6 +1165,52 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
 function checkMessage(message: unknown): asserts message is Uint8Array {
   if (!(message instanceof Uint8Array)) throw invalidOption('message', typeof message, 'a Uint8Array or Buffer');
+  try {
+    readableLength(message);
+  } catch (error) {
+    // An object that only inherits from Uint8Array has no bytes: the intrinsic getter throws.
+    if (error instanceof RingcastError) throw error;
+    throw invalidOption('message', 'an object inheriting from Uint8Array without being one', 'a Uint8Array or Buffer');
+  }
+}
+
+/** %TypedArray%.prototype's byteLength getter: the view's own length, whatever a subclass or own property says. */
+const intrinsicByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')!.get!;
+const EMPTY_TARGET = new Uint8Array(0);
+
+/**
+ * A message's length, checked against the bytes a copy of it would take, or
+ * -1: #offerFrom reserves records by this length, then copies the views into
+ * them (TypedArray.prototype.set, which copies a view's real length). A
+ * `length` that says less would write over the next records, and a view
+ * that cannot be read (its buffer detached, say by a transfer to a worker,
+ * or shrunk) would throw between the reservation and its commit, leaving
+ * records whose bytes the next commit publishes. Both are refused before
+ * anything is reserved. `length` is read first: that load lets V8 inline the
+ * getter's call.
+ */
+function copyableLength(message: Uint8Array): number {
+  const length = message.length;
+  if (length !== (intrinsicByteLength.call(message) as number)) return -1;
+  if (length === 0) {
+    try {
+      EMPTY_TARGET.set(message);
+    } catch {
+      return -1;
+    }
+  }
+  return length;
+}
+
+/** copyableLength, or the error that says why the message cannot be copied. */
+function readableLength(message: Uint8Array): number {
+  const length = copyableLength(message);
+  if (length >= 0) return length;
+  const holds = intrinsicByteLength.call(message) as number;
+  if (message.length !== holds) {
+    throw invalidOption('message', `a Uint8Array whose length says ${String(message.length)} but which holds ${String(holds)} bytes`, 'a Uint8Array or Buffer');
+  }
+  throw invalidOption('message', 'a view of a detached or shrunk ArrayBuffer', 'a Uint8Array or Buffer whose bytes can be read');
 }
 
 function wrapSystem(error: unknown, message: string): RingcastError {

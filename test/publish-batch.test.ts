@@ -81,6 +81,66 @@ describe('publishBatch', () => {
   });
 });
 
+// #offerFrom reserves records by each message's length, then copies the views
+// into them: a length that lies, or a view whose bytes are gone, must be
+// refused before anything is reserved, and what follows must arrive intact.
+describe('publishBatch with views it cannot copy', () => {
+  // A view over an ArrayBuffer of its own (Node's Buffer pool cannot be transferred), then transferred away.
+  const ownView = (seq: number, size: number): Uint8Array => new Uint8Array(numbered(seq, size));
+  const detach = (view: Uint8Array): Uint8Array => {
+    structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] });
+    return view;
+  };
+
+  it('refuses a Uint8Array whose length getter says less than it holds, and the bus goes on', async () => {
+    const { path, publisher } = await listen({ capacity: 1 << 20 });
+    const subscriber = await Subscriber.connect({ path });
+    opened.push(subscriber);
+    class ShortLength extends Uint8Array {
+      override get length(): number {
+        return 1;
+      }
+    }
+    const liar = new ShortLength(3000).fill(0x41);
+    expect(() => publisher.publishBatch([numbered(0, 64), liar, numbered(1, 64)])).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringContaining('holds 3000 bytes') }));
+    expect(() => publisher.publishBatch([Object.create(Uint8Array.prototype) as Uint8Array])).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' }));
+    await publisher.publishBatch([numbered(2, 64), numbered(3, 5000)]);
+    for (const seq of [2, 3]) expect(isNumbered((await subscriber.recv({ signal: AbortSignal.timeout(10_000) }))!, seq)).toBe(true);
+  });
+
+  it('refuses a view of a detached ArrayBuffer with a typed error, and publishes nothing of that batch', async () => {
+    const { path, publisher } = await listen({ capacity: 1 << 20 });
+    const subscriber = await Subscriber.connect({ path });
+    opened.push(subscriber);
+    const gone = detach(ownView(9, 100));
+    expect(() => publisher.publishBatch([numbered(0, 64), gone, numbered(1, 64)])).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringContaining('detached') }));
+    expect(() => publisher.offer(gone)).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' }));
+    await publisher.publish(numbered(2, 64));
+    expect(isNumbered((await subscriber.recv({ signal: AbortSignal.timeout(10_000) }))!, 2)).toBe(true);
+    expect(publisher.stats().messages).toBe(1);
+  });
+
+  it('a queued batch: a view detached after the call rejects it there, the messages before it arrive, and no bytes of a record left unwritten', async () => {
+    const { path, publisher } = await listen({ capacity: 256 << 10 });
+    const subscriber = await Subscriber.connect({ path });
+    opened.push(subscriber);
+    await publisher.waitForSubscribers(1);
+    let seq = 0;
+    while (publisher.offer(numbered(seq, 1024))) seq++; // the ring is full: the batch below waits
+    const filled = seq;
+    const later = ownView(filled + 1, 100);
+    const batch = [numbered(filled, 100), later, numbered(filled + 2, 100)];
+    const writing = publisher.publishBatch(batch);
+    batch.length = 0; // the caller's array: emptied after the call, the batch is still sent
+    detach(later);
+    const refused = expect(writing).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    for (let i = 0; i <= filled; i++) expect(isNumbered((await subscriber.recv({ signal: AbortSignal.timeout(10_000) }))!, i), `message ${i}`).toBe(true);
+    await refused;
+    await publisher.publish(numbered(filled + 3, 64));
+    expect(isNumbered((await subscriber.recv({ signal: AbortSignal.timeout(10_000) }))!, filled + 3)).toBe(true);
+  });
+});
+
 describe('spinMicros', () => {
   it('a spinning subscriber gets every message through recv() and the iterator, then the end', async () => {
     const { path, publisher } = await listen({ capacity: 1 << 20 });
