@@ -152,8 +152,11 @@ export interface NativePublisher {
   offer(message: Uint8Array): number;
   /** offer, bound to this object: the same calls without the per-call lookup of the object. */
   offerFunction(): (message: Uint8Array) => number;
-  /** Writes messages[start..end) by reference while they fit whole; one commit; returns the index after the last written. */
-  offerBatch(messages: Uint8Array[], start: number, end: number): number;
+  /**
+   * Writes the messages, passed as arguments (an array's elements cost a lookup each in the addon),
+   * by reference while they fit whole; one commit; returns how many were written.
+   */
+  offerBatch(...messages: Uint8Array[]): number;
   /**
    * Reserves records for the first `count` messages of lengths[i] bytes while they fit whole, in
    * order, not committed; offsets[i] = where in `data` each payload goes; returns how many. Copy

@@ -285,7 +285,7 @@ interface Misbehaviour {
   until: number;
 }
 
-/** Records one reserveBatch() crossing reserves at most (#offerFrom). */
+/** Messages one reserveBatch() or offerBatch() crossing takes at most (#offerFrom). */
 const RESERVE_MAX_MESSAGES = 1024;
 /**
  * Messages up to this size are copied into reserved records from JavaScript
@@ -795,10 +795,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       }
       if (count === 0) {
         readableLength(messages[index]!);
+        // At most RESERVE_MAX_MESSAGES a call: they go on the stack as arguments (offerBatch).
+        const most = Math.min(messages.length, index + RESERVE_MAX_MESSAGES);
         let end = index;
-        while (end < messages.length && messages[end]!.length > RESERVE_MAX_MESSAGE && messages[end]!.length <= maxPayload) end++;
+        while (end < most && messages[end]!.length > RESERVE_MAX_MESSAGE && messages[end]!.length <= maxPayload) end++;
         if (end === index) break;
-        const next = this.#native.offerBatch(messages, index, end);
+        const run = index === 0 && end === messages.length ? messages : messages.slice(index, end);
+        const next = index + this.#native.offerBatch(...run);
         if (next < end) return next;
         index = next;
         continue;

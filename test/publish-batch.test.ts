@@ -79,6 +79,17 @@ describe('publishBatch', () => {
     expect(publisher.stats().headStores - before).toBe(2);
     for (let i = 0; i < 2000; i++) if (!isNumbered((await subscriber.recv())!, i)) throw new Error(`message ${i} is wrong`);
   });
+
+  it('hands messages from 4 KiB on to the core at most 1024 a crossing, each crossing one head store', async () => {
+    // They go to the addon as a call's arguments (offerBatch), so a crossing is bounded.
+    const { path, publisher } = await listen({ capacity: 16 << 20 });
+    const subscriber = await Subscriber.connect({ path });
+    opened.push(subscriber);
+    const before = publisher.stats().headStores;
+    await publisher.publishBatch(Array.from({ length: 2000 }, (_, i) => numbered(i, 4096 + (i % 3) * 1000)));
+    expect(publisher.stats().headStores - before).toBe(2);
+    for (let i = 0; i < 2000; i++) if (!isNumbered((await subscriber.recv())!, i)) throw new Error(`message ${i} is wrong`);
+  });
 });
 
 // #offerFrom reserves records by each message's length, then copies the views

@@ -3,8 +3,9 @@
  * Payload copies at every alignment: the publisher's copy into the ring and
  * both of the subscriber's copies out of it (rc_sub_read's batch buffer,
  * rc_sub_read_message's message buffer) take a loop of their own instead of
- * memcpy when the destination is 1 to 15 bytes ahead of the source modulo
- * 4 KiB (copy_payload in ringcast.c: glibc's `rep movsb` crawls there).
+ * memcpy below 64 KiB, and above it when the destination is 1 to 15 bytes
+ * ahead of the source modulo 4 KiB (copy_payload in ringcast.c: glibc's
+ * `rep movsb` crawls there).
  * Every byte must still arrive, at every source and destination offset,
  * including the odd tails the loop leaves to memcpy; under AddressSanitizer
  * a copy past either end fails the program.
@@ -113,8 +114,47 @@ static void fragmented_message_into_every_destination_offset(void)
 	free(page_aligned);
 }
 
+/* Copies of 64 KiB and more (memcpy but at the short distances): a ring
+ * whose records hold them, one record from every source offset by 4. */
+#define BIG_CAP (512u * 1024u)
+
+static void big_record_from_every_source_offset(void)
+{
+	struct rc_publisher big_pub;
+	struct rc_subscriber big_sub;
+	struct rc_ack_page *big_ack, *big_unused_ack;
+	uint8_t *big_ring = rc_test_bus(&big_pub, BIG_CAP, RC_POLICY_BLOCK, &big_ack, &big_unused_ack);
+	uint64_t len = big_pub.max_payload - 3;
+	uint8_t *page_aligned = pages(4096 + len);
+	uint8_t *big_out = pages(len);
+	uint64_t short_distances = 0;
+
+	rc_test_join(&big_pub, &big_sub, big_ack, 0, -1, -1);
+	CHECK(len >= 64u * 1024u);
+	for (uint64_t seq = 0, offset = 0; offset < 4096; offset += 4, seq++) {
+		uint8_t *src = page_aligned + offset;
+		const uint8_t *dst = big_pub.data + (big_pub.tail & big_pub.mask) + RC_RECORD_HEADER_SIZE;
+		uint64_t written = 0, distance = ((uintptr_t)dst - (uintptr_t)src) & 4095;
+		struct rc_entry e[2];
+
+		rc_test_fill(src, seq, len);
+		short_distances += distance >= 1 && distance <= 15;
+		CHECK_STATUS(rc_pub_write(&big_pub, src, len, &written), RC_OK);
+		rc_pub_commit(&big_pub);
+		CHECK_STATUS(rc_sub_read(&big_sub, big_out, len, e, 2), 1);
+		CHECK_EQ(e[0].length, len);
+		CHECK_EQ(e[0].seq, seq);
+		CHECK(rc_test_matches(big_out + e[0].offset, seq, 0, len));
+	}
+	CHECK(short_distances > 0);
+	free(big_out);
+	free(page_aligned);
+	rc_test_bus_free(big_ring, big_ack, big_unused_ack);
+}
+
 int main(void)
 {
+	RUN(big_record_from_every_source_offset);
 	setup();
 	RUN(one_record_from_every_source_offset);
 	teardown();
