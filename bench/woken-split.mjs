@@ -17,8 +17,10 @@
 // that write to the next wake-up but the time asleep (the rest of offer(),
 // the next look, the announcement, the wait's own call). Medians of 300
 // hops: 2 580 and 3 190 with poll(), its ring cleared by a read() before
-// each wait; 2 570 to 2 650 and 2 530 to 2 790 with epoll_wait(), which
-// clears nothing (docs/protocol.md, "Sleeping and waking").
+// each wait, and a 5 s limit; 2 570 to 2 650 and 2 530 to 2 790 with
+// epoll_wait(), which clears nothing; 2 560 to 2 640 and about 1 950 with
+// no limit, as the latency scenario waits now (no clock read per wait)
+// (docs/protocol.md, "Sleeping and waking").
 //
 // callgrind starts with its instrumentation off (the warm-up runs at a
 // fraction of its cost), turns it on after WARM_SECONDS, dumps before every
