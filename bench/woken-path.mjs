@@ -3,6 +3,11 @@
 //
 //   node bench/woken-path.mjs <read> <wakes> [relay]
 //   valgrind --tool=callgrind node --hash-seed=1 --random-seed=1 --single-threaded bench/woken-path.mjs <read> <wakes> [relay]
+//   node bench/woken-path.mjs recvsync <round trips> [paced]
+//
+// `recvsync`: recvSync() then offer(), the latency scenario's `blocking`
+// variant, with a second process (recvSyncRelay, below); prints the round
+// trip's time. bench/woken-split.mjs recvsync splits its hops.
 //
 // <read>: `recv` (recv()) or `iterate` (a step of for await). Each wake-up
 // parks a read (nothing is there), publishes one 64-byte message, which rings
@@ -54,11 +59,16 @@ import { join } from 'node:path';
 import { Publisher, Subscriber } from '../dist/index.js';
 
 const [read = 'recv', wakesArg = '100000', shape = 'self'] = process.argv.slice(2);
-if ((read !== 'recv' && read !== 'iterate') || (shape !== 'self' && shape !== 'relay')) {
-  throw new Error(`usage: node bench/woken-path.mjs recv|iterate <wakes> [relay]`);
+const recvSyncRole = { recvsync: 'echo', 'recvsync-pinger': 'pinger' }[read];
+if (!recvSyncRole && ((read !== 'recv' && read !== 'iterate') || (shape !== 'self' && shape !== 'relay'))) {
+  throw new Error(`usage: node bench/woken-path.mjs recv|iterate <wakes> [relay] | recvsync <wakes>`);
 }
 const wakes = Number(wakesArg);
 const WARMUP_WAKES = 2000;
+if (recvSyncRole) {
+  await recvSyncRelay(recvSyncRole, Number(wakesArg), shape);
+  process.exit(0);
+}
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-woken-path-'));
 const message = Buffer.alloc(64, 0x5a);
 
@@ -112,3 +122,78 @@ for (const { subscriber, publisher } of buses) {
   await publisher.close();
 }
 rmSync(dir, { recursive: true, force: true });
+
+/**
+ * `recvsync`: the blocking read (recvSync(), then offer()), as the latency
+ * scenario's `blocking` variant does it. A thread blocked in poll() cannot
+ * wake itself, so the other side is a child process of its own (this
+ * script as `recvsync-pinger`, not under callgrind: valgrind does not trace
+ * children), and this process is the echo side: woken out of poll(), it
+ * reads and answers, then waits again. Its critical path runs from poll()'s
+ * return to the answer's doorbell write (bench/woken-split.mjs recvsync).
+ */
+async function recvSyncRelay(role, rounds, dirArg, paced = process.argv[5] === 'paced') {
+  const { spawn } = await import('node:child_process');
+  const { once } = await import('node:events');
+  const sideDir = role === 'echo' ? mkdtempSync(join(tmpdir(), 'ringcast-woken-path-')) : dirArg;
+  const [mine, theirs] = role === 'echo' ? ['echo', 'ping'] : ['ping', 'echo'];
+  const publisher = await Publisher.listen({ path: join(sideDir, mine), capacity: 1 << 20 });
+  let child = null;
+  if (role === 'echo') {
+    // Under callgrind this side is many times slower than the pinger, whose answer would then be
+    // there before this side sleeps: `paced`, the pinger waits PACE_MS before each ping.
+    child = spawn(process.execPath, [new URL(import.meta.url).pathname, 'recvsync-pinger', String(rounds), sideDir, shape], { stdio: ['ignore', 'inherit', 'inherit'] });
+  }
+  // Each side listens first, then connects to the other's (it may not listen yet).
+  let subscriber;
+  for (;;) {
+    try {
+      subscriber = await Subscriber.connect({ path: join(sideDir, theirs) });
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  while (publisher.subscriberCount < 1) await once(publisher, 'subscribe');
+  // As the latency scenario's `blocking` variant: no time limit (undefined: the other side is gone).
+  const receive = () => {
+    const got = subscriber.recvSync();
+    if (got === undefined) throw new Error('recvsync: the other side is gone');
+    return got;
+  };
+  const offer = (m) => {
+    while (!publisher.offer(m));
+  };
+  const ping = Buffer.alloc(64, 0x5a);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  // The JIT's warm-up (the echo side's code optimized) runs unpaced: PACE_FROM round trips.
+  const PACE_MS = 2;
+  const PACE_FROM = 30_000;
+  let start = 0n;
+  if (role === 'pinger') {
+    for (let i = 0; i < rounds; i++) {
+      if (i === WARMUP_WAKES / 2) start = process.hrtime.bigint();
+      if (paced && i >= PACE_FROM) {
+        if (i === PACE_FROM) console.error('recvsync: pacing');
+        Atomics.wait(pause, 0, 0, PACE_MS);
+      }
+      offer(ping);
+      receive();
+    }
+    offer(Buffer.alloc(0)); // the end
+    const nsPerRound = Number(process.hrtime.bigint() - start) / (rounds - WARMUP_WAKES / 2);
+    console.log(JSON.stringify({ read: 'recvsync', rounds, nsPerRoundTrip: Math.round(nsPerRound) }));
+  } else {
+    for (;;) {
+      const got = receive();
+      if (got === null || got.length === 0) break;
+      offer(got);
+    }
+  }
+  await subscriber.close();
+  await publisher.close();
+  if (child) {
+    if (child.exitCode === null) await once(child, 'exit');
+    rmSync(sideDir, { recursive: true, force: true });
+  }
+}

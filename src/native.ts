@@ -250,12 +250,13 @@ export interface NativeSubscriber {
    * `timeoutMs` passes (< 0: no limit), with the core's sleep protocol.
    * 0: timed out; 1: something may be ready (read again); 2: the control
    * socket `controlFd` has something, which only the event loop reads; 3:
-   * the doorbell rang (read again), its ring left in the eventfd for the
-   * next wait to clear. clearRing: clear a ring left there first.
+   * the doorbell rang (read again). It watches the doorbell edge-triggered
+   * and never clears a ring: what woke it stays in the eventfd for the
+   * event loop's next announcement to clear.
    */
-  waitSync?(timeoutMs: number, controlFd: number, clearRing: boolean): number;
+  waitSync?(timeoutMs: number, controlFd: number): number;
   /** waitSync bound to this object: no unwrap per call (recvSync() makes one per wait). */
-  waitSyncFunction?(): (timeoutMs: number, controlFd: number, clearRing: boolean) => number;
+  waitSyncFunction?(): (timeoutMs: number, controlFd: number) => number;
   /**
    * Copies a batch; meta[0] = count or negative RC_* status. Into a new
    * Buffer, which is returned (null when nothing was copied).

@@ -244,7 +244,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    */
   #sleep!: NativeSleep;
   /** recvSync()'s blocking wait, bound to the reader (socket buses only). */
-  #waitSync: ((timeoutMs: number, controlFd: number, clearRing: boolean) => number) | null = null;
+  #waitSync: ((timeoutMs: number, controlFd: number) => number) | null = null;
   #log: Logger;
   #meta = new Float64Array(1 + MAX_BATCH * META_STRIDE);
   /** Where readSmall copies a few small messages before they get Buffers of their own; reused. */
@@ -761,8 +761,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   /**
-   * #sleep's (and waitSync's) argument: whether to clear the ring that
-   * the doorbell's watcher or recvSync() left (#ringLeft), first. Not while
+   * #sleep's argument: whether to clear the ring that the doorbell's
+   * watcher or recvSync() left (#ringLeft), first. Not while
    * another wait is pending: the ring may be that one's, still to be
    * delivered.
    */
@@ -780,9 +780,9 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   /**
    * The next message, waiting for it by blocking this thread: the wait with
    * the lowest latency, for a worker thread (or a process) that does nothing
-   * but read. The doorbell wakes the thread straight out of poll(), with no
-   * event loop, callback or promise on the way (docs/protocol.md, "Sleeping
-   * and waking"). Returns the message; null at the end of the stream;
+   * but read. The doorbell wakes the thread straight out of epoll_wait(),
+   * with no event loop, callback or promise on the way (docs/protocol.md,
+   * "Sleeping and waking"). Returns the message; null at the end of the stream;
    * undefined when none came within `timeoutMs`, or when the event loop must
    * run first: the publisher sent a control message or its socket closed,
    * or an automatic rejoin is under way (then `await recv()` once, which
@@ -800,10 +800,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       if (message !== undefined) return message;
       if (this.#spinForData()) continue;
       if (this.#rejoining) return undefined;
-      const left = deadline - performance.now();
+      // No limit (the default): no clock on the way to the wait.
+      const left = deadline === Infinity ? Infinity : deadline - performance.now();
       if (left <= 0) return undefined;
-      // The ring that wakes it stays in the eventfd until the next wait clears it (#clearsRing).
-      const woken = this.#waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd, this.#clearsRing());
+      // The addon never clears a ring (it watches the eventfd edge-triggered): what
+      // woke it stays there until the event loop's next announcement (#clearsRing).
+      const woken = this.#waitSync!(left === Infinity ? -1 : Math.ceil(left), this.#connection.fd);
       if (woken === 3) this.#ringLeft = true;
       if (woken === 2) return undefined;
     }

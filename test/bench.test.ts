@@ -256,6 +256,27 @@ describe('target 1 (the default API)', () => {
   });
 });
 
+describe('the full suite', () => {
+  it('runs target 4\'s three round trips at 64 B in three rounds, back to back and not also once, the other latency cases once', async () => {
+    const { plan, SUITES } = (await import(new URL('../bench/harness.mjs', import.meta.url).href)) as {
+      plan: (suite: unknown, scenarios: string[], transports: string[]) => { transport: string; wake?: string; size: number; repeat: number }[];
+      SUITES: Record<string, unknown>;
+    };
+    const cases = plan(SUITES.full, ['latency'], ['ringcast', 'uds', 'tcp', 'zeromq', 'nats', 'c-core']);
+    const judged = [['ringcast', 'doorbell'], ['ringcast', 'blocking'], ['c-core', 'doorbell']];
+    const isJudged = (c: { transport: string; wake?: string }) => judged.some(([t, w]) => c.transport === t && c.wake === w);
+    const at64 = cases.filter((c) => c.size === 64);
+    expect(at64.filter(isJudged).map((c) => [c.transport, c.wake, c.repeat])).toEqual([0, 1, 2].flatMap((r) => judged.map(([t, w]) => [t, w, r])));
+    for (const c of at64.filter((c) => !isJudged(c))) expect(c.repeat).toBe(0);
+    // The larger sizes, which no target judges, keep one run of every variant.
+    for (const size of [1024, 16384]) {
+      const atSize = cases.filter((c) => c.size === size);
+      expect(atSize.map((c) => c.repeat)).toEqual(atSize.map(() => 0));
+      expect(atSize.filter(isJudged)).toHaveLength(3);
+    }
+  });
+});
+
 describe('ringcast bench on a machine without a peer', () => {
   it('skips the peer with the reason in the table and the JSON, and exits 0', { timeout: 120_000 }, async () => {
     const json = join(dir, 'no-nats.json');

@@ -38,6 +38,16 @@ describe('subscriber.recvSync()', () => {
     }
   });
 
+  it('sleeps again right after a wake-up, the ring that woke it still in the eventfd, and wakes for the next message', async () => {
+    // One message every 50 ms, each taken by recvSync(): every wait but the first follows a wake-up.
+    const subscriber = await publisherProcess(['5', '64', '', '--every-ms=50']);
+    const received = [];
+    for (let i = 0; i < 4; i++) received.push(subscriber.recvSync({ timeoutMs: 60_000 }));
+    // The rings left behind are the event loop's to clear: a read parked on the doorbell still sleeps and wakes.
+    received.push(await subscriber.recv());
+    expect(received.map((message, seq) => message !== undefined && message !== null && isNumbered(message, seq))).toEqual([true, true, true, true, true]);
+  });
+
   it('returns null once the publisher closed and everything was read', async () => {
     const subscriber = await publisherProcess(['2', '64', '', '--close']);
     expect(isNumbered(subscriber.recvSync({ timeoutMs: 60_000 })!, 0)).toBe(true);

@@ -25,7 +25,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <string>
 #include <unistd.h>
@@ -441,6 +441,7 @@ private:
 		shared_ = nullptr;
 		CloseFd(ring_fd_);
 		CloseFd(ack_fd_);
+		CloseFd(wait_set_fd_);
 		CloseFd(doorbell_fd_);
 		CloseFd(pub_doorbell_fd_);
 	}
@@ -456,22 +457,27 @@ private:
 	// Announce(true): the ring a leaveRung watcher left in our eventfd.
 	void ClearDoorbell() { rc_eventfd_drain(doorbell_fd_); }
 
-	// waitSync(timeoutMs, controlFd, clearRing) -> 0 if it timed out, 1 if
-	// something may be ready to read (or to report: the end, an eviction),
-	// 2 if the control socket has something (a message, or the publisher's
-	// end of it closed): only the event loop reads that, 3 if the doorbell
-	// rang: read again, and clear the ring at the next wait. Blocks the
-	// calling thread in poll() on our doorbell and the control socket, with
-	// the core's sleep protocol ([S5]: announce, re-check, sleep; the
-	// publisher rings only an announced sleeper), as the C core's own reader
-	// sleeps in read(): the kernel wakes this thread directly, with no event
-	// loop, callback or promise between the doorbell and the read.
-	// timeoutMs < 0: no limit. The ring that wakes it is left in the eventfd,
-	// as FdWatcher's leaveRung leaves it: the next wait clears it first
-	// (clearRing, before the announcement, as sleep(true) does), after
-	// the reader has taken its message and answered, so the 8-byte read is
-	// off the path from the ring to the answer (the C core's reader clears it
-	// with the read() it sleeps in).
+	// waitSync(timeoutMs, controlFd) -> 0 if it timed out, 1 if something
+	// may be ready to read (or to report: the end, an eviction), 2 if the
+	// control socket has something (a message, or the publisher's end of it
+	// closed): only the event loop reads that, 3 if the doorbell rang: read
+	// again. Blocks the calling thread in epoll_wait() on our doorbell and
+	// the control socket, with the core's sleep protocol ([S5]: announce,
+	// re-check, sleep; the publisher rings only an announced sleeper), as
+	// the C core's own reader sleeps in read(): the kernel wakes this thread
+	// directly, with no event loop, callback or promise between the doorbell
+	// and the read. timeoutMs < 0: no limit.
+	//
+	// One system call per wait, as the C core's read(): the epoll set
+	// (WaitSet) is made once, and it watches the doorbell edge-triggered, so
+	// a ring wakes one wait and is never read out of the eventfd here. The
+	// count left there is for the event loop's next announcement to clear
+	// (sleep(true)), as FdWatcher's leaveRung leaves it. With poll() every
+	// wait cleared the ring with a read() first (poll() sees a count left as
+	// readable) and registered on both descriptors anew (docs/protocol.md,
+	// "Sleeping and waking", for what that cost). The control socket stays
+	// level-triggered: what the event loop has not read yet ends every wait
+	// until it does.
 	Napi::Value WaitSync(const Napi::CallbackInfo &info)
 	{
 		return Napi::Number::New(info.Env(), Wait(info));
@@ -494,15 +500,55 @@ private:
 	{
 		int timeout_ms = info[0].As<Napi::Number>().Int32Value();
 		int control_fd = info[1].As<Napi::Number>().Int32Value();
-		if (live_ && info.Length() > 2 && info[2].ToBoolean().Value())
-			rc_eventfd_drain(doorbell_fd_);
-		if (!live_ || !rc_sub_prepare_wait(&sub_))
+		if (!live_)
 			return 1;
-		struct pollfd fds[2] = { { doorbell_fd_, POLLIN, 0 }, { control_fd, POLLIN | POLLRDHUP, 0 } };
-		int r = poll(fds, control_fd >= 0 ? 2 : 1, timeout_ms);
+		WaitSet(info.Env(), control_fd);
+		if (!rc_sub_prepare_wait(&sub_))
+			return 1;
+		struct epoll_event events[2];
+		int r = epoll_wait(wait_set_fd_, events, 2, timeout_ms);
 		rc_sub_end_wait(&sub_);
 		// EINTR (a signal for this thread) counts as a wake-up: the caller looks again.
-		return r == 0 ? 0 : r < 0 ? 1 : fds[0].revents ? 3 : fds[1].revents ? 2 : 1;
+		if (r <= 0)
+			return r == 0 ? 0 : 1;
+		for (int i = 0; i < r; i++)
+			if (events[i].data.fd == doorbell_fd_)
+				return 3;
+		return 2;
+	}
+
+	// The epoll set waitSync sleeps in: the doorbell (edge-triggered) and
+	// `control_fd` (level-triggered; < 0: none), made on first use and kept.
+	// A reader has one control socket (a new connection brings a new reader,
+	// subscriber.ts #adopt); another one given replaces the one watched.
+	void WaitSet(Napi::Env env, int control_fd)
+	{
+		if (wait_set_fd_ < 0) {
+			int set = epoll_create1(EPOLL_CLOEXEC);
+			struct epoll_event doorbell = {};
+			doorbell.events = EPOLLIN | EPOLLET;
+			doorbell.data.fd = doorbell_fd_;
+			if (set < 0 || epoll_ctl(set, EPOLL_CTL_ADD, doorbell_fd_, &doorbell) < 0) {
+				int err = errno;
+				CloseFd(set);
+				throw ErrnoError(env, "recvSync: epoll set", -err);
+			}
+			wait_set_fd_ = set;
+		}
+		if (control_fd == wait_control_fd_)
+			return;
+		// The old socket may be closed already (which took it out of the set): a failed delete is fine.
+		if (wait_control_fd_ >= 0)
+			epoll_ctl(wait_set_fd_, EPOLL_CTL_DEL, wait_control_fd_, nullptr);
+		wait_control_fd_ = -1;
+		if (control_fd < 0)
+			return;
+		struct epoll_event control = {};
+		control.events = EPOLLIN | EPOLLRDHUP;
+		control.data.fd = control_fd;
+		if (epoll_ctl(wait_set_fd_, EPOLL_CTL_ADD, control_fd, &control) < 0)
+			throw ErrnoError(env, "recvSync: watch the control socket", -errno);
+		wait_control_fd_ = control_fd;
 	}
 
 	Napi::Value Destroy(const Napi::CallbackInfo &info)
@@ -520,6 +566,8 @@ private:
 	int pub_doorbell_fd_ = -1;
 	bool live_ = false;
 	BoundSelf<Subscriber> *wait_bound_ = nullptr;
+	int wait_set_fd_ = -1; /* waitSync's epoll set (WaitSet) */
+	int wait_control_fd_ = -1; /* the control socket in it */
 };
 
 // ---------------------------------------------------------------------------
