@@ -954,7 +954,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /** A new slot through the same connection: the welcome brings new descriptors. */
   async #rejoinSocket(): Promise<void> {
-    this.#connection.send({ type: 'rejoin' });
+    try {
+      this.#connection.send({ type: 'rejoin' });
+    } catch (error) {
+      // The publisher's end is gone (it closed the bus or died) before we read
+      // that from the socket: nobody is left to let us back in.
+      this.#publisherGone = true;
+      throw new PublisherGoneError(`bus ${this.path}: the publisher closed the connection; there is nothing to rejoin (${(error as Error).message})`);
+    }
     const { message, fds } = await pending(this, this.#awaitWelcome(undefined));
     const lastSeq = this.#lastSeq;
     this.#doorbell.close();
@@ -1404,7 +1411,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         this.#rejoining ??= this.#rejoinUntilLetIn().then(
           () => undefined,
           (rejoinError: unknown) => {
-            this.#failure = rejoinError as Error;
+            // No publisher to rejoin: the eviction is what this reader is left with, as without `rejoin`.
+            this.#failure = this.#publisherGone && this.#lastEviction ? this.#lastEviction : (rejoinError as Error);
           },
         ).finally(() => {
           this.#rejoining = null;

@@ -134,4 +134,21 @@ describe('rejoin', () => {
     expect(isNumbered((await sub.recv())!, 500)).toBe(true);
     expect(publisher.stats().subscribers[0]).toMatchObject({ state: 'active', evictions: 1 });
   });
+
+  it('rejoin: true when the publisher closed meanwhile: the eviction is the answer, not the socket error of asking', async () => {
+    // Closed before the subscriber read anything: its first read finds the
+    // eviction while the closed connection may not have been noticed yet, so
+    // the automatic rejoin asks a publisher that is no longer there.
+    for (let round = 0; round < 5; round++) {
+      const { path, publisher } = await listen({ policy: 'drop' });
+      const sub = await Subscriber.connect({ path, rejoin: true });
+      opened.push(sub);
+      for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+      await publisher.close();
+      const error = (await sub.recv().catch((e: unknown) => e)) as EvictedError;
+      expect(error).toBeInstanceOf(EvictedError);
+      expect(error).toMatchObject({ code: 'ERR_RINGCAST_EVICTED', reason: 'slow', lostFrom: 0 });
+      await expect(sub.recv()).rejects.toBe(error);
+    }
+  });
 });
