@@ -518,20 +518,29 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   /** The next connected channel. */
   accept(options?: { signal?: AbortSignal }): Promise<Channel> {
     const signal = checkSignal(options?.signal);
+    // An 'abort' listener added to a signal that already fired never runs.
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     const ready = this.#ready.shift();
     if (ready) return Promise.resolve(ready);
     if (this.#closed) return Promise.reject(new RingcastError('ERR_RINGCAST_CLOSED', 'channel server is closed'));
     return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject };
-      this.#waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(abortError(signal));
+      const onAbort = (): void => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(abortError(signal!));
+      };
+      const settled = (): void => signal?.removeEventListener('abort', onAbort);
+      const waiter = {
+        resolve: (channel: Channel): void => {
+          settled();
+          resolve(channel);
         },
-        { once: true },
-      );
+        reject: (error: Error): void => {
+          settled();
+          reject(error);
+        },
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -171,6 +171,16 @@ describe('channel options', () => {
     await expect(Channel.connect(path, { timeoutMs: 10 } as never)).rejects.toMatchObject(unknown('timeoutMs', 'Channel\\.connect'));
     await expect(Channel.connect(path, null as never)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
   });
+
+  it('accept() with a signal that is already aborted rejects at once, as connect() does', async () => {
+    const server = await ChannelServer.listen(socketPath('chan.sock'));
+    opened.push(server);
+    const settled = await Promise.race([
+      server.accept({ signal: AbortSignal.abort() }).then(() => 'accepted', (e: unknown) => e),
+      new Promise((resolve) => setImmediate(resolve, 'still waiting')), // nothing is there to accept
+    ]);
+    expect(settled).toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+  });
 });
 
 describe('channel addresses between Xen domains', () => {
