@@ -468,6 +468,9 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
     this.#options = options;
     this.#log = resolveLogger(options.logger, 'channel');
     const handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
+    // Used at each accept, where a bad value would only fail that peer's setup: refused here instead.
+    checkCapacity(options.capacity, 1 << 20);
+    checkInteger('lingerMs', options.lingerMs, DEFAULT_XEN_LINGER_MS, 0, 600_000);
     if (target.kind === 'xen') {
       this.path = target.text;
       this.#xen = target;

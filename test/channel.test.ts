@@ -172,6 +172,16 @@ describe('channel options', () => {
     await expect(Channel.connect(path, null as never)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
   });
 
+  it('ChannelServer.listen checks the ring options at listen, not at each accept where no one sees the error', async () => {
+    for (const capacity of ['x', -1, 3, 1e20]) {
+      await expect(ChannelServer.listen(socketPath('chan.sock'), { capacity } as never)).rejects.toMatchObject({
+        code: 'ERR_RINGCAST_INVALID_OPTION',
+        message: expect.stringMatching(/^option capacity: /),
+      });
+    }
+    await expect(ChannelServer.listen(socketPath('chan.sock'), { lingerMs: -1 })).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+  });
+
   it('accept() with a signal that is already aborted rejects at once, as connect() does', async () => {
     const server = await ChannelServer.listen(socketPath('chan.sock'));
     opened.push(server);
