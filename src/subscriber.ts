@@ -814,9 +814,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * the shared ring, valid only during the call, then acknowledges them.
    * A message that was fragmented in the ring is handed over as one copy, in
    * a buffer that the next such message reuses: valid during the call too.
-   * Returns how many messages were handled (0: none ready).
+   * Returns how many messages were handled (0: none ready). A `handler` that
+   * is not a function, or a `limit` that is not a non-negative integer (or
+   * Infinity), is ERR_RINGCAST_INVALID_OPTION before anything is taken.
    */
   poll(handler: PollHandler, limit = MAX_BATCH): number {
+    // Checked before anything is taken: a handler that cannot be called would lose the messages it was given.
+    if (typeof handler !== 'function') throw invalidOption('handler', handler, 'a function');
+    if (limit !== MAX_BATCH && !(limit >= 0 && (Number.isInteger(limit) || limit === Infinity))) {
+      throw invalidOption('limit', limit, 'a non-negative integer or Infinity');
+    }
     if (this.#closed || this.#ended) return 0;
     if (this.#failure) throw this.#failure;
     let handled = 0;

@@ -85,6 +85,18 @@ describe('publish and receive', () => {
     expect(sub.poll(() => undefined)).toBe(0);
   });
 
+  it('poll refuses a handler that is not a function or a bad limit before it takes anything', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    await publisher.publish(numbered(0, 100));
+    for (const [handler, limit] of [['x', undefined], [undefined, undefined], [() => undefined, 'x'], [() => undefined, -1], [() => undefined, 1.5], [() => undefined, NaN]]) {
+      expect(() => sub.poll(handler as never, limit as never)).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' }));
+    }
+    expect(isNumbered((await sub.recv())!, 0)).toBe(true); // still there
+    await publisher.publish(numbered(1, 100));
+    expect(sub.poll(() => undefined, Infinity)).toBe(1);
+  });
+
   it('zero-copy claim/commit/abort', async () => {
     const { publisher, subscribe } = await bus();
     const sub = await subscribe();
