@@ -97,6 +97,18 @@ describe('publish and receive', () => {
     expect(sub.poll(() => undefined, Infinity)).toBe(1);
   });
 
+  it('publish, publishBatch and claim with a signal that is already aborted reject and write nothing', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    const signal = AbortSignal.abort();
+    await expect(publisher.publish(numbered(0, 100), { signal })).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    await expect(publisher.publishBatch([numbered(1, 100)], { signal })).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    await expect(publisher.claim(8, { signal })).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    expect(publisher.stats().messages).toBe(0);
+    await publisher.publish(numbered(2, 100)); // no claim left open, nothing queued
+    expect(isNumbered((await sub.recv())!, 2)).toBe(true);
+  });
+
   it('zero-copy claim/commit/abort', async () => {
     const { publisher, subscribe } = await bus();
     const sub = await subscribe();
