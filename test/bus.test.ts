@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
+import { ChannelServer, Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
 import { C } from '../src/native.js';
 import { isNumbered, numbered, cleanup, opened, socketPath, listen } from './helpers.js';
 
@@ -107,6 +107,16 @@ describe('publish and receive', () => {
     expect(publisher.stats().messages).toBe(0);
     await publisher.publish(numbered(2, 100)); // no claim left open, nothing queued
     expect(isNumbered((await sub.recv())!, 2)).toBe(true);
+  });
+
+  it('a logger that is not a pino logger is refused with the other options, not a TypeError at the first log line', async () => {
+    const { path } = await bus();
+    const refused = { code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(/^option logger: /) };
+    for (const logger of ['x', {}, null]) {
+      await expect(Publisher.listen({ path: socketPath('other.sock'), logger } as never)).rejects.toMatchObject(refused);
+      await expect(Subscriber.connect({ path, logger } as never)).rejects.toMatchObject(refused);
+      await expect(ChannelServer.listen(socketPath('chan.sock'), { logger } as never)).rejects.toMatchObject(refused);
+    }
   });
 
   it('zero-copy claim/commit/abort', async () => {
