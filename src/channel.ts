@@ -70,11 +70,21 @@ const CHANNEL_OPTION_NAMES = [
   'logger',
 ] as const satisfies ReadonlyArray<keyof ChannelOptions>;
 
-/** `options` of Channel.connect or ChannelServer.listen (`use`): an object whose every key is a ChannelOptions one. */
+/**
+ * `options` of Channel.connect or ChannelServer.listen (`use`): an object
+ * whose every key is a ChannelOptions one, and whose values for the rings
+ * are valid; checked before anything connects or listens, since they are
+ * used only once a peer is there (a listener's error would reach no caller).
+ */
 function checkChannelOptions(options: unknown, use: string): ChannelOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', options, `an object (${use})`);
   checkKnownOptions(use, options, CHANNEL_OPTION_NAMES);
-  return options;
+  const given = options as ChannelOptions;
+  checkCapacity(given.capacity, 1 << 20);
+  checkInteger('handshakeTimeoutMs', given.handshakeTimeoutMs, 5000, 1, 600_000);
+  checkInteger('lingerMs', given.lingerMs, DEFAULT_XEN_LINGER_MS, 0, 600_000);
+  resolveLogger(given.logger, 'channel');
+  return given;
 }
 
 /** How one end writes, ends its direction, and lets go: one per provider. */
@@ -277,13 +287,32 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const capacity = checkCapacity(options.capacity, 1 << 20);
     const timeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
     let channel: Channel | undefined;
-    const connection = new ControlConnection(fd, {
-      message: (message, fds) => channel!.#onControl(message, fds),
-      violation: (detail) => channel!.#setupFailed?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', detail)),
-      closed: () => channel!.#onClosed(),
-    });
-    // A channel's one reader is its only victim: it blocks like a socket, unbounded.
-    const writer = await Publisher.listen({ path, listen: false, capacity, maxSubscribers: 1, evictAfterMs: 0, logger: options.logger });
+    let connection: ControlConnection;
+    try {
+      connection = new ControlConnection(fd, {
+        // Until the channel exists there is nothing to tell: a failed setup closes the connection.
+        message: (message, fds) => {
+          if (channel) channel.#onControl(message, fds);
+        },
+        violation: (detail) => {
+          if (channel) channel.#setupFailed?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', detail));
+        },
+        closed: () => {
+          if (channel) channel.#onClosed();
+        },
+      });
+    } catch (error) {
+      native.closeFd(fd);
+      throw error;
+    }
+    let writer: Publisher;
+    try {
+      // A channel's one reader is its only victim: it blocks like a socket, unbounded.
+      writer = await Publisher.listen({ path, listen: false, capacity, maxSubscribers: 1, evictAfterMs: 0, logger: options.logger });
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
     channel = new Channel(
       {
         maxMessage: Infinity,
@@ -468,9 +497,6 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
     this.#options = options;
     this.#log = resolveLogger(options.logger, 'channel');
     const handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
-    // Used at each accept, where a bad value would only fail that peer's setup: refused here instead.
-    checkCapacity(options.capacity, 1 << 20);
-    checkInteger('lingerMs', options.lingerMs, DEFAULT_XEN_LINGER_MS, 0, 600_000);
     if (target.kind === 'xen') {
       this.path = target.text;
       this.#xen = target;

@@ -1,4 +1,5 @@
 // Point-to-point channels: socket-like semantics in both directions.
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel, ChannelServer, Publisher, RefusedError, Subscriber, type RefuseEvent } from '../src/index.js';
 import { parseControlMessage } from '../src/control.js';
@@ -180,6 +181,18 @@ describe('channel options', () => {
       });
     }
     await expect(ChannelServer.listen(socketPath('chan.sock'), { lingerMs: -1 })).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+  });
+
+  it('Channel.connect refuses a bad option before it connects: nothing is left open', async () => {
+    const path = socketPath('chan.sock');
+    const server = await ChannelServer.listen(path);
+    opened.push(server);
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const before = descriptors();
+    for (const options of [{ capacity: -1 }, { capacity: 'x' }, { logger: 'x' }, { lingerMs: -1 }]) {
+      await expect(Channel.connect(path, options as never)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    }
+    expect(descriptors()).toBe(before);
   });
 
   it('accept() with a signal that is already aborted rejects at once, as connect() does', async () => {
