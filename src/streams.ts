@@ -29,8 +29,14 @@ export function readableFrom(source: MessageSource, options: StreamOptions = {})
         (message) => {
           if (!stream.push(message) || message === null) return;
           // Hand over whatever else is ready without another round trip.
+          // tryRecv() throws what recv() would reject with (an eviction):
+          // the stream's error, not a rejection nobody handles.
           let more: Buffer | null | undefined;
-          while ((more = source.tryRecv()) !== undefined) if (!stream.push(more) || more === null) return;
+          try {
+            while ((more = source.tryRecv()) !== undefined) if (!stream.push(more) || more === null) return;
+          } catch (error) {
+            stream.destroy(error as Error);
+          }
         },
         (error: unknown) => stream.destroy(error as Error),
       );

@@ -152,3 +152,28 @@ describe('rejoin', () => {
     }
   });
 });
+
+describe('a Readable of an evicted subscriber', () => {
+  it('fails with EvictedError, with no unhandled rejection on the way', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const { path, publisher } = await listen({ capacity: 1 << 16, policy: 'drop' });
+      const sub = await Subscriber.connect({ path });
+      opened.push(sub);
+      for (let seq = 0; seq < 5; seq++) await publisher.publish(numbered(seq, 100));
+      // Two messages buffered: the stream's next read takes one already copied, then looks for more in the ring.
+      const stream = sub.createReadStream({ highWaterMark: 2 });
+      await once(stream, 'readable');
+      for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+      stream.on('data', () => undefined);
+      const [error] = await once(stream, 'error');
+      expect(error).toBeInstanceOf(EvictedError);
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+});
