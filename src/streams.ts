@@ -53,17 +53,31 @@ export function writableTo(sink: MessageSink, onFinal?: () => Promise<void>, opt
   return new Writable({
     objectMode: options.objectMode ?? false,
     highWaterMark: options.highWaterMark,
+    // publish() throws at the call on what it refuses (a closed publisher, a
+    // chunk that is not bytes): handed to the callback, that is the stream's
+    // error, not an exception out of whoever called write().
     write(chunk: Buffer, _encoding, callback) {
-      sink.publish(chunk).then(() => callback(), callback);
+      settle(() => sink.publish(chunk), callback);
     },
     writev(chunks, callback) {
-      sink.publishBatch(chunks.map((c) => c.chunk as Buffer)).then(() => callback(), callback);
+      settle(() => sink.publishBatch(chunks.map((c) => c.chunk as Buffer)), callback);
     },
     final(callback) {
       if (!onFinal) return callback();
       onFinal().then(() => callback(), callback);
     },
   });
+}
+
+function settle(start: () => Promise<void>, callback: (error?: Error | null) => void): void {
+  let started: Promise<void>;
+  try {
+    started = start();
+  } catch (error) {
+    callback(error as Error);
+    return;
+  }
+  started.then(() => callback(), callback);
 }
 
 export function duplexOf(source: MessageSource, sink: MessageSink, onFinal: () => Promise<void>): Duplex {

@@ -3,6 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChannelServer, Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
 import { C } from '../src/native.js';
@@ -169,6 +171,13 @@ describe('publish and receive', () => {
     for await (const m of sub) got.push(m.toString());
     expect(got).toEqual(['a', 'b', 'c']);
     expect(publisher.closed).toBe(true);
+  });
+
+  it('a Writable on a closed publisher fails the stream (pipeline rejects), it does not throw out of write()', async () => {
+    const { publisher } = await bus();
+    const stream = publisher.createWriteStream({ closeOnEnd: false });
+    await publisher.close();
+    await expect(pipeline(Readable.from([Buffer.from('a'), Buffer.from('b')]), stream)).rejects.toMatchObject({ code: 'ERR_RINGCAST_CLOSED' });
   });
 });
 
