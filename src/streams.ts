@@ -2,6 +2,8 @@
 // byte mode (objectMode false) Node may merge chunks, which is what a byte
 // stream wants.
 import { Duplex, Readable, Writable } from 'node:stream';
+import { invalidOption } from './errors.js';
+import { checkInteger } from './options.js';
 
 export interface MessageSource {
   recv(options?: { signal?: AbortSignal }): Promise<Buffer | null>;
@@ -19,7 +21,15 @@ export interface StreamOptions {
   highWaterMark?: number;
 }
 
+/** Checked here so that a bad value is a RingcastError, not the TypeError Node's stream constructors throw. */
+function checkStreamOptions(options: StreamOptions): void {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
+  if (options.highWaterMark !== undefined) checkInteger('highWaterMark', options.highWaterMark, 0, 0, 2 ** 31 - 1);
+  if (options.objectMode !== undefined && typeof options.objectMode !== 'boolean') throw invalidOption('objectMode', options.objectMode, 'a boolean');
+}
+
 export function readableFrom(source: MessageSource, options: StreamOptions = {}): Readable {
+  checkStreamOptions(options);
   const controller = new AbortController();
   const stream = new Readable({
     objectMode: options.objectMode ?? true,
@@ -50,6 +60,7 @@ export function readableFrom(source: MessageSource, options: StreamOptions = {})
 }
 
 export function writableTo(sink: MessageSink, onFinal?: () => Promise<void>, options: StreamOptions = {}): Writable {
+  checkStreamOptions(options);
   return new Writable({
     objectMode: options.objectMode ?? false,
     highWaterMark: options.highWaterMark,

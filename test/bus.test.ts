@@ -173,6 +173,16 @@ describe('publish and receive', () => {
     expect(publisher.closed).toBe(true);
   });
 
+  it('stream options Node would refuse with a TypeError are ERR_RINGCAST_INVALID_OPTION', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    const refused = expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    for (const options of [{ highWaterMark: -5 }, { highWaterMark: 'x' }, { highWaterMark: 1.5 }, { objectMode: 'yes' }]) {
+      expect(() => sub.createReadStream(options as never)).toThrow(refused);
+      expect(() => publisher.createWriteStream(options as never)).toThrow(refused);
+    }
+  });
+
   it('a Writable on a closed publisher fails the stream (pipeline rejects), it does not throw out of write()', async () => {
     const { publisher } = await bus();
     const stream = publisher.createWriteStream({ closeOnEnd: false });
