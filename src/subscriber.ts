@@ -59,13 +59,16 @@ export interface SubscriberOptions {
   /** Most bytes one batch copy takes from the ring (default 1 MiB; at least maxPayload). */
   batchBytes?: number;
   /**
-   * Largest message this subscriber accepts (default 64 MiB; the publisher's
-   * declared `maxMessageBytes` caps it further). A message declaring more in
-   * its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT before
-   * anything of it is allocated, as does one whose fragments add up to more
-   * than it declared. Messages of 32 MiB or more read through the copy API
-   * get a Buffer in a mapping of their own, which is kept for a later
-   * message once the Buffer is collected: at most 128 MiB per process.
+   * Largest fragmented message this subscriber accepts (default 64 MiB; the
+   * publisher's declared `maxMessageBytes` caps it further). A message declaring
+   * more in its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT
+   * before anything of it is allocated, as does one whose fragments add up to
+   * more than it declared. A message that fits one record (at most the
+   * publisher's `maxPayload`) is not fragmented and is delivered whatever its
+   * length: a cap below `maxPayload` does not bound it. Messages of 32 MiB or
+   * more read through the copy API get a Buffer in a mapping of their own,
+   * which is kept for a later message once the Buffer is collected: at most
+   * 128 MiB per process.
    */
   maxMessageBytes?: number;
   /** Busy-poll this long before sleeping on the doorbell (default 0: sleep at once). */
