@@ -948,8 +948,22 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     return readableFrom(this, options);
   }
 
-  /** Leaves the evicted state: re-attaches at the live head (the `gap` event reports the loss). */
-  async rejoin(): Promise<void> {
+  /**
+   * Leaves the evicted state: re-attaches at the live head (the `gap` event
+   * reports the loss). Called while attached, it skips to the live head the
+   * same way. A rejoin asked while one is under way waits for that one.
+   */
+  rejoin(): Promise<void> {
+    // Two at once would each ask for a new slot over one connection; the second welcome never comes.
+    this.#rejoinCall ??= this.#rejoinOnce().finally(() => {
+      this.#rejoinCall = null;
+    });
+    return this.#rejoinCall;
+  }
+
+  #rejoinCall: Promise<void> | null = null;
+
+  async #rejoinOnce(): Promise<void> {
     if (this.#closed) throw closedError('subscriber');
     if (this.#publisherGone) throw new PublisherGoneError();
     this.#setState('rejoining');

@@ -135,6 +135,21 @@ describe('rejoin', () => {
     expect(publisher.stats().subscribers[0]).toMatchObject({ state: 'active', evictions: 1 });
   });
 
+  it('rejoin() asked twice at once: the second waits for the first, one new attach, nothing broken', async () => {
+    const { path, publisher } = await listen({ policy: 'drop' });
+    const sub = await Subscriber.connect({ path });
+    opened.push(sub);
+    for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+    await expect(sub.recv()).rejects.toBeInstanceOf(EvictedError);
+    const gaps = recordEvents(sub, 'gap');
+    await Promise.all([sub.rejoin(), sub.rejoin()]);
+    expect(sub.state).toBe('active');
+    expect(gaps).toHaveLength(1);
+    await publisher.publish(numbered(500, 64));
+    expect(isNumbered((await sub.recv())!, 500)).toBe(true);
+    expect(publisher.stats().subscribers).toMatchObject([{ state: 'active', evictions: 1 }]);
+  });
+
   it('rejoin: true when the publisher closed meanwhile: the eviction is the answer, not the socket error of asking', async () => {
     // Closed before the subscriber read anything: its first read finds the
     // eviction while the closed connection may not have been noticed yet, so
