@@ -70,11 +70,21 @@ const CHANNEL_OPTION_NAMES = [
   'logger',
 ] as const satisfies ReadonlyArray<keyof ChannelOptions>;
 
-/** `options` of Channel.connect or ChannelServer.listen (`use`): an object whose every key is a ChannelOptions one. */
+/**
+ * `options` of Channel.connect or ChannelServer.listen (`use`): an object
+ * whose every key is a ChannelOptions one, and whose values for the rings
+ * are valid; checked before anything connects or listens, since they are
+ * used only once a peer is there (a listener's error would reach no caller).
+ */
 function checkChannelOptions(options: unknown, use: string): ChannelOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', options, `an object (${use})`);
   checkKnownOptions(use, options, CHANNEL_OPTION_NAMES);
-  return options;
+  const given = options as ChannelOptions;
+  checkCapacity(given.capacity, 1 << 20);
+  checkInteger('handshakeTimeoutMs', given.handshakeTimeoutMs, 5000, 1, 600_000);
+  checkInteger('lingerMs', given.lingerMs, DEFAULT_XEN_LINGER_MS, 0, 600_000);
+  resolveLogger(given.logger, 'channel');
+  return given;
 }
 
 /** How one end writes, ends its direction, and lets go: one per provider. */
@@ -277,13 +287,32 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const capacity = checkCapacity(options.capacity, 1 << 20);
     const timeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
     let channel: Channel | undefined;
-    const connection = new ControlConnection(fd, {
-      message: (message, fds) => channel!.#onControl(message, fds),
-      violation: (detail) => channel!.#setupFailed?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', detail)),
-      closed: () => channel!.#onClosed(),
-    });
-    // A channel's one reader is its only victim: it blocks like a socket, unbounded.
-    const writer = await Publisher.listen({ path, listen: false, capacity, maxSubscribers: 1, evictAfterMs: 0, logger: options.logger });
+    let connection: ControlConnection;
+    try {
+      connection = new ControlConnection(fd, {
+        // Until the channel exists there is nothing to tell: a failed setup closes the connection.
+        message: (message, fds) => {
+          if (channel) channel.#onControl(message, fds);
+        },
+        violation: (detail) => {
+          if (channel) channel.#setupFailed?.(new RingcastError('ERR_RINGCAST_HANDSHAKE', detail));
+        },
+        closed: () => {
+          if (channel) channel.#onClosed();
+        },
+      });
+    } catch (error) {
+      native.closeFd(fd);
+      throw error;
+    }
+    let writer: Publisher;
+    try {
+      // A channel's one reader is its only victim: it blocks like a socket, unbounded.
+      writer = await Publisher.listen({ path, listen: false, capacity, maxSubscribers: 1, evictAfterMs: 0, logger: options.logger });
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
     channel = new Channel(
       {
         maxMessage: Infinity,
@@ -518,20 +547,29 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   /** The next connected channel. */
   accept(options?: { signal?: AbortSignal }): Promise<Channel> {
     const signal = checkSignal(options?.signal);
+    // An 'abort' listener added to a signal that already fired never runs.
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     const ready = this.#ready.shift();
     if (ready) return Promise.resolve(ready);
     if (this.#closed) return Promise.reject(new RingcastError('ERR_RINGCAST_CLOSED', 'channel server is closed'));
     return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject };
-      this.#waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(abortError(signal));
+      const onAbort = (): void => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(abortError(signal!));
+      };
+      const settled = (): void => signal?.removeEventListener('abort', onAbort);
+      const waiter = {
+        resolve: (channel: Channel): void => {
+          settled();
+          resolve(channel);
         },
-        { once: true },
-      );
+        reject: (error: Error): void => {
+          settled();
+          reject(error);
+        },
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

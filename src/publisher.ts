@@ -159,6 +159,10 @@ const PUBLISHER_OPTION_NAMES = optionNames<PublisherOptionFields>({
 });
 
 export interface PublishOptions {
+  /**
+   * Stops the wait for room with ERR_RINGCAST_ABORTED (messages of a batch
+   * already written stay written). Aborted before the call: nothing is written.
+   */
   signal?: AbortSignal;
 }
 
@@ -514,6 +518,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#checkMessage(message);
     this.#assertNoClaim();
     const signal = checkSignal(options?.signal);
+    // Aborted already: nothing is written, even when there is room (as waitForSubscribers, recv, connect).
+    if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal));
     if (this.#queue.queued === 0 && !this.#claimOpen && message.length <= this.maxPayload && this.#offerNow(message)) {
       return RESOLVED;
     }
@@ -538,6 +544,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const list = Array.prototype.slice.call(messages) as unknown[];
     for (let i = 0; i < list.length; i++) this.#checkMessage(list[i]);
     const signal = checkSignal(options?.signal);
+    if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal));
     if (this.#queue.queued === 0 && !this.#claimOpen) {
       const done = this.#offerFrom(list as Uint8Array[], 0);
       this.#processChanges();
@@ -564,6 +571,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     this.#checkClaimLength(length);
     this.#assertNoClaim();
     const signal = checkSignal(options?.signal);
+    if (signal?.aborted) throw abortError(signal);
     let claim: Claim | null = null;
     await this.#enqueue(async () => {
       this.#assertNoClaim();

@@ -2,6 +2,8 @@
 // byte mode (objectMode false) Node may merge chunks, which is what a byte
 // stream wants.
 import { Duplex, Readable, Writable } from 'node:stream';
+import { invalidOption } from './errors.js';
+import { checkInteger } from './options.js';
 
 export interface MessageSource {
   recv(options?: { signal?: AbortSignal }): Promise<Buffer | null>;
@@ -19,7 +21,15 @@ export interface StreamOptions {
   highWaterMark?: number;
 }
 
+/** Checked here so that a bad value is a RingcastError, not the TypeError Node's stream constructors throw. */
+function checkStreamOptions(options: StreamOptions): void {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
+  if (options.highWaterMark !== undefined) checkInteger('highWaterMark', options.highWaterMark, 0, 0, 2 ** 31 - 1);
+  if (options.objectMode !== undefined && typeof options.objectMode !== 'boolean') throw invalidOption('objectMode', options.objectMode, 'a boolean');
+}
+
 export function readableFrom(source: MessageSource, options: StreamOptions = {}): Readable {
+  checkStreamOptions(options);
   const controller = new AbortController();
   const stream = new Readable({
     objectMode: options.objectMode ?? true,
@@ -29,8 +39,14 @@ export function readableFrom(source: MessageSource, options: StreamOptions = {})
         (message) => {
           if (!stream.push(message) || message === null) return;
           // Hand over whatever else is ready without another round trip.
+          // tryRecv() throws what recv() would reject with (an eviction):
+          // the stream's error, not a rejection nobody handles.
           let more: Buffer | null | undefined;
-          while ((more = source.tryRecv()) !== undefined) if (!stream.push(more) || more === null) return;
+          try {
+            while ((more = source.tryRecv()) !== undefined) if (!stream.push(more) || more === null) return;
+          } catch (error) {
+            stream.destroy(error as Error);
+          }
         },
         (error: unknown) => stream.destroy(error as Error),
       );
@@ -44,20 +60,35 @@ export function readableFrom(source: MessageSource, options: StreamOptions = {})
 }
 
 export function writableTo(sink: MessageSink, onFinal?: () => Promise<void>, options: StreamOptions = {}): Writable {
+  checkStreamOptions(options);
   return new Writable({
     objectMode: options.objectMode ?? false,
     highWaterMark: options.highWaterMark,
+    // publish() throws at the call on what it refuses (a closed publisher, a
+    // chunk that is not bytes): handed to the callback, that is the stream's
+    // error, not an exception out of whoever called write().
     write(chunk: Buffer, _encoding, callback) {
-      sink.publish(chunk).then(() => callback(), callback);
+      settle(() => sink.publish(chunk), callback);
     },
     writev(chunks, callback) {
-      sink.publishBatch(chunks.map((c) => c.chunk as Buffer)).then(() => callback(), callback);
+      settle(() => sink.publishBatch(chunks.map((c) => c.chunk as Buffer)), callback);
     },
     final(callback) {
       if (!onFinal) return callback();
       onFinal().then(() => callback(), callback);
     },
   });
+}
+
+function settle(start: () => Promise<void>, callback: (error?: Error | null) => void): void {
+  let started: Promise<void>;
+  try {
+    started = start();
+  } catch (error) {
+    callback(error as Error);
+    return;
+  }
+  started.then(() => callback(), callback);
 }
 
 export function duplexOf(source: MessageSource, sink: MessageSink, onFinal: () => Promise<void>): Duplex {

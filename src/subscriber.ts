@@ -59,13 +59,16 @@ export interface SubscriberOptions {
   /** Most bytes one batch copy takes from the ring (default 1 MiB; at least maxPayload). */
   batchBytes?: number;
   /**
-   * Largest message this subscriber accepts (default 64 MiB; the publisher's
-   * declared `maxMessageBytes` caps it further). A message declaring more in
-   * its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT before
-   * anything of it is allocated, as does one whose fragments add up to more
-   * than it declared. Messages of 32 MiB or more read through the copy API
-   * get a Buffer in a mapping of their own, which is kept for a later
-   * message once the Buffer is collected: at most 128 MiB per process.
+   * Largest fragmented message this subscriber accepts (default 64 MiB; the
+   * publisher's declared `maxMessageBytes` caps it further). A message declaring
+   * more in its first fragment fails the subscriber with ERR_RINGCAST_CORRUPT
+   * before anything of it is allocated, as does one whose fragments add up to
+   * more than it declared. A message that fits one record (at most the
+   * publisher's `maxPayload`) is not fragmented and is delivered whatever its
+   * length: a cap below `maxPayload` does not bound it. Messages of 32 MiB or
+   * more read through the copy API get a Buffer in a mapping of their own,
+   * which is kept for a later message once the Buffer is collected: at most
+   * 128 MiB per process.
    */
   maxMessageBytes?: number;
   /** Busy-poll this long before sleeping on the doorbell (default 0: sleep at once). */
@@ -816,9 +819,16 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * the shared ring, valid only during the call, then acknowledges them.
    * A message that was fragmented in the ring is handed over as one copy, in
    * a buffer that the next such message reuses: valid during the call too.
-   * Returns how many messages were handled (0: none ready).
+   * Returns how many messages were handled (0: none ready). A `handler` that
+   * is not a function, or a `limit` that is not a non-negative integer (or
+   * Infinity), is ERR_RINGCAST_INVALID_OPTION before anything is taken.
    */
   poll(handler: PollHandler, limit = MAX_BATCH): number {
+    // Checked before anything is taken: a handler that cannot be called would lose the messages it was given.
+    if (typeof handler !== 'function') throw invalidOption('handler', handler, 'a function');
+    if (limit !== MAX_BATCH && !(limit >= 0 && (Number.isInteger(limit) || limit === Infinity))) {
+      throw invalidOption('limit', limit, 'a non-negative integer or Infinity');
+    }
     if (this.#closed || this.#ended) return 0;
     if (this.#failure) throw this.#failure;
     let handled = 0;
@@ -940,8 +950,22 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     return readableFrom(this, options);
   }
 
-  /** Leaves the evicted state: re-attaches at the live head (the `gap` event reports the loss). */
-  async rejoin(): Promise<void> {
+  /**
+   * Leaves the evicted state: re-attaches at the live head (the `gap` event
+   * reports the loss). Called while attached, it skips to the live head the
+   * same way. A rejoin asked while one is under way waits for that one.
+   */
+  rejoin(): Promise<void> {
+    // Two at once would each ask for a new slot over one connection; the second welcome never comes.
+    this.#rejoinCall ??= this.#rejoinOnce().finally(() => {
+      this.#rejoinCall = null;
+    });
+    return this.#rejoinCall;
+  }
+
+  #rejoinCall: Promise<void> | null = null;
+
+  async #rejoinOnce(): Promise<void> {
     if (this.#closed) throw closedError('subscriber');
     if (this.#publisherGone) throw new PublisherGoneError();
     this.#setState('rejoining');
@@ -956,7 +980,14 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /** A new slot through the same connection: the welcome brings new descriptors. */
   async #rejoinSocket(): Promise<void> {
-    this.#connection.send({ type: 'rejoin' });
+    try {
+      this.#connection.send({ type: 'rejoin' });
+    } catch (error) {
+      // The publisher's end is gone (it closed the bus or died) before we read
+      // that from the socket: nobody is left to let us back in.
+      this.#publisherGone = true;
+      throw new PublisherGoneError(`bus ${this.path}: the publisher closed the connection; there is nothing to rejoin (${(error as Error).message})`);
+    }
     const { message, fds } = await pending(this, this.#awaitWelcome(undefined));
     const lastSeq = this.#lastSeq;
     this.#doorbell.close();
@@ -1406,7 +1437,8 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         this.#rejoining ??= this.#rejoinUntilLetIn().then(
           () => undefined,
           (rejoinError: unknown) => {
-            this.#failure = rejoinError as Error;
+            // No publisher to rejoin: the eviction is what this reader is left with, as without `rejoin`.
+            this.#failure = this.#publisherGone && this.#lastEviction ? this.#lastEviction : (rejoinError as Error);
           },
         ).finally(() => {
           this.#rejoining = null;

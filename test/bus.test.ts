@@ -3,8 +3,10 @@
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
+import { ChannelServer, Publisher, Subscriber, RingcastError, EvictedError, constants } from '../src/index.js';
 import { C } from '../src/native.js';
 import { isNumbered, numbered, cleanup, opened, socketPath, listen } from './helpers.js';
 
@@ -85,6 +87,40 @@ describe('publish and receive', () => {
     expect(sub.poll(() => undefined)).toBe(0);
   });
 
+  it('poll refuses a handler that is not a function or a bad limit before it takes anything', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    await publisher.publish(numbered(0, 100));
+    for (const [handler, limit] of [['x', undefined], [undefined, undefined], [() => undefined, 'x'], [() => undefined, -1], [() => undefined, 1.5], [() => undefined, NaN]]) {
+      expect(() => sub.poll(handler as never, limit as never)).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' }));
+    }
+    expect(isNumbered((await sub.recv())!, 0)).toBe(true); // still there
+    await publisher.publish(numbered(1, 100));
+    expect(sub.poll(() => undefined, Infinity)).toBe(1);
+  });
+
+  it('publish, publishBatch and claim with a signal that is already aborted reject and write nothing', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    const signal = AbortSignal.abort();
+    await expect(publisher.publish(numbered(0, 100), { signal })).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    await expect(publisher.publishBatch([numbered(1, 100)], { signal })).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    await expect(publisher.claim(8, { signal })).rejects.toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
+    expect(publisher.stats().messages).toBe(0);
+    await publisher.publish(numbered(2, 100)); // no claim left open, nothing queued
+    expect(isNumbered((await sub.recv())!, 2)).toBe(true);
+  });
+
+  it('a logger that is not a pino logger is refused with the other options, not a TypeError at the first log line', async () => {
+    const { path } = await bus();
+    const refused = { code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringMatching(/^option logger: /) };
+    for (const logger of ['x', {}, null]) {
+      await expect(Publisher.listen({ path: socketPath('other.sock'), logger } as never)).rejects.toMatchObject(refused);
+      await expect(Subscriber.connect({ path, logger } as never)).rejects.toMatchObject(refused);
+      await expect(ChannelServer.listen(socketPath('chan.sock'), { logger } as never)).rejects.toMatchObject(refused);
+    }
+  });
+
   it('zero-copy claim/commit/abort', async () => {
     const { publisher, subscribe } = await bus();
     const sub = await subscribe();
@@ -135,6 +171,23 @@ describe('publish and receive', () => {
     for await (const m of sub) got.push(m.toString());
     expect(got).toEqual(['a', 'b', 'c']);
     expect(publisher.closed).toBe(true);
+  });
+
+  it('stream options Node would refuse with a TypeError are ERR_RINGCAST_INVALID_OPTION', async () => {
+    const { publisher, subscribe } = await bus();
+    const sub = await subscribe();
+    const refused = expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    for (const options of [{ highWaterMark: -5 }, { highWaterMark: 'x' }, { highWaterMark: 1.5 }, { objectMode: 'yes' }]) {
+      expect(() => sub.createReadStream(options as never)).toThrow(refused);
+      expect(() => publisher.createWriteStream(options as never)).toThrow(refused);
+    }
+  });
+
+  it('a Writable on a closed publisher fails the stream (pipeline rejects), it does not throw out of write()', async () => {
+    const { publisher } = await bus();
+    const stream = publisher.createWriteStream({ closeOnEnd: false });
+    await publisher.close();
+    await expect(pipeline(Readable.from([Buffer.from('a'), Buffer.from('b')]), stream)).rejects.toMatchObject({ code: 'ERR_RINGCAST_CLOSED' });
   });
 });
 

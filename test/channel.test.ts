@@ -1,4 +1,5 @@
 // Point-to-point channels: socket-like semantics in both directions.
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Channel, ChannelServer, Publisher, RefusedError, Subscriber, type RefuseEvent } from '../src/index.js';
 import { parseControlMessage } from '../src/control.js';
@@ -170,6 +171,38 @@ describe('channel options', () => {
     opened.push(server);
     await expect(Channel.connect(path, { timeoutMs: 10 } as never)).rejects.toMatchObject(unknown('timeoutMs', 'Channel\\.connect'));
     await expect(Channel.connect(path, null as never)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+  });
+
+  it('ChannelServer.listen checks the ring options at listen, not at each accept where no one sees the error', async () => {
+    for (const capacity of ['x', -1, 3, 1e20]) {
+      await expect(ChannelServer.listen(socketPath('chan.sock'), { capacity } as never)).rejects.toMatchObject({
+        code: 'ERR_RINGCAST_INVALID_OPTION',
+        message: expect.stringMatching(/^option capacity: /),
+      });
+    }
+    await expect(ChannelServer.listen(socketPath('chan.sock'), { lingerMs: -1 })).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+  });
+
+  it('Channel.connect refuses a bad option before it connects: nothing is left open', async () => {
+    const path = socketPath('chan.sock');
+    const server = await ChannelServer.listen(path);
+    opened.push(server);
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const before = descriptors();
+    for (const options of [{ capacity: -1 }, { capacity: 'x' }, { logger: 'x' }, { lingerMs: -1 }]) {
+      await expect(Channel.connect(path, options as never)).rejects.toMatchObject({ code: 'ERR_RINGCAST_INVALID_OPTION' });
+    }
+    expect(descriptors()).toBe(before);
+  });
+
+  it('accept() with a signal that is already aborted rejects at once, as connect() does', async () => {
+    const server = await ChannelServer.listen(socketPath('chan.sock'));
+    opened.push(server);
+    const settled = await Promise.race([
+      server.accept({ signal: AbortSignal.abort() }).then(() => 'accepted', (e: unknown) => e),
+      new Promise((resolve) => setImmediate(resolve, 'still waiting')), // nothing is there to accept
+    ]);
+    expect(settled).toMatchObject({ code: 'ERR_RINGCAST_ABORTED' });
   });
 });
 

@@ -239,6 +239,52 @@ describe('ringcast stat http://…: whatever answers is not trusted to be a brid
   });
 });
 
+describe('ringcast stat http://…: what a browser would refuse is still read, within bounds', () => {
+  it('a bridge on a port that fetch() blocks (10080, 6000, ...) is read like any other', async () => {
+    const bridge = createHttpServer((_request, response) =>
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: 'ab', transport: 'tcp', connected: true, reconnects: 0, forward: null, republish: null })),
+    );
+    onTestFinished(() => void bridge.close());
+    // Ports the Fetch standard calls bad; the first one free here.
+    let port: number | undefined;
+    for (const candidate of [10080, 6000, 6665, 6666, 6667, 6668, 6669, 6697, 4190, 6566]) {
+      const bound = await new Promise<boolean>((resolve) => {
+        bridge.once('error', () => resolve(false));
+        bridge.listen(candidate, '127.0.0.1', () => resolve(true));
+      });
+      if (bound) {
+        port = candidate;
+        break;
+      }
+    }
+    expect(port).toBeDefined();
+    const proc = ringcast(['stat', `http://127.0.0.1:${port}`, '--json']);
+    expect((await proc.exited).code).toBe(0);
+    expect(JSON.parse(proc.stdout())).toMatchObject({ id: 'ab', connected: true });
+  });
+
+  it('an answer too large to be a bridge\'s stats is refused once past the bound, not read to the end', async () => {
+    const chunk = Buffer.alloc(1 << 16, 0x20);
+    const server = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const more = (): void => {
+        while (response.write(chunk));
+      };
+      response.on('drain', more);
+      more();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const { port } = server.address() as { port: number };
+    const proc = ringcast(['stat', `http://127.0.0.1:${port}`]);
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.stderr()).toMatch(/the answer is larger than 1048576 bytes/);
+  });
+});
+
 describe('ringcast stat --watch', () => {
   it('--json: one JSON line per frame, with rates from the second frame on', async () => {
     const path = socketPath();

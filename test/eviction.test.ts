@@ -134,4 +134,61 @@ describe('rejoin', () => {
     expect(isNumbered((await sub.recv())!, 500)).toBe(true);
     expect(publisher.stats().subscribers[0]).toMatchObject({ state: 'active', evictions: 1 });
   });
+
+  it('rejoin() asked twice at once: the second waits for the first, one new attach, nothing broken', async () => {
+    const { path, publisher } = await listen({ policy: 'drop' });
+    const sub = await Subscriber.connect({ path });
+    opened.push(sub);
+    for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+    await expect(sub.recv()).rejects.toBeInstanceOf(EvictedError);
+    const gaps = recordEvents(sub, 'gap');
+    await Promise.all([sub.rejoin(), sub.rejoin()]);
+    expect(sub.state).toBe('active');
+    expect(gaps).toHaveLength(1);
+    await publisher.publish(numbered(500, 64));
+    expect(isNumbered((await sub.recv())!, 500)).toBe(true);
+    expect(publisher.stats().subscribers).toMatchObject([{ state: 'active', evictions: 1 }]);
+  });
+
+  it('rejoin: true when the publisher closed meanwhile: the eviction is the answer, not the socket error of asking', async () => {
+    // Closed before the subscriber read anything: its first read finds the
+    // eviction while the closed connection may not have been noticed yet, so
+    // the automatic rejoin asks a publisher that is no longer there.
+    for (let round = 0; round < 5; round++) {
+      const { path, publisher } = await listen({ policy: 'drop' });
+      const sub = await Subscriber.connect({ path, rejoin: true });
+      opened.push(sub);
+      for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+      await publisher.close();
+      const error = (await sub.recv().catch((e: unknown) => e)) as EvictedError;
+      expect(error).toBeInstanceOf(EvictedError);
+      expect(error).toMatchObject({ code: 'ERR_RINGCAST_EVICTED', reason: 'slow', lostFrom: 0 });
+      await expect(sub.recv()).rejects.toBe(error);
+    }
+  });
+});
+
+describe('a Readable of an evicted subscriber', () => {
+  it('fails with EvictedError, with no unhandled rejection on the way', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const { path, publisher } = await listen({ capacity: 1 << 16, policy: 'drop' });
+      const sub = await Subscriber.connect({ path });
+      opened.push(sub);
+      for (let seq = 0; seq < 5; seq++) await publisher.publish(numbered(seq, 100));
+      // Two messages buffered: the stream's next read takes one already copied, then looks for more in the ring.
+      const stream = sub.createReadStream({ highWaterMark: 2 });
+      await once(stream, 'readable');
+      for (let seq = 0; seq < 200; seq++) publisher.offer(numbered(seq, 1000));
+      stream.on('data', () => undefined);
+      const [error] = await once(stream, 'error');
+      expect(error).toBeInstanceOf(EvictedError);
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
 });

@@ -1,4 +1,6 @@
 // `ringcast bridge` and `ringcast stat http://…` (a bridge's figures).
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { parseArgs } from 'node:util';
 
 import { CommandLineError, guestsFor, joinNegativeValues, parseGuests, parseReceivers } from '../command-line.js';
@@ -106,6 +108,38 @@ export async function bridgeCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** A bridge's stats are a few kilobytes: anything past this is not one, and is not read further. */
+const STATS_MAX_BYTES = 1 << 20;
+const STATS_TIMEOUT_MS = 10_000;
+
+/**
+ * GET `target` with node:http rather than fetch(): fetch refuses the ports
+ * the Fetch standard calls bad (6000, 10080, ...), where a bridge's
+ * --metrics-port may well be, and would read an endless answer to the end.
+ */
+function readStats(target: URL, unreachable: (problem: string, cause?: unknown) => RingcastError): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const get = target.protocol === 'https:' ? httpsGet : target.protocol === 'http:' ? httpGet : null;
+    if (!get) return reject(unreachable('not an http: or https: URL'));
+    const request = get(target, (response: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      response.on('data', (chunk: Buffer) => {
+        length += chunk.length;
+        if (length > STATS_MAX_BYTES) {
+          request.destroy(unreachable(`the answer is larger than ${STATS_MAX_BYTES} bytes: not a bridge's stats`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      response.on('error', (error) => reject(error instanceof RingcastError ? error : unreachable(error.message, error)));
+    });
+    request.setTimeout(STATS_TIMEOUT_MS, () => request.destroy(unreachable(`no answer within ${STATS_TIMEOUT_MS} ms`)));
+    request.on('error', (error) => reject(error instanceof RingcastError ? error : unreachable(error.message, error)));
+  });
+}
+
 export async function bridgeStat(url: string, json: boolean): Promise<number> {
   let target: URL;
   try {
@@ -116,17 +150,11 @@ export async function bridgeStat(url: string, json: boolean): Promise<number> {
   // Whatever answers there is not trusted to be a bridge: each failure says what it was.
   const unreachable = (problem: string, cause?: unknown): RingcastError =>
     new RingcastError('ERR_RINGCAST_SYSTEM', `cannot read a bridge's stats from ${target.href}: ${problem}`, { cause });
-  let response: Response;
-  try {
-    response = await fetch(target, { signal: AbortSignal.timeout(10_000) });
-  } catch (error) {
-    const cause = (error as { cause?: { message?: string } }).cause;
-    throw unreachable(cause?.message ?? (error as Error).message, error);
-  }
-  if (!response.ok) throw unreachable(`it answered HTTP ${response.status}`);
+  const { status, body } = await readStats(target, unreachable);
+  if (status < 200 || status > 299) throw unreachable(`it answered HTTP ${status}`);
   let stats: BridgeStats;
   try {
-    stats = (await response.json()) as BridgeStats;
+    stats = JSON.parse(body.toString('utf8')) as BridgeStats;
   } catch (error) {
     throw unreachable('the answer is not JSON', error);
   }
