@@ -192,8 +192,39 @@ function encode(value: string): string {
   return value.replace(/[%?&=]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
-/** The canonical text of an address: parseAddress(formatAddress(a)) equals a. */
+/**
+ * The canonical text of an address: parseAddress(formatAddress(a)) equals a.
+ * What cannot be written so (not an address object, an unknown kind, a field
+ * of the wrong type, a value parsing refuses) is an error, never a string
+ * that names no bus: ERR_RINGCAST_INVALID_OPTION, or the AddressError
+ * parsing the text would give.
+ */
 export function formatAddress(address: BusAddress): string {
+  const text = formatFields(checkAddressObject(address));
+  parseAddress(text);
+  return text;
+}
+
+const ADDRESS_FIELDS = {
+  unix: { path: 'string' },
+  ivshmem: { ring: 'string', ack: 'string?', doorbell: 'string?', server: 'string?', unix: 'string?' },
+  xen: { publisher: 'number', bus: 'string', slot: 'number?' },
+} as const;
+
+function checkAddressObject(address: unknown): BusAddress {
+  const expected = 'a BusAddress ({ kind: "unix", path } or "ivshmem" or "xen", as parseAddress returns)';
+  if (typeof address !== 'object' || address === null) throw invalidOption('address', address, expected);
+  const kind = (address as { kind?: unknown }).kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(ADDRESS_FIELDS, kind)) throw invalidOption('address.kind', kind, '"unix", "ivshmem" or "xen"');
+  for (const [field, type] of Object.entries(ADDRESS_FIELDS[kind as BusAddress['kind']])) {
+    const value = (address as Record<string, unknown>)[field];
+    if (value === undefined && type.endsWith('?')) continue;
+    if (typeof value !== type.replace('?', '')) throw invalidOption(`address.${field}`, value, `a ${type.replace('?', '')}`);
+  }
+  return address as BusAddress;
+}
+
+function formatFields(address: BusAddress): string {
   switch (address.kind) {
     case 'unix':
       return `unix:${encode(address.path)}`;

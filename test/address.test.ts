@@ -54,6 +54,21 @@ describe('parseAddress', () => {
     expect(parseAddress(canonical)).toEqual(parsed);
   });
 
+  // What formatAddress cannot write as an address that parses back is an error, never a string that names no bus.
+  const unformattable: Array<[string, unknown, string]> = [
+    ['null', null, 'ERR_RINGCAST_INVALID_OPTION'],
+    ['a string', 'unix:/x', 'ERR_RINGCAST_INVALID_OPTION'],
+    ['an unknown kind', { kind: 'nope', path: '/x' }, 'ERR_RINGCAST_INVALID_OPTION'],
+    ['a unix address without its path', { kind: 'unix' }, 'ERR_RINGCAST_INVALID_OPTION'],
+    ['an ivshmem ack that is a number', { kind: 'ivshmem', ring: '/r', ack: 3 }, 'ERR_RINGCAST_INVALID_OPTION'],
+    ['a xen domain that is a string', { kind: 'xen', publisher: '0', bus: 'b' }, 'ERR_RINGCAST_INVALID_OPTION'],
+    ['a xen domain that is not an integer', { kind: 'xen', publisher: 1.5, bus: 'b' }, 'ERR_RINGCAST_BAD_ADDRESS'],
+    ['an empty unix path', { kind: 'unix', path: '' }, 'ERR_RINGCAST_BAD_ADDRESS'],
+  ];
+  it.each(unformattable)('formatAddress refuses %s with a typed error', (_what, address, code) => {
+    expect(() => formatAddress(address as BusAddress)).toThrow(expect.objectContaining({ code }));
+  });
+
   const bad: Array<[string, string, RegExp]> = [
     ['', 'path', /empty/],
     ['tcp:host:1', 'scheme', /unknown scheme "tcp:"/],
