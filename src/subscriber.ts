@@ -87,6 +87,8 @@ export interface SubscriberOptions {
 }
 
 /** Every option of Subscriber.connect: any other is refused (a typo would otherwise be ignored). */
+const BATCHES_OPTION_NAMES = optionNames<BatchesOptions>({ signal: true, reuseBuffer: true });
+
 const SUBSCRIBER_OPTION_NAMES = optionNames<SubscriberOptions>({
   address: true,
   path: true,
@@ -912,6 +914,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * valid until the iterator's next step, fragmented messages included.
    */
   batches(options?: BatchesOptions): AsyncIterableIterator<Buffer[]> {
+    if (options !== undefined) {
+      // A misspelt reuseBuffer would silently allocate per batch; a truthy non-boolean would be ignored.
+      if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object');
+      checkKnownOptions('batches()', options, BATCHES_OPTION_NAMES);
+      if (options.reuseBuffer !== undefined && typeof options.reuseBuffer !== 'boolean') throw invalidOption('reuseBuffer', options.reuseBuffer, 'a boolean');
+    }
     const signal = checkSignal(options?.signal);
     if (options?.reuseBuffer !== true) return this.#iterate(this.#nextMessages, signal);
     // The buffers are this iterator's own: another iterator's steps cannot overwrite what it handed over.

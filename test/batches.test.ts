@@ -35,6 +35,15 @@ async function readMixedStream(path: string, publisher: Publisher, mode: string)
 }
 
 describe('subscriber.batches()', () => {
+  it('refuses an options object it would misread: an unknown key, a reuseBuffer that is not a boolean', async () => {
+    const { path } = await listen();
+    const sub = await subscribe(path);
+    expect(() => sub.batches({ reuseBufer: true } as never)).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION', message: expect.stringContaining('reuseBufer') }));
+    expect(() => sub.batches({ reuseBuffer: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' }));
+    expect(() => sub.batches(null as never)).toThrow(expect.objectContaining({ code: 'ERR_RINGCAST_INVALID_OPTION' }));
+    expect(() => sub.batches({ reuseBuffer: false, signal: new AbortController().signal })).not.toThrow();
+  });
+
   it('hands every message over in order and intact, several per batch, and ends when the publisher closes', async () => {
     const { path, publisher } = await listen();
     const result = await readMixedStream(path, publisher, 'count-batches');
