@@ -1457,7 +1457,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       throw error;
     }
     this.#dropMessage();
-    const error = new RingcastError('ERR_RINGCAST_CORRUPT', `the ring broke the protocol (status ${status}); refusing to read further`);
+    // The core says ECORRUPT both for a malformed record and for a first fragment declaring more than
+    // the subscriber takes: name both, so a subscriber with a low maxMessageBytes learns why.
+    const why = status === C.RC_ECORRUPT ? `: a malformed record, or a message declaring more than maxMessageBytes (${this.#maxMessageBytes}, or the publisher's if lower)` : '';
+    const error = new RingcastError('ERR_RINGCAST_CORRUPT', `the ring broke the protocol (status ${status}${why}); refusing to read further`);
     this.#failure = error;
     throw error;
   }

@@ -61,6 +61,6 @@ describe('fragmented messages', () => {
     void publisher.publish(numbered(0, 50_000)); // at the cap: fine
     void publisher.publish(numbered(1, 50_001)).catch(() => undefined); // may wait for room forever
     expect(isNumbered((await subscriber.recv())!, 0)).toBe(true);
-    await expect(subscriber.recv()).rejects.toMatchObject({ code: 'ERR_RINGCAST_CORRUPT' });
+    await expect(subscriber.recv()).rejects.toMatchObject({ code: 'ERR_RINGCAST_CORRUPT', message: expect.stringContaining('maxMessageBytes (50000') });
   });
 });
