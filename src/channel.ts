@@ -80,11 +80,18 @@ function checkChannelOptions(options: unknown, use: string): ChannelOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', options, `an object (${use})`);
   checkKnownOptions(use, options, CHANNEL_OPTION_NAMES);
   const given = options as ChannelOptions;
-  checkCapacity(given.capacity, 1 << 20);
-  checkInteger('handshakeTimeoutMs', given.handshakeTimeoutMs, 5000, 1, 600_000);
-  checkInteger('lingerMs', given.lingerMs, DEFAULT_XEN_LINGER_MS, 0, 600_000);
+  channelSettings(given);
   resolveLogger(given.logger, 'channel');
   return given;
+}
+
+/** The rings' settings of ChannelOptions with their defaults: every use reads them from here. */
+function channelSettings(options: ChannelOptions): { capacity: number; handshakeTimeoutMs: number; lingerMs: number } {
+  return {
+    capacity: checkCapacity(options.capacity, 1 << 20),
+    handshakeTimeoutMs: checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000),
+    lingerMs: checkInteger('lingerMs', options.lingerMs, DEFAULT_XEN_LINGER_MS, 0, 600_000),
+  };
 }
 
 /** How one end writes, ends its direction, and lets go: one per provider. */
@@ -190,8 +197,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     // As Subscriber.connect: a refusal that says "try again" (flood: the
     // listener is busy with other handshakes, slow or hostile ones) is retried
     // with growing pauses until handshakeTimeoutMs is spent.
-    const timeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
-    const deadline = performance.now() + timeoutMs;
+    const deadline = performance.now() + channelSettings(options).handshakeTimeoutMs;
     for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
       try {
         const left = Math.max(1, Math.ceil(deadline - performance.now()));
@@ -231,9 +237,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    * the listener's join, so nothing we send is written before it reads.
    */
   static async #connectXen(target: Extract<ChannelAddress, { kind: 'xen' }>, options: ChannelOptions, signal: AbortSignal | undefined): Promise<Channel> {
-    const timeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
-    const lingerMs = checkInteger('lingerMs', options.lingerMs, DEFAULT_XEN_LINGER_MS, 0, 600_000);
-    const capacity = checkCapacity(options.capacity, 1 << 20);
+    const { handshakeTimeoutMs: timeoutMs, lingerMs, capacity } = channelSettings(options);
     // The listener names its ring for us by our domain id.
     const writer = await xenRing(target.name, xenOwnDomid(`channel ${target.text}`), target.domid, capacity, lingerMs, options.logger);
     let reader: Subscriber | null = null;
@@ -284,8 +288,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     signal: AbortSignal | undefined,
     start: (connection: ControlConnection) => void,
   ): Promise<Channel> {
-    const capacity = checkCapacity(options.capacity, 1 << 20);
-    const timeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
+    const { capacity, handshakeTimeoutMs: timeoutMs } = channelSettings(options);
     let channel: Channel | undefined;
     let connection: ControlConnection;
     try {
@@ -496,7 +499,7 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
     super();
     this.#options = options;
     this.#log = resolveLogger(options.logger, 'channel');
-    const handshakeTimeoutMs = checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs, 5000, 1, 600_000);
+    const { handshakeTimeoutMs } = channelSettings(options);
     if (target.kind === 'xen') {
       this.path = target.text;
       this.#xen = target;
@@ -602,9 +605,7 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
    */
   async #armXen(domid: number): Promise<void> {
     const { name, domid: own, text } = this.#xen!;
-    const capacity = checkCapacity(this.#options.capacity, 1 << 20);
-    const timeoutMs = checkInteger('handshakeTimeoutMs', this.#options.handshakeTimeoutMs, 5000, 1, 600_000);
-    const lingerMs = checkInteger('lingerMs', this.#options.lingerMs, DEFAULT_XEN_LINGER_MS, 0, 600_000);
+    const { capacity, handshakeTimeoutMs: timeoutMs, lingerMs } = channelSettings(this.#options);
     const mine = xenOwnDomid(`channel ${text}`);
     if (mine !== own) throw new AddressError(text, 'domain', `a channel listens in its own domain: this is domain ${mine}`);
     const writer = await xenRing(name, own, domid, capacity, lingerMs, this.#options.logger);
