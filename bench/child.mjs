@@ -12,7 +12,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import hdr from 'hdr-histogram-js';
 
 import { cpuNs, messagePool, now, report, sleep, spawnChild, timeout } from './lib.mjs';
 import { openPinger, openPublisher, runPonger, runSubscriber } from './transports.mjs';
@@ -247,7 +246,11 @@ async function latencyRun({ transport, size, iterations, warmup, seconds, spin, 
   try {
     pinger = await openPinger(transport, { dir, size, spin, busyPoll, blocking, natsUrl }, (args) => (ponger = spawnChild('pong', args)));
     const message = Buffer.alloc(size, 0x5a);
-    const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
+    // Each round trip is stored as it comes and sorted afterwards, as the C
+    // core's ping-pong does (bench/c/limits.c): the pinger's work between two
+    // pings is one store, so the ponger sleeps no longer than its C
+    // counterpart (a vCPU woken from a longer halt takes longer to wake).
+    const rtt = new Float64Array(iterations);
     const deadline = now() + BigInt(Math.round(seconds * 1e9));
     let done = 0;
     if (pinger.pingSync) {
@@ -257,8 +260,7 @@ async function latencyRun({ transport, size, iterations, warmup, seconds, spin, 
       while (done < iterations) {
         const t0 = now();
         pingSync(message);
-        histogram.recordValue(Number(now() - t0));
-        done++;
+        rtt[done++] = Number(now() - t0);
         if ((done & 63) === 0 && now() >= deadline) break;
       }
     } else {
@@ -266,20 +268,23 @@ async function latencyRun({ transport, size, iterations, warmup, seconds, spin, 
       while (done < iterations) {
         const t0 = now();
         await pinger.ping(message);
-        histogram.recordValue(Number(now() - t0));
-        done++;
+        rtt[done++] = Number(now() - t0);
         if ((done & 63) === 0 && now() >= deadline) break;
       }
     }
+    const sorted = rtt.subarray(0, done).sort();
+    // The rank rule of bench/c/limits.c's at_percentile(): the smallest sample
+    // with at least p% of the samples at or below it.
+    const at = (p) => sorted[Math.min(done, Math.max(1, Math.ceil((p / 100) * done - 1e-6))) - 1];
     const percentiles = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
     return {
       samples: done,
-      p50Ns: histogram.getValueAtPercentile(50),
-      p99Ns: histogram.getValueAtPercentile(99),
-      p999Ns: histogram.getValueAtPercentile(99.9),
-      meanNs: Math.round(histogram.mean),
-      maxNs: histogram.maxValue,
-      cdf: percentiles.map((p) => [p, histogram.getValueAtPercentile(p)]),
+      p50Ns: at(50),
+      p99Ns: at(99),
+      p999Ns: at(99.9),
+      meanNs: Math.round(sorted.reduce((sum, x) => sum + x, 0) / done),
+      maxNs: at(100),
+      cdf: percentiles.map((p) => [p, at(p)]),
     };
   } finally {
     await pinger?.close().catch(() => undefined);

@@ -11,7 +11,7 @@
 //
 //   throughput  point-to-point, message size 64 B ... 64 MiB
 //   fanout      N = 1, 2, 4, 8 subscribers: per-subscriber rate, publisher CPU per message
-//   latency     ping-pong round trips (hdr histogram): woken by the doorbell, or spinning;
+//   latency     ping-pong round trips (stored, sorted at the end): woken by the doorbell, or spinning;
 //               the C core alone (limits latency) runs the same ping-pong without Node
 //   cpu         sender and receiver CPU at fixed rates (the XenSocket paper's 136, 972, 3320 Mb/s)
 //   stuck       one frozen (SIGSTOP) subscriber among healthy ones
