@@ -23,18 +23,23 @@ const [api, sizeArg = '1024', roundsArg = '400', perRoundArg] = process.argv.sli
 const size = Number(sizeArg);
 const rounds = Number(roundsArg);
 const WARMUP_ROUNDS = 50;
+const perRound = perRoundArg ? Number(perRoundArg) : Math.min(2048, Math.floor((3 << 20) / (size + 64)));
+// A round is written with one publishBatch() before anything reads it, in
+// this one process: a round larger than the ring would wait for room forever.
+if (!['iterate', 'batches', 'reuse'].includes(api) || !(perRound >= 1 && Number.isInteger(perRound)) || perRound * (size + 64) > 3 << 20 || !(size >= 0 && Number.isInteger(size)) || !(rounds > WARMUP_ROUNDS)) {
+  console.error(`usage: node bench/read-apis.mjs iterate|batches|reuse <size> <rounds above ${WARMUP_ROUNDS}> [<perRound>], a round (perRound x (size + 64)) at most 3 MiB`);
+  process.exit(2);
+}
 const dir = mkdtempSync(join(tmpdir(), 'ringcast-read-apis-'));
 const path = join(dir, 'bus');
 const publisher = await Publisher.listen({ path, capacity: 4 << 20 });
 const subscriber = await Subscriber.connect({ path });
-const perRound = perRoundArg ? Number(perRoundArg) : Math.min(2048, Math.floor((3 << 20) / (size + 64)));
 const messages = Array.from({ length: perRound }, (_, i) => new Uint8Array(size).fill(i));
 const iterators = {
   iterate: () => subscriber[Symbol.asyncIterator](),
   batches: () => subscriber.batches(),
   reuse: () => subscriber.batches({ reuseBuffer: true }),
 };
-if (!iterators[api]) throw new Error(`api must be one of ${Object.keys(iterators).join(', ')}`);
 const iterator = iterators[api]();
 let counted = 0;
 let ns = 0n;
