@@ -8,12 +8,13 @@
 // Each prints JSON lines on stdout: {ready: true} once attached, then its
 // result as the last line. A case runs in its own process group so the
 // harness can end it and all its subscribers at once if it hangs.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 
-import { cpuNs, messagePool, now, report, sleep, spawnChild, timeout } from './lib.mjs';
+import { cpuNs, latencyCpu, messagePool, now, report, sleep, spawnChild, timeout } from './lib.mjs';
 import { openPinger, openPublisher, runPonger, runSubscriber } from './transports.mjs';
 
 const READY_TIMEOUT_MS = 20_000;
@@ -240,6 +241,9 @@ async function pacedLoop(publisher, batch, seconds, rate) {
 // Latency
 
 async function latencyRun({ transport, size, iterations, warmup, seconds, spin, busyPoll, blocking, natsUrl }) {
+  const cpu = latencyCpu('ping');
+  // All of this process's threads, as taskset pins the pong side's.
+  if (cpu !== null) execFileSync('taskset', ['-a', '-p', '-c', cpu, String(process.pid)], { stdio: 'ignore' });
   const dir = mkdtempSync(join(tmpdir(), 'ringcast-bench-'));
   let ponger = null;
   let pinger = null;

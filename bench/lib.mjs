@@ -79,6 +79,19 @@ export function report(obj) {
 }
 
 /**
+ * RINGCAST_BENCH_PIN=cross|same, as bench/c/limits.c reads it: the latency
+ * cases' pinger on CPU 0, the pong side on CPU 1 (`cross`) or also on 0
+ * (`same`), with taskset (util-linux). Unset (the default): null, the
+ * scheduler places them. Where it puts the two sides decides a woken round
+ * trip's p50 (a context switch on one CPU, a wake-up from halt across two).
+ */
+export function latencyCpu(side) {
+  const pin = process.env.RINGCAST_BENCH_PIN;
+  if (pin !== 'cross' && pin !== 'same') return null;
+  return side === 'pong' && pin === 'cross' ? '1' : '0';
+}
+
+/**
  * Spawns `node bench/child.mjs <role> <json>` and follows its stdout lines:
  * `ready` resolves at its first {ready} line, `done` with its last other line
  * once it exited. `detached` makes it a process group leader (a case process:
@@ -88,7 +101,9 @@ export function spawnChild(role, args, { detached = false } = {}) {
   // RINGCAST_BENCH_NODE_FLAGS: node flags for the subscriber and pong processes of a case, to profile
   // them (e.g. "--cpu-prof --cpu-prof-dir=DIR"; their stdout is the wire, so nothing that prints there).
   const flags = (process.env.RINGCAST_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const proc = spawn(process.execPath, [...(role === 'case' ? [] : flags), CHILD, role, JSON.stringify(args)], {
+  const cpu = role === 'pong' ? latencyCpu('pong') : null;
+  const command = [...(cpu === null ? [] : ['taskset', '-c', cpu]), process.execPath, ...(role === 'case' ? [] : flags), CHILD, role, JSON.stringify(args)];
+  const proc = spawn(command[0], command.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached,
   });

@@ -300,6 +300,25 @@ static int next_message(struct rc_subscriber *sub, int doorbell, bool use_doorbe
 	}
 }
 
+/*
+ * RINGCAST_BENCH_PIN=cross|same (the Node latency cases read it too): the
+ * pinger on CPU 0, the echo side on CPU 1 or also on 0. Unset, the scheduler
+ * places them, and a woken round trip's p50 depends on how often it put
+ * both on one CPU (a context switch) rather than two (a wake-up from halt).
+ */
+static void pin_for_latency(bool echo_side)
+{
+	const char *pin = getenv("RINGCAST_BENCH_PIN");
+	cpu_set_t cpus;
+
+	if (!pin || (strcmp(pin, "cross") && strcmp(pin, "same")))
+		return;
+	CPU_ZERO(&cpus);
+	CPU_SET(echo_side && !strcmp(pin, "cross") ? 1 : 0, &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus) < 0)
+		fprintf(stderr, "latency: cannot pin to a CPU: %s\n", strerror(errno));
+}
+
 static int run_latency(size_t size, long iterations, long warmup, const char *wake)
 {
 	struct rc_mapping ping = { 0 }, pong = { 0 }, ping_ack, pong_ack, mine = { 0 }, ack = { 0 };
@@ -361,6 +380,7 @@ static int run_latency(size_t size, long iterations, long warmup, const char *wa
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() == 1)
 			_exit(1);
+		pin_for_latency(true);
 		rc_unmap(&ping);
 		if (rc_ring_format(pong.addr, LATENCY_CAPACITY, 0, RC_POLICY_BLOCK, 2, (uint32_t)getpid()) != RC_OK ||
 		    rc_pub_init(&pub, pong.addr, pong.size) != RC_OK)
@@ -390,6 +410,7 @@ static int run_latency(size_t size, long iterations, long warmup, const char *wa
 		_exit(0);
 	}
 	rc_unmap(&pong);
+	pin_for_latency(false);
 	while (!__atomic_load_n(&ctl->ready, __ATOMIC_SEQ_CST)) {
 		if (child_gone)
 			goto child_failed;
