@@ -435,6 +435,31 @@ describe('bridge in process', () => {
     expect(bridge.stats().forward.lostMessages).toBeGreaterThan(0);
   });
 
+  it("policy 'block': a peer that stops reading beside one that reads is dropped, not waited for; the bus never evicts the bridge", async () => {
+    const { publisher, bridge, healthy } = await slowNetwork('block', { evictAfterMs: 200 });
+    const mirror = socketPath('mirror.sock');
+    const far = await Bridge.start({ republish: mirror, transport: { type: 'tcp', connect: { host: '127.0.0.1', port: bridge.port! } } });
+    opened.push(far);
+    const farSubscriber = await Subscriber.connect({ path: mirror });
+    opened.push(farSubscriber);
+    const downs: string[] = [];
+    bridge.on('down', (down) => downs.push(down.reason));
+    // Waiting for the stuck peer would get the bridge evicted, and the far side would wait for ever.
+    const evicted = new Promise<never>((_, reject) => {
+      publisher.once('evict', (e) => reject(new Error(`the bus evicted the bridge (${e.reason})`)));
+    });
+    const count = 4000;
+    const farReading = (async () => {
+      for (let seq = 0; seq < count; seq++) expect(isNumbered((await farSubscriber.recv())!, seq)).toBe(true);
+    })();
+    // 64 MiB: far beyond every buffer on the way to the stuck peer.
+    await Promise.race([Promise.all([stream(publisher, healthy, count), farReading]), evicted]);
+    expect(far.stats().republish.gaps).toBe(0);
+    expect(downs).toHaveLength(1);
+    expect(downs[0]).toMatch(/dropped: \d+ bytes unread while another peer keeps up/);
+    expect(bridge.stats().forward.droppedMessages).toBe(0);
+  });
+
   it("policy 'drop': a network that stops reading costs the bridge whole batches, counted, and never the bus", async () => {
     const { publisher, bridge, healthy } = await slowNetwork('drop');
     const drops: Array<{ messages: number; reason: string }> = [];

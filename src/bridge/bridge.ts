@@ -274,6 +274,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       subscribe: this.#republishOptions !== null,
       name: `ringcast-bridge-${this.id}`,
       maxBatchBytes: this.#options.maxBatchBytes,
+      maxPendingBytes: this.#options.maxPendingBytes,
       reconnectInitialMs,
       reconnectMaxMs,
     });
@@ -626,7 +627,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 function makeTransport(
   options: BridgeTransportOptions,
-  context: { subscribe: boolean; name: string; maxBatchBytes: number; reconnectInitialMs: number; reconnectMaxMs: number },
+  context: { subscribe: boolean; name: string; maxBatchBytes: number; maxPendingBytes: number; reconnectInitialMs: number; reconnectMaxMs: number },
 ): Transport {
   if (typeof options !== 'object' || options === null) throw invalidOption('transport', options, "{ type: 'nats' | 'tcp', ... }");
   if (options.type === 'nats') {
@@ -661,6 +662,7 @@ function makeTransport(
       host,
       port,
       maxFrameBytes: Math.max(context.maxBatchBytes, 64 * 1024 * 1024) + FRAME_HEADER_BYTES + ENTRY_HEADER_BYTES,
+      maxPeerBacklogBytes: context.maxPendingBytes,
       reconnectInitialMs: context.reconnectInitialMs,
       reconnectMaxMs: context.reconnectMaxMs,
     });

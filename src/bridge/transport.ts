@@ -194,8 +194,31 @@ export interface TcpTransportOptions {
   host: string;
   port: number;
   maxFrameBytes: number;
+  /**
+   * Bytes a peer may leave unread while another peer keeps up; past it the
+   * peer is disconnected instead of holding every other peer back. A lone
+   * peer is waited for (the bridge's policy applies).
+   */
+  maxPeerBacklogBytes: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
+}
+
+/** Resolves when any of `sockets` can take more or has closed; leaves no listener behind. */
+function anyWritable(sockets: net.Socket[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      for (const socket of sockets) {
+        socket.off('drain', done);
+        socket.off('close', done);
+      }
+      resolve();
+    };
+    for (const socket of sockets) {
+      socket.on('drain', done);
+      socket.on('close', done);
+    }
+  });
 }
 
 /** Cuts a byte stream into frames. */
@@ -239,6 +262,8 @@ export class TcpTransport implements Transport {
   #events!: TransportEvents;
   #server: net.Server | null = null;
   #peers = new Set<net.Socket>();
+  /** Why the transport itself ended a peer, for its `down` event. */
+  #endedBecause = new WeakMap<net.Socket, string>();
   #link = new Connectivity();
   #reconnects = 0;
   #everConnected = false;
@@ -332,7 +357,7 @@ export class TcpTransport implements Transport {
       this.#peers.delete(socket);
       if (this.#peers.size === 0) this.#link.set(false);
       if (this.#closing) return;
-      this.#events.down(`tcp peer ${peer} went away`);
+      this.#events.down(this.#endedBecause.get(socket) ?? `tcp peer ${peer} went away`);
       if (this.#options.mode === 'connect') this.#scheduleReconnect();
     });
   }
@@ -357,11 +382,25 @@ export class TcpTransport implements Transport {
 
   async send(frame: Buffer): Promise<void> {
     if (this.#peers.size === 0) throw linkError(`no tcp peer connected (${this.address})`);
-    const drains: Promise<unknown>[] = [];
     for (const socket of this.#peers) {
-      if (!socket.write(frame)) drains.push(Promise.race([once(socket, 'drain'), once(socket, 'close')]));
+      // Waiting for the slowest of several peers would let one that stops
+      // reading stall every other one, and then the bus evict the bridge:
+      // it is dropped instead (a connecting bridge comes back, and its side
+      // reports what it missed as a gap).
+      if (this.#peers.size > 1 && socket.writableLength >= this.#options.maxPeerBacklogBytes) {
+        const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+        this.#endedBecause.set(socket, `tcp peer ${peer} dropped: ${socket.writableLength} bytes unread while another peer keeps up`);
+        socket.destroy();
+        continue;
+      }
+      socket.write(frame);
     }
-    if (drains.length) await Promise.all(drains);
+    // Backpressure from the fastest peer: a lone peer is waited for.
+    for (;;) {
+      const open = [...this.#peers].filter((socket) => !socket.destroyed);
+      if (open.length === 0 || open.some((socket) => !socket.writableNeedDrain)) return;
+      await anyWritable(open);
+    }
   }
 
   whenConnected(): Promise<void> {
