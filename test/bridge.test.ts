@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Bridge, Publisher, RingcastError, Subscriber } from '../src/index.js';
 import { FRAME_HEADER_BYTES, FrameBuilder } from '../src/bridge/wire.js';
+import { MAX_TCP_PEERS } from '../src/bridge/transport.js';
 import { cleanup, cli, fixture, isNumbered, numbered, opened, runCommand, socketPath, spawned, type Proc } from './helpers.js';
 
 afterEach(cleanup);
@@ -318,6 +319,54 @@ describe('bridge in process', () => {
     await new Promise((resolve) => peer.once('close', resolve));
     expect(malformed[1]!.message).toMatch(/1000 entries/);
     expect(bridge.stats().republish).toMatchObject({ messages: 2, malformedFrames: 2 });
+  });
+
+  it('serves at most MAX_TCP_PEERS peers at once: one more is closed as it arrives, so connections cannot make it buffer without bound', async () => {
+    const mirror = socketPath('mirror.sock');
+    const bridge = await Bridge.start({ republish: mirror, transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    const connect = async (): Promise<{ socket: net.Socket; closed: Promise<void> }> => {
+      const socket = net.connect({ port: bridge.port!, host: '127.0.0.1' });
+      socket.on('error', () => {});
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      opened.push({ close: async () => void socket.destroy() });
+      return { socket, closed };
+    };
+    // Each holds a frame header that promises 64 MiB: what a peer may make the bridge buffer.
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    header.writeUInt32LE(0x46424352, 0);
+    header.writeUInt16LE(1, 4);
+    header.writeUInt16LE(1, 6);
+    header.writeUInt32LE(1, 8);
+    header.writeUInt32LE(64 * 1024 * 1024, 12);
+    const served = [];
+    for (let i = 0; i < MAX_TCP_PEERS; i++) {
+      const peer = await connect();
+      peer.socket.write(header);
+      served.push(peer);
+    }
+    while (!bridge.stats().connected) await new Promise((r) => setTimeout(r, 10));
+    const subscriber = await Subscriber.connect({ path: mirror });
+    opened.push(subscriber);
+    const good = new FrameBuilder(4096, 7n);
+    good.add(0xabcdn, 0, 0, numbered(0, 64));
+    const frame = good.finish();
+    const received = subscriber.recv().then((m) => isNumbered(m!, 0));
+    // One more is closed, never served: its frame is not republished.
+    const extra = await connect();
+    extra.socket.write(frame);
+    expect(await Promise.race([extra.closed.then(() => 'closed'), received.then(() => 'served')])).toBe('closed');
+    // The served ones are still open; when one leaves, a new peer is served again.
+    expect(served.every((peer) => !peer.socket.destroyed)).toBe(true);
+    served[0]!.socket.destroy();
+    await served[0]!.closed;
+    // The server may not have seen the close yet: a peer closed at once tries again.
+    for (let done = false; !done; ) {
+      const again = await connect();
+      again.socket.write(frame);
+      done = await Promise.race([again.closed.then(() => false), received]);
+    }
   });
 
   it('drops its own echoes, messages past maxHops and duplicates; reports a sequence jump as a gap', async () => {

@@ -221,6 +221,14 @@ function anyWritable(sockets: net.Socket[]): Promise<void> {
   });
 }
 
+/**
+ * Peers a listening transport serves at once; a connection beyond them is
+ * closed as it arrives. Each peer may hold one frame half read (up to
+ * maxFrameBytes), so this bounds what connections can make the bridge
+ * buffer; the link is not authenticated (docs/bridge.md).
+ */
+export const MAX_TCP_PEERS = 16;
+
 /** Cuts a byte stream into frames. */
 class FrameReader {
   #chunks: Buffer[] = [];
@@ -297,6 +305,7 @@ export class TcpTransport implements Transport {
     this.#events = events;
     if (this.#options.mode === 'listen') {
       const server = net.createServer((socket) => this.#adopt(socket));
+      server.maxConnections = MAX_TCP_PEERS;
       this.#server = server;
       server.listen(this.#options.port, this.#options.host);
       try {
