@@ -7,6 +7,7 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Bridge, Publisher, RingcastError, Subscriber } from '../src/index.js';
+import { MAX_ORIGINS } from '../src/bridge/bridge.js';
 import { FRAME_HEADER_BYTES, FrameBuilder } from '../src/bridge/wire.js';
 import { MAX_TCP_PEERS } from '../src/bridge/transport.js';
 import { cleanup, cli, fixture, isNumbered, numbered, opened, runCommand, socketPath, spawned, type Proc } from './helpers.js';
@@ -405,6 +406,30 @@ describe('bridge in process', () => {
     expect(isNumbered((await subscriber.recv())!, 104)).toBe(true);
     expect(bridge.stats().republish).toMatchObject({ messages: 2, echoes: 1, loops: 1, duplicates: 1, gaps: 1, lostMessages: 3 });
     expect(gaps).toEqual([{ origin: '0000000000000077', fromSeq: 11, toSeq: 14, lostMessages: 3, where: 'upstream' }]);
+    peer.destroy();
+  });
+
+  it('remembers at most MAX_ORIGINS origins: the one seen least recently is forgotten, so a peer naming new ones cannot grow it without bound', async () => {
+    const bridge = await Bridge.start({ republish: socketPath('mirror.sock'), transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    const gaps: Array<{ origin: string }> = [];
+    bridge.on('gap', (gap) => gaps.push(gap));
+    const peer = net.connect(bridge.port!, '127.0.0.1').on('error', () => {});
+    await new Promise((resolve) => peer.once('connect', resolve));
+    const [quiet, live] = [0xa0n, 0xb0n];
+    const empty = Buffer.alloc(0);
+    const frame = new FrameBuilder(FRAME_HEADER_BYTES + (MAX_ORIGINS + 8) * 24, 9n);
+    frame.add(live, 0, 0, empty); // the first remembered
+    frame.add(quiet, 0, 0, empty);
+    for (let i = 0; i < MAX_ORIGINS - 2; i++) frame.add(0x1_0000n + BigInt(i), 0, 0, empty); // remembered: MAX_ORIGINS
+    frame.add(live, 1, 0, empty); // seen again: now the most recent
+    frame.add(0xffff_ffffn, 0, 0, empty); // one more: the quiet one, seen least recently, is forgotten
+    frame.add(quiet, 5, 0, empty); // starts a new count: no gap
+    frame.add(live, 5, 0, empty); // still remembered: 2..4 missing
+    const total = frame.count;
+    peer.write(frame.finish());
+    while (bridge.stats().republish.messages < total) await new Promise((r) => setTimeout(r, 10));
+    expect(gaps).toEqual([{ origin: '00000000000000b0', fromSeq: 2, toSeq: 5, lostMessages: 3, where: 'upstream' }]);
     peer.destroy();
   });
 
