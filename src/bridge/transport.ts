@@ -292,7 +292,8 @@ export class FrameReader {
     const needed = this.#filled + bytes.length;
     if (this.#held === null || this.#held.length < needed) {
       const limit = Math.max(this.#total || FRAME_HEADER_BYTES, needed);
-      const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, 2 * (this.#held?.length ?? 0), 4096), limit));
+      // A frame up to 1 MiB (every batch a bridge sends but a large message's) is held whole at once: one copy.
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, 2 * (this.#held?.length ?? 0), 1 << 20), limit));
       this.#held?.copy(grown, 0, 0, this.#filled);
       this.#held = grown;
     }
