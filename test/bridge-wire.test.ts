@@ -3,8 +3,11 @@
 // WireError — never another exception (a RangeError would be an
 // out-of-bounds read), never an entry pointing outside the frame.
 import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 
+import { FrameReader } from '../src/bridge/transport.js';
 import { decodeFrame, ENTRY_HEADER_BYTES, frameLength, FrameBuilder, FRAME_HEADER_BYTES, toEnvelope, WireError } from '../src/bridge/wire.js';
 
 function validFrame(): Buffer {
@@ -60,5 +63,46 @@ describe('bridge wire format', () => {
     frame.writeUInt32LE(0xffff_fff0, 12); // claims ~4 GiB of body
     expect(() => frameLength(frame, 64 << 20)).toThrow(/exceed the limit/);
     expect(() => frameLength(Buffer.alloc(32), 1 << 20)).toThrow(/bad magic/);
+  });
+});
+
+// src/bridge/transport.ts cuts a TCP byte stream into frames.
+describe('frame reader', () => {
+  it('gives back the same frames however the stream is cut', () => {
+    const frames = Array.from({ length: 40 }, validFrame);
+    const stream = Buffer.concat(frames);
+    for (const cut of [1, 2, 7, 31, 32, 33, 500, stream.length]) {
+      const reader = new FrameReader(1 << 20);
+      const got: Buffer[] = [];
+      for (let at = 0; at < stream.length; at += cut) got.push(...reader.push(stream.subarray(at, at + cut)).map((f) => Buffer.from(f)));
+      expect(got).toEqual(frames);
+      expect(reader.heldBytes).toBe(0);
+    }
+    const reader = new FrameReader(1 << 20);
+    const got: Buffer[] = [];
+    for (let at = 0; at < stream.length; ) {
+      const cut = 1 + Math.floor(Math.random() * 300);
+      got.push(...reader.push(stream.subarray(at, at + cut)).map((f) => Buffer.from(f)));
+      at += cut;
+    }
+    expect(got).toEqual(frames);
+  });
+
+  it('a frame trickled a byte at a time costs at most about twice the bytes received', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const reader = new FrameReader((64 << 20) + 56);
+    const header = new FrameBuilder(64, 1n).finish();
+    header.writeUInt32LE(1, 8);
+    header.writeUInt32LE(64 << 20, 12); // a 64 MiB body that never comes whole
+    reader.push(Buffer.from(header));
+    gc();
+    const before = process.memoryUsage();
+    const bytes = 1_000_000;
+    for (let i = 0; i < bytes; i++) reader.push(Buffer.from([i & 0xff]));
+    gc();
+    const after = process.memoryUsage();
+    const grown = after.heapUsed + after.arrayBuffers - (before.heapUsed + before.arrayBuffers);
+    expect(grown).toBeLessThan(4 * bytes);
   });
 });

@@ -7,7 +7,9 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { Bridge, Publisher, RingcastError, Subscriber } from '../src/index.js';
+import { MAX_ORIGINS } from '../src/bridge/bridge.js';
 import { FRAME_HEADER_BYTES, FrameBuilder } from '../src/bridge/wire.js';
+import { MAX_TCP_PEERS } from '../src/bridge/transport.js';
 import { cleanup, cli, fixture, isNumbered, numbered, opened, runCommand, socketPath, spawned, type Proc } from './helpers.js';
 
 afterEach(cleanup);
@@ -320,6 +322,54 @@ describe('bridge in process', () => {
     expect(bridge.stats().republish).toMatchObject({ messages: 2, malformedFrames: 2 });
   });
 
+  it('serves at most MAX_TCP_PEERS peers at once: one more is closed as it arrives, so connections cannot make it buffer without bound', async () => {
+    const mirror = socketPath('mirror.sock');
+    const bridge = await Bridge.start({ republish: mirror, transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    const connect = async (): Promise<{ socket: net.Socket; closed: Promise<void> }> => {
+      const socket = net.connect({ port: bridge.port!, host: '127.0.0.1' });
+      socket.on('error', () => {});
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      opened.push({ close: async () => void socket.destroy() });
+      return { socket, closed };
+    };
+    // Each holds a frame header that promises 64 MiB: what a peer may make the bridge buffer.
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    header.writeUInt32LE(0x46424352, 0);
+    header.writeUInt16LE(1, 4);
+    header.writeUInt16LE(1, 6);
+    header.writeUInt32LE(1, 8);
+    header.writeUInt32LE(64 * 1024 * 1024, 12);
+    const served = [];
+    for (let i = 0; i < MAX_TCP_PEERS; i++) {
+      const peer = await connect();
+      peer.socket.write(header);
+      served.push(peer);
+    }
+    while (!bridge.stats().connected) await new Promise((r) => setTimeout(r, 10));
+    const subscriber = await Subscriber.connect({ path: mirror });
+    opened.push(subscriber);
+    const good = new FrameBuilder(4096, 7n);
+    good.add(0xabcdn, 0, 0, numbered(0, 64));
+    const frame = good.finish();
+    const received = subscriber.recv().then((m) => isNumbered(m!, 0));
+    // One more is closed, never served: its frame is not republished.
+    const extra = await connect();
+    extra.socket.write(frame);
+    expect(await Promise.race([extra.closed.then(() => 'closed'), received.then(() => 'served')])).toBe('closed');
+    // The served ones are still open; when one leaves, a new peer is served again.
+    expect(served.every((peer) => !peer.socket.destroyed)).toBe(true);
+    served[0]!.socket.destroy();
+    await served[0]!.closed;
+    // The server may not have seen the close yet: a peer closed at once tries again.
+    for (let done = false; !done; ) {
+      const again = await connect();
+      again.socket.write(frame);
+      done = await Promise.race([again.closed.then(() => false), received]);
+    }
+  });
+
   it('drops its own echoes, messages past maxHops and duplicates; reports a sequence jump as a gap', async () => {
     const { path: bus, publisher } = await (async () => {
       const path = socketPath('bus.sock');
@@ -356,6 +406,30 @@ describe('bridge in process', () => {
     expect(isNumbered((await subscriber.recv())!, 104)).toBe(true);
     expect(bridge.stats().republish).toMatchObject({ messages: 2, echoes: 1, loops: 1, duplicates: 1, gaps: 1, lostMessages: 3 });
     expect(gaps).toEqual([{ origin: '0000000000000077', fromSeq: 11, toSeq: 14, lostMessages: 3, where: 'upstream' }]);
+    peer.destroy();
+  });
+
+  it('remembers at most MAX_ORIGINS origins: the one seen least recently is forgotten, so a peer naming new ones cannot grow it without bound', async () => {
+    const bridge = await Bridge.start({ republish: socketPath('mirror.sock'), transport: { type: 'tcp', listen: { host: '127.0.0.1', port: 0 } } });
+    opened.push(bridge);
+    const gaps: Array<{ origin: string }> = [];
+    bridge.on('gap', (gap) => gaps.push(gap));
+    const peer = net.connect(bridge.port!, '127.0.0.1').on('error', () => {});
+    await new Promise((resolve) => peer.once('connect', resolve));
+    const [quiet, live] = [0xa0n, 0xb0n];
+    const empty = Buffer.alloc(0);
+    const frame = new FrameBuilder(FRAME_HEADER_BYTES + (MAX_ORIGINS + 8) * 24, 9n);
+    frame.add(live, 0, 0, empty); // the first remembered
+    frame.add(quiet, 0, 0, empty);
+    for (let i = 0; i < MAX_ORIGINS - 2; i++) frame.add(0x1_0000n + BigInt(i), 0, 0, empty); // remembered: MAX_ORIGINS
+    frame.add(live, 1, 0, empty); // seen again: now the most recent
+    frame.add(0xffff_ffffn, 0, 0, empty); // one more: the quiet one, seen least recently, is forgotten
+    frame.add(quiet, 5, 0, empty); // starts a new count: no gap
+    frame.add(live, 5, 0, empty); // still remembered: 2..4 missing
+    const total = frame.count;
+    peer.write(frame.finish());
+    while (bridge.stats().republish.messages < total) await new Promise((r) => setTimeout(r, 10));
+    expect(gaps).toEqual([{ origin: '00000000000000b0', fromSeq: 2, toSeq: 5, lostMessages: 3, where: 'upstream' }]);
     peer.destroy();
   });
 
@@ -433,6 +507,31 @@ describe('bridge in process', () => {
     stuckPeer.resume();
     while (bridge.stats().forward.evictions === 0) await new Promise((r) => setTimeout(r, 20));
     expect(bridge.stats().forward.lostMessages).toBeGreaterThan(0);
+  });
+
+  it("policy 'block': a peer that stops reading beside one that reads is dropped, not waited for; the bus never evicts the bridge", async () => {
+    const { publisher, bridge, healthy } = await slowNetwork('block', { evictAfterMs: 200 });
+    const mirror = socketPath('mirror.sock');
+    const far = await Bridge.start({ republish: mirror, transport: { type: 'tcp', connect: { host: '127.0.0.1', port: bridge.port! } } });
+    opened.push(far);
+    const farSubscriber = await Subscriber.connect({ path: mirror });
+    opened.push(farSubscriber);
+    const downs: string[] = [];
+    bridge.on('down', (down) => downs.push(down.reason));
+    // Waiting for the stuck peer would get the bridge evicted, and the far side would wait for ever.
+    const evicted = new Promise<never>((_, reject) => {
+      publisher.once('evict', (e) => reject(new Error(`the bus evicted the bridge (${e.reason})`)));
+    });
+    const count = 4000;
+    const farReading = (async () => {
+      for (let seq = 0; seq < count; seq++) expect(isNumbered((await farSubscriber.recv())!, seq)).toBe(true);
+    })();
+    // 64 MiB: far beyond every buffer on the way to the stuck peer.
+    await Promise.race([Promise.all([stream(publisher, healthy, count), farReading]), evicted]);
+    expect(far.stats().republish.gaps).toBe(0);
+    expect(downs).toHaveLength(1);
+    expect(downs[0]).toMatch(/dropped: \d+ bytes unread while another peer keeps up/);
+    expect(bridge.stats().forward.droppedMessages).toBe(0);
   });
 
   it("policy 'drop': a network that stops reading costs the bridge whole batches, counted, and never the bus", async () => {

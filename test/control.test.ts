@@ -214,6 +214,26 @@ describe('control socket under attack', () => {
     await stillHealthy(flood.publisher, flood.healthy);
   });
 
+  it('a full backlog is accepted a bounded number per loop turn, so a connect-and-close loop cannot starve the publisher', async () => {
+    const { path, publisher, healthy } = await busWithHealthySubscriber({ maxPendingHandshakes: 1 });
+    const refused: unknown[] = [];
+    publisher.on('refuse', (e) => refused.push(e));
+    // What the loop did in the turn that accepted the first of them: an
+    // immediate queued from inside that turn runs once its I/O callbacks end.
+    const refusedInFirstTurn = new Promise<number>((resolve) => {
+      publisher.once('refuse', () => setImmediate(() => resolve(refused.length)));
+    });
+    // Queued in the kernel's backlog (64) before the publisher's loop runs
+    // again: the first holds the only handshake place, the rest are refused flood.
+    const queued = 60;
+    for (let i = 0; i < queued; i++) fds.push(native.unixConnect(path));
+    expect(await refusedInFirstTurn).toBeLessThan(queued - 1);
+    for (let i = 0; i < 200 && refused.length < queued - 1; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(refused).toHaveLength(queued - 1);
+    expect(refused.every((e) => (e as { reason: string }).reason === 'flood')).toBe(true);
+    await stillHealthy(publisher, healthy);
+  });
+
   it('an attached subscriber that sends garbage is evicted with reason protocol; others carry on', async () => {
     const { path, publisher, healthy } = await busWithHealthySubscriber();
     const fd = native.unixConnect(path);

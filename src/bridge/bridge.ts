@@ -186,6 +186,15 @@ export interface BridgeStats {
   };
 }
 
+/**
+ * Origins whose next sequence number a republishing bridge remembers. Each
+ * costs about 80 bytes, and a peer names a new one with every 24-byte entry
+ * header (two million of them took a bridge from 400 to 560 MiB), so past
+ * this many the origin seen least recently is forgotten: a message of it that
+ * comes later starts its count again, as a first message does.
+ */
+export const MAX_ORIGINS = 65_536;
+
 const DEFAULTS = {
   maxPendingBytes: 8 * 1024 * 1024,
   maxBatchBytes: 256 * 1024,
@@ -230,8 +239,10 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   #closing: Promise<void> | null = null;
   /** Origins this bridge forwards first-hand: coming back, they are echoes. */
   #ownOrigins = new Set<bigint>();
-  /** Next sequence number expected from each origin. */
+  /** Next sequence number expected from each origin, the one seen least recently first (at most MAX_ORIGINS). */
   #expected = new Map<bigint, number>();
+  /** The origin #expected saw last: it is at the end of the order already. */
+  #lastOrigin: bigint | null = null;
   #forward = { attachFailures: 0, messages: 0, bytes: 0, batches: 0, pendingBytes: 0, pendingMessages: 0, droppedMessages: 0, evictions: 0, lostMessages: 0 };
   #republish = { messages: 0, bytes: 0, batches: 0, gaps: 0, lostMessages: 0, duplicates: 0, echoes: 0, loops: 0, malformedFrames: 0, pendingBytes: 0 };
 
@@ -274,6 +285,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       subscribe: this.#republishOptions !== null,
       name: `ringcast-bridge-${this.id}`,
       maxBatchBytes: this.#options.maxBatchBytes,
+      maxPendingBytes: this.#options.maxPendingBytes,
       reconnectInitialMs,
       reconnectMaxMs,
     });
@@ -565,6 +577,12 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       return false;
     }
     if (expected !== undefined && seq > expected) this.#gap(origin, expected, seq, where);
+    if (origin !== this.#lastOrigin) {
+      // Map order is insertion order: moved to the end, a live origin is never the one forgotten.
+      this.#expected.delete(origin);
+      this.#lastOrigin = origin;
+      if (expected === undefined && this.#expected.size >= MAX_ORIGINS) this.#expected.delete(this.#expected.keys().next().value!);
+    }
     this.#expected.set(origin, seq + 1);
     return true;
   }
@@ -626,7 +644,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 function makeTransport(
   options: BridgeTransportOptions,
-  context: { subscribe: boolean; name: string; maxBatchBytes: number; reconnectInitialMs: number; reconnectMaxMs: number },
+  context: { subscribe: boolean; name: string; maxBatchBytes: number; maxPendingBytes: number; reconnectInitialMs: number; reconnectMaxMs: number },
 ): Transport {
   if (typeof options !== 'object' || options === null) throw invalidOption('transport', options, "{ type: 'nats' | 'tcp', ... }");
   if (options.type === 'nats') {
@@ -661,6 +679,7 @@ function makeTransport(
       host,
       port,
       maxFrameBytes: Math.max(context.maxBatchBytes, 64 * 1024 * 1024) + FRAME_HEADER_BYTES + ENTRY_HEADER_BYTES,
+      maxPeerBacklogBytes: context.maxPendingBytes,
       reconnectInitialMs: context.reconnectInitialMs,
       reconnectMaxMs: context.reconnectMaxMs,
     });

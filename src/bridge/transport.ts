@@ -194,40 +194,111 @@ export interface TcpTransportOptions {
   host: string;
   port: number;
   maxFrameBytes: number;
+  /**
+   * Bytes a peer may leave unread while another peer keeps up; past it the
+   * peer is disconnected instead of holding every other peer back. A lone
+   * peer is waited for (the bridge's policy applies).
+   */
+  maxPeerBacklogBytes: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
 }
 
-/** Cuts a byte stream into frames. */
-class FrameReader {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  #need = FRAME_HEADER_BYTES;
-  #haveHeader = false;
+/** Resolves when any of `sockets` can take more or has closed; leaves no listener behind. */
+function anyWritable(sockets: net.Socket[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      for (const socket of sockets) {
+        socket.off('drain', done);
+        socket.off('close', done);
+      }
+      resolve();
+    };
+    for (const socket of sockets) {
+      socket.on('drain', done);
+      socket.on('close', done);
+    }
+  });
+}
+
+/**
+ * Peers a listening transport serves at once; a connection beyond them is
+ * closed as it arrives. Each peer may hold one frame half read (up to
+ * maxFrameBytes), so this bounds what connections can make the bridge
+ * buffer; the link is not authenticated (docs/bridge.md).
+ */
+export const MAX_TCP_PEERS = 16;
+
+/**
+ * Cuts a byte stream into frames. A frame inside one chunk is a view of it;
+ * one that spans chunks is gathered into a buffer grown by doubling up to the
+ * frame's length, so what a peer has sent of it costs at most twice its bytes
+ * however it is cut (kept as a list of chunks, a frame trickled a byte at a
+ * time cost some 66 bytes of memory per byte).
+ */
+export class FrameReader {
+  /** The frame being gathered: its first #filled bytes. */
+  #held: Buffer | null = null;
+  #filled = 0;
+  /** Its length once the header is in, else 0. */
+  #total = 0;
 
   constructor(private readonly maxFrameBytes: number) {}
 
+  /** Bytes of an unfinished frame held. */
+  get heldBytes(): number {
+    return this.#held?.length ?? 0;
+  }
+
   /** Feeds bytes; returns the whole frames they completed. Throws WireError. */
   push(chunk: Buffer): Buffer[] {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
     const frames: Buffer[] = [];
-    while (this.#buffered >= this.#need) {
-      const joined = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
-      if (!this.#haveHeader) {
-        this.#need = frameLength(joined, this.maxFrameBytes);
-        this.#haveHeader = true;
-        this.#chunks = [joined];
-        continue;
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#filled === 0) {
+        const rest = chunk.length - at;
+        this.#total = 0;
+        if (rest >= FRAME_HEADER_BYTES) {
+          const total = frameLength(chunk.subarray(at), this.maxFrameBytes);
+          if (rest >= total) {
+            frames.push(chunk.subarray(at, at + total));
+            at += total;
+            continue;
+          }
+          this.#total = total;
+        }
+        this.#append(chunk.subarray(at));
+        return frames;
       }
-      frames.push(joined.subarray(0, this.#need));
-      const rest = joined.subarray(this.#need);
-      this.#chunks = rest.length ? [rest] : [];
-      this.#buffered = rest.length;
-      this.#need = FRAME_HEADER_BYTES;
-      this.#haveHeader = false;
+      if (this.#total === 0) {
+        const take = Math.min(FRAME_HEADER_BYTES - this.#filled, chunk.length - at);
+        this.#append(chunk.subarray(at, at + take));
+        at += take;
+        if (this.#filled < FRAME_HEADER_BYTES) return frames;
+        this.#total = frameLength(this.#held!.subarray(0, this.#filled), this.maxFrameBytes);
+      }
+      const take = Math.min(this.#total - this.#filled, chunk.length - at);
+      this.#append(chunk.subarray(at, at + take));
+      at += take;
+      if (this.#filled < this.#total) return frames;
+      frames.push(this.#held!.subarray(0, this.#total));
+      this.#held = null;
+      this.#filled = 0;
     }
     return frames;
+  }
+
+  #append(bytes: Buffer): void {
+    const needed = this.#filled + bytes.length;
+    if (this.#held === null || this.#held.length < needed) {
+      const limit = Math.max(this.#total || FRAME_HEADER_BYTES, needed);
+      // A frame up to 1 MiB (every batch a bridge sends but a large message's) is held whole at once: one copy.
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(needed, 2 * (this.#held?.length ?? 0), 1 << 20), limit));
+      this.#held?.copy(grown, 0, 0, this.#filled);
+      this.#held = grown;
+    }
+    bytes.copy(this.#held, this.#filled);
+    this.#filled = needed;
   }
 }
 
@@ -239,6 +310,8 @@ export class TcpTransport implements Transport {
   #events!: TransportEvents;
   #server: net.Server | null = null;
   #peers = new Set<net.Socket>();
+  /** Why the transport itself ended a peer, for its `down` event. */
+  #endedBecause = new WeakMap<net.Socket, string>();
   #link = new Connectivity();
   #reconnects = 0;
   #everConnected = false;
@@ -272,6 +345,7 @@ export class TcpTransport implements Transport {
     this.#events = events;
     if (this.#options.mode === 'listen') {
       const server = net.createServer((socket) => this.#adopt(socket));
+      server.maxConnections = MAX_TCP_PEERS;
       this.#server = server;
       server.listen(this.#options.port, this.#options.host);
       try {
@@ -332,7 +406,7 @@ export class TcpTransport implements Transport {
       this.#peers.delete(socket);
       if (this.#peers.size === 0) this.#link.set(false);
       if (this.#closing) return;
-      this.#events.down(`tcp peer ${peer} went away`);
+      this.#events.down(this.#endedBecause.get(socket) ?? `tcp peer ${peer} went away`);
       if (this.#options.mode === 'connect') this.#scheduleReconnect();
     });
   }
@@ -357,11 +431,25 @@ export class TcpTransport implements Transport {
 
   async send(frame: Buffer): Promise<void> {
     if (this.#peers.size === 0) throw linkError(`no tcp peer connected (${this.address})`);
-    const drains: Promise<unknown>[] = [];
     for (const socket of this.#peers) {
-      if (!socket.write(frame)) drains.push(Promise.race([once(socket, 'drain'), once(socket, 'close')]));
+      // Waiting for the slowest of several peers would let one that stops
+      // reading stall every other one, and then the bus evict the bridge:
+      // it is dropped instead (a connecting bridge comes back, and its side
+      // reports what it missed as a gap).
+      if (this.#peers.size > 1 && socket.writableLength >= this.#options.maxPeerBacklogBytes) {
+        const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+        this.#endedBecause.set(socket, `tcp peer ${peer} dropped: ${socket.writableLength} bytes unread while another peer keeps up`);
+        socket.destroy();
+        continue;
+      }
+      socket.write(frame);
     }
-    if (drains.length) await Promise.all(drains);
+    // Backpressure from the fastest peer: a lone peer is waited for.
+    for (;;) {
+      const open = [...this.#peers].filter((socket) => !socket.destroyed);
+      if (open.length === 0 || open.some((socket) => !socket.writableNeedDrain)) return;
+      await anyWritable(open);
+    }
   }
 
   whenConnected(): Promise<void> {

@@ -41,6 +41,17 @@ export function checkMaxPendingHandshakes(value: unknown): number {
   return checkInteger('maxPendingHandshakes', value, DEFAULT_MAX_PENDING_HANDSHAKES, 1, 1024);
 }
 
+/**
+ * Connections taken from the backlog per readiness callback. The listening
+ * socket stays readable while more wait (the watcher is level-triggered), so
+ * the rest are taken on the loop's next turn: a peer that connects and closes
+ * as fast as it can keeps the backlog full, and accepting until it is empty
+ * would never return to the publisher's timers, its publishes and the other
+ * connections (a connect-and-close loop stopped a publisher for as long as it
+ * ran).
+ */
+const ACCEPTS_PER_TURN = 16;
+
 /** One connection between accept and the end of its handshake, as a listener's session sees it. */
 export interface Handshake {
   readonly peer: NativePeer;
@@ -125,7 +136,7 @@ export class ControlServer {
   }
 
   #accept(): void {
-    while (!this.#closed) {
+    for (let accepted = 0; accepted < ACCEPTS_PER_TURN && !this.#closed; accepted++) {
       let peer: NativePeer | null;
       try {
         peer = native.unixAccept(this.#fd);
