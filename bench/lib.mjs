@@ -23,6 +23,11 @@ const POOL_BYTES = 8 << 20;
 
 export const now = () => process.hrtime.bigint();
 
+/** The middle value of `xs` (the upper of the two middle ones for an even count); NaN for none. */
+export function median(xs) {
+  return xs.length ? [...xs].sort((a, b) => a - b)[xs.length >> 1] : NaN;
+}
+
 /** Messages per batch at `size` bytes: whole batches of about a ring's worth, never fewer than 1. */
 export function batchFor(size) {
   return Math.max(1, Math.min(BATCH, Math.floor(RING_CAPACITY / size)));

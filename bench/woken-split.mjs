@@ -36,6 +36,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { median } from './lib.mjs';
+
 const [read = 'recv', partsArg = '1200'] = process.argv.slice(2);
 const parts = Number(partsArg);
 const WARM_SECONDS = 20;
@@ -74,5 +76,4 @@ for (const name of readdirSync(dir)) {
 // KEEP_DUMPS=1 keeps the dumps for callgrind_annotate (their directory on stderr).
 if (process.env.KEEP_DUMPS) console.error(dir);
 else rmSync(dir, { recursive: true, force: true });
-const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
 console.log(JSON.stringify({ read, hops: critical.length, critical: median(critical), afterReply: median(after) }));

@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ROOT } from './lib.mjs';
+import { ROOT, median } from './lib.mjs';
 
 const [kind, roundsArg = '3000'] = process.argv.slice(2);
 const rounds = Number(roundsArg);
@@ -98,10 +98,6 @@ for (const { tid, t, event, trace } of rows) {
   }
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
-};
 // The first quarter is start-up and JIT warm-up.
 const steady = (xs) => xs.slice(Math.floor(xs.length / 4));
 const w = steady(wakeUps);
